@@ -1,0 +1,60 @@
+"""s3es: event sourcing with Amazon S3 as a strongly consistent event store.
+
+Each append writes one immutable JSON chunk, named by the stream's next version, with
+``If-None-Match: *``: of two writers racing for a version exactly one wins. No database, no lock
+table. See ``docs/`` for the design and a tutorial.
+"""
+
+from s3es._aggregate import Aggregate, RecordedEvent
+from s3es._backoff import Backoff
+from s3es._chunk import Chunk, EventRecord, Snapshot
+from s3es._commands import CommandHandler, CommandResult, RetryPolicy
+from s3es._errors import (
+    AppendOutcomeUnknown,
+    ConcurrencyError,
+    CorruptChunk,
+    InvalidConfiguration,
+    InvalidStreamName,
+    ObjectStoreError,
+    RetriesExhausted,
+    S3esError,
+)
+from s3es._eventstore import AppendResult, EventStore
+from s3es._memory import InMemoryObjectStore
+from s3es._objectstore import ObjectAlreadyExists, ObjectStore, RequestCounts, StoredObject
+from s3es._repository import Appended, Loaded, Repository
+from s3es._s3 import S3ObjectStore
+from s3es._streams import StreamKeys, StreamName
+
+__all__ = [
+    "Aggregate",
+    "AppendOutcomeUnknown",
+    "AppendResult",
+    "Appended",
+    "Backoff",
+    "Chunk",
+    "CommandHandler",
+    "CommandResult",
+    "ConcurrencyError",
+    "CorruptChunk",
+    "EventRecord",
+    "EventStore",
+    "InMemoryObjectStore",
+    "InvalidConfiguration",
+    "InvalidStreamName",
+    "Loaded",
+    "ObjectAlreadyExists",
+    "ObjectStore",
+    "ObjectStoreError",
+    "RecordedEvent",
+    "Repository",
+    "RequestCounts",
+    "RetriesExhausted",
+    "RetryPolicy",
+    "S3ObjectStore",
+    "S3esError",
+    "Snapshot",
+    "StoredObject",
+    "StreamKeys",
+    "StreamName",
+]

@@ -1,0 +1,30 @@
+"""Exponential backoff with full jitter, shared by the S3 adapter and the command handler."""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, not {value}")
+
+
+@attrs.frozen
+class Backoff:
+    """Delays (seconds) that grow by ``multiplier`` from ``initial`` up to ``maximum``.
+
+    Each delay is drawn uniformly from zero to that bound ("full jitter"), so writers that
+    collided once spread out instead of colliding again in step.
+    """
+
+    initial: float = attrs.field(default=0.005, validator=_positive)
+    maximum: float = attrs.field(default=1.0, validator=_positive)
+    multiplier: float = attrs.field(default=2.0, validator=_positive)
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """The delay before retry number ``retry`` (1 for the first retry)."""
+        bound = min(self.maximum, self.initial * self.multiplier ** max(retry - 1, 0))
+        return rng.uniform(0, bound)

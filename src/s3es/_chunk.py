@@ -1,0 +1,194 @@
+"""The chunk: the one JSON object an append writes, and its (de)serialisation.
+
+A chunk holds the events of one append and a snapshot of the state after them::
+
+    {
+      "format": 1,
+      "stream_type": "order", "stream_id": "o-1",
+      "version": 3, "chunk": 0, "base_version": 2,
+      "append_id": "5f0c...",
+      "events": [
+        {"type": "PaymentRecorded", "id": "9b1e...", "data": {...}, "metadata": {...},
+         "recorded_at": "2026-11-26T12:00:00.123456+00:00"}
+      ],
+      "snapshot": {"schema": 1, "version": 3, "state": {...}}
+    }
+
+``events`` are the events that took the stream from ``base_version`` to ``version``
+(``base_version == version - 1`` for an append). A chunk re-written for the same version
+(``chunk`` > 0) carries the same events and a new snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+
+from s3es._errors import CorruptChunk
+from s3es._streams import ChunkKey, StreamName
+
+#: The chunk format this code writes and the newest it reads.
+CHUNK_FORMAT: Final = 1
+
+
+def _non_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, not {value}")
+
+
+@attrs.frozen
+class EventRecord:
+    """One stored event: its registered type name, a unique id, and JSON data and metadata."""
+
+    type: str
+    id: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    recorded_at: datetime
+
+
+@attrs.frozen
+class Snapshot:
+    """The state after ``version``, as JSON, stamped with the schema of the code that wrote it."""
+
+    schema: int
+    version: int
+    state: Any
+
+
+@attrs.frozen
+class Chunk:
+    """The content of one chunk object, as stored."""
+
+    stream: StreamName
+    version: int = attrs.field(validator=_non_negative)
+    chunk: int = attrs.field(validator=_non_negative)
+    base_version: int = attrs.field(validator=_non_negative)
+    append_id: str
+    events: tuple[EventRecord, ...]
+    snapshot: Snapshot | None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.base_version < self.version:
+            raise ValueError(
+                f"base_version ({self.base_version}) must be below version ({self.version})"
+            )
+        if not self.events:
+            raise ValueError("a chunk holds at least one event")
+        if self.snapshot is not None and self.snapshot.version != self.version:
+            raise ValueError(
+                f"snapshot version ({self.snapshot.version}) must equal the chunk's ({self.version})"
+            )
+
+
+def _strict(kind: type[Any]) -> Any:
+    def structure(value: Any, _type: Any) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}: {value!r}")
+        return value
+
+    return structure
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = make_converter(forbid_extra_keys=False)
+    # cattrs would turn "3" or 3.7 into 3: a chunk with such a field is corrupt, not a version.
+    converter.register_structure_hook(int, _strict(int))
+    converter.register_structure_hook(str, _strict(str))
+
+    def structure_json_object(value: Any, _type: Any) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        return value
+
+    converter.register_structure_hook_func(
+        lambda type_: type_ == Mapping[str, Any], structure_json_object
+    )
+    return converter
+
+
+_converter: Final = _make_converter()
+
+
+def encode_chunk(chunk: Chunk) -> bytes:
+    """The chunk as UTF-8 JSON bytes, as stored.
+
+    Raises ValueError (naming the stream) if its events or snapshot are not JSON-serialisable.
+    """
+    document = {
+        "format": CHUNK_FORMAT,
+        "stream_type": chunk.stream.type,
+        "stream_id": chunk.stream.id,
+        "version": chunk.version,
+        "chunk": chunk.chunk,
+        "base_version": chunk.base_version,
+        "append_id": chunk.append_id,
+        "events": _converter.unstructure(chunk.events),
+        "snapshot": _converter.unstructure(chunk.snapshot),
+    }
+    try:
+        text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"chunk {chunk.version}.{chunk.chunk} of stream {chunk.stream} is not JSON: {error}"
+        ) from error
+    return text.encode()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
+    """Read the chunk stored at ``where``; raise CorruptChunk naming the key if it is not one.
+
+    Besides the JSON and its fields, the content must agree with the key: the same stream,
+    version and chunk number.
+    """
+    key = where.key
+    try:
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise CorruptChunk(key, f"not UTF-8 JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise CorruptChunk(key, f"expected a JSON object, got {type(document).__name__}")
+    chunk_format = document.get("format")
+    if chunk_format != CHUNK_FORMAT:
+        raise CorruptChunk(
+            key, f"chunk format {chunk_format!r} is not one this s3es reads ({CHUNK_FORMAT})"
+        )
+    try:
+        stream = StreamName(
+            type=_converter.structure(document["stream_type"], str),
+            id=_converter.structure(document["stream_id"], str),
+        )
+        chunk = Chunk(
+            stream=stream,
+            version=_converter.structure(document["version"], int),
+            chunk=_converter.structure(document["chunk"], int),
+            base_version=_converter.structure(document["base_version"], int),
+            append_id=_converter.structure(document["append_id"], str),
+            events=_converter.structure(document["events"], tuple[EventRecord, ...]),
+            snapshot=_converter.structure(document["snapshot"], Snapshot | None),
+        )
+    except KeyError as error:
+        raise CorruptChunk(key, f"missing field {error.args[0]!r}") from error
+    except cattrs.BaseValidationError as error:
+        raise CorruptChunk(key, "; ".join(cattrs.transform_error(error, path="$"))) from error
+    except (TypeError, ValueError) as error:
+        raise CorruptChunk(key, str(error)) from error
+    found = (chunk.stream, chunk.version, chunk.chunk)
+    expected = (where.stream, where.version, where.chunk)
+    if found != expected:
+        raise CorruptChunk(
+            key,
+            f"content says stream {chunk.stream} version {chunk.version} chunk {chunk.chunk}, "
+            f"the key says stream {where.stream} version {where.version} chunk {where.chunk}",
+        )
+    return chunk

@@ -1,0 +1,126 @@
+"""Command handling: load, decide, append; on a conflict, catch up and decide again."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic
+
+import attrs
+import structlog
+
+from s3es._aggregate import C, E, RecordedEvent, S
+from s3es._backoff import Backoff
+from s3es._errors import ConcurrencyError, RetriesExhausted
+from s3es._repository import Repository
+from s3es._streams import StreamName
+
+_log = structlog.get_logger("s3es.commands")
+
+
+def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be at least 1, not {value}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a command handler answers concurrency conflicts.
+
+    At most ``max_attempts`` decisions in all (1: never retry); between two, a jittered pause
+    from ``backoff``.
+    """
+
+    max_attempts: int = attrs.field(default=10, validator=_at_least_one)
+    backoff: Backoff = Backoff(initial=0.005, maximum=0.25)
+
+
+@attrs.frozen
+class CommandResult(Generic[S, E]):
+    """A handled command: the stream's new state and version, and what it stored.
+
+    ``recorded`` is empty (and nothing was written) when ``decide`` returned no events.
+    """
+
+    stream: StreamName
+    version: int
+    state: S
+    recorded: tuple[RecordedEvent[E], ...]
+    #: Decisions made: 1, plus one per concurrency conflict met.
+    attempts: int
+
+    @property
+    def events(self) -> tuple[E, ...]:
+        """The domain events the command stored."""
+        return tuple(recorded.event for recorded in self.recorded)
+
+    @property
+    def conflicts(self) -> int:
+        """Concurrency conflicts met before the command's events were stored."""
+        return self.attempts - 1
+
+
+class CommandHandler(Generic[S, C, E]):
+    """Runs commands against the streams of one aggregate, retrying on concurrency conflicts.
+
+    A conflict means another writer stored the version this one decided on. The handler then
+    applies what is new (the winning chunk, read while resolving the conflict, so no extra
+    request) and calls ``decide`` again on the newer state. Errors raised by ``decide`` are
+    domain errors: they propagate unchanged and are never retried.
+    """
+
+    def __init__(
+        self,
+        repository: Repository[S, C, E],
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.repository = repository
+        self.retry = retry
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def handle(
+        self,
+        stream_id: str,
+        command: C,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> CommandResult[S, E]:
+        """Decide ``command`` on the stream's current state and store the events.
+
+        ``metadata`` is stored with every event. ``retry`` overrides the handler's policy for
+        this call. Raises RetriesExhausted when every attempt lost to a concurrent writer.
+        """
+        policy = retry or self.retry
+        repository = self.repository
+        loaded = repository.load(stream_id)
+        # Log lines below (the event store's too) carry the stream and the attempt.
+        with structlog.contextvars.bound_contextvars(stream=str(loaded.stream), attempt=1):
+            for attempt in range(1, policy.max_attempts + 1):
+                structlog.contextvars.bind_contextvars(attempt=attempt)
+                events = repository.aggregate.decide(command, loaded.state)
+                if not events:
+                    return CommandResult(loaded.stream, loaded.version, loaded.state, (), attempt)
+                try:
+                    appended = repository.append(loaded, events, metadata=metadata)
+                except ConcurrencyError as conflict:
+                    _log.info(
+                        "conflict",
+                        version=conflict.expected_version + 1,
+                        max_attempts=policy.max_attempts,
+                    )
+                    if attempt == policy.max_attempts:
+                        raise RetriesExhausted(loaded.stream, attempt, conflict) from conflict
+                    self._sleep(policy.backoff.delay(attempt, self._rng))
+                    loaded = repository.catch_up(loaded, conflict)
+                    _log.debug("retry", version=loaded.version + 1, next_attempt=attempt + 1)
+                    continue
+                new = appended.loaded
+                _log.debug("handled", version=new.version)
+                return CommandResult(new.stream, new.version, new.state, appended.recorded, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,87 @@
+"""The exceptions s3es raises. Every one names what it is about: the stream, the key, the field."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from s3es._streams import StreamName
+
+
+class S3esError(Exception):
+    """Base class of every error s3es raises on purpose."""
+
+
+class InvalidStreamName(S3esError, ValueError):  # noqa: N818 - reads as a noun on purpose
+    """A stream type, stream id or prefix that cannot be stored safely.
+
+    Raised before any request is sent.
+    """
+
+
+class InvalidConfiguration(S3esError, ValueError):  # noqa: N818
+    """A class attribute or option that s3es cannot work with (an aggregate's event registry...)."""
+
+
+class ConcurrencyError(S3esError):
+    """Another writer appended to the stream first: the expected version is no longer the latest.
+
+    Carries what a retry needs: the stream, the version the writer expected, and the version it
+    found (at least ``expected_version + 1``).
+    """
+
+    def __init__(self, stream: StreamName, expected_version: int, actual_version: int) -> None:
+        self.stream = stream
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"stream {stream} is at version {actual_version} or later, "
+            f"not at the expected version {expected_version}"
+        )
+
+
+class CorruptChunk(S3esError):  # noqa: N818
+    """A stored chunk cannot be read: not JSON, a missing or mistyped field, an unknown event type,
+    a chunk whose content contradicts its key, or a gap in a stream's versions.
+
+    Nothing is ever skipped: a load or replay that meets such a chunk stops with this error.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"corrupt chunk {key!r}: {reason}")
+
+
+class ObjectStoreError(S3esError):
+    """The object store failed a request after its own retries (network, 5xx, throttling).
+
+    ``key`` is the object concerned, or the listed prefix.
+    """
+
+    def __init__(self, operation: str, key: str, detail: str) -> None:
+        self.operation = operation
+        self.key = key
+        self.detail = detail
+        super().__init__(f"{operation} {key!r} failed: {detail}")
+
+
+class AppendOutcomeUnknown(ObjectStoreError):  # noqa: N818
+    """An append's PUT failed without an answer and its key could not be checked afterwards.
+
+    The events may or may not be stored. Re-running the command is safe only if it is idempotent
+    in the domain; reading the stream tells which.
+    """
+
+
+class RetriesExhausted(S3esError):  # noqa: N818
+    """A command met a concurrency conflict on every attempt its retry policy allowed."""
+
+    def __init__(self, stream: StreamName, attempts: int, last_error: ConcurrencyError) -> None:
+        self.stream = stream
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(
+            f"gave up on stream {stream} after {attempts} attempts, each lost to a concurrent "
+            f"writer (last: {last_error})"
+        )

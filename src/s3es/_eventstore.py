@@ -1,0 +1,233 @@
+"""The event store: streams of chunks on an object store, appended with put-if-absent.
+
+It knows keys, chunks and versions, and nothing of aggregates: events arrive as EventRecords
+and snapshots as JSON.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import structlog
+
+from s3es._chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
+from s3es._errors import AppendOutcomeUnknown, ConcurrencyError, CorruptChunk, ObjectStoreError
+from s3es._objectstore import ObjectAlreadyExists, ObjectStore
+from s3es._streams import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
+
+_log = structlog.get_logger("s3es.eventstore")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+#: How often ``latest`` lists again when the chunk it listed is gone before it is read.
+_LATEST_ATTEMPTS = 3
+
+
+@attrs.frozen
+class AppendResult:
+    """An append that is stored: the chunk written and its events, with their ids."""
+
+    stream: StreamName
+    version: int
+    key: str
+    append_id: str
+    events: tuple[EventRecord, ...]
+    #: True when the PUT's answer was lost and the stored chunk was found to be ours afterwards.
+    recovered: bool = False
+
+
+class StreamConflict(ConcurrencyError):
+    """A ConcurrencyError that carries the chunk found at the contested version, if it was read.
+
+    A writer that catches up from ``found`` needs no further request to learn the next version.
+    """
+
+    def __init__(
+        self, stream: StreamName, expected_version: int, actual_version: int, found: Chunk | None
+    ) -> None:
+        super().__init__(stream, expected_version, actual_version)
+        self.found = found
+
+
+class EventStore:
+    """Streams of events stored as chunks under ``prefix`` in an object store.
+
+    Appends are optimistic: each names the version it expects the stream to be at, and writes
+    the chunk of the next version with put-if-absent, so of two writers expecting the same
+    version exactly one succeeds and the other gets a :class:`~s3es.ConcurrencyError`.
+    """
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        *,
+        prefix: str = "",
+        clock: Callable[[], datetime] = _utc_now,
+        new_id: Callable[[], str] = _new_id,
+    ) -> None:
+        self.objects = objects
+        self.keys = StreamKeys(prefix)
+        self._clock = clock
+        self._new_id = new_id
+
+    def new_event(
+        self, event_type: str, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+    ) -> EventRecord:
+        """An EventRecord with a fresh id, recorded now."""
+        return EventRecord(
+            type=event_type,
+            id=self._new_id(),
+            data=data,
+            metadata=dict(metadata or {}),
+            recorded_at=self._clock(),
+        )
+
+    def append(
+        self,
+        stream: StreamName,
+        events: Sequence[EventRecord],
+        *,
+        expected_version: int,
+        snapshot: Snapshot | None = None,
+    ) -> AppendResult:
+        """Store ``events`` as the next version of ``stream``, if it is at ``expected_version``.
+
+        One PUT when nothing goes wrong. Raises ConcurrencyError (a StreamConflict) if another
+        writer stored that version first. If the PUT's answer is lost or refused by a retry that
+        met our own object (S3 answers 412 to botocore's retry of a PUT that had succeeded), the
+        stored chunk is read back and its append id decides: ours means success.
+        """
+        if expected_version < 0:
+            raise ValueError(f"expected version of stream {stream} must be >= 0: {expected_version}")
+        version = expected_version + 1
+        chunk = Chunk(
+            stream=stream,
+            version=version,
+            chunk=FIRST_CHUNK,
+            base_version=expected_version,
+            append_id=self._new_id(),
+            events=tuple(events),
+            snapshot=snapshot,
+        )
+        key = self.keys.chunk_key(stream, version)
+        body = encode_chunk(chunk)
+        log = _log.bind(stream=str(stream), version=version, key=key)
+        try:
+            self.objects.put_if_absent(key, body)
+        except ObjectAlreadyExists as taken:
+            # A rival's chunk, or ours: botocore's retry of a PUT whose answer was lost gets 412.
+            return self._read_back(chunk, key, taken, log)
+        except ObjectStoreError as error:
+            return self._read_back(chunk, key, error, log)
+        log.debug("append", events=len(chunk.events))
+        return AppendResult(stream, version, key, chunk.append_id, chunk.events)
+
+    def _read_back(
+        self, ours: Chunk, key: str, cause: ObjectAlreadyExists | ObjectStoreError, log: Any
+    ) -> AppendResult:
+        """After a PUT that did not say it succeeded, read the key: our append id means it did."""
+        try:
+            stored = self.objects.get(key)
+        except ObjectStoreError as check_error:
+            raise AppendOutcomeUnknown(
+                "PUT",
+                key,
+                f"{cause}; reading the key back failed too ({check_error.detail}), "
+                "so the append may or may not be stored",
+            ) from cause
+        if stored is None:
+            if isinstance(cause, ObjectStoreError):
+                log.warning("append_failed", error=str(cause))
+                raise cause
+            # 412, then gone before our GET: only a deletion (compaction) does that.
+            log.debug("conflict", rival_append_id=None)
+            raise StreamConflict(ours.stream, ours.base_version, ours.version, None)
+        found = decode_chunk(self.keys.parse(ours.stream, key), stored.body)
+        if found.append_id == ours.append_id:
+            log.info("append_recovered", cause=str(cause))
+            return AppendResult(
+                ours.stream, ours.version, key, ours.append_id, ours.events, recovered=True
+            )
+        log.debug("conflict", rival_append_id=found.append_id)
+        raise StreamConflict(ours.stream, ours.base_version, ours.version, found)
+
+    def rewrite(self, chunk: Chunk, snapshot: Snapshot) -> bool:
+        """Store ``chunk`` again as the next chunk number of its version, with ``snapshot``.
+
+        Returns False if another writer stored that chunk number first (which is fine: it
+        re-wrote the same events).
+        """
+        rewritten = attrs.evolve(chunk, chunk=chunk.chunk + 1, snapshot=snapshot)
+        key = self.keys.chunk_key(chunk.stream, rewritten.version, rewritten.chunk)
+        try:
+            self.objects.put_if_absent(key, encode_chunk(rewritten))
+        except ObjectAlreadyExists:
+            _log.debug("rewrite_lost", stream=str(chunk.stream), version=chunk.version, key=key)
+            return False
+        _log.info("rewrite", stream=str(chunk.stream), version=chunk.version, key=key)
+        return True
+
+    def latest(self, stream: StreamName) -> Chunk | None:
+        """The latest chunk of ``stream`` (highest version, then highest chunk), or None if the
+        stream has none. LISTs the stream, then one GET.
+        """
+        prefix = self.keys.stream_prefix(stream)
+        for _ in range(_LATEST_ATTEMPTS):
+            last_key = None
+            for key in self.objects.list_keys(prefix):
+                last_key = key
+            if last_key is None:
+                return None
+            where = self.keys.parse(stream, last_key)
+            stored = self.objects.get(last_key)
+            if stored is not None:
+                return decode_chunk(where, stored.body)
+        raise ObjectStoreError(
+            "GET", prefix, f"the latest chunk vanished between LIST and GET {_LATEST_ATTEMPTS} times"
+        )
+
+    def chunks(self, stream: StreamName, *, after_version: int = 0) -> Iterator[Chunk]:
+        """Every chunk of ``stream`` after ``after_version``, one per version, in order.
+
+        Of the chunks of one version the highest-numbered is read. Raises CorruptChunk if a
+        version is missing (naming the key after the gap), if a chunk does not follow the one
+        before it, or if any chunk cannot be read.
+        """
+        latest_of_version: dict[int, ChunkKey] = {}
+        for key in self.objects.list_keys(
+            self.keys.stream_prefix(stream),
+            start_after=self.keys.after_version(stream, after_version),
+        ):
+            where = self.keys.parse(stream, key)
+            latest_of_version[where.version] = where  # keys ascend: the last chunk number wins
+        previous = after_version
+        for version in sorted(latest_of_version):
+            where = latest_of_version[version]
+            if version != previous + 1:
+                raise CorruptChunk(
+                    where.key,
+                    f"stream {stream} has no version {previous + 1}: "
+                    f"version {previous} is followed by version {version}",
+                )
+            stored = self.objects.get(where.key)
+            if stored is None:
+                raise ObjectStoreError("GET", where.key, "listed, then gone before it was read")
+            chunk = decode_chunk(where, stored.body)
+            if chunk.base_version != previous:
+                raise CorruptChunk(
+                    where.key,
+                    f"its events follow version {chunk.base_version}, not version {previous}",
+                )
+            previous = version
+            yield chunk

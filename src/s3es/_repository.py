@@ -1,0 +1,165 @@
+"""The repository: an aggregate's streams in an event store, loaded from snapshots."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic
+
+import attrs
+import structlog
+
+from s3es._aggregate import C, E, Aggregate, AggregateCodec, RecordedEvent, S
+from s3es._chunk import Chunk
+from s3es._errors import ConcurrencyError
+from s3es._eventstore import EventStore, StreamConflict
+from s3es._streams import StreamName
+
+_log = structlog.get_logger("s3es.repository")
+
+
+@attrs.frozen
+class Loaded(Generic[S]):
+    """An aggregate's state at a version of its stream (0: no events yet)."""
+
+    stream: StreamName
+    version: int
+    state: S
+
+
+@attrs.frozen
+class Appended(Generic[S, E]):
+    """What an append stored: the new state and version, and the events with their ids."""
+
+    loaded: Loaded[S]
+    recorded: tuple[RecordedEvent[E], ...]
+    #: True when the PUT's answer was lost and the chunk was found to be ours afterwards.
+    recovered: bool
+
+
+class Repository(Generic[S, C, E]):
+    """Loads and appends to the streams of one aggregate type.
+
+    ``load`` reads the latest chunk alone and takes the state from its snapshot. When that
+    snapshot was written under another ``SNAPSHOT_SCHEMA`` (or cannot be read), it replays every
+    event instead and stores a re-snapshotted chunk, so the next load is cheap again.
+    """
+
+    def __init__(
+        self, event_store: EventStore, aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E]
+    ) -> None:
+        self.event_store = event_store
+        self.aggregate: Aggregate[S, C, E] = (
+            aggregate() if isinstance(aggregate, type) else aggregate
+        )
+        self._codec = AggregateCodec(self.aggregate)
+
+    def stream(self, stream_id: str) -> StreamName:
+        """The name of the stream with ``stream_id`` of this aggregate's type (validated)."""
+        return StreamName(type=self._codec.stream_type, id=stream_id)
+
+    def load(self, stream_id: str) -> Loaded[S]:
+        """The current state of the stream: one LIST and one GET while its snapshot is usable.
+
+        A stream with no chunks loads as the initial state at version 0.
+        """
+        stream = self.stream(stream_id)
+        latest = self.event_store.latest(stream)
+        if latest is None:
+            return Loaded(stream, 0, self.aggregate.initial_state())
+        state, reason = self._codec.state_from(latest.snapshot)
+        if state is not None:
+            return Loaded(stream, latest.version, state)
+        _log.info("replay_fallback", stream=str(stream), version=latest.version, reason=reason)
+        loaded, last = self._fold(stream, self.aggregate.initial_state(), 0)
+        found_schema = latest.snapshot.schema if latest.snapshot is not None else 0
+        if last is not None and found_schema <= self._codec.snapshot_schema:
+            # Never overwrite a newer schema's snapshot: during a rolling deploy the newer code
+            # would replay and re-snapshot again, back and forth.
+            self.event_store.rewrite(last, self._codec.snapshot(loaded.state, loaded.version))
+        return loaded
+
+    def replay(self, stream_id: str) -> Loaded[S]:
+        """The state from a fold of every event of the stream, ignoring snapshots. Writes nothing."""
+        stream = self.stream(stream_id)
+        loaded, _ = self._fold(stream, self.aggregate.initial_state(), 0)
+        return loaded
+
+    def read(self, stream_id: str, *, after_version: int = 0) -> Iterator[RecordedEvent[E]]:
+        """The events of the stream stored after ``after_version``, in order."""
+        stream = self.stream(stream_id)
+        for chunk in self.event_store.chunks(stream, after_version=after_version):
+            yield from self._recorded(chunk)
+
+    def _recorded(self, chunk: Chunk) -> Iterator[RecordedEvent[E]]:
+        key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        for record in chunk.events:
+            yield RecordedEvent(
+                stream=chunk.stream,
+                version=chunk.version,
+                id=record.id,
+                type=record.type,
+                event=self._codec.decode_event(record, key),
+                metadata=record.metadata,
+                recorded_at=record.recorded_at,
+            )
+
+    def _evolve(self, state: S, events: Iterable[E]) -> S:
+        return functools.reduce(self.aggregate.evolve, events, state)
+
+    def _fold(self, stream: StreamName, state: S, version: int) -> tuple[Loaded[S], Chunk | None]:
+        last = None
+        for chunk in self.event_store.chunks(stream, after_version=version):
+            state = self._evolve(state, (recorded.event for recorded in self._recorded(chunk)))
+            version, last = chunk.version, chunk
+        return Loaded(stream, version, state), last
+
+    def append(
+        self,
+        loaded: Loaded[S],
+        events: Sequence[E],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Appended[S, E]:
+        """Store ``events`` as the next version after ``loaded``, with a snapshot of the result.
+
+        Raises ConcurrencyError if the stream is no longer at ``loaded.version``.
+        """
+        stream = loaded.stream
+        records = [
+            self.event_store.new_event(*self._codec.encode_event(event, stream), metadata)
+            for event in events
+        ]
+        state = self._evolve(loaded.state, events)
+        result = self.event_store.append(
+            stream,
+            records,
+            expected_version=loaded.version,
+            snapshot=self._codec.snapshot(state, loaded.version + 1),
+        )
+        recorded = tuple(
+            RecordedEvent(
+                stream=stream,
+                version=result.version,
+                id=record.id,
+                type=record.type,
+                event=event,
+                metadata=record.metadata,
+                recorded_at=record.recorded_at,
+            )
+            for record, event in zip(result.events, events, strict=True)
+        )
+        return Appended(Loaded(stream, result.version, state), recorded, result.recovered)
+
+    def catch_up(self, loaded: Loaded[S], conflict: ConcurrencyError | None = None) -> Loaded[S]:
+        """``loaded`` brought forward by the events stored after it.
+
+        If ``conflict`` carries the chunk that won the contested version, that chunk alone is
+        applied: no request at all. Otherwise the chunks after ``loaded.version`` are read.
+        """
+        found = conflict.found if isinstance(conflict, StreamConflict) else None
+        if found is not None and found.base_version == loaded.version:
+            state = self._evolve(loaded.state, (r.event for r in self._recorded(found)))
+            return Loaded(loaded.stream, found.version, state)
+        caught_up, _ = self._fold(loaded.stream, loaded.state, loaded.version)
+        return caught_up

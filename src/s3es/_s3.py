@@ -1,0 +1,211 @@
+"""The S3 adapter of the object-store port, via boto3: AWS, MinIO, R2, a moto server..."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+import structlog
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3es._backoff import Backoff
+from s3es._errors import ObjectStoreError
+from s3es._objectstore import (
+    LIST_PAGE_SIZE,
+    ObjectAlreadyExists,
+    RequestCounter,
+    RequestCounts,
+    StoredObject,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_log = structlog.get_logger("s3es.s3")
+_T = TypeVar("_T")
+
+_REQUEST_KINDS = {
+    "PutObject": "put",
+    "GetObject": "get",
+    "ListObjectsV2": "list",
+    "DeleteObject": "delete",
+}
+#: Answers after which S3 asks the client to send the same request again, with backoff.
+#: botocore retries none of 409 and gives up on 503 after its own attempts.
+_RETRYABLE_CODES = frozenset({"ConditionalRequestConflict", "SlowDown", "ServiceUnavailable"})
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+class S3ObjectStore:
+    """An :class:`~s3es.ObjectStore` on an S3 bucket through a boto3 client.
+
+    Put-if-absent is ``PutObject`` with ``If-None-Match: *``. Answers 409
+    (ConditionalRequestConflict) and 503 (SlowDown) are retried here with jittered backoff, at
+    most ``max_attempts`` times in all; botocore retries connection errors and 5xx before that.
+    ``put_args`` are passed to every ``PutObject`` (``ServerSideEncryption``, ``SSEKMSKeyId``...).
+
+    Requests are counted per HTTP attempt (retries and pages included) through the client's
+    event hooks; a client shared with other code counts that code's S3 requests too.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        put_args: Mapping[str, Any] | None = None,
+        max_attempts: int = 5,
+        backoff: Backoff = Backoff(initial=0.05, maximum=2.0),  # noqa: B008 - frozen value
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.client = client
+        self.bucket = bucket
+        self._put_args = dict(put_args or {})
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._counter = RequestCounter()
+        client.meta.events.register("before-send.s3", self._count_request)
+
+    @classmethod
+    def connect(
+        cls,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        client_config: Config | None = None,
+        session: boto3.Session | None = None,
+        **options: Any,
+    ) -> S3ObjectStore:
+        """An S3ObjectStore with a client of its own, for AWS or any S3 endpoint URL.
+
+        The client uses botocore's "standard" retry mode and, for an endpoint URL, path-style
+        addressing. ``options`` go to ``S3ObjectStore(...)``.
+        """
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=5,
+            read_timeout=20,
+            s3={"addressing_style": "path"} if endpoint_url else {},
+        )
+        if client_config is not None:
+            config = config.merge(client_config)
+        client = (session or boto3.Session()).client(
+            "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
+        )
+        return cls(client, bucket, **options)
+
+    @property
+    def requests(self) -> RequestCounts:
+        """HTTP requests sent so far, by kind."""
+        return self._counter.snapshot()
+
+    def _count_request(self, event_name: str, **_: Any) -> None:
+        kind = _REQUEST_KINDS.get(event_name.rsplit(".", 1)[-1])
+        if kind is not None:
+            self._counter.add(kind)
+
+    def _send(self, operation: str, key: str, request: Callable[[], _T]) -> _T:
+        """Send ``request``, again after 409 or 503 with backoff; re-raise other ClientErrors."""
+        attempt = 1
+        while True:
+            try:
+                return request()
+            except ClientError as error:
+                retryable = _error_code(error) in _RETRYABLE_CODES or _status(error) in {409, 503}
+                if not retryable or attempt >= self._max_attempts:
+                    raise
+                _log.debug(
+                    "s3_retry", operation=operation, key=key, code=_error_code(error), attempt=attempt
+                )
+                self._sleep(self._backoff.delay(attempt, self._rng))
+                attempt += 1
+            except BotoCoreError as error:
+                raise ObjectStoreError(operation, key, str(error)) from error
+
+    @staticmethod
+    def _failure(operation: str, key: str, error: ClientError) -> ObjectStoreError:
+        message = error.response.get("Error", {}).get("Message", "")
+        return ObjectStoreError(operation, key, f"{_error_code(error) or _status(error)}: {message}")
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        """``PutObject`` with ``If-None-Match: *``; ObjectAlreadyExists on 412."""
+        try:
+            response = self._send(
+                "PUT",
+                key,
+                lambda: self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    IfNoneMatch="*",
+                    ContentType="application/json",
+                    **self._put_args,
+                ),
+            )
+        except ClientError as error:
+            if _error_code(error) == "PreconditionFailed" or _status(error) == 412:  # noqa: PLR2004
+                raise ObjectAlreadyExists(key) from error
+            raise self._failure("PUT", key, error) from error
+        return str(response["ETag"])
+
+    def get(self, key: str) -> StoredObject | None:
+        """``GetObject``; None on 404."""
+
+        def request() -> StoredObject:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            return StoredObject(body=response["Body"].read(), etag=str(response["ETag"]))
+
+        try:
+            return self._send("GET", key, request)
+        except ClientError as error:
+            if _error_code(error) == "NoSuchKey" or _status(error) == 404:  # noqa: PLR2004
+                return None
+            raise self._failure("GET", key, error) from error
+
+    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
+        """``ListObjectsV2`` with ``Delimiter="/"``, page by page."""
+        arguments: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": prefix,
+            "Delimiter": "/",
+            "MaxKeys": LIST_PAGE_SIZE,
+        }
+        if start_after is not None:
+            arguments["StartAfter"] = start_after
+        while True:
+            page_arguments = arguments
+            try:
+                response = self._send(
+                    "LIST", prefix, lambda: self.client.list_objects_v2(**page_arguments)
+                )
+            except ClientError as error:
+                raise self._failure("LIST", prefix, error) from error
+            for item in response.get("Contents", []):
+                yield item["Key"]
+            token = response.get("NextContinuationToken")
+            if not response.get("IsTruncated") or not token:
+                return
+            arguments = {**arguments, "ContinuationToken": token}
+
+    def delete(self, key: str) -> None:
+        """``DeleteObject``."""
+        try:
+            self._send("DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+        except ClientError as error:
+            raise self._failure("DELETE", key, error) from error

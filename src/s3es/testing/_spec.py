@@ -1,0 +1,117 @@
+"""Given events, when a command, then events (or an error): an aggregate's rules in a test."""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import UTC, datetime
+from typing import Generic
+
+from s3es._aggregate import C, E, Aggregate, AggregateCodec, S
+from s3es._chunk import EventRecord
+from s3es._streams import StreamName
+
+_SPEC_KEY = "<given/when/then>"
+_SPEC_STREAM_ID = "spec"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class AggregateSpec(Generic[S, C, E]):
+    """Specifications of one aggregate: ``spec.given(*events).when(command).then(*events)``.
+
+    Every event given or decided also goes through the aggregate's registry and converter
+    (to JSON and back) and every resulting state through a snapshot, so a test fails on an
+    unregistered event or a state that would not survive storage, not only on wrong rules.
+    """
+
+    def __init__(self, aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E]) -> None:
+        self.aggregate: Aggregate[S, C, E] = (
+            aggregate() if isinstance(aggregate, type) else aggregate
+        )
+        self.codec = AggregateCodec(self.aggregate)
+        self.stream = StreamName(type=self.codec.stream_type, id=_SPEC_STREAM_ID)
+
+    def given(self, *events: E) -> Given[S, C, E]:
+        """The stream's history before the command: these events, in order."""
+        for event in events:
+            self.round_trip_event(event)
+        state = functools.reduce(self.aggregate.evolve, events, self.aggregate.initial_state())
+        return Given(self, state)
+
+    def round_trip_event(self, event: E) -> E:
+        """``event`` stored and read back; AssertionError if it does not come back equal."""
+        name, data = self.codec.encode_event(event, self.stream)
+        record = EventRecord(type=name, id="-", data=data, metadata={}, recorded_at=_EPOCH)
+        back = self.codec.decode_event(record, _SPEC_KEY)
+        if back != event:
+            raise AssertionError(f"event {event!r} was read back from storage as {back!r}")
+        return back
+
+    def round_trip_state(self, state: S) -> S:
+        """``state`` snapshotted and read back; AssertionError if it does not come back equal."""
+        back, reason = self.codec.state_from(self.codec.snapshot(state, 1))
+        if back is None or back != state:
+            raise AssertionError(
+                f"state {state!r} was read back from a snapshot as {back!r} {reason}".rstrip()
+            )
+        return back
+
+
+class Given(Generic[S, C, E]):
+    """A specification with its history: say the command next, or check the state."""
+
+    def __init__(self, spec: AggregateSpec[S, C, E], state: S) -> None:
+        self.spec = spec
+        self.state = state
+
+    def when(self, command: C) -> When[S, C, E]:
+        """The command to decide on the state after the given events."""
+        return When(self, command)
+
+    def then_state(self, expected: S) -> S:
+        """Assert the state after the given events (and its snapshot round trip) is ``expected``."""
+        if self.state != expected:
+            raise AssertionError(f"state after the given events is {self.state!r}, not {expected!r}")
+        return self.spec.round_trip_state(self.state)
+
+
+class When(Generic[S, C, E]):
+    """A command on a history: say what it must cause."""
+
+    def __init__(self, given: Given[S, C, E], command: C) -> None:
+        self.given = given
+        self.command = command
+
+    def _decide(self) -> list[E]:
+        return list(self.given.spec.aggregate.decide(self.command, self.given.state))
+
+    def then(self, *expected: E) -> S:
+        """Assert the command causes exactly ``expected`` (none: it changes nothing).
+
+        Returns the state after those events, for further checks.
+        """
+        spec = self.given.spec
+        decided = self._decide()
+        if decided != list(expected):
+            raise AssertionError(
+                f"when {self.command!r}: decide returned {decided!r}, expected {list(expected)!r}"
+            )
+        for event in decided:
+            spec.round_trip_event(event)
+        state = functools.reduce(spec.aggregate.evolve, decided, self.given.state)
+        return spec.round_trip_state(state)
+
+    def then_raises(self, error: type[BaseException], *, match: str | None = None) -> BaseException:
+        """Assert the command is refused with ``error`` (its message searched for ``match``)."""
+        try:
+            decided = self._decide()
+        except error as raised:
+            if match is not None and not re.search(match, str(raised)):
+                raise AssertionError(
+                    f"when {self.command!r}: {type(raised).__name__}({str(raised)!r}) "
+                    f"does not match {match!r}"
+                ) from raised
+            return raised
+        raise AssertionError(
+            f"when {self.command!r}: expected {error.__name__}, but decide returned {decided!r}"
+        )

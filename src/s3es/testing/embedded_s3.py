@@ -1,0 +1,154 @@
+"""An S3 endpoint on 127.0.0.1 in this process (moto's server), for tests and demos.
+
+moto checks a PUT's condition and stores the object in two steps with no lock between them, so
+two concurrent ``If-None-Match: *`` PUTs of one key can both succeed; S3's conditional writes
+are atomic. While an EmbeddedS3 runs, moto's PUT and DELETE handlers are serialised by one lock,
+which makes its conditional writes atomic as S3's are. Reads stay concurrent.
+
+moto keeps its buckets in process-wide memory: servers in one process share them. Needs
+``moto[server]`` (the ``demo`` extra of s3es).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import boto3
+from botocore.config import Config
+
+from s3es._s3 import S3ObjectStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+try:
+    from moto.s3.responses import S3Response
+    from moto.server import ThreadedMotoServer
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "s3es.testing.embedded_s3 needs moto's server: pip install 's3es[demo]'"
+    ) from error
+
+#: The credentials the embedded endpoint accepts (any would do; these are moto's customary ones).
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+REGION = "us-east-1"
+
+_write_lock = threading.RLock()
+_patch_lock = threading.Lock()
+_patch_users = 0
+_originals: dict[str, Callable[..., Any]] = {}
+_SERIALISED_HANDLERS = ("put_object", "copy_object", "delete_object")
+
+
+def _serialised(handler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(handler)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _write_lock:
+            return handler(*args, **kwargs)
+
+    return locked
+
+
+def _serialise_moto_writes() -> None:
+    global _patch_users  # noqa: PLW0603 - one patch for the whole process, counted
+    with _patch_lock:
+        if _patch_users == 0:
+            for name in _SERIALISED_HANDLERS:
+                _originals[name] = getattr(S3Response, name)
+                setattr(S3Response, name, _serialised(_originals[name]))
+        _patch_users += 1
+
+
+def _restore_moto_writes() -> None:
+    global _patch_users  # noqa: PLW0603
+    with _patch_lock:
+        _patch_users -= 1
+        if _patch_users == 0:
+            for name, original in _originals.items():
+                setattr(S3Response, name, original)
+            _originals.clear()
+
+
+class EmbeddedS3:
+    """moto's S3 server on 127.0.0.1 (a free port), with atomic conditional writes.
+
+    Use it as a context manager::
+
+        with EmbeddedS3() as s3:
+            s3.create_bucket("events")
+            store = s3.object_store("events")
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._endpoint_url: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the running server."""
+        if self._endpoint_url is None:
+            raise RuntimeError("EmbeddedS3 is not running: call start() or use it in a with block")
+        return self._endpoint_url
+
+    def start(self) -> str:
+        """Start the server; return its endpoint URL."""
+        if self._endpoint_url is not None:
+            return self._endpoint_url
+        # werkzeug logs every request at INFO: thousands of lines in a test run.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _serialise_moto_writes()
+        try:
+            self._server.start()
+        except BaseException:
+            _restore_moto_writes()
+            raise
+        host, port = self._server.get_host_and_port()
+        self._endpoint_url = f"http://{host}:{port}"
+        return self._endpoint_url
+
+    def stop(self) -> None:
+        """Stop the server and restore moto's own handlers."""
+        if self._endpoint_url is None:
+            return
+        self._server.stop()
+        self._endpoint_url = None
+        _restore_moto_writes()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def client(self, config: Config | None = None) -> S3Client:
+        """A boto3 S3 client for this endpoint (path-style, standard retries)."""
+        base = Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            config=base.merge(config) if config is not None else base,
+            **CREDENTIALS,
+        )
+
+    def create_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` on this endpoint."""
+        self.client().create_bucket(Bucket=bucket)
+
+    def object_store(self, bucket: str, **options: Any) -> S3ObjectStore:
+        """An S3ObjectStore on ``bucket`` of this endpoint, with a client of its own."""
+        session = boto3.Session(region_name=REGION, **CREDENTIALS)
+        return S3ObjectStore.connect(
+            bucket, endpoint_url=self.endpoint_url, session=session, **options
+        )
