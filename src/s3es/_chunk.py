@@ -83,7 +83,7 @@ class Chunk:
             raise ValueError("a chunk holds at least one event")
         if self.snapshot is not None and self.snapshot.version != self.version:
             raise ValueError(
-                f"snapshot version ({self.snapshot.version}) must equal the chunk's ({self.version})"
+                f"snapshot version ({self.snapshot.version}) is not the chunk's ({self.version})"
             )
 
 
@@ -175,7 +175,11 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
             base_version=_converter.structure(document["base_version"], int),
             append_id=_converter.structure(document["append_id"], str),
             events=_converter.structure(document["events"], tuple[EventRecord, ...]),
-            snapshot=_converter.structure(document["snapshot"], Snapshot | None),
+            snapshot=(
+                None
+                if document["snapshot"] is None
+                else _converter.structure(document["snapshot"], Snapshot)
+            ),
         )
     except KeyError as error:
         raise CorruptChunk(key, f"missing field {error.args[0]!r}") from error

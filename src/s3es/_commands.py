@@ -33,7 +33,7 @@ class RetryPolicy:
     """
 
     max_attempts: int = attrs.field(default=10, validator=_at_least_one)
-    backoff: Backoff = Backoff(initial=0.005, maximum=0.25)
+    backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.005, maximum=0.25))
 
 
 @attrs.frozen
@@ -73,7 +73,7 @@ class CommandHandler(Generic[S, C, E]):
     def __init__(
         self,
         repository: Repository[S, C, E],
-        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+        retry: RetryPolicy = RetryPolicy(),  # noqa: RUF100
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,

@@ -41,8 +41,10 @@ class ConcurrencyError(S3esError):
 
 
 class CorruptChunk(S3esError):  # noqa: N818
-    """A stored chunk cannot be read: not JSON, a missing or mistyped field, an unknown event type,
-    a chunk whose content contradicts its key, or a gap in a stream's versions.
+    """A stored chunk cannot be read, or the chunks of a stream do not follow each other.
+
+    Not JSON, a missing or mistyped field, an unknown event type, content that contradicts the
+    key, or a gap in a stream's versions.
 
     Nothing is ever skipped: a load or replay that meets such a chunk stops with this error.
     """

@@ -47,7 +47,7 @@ class AppendResult:
     recovered: bool = False
 
 
-class StreamConflict(ConcurrencyError):
+class StreamConflict(ConcurrencyError):  # noqa: N818 - a ConcurrencyError, named as one
     """A ConcurrencyError that carries the chunk found at the contested version, if it was read.
 
     A writer that catches up from ``found`` needs no further request to learn the next version.
@@ -109,7 +109,9 @@ class EventStore:
         stored chunk is read back and its append id decides: ours means success.
         """
         if expected_version < 0:
-            raise ValueError(f"expected version of stream {stream} must be >= 0: {expected_version}")
+            raise ValueError(
+                f"expected version of stream {stream} must be >= 0: {expected_version}"
+            )
         version = expected_version + 1
         chunk = Chunk(
             stream=stream,
@@ -179,8 +181,9 @@ class EventStore:
         return True
 
     def latest(self, stream: StreamName) -> Chunk | None:
-        """The latest chunk of ``stream`` (highest version, then highest chunk), or None if the
-        stream has none. LISTs the stream, then one GET.
+        """The latest chunk of ``stream`` (highest version, then chunk), or None if it has none.
+
+        LISTs the stream, then one GET.
         """
         prefix = self.keys.stream_prefix(stream)
         for _ in range(_LATEST_ATTEMPTS):
@@ -194,7 +197,9 @@ class EventStore:
             if stored is not None:
                 return decode_chunk(where, stored.body)
         raise ObjectStoreError(
-            "GET", prefix, f"the latest chunk vanished between LIST and GET {_LATEST_ATTEMPTS} times"
+            "GET",
+            prefix,
+            f"the latest chunk vanished between LIST and GET {_LATEST_ATTEMPTS} times",
         )
 
     def chunks(self, stream: StreamName, *, after_version: int = 0) -> Iterator[Chunk]:

@@ -9,7 +9,7 @@ from typing import Any, Generic
 import attrs
 import structlog
 
-from s3es._aggregate import C, E, Aggregate, AggregateCodec, RecordedEvent, S
+from s3es._aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
 from s3es._chunk import Chunk
 from s3es._errors import ConcurrencyError
 from s3es._eventstore import EventStore, StreamConflict
@@ -80,7 +80,7 @@ class Repository(Generic[S, C, E]):
         return loaded
 
     def replay(self, stream_id: str) -> Loaded[S]:
-        """The state from a fold of every event of the stream, ignoring snapshots. Writes nothing."""
+        """The state folded from every event of the stream, ignoring snapshots. Writes nothing."""
         stream = self.stream(stream_id)
         loaded, _ = self._fold(stream, self.aggregate.initial_state(), 0)
         return loaded

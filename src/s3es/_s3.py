@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -131,7 +132,11 @@ class S3ObjectStore:
                 if not retryable or attempt >= self._max_attempts:
                     raise
                 _log.debug(
-                    "s3_retry", operation=operation, key=key, code=_error_code(error), attempt=attempt
+                    "s3_retry",
+                    operation=operation,
+                    key=key,
+                    code=_error_code(error),
+                    attempt=attempt,
                 )
                 self._sleep(self._backoff.delay(attempt, self._rng))
                 attempt += 1
@@ -141,7 +146,9 @@ class S3ObjectStore:
     @staticmethod
     def _failure(operation: str, key: str, error: ClientError) -> ObjectStoreError:
         message = error.response.get("Error", {}).get("Message", "")
-        return ObjectStoreError(operation, key, f"{_error_code(error) or _status(error)}: {message}")
+        return ObjectStoreError(
+            operation, key, f"{_error_code(error) or _status(error)}: {message}"
+        )
 
     def put_if_absent(self, key: str, body: bytes) -> str:
         """``PutObject`` with ``If-None-Match: *``; ObjectAlreadyExists on 412."""
@@ -189,10 +196,9 @@ class S3ObjectStore:
         if start_after is not None:
             arguments["StartAfter"] = start_after
         while True:
-            page_arguments = arguments
             try:
                 response = self._send(
-                    "LIST", prefix, lambda: self.client.list_objects_v2(**page_arguments)
+                    "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
                 )
             except ClientError as error:
                 raise self._failure("LIST", prefix, error) from error
@@ -206,6 +212,8 @@ class S3ObjectStore:
     def delete(self, key: str) -> None:
         """``DeleteObject``."""
         try:
-            self._send("DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+            self._send(
+                "DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+            )
         except ClientError as error:
             raise self._failure("DELETE", key, error) from error

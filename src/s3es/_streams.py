@@ -123,7 +123,9 @@ class StreamKeys:
             raise ValueError(f"version of stream {stream} out of range: {version}")
         if not FIRST_CHUNK <= chunk <= MAX_CHUNK:
             raise ValueError(f"chunk number of stream {stream} out of range: {chunk}")
-        return f"{self.stream_prefix(stream)}{version:0{VERSION_WIDTH}d}.{chunk:0{CHUNK_WIDTH}d}.json"
+        return (
+            f"{self.stream_prefix(stream)}{version:0{VERSION_WIDTH}d}.{chunk:0{CHUNK_WIDTH}d}.json"
+        )
 
     def after_version(self, stream: StreamName, version: int) -> str | None:
         """A ``start_after`` for listing: keys after it are the chunks of versions > ``version``.
@@ -141,7 +143,11 @@ class StreamKeys:
         is never ignored.
         """
         stream_prefix = self.stream_prefix(stream)
-        match = _CHUNK_NAME.fullmatch(key[len(stream_prefix) :]) if key.startswith(stream_prefix) else None
+        match = (
+            _CHUNK_NAME.fullmatch(key[len(stream_prefix) :])
+            if key.startswith(stream_prefix)
+            else None
+        )
         if match is None:
             raise CorruptChunk(
                 key,

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Generic
 
-from s3es._aggregate import C, E, Aggregate, AggregateCodec, S
+from s3es._aggregate import Aggregate, AggregateCodec, C, E, S
 from s3es._chunk import EventRecord
 from s3es._streams import StreamName
 
@@ -71,7 +71,9 @@ class Given(Generic[S, C, E]):
     def then_state(self, expected: S) -> S:
         """Assert the state after the given events (and its snapshot round trip) is ``expected``."""
         if self.state != expected:
-            raise AssertionError(f"state after the given events is {self.state!r}, not {expected!r}")
+            raise AssertionError(
+                f"state after the given events is {self.state!r}, not {expected!r}"
+            )
         return self.spec.round_trip_state(self.state)
 
 

@@ -34,9 +34,17 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "s3es.testing.embedded_s3 needs moto's server: pip install 's3es[demo]'"
     ) from error
 
-#: The credentials the embedded endpoint accepts (any would do; these are moto's customary ones).
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 REGION = "us-east-1"
+
+
+def _session() -> boto3.Session:
+    """A session with the credentials the embedded endpoint accepts (any would do)."""
+    return boto3.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
+        region_name=REGION,
+    )
+
 
 _write_lock = threading.RLock()
 _patch_lock = threading.Lock()
@@ -134,12 +142,10 @@ class EmbeddedS3:
     def client(self, config: Config | None = None) -> S3Client:
         """A boto3 S3 client for this endpoint (path-style, standard retries)."""
         base = Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
-        return boto3.client(
+        return _session().client(
             "s3",
             endpoint_url=self.endpoint_url,
-            region_name=REGION,
             config=base.merge(config) if config is not None else base,
-            **CREDENTIALS,
         )
 
     def create_bucket(self, bucket: str) -> None:
@@ -148,7 +154,6 @@ class EmbeddedS3:
 
     def object_store(self, bucket: str, **options: Any) -> S3ObjectStore:
         """An S3ObjectStore on ``bucket`` of this endpoint, with a client of its own."""
-        session = boto3.Session(region_name=REGION, **CREDENTIALS)
         return S3ObjectStore.connect(
-            bucket, endpoint_url=self.endpoint_url, session=session, **options
+            bucket, endpoint_url=self.endpoint_url, session=_session(), **options
         )
