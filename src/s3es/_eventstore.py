@@ -112,6 +112,8 @@ class EventStore:
             raise ValueError(
                 f"expected version of stream {stream} must be >= 0: {expected_version}"
             )
+        if not events:
+            raise ValueError(f"nothing to append to stream {stream}: no events")
         version = expected_version + 1
         chunk = Chunk(
             stream=stream,
