@@ -19,9 +19,33 @@ S = TypeVar("S")
 C = TypeVar("C")
 E = TypeVar("E")
 
-#: The converter aggregates use unless they set ``CONVERTER``: cattrs's JSON preset
-#: (datetimes as ISO 8601 strings, sets as lists...).
-DEFAULT_CONVERTER: cattrs.Converter = make_converter()
+
+def _strict_scalar(*accepted: type[Any]) -> Any:
+    def structure(value: Any, type_: Any) -> Any:
+        # bool is an int to Python, never to a JSON reader
+        if type(value) not in accepted:
+            raise TypeError(f"expected {type_.__name__}, got {type(value).__name__}: {value!r}")
+        return type_(value)  # an int read for a float field becomes a float
+
+    return structure
+
+
+def make_default_converter() -> cattrs.Converter:
+    """Cattrs's JSON preset (datetimes as ISO 8601 strings, sets as lists...), made strict.
+
+    The preset would turn "5" into 5 or "12" into ``(1, 2)``; here a value of the wrong JSON type
+    is an error, so a stored snapshot that does not fit the state is replayed, not misread.
+    """
+    converter = make_converter()
+    converter.register_structure_hook(int, _strict_scalar(int))
+    converter.register_structure_hook(float, _strict_scalar(float, int))
+    converter.register_structure_hook(str, _strict_scalar(str))
+    converter.register_structure_hook(bool, _strict_scalar(bool))
+    return converter
+
+
+#: The converter aggregates use unless they set ``CONVERTER``.
+DEFAULT_CONVERTER: cattrs.Converter = make_default_converter()
 
 
 class Aggregate(abc.ABC, Generic[S, C, E]):

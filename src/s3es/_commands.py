@@ -103,7 +103,7 @@ class CommandHandler(Generic[S, C, E]):
         with structlog.contextvars.bound_contextvars(stream=str(loaded.stream), attempt=1):
             for attempt in range(1, policy.max_attempts + 1):
                 structlog.contextvars.bind_contextvars(attempt=attempt)
-                events = repository.aggregate.decide(command, loaded.state)
+                events = tuple(repository.aggregate.decide(command, loaded.state))
                 if not events:
                     return CommandResult(loaded.stream, loaded.version, loaded.state, (), attempt)
                 try:
@@ -111,6 +111,8 @@ class CommandHandler(Generic[S, C, E]):
                 except ConcurrencyError as conflict:
                     _log.info(
                         "conflict",
+                        stream=str(loaded.stream),
+                        attempt=attempt,
                         version=conflict.expected_version + 1,
                         max_attempts=policy.max_attempts,
                     )
@@ -118,9 +120,14 @@ class CommandHandler(Generic[S, C, E]):
                         raise RetriesExhausted(loaded.stream, attempt, conflict) from conflict
                     self._sleep(policy.backoff.delay(attempt, self._rng))
                     loaded = repository.catch_up(loaded, conflict)
-                    _log.debug("retry", version=loaded.version + 1, next_attempt=attempt + 1)
+                    _log.debug(
+                        "retry",
+                        stream=str(loaded.stream),
+                        version=loaded.version + 1,
+                        attempt=attempt + 1,
+                    )
                     continue
                 new = appended.loaded
-                _log.debug("handled", version=new.version)
+                _log.debug("handled", stream=str(new.stream), version=new.version, attempt=attempt)
                 return CommandResult(new.stream, new.version, new.state, appended.recorded, attempt)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -155,7 +155,7 @@ class EventStore:
                 log.warning("append_failed", error=str(cause))
                 raise cause
             # 412, then gone before our GET: only a deletion (compaction) does that.
-            log.debug("conflict", rival_append_id=None)
+            log.debug("append_conflict", rival_append_id=None)
             raise StreamConflict(ours.stream, ours.base_version, ours.version, None)
         found = decode_chunk(self.keys.parse(ours.stream, key), stored.body)
         if found.append_id == ours.append_id:
@@ -163,7 +163,7 @@ class EventStore:
             return AppendResult(
                 ours.stream, ours.version, key, ours.append_id, ours.events, recovered=True
             )
-        log.debug("conflict", rival_append_id=found.append_id)
+        log.debug("append_conflict", rival_append_id=found.append_id)
         raise StreamConflict(ours.stream, ours.base_version, ours.version, found)
 
     def rewrite(self, chunk: Chunk, snapshot: Snapshot) -> bool:

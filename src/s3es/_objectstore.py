@@ -6,6 +6,8 @@ exactly this contract; ``tests/objectstore_contract.py`` checks it for every ada
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
@@ -35,6 +37,19 @@ class StoredObject:
 
 
 @attrs.frozen
+class RequestPrices:
+    """Dollars per request of each kind. The defaults: S3 Standard, us-east-1."""
+
+    put: float = 0.005 / 1000
+    get: float = 0.0004 / 1000
+    list: float = 0.005 / 1000
+    delete: float = 0.0
+
+
+S3_STANDARD_PRICES = RequestPrices()
+
+
+@attrs.frozen
 class RequestCounts:
     """How many requests of each kind an object store sent. Subtract two to count an operation."""
 
@@ -47,6 +62,15 @@ class RequestCounts:
     def total(self) -> int:
         """All requests of every kind."""
         return self.put + self.get + self.list + self.delete
+
+    def cost(self, prices: RequestPrices = S3_STANDARD_PRICES) -> float:
+        """What these requests cost, in dollars."""
+        return (
+            self.put * prices.put
+            + self.get * prices.get
+            + self.list * prices.list
+            + self.delete * prices.delete
+        )
 
     def __sub__(self, other: RequestCounts) -> RequestCounts:
         return RequestCounts(
@@ -65,17 +89,59 @@ class RequestCounts:
         )
 
 
+class RequestMeter:
+    """Requests sent, by any object store, in the context where :func:`measure_requests` runs."""
+
+    def __init__(self) -> None:
+        self._counter = RequestCounter()
+
+    @property
+    def counts(self) -> RequestCounts:
+        """Requests counted so far."""
+        return self._counter.snapshot()
+
+    def _add(self, kind: str) -> None:
+        self._counter.add(kind, meters=False)
+
+
+_active_meters: contextvars.ContextVar[tuple[RequestMeter, ...]] = contextvars.ContextVar(
+    "s3es_request_meters", default=()
+)
+
+
+@contextlib.contextmanager
+def measure_requests() -> Iterator[RequestMeter]:
+    """Count the object-store requests sent by this thread (this context) inside the block.
+
+    Unlike a store's own counts, which add up every thread's requests, a meter sees only the
+    requests its own code caused. Meters nest.
+    """
+    meter = RequestMeter()
+    token = _active_meters.set((*_active_meters.get(), meter))
+    try:
+        yield meter
+    finally:
+        _active_meters.reset(token)
+
+
 class RequestCounter:
-    """A thread-safe tally of requests by kind, kept by an adapter."""
+    """A thread-safe tally of requests by kind, kept by an adapter.
+
+    Each request counted is also counted by the :func:`measure_requests` meters active in the
+    calling context.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = RequestCounts()
 
-    def add(self, kind: str) -> None:
+    def add(self, kind: str, *, meters: bool = True) -> None:
         """Count one request of ``kind`` (``put``, ``get``, ``list`` or ``delete``)."""
         with self._lock:
             self._counts = attrs.evolve(self._counts, **{kind: getattr(self._counts, kind) + 1})
+        if meters:
+            for meter in _active_meters.get():
+                meter._add(kind)  # noqa: SLF001 - the meter's private door for counters
 
     def snapshot(self) -> RequestCounts:
         """The counts so far."""

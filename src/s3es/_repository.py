@@ -11,7 +11,7 @@ import structlog
 
 from s3es._aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
 from s3es._chunk import Chunk
-from s3es._errors import ConcurrencyError
+from s3es._errors import ConcurrencyError, ObjectStoreError
 from s3es._eventstore import EventStore, StreamConflict
 from s3es._streams import StreamName
 
@@ -76,7 +76,10 @@ class Repository(Generic[S, C, E]):
         if last is not None and found_schema <= self._codec.snapshot_schema:
             # Never overwrite a newer schema's snapshot: during a rolling deploy the newer code
             # would replay and re-snapshot again, back and forth.
-            self.event_store.rewrite(last, self._codec.snapshot(loaded.state, loaded.version))
+            try:
+                self.event_store.rewrite(last, self._codec.snapshot(loaded.state, loaded.version))
+            except ObjectStoreError as error:  # a reader may not be allowed to write
+                _log.warning("rewrite_failed", stream=str(stream), error=str(error))
         return loaded
 
     def replay(self, stream_id: str) -> Loaded[S]:
@@ -126,6 +129,7 @@ class Repository(Generic[S, C, E]):
         Raises ConcurrencyError if the stream is no longer at ``loaded.version``.
         """
         stream = loaded.stream
+        events = tuple(events)  # read twice below: a generator would be empty the second time
         records = [
             self.event_store.new_event(*self._codec.encode_event(event, stream), metadata)
             for event in events

@@ -7,12 +7,15 @@ import re
 from datetime import UTC, datetime
 from typing import Generic
 
-from s3es._aggregate import Aggregate, AggregateCodec, C, E, S
-from s3es._chunk import EventRecord
-from s3es._streams import StreamName
+import attrs
 
-_SPEC_KEY = "<given/when/then>"
+from s3es._aggregate import Aggregate, AggregateCodec, C, E, S
+from s3es._chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
+from s3es._streams import ChunkKey, StreamName
+
 _SPEC_STREAM_ID = "spec"
+#: Where specifications pretend to store their events (nothing is stored).
+_SPEC_KEY = ChunkKey(stream=StreamName("spec", _SPEC_STREAM_ID), version=1, chunk=0, key="<spec>")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -42,19 +45,40 @@ class AggregateSpec(Generic[S, C, E]):
         """``event`` stored and read back; AssertionError if it does not come back equal."""
         name, data = self.codec.encode_event(event, self.stream)
         record = EventRecord(type=name, id="-", data=data, metadata={}, recorded_at=_EPOCH)
-        back = self.codec.decode_event(record, _SPEC_KEY)
+        stored = self._through_storage(record, None, f"event {event!r}")
+        back = self.codec.decode_event(stored.events[0], _SPEC_KEY.key)
         if back != event:
             raise AssertionError(f"event {event!r} was read back from storage as {back!r}")
         return back
 
     def round_trip_state(self, state: S) -> S:
         """``state`` snapshotted and read back; AssertionError if it does not come back equal."""
-        back, reason = self.codec.state_from(self.codec.snapshot(state, 1))
+        record = EventRecord(type="-", id="-", data={}, metadata={}, recorded_at=_EPOCH)
+        snapshot = self.codec.snapshot(state, _SPEC_KEY.version)
+        stored = self._through_storage(record, snapshot, f"a snapshot of state {state!r}")
+        back, reason = self.codec.state_from(stored.snapshot)
         if back is None or back != state:
             raise AssertionError(
                 f"state {state!r} was read back from a snapshot as {back!r} {reason}".rstrip()
             )
         return back
+
+    def _through_storage(self, record: EventRecord, snapshot: Snapshot | None, what: str) -> Chunk:
+        """A chunk holding ``record`` and ``snapshot``, encoded to JSON and decoded, as stored."""
+        chunk = Chunk(
+            stream=self.stream,
+            version=_SPEC_KEY.version,
+            chunk=_SPEC_KEY.chunk,
+            base_version=0,
+            append_id="-",
+            events=(record,),
+            snapshot=snapshot,
+        )
+        try:
+            body = encode_chunk(chunk)
+        except ValueError as error:
+            raise AssertionError(f"{what} cannot be stored: {error}") from error
+        return decode_chunk(attrs.evolve(_SPEC_KEY, stream=self.stream), body)
 
 
 class Given(Generic[S, C, E]):
@@ -114,6 +138,11 @@ class When(Generic[S, C, E]):
                     f"does not match {match!r}"
                 ) from raised
             return raised
+        except Exception as other:
+            raise AssertionError(
+                f"when {self.command!r}: expected {error.__name__}, "
+                f"but decide raised {type(other).__name__}({str(other)!r})"
+            ) from other
         raise AssertionError(
             f"when {self.command!r}: expected {error.__name__}, but decide returned {decided!r}"
         )
