@@ -1,0 +1,349 @@
+"""The command handler: load, decide, append; on a conflict, catch up and decide again."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from s3es import (
+    Backoff,
+    CommandHandler,
+    ConcurrencyError,
+    EventStore,
+    InMemoryObjectStore,
+    ObjectStore,
+    Repository,
+    RequestCounts,
+    RetriesExhausted,
+    RetryPolicy,
+    StreamName,
+)
+from tests.aggregates import (
+    Counter,
+    CounterCommand,
+    CounterError,
+    CounterState,
+    CounterV2,
+    Decrement,
+    Decremented,
+    Increment,
+    IncrementEach,
+    Incremented,
+    InterceptingStore,
+    RecordingCounter,
+)
+
+STREAM = StreamName("counter", "c-1")
+#: A policy for tests: its pauses go to an injected sleep, never to time.sleep.
+POLICY = RetryPolicy(max_attempts=5, backoff=Backoff(initial=0.01, maximum=0.04))
+
+
+def _handler(
+    store: ObjectStore,
+    aggregate: Counter | None = None,
+    *,
+    policy: RetryPolicy = POLICY,
+    rng: random.Random | None = None,
+) -> tuple[CommandHandler[Any, Any, Any], list[float]]:
+    """A handler on ``store`` whose backoff pauses are recorded instead of slept."""
+    slept: list[float] = []
+    repository = Repository(EventStore(store), aggregate or Counter())
+    return CommandHandler(repository, policy, sleep=slept.append, rng=rng), slept
+
+
+class Rival:
+    """Before a put of ours, another writer appends ``command`` to the stream (``times`` times)."""
+
+    def __init__(self, inner: ObjectStore, command: CounterCommand, times: int) -> None:
+        self.handler, _ = _handler(inner)
+        self.command = command
+        self.left = times
+        self.results: list[Any] = []
+
+    def __call__(self, key: str) -> None:
+        if self.left and key.endswith(".000000.json"):
+            self.left -= 1
+            self.results.append(
+                self.handler.handle(STREAM.id, self.command, metadata={"by": "rival"})
+            )
+
+
+def _racing(command: CounterCommand, times: int) -> tuple[InterceptingStore, Rival]:
+    """A store on which the rival wins the race for the next ``times`` appends."""
+    inner = InMemoryObjectStore()
+    rival = Rival(inner, command, times)
+    return InterceptingStore(inner, before_put=rival), rival
+
+
+def _stored(store: ObjectStore) -> list[Any]:
+    return list(Repository(EventStore(store), Counter).read(STREAM.id))
+
+
+class TestResult:
+    def test_fields(self) -> None:
+        """The result has the new version and state, the events stored with their ids, and one
+        attempt with no conflict."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store)
+        handler.handle(STREAM.id, Increment(1))
+        result = handler.handle(STREAM.id, IncrementEach((2, 3)))
+        assert (result.stream, result.version) == (STREAM, 2)
+        assert result.state == CounterState(total=6, events=3)
+        assert result.events == (Incremented(2), Incremented(3))
+        assert [r.version for r in result.recorded] == [2, 2]
+        assert [r.id for r in result.recorded] == [r.id for r in _stored(store) if r.version == 2]
+        assert (result.attempts, result.conflicts) == (1, 0)
+
+    def test_state_is_the_loaded_state(self) -> None:
+        """The state a result carries is the state a load then reads."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store)
+        result = handler.handle(STREAM.id, IncrementEach((7, 8)))
+        loaded = handler.repository.load(STREAM.id)
+        assert (loaded.version, loaded.state) == (result.version, result.state)
+
+
+class TestNoEvents:
+    def test_nothing_written(self) -> None:
+        """A command that decides no events sends no request but the load and stores nothing."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store)
+        before = handler.handle(STREAM.id, Increment(4))
+        sent = store.requests
+        result = handler.handle(STREAM.id, Increment(0))
+        assert store.requests - sent == RequestCounts(list=1, get=1)
+        assert (result.version, result.state) == (before.version, before.state)
+        assert (result.recorded, result.attempts) == ((), 1)
+
+    def test_on_missing_stream(self) -> None:
+        """No events on a stream with no chunks: one LIST, and the initial state at version 0."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store)
+        result = handler.handle(STREAM.id, IncrementEach(()))
+        assert store.requests == RequestCounts(list=1)
+        assert (result.version, result.state, result.attempts) == (0, Counter().initial_state(), 1)
+
+
+class Refusing(Counter):
+    """A counter whose decide refuses every command with the same exception object."""
+
+    error = CounterError("the counter is closed")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def decide(self, command: CounterCommand, state: CounterState) -> Sequence[Any]:
+        """Raise ``error``."""
+        self.calls += 1
+        raise self.error
+
+
+class TestDomainError:
+    def test_propagates_unchanged(self) -> None:
+        """An error from decide reaches the caller as it was raised, decide ran once, nothing
+        was written."""
+        store = InMemoryObjectStore()
+        refusing = Refusing()
+        handler, slept = _handler(store, refusing)
+        with pytest.raises(CounterError) as raised:
+            handler.handle(STREAM.id, Increment(1))
+        assert raised.value is Refusing.error
+        assert str(raised.value) == "the counter is closed"
+        assert refusing.calls == 1
+        assert store.requests.put == 0
+        assert slept == []
+
+    def test_after_a_conflict(self) -> None:
+        """A command refused on the state a rival left is refused, not retried, and stores
+        nothing of its own."""
+        store, rival = _racing(Decrement(3), times=1)
+        CommandHandler(Repository(EventStore(store.inner), Counter)).handle(STREAM.id, Increment(5))
+        recording = RecordingCounter()
+        handler, _ = _handler(store, recording)
+        with pytest.raises(CounterError, match="cannot take 4 from a total of 2"):
+            handler.handle(STREAM.id, Decrement(4))
+        assert recording.decided_on == [CounterState(5, 1), CounterState(2, 2)]
+        assert [r.event for r in _stored(store)] == [Incremented(5), Decremented(3)]
+        assert len(rival.results) == 1
+
+
+class TestConflict:
+    def test_retried_on_newer_state(self) -> None:
+        """After losing a version to a rival, decide runs again on the state with the rival's
+        event, and the result says one conflict."""
+        store, rival = _racing(Increment(10), times=1)
+        recording = RecordingCounter()
+        handler, slept = _handler(store, recording)
+        result = handler.handle(STREAM.id, Increment(1))
+        assert recording.decided_on == [CounterState(0, 0), CounterState(10, 1)]
+        assert (result.version, result.attempts, result.conflicts) == (2, 2, 1)
+        assert result.state == CounterState(11, 2)
+        assert [r.event for r in _stored(store)] == [Incremented(10), Incremented(1)]
+        assert len(slept) == 1
+        assert len(rival.results) == 1
+
+    def test_catch_up_costs_no_request(self) -> None:
+        """The winning chunk read while resolving the conflict is all the catch-up needs: the
+        retry sends only its PUT."""
+        store, _ = _racing(Increment(10), times=1)
+        handler, _ = _handler(store)
+        handler.handle(STREAM.id, Increment(1))
+        keys = handler.repository.event_store.keys
+        assert [(call.kind, call.key) for call in store.calls] == [
+            ("list", keys.stream_prefix(STREAM)),
+            ("put", keys.chunk_key(STREAM, 1)),
+            ("get", keys.chunk_key(STREAM, 1)),
+            ("put", keys.chunk_key(STREAM, 2)),
+        ]
+
+    def test_retries_exhausted(self) -> None:
+        """When every attempt loses, RetriesExhausted names the stream and the attempts, chains
+        the last conflict, and nothing of the command is stored."""
+        store, rival = _racing(Increment(10), times=3)
+        handler, slept = _handler(store, policy=RetryPolicy(max_attempts=3))
+        with pytest.raises(RetriesExhausted) as raised:
+            handler.handle(STREAM.id, Increment(1), metadata={"by": "us"})
+        error = raised.value
+        assert (error.stream, error.attempts) == (STREAM, 3)
+        assert str(error).startswith("gave up on stream counter/c-1 after 3 attempts")
+        assert isinstance(error.__cause__, ConcurrencyError)
+        assert error.__cause__ is error.last_error
+        assert (error.last_error.expected_version, error.last_error.actual_version) == (2, 3)
+        assert [r.metadata for r in _stored(store)] == [{"by": "rival"}] * 3
+        assert len(rival.results) == 3
+        assert len(slept) == 2
+
+
+class TestBackoff:
+    def test_delays_within_policy_bounds(self) -> None:
+        """Each pause is drawn between zero and the backoff's bound for that retry."""
+        backoff = Backoff(initial=0.01, maximum=0.03, multiplier=2.0)
+        store, _ = _racing(Increment(10), times=4)
+        handler, slept = _handler(store, policy=RetryPolicy(max_attempts=5, backoff=backoff))
+        assert handler.handle(STREAM.id, Increment(1)).attempts == 5
+        bounds = [0.01, 0.02, 0.03, 0.03]
+        assert len(slept) == len(bounds)
+        assert all(0 <= delay <= bound for delay, bound in zip(slept, bounds, strict=True))
+
+    def test_seeded_rng_repeats(self) -> None:
+        """Pauses are drawn from the injected rng: the same seed gives the same pauses."""
+        runs = []
+        for _ in range(2):
+            store, _ = _racing(Increment(10), times=3)
+            handler, slept = _handler(store, rng=random.Random(42))
+            handler.handle(STREAM.id, Increment(1))
+            runs.append(slept)
+        assert len(runs[0]) == 3
+        assert runs[0] == runs[1]
+        rng = random.Random(42)
+        assert runs[0] == [POLICY.backoff.delay(retry, rng) for retry in (1, 2, 3)]
+
+
+class TestRetryOverride:
+    def test_fewer_attempts_per_call(self) -> None:
+        """A per-call policy of one attempt gives up at the first conflict, without a pause."""
+        store, _ = _racing(Increment(10), times=1)
+        handler, slept = _handler(store, policy=RetryPolicy(max_attempts=10))
+        with pytest.raises(RetriesExhausted) as raised:
+            handler.handle(STREAM.id, Increment(1), retry=RetryPolicy(max_attempts=1))
+        assert raised.value.attempts == 1
+        assert slept == []
+
+    def test_more_attempts_per_call(self) -> None:
+        """A per-call policy allows more attempts than the handler's own."""
+        store, _ = _racing(Increment(10), times=2)
+        handler, _ = _handler(store, policy=RetryPolicy(max_attempts=1))
+        result = handler.handle(STREAM.id, Increment(1), retry=RetryPolicy(max_attempts=3))
+        assert result.attempts == 3
+
+    def test_handler_policy_unchanged(self) -> None:
+        """A per-call override applies to that call only."""
+        store, _ = _racing(Increment(10), times=2)
+        handler, _ = _handler(store, policy=RetryPolicy(max_attempts=1))
+        handler.handle(STREAM.id, Increment(1), retry=RetryPolicy(max_attempts=3))
+        store.before_put = Rival(store.inner, Increment(10), times=1)
+        with pytest.raises(RetriesExhausted) as raised:
+            handler.handle(STREAM.id, Increment(1))
+        assert raised.value.attempts == 1
+
+
+class TestMetadata:
+    def test_on_every_event(self) -> None:
+        """The command's metadata is stored with each of its events."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store)
+        metadata = {"correlation_id": "c-9", "user": {"name": "ada"}}
+        result = handler.handle(STREAM.id, IncrementEach((1, 2, 3)), metadata=metadata)
+        assert [r.metadata for r in result.recorded] == [metadata] * 3
+        assert [r.metadata for r in _stored(store)] == [metadata] * 3
+
+    def test_on_retried_events(self) -> None:
+        """Events stored by a retry after a conflict carry the command's metadata too."""
+        store, _ = _racing(Increment(10), times=1)
+        handler, _ = _handler(store)
+        handler.handle(STREAM.id, IncrementEach((1, 2)), metadata={"by": "us"})
+        assert [r.metadata for r in _stored(store)] == [{"by": "rival"}] + [{"by": "us"}] * 2
+
+    def test_none_is_empty(self) -> None:
+        """Without metadata, events carry an empty mapping."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store)
+        handler.handle(STREAM.id, Increment(1))
+        assert [r.metadata for r in _stored(store)] == [{}]
+
+
+class Yielding(Counter):
+    """A counter whose decide is a generator function: it yields its events."""
+
+    # Not a Sequence, as mypy would say: what an aggregate written without a type checker does.
+    def decide(self, command: CounterCommand, state: CounterState) -> Iterator[Any]:  # type: ignore[override]
+        """The counter's events, yielded one by one."""
+        yield from super().decide(command, state)
+
+
+class TestDecideReturnsIterable:
+    def test_generator_events_stored_with_their_snapshot(self) -> None:
+        """Events a generator yields are stored, and the snapshot stored with them agrees."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store, Yielding())
+        result = handler.handle(STREAM.id, IncrementEach((2, 3)))
+        repository = Repository(EventStore(store), Counter)
+        assert (
+            result.state == repository.load(STREAM.id).state == repository.replay(STREAM.id).state
+        )
+
+    def test_empty_generator_is_no_events(self) -> None:
+        """A generator that yields nothing is a command that changes nothing."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store, Yielding())
+        result = handler.handle(STREAM.id, Increment(0))
+        assert (result.version, result.recorded, result.attempts) == (0, (), 1)
+        assert store.requests.put == 0
+
+
+class TestRetryPolicy:
+    @pytest.mark.parametrize("attempts", [0, -1])
+    def test_at_least_one_attempt(self, attempts: int) -> None:
+        """A policy of fewer than one attempt is refused, naming the field and the value."""
+        with pytest.raises(ValueError, match=f"^max_attempts must be at least 1, not {attempts}$"):
+            RetryPolicy(max_attempts=attempts)
+
+    def test_default(self) -> None:
+        """The default policy retries: more than one attempt, with a bounded backoff."""
+        policy = RetryPolicy()
+        assert policy.max_attempts > 1
+        assert policy.backoff.maximum >= policy.backoff.initial
+
+
+class TestSchemaBumpOnLoad:
+    def test_handler_after_bump(self) -> None:
+        """A handler of a bumped aggregate decides on the replayed state and appends after it."""
+        store = InMemoryObjectStore()
+        old, _ = _handler(store)
+        old.handle(STREAM.id, IncrementEach((1, 2)))
+        new, _ = _handler(store, CounterV2())
+        result = new.handle(STREAM.id, Decrement(3))
+        assert (result.version, result.state) == (2, CounterState(0, 3))

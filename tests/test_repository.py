@@ -1,0 +1,284 @@
+"""The repository: loads from the latest snapshot, replays when it must, and catches up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+import pytest
+
+from s3es import (
+    CommandHandler,
+    ConcurrencyError,
+    EventStore,
+    InMemoryObjectStore,
+    ObjectStore,
+    ObjectStoreError,
+    Repository,
+    RequestCounts,
+    Snapshot,
+    StreamName,
+)
+from s3es._chunk import Chunk, decode_chunk
+from s3es._eventstore import StreamConflict
+from tests.aggregates import (
+    Counter,
+    CounterState,
+    CounterV2,
+    Decrement,
+    Increment,
+    IncrementEach,
+    Incremented,
+    InterceptingStore,
+)
+
+STREAM = StreamName("counter", "c-1")
+#: Four events in three appends, to a total of 5 + 1 + 2 - 3 = 5.
+HISTORY = (Increment(5), IncrementEach((1, 2)), Decrement(3))
+
+
+def _repository(
+    store: ObjectStore, aggregate: type[Counter] = Counter
+) -> Repository[Any, Any, Any]:
+    return Repository(EventStore(store), aggregate)
+
+
+def _write(store: ObjectStore, aggregate: type[Counter] = Counter) -> int:
+    """Handle HISTORY on counter/c-1 with ``aggregate``; return the stream's version."""
+    handler = CommandHandler(_repository(store, aggregate))
+    version = 0
+    for command in HISTORY:
+        version = handler.handle(STREAM.id, command).version
+    return version
+
+
+def _stored_chunk(store: ObjectStore, version: int, chunk: int) -> Chunk | None:
+    keys = EventStore(store).keys
+    stored = store.get(keys.chunk_key(STREAM, version, chunk))
+    if stored is None:
+        return None
+    return decode_chunk(keys.parse(STREAM, keys.chunk_key(STREAM, version, chunk)), stored.body)
+
+
+def _since(store: ObjectStore) -> Callable[[], RequestCounts]:
+    """A function giving the requests ``store`` sent from now on."""
+    before = store.requests
+    return lambda: store.requests - before
+
+
+class TestLoad:
+    def test_missing_stream(self) -> None:
+        """A stream with no chunks loads as the initial state at version 0: one LIST, no GET."""
+        store = InMemoryObjectStore()
+        repository = _repository(store)
+        loaded = repository.load("nobody")
+        assert (loaded.stream, loaded.version) == (StreamName("counter", "nobody"), 0)
+        assert loaded.state == Counter().initial_state()
+        assert store.requests == RequestCounts(list=1)
+
+    def test_from_latest_snapshot(self) -> None:
+        """After appends a load reads the latest chunk's snapshot: one LIST and one GET."""
+        store = InMemoryObjectStore()
+        version = _write(store)
+        repository = _repository(store)
+        since = _since(store)
+        loaded = repository.load(STREAM.id)
+        assert since() == RequestCounts(list=1, get=1)
+        assert loaded.version == version
+        assert loaded.state == CounterState(total=5, events=4)
+
+    def test_load_equals_replay(self) -> None:
+        """The state from the snapshot is the state folded from every event."""
+        store = InMemoryObjectStore()
+        _write(store)
+        repository = _repository(store)
+        assert repository.load(STREAM.id) == repository.replay(STREAM.id)
+
+    def test_replay_writes_nothing(self) -> None:
+        """replay ignores snapshots and stores nothing, even where load would re-snapshot."""
+        store = InMemoryObjectStore()
+        _write(store)
+        since = _since(store)
+        _repository(store, CounterV2).replay(STREAM.id)
+        assert since().put == 0
+
+
+class TestRead:
+    def test_recorded_events(self) -> None:
+        """read yields each stored event with its stream, version, id, type and metadata."""
+        store = InMemoryObjectStore()
+        handler = CommandHandler(_repository(store))
+        first = handler.handle(STREAM.id, Increment(5), metadata={"by": "ada"})
+        second = handler.handle(STREAM.id, IncrementEach((1, 2)), metadata={"by": "bob"})
+        recorded = list(_repository(store).read(STREAM.id))
+        assert [(r.stream, r.version, r.type, r.event) for r in recorded] == [
+            (STREAM, 1, "Incremented", Incremented(5)),
+            (STREAM, 2, "Incremented", Incremented(1)),
+            (STREAM, 2, "Incremented", Incremented(2)),
+        ]
+        assert [r.id for r in recorded] == [r.id for r in first.recorded + second.recorded]
+        assert len({r.id for r in recorded}) == 3
+        assert [r.metadata for r in recorded] == [{"by": "ada"}, {"by": "bob"}, {"by": "bob"}]
+        assert all(r.recorded_at.tzinfo == UTC for r in recorded)
+        assert recorded == list(first.recorded + second.recorded)
+
+    def test_after_version(self) -> None:
+        """read after a version yields only the events of later versions."""
+        store = InMemoryObjectStore()
+        _write(store)
+        repository = _repository(store)
+        everything = list(repository.read(STREAM.id))
+        assert list(repository.read(STREAM.id, after_version=1)) == [
+            r for r in everything if r.version > 1
+        ]
+
+
+class TestSnapshotSchema:
+    def test_bump_replays_and_rewrites(self) -> None:
+        """A snapshot of an older schema is replayed past, and the latest version is re-written
+        as chunk 1 with a snapshot of the new schema, which the next load reads alone."""
+        store = InMemoryObjectStore()
+        version = _write(store, Counter)
+        bumped = _repository(store, CounterV2)
+        since = _since(store)
+        loaded = bumped.load(STREAM.id)
+        assert loaded == _repository(store, Counter).replay(STREAM.id)
+        assert since().put == 1
+        rewritten = _stored_chunk(store, version, 1)
+        original = _stored_chunk(store, version, 0)
+        assert rewritten is not None
+        assert original is not None
+        assert rewritten.snapshot == Snapshot(
+            schema=2, version=version, state={"total": 5, "events": 4}
+        )
+        assert rewritten.events == original.events
+        assert rewritten.base_version == original.base_version
+        since = _since(store)
+        assert bumped.load(STREAM.id) == loaded
+        assert since() == RequestCounts(list=1, get=1)
+
+    def test_newer_schema_is_not_overwritten(self) -> None:
+        """Code of an older schema replays past a newer snapshot but does not re-write it."""
+        store = InMemoryObjectStore()
+        version = _write(store, CounterV2)
+        older = _repository(store, Counter)
+        since = _since(store)
+        loaded = older.load(STREAM.id)
+        assert loaded == older.replay(STREAM.id)
+        assert since().put == 0
+        assert _stored_chunk(store, version, 1) is None
+
+    @pytest.mark.parametrize(
+        "snapshot",
+        [
+            Snapshot(schema=1, version=1, state={"total": "many", "events": 1}),
+            Snapshot(schema=1, version=1, state={}),
+            Snapshot(schema=1, version=1, state=["not", "an", "object"]),
+            None,
+        ],
+    )
+    def test_unusable_snapshot_is_rewritten(self, snapshot: Snapshot | None) -> None:
+        """A snapshot of the current schema that does not structure into the state (or none)
+        is replayed past and re-written, so the next load is one LIST and one GET again."""
+        store = InMemoryObjectStore()
+        event_store = EventStore(store)
+        record = event_store.new_event("Incremented", {"amount": 4})
+        event_store.append(STREAM, [record], expected_version=0, snapshot=snapshot)
+        repository = _repository(store)
+        loaded = repository.load(STREAM.id)
+        assert loaded.state == CounterState(total=4, events=1)
+        rewritten = _stored_chunk(store, 1, 1)
+        assert rewritten is not None
+        assert rewritten.snapshot == Snapshot(schema=1, version=1, state={"total": 4, "events": 1})
+        since = _since(store)
+        assert repository.load(STREAM.id) == loaded
+        assert since() == RequestCounts(list=1, get=1)
+
+    def test_losing_the_rewrite_race(self) -> None:
+        """When another reader re-writes the chunk first, the load still returns the state."""
+        inner = InMemoryObjectStore()
+        version = _write(inner, Counter)
+        rivals: list[Any] = []
+
+        def rival_rewrites_first(key: str) -> None:
+            if key.endswith(".000001.json") and not rivals:
+                rivals.append(_repository(inner, CounterV2).load(STREAM.id))
+
+        store = InterceptingStore(inner, before_put=rival_rewrites_first)
+        loaded = _repository(store, CounterV2).load(STREAM.id)
+        assert len(rivals) == 1
+        assert loaded == rivals[0] == _repository(inner, Counter).replay(STREAM.id)
+        assert [call.kind for call in store.calls].count("put") == 1
+        assert _stored_chunk(inner, version, 2) is None
+        rewritten = _stored_chunk(inner, version, 1)
+        assert rewritten is not None
+        assert rewritten.snapshot is not None
+        assert rewritten.snapshot.schema == 2
+
+
+class TestRewriteFailure:
+    def test_denied_rewrite_does_not_fail_the_load(self) -> None:
+        """A reader whose re-snapshot PUT is denied still gets the replayed state."""
+        inner = InMemoryObjectStore()
+        _write(inner, Counter)
+
+        def denied(key: str) -> None:
+            raise ObjectStoreError("PUT", key, "AccessDenied: Access Denied")
+
+        store = InterceptingStore(inner, before_put=denied)
+        loaded = _repository(store, CounterV2).load(STREAM.id)
+        assert loaded == _repository(inner, Counter).replay(STREAM.id)
+
+
+class TestCatchUp:
+    def test_from_conflict_uses_found_chunk(self) -> None:
+        """A StreamConflict carrying the winning chunk is caught up from it with no request."""
+        store = InMemoryObjectStore()
+        repository = _repository(store)
+        handler = CommandHandler(repository)
+        handler.handle(STREAM.id, Increment(1))
+        loaded = repository.load(STREAM.id)
+        handler.handle(STREAM.id, IncrementEach((2, 3)))
+        with pytest.raises(StreamConflict) as conflict:
+            repository.append(loaded, [Incremented(4)])
+        assert conflict.value.found is not None
+        since = _since(store)
+        caught_up = repository.catch_up(loaded, conflict.value)
+        assert since().total == 0
+        assert caught_up == repository.load(STREAM.id)
+
+    @pytest.mark.parametrize(
+        "conflict",
+        [None, ConcurrencyError(STREAM, 2, 3), StreamConflict(STREAM, 2, 3, None)],
+        ids=["no conflict", "ConcurrencyError", "StreamConflict without chunk"],
+    )
+    def test_reads_only_new_chunks(self, conflict: ConcurrencyError | None) -> None:
+        """Without the winning chunk, catch-up LISTs after its version and GETs the new chunks."""
+        inner = InMemoryObjectStore()
+        handler = CommandHandler(_repository(inner))
+        handler.handle(STREAM.id, Increment(1))
+        handler.handle(STREAM.id, Increment(2))
+        store = InterceptingStore(inner)
+        repository = _repository(store)
+        loaded = repository.load(STREAM.id)
+        for amount in (3, 4, 5):
+            handler.handle(STREAM.id, Increment(amount))
+        store.calls.clear()
+        caught_up = repository.catch_up(loaded, conflict)
+        keys = repository.event_store.keys
+        assert [(call.kind, call.key, call.start_after) for call in store.calls] == [
+            ("list", keys.stream_prefix(STREAM), keys.after_version(STREAM, 2)),
+            ("get", keys.chunk_key(STREAM, 3), None),
+            ("get", keys.chunk_key(STREAM, 4), None),
+            ("get", keys.chunk_key(STREAM, 5), None),
+        ]
+        assert caught_up == _repository(inner).replay(STREAM.id)
+
+    def test_nothing_new(self) -> None:
+        """Catching up a stream nobody wrote to since returns the same state and version."""
+        store = InMemoryObjectStore()
+        _write(store)
+        repository = _repository(store)
+        loaded = repository.load(STREAM.id)
+        assert repository.catch_up(loaded) == loaded
