@@ -1,0 +1,391 @@
+"""The Order aggregate: an order is placed, paid, gets its stock, and is shipped or cancelled.
+
+Every rule lives in :meth:`Order.decide`. Commands are idempotent where the services that send
+them retry: a payment delivered twice with the same payment id, a stock outcome recorded twice,
+a second ship or cancel of the same order all decide no events instead of failing. A command
+that contradicts what is recorded (a second, different payment; shipping an unpaid order) is
+refused with an :class:`OrderError` naming the order.
+
+Money is in integer cents. Every command names its order, so that an error can say which order
+it is about and a command sent to the wrong stream is refused.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import ClassVar, assert_never
+
+import attrs
+
+from s3es import Aggregate
+
+
+class OrderError(Exception):
+    """A command the order's rules refuse; the message names the order and what is wrong."""
+
+    def __init__(self, order_id: str, problem: str) -> None:
+        self.order_id = order_id
+        self.problem = problem
+        super().__init__(f"order {order_id}: {problem}")
+
+
+def format_cents(cents: int) -> str:
+    """``1234`` as ``"$12.34"``."""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    return f"{sign}${whole:,}.{rest:02d}"
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be at least 1, not {value}")
+
+
+def _not_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, not {value}")
+
+
+@attrs.frozen
+class OrderLine:
+    """So many units of one SKU at a unit price (cents)."""
+
+    sku: str
+    quantity: int = attrs.field(validator=_positive)
+    unit_price_cents: int = attrs.field(validator=_not_negative)
+
+    @property
+    def total_cents(self) -> int:
+        """Quantity times unit price."""
+        return self.quantity * self.unit_price_cents
+
+
+class OrderStatus(enum.StrEnum):
+    """Where an order is in its life."""
+
+    NEW = "new"  # no event yet
+    PLACED = "placed"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+class StockStatus(enum.StrEnum):
+    """What the warehouse answered for an order's lines."""
+
+    PENDING = "pending"
+    RESERVED = "reserved"
+    REFUSED = "refused"
+
+
+# Commands
+
+
+@attrs.frozen
+class PlaceOrder:
+    """Place the order with these lines."""
+
+    order_id: str
+    lines: tuple[OrderLine, ...]
+
+
+@attrs.frozen
+class RecordPayment:
+    """The payment provider took ``amount_cents`` for the order, as payment ``payment_id``."""
+
+    order_id: str
+    payment_id: str
+    amount_cents: int
+
+
+@attrs.frozen
+class ConfirmStock:
+    """The warehouse reserved the order's lines (on its own stream): record it on the order."""
+
+    order_id: str
+    warehouse_id: str
+
+
+@attrs.frozen
+class RefuseStock:
+    """The warehouse had too few of ``short_skus``: record that the order cannot be filled."""
+
+    order_id: str
+    warehouse_id: str
+    short_skus: tuple[str, ...]
+
+
+@attrs.frozen
+class ShipOrder:
+    """Ship the order: it must be paid and its stock reserved."""
+
+    order_id: str
+
+
+@attrs.frozen
+class CancelOrder:
+    """Cancel the order, which must not be shipped; a payment taken becomes a refund due."""
+
+    order_id: str
+    reason: str
+
+
+OrderCommand = PlaceOrder | RecordPayment | ConfirmStock | RefuseStock | ShipOrder | CancelOrder
+
+# Events
+
+
+@attrs.frozen
+class OrderPlaced:
+    """The order was placed with these lines, for this total."""
+
+    order_id: str
+    lines: tuple[OrderLine, ...]
+    total_cents: int
+
+
+@attrs.frozen
+class PaymentRecorded:
+    """The order's total was paid."""
+
+    payment_id: str
+    amount_cents: int
+
+
+@attrs.frozen
+class StockConfirmed:
+    """The warehouse holds the order's lines for it."""
+
+    warehouse_id: str
+
+
+@attrs.frozen
+class StockRefused:
+    """The warehouse had too few of some of the order's SKUs."""
+
+    warehouse_id: str
+    short_skus: tuple[str, ...]
+
+
+@attrs.frozen
+class OrderShipped:
+    """The order left the warehouse."""
+
+
+@attrs.frozen
+class OrderCancelled:
+    """The order was cancelled; ``refund_due_cents`` of its payment go back to the customer."""
+
+    reason: str
+    refund_due_cents: int
+
+
+OrderEvent = (
+    OrderPlaced | PaymentRecorded | StockConfirmed | StockRefused | OrderShipped | OrderCancelled
+)
+
+
+@attrs.frozen
+class OrderState:
+    """An order as its events left it."""
+
+    order_id: str = ""
+    status: OrderStatus = OrderStatus.NEW
+    lines: tuple[OrderLine, ...] = ()
+    total_cents: int = 0
+    payment_id: str | None = None
+    paid_cents: int = 0
+    stock: StockStatus = StockStatus.PENDING
+    warehouse_id: str | None = None
+    short_skus: tuple[str, ...] = ()
+    cancel_reason: str | None = None
+    refund_due_cents: int = 0
+
+    @property
+    def paid(self) -> bool:
+        """Whether a payment of the order's total is recorded."""
+        return self.payment_id is not None
+
+
+class Order(Aggregate[OrderState, OrderCommand, OrderEvent]):
+    """The rules of an order. See the module's docstring."""
+
+    STREAM_TYPE: ClassVar[str] = "order"
+    SNAPSHOT_SCHEMA: ClassVar[int] = 1
+    EVENT_TYPES: ClassVar[dict[str, type[object]]] = {
+        "OrderPlaced": OrderPlaced,
+        "PaymentRecorded": PaymentRecorded,
+        "StockConfirmed": StockConfirmed,
+        "StockRefused": StockRefused,
+        "OrderShipped": OrderShipped,
+        "OrderCancelled": OrderCancelled,
+    }
+
+    def initial_state(self) -> OrderState:
+        """An order not placed yet."""
+        return OrderState()
+
+    def evolve(self, state: OrderState, event: OrderEvent) -> OrderState:
+        """The order after ``event``."""
+        match event:
+            case OrderPlaced():
+                return attrs.evolve(
+                    state,
+                    order_id=event.order_id,
+                    status=OrderStatus.PLACED,
+                    lines=event.lines,
+                    total_cents=event.total_cents,
+                )
+            case PaymentRecorded():
+                return attrs.evolve(
+                    state, payment_id=event.payment_id, paid_cents=event.amount_cents
+                )
+            case StockConfirmed():
+                return attrs.evolve(
+                    state, stock=StockStatus.RESERVED, warehouse_id=event.warehouse_id
+                )
+            case StockRefused():
+                return attrs.evolve(
+                    state,
+                    stock=StockStatus.REFUSED,
+                    warehouse_id=event.warehouse_id,
+                    short_skus=event.short_skus,
+                )
+            case OrderShipped():
+                return attrs.evolve(state, status=OrderStatus.SHIPPED)
+            case OrderCancelled():
+                return attrs.evolve(
+                    state,
+                    status=OrderStatus.CANCELLED,
+                    cancel_reason=event.reason,
+                    refund_due_cents=event.refund_due_cents,
+                )
+            case _:
+                assert_never(event)
+
+    def decide(self, command: OrderCommand, state: OrderState) -> Sequence[OrderEvent]:
+        """The events ``command`` causes; OrderError if the order's rules refuse it."""
+        if isinstance(command, PlaceOrder):
+            return _place(command, state)
+        if state.status is OrderStatus.NEW:
+            raise OrderError(
+                command.order_id, f"not placed: cannot {_verb(command)} an order never placed"
+            )
+        if command.order_id != state.order_id:
+            raise OrderError(
+                command.order_id,
+                f"{type(command).__name__} sent to the stream of order {state.order_id}",
+            )
+        match command:
+            case RecordPayment():
+                return _record_payment(command, state)
+            case ConfirmStock():
+                return _confirm_stock(command, state)
+            case RefuseStock():
+                return _refuse_stock(command, state)
+            case ShipOrder():
+                return _ship(command, state)
+            case CancelOrder():
+                return _cancel(command, state)
+            case _:
+                assert_never(command)
+
+
+def _verb(command: OrderCommand) -> str:
+    return {
+        PlaceOrder: "place",
+        RecordPayment: "record a payment for",
+        ConfirmStock: "confirm stock for",
+        RefuseStock: "refuse stock for",
+        ShipOrder: "ship",
+        CancelOrder: "cancel",
+    }[type(command)]
+
+
+def _place(command: PlaceOrder, state: OrderState) -> list[OrderEvent]:
+    order_id = command.order_id
+    if state.status is not OrderStatus.NEW:
+        if state.order_id == order_id and state.lines == command.lines:
+            return []  # the same order placed again: a retry
+        raise OrderError(order_id, f"already placed (as order {state.order_id}) with other lines")
+    if not command.lines:
+        raise OrderError(order_id, "cannot be placed without lines")
+    skus = [line.sku for line in command.lines]
+    repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
+    if repeated:
+        raise OrderError(order_id, f"lists SKU {', '.join(repeated)} on more than one line")
+    total = sum(line.total_cents for line in command.lines)
+    return [OrderPlaced(order_id=order_id, lines=command.lines, total_cents=total)]
+
+
+def _record_payment(command: RecordPayment, state: OrderState) -> list[OrderEvent]:
+    order_id, payment_id = state.order_id, command.payment_id
+    if state.payment_id == payment_id:
+        if state.paid_cents == command.amount_cents:
+            return []  # the same payment delivered again
+        raise OrderError(
+            order_id,
+            f"payment {payment_id} is recorded as {format_cents(state.paid_cents)}, "
+            f"not {format_cents(command.amount_cents)}",
+        )
+    if state.status is OrderStatus.CANCELLED:
+        raise OrderError(order_id, f"cancelled: cannot record payment {payment_id}")
+    if state.paid:
+        raise OrderError(
+            order_id,
+            f"already paid by payment {state.payment_id}: cannot record payment {payment_id}",
+        )
+    if command.amount_cents != state.total_cents:
+        raise OrderError(
+            order_id,
+            f"payment {payment_id} of {format_cents(command.amount_cents)} does not match "
+            f"the order's total of {format_cents(state.total_cents)}",
+        )
+    return [PaymentRecorded(payment_id=payment_id, amount_cents=command.amount_cents)]
+
+
+def _confirm_stock(command: ConfirmStock, state: OrderState) -> list[OrderEvent]:
+    order_id = state.order_id
+    if state.stock is StockStatus.RESERVED:
+        return []  # recorded already
+    if state.stock is StockStatus.REFUSED:
+        raise OrderError(order_id, "stock was refused: cannot confirm it now")
+    if state.status is OrderStatus.CANCELLED:
+        raise OrderError(
+            order_id, f"cancelled: release the stock warehouse {command.warehouse_id} reserved"
+        )
+    return [StockConfirmed(warehouse_id=command.warehouse_id)]
+
+
+def _refuse_stock(command: RefuseStock, state: OrderState) -> list[OrderEvent]:
+    order_id = state.order_id
+    if state.stock is StockStatus.REFUSED:
+        return []  # recorded already
+    if state.stock is StockStatus.RESERVED:
+        raise OrderError(order_id, "stock is reserved: cannot refuse it now")
+    if not command.short_skus:
+        raise OrderError(order_id, "a stock refusal must name the SKUs that are short")
+    if state.status is OrderStatus.CANCELLED:
+        return []  # nothing was reserved and the order is over: nothing to record
+    return [StockRefused(warehouse_id=command.warehouse_id, short_skus=command.short_skus)]
+
+
+def _ship(_command: ShipOrder, state: OrderState) -> list[OrderEvent]:
+    order_id = state.order_id
+    if state.status is OrderStatus.SHIPPED:
+        return []  # shipped already
+    if state.status is OrderStatus.CANCELLED:
+        raise OrderError(order_id, "cancelled: cannot ship it")
+    if not state.paid:
+        raise OrderError(order_id, "not paid: cannot ship it")
+    if state.stock is not StockStatus.RESERVED:
+        raise OrderError(order_id, f"stock is {state.stock}, not reserved: cannot ship it")
+    return [OrderShipped()]
+
+
+def _cancel(command: CancelOrder, state: OrderState) -> list[OrderEvent]:
+    if state.status is OrderStatus.CANCELLED:
+        return []  # cancelled already
+    if state.status is OrderStatus.SHIPPED:
+        raise OrderError(state.order_id, "shipped: cannot cancel it")
+    return [OrderCancelled(reason=command.reason, refund_due_cents=state.paid_cents)]

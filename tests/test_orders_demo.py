@@ -1,0 +1,477 @@
+"""The orders demo end to end (embedded S3 and an explicit endpoint), its checks, its services."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+
+import attrs
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from examples.orders import main
+from examples.orders.demo import (
+    PRICE_GET,
+    PRICE_PUT_LIST,
+    Demo,
+    configure_logging,
+    describe,
+    plan_orders,
+    request_cost,
+)
+from examples.orders.domain import (
+    CancelOrder,
+    Order,
+    OrderLine,
+    OrderPlaced,
+    OrderState,
+    OrderStatus,
+    PlaceOrder,
+    RecordPayment,
+    ShipOrder,
+    StockRefused,
+    StockStatus,
+)
+from examples.orders.inventory import Inventory, ReceiveStock, StockItem, StockReleased
+from examples.orders.services import (
+    InventoryHandler,
+    InventoryService,
+    Ledger,
+    OrderHandler,
+    PaymentDelivery,
+    PaymentService,
+    ShippingService,
+    send,
+)
+from s3es import (
+    CommandHandler,
+    EventStore,
+    InMemoryObjectStore,
+    Repository,
+    RequestCounts,
+    RetryPolicy,
+    StoredObject,
+)
+from s3es.testing.embedded_s3 import EmbeddedS3
+
+CHECKS = (
+    "the services ran without errors",
+    "each stream's loaded state equals a full replay (state and version)",
+    "the events read back are exactly the acknowledged ones, each once",
+    "each stream's versions run from 1 with no gap",
+    "orders and warehouse agree on which orders got stock",
+    "no stock oversold",
+    "every order is shipped or cancelled",
+)
+SMALL = ["--orders", "4", "--workers", "2"]
+_buckets = itertools.count()
+
+
+def passed(output: str) -> list[str]:
+    """The checks the output says passed."""
+    return [check for check in CHECKS if re.search(rf"PASS  {re.escape(check)}", output)]
+
+
+def run_row(output: str) -> RequestCounts:
+    """The request counts of the whole run, read from the output's requests table."""
+    match = re.search(r"^ +run +(\d+) +(\d+) +(\d+) +(\d+) +(\d+)$", output, re.MULTILINE)
+    assert match is not None, output
+    put, get, list_, delete, total = map(int, match.groups())
+    counts = RequestCounts(put=put, get=get, list=list_, delete=delete)
+    assert counts.total == total
+    return counts
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials for a client built from the environment (the embedded endpoint takes any)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+class TestMainOnEmbeddedS3:
+    def test_run(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """With no endpoint, the demo runs on its own moto server and every check passes."""
+        code = main(SMALL)
+        output = capsys.readouterr().out
+        assert code == 0, output
+        assert passed(output) == list(CHECKS)
+        assert "FAIL" not in output
+        assert "embedded moto server at http://127.0.0.1:" in output
+        assert "moto alone is not atomic" in output
+        assert "serialised by a lock" in output
+        counts = run_row(output)
+        assert counts.put > 0
+        assert counts.get > 0
+        assert counts.list > 0
+        assert "S3 Standard prices" in output
+
+    def test_logging_restored(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """main configures structlog for its run only: the configuration before is restored."""
+        before = (structlog.is_configured(), structlog.get_config())
+        assert main(SMALL) == 0
+        assert (structlog.is_configured(), structlog.get_config()) == before
+
+
+class TestMainOnEndpoint:
+    def test_existing_bucket(
+        self,
+        embedded_s3: EmbeddedS3,
+        aws_credentials: None,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """With --endpoint-url, an existing bucket is used and objects go under the prefix only."""
+        bucket = f"orders-demo-{next(_buckets)}"
+        embedded_s3.create_bucket(bucket)
+        arguments = ["--endpoint-url", embedded_s3.endpoint_url, "--bucket", bucket]
+        code = main([*arguments, "--prefix", "runs/one", *SMALL])
+        output = capsys.readouterr().out
+        assert code == 0, output
+        assert passed(output) == list(CHECKS)
+        assert f"bucket       {bucket} (exists)" in output
+        assert "moto" not in output
+        pages = embedded_s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        assert {key.split("/")[2] for key in keys} == {"inventory", "order"}
+        assert all(key.startswith("runs/one/") for key in keys)
+        stored = re.search(r"the acknowledged ones, each once: (\d+) events", output)
+        assert stored is not None
+        assert len(keys) == int(stored[1])  # one chunk per append, one event per chunk
+
+    def test_missing_bucket(
+        self,
+        embedded_s3: EmbeddedS3,
+        aws_credentials: None,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """With --endpoint-url, a bucket that does not exist is created."""
+        bucket = f"orders-demo-{next(_buckets)}"
+        code = main(["--endpoint-url", embedded_s3.endpoint_url, "--bucket", bucket, *SMALL])
+        output = capsys.readouterr().out
+        assert code == 0, output
+        assert f"bucket       {bucket} (created)" in output
+        embedded_s3.client().head_bucket(Bucket=bucket)
+
+    def test_unreachable(self, aws_credentials: None, capsys: pytest.CaptureFixture[str]) -> None:
+        """An endpoint that cannot be reached ends the run with status 2, naming the bucket."""
+        code = main(["--endpoint-url", "http://127.0.0.1:9", "--bucket", "nowhere", *SMALL])
+        assert code == 2
+        assert "cannot use bucket 'nowhere'" in capsys.readouterr().err
+
+    @pytest.mark.parametrize(
+        ("option", "value", "message"),
+        [
+            ("--orders", "0", "must be at least 1"),
+            ("--workers", "-1", "must be at least 1"),
+            ("--prefix", "a//b", "prefix segment .* must not be empty"),
+        ],
+    )
+    def test_bad_option(
+        self, option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A bad option is refused before anything starts, naming the option."""
+        with pytest.raises(SystemExit) as exit_info:
+            main([option, value])
+        assert exit_info.value.code == 2
+        assert re.search(f"argument {option}: {message}", capsys.readouterr().err)
+
+
+class TestLogging:
+    @pytest.mark.parametrize(
+        ("verbose", "levels"), [(False, ["warning"]), (True, ["info", "warning"])]
+    )
+    def test_levels(self, verbose: bool, levels: list[str]) -> None:
+        """s3es's info lines show only with --verbose; warnings always."""
+        undo = configure_logging(verbose)
+        try:
+            with capture_logs() as logs:
+                log = structlog.get_logger("s3es.test")
+                log.debug("retry")
+                log.info("conflict")
+                log.warning("append_failed")
+        finally:
+            undo()
+        assert [entry["log_level"] for entry in logs] == levels
+
+
+def in_memory_demo(**options: int) -> tuple[Demo, InMemoryObjectStore, list[str]]:
+    store = InMemoryObjectStore()
+    lines: list[str] = []
+    settings = {"orders": 4, "workers": 2, "seed": 3} | options
+    demo = Demo(store, prefix="t", out=lines.append, **settings)
+    return demo, store, lines
+
+
+def failures(demo: Demo) -> dict[str, list[str]]:
+    """The checks that fail now, with their problems."""
+    return {check.title: check.problems for check in demo.check() if not check.passed}
+
+
+class TestChecks:
+    def test_pass(self) -> None:
+        """On a store whose conditional writes are atomic, every check passes and run returns 0."""
+        demo, _, lines = in_memory_demo()
+        assert demo.run() == 0
+        assert passed("\n".join(lines)) == list(CHECKS)
+
+    def test_unacknowledged_event(self) -> None:
+        """An event stored but not acknowledged fails the acknowledgement check, naming it."""
+        demo, _, _ = in_memory_demo()
+        demo.run()
+        stream = demo.order_repository.stream(demo.plan[0].order_id)
+        dropped = demo.ledger.acknowledged[stream].pop()
+        problems = failures(demo)
+        assert list(problems) == [
+            "the events read back are exactly the acknowledged ones, each once"
+        ]
+        assert problems[next(iter(problems))] == [
+            f"{stream}: stored but never acknowledged: {dropped}"
+        ]
+
+    def test_missing_event(self) -> None:
+        """An acknowledged event that is not stored fails the acknowledgement check, naming it."""
+        demo, _, _ = in_memory_demo()
+        demo.run()
+        stream = demo.inventory_repository.stream("warehouse-1")
+        demo.ledger.acknowledged[stream].append("lost-event")
+        assert list(failures(demo).values()) == [
+            [f"{stream}: acknowledged but missing: lost-event"]
+        ]
+
+    def test_gap(self) -> None:
+        """A stream with a version missing fails the gap check, naming the stream."""
+        demo, store, _ = in_memory_demo()
+        demo.run()
+        order_id = demo.plan[1].order_id
+        stream = demo.order_repository.stream(order_id)
+        store.delete(demo.event_store.keys.chunk_key(stream, 2))
+        problems = failures(demo)
+        gap = problems.pop("each stream's versions run from 1 with no gap")
+        assert len(gap) == 1
+        assert gap[0].startswith(f"{stream}: corrupt chunk")
+        assert "has no version 2" in gap[0]
+        # The stream cannot be read, so the stock checks cannot be made either.
+        assert problems == {
+            "orders and warehouse agree on which orders got stock": [
+                "not checked: some streams could not be read"
+            ]
+        }
+
+    def test_snapshot_disagrees(self) -> None:
+        """A latest snapshot that is not what the events make fails the replay check."""
+        demo, _, _ = in_memory_demo()
+        demo.run()
+        order_id = demo.plan[0].order_id
+        stream = demo.order_repository.stream(order_id)
+        latest = demo.event_store.latest(stream)
+        assert latest is not None
+        assert latest.snapshot is not None
+        wrong = attrs.evolve(
+            latest.snapshot, state={**latest.snapshot.state, "status": OrderStatus.PLACED.value}
+        )
+        assert demo.event_store.rewrite(latest, wrong)
+        problems = failures(demo)
+        assert list(problems) == [
+            "each stream's loaded state equals a full replay (state and version)"
+        ]
+        assert problems[next(iter(problems))][0].startswith(f"{stream}: load gave version")
+
+    def test_worker_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A service that fails makes the run fail: the error is shown and run returns 1."""
+
+        def broken(*_: object) -> str:
+            raise RuntimeError("warehouse unreachable")
+
+        monkeypatch.setattr(InventoryService, "reserve", broken)
+        demo, _, lines = in_memory_demo()
+        assert demo.run() == 1
+        output = "\n".join(lines)
+        assert "FAIL  the services ran without errors" in output
+        assert "RuntimeError: warehouse unreachable" in output
+        assert "FAIL  every order is shipped or cancelled" in output
+        assert "FAILED: 2 of 7 checks" in output
+
+
+class TestPlan:
+    def test_orders(self) -> None:
+        """Orders have 1 to 3 distinct SKUs and unique ids; the same seed plans the same orders."""
+        orders, stock = plan_orders(20, seed=5)
+        assert len({order.order_id for order in orders}) == 20
+        for order in orders:
+            skus = [line.sku for line in order.lines]
+            assert 1 <= len(skus) <= 3
+            assert len(set(skus)) == len(skus)
+        assert plan_orders(20, seed=5) == (orders, stock)
+
+    def test_stock_short(self) -> None:
+        """The warehouse gets some of every SKU ordered, and less than the orders ask in all."""
+        orders, stock = plan_orders(20, seed=5)
+        asked: dict[str, int] = {}
+        for order in orders:
+            for line in order.lines:
+                asked[line.sku] = asked.get(line.sku, 0) + line.quantity
+        assert {item.sku for item in stock} == set(asked)
+        assert all(1 <= item.quantity <= asked[item.sku] for item in stock)
+        assert sum(item.quantity for item in stock) < sum(asked.values())
+
+
+class TestRequests:
+    def test_cost(self) -> None:
+        """PUT and LIST are priced per 1,000 at one rate, GET at another, DELETE is free."""
+        counts = RequestCounts(put=3000, get=5000, list=1000, delete=7000)
+        assert request_cost(counts) == pytest.approx(4 * PRICE_PUT_LIST + 5 * PRICE_GET)
+
+    def test_describe(self) -> None:
+        """A request mix is written as its non-zero kinds."""
+        assert describe(RequestCounts(put=1, list=1, get=1)) == "1 LIST + 1 GET + 1 PUT"
+        assert describe(RequestCounts()) == "no request"
+
+
+# Services, on an in-memory store
+
+
+@attrs.define
+class Streams:
+    """Handlers for both aggregates on one in-memory store."""
+
+    store: InMemoryObjectStore
+    orders: OrderHandler
+    inventory: InventoryHandler
+    ledger: Ledger
+
+
+@pytest.fixture
+def streams() -> Streams:
+    store = InMemoryObjectStore()
+    event_store = EventStore(store, prefix="svc")
+    orders = CommandHandler(Repository(event_store, Order))
+    inventory = CommandHandler(Repository(event_store, Inventory))
+    inventory.handle(
+        "w-1", ReceiveStock(warehouse_id="w-1", items=(StockItem(sku="mug", quantity=2),))
+    )
+    return Streams(store, orders, inventory, Ledger())
+
+
+MUGS = (OrderLine(sku="mug", quantity=2, unit_price_cents=899),)
+
+
+def place(streams: Streams, order_id: str, lines: tuple[OrderLine, ...] = MUGS) -> None:
+    streams.orders.handle(order_id, PlaceOrder(order_id=order_id, lines=lines))
+
+
+class RivalFirst:
+    """An in-memory store on which a rival's command runs just before our first PUT of a key."""
+
+    def __init__(self, store: InMemoryObjectStore, rival: Callable[[], object]) -> None:
+        self.store = store
+        self.rival: Callable[[], object] | None = rival
+
+    @property
+    def requests(self) -> RequestCounts:
+        return self.store.requests
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        rival, self.rival = self.rival, None
+        if rival is not None:
+            rival()
+        return self.store.put_if_absent(key, body)
+
+    def get(self, key: str) -> StoredObject | None:
+        return self.store.get(key)
+
+    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
+        return self.store.list_keys(prefix, start_after=start_after)
+
+    def delete(self, key: str) -> None:
+        self.store.delete(key)
+
+
+class TestServices:
+    def test_duplicate_payment(self, streams: Streams) -> None:
+        """A payment notice delivered twice records one payment; the second stores nothing."""
+        place(streams, "o-1")
+        payments = PaymentService(streams.orders, streams.ledger)
+        delivery = PaymentDelivery(order_id="o-1", payment_id="p-1", amount_cents=2 * 899)
+        first, second = payments.record_payment(delivery), payments.record_payment(delivery)
+        assert (len(first.recorded), len(second.recorded)) == (1, 0)
+        stream = first.stream
+        assert streams.ledger.acknowledged[stream] == [first.recorded[0].id]
+        assert (streams.ledger.commands[stream], streams.ledger.unchanged[stream]) == (2, 1)
+
+    def test_reserve(self, streams: Streams) -> None:
+        """Stock the warehouse holds is confirmed on the order; the next order is refused."""
+        place(streams, "o-1")
+        place(streams, "o-2")
+        inventory = InventoryService(streams.inventory, streams.orders, streams.ledger, "w-1")
+        assert inventory.reserve("o-1", MUGS) == "reserved"
+        assert inventory.reserve("o-2", MUGS) == "refused"
+        assert inventory.reserve("o-1", MUGS) == "reserved"  # a retry changes nothing
+        orders = streams.orders.repository
+        assert orders.load("o-1").state.stock is StockStatus.RESERVED
+        refused = orders.load("o-2").state
+        assert (refused.stock, refused.short_skus) == (StockStatus.REFUSED, ("mug",))
+        assert [event.event for event in orders.read("o-2")][-1] == StockRefused(
+            warehouse_id="w-1", short_skus=("mug",)
+        )
+
+    def test_reserve_cancelled(self, streams: Streams) -> None:
+        """Stock reserved for an order cancelled meanwhile is released again."""
+        place(streams, "o-1")
+        streams.orders.handle("o-1", CancelOrder(order_id="o-1", reason="changed my mind"))
+        inventory = InventoryService(streams.inventory, streams.orders, streams.ledger, "w-1")
+        assert inventory.reserve("o-1", MUGS) == "released"
+        events = [event.event for event in streams.inventory.repository.read("w-1")]
+        assert events[-1] == StockReleased(
+            order_id="o-1", items=(StockItem(sku="mug", quantity=2),)
+        )
+        assert streams.inventory.repository.load("w-1").state.available == {"mug": 2}
+
+    def test_refuse_cancelled(self, streams: Streams) -> None:
+        """A refusal for an order cancelled meanwhile is not recorded on the order."""
+        place(streams, "o-1", (OrderLine(sku="mug", quantity=5, unit_price_cents=899),))
+        cancelled = streams.orders.handle("o-1", CancelOrder(order_id="o-1", reason="-"))
+        inventory = InventoryService(streams.inventory, streams.orders, streams.ledger, "w-1")
+        assert (
+            inventory.reserve("o-1", (OrderLine(sku="mug", quantity=5, unit_price_cents=899),))
+            == "refused"
+        )
+        assert streams.orders.repository.load("o-1") == streams.orders.repository.replay("o-1")
+        assert streams.orders.repository.load("o-1").version == cancelled.version
+
+    def test_next_command(self) -> None:
+        """Shipping ships what is paid and reserved, cancels what was refused, else waits."""
+        placed = Order().evolve(
+            OrderState(), OrderPlaced(order_id="o-1", lines=MUGS, total_cents=2 * 899)
+        )
+        ready = attrs.evolve(placed, payment_id="p-1", paid_cents=1798, stock=StockStatus.RESERVED)
+        refused = attrs.evolve(placed, stock=StockStatus.REFUSED, short_skus=("mug", "cup"))
+        shipped = attrs.evolve(ready, status=OrderStatus.SHIPPED)
+        assert ShippingService.next_command(ready) == ShipOrder(order_id="o-1")
+        assert ShippingService.next_command(refused) == CancelOrder(
+            order_id="o-1", reason="out of stock: mug, cup"
+        )
+        assert ShippingService.next_command(placed) is None
+        assert ShippingService.next_command(shipped) is None
+
+    def test_resend_after_retries_exhausted(self) -> None:
+        """A command that lost every attempt is sent again whole; being idempotent, it succeeds."""
+        memory = InMemoryObjectStore()
+        rival_orders = CommandHandler(Repository(EventStore(memory), Order))
+        rival_orders.handle("o-1", PlaceOrder(order_id="o-1", lines=MUGS))
+        payment = RecordPayment(order_id="o-1", payment_id="p-1", amount_cents=2 * 899)
+        store = RivalFirst(memory, lambda: rival_orders.handle("o-1", payment))
+        orders = CommandHandler(Repository(EventStore(store), Order), RetryPolicy(max_attempts=1))
+        ledger = Ledger()
+        result = send(orders, "o-1", payment, ledger, service="payment")
+        assert (result.version, result.recorded) == (2, ())
+        stream = result.stream
+        assert (ledger.exhausted[stream], ledger.conflicts[stream], ledger.commands[stream]) == (
+            1,
+            1,
+            1,
+        )
+        assert ledger.by_stream_type(ledger.exhausted) == {"order": 1}
