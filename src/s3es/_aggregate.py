@@ -176,7 +176,7 @@ class AggregateCodec(Generic[S, C, E]):
             )
         try:
             event: E = self.converter.structure(record.data, event_class)
-        except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as error:
+        except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
             detail = (
                 "; ".join(cattrs.transform_error(error, path="data"))
                 if isinstance(error, cattrs.BaseValidationError)
@@ -203,6 +203,6 @@ class AggregateCodec(Generic[S, C, E]):
             return None, f"snapshot schema {snapshot.schema}, code schema {self.snapshot_schema}"
         try:
             state: S = self.converter.structure(snapshot.state, self.state_type)
-        except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as error:
+        except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
             return None, f"snapshot does not fit {self.state_type!r}: {error!r}"
         return state, ""

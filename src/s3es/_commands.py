@@ -49,6 +49,8 @@ class CommandResult(Generic[S, E]):
     recorded: tuple[RecordedEvent[E], ...]
     #: Decisions made: 1, plus one per concurrency conflict met.
     attempts: int
+    #: True when the PUT's answer was lost and the stored chunk was found to be ours afterwards.
+    recovered: bool = False
 
     @property
     def events(self) -> tuple[E, ...]:
@@ -65,9 +67,11 @@ class CommandHandler(Generic[S, C, E]):
     """Runs commands against the streams of one aggregate, retrying on concurrency conflicts.
 
     A conflict means another writer stored the version this one decided on. The handler then
-    applies what is new (the winning chunk, read while resolving the conflict, so no extra
-    request) and calls ``decide`` again on the newer state. Errors raised by ``decide`` are
-    domain errors: they propagate unchanged and are never retried.
+    applies what is new and calls ``decide`` again on the newer state: after a first conflict
+    the winning chunk (read while resolving the conflict, so no extra request), after further
+    ones the stream's latest state (a load), so a writer on a hot stream does not fall behind.
+    Errors raised by ``decide`` are domain errors: they propagate unchanged and are never
+    retried.
     """
 
     def __init__(
@@ -119,7 +123,14 @@ class CommandHandler(Generic[S, C, E]):
                     if attempt == policy.max_attempts:
                         raise RetriesExhausted(loaded.stream, attempt, conflict) from conflict
                     self._sleep(policy.backoff.delay(attempt, self._rng))
-                    loaded = repository.catch_up(loaded, conflict)
+                    # The winning chunk comes free with the conflict. Losing again means the
+                    # stream is hot and moves on while we back off: walking it one version
+                    # per attempt would starve us, so load its latest state instead.
+                    loaded = (
+                        repository.catch_up(loaded, conflict)
+                        if attempt == 1
+                        else repository.load(stream_id)
+                    )
                     _log.debug(
                         "retry",
                         stream=str(loaded.stream),
@@ -129,5 +140,12 @@ class CommandHandler(Generic[S, C, E]):
                     continue
                 new = appended.loaded
                 _log.debug("handled", stream=str(new.stream), version=new.version, attempt=attempt)
-                return CommandResult(new.stream, new.version, new.state, appended.recorded, attempt)
+                return CommandResult(
+                    new.stream,
+                    new.version,
+                    new.state,
+                    appended.recorded,
+                    attempt,
+                    recovered=appended.recovered,
+                )
         raise AssertionError("unreachable")  # pragma: no cover

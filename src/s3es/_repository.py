@@ -72,15 +72,28 @@ class Repository(Generic[S, C, E]):
             return Loaded(stream, latest.version, state)
         _log.info("replay_fallback", stream=str(stream), version=latest.version, reason=reason)
         loaded, last = self._fold(stream, self.aggregate.initial_state(), 0)
-        found_schema = latest.snapshot.schema if latest.snapshot is not None else 0
-        if last is not None and found_schema <= self._codec.snapshot_schema:
+        if last is not None:
+            self._resnapshot(last, loaded)
+        return loaded
+
+    def _resnapshot(self, last: Chunk, loaded: Loaded[S]) -> None:
+        """Store ``last`` again with a snapshot of ``loaded``, where that helps and is safe."""
+        stream = str(loaded.stream)
+        if last.snapshot is not None and last.snapshot.schema > self._codec.snapshot_schema:
             # Never overwrite a newer schema's snapshot: during a rolling deploy the newer code
             # would replay and re-snapshot again, back and forth.
-            try:
-                self.event_store.rewrite(last, self._codec.snapshot(loaded.state, loaded.version))
-            except ObjectStoreError as error:  # a reader may not be allowed to write
-                _log.warning("rewrite_failed", stream=str(stream), error=str(error))
-        return loaded
+            _log.info("rewrite_skipped", stream=stream, reason="newer snapshot schema")
+            return
+        snapshot = self._codec.snapshot(loaded.state, loaded.version)
+        _, reason = self._codec.state_from(snapshot)
+        if reason:
+            # Writing it would make every load replay and write again.
+            _log.warning("rewrite_skipped", stream=stream, reason=f"unreadable snapshot: {reason}")
+            return
+        try:
+            self.event_store.rewrite(last, snapshot)
+        except ObjectStoreError as error:  # a reader may not be allowed to write
+            _log.warning("rewrite_failed", stream=stream, error=str(error))
 
     def replay(self, stream_id: str) -> Loaded[S]:
         """The state folded from every event of the stream, ignoring snapshots. Writes nothing."""

@@ -102,6 +102,7 @@ class S3ObjectStore:
             retries={"mode": "standard", "max_attempts": 4},
             connect_timeout=5,
             read_timeout=20,
+            max_pool_connections=50,  # botocore's 10 is fewer than a busy process's threads
             s3={"addressing_style": "path"} if endpoint_url else {},
         )
         if client_config is not None:
@@ -181,7 +182,7 @@ class S3ObjectStore:
         try:
             return self._send("GET", key, request)
         except ClientError as error:
-            if _error_code(error) == "NoSuchKey" or _status(error) == 404:  # noqa: PLR2004
+            if _error_code(error) == "NoSuchKey":  # not NoSuchBucket, also a 404
                 return None
             raise self._failure("GET", key, error) from error
 
