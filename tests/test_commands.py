@@ -108,13 +108,15 @@ class TestResult:
 
 class TestNoEvents:
     def test_nothing_written(self) -> None:
-        """A command that decides no events sends no request but the load and stores nothing."""
+        """A command that decides no events stores nothing; on a cached state it sends only the
+        LIST that confirms nothing is new."""
         store = InMemoryObjectStore()
         handler, _ = _handler(store)
         before = handler.handle(STREAM.id, Increment(4))
         sent = store.requests
         result = handler.handle(STREAM.id, Increment(0))
-        assert store.requests - sent == RequestCounts(list=1, get=1)
+        assert store.requests - sent == RequestCounts(list=1)
+        assert result.requests == RequestCounts(list=1)
         assert (result.version, result.state) == (before.version, before.state)
         assert (result.recorded, result.attempts) == ((), 1)
 
@@ -347,3 +349,106 @@ class TestSchemaBumpOnLoad:
         new, _ = _handler(store, CounterV2())
         result = new.handle(STREAM.id, Decrement(3))
         assert (result.version, result.state) == (2, CounterState(0, 3))
+
+
+class TestCache:
+    def test_warm_command_costs_one_put(self) -> None:
+        """An uncontended command on a stream the handler knows sends exactly one request."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store)
+        cold = handler.handle(STREAM.id, Increment(1))
+        sent = store.requests
+        warm = handler.handle(STREAM.id, Increment(2))
+        assert cold.requests == RequestCounts(list=1, put=1)
+        assert warm.requests == RequestCounts(put=1)
+        assert store.requests - sent == RequestCounts(put=1)
+        assert (warm.version, warm.state) == (2, CounterState(3, 2))
+
+    def test_stale_cache_never_lands_a_decision(self) -> None:
+        """A decision made on a cached state that another process has moved past loses its PUT
+        and is made again on the newer state, here refused by it: nothing of it is stored."""
+        store = InMemoryObjectStore()
+        recording = RecordingCounter()
+        ours, _ = _handler(store, recording)
+        other, _ = _handler(store)  # another process: a cache of its own
+        ours.handle(STREAM.id, Increment(5))
+        other.handle(STREAM.id, Decrement(5))
+        with pytest.raises(CounterError, match="cannot take 3 from a total of 0"):
+            ours.handle(STREAM.id, Decrement(3))
+        assert recording.decided_on[-2:] == [CounterState(5, 1), CounterState(0, 2)]
+        assert [r.event for r in _stored(store)] == [Incremented(5), Decremented(5)]
+        assert ours.repository.load(STREAM.id) == ours.repository.replay(STREAM.id)
+
+    def test_no_events_on_stale_cache_is_confirmed(self) -> None:
+        """A command that decides nothing on a cached state reports the stream as it is now,
+        after reading what is new."""
+        store = InMemoryObjectStore()
+        ours, _ = _handler(store)
+        other, _ = _handler(store)
+        ours.handle(STREAM.id, Increment(5))
+        other.handle(STREAM.id, Increment(7))
+        result = ours.handle(STREAM.id, IncrementEach(()))
+        assert (result.version, result.state) == (2, CounterState(12, 2))
+        assert result.requests == RequestCounts(list=1, get=1)
+
+    def test_refusal_on_stale_cache_is_rechecked(self) -> None:
+        """A command refused on a cached state is decided again on the newer state, which may
+        accept it."""
+        store = InMemoryObjectStore()
+        ours, _ = _handler(store)
+        other, _ = _handler(store)
+        ours.handle(STREAM.id, Increment(1))
+        other.handle(STREAM.id, Increment(10))
+        result = ours.handle(STREAM.id, Decrement(5))
+        assert (result.version, result.state, result.attempts) == (3, CounterState(6, 3), 1)
+        assert [r.event for r in _stored(store)] == [
+            Incremented(1),
+            Incremented(10),
+            Decremented(5),
+        ]
+
+    def test_refusal_on_current_cache_costs_one_list(self) -> None:
+        """A refusal on a cached state that is still the latest costs the one LIST confirming it."""
+        store = InMemoryObjectStore()
+        refusing = Refusing()
+        handler, _ = _handler(store, refusing)
+        handler.cache.put(STREAM.id, handler.repository.load(STREAM.id))
+        sent = store.requests
+        with pytest.raises(CounterError):
+            handler.handle(STREAM.id, Increment(1))
+        assert store.requests - sent == RequestCounts(list=1)
+
+    def test_disabled(self) -> None:
+        """With cache_size 0 every command loads the stream first."""
+        store = InMemoryObjectStore()
+        repository = Repository(EventStore(store), Counter)
+        handler = CommandHandler(repository, POLICY, cache_size=0)
+        handler.handle(STREAM.id, Increment(1))
+        result = handler.handle(STREAM.id, Increment(1))
+        assert result.requests == RequestCounts(list=1, get=1, put=1)
+        assert len(handler.cache) == 0
+
+    def test_bounded(self) -> None:
+        """The cache keeps the most recently used streams, no more than its size."""
+        store = InMemoryObjectStore()
+        repository = Repository(EventStore(store), Counter)
+        handler = CommandHandler(repository, POLICY, cache_size=2)
+        for stream_id in ("a", "b", "a", "c"):
+            handler.handle(stream_id, Increment(1))
+        assert len(handler.cache) == 2
+        assert handler.cache.get("b") is None
+        assert handler.cache.get("a") is not None
+
+    def test_forgotten_after_retries_exhausted(self) -> None:
+        """A stream whose command gave up is not kept in the cache."""
+        store, _ = _racing(Increment(10), times=2)
+        handler, _ = _handler(store, policy=RetryPolicy(max_attempts=2, backoff=POLICY.backoff))
+        with pytest.raises(RetriesExhausted):
+            handler.handle(STREAM.id, Increment(1))
+        assert handler.cache.get(STREAM.id) is None
+
+    def test_negative_size_rejected(self) -> None:
+        """A negative cache size is refused with a message naming it."""
+        repository = Repository(EventStore(InMemoryObjectStore()), Counter)
+        with pytest.raises(ValueError, match="cache size must be >= 0, not -1"):
+            CommandHandler(repository, cache_size=-1)

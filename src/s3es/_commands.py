@@ -12,8 +12,10 @@ import structlog
 
 from s3es._aggregate import C, E, RecordedEvent, S
 from s3es._backoff import Backoff
+from s3es._cache import LoadedCache
 from s3es._errors import ConcurrencyError, RetriesExhausted
-from s3es._repository import Repository
+from s3es._objectstore import RequestCounts, measure_requests
+from s3es._repository import Loaded, Repository
 from s3es._streams import StreamName
 
 _log = structlog.get_logger("s3es.commands")
@@ -51,6 +53,8 @@ class CommandResult(Generic[S, E]):
     attempts: int
     #: True when the PUT's answer was lost and the stored chunk was found to be ours afterwards.
     recovered: bool = False
+    #: Object-store requests this command sent, retries and loads included.
+    requests: RequestCounts = attrs.field(factory=RequestCounts)
 
     @property
     def events(self) -> tuple[E, ...]:
@@ -72,6 +76,13 @@ class CommandHandler(Generic[S, C, E]):
     ones the stream's latest state (a load), so a writer on a hot stream does not fall behind.
     Errors raised by ``decide`` are domain errors: they propagate unchanged and are never
     retried.
+
+    The handler keeps the latest state it knows of the last ``cache_size`` streams, so a
+    command on a warm stream costs one request, its PUT. A cached state may be stale; that is
+    safe because the PUT is conditional: a decision made on a stale state loses its PUT and is
+    made again. A decision that writes nothing (no events, or a domain error) on a cached state
+    is confirmed by reading what is new first (one LIST), so it is never based on stale state.
+    Safe to share between threads.
     """
 
     def __init__(
@@ -79,11 +90,13 @@ class CommandHandler(Generic[S, C, E]):
         repository: Repository[S, C, E],
         retry: RetryPolicy = RetryPolicy(),  # noqa: RUF100
         *,
+        cache_size: int = 10_000,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self.repository = repository
         self.retry = retry
+        self.cache: LoadedCache[S] = LoadedCache(cache_size)
         self._sleep = sleep
         self._rng = rng or random.Random()
 
@@ -99,53 +112,96 @@ class CommandHandler(Generic[S, C, E]):
 
         ``metadata`` is stored with every event. ``retry`` overrides the handler's policy for
         this call. Raises RetriesExhausted when every attempt lost to a concurrent writer.
+        The result counts the requests this call sent.
         """
-        policy = retry or self.retry
-        repository = self.repository
-        loaded = repository.load(stream_id)
+        stream = self.repository.stream(stream_id)
         # Log lines below (the event store's too) carry the stream and the attempt.
-        with structlog.contextvars.bound_contextvars(stream=str(loaded.stream), attempt=1):
-            for attempt in range(1, policy.max_attempts + 1):
-                structlog.contextvars.bind_contextvars(attempt=attempt)
+        with (
+            measure_requests() as meter,
+            structlog.contextvars.bound_contextvars(stream=str(stream), attempt=1),
+        ):
+            result = self._handle(stream_id, command, metadata, retry or self.retry)
+        return attrs.evolve(result, requests=meter.counts)
+
+    def _handle(
+        self,
+        stream_id: str,
+        command: C,
+        metadata: Mapping[str, Any] | None,
+        policy: RetryPolicy,
+    ) -> CommandResult[S, E]:
+        repository = self.repository
+        cached = self.cache.get(stream_id)
+        # fresh: the state was read in this call, not remembered from an earlier one.
+        loaded, fresh = (repository.load(stream_id), True) if cached is None else (cached, False)
+        attempt = 1
+        while True:
+            structlog.contextvars.bind_contextvars(attempt=attempt)
+            try:
                 events = tuple(repository.aggregate.decide(command, loaded.state))
-                if not events:
-                    return CommandResult(loaded.stream, loaded.version, loaded.state, (), attempt)
-                try:
-                    appended = repository.append(loaded, events, metadata=metadata)
-                except ConcurrencyError as conflict:
-                    _log.info(
-                        "conflict",
-                        stream=str(loaded.stream),
-                        attempt=attempt,
-                        version=conflict.expected_version + 1,
-                        max_attempts=policy.max_attempts,
-                    )
-                    if attempt == policy.max_attempts:
-                        raise RetriesExhausted(loaded.stream, attempt, conflict) from conflict
-                    self._sleep(policy.backoff.delay(attempt, self._rng))
-                    # The winning chunk comes free with the conflict. Losing again means the
-                    # stream is hot and moves on while we back off: walking it one version
-                    # per attempt would starve us, so load its latest state instead.
-                    loaded = (
-                        repository.catch_up(loaded, conflict)
-                        if attempt == 1
-                        else repository.load(stream_id)
-                    )
-                    _log.debug(
-                        "retry",
-                        stream=str(loaded.stream),
-                        version=loaded.version + 1,
-                        attempt=attempt + 1,
-                    )
+            except Exception:
+                if fresh:
+                    self.cache.put(stream_id, loaded)
+                    raise
+                loaded, fresh = self._refresh(loaded), True
+                continue
+            if not events:
+                if not fresh:
+                    loaded, fresh = self._refresh(loaded), True
                     continue
-                new = appended.loaded
-                _log.debug("handled", stream=str(new.stream), version=new.version, attempt=attempt)
-                return CommandResult(
-                    new.stream,
-                    new.version,
-                    new.state,
-                    appended.recorded,
-                    attempt,
-                    recovered=appended.recovered,
+                self.cache.put(stream_id, loaded)
+                return CommandResult(loaded.stream, loaded.version, loaded.state, (), attempt)
+            try:
+                appended = repository.append(loaded, events, metadata=metadata)
+            except ConcurrencyError as conflict:
+                self._log_conflict(conflict, attempt, policy)
+                if attempt == policy.max_attempts:
+                    self.cache.discard(stream_id)
+                    raise RetriesExhausted(loaded.stream, attempt, conflict) from conflict
+                self._sleep(policy.backoff.delay(attempt, self._rng))
+                # The winning chunk comes free with the conflict. Losing again means the
+                # stream is hot and moves on while we back off: walking it one version per
+                # attempt would starve us, so load its latest state instead.
+                loaded = (
+                    repository.catch_up(loaded, conflict)
+                    if attempt == 1
+                    else repository.load(stream_id)
                 )
-        raise AssertionError("unreachable")  # pragma: no cover
+                fresh = True
+                attempt += 1
+                _log.debug(
+                    "retry", stream=str(loaded.stream), version=loaded.version + 1, attempt=attempt
+                )
+                continue
+            new = appended.loaded
+            self.cache.put(stream_id, new)
+            _log.debug("handled", stream=str(new.stream), version=new.version, attempt=attempt)
+            return CommandResult(
+                new.stream,
+                new.version,
+                new.state,
+                appended.recorded,
+                attempt,
+                recovered=appended.recovered,
+            )
+
+    def _refresh(self, cached: Loaded[S]) -> Loaded[S]:
+        """``cached`` brought up to date before a decision that writes nothing stands."""
+        loaded = self.repository.catch_up(cached)
+        _log.debug(
+            "cache_refreshed",
+            stream=str(cached.stream),
+            cached_version=cached.version,
+            version=loaded.version,
+        )
+        return loaded
+
+    @staticmethod
+    def _log_conflict(conflict: ConcurrencyError, attempt: int, policy: RetryPolicy) -> None:
+        _log.info(
+            "conflict",
+            stream=str(conflict.stream),
+            attempt=attempt,
+            version=conflict.expected_version + 1,
+            max_attempts=policy.max_attempts,
+        )
