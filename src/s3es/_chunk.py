@@ -134,11 +134,11 @@ def encode_chunk(chunk: Chunk) -> bytes:
     }
     try:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode()  # a lone surrogate passes json.dumps and fails here
     except (TypeError, ValueError) as error:
         raise ValueError(
             f"chunk {chunk.version}.{chunk.chunk} of stream {chunk.stream} is not JSON: {error}"
         ) from error
-    return text.encode()
 
 
 def _reject_constant(name: str) -> Any:
@@ -159,32 +159,31 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
     if not isinstance(document, dict):
         raise CorruptChunk(key, f"expected a JSON object, got {type(document).__name__}")
     chunk_format = document.get("format")
-    if chunk_format != CHUNK_FORMAT:
+    if type(chunk_format) is not int or chunk_format != CHUNK_FORMAT:
         raise CorruptChunk(
             key, f"chunk format {chunk_format!r} is not one this s3es reads ({CHUNK_FORMAT})"
         )
+
+    def field(name: str, kind: Any) -> Any:
+        if name not in document:
+            raise CorruptChunk(key, f"missing field {name!r}")
+        try:
+            return _converter.structure(document[name], kind)
+        except cattrs.BaseValidationError as error:
+            raise CorruptChunk(key, "; ".join(cattrs.transform_error(error, path=name))) from error
+        except (TypeError, ValueError) as error:
+            raise CorruptChunk(key, f"field {name!r}: {error}") from error
+
     try:
-        stream = StreamName(
-            type=_converter.structure(document["stream_type"], str),
-            id=_converter.structure(document["stream_id"], str),
-        )
         chunk = Chunk(
-            stream=stream,
-            version=_converter.structure(document["version"], int),
-            chunk=_converter.structure(document["chunk"], int),
-            base_version=_converter.structure(document["base_version"], int),
-            append_id=_converter.structure(document["append_id"], str),
-            events=_converter.structure(document["events"], tuple[EventRecord, ...]),
-            snapshot=(
-                None
-                if document["snapshot"] is None
-                else _converter.structure(document["snapshot"], Snapshot)
-            ),
+            stream=StreamName(type=field("stream_type", str), id=field("stream_id", str)),
+            version=field("version", int),
+            chunk=field("chunk", int),
+            base_version=field("base_version", int),
+            append_id=field("append_id", str),
+            events=field("events", tuple[EventRecord, ...]),
+            snapshot=field("snapshot", Snapshot | None),
         )
-    except KeyError as error:
-        raise CorruptChunk(key, f"missing field {error.args[0]!r}") from error
-    except cattrs.BaseValidationError as error:
-        raise CorruptChunk(key, "; ".join(cattrs.transform_error(error, path="$"))) from error
     except (TypeError, ValueError) as error:
         raise CorruptChunk(key, str(error)) from error
     found = (chunk.stream, chunk.version, chunk.chunk)

@@ -107,6 +107,11 @@ class EventStore:
         writer stored that version first. If the PUT's answer is lost or refused by a retry that
         met our own object (S3 answers 412 to botocore's retry of a PUT that had succeeded), the
         stored chunk is read back and its append id decides: ours means success.
+
+        ``expected_version`` must be a version the stream has reached (as a load or an earlier
+        append returned): one ahead of the stream would store a chunk after a gap, which every
+        later read refuses. Checking it would cost a request per append; Repository and
+        CommandHandler only ever pass versions they read.
         """
         if expected_version < 0:
             raise ValueError(

@@ -99,7 +99,8 @@ class S3ObjectStore:
         addressing. ``options`` go to ``S3ObjectStore(...)``.
         """
         config = Config(
-            retries={"mode": "standard", "max_attempts": 4},
+            # 3 attempts in all; the adapter's own retries of 409 and 503 come on top.
+            retries={"mode": "standard", "total_max_attempts": 3},
             connect_timeout=5,
             read_timeout=20,
             max_pool_connections=50,  # botocore's 10 is fewer than a busy process's threads

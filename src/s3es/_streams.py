@@ -25,7 +25,7 @@ FIRST_CHUNK = 0
 MAX_VERSION = 10**VERSION_WIDTH - 1
 MAX_CHUNK = 10**CHUNK_WIDTH - 1
 
-_CHUNK_NAME = re.compile(rf"(\d{{{VERSION_WIDTH}}})\.(\d{{{CHUNK_WIDTH}}})\.json")
+_CHUNK_NAME = re.compile(rf"([0-9]{{{VERSION_WIDTH}}})\.([0-9]{{{CHUNK_WIDTH}}})\.json")
 _CHUNK_NAME_LENGTH = VERSION_WIDTH + 1 + CHUNK_WIDTH + len(".json")
 
 

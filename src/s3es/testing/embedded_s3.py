@@ -95,6 +95,9 @@ class EmbeddedS3:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._endpoint_url: str | None = None
+        # One session: making a boto3 session costs about 0.16 s. Sessions are not thread-safe.
+        self._session = _session()
+        self._session_lock = threading.Lock()
 
     @property
     def endpoint_url(self) -> str:
@@ -142,11 +145,12 @@ class EmbeddedS3:
     def client(self, config: Config | None = None) -> S3Client:
         """A boto3 S3 client for this endpoint (path-style, standard retries)."""
         base = Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
-        return _session().client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            config=base.merge(config) if config is not None else base,
-        )
+        with self._session_lock:
+            return self._session.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                config=base.merge(config) if config is not None else base,
+            )
 
     def create_bucket(self, bucket: str) -> None:
         """Create ``bucket`` on this endpoint."""
@@ -154,6 +158,7 @@ class EmbeddedS3:
 
     def object_store(self, bucket: str, **options: Any) -> S3ObjectStore:
         """An S3ObjectStore on ``bucket`` of this endpoint, with a client of its own."""
-        return S3ObjectStore.connect(
-            bucket, endpoint_url=self.endpoint_url, session=_session(), **options
-        )
+        with self._session_lock:
+            return S3ObjectStore.connect(
+                bucket, endpoint_url=self.endpoint_url, session=self._session, **options
+            )

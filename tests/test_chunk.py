@@ -1,0 +1,410 @@
+"""The chunk format: what an append stores, read back exactly, and every corruption named."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3es import Chunk, CorruptChunk, EventRecord, Snapshot, StreamKeys, StreamName
+from s3es._chunk import decode_chunk, encode_chunk
+from s3es._streams import ChunkKey
+
+STREAM = StreamName("order", "o-1")
+KEYS = StreamKeys("tenant")
+WHEN = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def _where(stream: StreamName = STREAM, version: int = 1, chunk: int = 0) -> ChunkKey:
+    return KEYS.parse(stream, KEYS.chunk_key(stream, version, chunk))
+
+
+def _event(data: dict[str, Any] | None = None, **changes: Any) -> EventRecord:
+    fields: dict[str, Any] = {
+        "type": "OrderPlaced",
+        "id": "e-1",
+        "data": {"sku": "x", "qty": 2} if data is None else data,
+        "metadata": {"user": "u-1"},
+        "recorded_at": WHEN,
+    }
+    return EventRecord(**{**fields, **changes})
+
+
+def _chunk(**changes: Any) -> Chunk:
+    fields: dict[str, Any] = {
+        "stream": STREAM,
+        "version": 1,
+        "chunk": 0,
+        "base_version": 0,
+        "append_id": "a-1",
+        "events": (_event(),),
+        "snapshot": Snapshot(schema=1, version=1, state={"total": 2}),
+    }
+    return Chunk(**{**fields, **changes})
+
+
+def _document() -> dict[str, Any]:
+    """The stored JSON of a valid chunk 1.0 of order/o-1, to break in one place."""
+    document: dict[str, Any] = json.loads(encode_chunk(_chunk()))
+    return document
+
+
+def _decode(document: Any, where: ChunkKey | None = None) -> Chunk:
+    return decode_chunk(where or _where(), json.dumps(document).encode())
+
+
+def _corrupt(body: bytes, where: ChunkKey | None = None) -> CorruptChunk:
+    """The CorruptChunk that decoding ``body`` raises; it must name the key."""
+    where = where or _where()
+    with pytest.raises(CorruptChunk) as raised:
+        decode_chunk(where, body)
+    error = raised.value
+    assert error.key == where.key
+    assert repr(where.key) in str(error)
+    return error
+
+
+def _with(change: Callable[[dict[str, Any]], object]) -> bytes:
+    document = _document()
+    change(document)
+    return json.dumps(document).encode()
+
+
+# Round trip
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=15,
+)
+json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
+zones = st.sampled_from([UTC, timezone(timedelta(hours=-3, minutes=-30)), None])
+segments = st.text(
+    st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="/"), min_size=1, max_size=10
+).filter(lambda s: s not in {".", ".."})
+stream_names = st.builds(StreamName, segments.filter(lambda s: not s.startswith("_")), segments)
+events = st.builds(
+    EventRecord,
+    type=st.text(min_size=1, max_size=20),
+    id=st.text(max_size=40),
+    data=json_objects,
+    metadata=json_objects,
+    recorded_at=st.datetimes(timezones=zones),
+)
+
+
+@st.composite
+def chunks(draw: st.DrawFn) -> Chunk:
+    """Any valid chunk: unicode names, JSON data, metadata and state, with or without snapshot."""
+    version = draw(st.integers(min_value=1, max_value=10**20 - 1))
+    return Chunk(
+        stream=draw(stream_names),
+        version=version,
+        chunk=draw(st.integers(min_value=0, max_value=10**6 - 1)),
+        base_version=draw(st.integers(min_value=0, max_value=version - 1)),
+        append_id=draw(st.text(max_size=40)),
+        events=tuple(draw(st.lists(events, min_size=1, max_size=4))),
+        snapshot=draw(
+            st.none()
+            | st.builds(
+                Snapshot,
+                schema=st.integers(min_value=1, max_value=1000),
+                version=st.just(version),
+                state=json_values,
+            )
+        ),
+    )
+
+
+class TestRoundTrip:
+    @settings(max_examples=60, deadline=None)
+    @given(chunk=chunks())
+    def test_any_chunk(self, chunk: Chunk) -> None:
+        """Any valid chunk decodes, from the bytes it encodes to, to an equal chunk."""
+        where = KEYS.parse(chunk.stream, KEYS.chunk_key(chunk.stream, chunk.version, chunk.chunk))
+        assert decode_chunk(where, encode_chunk(chunk)) == chunk
+
+    def test_stored_as_utf8_not_escaped(self) -> None:
+        """Non-ASCII text is stored as UTF-8, not as \\u escapes."""
+        body = encode_chunk(_chunk(events=(_event({"name": "Zoë \U0001f600"}),)))
+        assert "Zoë \U0001f600".encode() in body
+
+    def test_layout(self) -> None:
+        """The stored document has the documented fields, format 1 first."""
+        document = _document()
+        assert list(document) == [
+            "format",
+            "stream_type",
+            "stream_id",
+            "version",
+            "chunk",
+            "base_version",
+            "append_id",
+            "events",
+            "snapshot",
+        ]
+        assert document["format"] == 1
+        assert document["events"][0]["recorded_at"] == WHEN.isoformat()
+
+    def test_extra_fields_ignored(self) -> None:
+        """Fields a newer writer may add, at the top or in an event, are ignored on read."""
+
+        def add(document: dict[str, Any]) -> None:
+            document["compressed"] = False
+            document["events"][0]["causation_id"] = "c-1"
+            document["snapshot"]["hash"] = "h"
+
+        assert decode_chunk(_where(), _with(add)) == _chunk()
+
+    def test_no_snapshot(self) -> None:
+        """A chunk without a snapshot stores null and reads back None."""
+        assert _decode({**_document(), "snapshot": None}) == _chunk(snapshot=None)
+
+
+class TestNotAJsonObject:
+    @pytest.mark.parametrize(
+        ("body", "problem"),
+        [
+            (b"\xff\xfe{}", "not UTF-8"),
+            (b'{"format": 1, "version"', "not UTF-8 JSON"),
+            (b"", "not UTF-8 JSON"),
+            (b"[]", "expected a JSON object, got list"),
+            (b'"chunk"', "expected a JSON object, got str"),
+            (b"1", "expected a JSON object, got int"),
+            (b"null", "expected a JSON object, got NoneType"),
+        ],
+    )
+    def test_not_a_json_object(self, body: bytes, problem: str) -> None:
+        """Bytes that are not UTF-8, not JSON, or JSON but not an object raise CorruptChunk
+        naming the key and what was found."""
+        assert problem in _corrupt(body).reason
+
+    @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+    def test_non_finite_numbers(self, constant: str) -> None:
+        """NaN and the infinities (which Python's json reads by default) are not JSON."""
+        body = _with(lambda d: d.update(version="@")).replace(b'"@"', constant.encode())
+        assert f"{constant} is not JSON" in _corrupt(body).reason
+
+    def test_non_finite_in_data(self) -> None:
+        """A NaN deep in an event's data is refused too."""
+        body = _with(lambda d: d["events"][0]["data"].update(qty="@")).replace(b'"@"', b"NaN")
+        assert "NaN" in _corrupt(body).reason
+
+
+class TestFormat:
+    @pytest.mark.parametrize(
+        "value",
+        [
+            pytest.param(2, id="newer"),
+            pytest.param(0, id="zero"),
+            pytest.param("1", id="str"),
+            pytest.param(None, id="null"),
+            pytest.param(True, id="bool"),
+            pytest.param(1.0, id="float"),
+        ],
+    )
+    def test_unknown(self, value: Any) -> None:
+        """A format other than the int 1 raises CorruptChunk naming the format found."""
+        assert f"chunk format {value!r}" in _corrupt(_with(lambda d: d.update(format=value))).reason
+
+    def test_missing(self) -> None:
+        """A document without a format raises CorruptChunk naming the format."""
+        assert "chunk format None" in _corrupt(_with(lambda d: d.pop("format"))).reason
+
+
+TOP_LEVEL = ["stream_type", "stream_id", "version", "chunk", "base_version", "append_id", "events"]
+EVENT_FIELDS = ["type", "id", "data", "metadata", "recorded_at"]
+SNAPSHOT_FIELDS = ["schema", "version", "state"]
+
+
+class TestMissingField:
+    @pytest.mark.parametrize("field", [*TOP_LEVEL, "snapshot"])
+    def test_top_level(self, field: str) -> None:
+        """A document without a required field raises CorruptChunk naming the field."""
+        error = _corrupt(_with(lambda d: d.pop(field)))
+        assert f"missing field {field!r}" in error.reason
+
+    @pytest.mark.parametrize("field", EVENT_FIELDS)
+    def test_event_field(self, field: str) -> None:
+        """An event without a required field raises CorruptChunk naming the field."""
+        error = _corrupt(_with(lambda d: d["events"][0].pop(field)))
+        assert "required field missing" in error.reason
+        assert f"[0].{field}" in error.reason
+
+    @pytest.mark.parametrize("field", SNAPSHOT_FIELDS)
+    def test_snapshot_field(self, field: str) -> None:
+        """A snapshot without a required field raises CorruptChunk naming the field."""
+        error = _corrupt(_with(lambda d: d["snapshot"].pop(field)))
+        assert "required field missing" in error.reason
+        assert f".{field}" in error.reason
+
+
+class TestMistypedField:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            pytest.param("version", "1", id="version-str"),
+            pytest.param("version", 1.0, id="version-float"),
+            pytest.param("version", True, id="version-bool"),
+            pytest.param("version", None, id="version-null"),
+            pytest.param("chunk", "0", id="chunk-str"),
+            pytest.param("chunk", False, id="chunk-bool"),
+            pytest.param("base_version", 0.0, id="base-float"),
+            pytest.param("stream_type", 1, id="type-int"),
+            pytest.param("stream_id", None, id="id-null"),
+            pytest.param("append_id", ["a"], id="append-id-list"),
+            pytest.param("version", -1, id="version-negative"),
+            pytest.param("chunk", -1, id="chunk-negative"),
+        ],
+    )
+    def test_top_level(self, field: str, value: Any) -> None:
+        """A field of the wrong JSON type (a str, float or bool for an int...) raises
+        CorruptChunk naming the field and what it holds."""
+        error = _corrupt(_with(lambda d: d.update({field: value})))
+        assert repr(value) in error.reason
+        assert field in error.reason
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("type", 1),
+            ("id", None),
+            ("data", []),
+            ("data", None),
+            ("metadata", "m"),
+            ("recorded_at", 5),
+            ("recorded_at", "yesterday"),
+        ],
+    )
+    def test_event_field(self, field: str, value: Any) -> None:
+        """An event field of the wrong type raises CorruptChunk naming the field."""
+        error = _corrupt(_with(lambda d: d["events"][0].update({field: value})))
+        assert f"[0].{field}" in error.reason
+
+    @pytest.mark.parametrize(("field", "value"), [("schema", "1"), ("version", True)])
+    def test_snapshot_field(self, field: str, value: Any) -> None:
+        """A snapshot field of the wrong type raises CorruptChunk naming the field."""
+        error = _corrupt(_with(lambda d: d["snapshot"].update({field: value})))
+        assert f".{field}" in error.reason
+
+    @pytest.mark.parametrize(
+        ("change", "path"),
+        [
+            pytest.param(lambda d: d["events"][0].update(id=None), "events[0].id", id="event-id"),
+            pytest.param(
+                lambda d: d["snapshot"].update(version=None), "snapshot.version", id="snapshot"
+            ),
+        ],
+    )
+    def test_nested_path_from_document(
+        self, change: Callable[[dict[str, Any]], object], path: str
+    ) -> None:
+        """The message gives the full path of a nested field from the document's root."""
+        assert path in _corrupt(_with(change)).reason
+
+    @pytest.mark.parametrize("value", ["abc", {"type": "E"}, [1], [None]])
+    def test_events_not_a_list_of_objects(self, value: Any) -> None:
+        """Events that are not a list of objects raise CorruptChunk."""
+        _corrupt(_with(lambda d: d.update(events=value)))
+
+    @pytest.mark.parametrize("value", [5, "s", []])
+    def test_snapshot_not_an_object(self, value: Any) -> None:
+        """A snapshot that is neither null nor an object raises CorruptChunk."""
+        _corrupt(_with(lambda d: d.update(snapshot=value)))
+
+    def test_invalid_stream_name(self) -> None:
+        """A stream id that no valid stream has (it holds '/') raises CorruptChunk naming it."""
+        error = _corrupt(_with(lambda d: d.update(stream_id="o/1")))
+        assert "'o/1'" in error.reason
+
+
+class TestContradiction:
+    @pytest.mark.parametrize(
+        ("change", "says"),
+        [
+            (lambda d: d.update(stream_type="invoice"), "stream invoice/o-1 version 1 chunk 0"),
+            (lambda d: d.update(stream_id="o-2"), "stream order/o-2 version 1 chunk 0"),
+            (
+                lambda d: d.update(version=2, base_version=1, snapshot=None),
+                "stream order/o-1 version 2 chunk 0",
+            ),
+            (lambda d: d.update(chunk=1), "stream order/o-1 version 1 chunk 1"),
+        ],
+    )
+    def test_content_contradicts_key(
+        self, change: Callable[[dict[str, Any]], object], says: str
+    ) -> None:
+        """Content of another stream, version or chunk number than its key says raises
+        CorruptChunk naming both."""
+        error = _corrupt(_with(change))
+        assert f"content says {says}" in error.reason
+        assert "the key says stream order/o-1 version 1 chunk 0" in error.reason
+
+    @pytest.mark.parametrize("base", [1, 2])
+    def test_base_version_not_below_version(self, base: int) -> None:
+        """A base_version at or above the version raises CorruptChunk naming both."""
+        error = _corrupt(_with(lambda d: d.update(base_version=base)))
+        assert f"base_version ({base}) must be below version (1)" in error.reason
+
+    def test_no_events(self) -> None:
+        """A chunk with an empty event list raises CorruptChunk."""
+        assert "at least one event" in _corrupt(_with(lambda d: d.update(events=[]))).reason
+
+    def test_snapshot_of_another_version(self) -> None:
+        """A snapshot whose version is not the chunk's raises CorruptChunk naming both."""
+        error = _corrupt(_with(lambda d: d["snapshot"].update(version=2)))
+        assert "snapshot version (2) is not the chunk's (1)" in error.reason
+
+
+class TestChunkValidation:
+    @pytest.mark.parametrize(
+        ("changes", "problem"),
+        [
+            ({"base_version": 1}, "base_version (1) must be below version (1)"),
+            ({"events": ()}, "at least one event"),
+            ({"snapshot": Snapshot(1, 2, {})}, "snapshot version (2)"),
+            ({"version": -1}, "version must be >= 0"),
+            ({"chunk": -1}, "chunk must be >= 0"),
+        ],
+    )
+    def test_invalid_chunk_refused(self, changes: dict[str, Any], problem: str) -> None:
+        """A Chunk that could not be stored is refused when it is made."""
+        with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+            _chunk(**changes)
+
+
+class TestEncodeErrors:
+    @pytest.mark.parametrize(
+        "chunk",
+        [
+            pytest.param(_chunk(events=(_event({"when": object()}),)), id="object-in-data"),
+            pytest.param(_chunk(events=(_event({"x": float("nan")}),)), id="nan-in-data"),
+            pytest.param(
+                _chunk(events=(_event(metadata={"x": float("inf")}),)), id="inf-in-metadata"
+            ),
+            pytest.param(_chunk(snapshot=Snapshot(1, 1, {"x": object()})), id="object-in-state"),
+        ],
+    )
+    def test_not_json(self, chunk: Chunk) -> None:
+        """A chunk whose data, metadata or state is not JSON raises ValueError naming the
+        stream and the chunk."""
+        with pytest.raises(ValueError, match=r"chunk 1\.0 of stream order/o-1 is not JSON"):
+            encode_chunk(chunk)
+
+    def test_lone_surrogate(self) -> None:
+        """Text with a lone surrogate (not encodable as UTF-8) raises ValueError naming the
+        stream."""
+        with pytest.raises(ValueError, match="order/o-1") as raised:
+            encode_chunk(_chunk(events=(_event({"name": "\ud800"}),)))
+        assert "order/o-1" in str(raised.value)

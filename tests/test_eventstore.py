@@ -1,0 +1,517 @@
+"""The event store: gapless appends with put-if-absent, conflicts, reads, rewrites, their cost."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from s3es import (
+    Chunk,
+    ConcurrencyError,
+    CorruptChunk,
+    EventRecord,
+    EventStore,
+    InMemoryObjectStore,
+    ObjectStore,
+    ObjectStoreError,
+    RequestCounts,
+    S3ObjectStore,
+    Snapshot,
+    StoredObject,
+    StreamName,
+)
+from s3es._chunk import decode_chunk, encode_chunk
+from s3es._eventstore import StreamConflict
+
+STREAM = StreamName("order", "o-1")
+WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _event_store(store: ObjectStore, prefix: str = "") -> EventStore:
+    """An event store with a fixed clock and ids id-1, id-2... in the order they are made."""
+    counter = itertools.count(1)
+    return EventStore(
+        store, prefix=prefix, clock=lambda: WHEN, new_id=lambda: f"id-{next(counter)}"
+    )
+
+
+def _events(events: EventStore, *amounts: int) -> list[EventRecord]:
+    return [events.new_event("Added", {"amount": amount}) for amount in amounts]
+
+
+def _fill(events: EventStore, versions: int, stream: StreamName = STREAM) -> list[str]:
+    """Append ``versions`` chunks of one event each to ``stream``; return their keys."""
+    return [
+        events.append(stream, _events(events, version), expected_version=version - 1).key
+        for version in range(1, versions + 1)
+    ]
+
+
+def _requests(store: ObjectStore) -> Callable[[], RequestCounts]:
+    """A function giving the requests ``store`` sent since this call."""
+    before = store.requests
+    return lambda: store.requests - before
+
+
+@pytest.fixture
+def store() -> InMemoryObjectStore:
+    """A fresh in-memory store."""
+    return InMemoryObjectStore()
+
+
+@pytest.fixture
+def events(store: InMemoryObjectStore) -> EventStore:
+    """An event store on the in-memory store, at the bucket's root."""
+    return _event_store(store)
+
+
+@pytest.fixture(params=["memory", "s3"])
+def any_store(request: pytest.FixtureRequest) -> ObjectStore:
+    """The in-memory store, then an S3ObjectStore on moto."""
+    if request.param == "memory":
+        return InMemoryObjectStore()
+    s3_store: ObjectStore = request.getfixturevalue("s3_store")
+    return s3_store
+
+
+class TestNewEvent:
+    def test_fields(self, events: EventStore) -> None:
+        """new_event stamps a fresh id and the clock's time; metadata defaults to empty."""
+        first = events.new_event("Added", {"amount": 1})
+        second = events.new_event("Added", {"amount": 2}, {"user": "u-1"})
+        assert (first.type, first.id, first.data, first.metadata, first.recorded_at) == (
+            "Added",
+            "id-1",
+            {"amount": 1},
+            {},
+            WHEN,
+        )
+        assert (second.id, second.metadata) == ("id-2", {"user": "u-1"})
+
+    def test_default_ids_unique(self, store: InMemoryObjectStore) -> None:
+        """Without an injected id function, event ids and append ids are all distinct."""
+        events = EventStore(store)
+        records = [events.new_event("Added", {}) for _ in range(50)]
+        results = [
+            events.append(STREAM, [record], expected_version=n) for n, record in enumerate(records)
+        ]
+        ids = {record.id for record in records} | {result.append_id for result in results}
+        assert len(ids) == 100
+
+
+class TestAppend:
+    def test_first_key(self, store: InMemoryObjectStore) -> None:
+        """The first append (expected version 0) writes version 1, chunk 0, under the prefix."""
+        events = _event_store(store, prefix="tenant-1")
+        result = events.append(STREAM, _events(events, 5), expected_version=0)
+        key = "tenant-1/order/o-1/00000000000000000001.000000.json"
+        assert (result.stream, result.version, result.key, result.recovered) == (
+            STREAM,
+            1,
+            key,
+            False,
+        )
+        assert list(store.list_keys("tenant-1/order/o-1/")) == [key]
+
+    def test_stored_chunk(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """The stored chunk holds the events, the snapshot, the append id and base version."""
+        records = _events(events, 1, 2)
+        snapshot = Snapshot(schema=3, version=1, state={"total": 3})
+        result = events.append(STREAM, records, expected_version=0, snapshot=snapshot)
+        stored = store.get(result.key)
+        assert stored is not None
+        chunk = decode_chunk(events.keys.parse(STREAM, result.key), stored.body)
+        assert chunk == Chunk(
+            stream=STREAM,
+            version=1,
+            chunk=0,
+            base_version=0,
+            append_id=result.append_id,
+            events=tuple(records),
+            snapshot=snapshot,
+        )
+        assert result.events == tuple(records)
+
+    def test_gapless(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """Each append writes the next version: versions 1, 2, 3... with no gap."""
+        keys = _fill(events, 5)
+        assert keys == [events.keys.chunk_key(STREAM, version) for version in range(1, 6)]
+        assert list(store.list_keys("order/o-1/")) == keys
+
+    def test_streams_independent(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """Streams count their versions apart, also when one's id starts with the other's."""
+        other = StreamName("order", "o-10")
+        _fill(events, 2)
+        _fill(events, 3, other)
+        assert [c.version for c in events.chunks(STREAM)] == [1, 2]
+        assert [c.version for c in events.chunks(other)] == [1, 2, 3]
+
+    def test_negative_expected_version(self, events: EventStore) -> None:
+        """An expected version below 0 is refused, naming the stream, before any request."""
+        with pytest.raises(ValueError, match=r"stream order/o-1 .*: -1"):
+            events.append(STREAM, _events(events, 1), expected_version=-1)
+        assert events.objects.requests == RequestCounts()
+
+    def test_no_events(self, events: EventStore) -> None:
+        """An append of no events is refused, naming the stream, before any request."""
+        with pytest.raises(ValueError, match="stream order/o-1: no events"):
+            events.append(STREAM, [], expected_version=0)
+        assert events.objects.requests == RequestCounts()
+
+
+class TestConflict:
+    def test_second_writer_loses(self, events: EventStore) -> None:
+        """Of two appends expecting the same version, the second raises a ConcurrencyError
+        naming the stream, the expected and the actual version."""
+        events.append(STREAM, _events(events, 1), expected_version=0)
+        with pytest.raises(ConcurrencyError) as raised:
+            events.append(STREAM, _events(events, 2), expected_version=0)
+        error = raised.value
+        assert (error.stream, error.expected_version, error.actual_version) == (STREAM, 0, 1)
+        message = str(error)
+        assert "stream order/o-1" in message
+        assert "expected version 0" in message
+        assert "at version 1" in message
+
+    def test_carries_the_winning_chunk(
+        self, store: InMemoryObjectStore, events: EventStore
+    ) -> None:
+        """The conflict carries the chunk that won the version, exactly as stored."""
+        won = events.append(STREAM, _events(events, 1), expected_version=0)
+        with pytest.raises(StreamConflict) as raised:
+            events.append(STREAM, _events(events, 2), expected_version=0)
+        stored = store.get(won.key)
+        assert stored is not None
+        assert raised.value.found == decode_chunk(events.keys.parse(STREAM, won.key), stored.body)
+        assert raised.value.found is not None
+        assert raised.value.found.append_id == won.append_id
+
+    def test_old_expected_version(self, events: EventStore) -> None:
+        """An append expecting a version long past meets the chunk after it: the error says
+        the stream is at that version or later, and carries that chunk."""
+        _fill(events, 3)
+        with pytest.raises(StreamConflict) as raised:
+            events.append(STREAM, _events(events, 9), expected_version=1)
+        error = raised.value
+        assert (error.expected_version, error.actual_version) == (1, 2)
+        assert error.found is not None
+        assert (error.found.version, error.found.base_version) == (2, 1)
+
+    def test_loser_stores_nothing(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """The losing append leaves the stream as the winner wrote it."""
+        won = events.append(STREAM, _events(events, 1), expected_version=0)
+        before = store.get(won.key)
+        with pytest.raises(ConcurrencyError):
+            events.append(STREAM, _events(events, 2), expected_version=0)
+        assert store.get(won.key) == before
+        assert list(store.list_keys("order/o-1/")) == [won.key]
+
+    def test_racing_writers(self, any_store: ObjectStore) -> None:
+        """Of many threads appending at once with the same expected version, exactly one
+        succeeds; every other gets a conflict carrying the winner's chunk."""
+        events = EventStore(any_store)
+        barrier = threading.Barrier(6)
+
+        def writer(amount: int) -> str | StreamConflict:
+            records = _events(events, amount)
+            barrier.wait()
+            try:
+                return events.append(STREAM, records, expected_version=0).append_id
+            except StreamConflict as conflict:
+                return conflict
+
+        with ThreadPoolExecutor(6) as pool:
+            outcomes = list(pool.map(writer, range(6)))
+        winners = [outcome for outcome in outcomes if isinstance(outcome, str)]
+        assert len(winners) == 1
+        for outcome in outcomes:
+            if isinstance(outcome, StreamConflict):
+                assert outcome.found is not None
+                assert outcome.found.append_id == winners[0]
+        assert [chunk.append_id for chunk in events.chunks(STREAM)] == winners
+
+
+class TestLatest:
+    def test_empty_stream(self, events: EventStore) -> None:
+        """A stream with no chunks has no latest chunk."""
+        assert events.latest(STREAM) is None
+
+    def test_latest_version(self, events: EventStore) -> None:
+        """latest returns the chunk of the highest version."""
+        _fill(events, 4)
+        latest = events.latest(STREAM)
+        assert latest is not None
+        assert latest.version == 4
+        assert latest.events[0].data == {"amount": 4}
+
+    def test_highest_chunk_of_highest_version(self, events: EventStore) -> None:
+        """After a rewrite, latest returns the rewritten chunk with its snapshot."""
+        _fill(events, 2)
+        latest = events.latest(STREAM)
+        assert latest is not None
+        snapshot = Snapshot(schema=2, version=2, state={"total": 3})
+        assert events.rewrite(latest, snapshot)
+        rewritten = events.latest(STREAM)
+        assert rewritten is not None
+        assert (rewritten.version, rewritten.chunk, rewritten.snapshot) == (2, 1, snapshot)
+
+    def test_stray_object_last(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """An object in the stream's folder that is not a chunk raises CorruptChunk naming it."""
+        _fill(events, 2)
+        store.put_if_absent("order/o-1/notes.txt", b"hello")
+        with pytest.raises(CorruptChunk) as raised:
+            events.latest(STREAM)
+        assert raised.value.key == "order/o-1/notes.txt"
+
+    def test_vanishing_chunk(self) -> None:
+        """A latest chunk that is listed but gone when read, every time, raises
+        ObjectStoreError naming the stream's prefix."""
+        store = _Vanishing()
+        events = _event_store(store)
+        _fill(events, 1)
+        with pytest.raises(ObjectStoreError) as raised:
+            events.latest(STREAM)
+        assert raised.value.key == "order/o-1/"
+        assert "vanished" in raised.value.detail
+
+
+class _Vanishing(InMemoryObjectStore):
+    """An in-memory store whose objects can be listed but never read (deleted in between)."""
+
+    def get(self, key: str) -> StoredObject | None:
+        """Count the GET, find nothing."""
+        super().get(key)
+        return None
+
+
+class TestChunks:
+    def test_all_in_order(self, events: EventStore) -> None:
+        """chunks yields one chunk per version, in order, each following the one before."""
+        _fill(events, 4)
+        chunks = list(events.chunks(STREAM))
+        assert [(c.version, c.base_version) for c in chunks] == [(1, 0), (2, 1), (3, 2), (4, 3)]
+
+    def test_empty(self, events: EventStore) -> None:
+        """A stream with no chunks yields nothing."""
+        assert list(events.chunks(STREAM)) == []
+
+    @pytest.mark.parametrize("after", [0, 1, 3, 5, 6])
+    def test_after_version(self, events: EventStore, after: int) -> None:
+        """chunks(after_version=k) yields exactly the versions after k."""
+        _fill(events, 5)
+        versions = [c.version for c in events.chunks(STREAM, after_version=after)]
+        assert versions == list(range(after + 1, 6))
+
+    def test_highest_chunk_of_each_version(
+        self, store: InMemoryObjectStore, events: EventStore
+    ) -> None:
+        """Of a version's chunks only the highest-numbered is read and yielded."""
+        _fill(events, 3)
+        second = list(events.chunks(STREAM))[1]
+        events.rewrite(second, Snapshot(1, 2, {"r": 1}))
+        requests = _requests(store)
+        chunks = list(events.chunks(STREAM))
+        assert [(c.version, c.chunk) for c in chunks] == [(1, 0), (2, 1), (3, 0)]
+        assert chunks[1].snapshot == Snapshot(1, 2, {"r": 1})
+        assert requests() == RequestCounts(list=1, get=3)
+
+    @pytest.mark.parametrize(("missing", "after"), [(2, 0), (1, 0), (3, 1)])
+    def test_gap(
+        self, store: InMemoryObjectStore, events: EventStore, missing: int, after: int
+    ) -> None:
+        """A missing version raises CorruptChunk naming the key after the gap."""
+        keys = _fill(events, 4)
+        store.delete(keys[missing - 1])
+        with pytest.raises(CorruptChunk) as raised:
+            list(events.chunks(STREAM, after_version=after))
+        error = raised.value
+        assert error.key == keys[missing]
+        assert f"no version {missing}" in error.reason
+        assert "stream order/o-1" in error.reason
+
+    def test_yields_until_the_gap(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """The chunks before a gap are yielded; the error comes where the gap is."""
+        keys = _fill(events, 4)
+        store.delete(keys[2])
+        chunks: Iterator[Chunk] = events.chunks(STREAM)
+        assert [next(chunks).version, next(chunks).version] == [1, 2]
+        with pytest.raises(CorruptChunk, match="no version 3"):
+            next(chunks)
+
+    @pytest.mark.parametrize("name", ["notes.txt", "00000000000000000002.json", "0.tmp"])
+    def test_stray_object(self, store: InMemoryObjectStore, events: EventStore, name: str) -> None:
+        """Any object in a stream's folder that is not a chunk key raises CorruptChunk naming
+        it, wherever it sorts."""
+        _fill(events, 3)
+        store.put_if_absent(f"order/o-1/{name}", b"{}")
+        with pytest.raises(CorruptChunk) as raised:
+            list(events.chunks(STREAM))
+        assert raised.value.key == f"order/o-1/{name}"
+
+    def test_deeper_objects_ignored(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """Objects below a further '/' in the stream's folder are not the stream's chunks."""
+        _fill(events, 2)
+        store.put_if_absent("order/o-1/archive/00000000000000000003.000000.json", b"{}")
+        assert [c.version for c in events.chunks(STREAM)] == [1, 2]
+
+    def test_unreadable_chunk(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """A chunk key holding something that is not a chunk raises CorruptChunk naming it."""
+        _fill(events, 1)
+        key = events.keys.chunk_key(STREAM, 2)
+        store.put_if_absent(key, b"not json")
+        with pytest.raises(CorruptChunk) as raised:
+            list(events.chunks(STREAM))
+        assert raised.value.key == key
+
+    def test_chunk_not_following(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """A chunk whose events follow another version than the one before it raises
+        CorruptChunk naming its key and both versions."""
+        _fill(events, 1)
+        record = _events(events, 2)[0]
+        stray = Chunk(STREAM, 2, 0, 0, "rogue", (record,), None)  # base 0, not 1
+        key = events.keys.chunk_key(STREAM, 2)
+        store.put_if_absent(key, encode_chunk(stray))
+        with pytest.raises(CorruptChunk) as raised:
+            list(events.chunks(STREAM))
+        assert raised.value.key == key
+        assert "follow version 0, not version 1" in raised.value.reason
+
+    def test_vanishing_chunk(self) -> None:
+        """A chunk listed but gone when read raises ObjectStoreError naming its key."""
+        store = _Vanishing()
+        events = _event_store(store)
+        keys = _fill(events, 2)
+        with pytest.raises(ObjectStoreError) as raised:
+            list(events.chunks(STREAM))
+        assert raised.value.key == keys[0]
+        assert "gone" in raised.value.detail
+
+
+class TestRewrite:
+    def test_next_chunk_number(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """rewrite stores the same events as chunk number + 1 with the new snapshot; one PUT."""
+        _fill(events, 2)
+        original = events.latest(STREAM)
+        assert original is not None
+        snapshot = Snapshot(schema=2, version=2, state={"s": 1})
+        requests = _requests(store)
+        assert events.rewrite(original, snapshot) is True
+        assert requests() == RequestCounts(put=1)
+        key = "order/o-1/00000000000000000002.000001.json"
+        stored = store.get(key)
+        assert stored is not None
+        rewritten = decode_chunk(events.keys.parse(STREAM, key), stored.body)
+        assert rewritten.snapshot == snapshot
+        assert (rewritten.events, rewritten.append_id, rewritten.base_version) == (
+            original.events,
+            original.append_id,
+            original.base_version,
+        )
+
+    def test_loses_to_another_rewrite(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """A rewrite whose chunk number another writer stored first returns False and leaves
+        that chunk as it was."""
+        _fill(events, 1)
+        original = events.latest(STREAM)
+        assert original is not None
+        first = Snapshot(schema=2, version=1, state="first")
+        assert events.rewrite(original, first) is True
+        assert events.rewrite(original, Snapshot(schema=2, version=1, state="second")) is False
+        latest = events.latest(STREAM)
+        assert latest is not None
+        assert (latest.chunk, latest.snapshot) == (1, first)
+
+    def test_rewrite_of_rewrite(self, events: EventStore) -> None:
+        """A rewritten chunk can be rewritten again, as chunk number 2."""
+        _fill(events, 1)
+        original = events.latest(STREAM)
+        assert original is not None
+        events.rewrite(original, Snapshot(2, 1, "a"))
+        once = events.latest(STREAM)
+        assert once is not None
+        assert events.rewrite(once, Snapshot(3, 1, "b"))
+        twice = events.latest(STREAM)
+        assert twice is not None
+        assert (twice.chunk, twice.snapshot) == (2, Snapshot(3, 1, "b"))
+
+    def test_appends_continue_after_rewrite(self, events: EventStore) -> None:
+        """A rewrite does not take a version: the next append is the next version."""
+        _fill(events, 1)
+        original = events.latest(STREAM)
+        assert original is not None
+        events.rewrite(original, Snapshot(2, 1, "a"))
+        result = events.append(STREAM, _events(events, 2), expected_version=1)
+        assert result.version == 2
+        assert [(c.version, c.chunk) for c in events.chunks(STREAM)] == [(1, 1), (2, 0)]
+
+
+class TestRequestCounts:
+    """Exact requests per operation, on the in-memory store and on S3 (moto)."""
+
+    def test_append(self, any_store: ObjectStore) -> None:
+        """An append that wins costs one PUT."""
+        events = _event_store(any_store)
+        requests = _requests(any_store)
+        events.append(STREAM, _events(events, 1), expected_version=0)
+        assert requests() == RequestCounts(put=1)
+
+    def test_conflict(self, any_store: ObjectStore) -> None:
+        """An append that loses costs one PUT and one GET (the winner's chunk)."""
+        events = _event_store(any_store)
+        events.append(STREAM, _events(events, 1), expected_version=0)
+        requests = _requests(any_store)
+        with pytest.raises(ConcurrencyError):
+            events.append(STREAM, _events(events, 2), expected_version=0)
+        assert requests() == RequestCounts(put=1, get=1)
+
+    def test_latest(self, any_store: ObjectStore) -> None:
+        """latest costs one LIST and one GET, however long the stream; an empty one, one LIST."""
+        events = _event_store(any_store)
+        requests = _requests(any_store)
+        assert events.latest(STREAM) is None
+        assert requests() == RequestCounts(list=1)
+        _fill(events, 5)
+        requests = _requests(any_store)
+        latest = events.latest(STREAM)
+        assert latest is not None
+        assert latest.version == 5
+        assert requests() == RequestCounts(list=1, get=1)
+
+    def test_chunks(self, any_store: ObjectStore) -> None:
+        """Reading chunks costs one LIST and one GET per chunk read."""
+        events = _event_store(any_store)
+        _fill(events, 4)
+        requests = _requests(any_store)
+        assert len(list(events.chunks(STREAM))) == 4
+        assert requests() == RequestCounts(list=1, get=4)
+        requests = _requests(any_store)
+        assert len(list(events.chunks(STREAM, after_version=3))) == 1
+        assert requests() == RequestCounts(list=1, get=1)
+
+
+class TestOnS3:
+    def test_key_layout(self, s3_store: S3ObjectStore) -> None:
+        """On S3 the chunk is stored at the documented key, and reads back."""
+        events = _event_store(s3_store, prefix="tenant-1")
+        result = events.append(STREAM, _events(events, 1), expected_version=0)
+        assert list(s3_store.list_keys("tenant-1/order/o-1/")) == [
+            "tenant-1/order/o-1/00000000000000000001.000000.json"
+        ]
+        assert [c.append_id for c in events.chunks(STREAM)] == [result.append_id]
+
+    def test_gap_and_conflict(self, s3_store: S3ObjectStore) -> None:
+        """On S3 too, a second append at a version conflicts and a deleted version is a gap."""
+        events = _event_store(s3_store)
+        keys = _fill(events, 3)
+        with pytest.raises(StreamConflict) as raised:
+            events.append(STREAM, _events(events, 9), expected_version=2)
+        assert raised.value.actual_version == 3
+        s3_store.delete(keys[1])
+        with pytest.raises(CorruptChunk) as gap:
+            list(events.chunks(STREAM))
+        assert gap.value.key == keys[2]
