@@ -172,10 +172,12 @@ class InterceptingStore:
         self.calls.append(Call("get", key))
         return self.inner.get(key)
 
-    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
         """List (recorded as one call)."""
         self.calls.append(Call("list", prefix, start_after))
-        return self.inner.list_keys(prefix, start_after=start_after)
+        return self.inner.list_keys(prefix, start_after=start_after, limit=limit)
 
     def delete(self, key: str) -> None:
         """Delete."""

@@ -225,6 +225,29 @@ class ObjectStoreContract:
             assert listed == keys[skip + 1 :]
             assert store.requests - before == RequestCounts(list=_pages(len(listed)))
 
+    def test_limit(self, store: ObjectStore) -> None:
+        """limit caps the keys listed; a limit within one page costs one LIST."""
+        keys = [f"m/{n:05d}" for n in range(PAGE + 5)]
+        self.put_many(store, keys)
+        for limit in (1, 3, PAGE):
+            before = store.requests
+            assert list(store.list_keys("m/", limit=limit)) == keys[:limit]
+            assert store.requests - before == RequestCounts(list=1)
+        before = store.requests
+        assert list(store.list_keys("m/", limit=PAGE + 2)) == keys[: PAGE + 2]
+        assert store.requests - before == RequestCounts(list=2)
+
+    def test_limit_with_start_after_and_deeper_keys(self, store: ObjectStore) -> None:
+        """limit counts only listed keys: deeper keys and keys before start_after do not use it."""
+        self.put_many(store, ["s/1", "s/1/deeper", "s/2", "s/2/deeper", "s/3", "s/4"])
+        assert list(store.list_keys("s/", start_after="s/1", limit=2)) == ["s/2", "s/3"]
+
+    @pytest.mark.parametrize("limit", [0, -1])
+    def test_limit_below_one_refused(self, store: ObjectStore, limit: int) -> None:
+        """A limit below 1 is refused, naming it."""
+        with pytest.raises(ValueError, match=f"limit must be at least 1, not {limit}"):
+            list(store.list_keys("m/", limit=limit))
+
     def test_exactly_one_page(self, store: ObjectStore) -> None:
         """Exactly 1,000 keys take one LIST request."""
         keys = [f"m/{n:05d}" for n in range(PAGE)]

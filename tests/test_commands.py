@@ -64,7 +64,7 @@ class Rival:
         self.results: list[Any] = []
 
     def __call__(self, key: str) -> None:
-        if self.left and key.endswith(".000000.json"):
+        if self.left and key.endswith(".999999.json"):
             self.left -= 1
             self.results.append(
                 self.handler.handle(STREAM.id, self.command, metadata={"by": "rival"})

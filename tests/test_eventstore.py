@@ -109,7 +109,7 @@ class TestAppend:
         """The first append (expected version 0) writes version 1, chunk 0, under the prefix."""
         events = _event_store(store, prefix="tenant-1")
         result = events.append(STREAM, _events(events, 5), expected_version=0)
-        key = "tenant-1/order/o-1/00000000000000000001.000000.json"
+        key = "tenant-1/order/o-1/99999999999999999998.999999.json"
         assert (result.stream, result.version, result.key, result.recovered) == (
             STREAM,
             1,
@@ -138,10 +138,11 @@ class TestAppend:
         assert result.events == tuple(records)
 
     def test_gapless(self, store: InMemoryObjectStore, events: EventStore) -> None:
-        """Each append writes the next version: versions 1, 2, 3... with no gap."""
+        """Each append writes the next version: versions 1, 2, 3... with no gap, listed newest
+        first."""
         keys = _fill(events, 5)
         assert keys == [events.keys.chunk_key(STREAM, version) for version in range(1, 6)]
-        assert list(store.list_keys("order/o-1/")) == keys
+        assert list(store.list_keys("order/o-1/")) == keys[::-1]
 
     def test_streams_independent(self, store: InMemoryObjectStore, events: EventStore) -> None:
         """Streams count their versions apart, also when one's id starts with the other's."""
@@ -260,13 +261,14 @@ class TestLatest:
         assert rewritten is not None
         assert (rewritten.version, rewritten.chunk, rewritten.snapshot) == (2, 1, snapshot)
 
-    def test_stray_object_last(self, store: InMemoryObjectStore, events: EventStore) -> None:
-        """An object in the stream's folder that is not a chunk raises CorruptChunk naming it."""
+    def test_stray_object_first(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """An object listed before the newest chunk that is not a chunk raises CorruptChunk
+        naming it."""
         _fill(events, 2)
-        store.put_if_absent("order/o-1/notes.txt", b"hello")
+        store.put_if_absent("order/o-1/0-notes.txt", b"hello")
         with pytest.raises(CorruptChunk) as raised:
             events.latest(STREAM)
-        assert raised.value.key == "order/o-1/notes.txt"
+        assert raised.value.key == "order/o-1/0-notes.txt"
 
     def test_vanishing_chunk(self) -> None:
         """A latest chunk that is listed but gone when read, every time, raises
@@ -356,7 +358,7 @@ class TestChunks:
     def test_deeper_objects_ignored(self, store: InMemoryObjectStore, events: EventStore) -> None:
         """Objects below a further '/' in the stream's folder are not the stream's chunks."""
         _fill(events, 2)
-        store.put_if_absent("order/o-1/archive/00000000000000000003.000000.json", b"{}")
+        store.put_if_absent("order/o-1/archive/99999999999999999996.999999.json", b"{}")
         assert [c.version for c in events.chunks(STREAM)] == [1, 2]
 
     def test_unreadable_chunk(self, store: InMemoryObjectStore, events: EventStore) -> None:
@@ -402,7 +404,7 @@ class TestRewrite:
         requests = _requests(store)
         assert events.rewrite(original, snapshot) is True
         assert requests() == RequestCounts(put=1)
-        key = "order/o-1/00000000000000000002.000001.json"
+        key = "order/o-1/99999999999999999997.999998.json"
         stored = store.get(key)
         assert stored is not None
         rewritten = decode_chunk(events.keys.parse(STREAM, key), stored.body)
@@ -494,13 +496,50 @@ class TestRequestCounts:
         assert requests() == RequestCounts(list=1, get=1)
 
 
+class TestLongStreams:
+    @pytest.mark.parametrize("length", [1, 10, 2_500])
+    def test_latest_costs_two_requests_at_any_length(
+        self, store: InMemoryObjectStore, events: EventStore, length: int
+    ) -> None:
+        """Finding and reading the latest chunk is one LIST (of one key) and one GET, however
+        long the stream: keys list newest first."""
+        _fill(events, length)
+        since = _requests(store)
+        latest = events.latest(STREAM)
+        assert latest is not None
+        assert latest.version == length
+        assert since() == RequestCounts(list=1, get=1)
+
+    def test_chunks_after_a_version_list_one_page(
+        self, store: InMemoryObjectStore, events: EventStore
+    ) -> None:
+        """Reading the chunks after version k of a long stream lists only the newest page."""
+        _fill(events, 2_500)
+        since = _requests(store)
+        assert [c.version for c in events.chunks(STREAM, after_version=2_497)] == [
+            2_498,
+            2_499,
+            2_500,
+        ]
+        assert since() == RequestCounts(list=1, get=3)
+
+    def test_full_replay_lists_every_page(
+        self, store: InMemoryObjectStore, events: EventStore
+    ) -> None:
+        """Reading every chunk lists the whole stream, one LIST per 1,000 chunks."""
+        _fill(events, 2_500)
+        since = _requests(store)
+        assert [c.version for c in events.chunks(STREAM)] == list(range(1, 2_501))
+        assert since() == RequestCounts(list=3, get=2_500)
+
+
 class TestOnS3:
     def test_key_layout(self, s3_store: S3ObjectStore) -> None:
         """On S3 the chunk is stored at the documented key, and reads back."""
         events = _event_store(s3_store, prefix="tenant-1")
         result = events.append(STREAM, _events(events, 1), expected_version=0)
         assert list(s3_store.list_keys("tenant-1/order/o-1/")) == [
-            "tenant-1/order/o-1/00000000000000000001.000000.json"
+            "tenant-1/order/o-1/99999999999999999998.999999.json"
         ]
         assert [c.append_id for c in events.chunks(STREAM)] == [result.append_id]
 

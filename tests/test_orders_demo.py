@@ -383,8 +383,10 @@ class RivalFirst:
     def get(self, key: str) -> StoredObject | None:
         return self.store.get(key)
 
-    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
-        return self.store.list_keys(prefix, start_after=start_after)
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
+        return self.store.list_keys(prefix, start_after=start_after, limit=limit)
 
     def delete(self, key: str) -> None:
         self.store.delete(key)

@@ -202,7 +202,7 @@ class TestSnapshotSchema:
         rivals: list[Any] = []
 
         def rival_rewrites_first(key: str) -> None:
-            if key.endswith(".000001.json") and not rivals:
+            if key.endswith(".999998.json") and not rivals:
                 rivals.append(_repository(inner, CounterV2).load(STREAM.id))
 
         store = InterceptingStore(inner, before_put=rival_rewrites_first)
@@ -254,7 +254,8 @@ class TestCatchUp:
         ids=["no conflict", "ConcurrencyError", "StreamConflict without chunk"],
     )
     def test_reads_only_new_chunks(self, conflict: ConcurrencyError | None) -> None:
-        """Without the winning chunk, catch-up LISTs after its version and GETs the new chunks."""
+        """Without the winning chunk, catch-up LISTs the newest keys down to its version and GETs
+        only the new chunks."""
         inner = InMemoryObjectStore()
         handler = CommandHandler(_repository(inner))
         handler.handle(STREAM.id, Increment(1))
@@ -268,7 +269,7 @@ class TestCatchUp:
         caught_up = repository.catch_up(loaded, conflict)
         keys = repository.event_store.keys
         assert [(call.kind, call.key, call.start_after) for call in store.calls] == [
-            ("list", keys.stream_prefix(STREAM), keys.after_version(STREAM, 2)),
+            ("list", keys.stream_prefix(STREAM), None),
             ("get", keys.chunk_key(STREAM, 3), None),
             ("get", keys.chunk_key(STREAM, 4), None),
             ("get", keys.chunk_key(STREAM, 5), None),

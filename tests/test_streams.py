@@ -186,11 +186,12 @@ class TestKeyLength:
 
 class TestChunkKey:
     def test_layout(self) -> None:
-        """A chunk key is prefix, type, id, then 20-digit version and 6-digit chunk number."""
+        """A chunk key is prefix, type, id, then the version counted down from 20 nines and the
+        chunk number counted down from 6 nines."""
         keys = StreamKeys("tenant-1")
-        assert keys.chunk_key(STREAM, 1) == "tenant-1/order/o-1/00000000000000000001.000000.json"
+        assert keys.chunk_key(STREAM, 1) == "tenant-1/order/o-1/99999999999999999998.999999.json"
         assert (
-            keys.chunk_key(STREAM, 42, 3) == "tenant-1/order/o-1/00000000000000000042.000003.json"
+            keys.chunk_key(STREAM, 42, 3) == "tenant-1/order/o-1/99999999999999999957.999996.json"
         )
         assert keys.stream_prefix(STREAM) == "tenant-1/order/o-1/"
 
@@ -205,21 +206,6 @@ class TestChunkKey:
         """A chunk number below 0 or above 6 digits is refused, naming the stream and number."""
         with pytest.raises(ValueError, match=rf"chunk number of stream order/o-1 .*: {chunk}$"):
             StreamKeys().chunk_key(STREAM, 1, chunk)
-
-
-class TestAfterVersion:
-    def test_zero_lists_from_the_start(self) -> None:
-        """after_version(0) is None: list the stream from its first key."""
-        assert StreamKeys().after_version(STREAM, 0) is None
-
-    def test_after_every_chunk_of_the_version(self) -> None:
-        """The start_after for version k sorts after every chunk of k, even the last possible
-        one, and before the first chunk of k + 1."""
-        keys = StreamKeys("p")
-        start_after = keys.after_version(STREAM, 7)
-        assert start_after is not None
-        assert keys.chunk_key(STREAM, 7, LARGEST_CHUNK).encode() <= start_after.encode()
-        assert start_after.encode() < keys.chunk_key(STREAM, 8, 0).encode()
 
 
 class TestParse:
@@ -268,7 +254,7 @@ class TestParse:
     def test_version_zero(self) -> None:
         """A chunk key of version 0 is refused: versions start at 1."""
         keys = StreamKeys()
-        key = keys.stream_prefix(STREAM) + "0" * 20 + ".000000.json"
+        key = keys.stream_prefix(STREAM) + "9" * 20 + ".999999.json"
         with pytest.raises(CorruptChunk, match="version must be at least 1") as raised:
             keys.parse(STREAM, key)
         assert raised.value.key == key
@@ -356,35 +342,11 @@ class TestKeyProperties:
     def test_keys_sort_in_version_chunk_order(
         self, prefix: str, stream: StreamName, numbers: list[tuple[int, int]]
     ) -> None:
-        """A stream's chunk keys sort, as UTF-8 bytes, in (version, chunk) order."""
+        """A stream's chunk keys sort, as UTF-8 bytes, newest first: descending (version,
+        chunk) order."""
         keys = StreamKeys(prefix)
         by_key = sorted(numbers, key=lambda n: keys.chunk_key(stream, *n).encode())
-        assert by_key == sorted(numbers)
-
-    @settings(max_examples=100, deadline=None)
-    @given(
-        stream=stream_names(),
-        after=st.integers(min_value=0, max_value=60),
-        numbers=st.lists(
-            st.tuples(
-                st.integers(min_value=1, max_value=60),
-                st.sampled_from([0, 1, 2, LARGEST_CHUNK - 1, LARGEST_CHUNK]),
-            ),
-            max_size=30,
-            unique=True,
-        ),
-    )
-    def test_after_version_selects_later_versions(
-        self, stream: StreamName, after: int, numbers: list[tuple[int, int]]
-    ) -> None:
-        """The keys after after_version(k) are exactly the chunk keys of versions above k."""
-        keys = StreamKeys("p")
-        all_keys = {keys.chunk_key(stream, *n): n for n in numbers}
-        start_after = keys.after_version(stream, after)
-        listed = {
-            key for key in all_keys if start_after is None or key.encode() > start_after.encode()
-        }
-        assert listed == {key for key, (version, _) in all_keys.items() if version > after}
+        assert by_key == sorted(numbers, reverse=True)
 
     @settings(max_examples=300, deadline=None)
     @given(

@@ -190,17 +190,15 @@ class EventStore:
     def latest(self, stream: StreamName) -> Chunk | None:
         """The latest chunk of ``stream`` (highest version, then chunk), or None if it has none.
 
-        LISTs the stream, then one GET.
+        One LIST of one key (keys list newest first), then one GET, at any stream length.
         """
         prefix = self.keys.stream_prefix(stream)
         for _ in range(_LATEST_ATTEMPTS):
-            last_key = None
-            for key in self.objects.list_keys(prefix):
-                last_key = key
-            if last_key is None:
+            newest = next(iter(self.objects.list_keys(prefix, limit=1)), None)
+            if newest is None:
                 return None
-            where = self.keys.parse(stream, last_key)
-            stored = self.objects.get(last_key)
+            where = self.keys.parse(stream, newest)
+            stored = self.objects.get(newest)
             if stored is not None:
                 return decode_chunk(where, stored.body)
         raise ObjectStoreError(
@@ -210,22 +208,23 @@ class EventStore:
         )
 
     def chunks(self, stream: StreamName, *, after_version: int = 0) -> Iterator[Chunk]:
-        """Every chunk of ``stream`` after ``after_version``, one per version, in order.
+        """Every chunk of ``stream`` after ``after_version``, one per version, oldest first.
 
-        Of the chunks of one version the highest-numbered is read. Raises CorruptChunk if a
+        Of the chunks of one version the highest-numbered is read. Lists newest first down to
+        ``after_version`` (one LIST per 1,000 chunks), then GETs each. Raises CorruptChunk if a
         version is missing (naming the key after the gap), if a chunk does not follow the one
         before it, or if any chunk cannot be read.
         """
-        latest_of_version: dict[int, ChunkKey] = {}
-        for key in self.objects.list_keys(
-            self.keys.stream_prefix(stream),
-            start_after=self.keys.after_version(stream, after_version),
-        ):
+        newest_first: list[ChunkKey] = []
+        for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
             where = self.keys.parse(stream, key)
-            latest_of_version[where.version] = where  # keys ascend: the last chunk number wins
+            if where.version <= after_version:
+                break
+            if not newest_first or newest_first[-1].version != where.version:
+                newest_first.append(where)  # a version's highest chunk number lists first
         previous = after_version
-        for version in sorted(latest_of_version):
-            where = latest_of_version[version]
+        for where in reversed(newest_first):
+            version = where.version
             if version != previous + 1:
                 raise CorruptChunk(
                     where.key,

@@ -82,10 +82,13 @@ class LatencyObjectStore:
         self._wait("get")
         return self.inner.get(key)
 
-    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
         """The wrapped listing, with a LIST's latency before each page of 1,000 keys."""
         self._wait("list")
-        for listed, key in enumerate(self.inner.list_keys(prefix, start_after=start_after), 1):
+        listing = self.inner.list_keys(prefix, start_after=start_after, limit=limit)
+        for listed, key in enumerate(listing, 1):
             yield key
             if listed % LIST_PAGE_SIZE == 0:
                 self._wait("list")

@@ -18,6 +18,7 @@ from s3es._objectstore import (
     RequestCounter,
     RequestCounts,
     StoredObject,
+    keys_wanted,
 )
 
 
@@ -52,12 +53,16 @@ class InMemoryObjectStore:
         with self._lock:
             return self._objects.get(key)
 
-    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
         """Keys directly under ``prefix`` after ``start_after``, a page of 1,000 per request."""
+        left = keys_wanted(limit)
         cursor = max(prefix, start_after) if start_after is not None else prefix
         inclusive = start_after is None or start_after < prefix
-        while True:
+        while left:
             self._counter.add("list")
+            page_size = min(left, LIST_PAGE_SIZE)
             with self._lock:
                 if inclusive:
                     index = bisect.bisect_left(self._sorted_keys, cursor)
@@ -70,13 +75,14 @@ class InMemoryObjectStore:
                         break
                     if "/" in key[len(prefix) :]:
                         continue  # below a further "/": S3 rolls it into a common prefix
-                    if len(page) == LIST_PAGE_SIZE:
+                    if len(page) == page_size:
                         more = True
                         break
                     page.append(key)
             yield from page
             if not more:
                 return
+            left -= len(page)
             cursor, inclusive = page[-1], False
 
     def delete(self, key: str) -> None:

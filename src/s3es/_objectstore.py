@@ -28,6 +28,15 @@ class ObjectAlreadyExists(S3esError):  # noqa: N818 - it is the answer, not a fa
         super().__init__(f"an object already exists at {key!r}")
 
 
+def keys_wanted(limit: int | None) -> float:
+    """How many keys a listing with ``limit`` may still yield (``inf`` for no limit)."""
+    if limit is None:
+        return float("inf")
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    return limit
+
+
 @attrs.frozen
 class StoredObject:
     """An object's bytes and its ETag."""
@@ -169,11 +178,14 @@ class ObjectStore(Protocol):
         """The object at ``key``, or None if there is none."""
         ...
 
-    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
         """Keys directly under ``prefix`` (which ends in ``/``), in ascending UTF-8 byte order.
 
         Keys further down (with another ``/`` after the prefix) are not listed. Only keys after
-        ``start_after`` are listed. Sends one LIST request per page of 1,000 keys, lazily.
+        ``start_after`` are listed, and at most ``limit`` of them. Sends one LIST request per
+        page of 1,000 keys (or of ``limit``, if fewer), lazily.
         """
         ...
 

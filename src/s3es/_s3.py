@@ -21,6 +21,7 @@ from s3es._objectstore import (
     RequestCounter,
     RequestCounts,
     StoredObject,
+    keys_wanted,
 )
 
 if TYPE_CHECKING:
@@ -187,17 +188,17 @@ class S3ObjectStore:
                 return None
             raise self._failure("GET", key, error) from error
 
-    def list_keys(self, prefix: str, *, start_after: str | None = None) -> Iterator[str]:
-        """``ListObjectsV2`` with ``Delimiter="/"``, page by page."""
-        arguments: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Prefix": prefix,
-            "Delimiter": "/",
-            "MaxKeys": LIST_PAGE_SIZE,
-        }
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
+        """``ListObjectsV2`` with ``Delimiter="/"``, page by page (``MaxKeys`` up to ``limit``)."""
+        left = keys_wanted(limit)
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
         if start_after is not None:
             arguments["StartAfter"] = start_after
-        while True:
+        while left:
+            # MaxKeys counts common prefixes too, so a page may hold fewer keys than asked.
+            arguments["MaxKeys"] = int(min(left, LIST_PAGE_SIZE))
             try:
                 response = self._send(
                     "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
@@ -206,6 +207,7 @@ class S3ObjectStore:
                 raise self._failure("LIST", prefix, error) from error
             for item in response.get("Contents", []):
                 yield item["Key"]
+                left -= 1
             token = response.get("NextContinuationToken")
             if not response.get("IsTruncated") or not token:
                 return

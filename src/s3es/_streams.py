@@ -1,8 +1,13 @@
 """Stream names and the object keys they map to.
 
-A stream lives under ``{prefix}/{stream_type}/{stream_id}/``; each of its chunks is the object
-``{version:020d}.{chunk:06d}.json`` there. Both numbers are zero-padded so that S3's listing order
-(ascending UTF-8 bytes) is numeric order: the last key listed is the latest chunk.
+A stream lives under ``{prefix}/{stream_type}/{stream_id}/``; chunk ``c`` of version ``v`` is the
+object ``{MAX_VERSION - v:020d}.{MAX_CHUNK - c:06d}.json`` there. Both numbers are counted down
+from their maximum and zero-padded, so S3's listing order (ascending UTF-8 bytes) is newest
+first: a LIST of one key finds the latest chunk of a stream of any length.
+
+Version 1, chunk 0 is ``99999999999999999998.999999.json``; version 2 is
+``99999999999999999997.999999.json``; a re-written chunk 1 of version 2 is
+``99999999999999999997.999998.json``, listed before chunk 0 of its version.
 """
 
 from __future__ import annotations
@@ -123,18 +128,8 @@ class StreamKeys:
             raise ValueError(f"version of stream {stream} out of range: {version}")
         if not FIRST_CHUNK <= chunk <= MAX_CHUNK:
             raise ValueError(f"chunk number of stream {stream} out of range: {chunk}")
-        return (
-            f"{self.stream_prefix(stream)}{version:0{VERSION_WIDTH}d}.{chunk:0{CHUNK_WIDTH}d}.json"
-        )
-
-    def after_version(self, stream: StreamName, version: int) -> str | None:
-        """A ``start_after`` for listing: keys after it are the chunks of versions > ``version``.
-
-        ``None`` (list from the start) for version 0.
-        """
-        if version == 0:
-            return None
-        return self.chunk_key(stream, version, MAX_CHUNK)
+        countdown = f"{MAX_VERSION - version:0{VERSION_WIDTH}d}.{MAX_CHUNK - chunk:0{CHUNK_WIDTH}d}"
+        return f"{self.stream_prefix(stream)}{countdown}.json"
 
     def parse(self, stream: StreamName, key: str) -> ChunkKey:
         """Read the version and chunk number back from a key under ``stream``'s prefix.
@@ -154,7 +149,7 @@ class StreamKeys:
                 f"not a chunk key of stream {stream} (expected {stream_prefix}"
                 f"{'9' * VERSION_WIDTH}.{'9' * CHUNK_WIDTH}.json)",
             )
-        version, chunk = int(match[1]), int(match[2])
+        version, chunk = MAX_VERSION - int(match[1]), MAX_CHUNK - int(match[2])
         if version < 1:
             raise CorruptChunk(key, f"version must be at least 1 in a chunk key of stream {stream}")
         return ChunkKey(stream=stream, version=version, chunk=chunk, key=key)
