@@ -20,13 +20,24 @@ from s3es._errors import (
     S3esError,
 )
 from s3es._eventstore import AppendResult, EventStore
+from s3es._latency import LatencyObjectStore, SimulatedLatency
 from s3es._memory import InMemoryObjectStore
-from s3es._objectstore import ObjectAlreadyExists, ObjectStore, RequestCounts, StoredObject
+from s3es._objectstore import (
+    S3_STANDARD_PRICES,
+    ObjectAlreadyExists,
+    ObjectStore,
+    RequestCounts,
+    RequestMeter,
+    RequestPrices,
+    StoredObject,
+    measure_requests,
+)
 from s3es._repository import Appended, Loaded, Repository
 from s3es._s3 import S3ObjectStore
 from s3es._streams import StreamKeys, StreamName
 
 __all__ = [
+    "S3_STANDARD_PRICES",
     "Aggregate",
     "AppendOutcomeUnknown",
     "AppendResult",
@@ -42,6 +53,7 @@ __all__ = [
     "InMemoryObjectStore",
     "InvalidConfiguration",
     "InvalidStreamName",
+    "LatencyObjectStore",
     "Loaded",
     "ObjectAlreadyExists",
     "ObjectStore",
@@ -49,12 +61,16 @@ __all__ = [
     "RecordedEvent",
     "Repository",
     "RequestCounts",
+    "RequestMeter",
+    "RequestPrices",
     "RetriesExhausted",
     "RetryPolicy",
     "S3ObjectStore",
     "S3esError",
+    "SimulatedLatency",
     "Snapshot",
     "StoredObject",
     "StreamKeys",
     "StreamName",
+    "measure_requests",
 ]
