@@ -13,13 +13,10 @@ from structlog.testing import capture_logs
 
 from examples.orders import main
 from examples.orders.demo import (
-    PRICE_GET,
-    PRICE_PUT_LIST,
     Demo,
     configure_logging,
     describe,
     plan_orders,
-    request_cost,
 )
 from examples.orders.domain import (
     CancelOrder,
@@ -320,11 +317,6 @@ class TestPlan:
 
 
 class TestRequests:
-    def test_cost(self) -> None:
-        """PUT and LIST are priced per 1,000 at one rate, GET at another, DELETE is free."""
-        counts = RequestCounts(put=3000, get=5000, list=1000, delete=7000)
-        assert request_cost(counts) == pytest.approx(4 * PRICE_PUT_LIST + 5 * PRICE_GET)
-
     def test_describe(self) -> None:
         """A request mix is written as its non-zero kinds."""
         assert describe(RequestCounts(put=1, list=1, get=1)) == "1 LIST + 1 GET + 1 PUT"

@@ -55,6 +55,7 @@ from examples.orders.services import (
     send,
 )
 from s3es import (
+    S3_STANDARD_PRICES,
     CommandHandler,
     CorruptChunk,
     EventStore,
@@ -85,9 +86,6 @@ CATALOGUE = {"kettle": 3499, "teapot": 2450, "tea-tin": 1275, "mug": 899, "strai
 STOCK_SHARE = 0.75
 #: Above this many orders, a summary replaces the table of orders.
 TABLE_LIMIT = 16
-#: S3 Standard (us-east-1) request prices, dollars per 1,000 requests. DELETE is free.
-PRICE_PUT_LIST = 0.005
-PRICE_GET = 0.0004
 #: Said when the demo runs on its own moto server (no --endpoint-url).
 MOTO_NOTE = (
     "moto alone is not atomic (two racing If-None-Match PUTs can both succeed), so its\n"
@@ -213,11 +211,6 @@ def describe(counts: RequestCounts) -> str:
         if number
     ]
     return " + ".join(parts) or "no request"
-
-
-def request_cost(counts: RequestCounts) -> float:
-    """What ``counts`` cost at S3 Standard request prices, in dollars."""
-    return ((counts.put + counts.list) * PRICE_PUT_LIST + counts.get * PRICE_GET) / 1000
 
 
 def _typical(samples: Sequence[RequestCounts]) -> str:
@@ -513,10 +506,11 @@ class Demo:
                 f" ({services.requests.total} for {self.services_commands} commands,"
                 " conflicts included)"
             )
-        cost = request_cost(run)
+        cost = run.cost(S3_STANDARD_PRICES)
+        prices = S3_STANDARD_PRICES
         self.out(
-            f"    at S3 Standard prices (${PRICE_PUT_LIST} per 1,000 PUT or LIST,"
-            f" ${PRICE_GET} per 1,000 GET):"
+            f"    at S3 Standard prices (${prices.put * 1000:g} per 1,000 PUT,"
+            f" ${prices.list * 1000:g} per 1,000 LIST, ${prices.get * 1000:g} per 1,000 GET):"
         )
         self.out(
             f"      ${cost:.6f} for this run, about"
