@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint format bench clean
+LINTED := src tests bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,17 +24,21 @@ demo: $(VENV)/.installed-demo
 	PYTHONPATH=src $(BIN)/python -m examples.orders $(ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 # pytest exits 5 when it collected no test: like any non-zero exit, make treats it as a failure.
 test: lint
 	$(BIN)/python -m pytest
+
+# Requests, dollars and speed per operation; prints a table and writes docs/benchmarks.md.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

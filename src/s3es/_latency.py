@@ -88,10 +88,10 @@ class LatencyObjectStore:
         """The wrapped listing, with a LIST's latency before each page of 1,000 keys."""
         self._wait("list")
         listing = self.inner.list_keys(prefix, start_after=start_after, limit=limit)
-        for listed, key in enumerate(listing, 1):
+        for listed, key in enumerate(listing):
+            if listed and listed % LIST_PAGE_SIZE == 0:
+                self._wait("list")  # the next page: waited for only if there is a key on it
             yield key
-            if listed % LIST_PAGE_SIZE == 0:
-                self._wait("list")
 
     def delete(self, key: str) -> None:
         """The wrapped delete, after a DELETE's latency."""

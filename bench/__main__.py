@@ -1,0 +1,42 @@
+"""``python -m bench``: run every benchmark, print the tables, write ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from bench.report import console, markdown
+from bench.run import QUICK, BenchConfig, run
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmarks; write the document unless asked not to."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, for a look in seconds; writes nothing unless --output is given",
+    )
+    parser.add_argument(
+        "--output", type=Path, help=f"where to write the Markdown (default: {DOCUMENT})"
+    )
+    parser.add_argument("--no-write", action="store_true", help="only print the tables")
+    args = parser.parse_args(argv)
+    # s3es logs each append and conflict at debug and info: thousands of lines here.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    results = run(QUICK if args.quick else BenchConfig())
+    print(console(results), end="")
+    output = args.output or (None if args.quick else DOCUMENT)
+    if output is not None and not args.no_write:
+        output.write_text(markdown(results), encoding="utf-8")
+        print(f"\nWrote {output}")
+
+
+if __name__ == "__main__":
+    main()

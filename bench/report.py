@@ -1,0 +1,434 @@
+"""The results as tables, for the terminal and for ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
+from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
+from bench.run import BenchResults
+from s3es import S3_STANDARD_PRICES, RequestCounts
+
+#: The share of the one-PUT-per-round-trip limit that GOAL_WRITERS on one stream should reach.
+THROUGHPUT_GOAL = 0.70
+GOAL_WRITERS = 8
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table whose columns line up in plain text too; numbers align right."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    numeric = [
+        any(_is_number(row[index]) for row in rows)
+        and all(_is_number(row[index]) or row[index] == "-" for row in rows)
+        for index in range(len(headers))
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if right else cell.ljust(width)
+            for cell, width, right in zip(cells, widths, numeric, strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(
+        "-" * (width + 1) + ":" if right else "-" * (width + 2)
+        for width, right in zip(widths, numeric, strict=True)
+    )
+    return "\n".join([line(headers), rule + "|", *(line(row) for row in rows)])
+
+
+def _is_number(cell: str) -> bool:
+    return bool(cell) and (cell[0].isdigit() or cell[0] in "$~")
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+
+
+def _millions(value: float) -> str:
+    return f"{value / 1_000_000:,.2f} M"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f}"
+
+
+def _percent(fraction: float) -> str:
+    return "-" if math.isinf(fraction) or math.isnan(fraction) else f"{fraction:.0%}"
+
+
+def _floor_dollars() -> float:
+    return dollars_per_million(FLOOR, 1, S3_STANDARD_PRICES)
+
+
+def costs_table(costs: Sequence[CommandCost]) -> str:
+    """Requests and dollars per million commands, against the one-PUT floor."""
+    rows = [
+        [
+            cost.scenario,
+            f"{cost.per_command('put'):.2f}",
+            f"{cost.per_command('get'):.2f}",
+            f"{cost.per_command('list'):.2f}",
+            _millions(cost.per_command("total") * 1_000_000),
+            f"${cost.dollars_per_million:,.2f}",
+            f"{cost.floor_ratio:.2f}x",
+        ]
+        for cost in costs
+    ]
+    rows.append(
+        ["floor: 1 PUT", "1.00", "0.00", "0.00", "1.00 M", f"${_floor_dollars():,.2f}", "1.00x"]
+    )
+    headers = [
+        "Commands",
+        "PUT/cmd",
+        "GET/cmd",
+        "LIST/cmd",
+        "Requests per 1M",
+        "$ per 1M",
+        "x floor",
+    ]
+    return table(headers, rows)
+
+
+def hot_stream_table(runs: Sequence[HotStreamRun]) -> str:
+    """Commands per second on one stream, against one PUT round trip per version."""
+    rows = [
+        [
+            str(run.writers),
+            f"{run.acknowledged:,}",
+            f"{run.gave_up:,}",
+            f"{run.seconds:.2f}",
+            f"{run.per_second:.1f}",
+            _percent(run.share_of_limit),
+            f"{run.conflicts / max(run.acknowledged, 1):.2f}",
+            f"{run.requests.total / max(run.acknowledged, 1):.2f}",
+            _ms(run.latency_quantile(0.5)),
+            _ms(run.latency_quantile(0.99)),
+            str(run.lost),
+        ]
+        for run in runs
+    ]
+    headers = [
+        "Writers",
+        "Stored",
+        "Gave up",
+        "Seconds",
+        "Commands/s",
+        "% of limit",
+        "Conflicts/cmd",
+        "Requests/cmd",
+        "p50 ms",
+        "p99 ms",
+        "Lost",
+    ]
+    return table(headers, rows)
+
+
+def loads_table(loads: Sequence[LoadMeasurement]) -> str:
+    """Each design's cold load at each stream length: requests and time."""
+    ours = {load.appends: load.seconds for load in loads if load.design == "s3es load"}
+    rows = [
+        [
+            f"{load.appends:,}",
+            load.design,
+            f"{load.requests.list:,}",
+            f"{load.requests.get:,}",
+            ("~ " if load.modelled else "") + _ms(load.seconds) + (" *" if load.modelled else ""),
+            f"{load.seconds / ours[load.appends]:,.1f}x" if load.appends in ours else "-",
+        ]
+        for load in loads
+    ]
+    return table(["Appends", "Design", "LIST", "GET", "ms", "x s3es load"], rows)
+
+
+def replays_table(replays: Sequence[ReplayMeasurement]) -> str:
+    """Events folded per second, with no latency: the CPU's share of a replay."""
+    rows = [
+        [
+            replay.what,
+            f"{replay.chunks:,}",
+            f"{replay.events:,}",
+            _requests(replay.requests),
+            f"{replay.seconds:.3f}",
+            f"{replay.events_per_second:,.0f}",
+        ]
+        for replay in replays
+    ]
+    return table(["What", "Chunks", "Events", "Requests", "Seconds", "Events/s"], rows)
+
+
+def strawman_table(strawman: HotStreamRun, ours: HotStreamRun) -> str:
+    """Acknowledged events lost, with and without conditional writes, under the same contention."""
+    rows = [
+        [
+            name,
+            f"{run.writers} x {run.commands_per_writer}",
+            f"{run.acknowledged:,}",
+            f"{len(run.stored_ids):,}",
+            f"{run.lost:,}",
+            f"{run.conflicts:,}",
+        ]
+        for name, run in [
+            ("versioned keys, plain PUT (strawman)", strawman),
+            ("s3es: versioned keys, If-None-Match", ours),
+        ]
+    ]
+    headers = ["Store", "Writers x commands", "Acknowledged", "In the stream", "Lost", "Conflicts"]
+    return table(headers, rows)
+
+
+def _requests(counts: RequestCounts) -> str:
+    parts = [
+        f"{count:,} {kind.upper()}"
+        for kind, count in [("list", counts.list), ("get", counts.get), ("put", counts.put)]
+        if count
+    ]
+    return " + ".join(parts) or "none"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:,.1f} s" if seconds >= 10 else f"{seconds:,.2f} s"
+
+
+def _costs_text(results: BenchResults) -> str:
+    warm, cold, *contended = results.costs
+    text = (
+        f"The floor is the one PUT that stores a command's events: ${_floor_dollars():.2f} per"
+        " million commands at S3 Standard prices ($0.005 per 1,000 PUT or LIST requests, $0.0004"
+        " per 1,000 GET requests). A warm command, on a stream whose latest state the handler"
+        f" remembers, sent {warm.per_command('total'):.2f} requests, all PUTs: the floor. A cold"
+        f" command loads the stream first ({cold.per_command('list'):.2f} LIST +"
+        f" {cold.per_command('get'):.2f} GET per command) and then PUTs: {cold.floor_ratio:.2f}x"
+        " the floor, mostly for the LIST, which costs as much as 12.5 GETs. Under contention each"
+        " lost race costs a failed PUT and a GET that reads the winning chunk, from which the"
+        " retry decides with no further read; a writer that loses twice in a row loads the"
+        " stream (LIST + GET), because it has moved on meanwhile."
+    )
+    if contended:
+        worst = contended[-1]
+        text += (
+            " The contended rows come from the hot-stream runs below"
+            f" ({results.config.latency * 1000:g} ms per request): the requests of all their"
+            " commands, including those that gave up, divided by the commands stored. With"
+            f" {worst.scenario.split()[0]} writers on one stream a command cost"
+            f" {worst.floor_ratio:.2f}x the floor."
+        )
+    return text
+
+
+def _hot_stream_text(results: BenchResults) -> str:
+    runs = results.hot_stream
+    single, busiest = runs[0], runs[-1]
+    latency_ms = f"{results.config.latency * 1000:g} ms"
+    met = "met" if busiest.share_of_limit >= THROUGHPUT_GOAL else "not met"
+    goal = (
+        f" (the goal with {GOAL_WRITERS} writers is at least {THROUGHPUT_GOAL:.0%}: {met})"
+        if busiest.writers == GOAL_WRITERS
+        else ""
+    )
+    text = (
+        "Every writer runs deposits back to back on the same stream, in a thread of its own with"
+        " a CommandHandler of its own (its own cache, as a separate process would have), and"
+        f" every request takes {latency_ms}. A stream gains at most one version per PUT round"
+        " trip, since a version's PUT can only be decided once the version before it is known:"
+        f" the limit is {single.limit_per_second:,.0f} commands per second, however many writers"
+        f" there are. {single.writers} writer reached {_percent(single.share_of_limit)} of it;"
+        " the rest is the processing between requests. With"
+        f" {busiest.writers} writers the stream reached {_percent(busiest.share_of_limit)} of the"
+        f" limit{goal}."
+        " The writer that wins a version knows the new state and sends the next PUT at once,"
+        " while each loser spends its failed PUT, a GET of the winning chunk and a backoff"
+        " before it tries again, by which time the winner has often taken the next version too;"
+        " a writer that loses twice loads the stream (two round trips) before its next try."
+        " So the stream stays busy, but losers wait: p50 and p99 are the command durations that"
+        " half and 99% of the commands beat. Conflicts and requests are per stored command,"
+        " counting those of every command, including any that gave up."
+    )
+    gave_up = sum(run.gave_up for run in runs)
+    if gave_up:
+        text += (
+            f" {gave_up} commands in all gave up (RetriesExhausted) after the"
+            f" {results.max_attempts} attempts the default RetryPolicy allows, each lost to"
+            " another writer; they stored nothing and are not counted in Commands/s."
+        )
+    text += (
+        " Lost counts acknowledged deposits that a full read of the stream does not find"
+        " afterwards."
+    )
+    return text
+
+
+def _loads_text(results: BenchResults) -> str:
+    config = results.config
+    latency_ms = f"{config.latency * 1000:g} ms"
+    ours = [load for load in results.loads if load.design == "s3es load"]
+    lists = sorted({load.requests.list for load in ours})
+    if len(lists) == 1 and all(load.requests.get == 1 for load in ours):
+        ours_text = f"{lists[0]} LIST + 1 GET at every length"
+    else:
+        ours_text = (
+            "its LIST requests grow with the stream ("
+            + ", ".join(f"{load.requests.list} at {load.appends:,}" for load in ours)
+            + " appends): one page per 1,000 chunks, as the list-all design's do"
+        )
+    text = (
+        "Each stream was built by appending directly to the in-memory store, with no latency;"
+        f" each load was then timed through the latency store ({latency_ms} per request, sent one"
+        " after the other), as a process that never saw the stream loads it: the median of"
+        f" {config.load_repeats} loads (one, where {config.load_repeats} would wait more than"
+        f" {config.load_budget:g} s). s3es's load reads the latest chunk, which carries a"
+        f" snapshot of the state: {ours_text}. The list-all design finds the latest chunk by"
+        " listing the whole stream: one LIST page per 1,000 keys, ⌈n / 1,000⌉, then one GET."
+        " Reading every chunk, as `Repository.replay` does (and the load after a snapshot schema"
+        " bump, once per stream), costs a GET per version."
+    )
+    modelled = [load for load in results.loads if load.modelled]
+    if modelled:
+        text += (
+            " Times marked * are modelled: the processing time measured without latency plus"
+            f" {latency_ms} per request, because timing them would wait more than"
+            f" {config.load_budget:g} s."
+        )
+        checked = [
+            load
+            for load in results.loads
+            if not load.modelled and load.requests.total >= 100 and load.design.startswith("GET")
+        ]
+        if checked:
+            check = max(checked, key=lambda load: load.requests.total)
+            model = check.cpu_seconds + simulated_wait(check.requests, config.simulated_latency)
+            text += (
+                f" Where both are known the model is close: the replay of {check.appends:,}"
+                f" appends took {_ms(check.seconds)} ms, the model says {_ms(model)} ms"
+                f" ({abs(check.seconds - model) / check.seconds:.0%} apart: each simulated"
+                " request sleeps a little longer than asked)."
+            )
+    return text
+
+
+def _replays_text(results: BenchResults) -> str:
+    replays = results.replays
+    *plain, fallback = replays
+    latency = results.config.simulated_latency
+    longest = max(plain, key=lambda replay: replay.requests.get)
+    rates = ", ".join(
+        f"{replay.events_per_second:,.0f} events/s with {replay.events // replay.chunks}"
+        f" event{'s' if replay.events > replay.chunks else ''} per chunk"
+        for replay in plain
+    )
+    return (
+        "`Repository.replay` on the in-memory store, with no latency: it lists the stream, GETs"
+        " each chunk, decodes its JSON (the events and the snapshot), turns each event into its"
+        f" class and applies `evolve`. On this CPU: {rates}; most of the cost is per chunk. This"
+        " is the processing share of the schema fallback; over S3 the requests dominate:"
+        f" {longest.requests.get:,} GETs at {latency.get * 1000:g} ms each, one after the other,"
+        f" wait {_seconds(simulated_wait(longest.requests, latency))}, against"
+        f" {_seconds(longest.seconds)} of processing here. The last row is the fallback itself:"
+        " `LedgerV2` bumps `SNAPSHOT_SCHEMA`, so its first load of a stream replays it and stores"
+        f" a re-snapshotted chunk ({_requests(fallback.requests)}); the loads after it read one"
+        " chunk again."
+    )
+
+
+def _strawman_text(results: BenchResults) -> str:
+    strawman, ours = results.strawman, results.ours
+    share = strawman.lost / strawman.acknowledged if strawman.acknowledged else 0.0
+    return (
+        "The strawman keys chunks by version as s3es does, but writes them with a plain PUT, as"
+        " an event store on S3 had to before S3 honoured `If-None-Match` (August 2024): two"
+        " writers that decide on the same version are both told they succeeded, and the later"
+        " PUT replaces the earlier chunk (`bench/stores.py`). Both runs are"
+        f" {ours.writers} writers x {ours.commands_per_writer} deposits on one stream,"
+        f" {results.config.latency * 1000:g} ms per request, each writer with its own cache"
+        f" (the s3es run is the last hot-stream run above). The strawman acknowledged"
+        f" {strawman.acknowledged:,} deposits and kept {len(strawman.stored_ids):,}:"
+        f" {strawman.lost:,} acknowledged deposits ({share:.0%}) are gone, and no writer was"
+        f" told. s3es lost {ours.lost:,}: the loser of each race got a 412 Precondition Failed,"
+        f" read the winner's chunk and decided again ({ours.conflicts:,} conflicts)."
+    )
+
+
+def sections(results: BenchResults) -> list[tuple[str, str, str]]:
+    """Each section's heading, table and explanation, in order."""
+    return [
+        (
+            "Requests and dollars per command",
+            costs_table(results.costs),
+            _costs_text(results),
+        ),
+        (
+            (
+                f"One hot stream: commands per second at {results.config.latency * 1000:g} ms"
+                " per request"
+            ),
+            hot_stream_table(results.hot_stream),
+            _hot_stream_text(results),
+        ),
+        (
+            "Cold loads by stream length",
+            loads_table(results.loads),
+            _loads_text(results),
+        ),
+        (
+            "Replay throughput (CPU only)",
+            replays_table(results.replays),
+            _replays_text(results),
+        ),
+        (
+            "Without conditional writes: acknowledged events lost",
+            strawman_table(results.strawman, results.ours),
+            _strawman_text(results),
+        ),
+    ]
+
+
+def _when(results: BenchResults) -> str:
+    return f"{results.started:%Y-%m-%d %H:%M} UTC"
+
+
+def _machine(results: BenchResults) -> str:
+    machine = results.machine
+    return f"{machine.cores} cores ({machine.cpu}), {machine.python}, {machine.system}"
+
+
+def console(results: BenchResults) -> str:
+    """The tables, for the terminal."""
+    parts = [
+        f"s3es benchmarks, {_when(results)}",
+        f"Machine: {_machine(results)}",
+        f"Run time: {_seconds(results.seconds)}",
+    ]
+    for heading, body, _ in sections(results):
+        parts += [f"\n{heading}\n", body]
+    return "\n".join(parts) + "\n"
+
+
+def markdown(results: BenchResults) -> str:
+    """``docs/benchmarks.md``: what is measured and how, the tables, and what limits each."""
+    latency_ms = f"{results.config.latency * 1000:g} ms"
+    parts = [
+        "# Benchmarks",
+        f"Generated by `make bench` on {_when(results)}; do not edit by hand.",
+        (
+            "What s3es costs in requests and dollars per command, how many commands per second one"
+            " stream takes, and what loading a stream costs at each length, each figure next to the"
+            " limit that bounds it or an alternative design measured in the same run. Everything"
+            " runs in one process on `InMemoryObjectStore`, whose put-if-absent is atomic as S3's"
+            " is. Where speed depends on S3, a wrapper (`LatencyObjectStore`) makes"
+            f" every request take {latency_ms}, a round figure for S3 Standard seen from EC2 in the"
+            " same region. Requests are counted per command (`CommandResult.requests`) or per"
+            " operation (`measure_requests()`); dollars are S3 Standard us-east-1 request prices,"
+            " without storage or transfer. The aggregate is a small ledger (`bench/ledger.py`):"
+            " each deposit carries an idempotency id and appends one event. See"
+            " [Design](design.md) for why each operation sends the requests it does."
+        ),
+        (
+            f"Machine: {_machine(results)}. The whole run took {_seconds(results.seconds)}."
+            " Timings vary by a few percent from run to run; the request counts of one writer do"
+            " not vary at all, those of several writers depend on how their threads interleave."
+        ),
+    ]
+    for heading, body, text in sections(results):
+        parts += [f"## {heading}", body, text]
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,151 @@
+"""What ``make bench`` runs, at which sizes, and everything it measured."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
+
+from bench.commands import CommandCost, HotStreamRun, hot_stream, hot_stream_runs, uncontended
+from bench.loads import LoadMeasurement, ReplayMeasurement, cold_loads, replay_throughput
+from bench.stores import OverwritingStore
+from s3es import InMemoryObjectStore, RetryPolicy, SimulatedLatency
+
+
+@attrs.frozen
+class BenchConfig:
+    """The sizes of every benchmark. The defaults are ``make bench``'s: minutes on 2 cores."""
+
+    #: Seconds each simulated S3 request takes (every kind alike).
+    latency: float = 0.020
+    #: Commands of each uncontended cost measurement.
+    uncontended_commands: int = 1_000
+    #: Writer counts of the hot-stream runs; the largest is also the strawman's.
+    writer_counts: tuple[int, ...] = (1, 2, 4, 8)
+    #: Commands of each hot-stream run, shared among its writers.
+    hot_stream_commands: int = 320
+    #: Appends of the streams whose cold loads are compared.
+    load_sizes: tuple[int, ...] = (10, 1_000, 10_000)
+    #: Timed loads per design and size (the median is reported).
+    load_repeats: int = 3
+    #: A load whose requests would wait longer than this (seconds) is modelled, not timed.
+    load_budget: float = 30.0
+    #: Events of each replayed stream.
+    replay_events: int = 10_000
+    seed: int = 3
+
+    @property
+    def simulated_latency(self) -> SimulatedLatency:
+        """The latency every measurement through the latency store uses."""
+        return SimulatedLatency.fixed(self.latency)
+
+
+#: Tiny sizes, for a quick look (``python -m bench --quick``) and the tests.
+QUICK = BenchConfig(
+    latency=0.001,
+    uncontended_commands=20,
+    writer_counts=(1, 2),
+    hot_stream_commands=6,
+    load_sizes=(10, 30),
+    load_repeats=1,
+    load_budget=0.02,
+    replay_events=60,
+)
+
+
+@attrs.frozen
+class Machine:
+    """Where the benchmarks ran."""
+
+    cores: int
+    cpu: str
+    python: str
+    system: str
+
+    @classmethod
+    def this(cls) -> Machine:
+        """This machine."""
+        return cls(
+            cores=os.cpu_count() or 1,
+            cpu=_cpu_model(),
+            python=f"{platform.python_implementation()} {platform.python_version()}",
+            system=f"{platform.system()} {platform.release()}",
+        )
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+@attrs.frozen
+class BenchResults:
+    """Everything one run measured, with where and when."""
+
+    config: BenchConfig
+    machine: Machine
+    started: datetime
+    #: Wall-clock seconds the whole run took.
+    seconds: float
+    costs: tuple[CommandCost, ...]
+    hot_stream: tuple[HotStreamRun, ...]
+    loads: tuple[LoadMeasurement, ...]
+    replays: tuple[ReplayMeasurement, ...]
+    #: The strawman (no conditional writes) and s3es, under the same contention.
+    strawman: HotStreamRun
+    ours: HotStreamRun
+    #: Attempts the handlers' (default) retry policy allows per command.
+    max_attempts: int = RetryPolicy().max_attempts
+
+
+def run(config: BenchConfig = BenchConfig()) -> BenchResults:
+    """Run every benchmark at ``config``'s sizes."""
+    started, clock = datetime.now(UTC), time.perf_counter()
+    latency = config.simulated_latency
+    costs = [
+        uncontended(config.uncontended_commands, warm=True),
+        uncontended(config.uncontended_commands, warm=False),
+    ]
+    runs = hot_stream_runs(
+        config.writer_counts,
+        commands=config.hot_stream_commands,
+        latency=latency,
+        seed=config.seed,
+    )
+    costs += [each.cost() for each in runs if each.writers > 1]
+    ours = max(runs, key=lambda each: each.writers)
+    strawman = hot_stream(
+        OverwritingStore(InMemoryObjectStore()),
+        writers=ours.writers,
+        commands_per_writer=ours.commands_per_writer,
+        latency=latency,
+        seed=config.seed,
+    )
+    loads = cold_loads(
+        config.load_sizes,
+        latency=latency,
+        repeats=config.load_repeats,
+        budget=config.load_budget,
+    )
+    replays = replay_throughput(config.replay_events)
+    return BenchResults(
+        config=config,
+        machine=Machine.this(),
+        started=started,
+        seconds=time.perf_counter() - clock,
+        costs=tuple(costs),
+        hot_stream=tuple(runs),
+        loads=tuple(loads),
+        replays=tuple(replays),
+        strawman=strawman,
+        ours=ours,
+    )

@@ -1,0 +1,283 @@
+"""The benchmarks' pieces at tiny sizes: they run, and they send the requests the design says.
+
+No timing is asserted: only request counts, event counts and lost events, which do not depend on
+the machine. Every request takes no simulated time here (latency 0), except where a load's time
+is modelled from its request count, which waits for nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import pytest
+from bench.commands import (
+    CommandCost,
+    hot_stream,
+    ledger_handler,
+    ledger_repository,
+    stored_entry_ids,
+    uncontended,
+)
+from bench.ledger import RECENT_ENTRIES, Deposit, Deposited, Ledger
+from bench.loads import DESIGNS, build_stream, cold_loads, replay_throughput
+from bench.report import console, markdown, sections, table
+from bench.run import QUICK, run
+from bench.stores import OverwritingStore
+
+from s3es import (
+    S3_STANDARD_PRICES,
+    InMemoryObjectStore,
+    LatencyObjectStore,
+    ObjectStore,
+    RequestCounts,
+    SimulatedLatency,
+)
+
+NO_LATENCY = SimulatedLatency.fixed(0)
+
+
+class TestLedger:
+    def test_new_entry_is_deposited(self) -> None:
+        """A deposit with an id the ledger has not seen decides one Deposited."""
+        ledger = Ledger()
+
+        events = ledger.decide(Deposit("e-1", 5), ledger.initial_state())
+
+        assert list(events) == [Deposited("e-1", 5)]
+
+    def test_recent_entry_is_refused_silently(self) -> None:
+        """A deposit repeated with a recent id decides no event."""
+        ledger = Ledger()
+        state = ledger.evolve(ledger.initial_state(), Deposited("e-1", 5))
+
+        assert list(ledger.decide(Deposit("e-1", 5), state)) == []
+
+    def test_only_the_latest_ids_are_remembered(self) -> None:
+        """The state keeps the ids of the last RECENT_ENTRIES deposits, and counts them all."""
+        ledger = Ledger()
+        state = ledger.initial_state()
+        ids = [f"e-{index}" for index in range(RECENT_ENTRIES + 3)]
+        for entry_id in ids:
+            state = ledger.evolve(state, Deposited(entry_id, 1))
+
+        assert state.recent == tuple(ids[-RECENT_ENTRIES:])
+        assert (state.balance, state.entries) == (len(ids), len(ids))
+
+
+class TestUncontended:
+    def test_warm_command_is_one_put(self) -> None:
+        """A command on a stream the handler knows sends exactly one PUT: the floor."""
+        cost = uncontended(5, warm=True)
+
+        assert cost.requests == RequestCounts(put=5)
+        assert cost.dollars_per_million == pytest.approx(5.00)
+        assert cost.floor_ratio == pytest.approx(1.0)
+
+    def test_cold_command_loads_then_puts(self) -> None:
+        """Without a cache, each command sends 1 LIST + 1 GET + 1 PUT: $10.40 per million."""
+        cost = uncontended(5, warm=False)
+
+        assert cost.requests == RequestCounts(list=5, get=5, put=5)
+        assert cost.dollars_per_million == pytest.approx(10.40)
+
+    def test_cost_is_priced_per_command(self) -> None:
+        """Dollars per million commands are the requests' price divided by the commands."""
+        cost = CommandCost("x", 4, RequestCounts(put=4, get=2, list=2))
+
+        expected = RequestCounts(put=4, get=2, list=2).cost(S3_STANDARD_PRICES) / 4 * 1_000_000
+        assert cost.dollars_per_million == pytest.approx(expected)
+        assert cost.per_command("get") == 0.5
+
+
+class TestHotStream:
+    def test_one_writer_sends_one_put_per_command(self) -> None:
+        """A lone writer never conflicts: one LIST for its first load, then a PUT per command."""
+        run = hot_stream(
+            InMemoryObjectStore(), writers=1, commands_per_writer=3, latency=NO_LATENCY
+        )
+
+        assert run.requests == RequestCounts(list=1, put=3)
+        assert (run.acknowledged, run.conflicts, run.gave_up, run.lost) == (3, 0, 0, 0)
+
+    def test_writers_lose_nothing(self) -> None:
+        """Racing writers each store every acknowledged deposit exactly once."""
+        run = hot_stream(
+            InMemoryObjectStore(), writers=2, commands_per_writer=3, latency=NO_LATENCY
+        )
+
+        assert run.acknowledged + run.gave_up == 6
+        assert run.lost == 0
+        assert sorted(run.stored_ids) == sorted(run.acknowledged_ids)
+
+    def test_every_attempt_is_one_put(self) -> None:
+        """PUTs add up to the commands stored plus the conflicts met."""
+        run = hot_stream(
+            InMemoryObjectStore(), writers=2, commands_per_writer=3, latency=NO_LATENCY
+        )
+
+        assert run.requests.put == run.acknowledged + run.conflicts
+
+    def test_limit_is_one_put_round_trip(self) -> None:
+        """The limit is one command per PUT latency; without latency there is none."""
+        run = hot_stream(
+            InMemoryObjectStore(), writers=1, commands_per_writer=1, latency=NO_LATENCY
+        )
+
+        assert math.isinf(run.limit_per_second)
+        assert attrs.evolve(run, put_latency=0.020).limit_per_second == pytest.approx(50)
+
+
+def _interleaved(objects: ObjectStore) -> tuple[set[str], tuple[str, ...]]:
+    """Two handlers take turns on one stream, each deciding on the state it cached last.
+
+    A deposits (version 1); B loads and deposits (version 2); A, still at version 1, deposits.
+    Returns the acknowledged entry ids and those a full read finds.
+    """
+    first, second = ledger_handler(objects), ledger_handler(objects)
+    results = [
+        first.handle("s", Deposit("a-1", 1)),
+        second.handle("s", Deposit("b-1", 1)),
+        first.handle("s", Deposit("a-2", 1)),
+    ]
+    acknowledged = {recorded.event.entry_id for result in results for recorded in result.recorded}
+    return acknowledged, stored_entry_ids(objects, "s")
+
+
+class TestStrawman:
+    def test_put_overwrites(self) -> None:
+        """The strawman's put-if-absent replaces an existing object instead of refusing."""
+        store = OverwritingStore(InMemoryObjectStore())
+        store.put_if_absent("k", b"first")
+
+        store.put_if_absent("k", b"second")
+
+        stored = store.get("k")
+        assert stored is not None
+        assert stored.body == b"second"
+        assert store.overwrites == 1
+
+    def test_stale_writer_overwrites_an_acknowledged_event(self) -> None:
+        """Without conditional writes a writer on a stale state replaces the other's chunk."""
+        acknowledged, stored = _interleaved(OverwritingStore(InMemoryObjectStore()))
+
+        assert acknowledged == {"a-1", "b-1", "a-2"}
+        assert acknowledged - set(stored) == {"b-1"}
+
+    def test_conditional_writes_lose_nothing(self) -> None:
+        """With put-if-absent the stale writer conflicts, catches up, and every event stays."""
+        acknowledged, stored = _interleaved(InMemoryObjectStore())
+
+        assert stored == ("a-1", "b-1", "a-2")
+        assert acknowledged == set(stored)
+
+    def test_one_writer_loses_nothing_either(self) -> None:
+        """The strawman loses events only to concurrency: a lone writer keeps them all."""
+        run = hot_stream(
+            OverwritingStore(InMemoryObjectStore()),
+            writers=1,
+            commands_per_writer=3,
+            latency=NO_LATENCY,
+        )
+
+        assert (run.acknowledged, run.lost) == (3, 0)
+
+
+class TestColdLoads:
+    def test_each_design_sends_its_requests(self) -> None:
+        """s3es's load sends one LIST and one GET; reading every chunk, a GET per append."""
+        measured = cold_loads((10, 30), latency=NO_LATENCY, repeats=1)
+        requests = {(load.appends, load.design): load.requests for load in measured}
+
+        for appends in (10, 30):
+            assert requests[appends, "s3es load"] == RequestCounts(list=1, get=1)
+            assert requests[appends, "LIST all, GET newest"] == RequestCounts(list=1, get=1)
+            assert requests[appends, "GET every chunk (replay)"] == RequestCounts(
+                list=1, get=appends
+            )
+
+    def test_list_all_needs_a_page_per_thousand_keys(self) -> None:
+        """Listing the whole stream takes ⌈n / 1,000⌉ LISTs; s3es's load still takes one."""
+        measured = cold_loads((1_001,), latency=NO_LATENCY, repeats=1)
+        requests = {load.design: load.requests for load in measured}
+
+        assert requests["LIST all, GET newest"] == RequestCounts(list=2, get=1)
+        assert requests["s3es load"] == RequestCounts(list=1, get=1)
+
+    def test_designs_agree_on_the_state(self) -> None:
+        """Each design loads the same state as s3es's load does."""
+        repository = ledger_repository(InMemoryObjectStore())
+        build_stream(repository, "s", 12)
+
+        states = [
+            DESIGNS["LIST all, GET newest"](repository, "s"),
+            repository.load("s").state,
+            repository.replay("s").state,
+        ]
+        assert states[0] == states[1] == states[2]
+
+    def test_time_over_budget_is_modelled(self) -> None:
+        """A load that would wait longer than the budget is priced, not timed."""
+        latency = SimulatedLatency.fixed(0.020)
+
+        measured = cold_loads((10,), latency=latency, budget=-1)
+
+        for load in measured:
+            assert load.modelled
+            assert load.seconds == pytest.approx(load.cpu_seconds + 0.020 * load.requests.total)
+
+
+class TestReplay:
+    def test_replay_reads_every_chunk_and_fallback_resnapshots(self) -> None:
+        """Replays GET each chunk; the schema fallback adds a latest-chunk read and one PUT."""
+        plain_one, plain_ten, fallback = replay_throughput(30, repeats=1)
+
+        assert (plain_one.chunks, plain_one.events) == (30, 30)
+        assert plain_one.requests == RequestCounts(list=1, get=30)
+        assert (plain_ten.chunks, plain_ten.events) == (3, 30)
+        assert plain_ten.requests == RequestCounts(list=1, get=3)
+        assert fallback.requests == RequestCounts(list=2, get=31, put=1)
+
+
+class TestLatencyStore:
+    def test_one_page_listing_waits_once(self) -> None:
+        """Listing exactly 1,000 keys is one LIST, so it waits one LIST's latency, not two.
+
+        Fails today: LatencyObjectStore.list_keys waits again after the 1,000th key even when no
+        further page exists; the bench's list-all loads at 1,000 and 10,000 keys show it.
+        """
+        inner = InMemoryObjectStore()
+        for index in range(1_000):
+            inner.put_if_absent(f"p/{index:04d}", b"x")
+        slept: list[float] = []
+        objects = LatencyObjectStore(inner, SimulatedLatency.fixed(0.020), sleep=slept.append)
+
+        listed = list(objects.list_keys("p/"))
+
+        assert len(listed) == 1_000
+        assert inner.requests.list == 1
+        assert len(slept) == inner.requests.list
+
+
+class TestReport:
+    def test_table_lines_up(self) -> None:
+        """Every line of a table is as wide as the others, and number columns align right."""
+        lines = table(["Name", "Count"], [["a", "1"], ["longer", "1,000"]]).splitlines()
+
+        assert len({len(line) for line in lines}) == 1
+        assert lines[1].endswith(":|")
+        assert lines[2].endswith("|     1 |")
+
+    def test_run_renders_every_section(self) -> None:
+        """A whole run at tiny sizes renders a generated page and the same tables to print."""
+        results = run(attrs.evolve(QUICK, latency=0.0))
+
+        page, printed = markdown(results), console(results)
+
+        header = page.splitlines()[2]
+        assert header.startswith("Generated by `make bench` on ")
+        assert header.endswith("; do not edit by hand.")
+        for heading, body, _ in sections(results):
+            assert f"## {heading}\n\n{body}\n" in page
+            assert body in printed
+        assert results.ours.lost == 0
