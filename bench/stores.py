@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-from s3es import ObjectAlreadyExists, ObjectStore, RequestCounts, StoredObject
+from s3es import ForwardingObjectStore, ObjectAlreadyExists, ObjectStore
 
 
-class OverwritingStore:
+class OverwritingStore(ForwardingObjectStore):
     """Versioned keys *without* conditional writes: ``put_if_absent`` overwrites, never refuses.
 
     This is what an event store on S3 looked like before S3 honoured ``If-None-Match``: each
@@ -19,15 +18,10 @@ class OverwritingStore:
     """
 
     def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._lock = threading.Lock()
         #: Puts that replaced an existing object.
         self.overwrites = 0
-
-    @property
-    def requests(self) -> RequestCounts:
-        """The wrapped store's request counts."""
-        return self.inner.requests
 
     def put_if_absent(self, key: str, body: bytes) -> str:
         """Store ``body`` at ``key``, replacing whatever is there."""
@@ -38,17 +32,3 @@ class OverwritingStore:
                 self.overwrites += 1
                 self.inner.delete(key)
                 return self.inner.put_if_absent(key, body)
-
-    def get(self, key: str) -> StoredObject | None:
-        """The wrapped get."""
-        return self.inner.get(key)
-
-    def list_keys(
-        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
-    ) -> Iterator[str]:
-        """The wrapped listing."""
-        return self.inner.list_keys(prefix, start_after=start_after, limit=limit)
-
-    def delete(self, key: str) -> None:
-        """The wrapped delete."""
-        self.inner.delete(key)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
-from s3es import Aggregate, ObjectStore, RequestCounts, StoredObject
+from s3es import Aggregate, ForwardingObjectStore, ObjectStore, RequestCounts, StoredObject
 
 # Events
 
@@ -138,7 +138,7 @@ class Call:
     start_after: str | None = None
 
 
-class InterceptingStore:
+class InterceptingStore(ForwardingObjectStore):
     """An ObjectStore that passes every request to ``inner``, recording it in ``calls``.
 
     ``before_put(key)``, if given, runs before each put is passed on: a test makes a rival
@@ -150,7 +150,7 @@ class InterceptingStore:
     def __init__(
         self, inner: ObjectStore, *, before_put: Callable[[str], None] | None = None
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.before_put = before_put
         self.calls: list[Call] = []
 
@@ -165,24 +165,24 @@ class InterceptingStore:
         if self.before_put is not None:
             self.before_put(key)
         self.calls.append(Call("put", key))
-        return self.inner.put_if_absent(key, body)
+        return super().put_if_absent(key, body)
 
     def get(self, key: str) -> StoredObject | None:
         """Get."""
         self.calls.append(Call("get", key))
-        return self.inner.get(key)
+        return super().get(key)
 
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
         """List (recorded as one call)."""
         self.calls.append(Call("list", prefix, start_after))
-        return self.inner.list_keys(prefix, start_after=start_after, limit=limit)
+        return super().list_keys(prefix, start_after=start_after, limit=limit)
 
     def delete(self, key: str) -> None:
         """Delete."""
         self.calls.append(Call("delete", key))
-        self.inner.delete(key)
+        super().delete(key)
 
 
 _KINDS = ("put", "get", "list", "delete")

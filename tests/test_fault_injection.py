@@ -29,6 +29,7 @@ from s3es import (
     CommandHandler,
     EventRecord,
     EventStore,
+    ForwardingObjectStore,
     InMemoryObjectStore,
     ObjectAlreadyExists,
     ObjectStoreError,
@@ -220,7 +221,7 @@ class TestAmbiguousSuccess:
 # Failed requests, in memory
 
 
-class FailingStore:
+class FailingStore(ForwardingObjectStore):
     """An ObjectStore delegating to an in-memory one, whose requests can be made to fail.
 
     ``put_fails``: the next put raises ObjectStoreError, after storing (``stores``) or not, or
@@ -237,18 +238,13 @@ class FailingStore:
         rival: bytes | None = None,
         taken: bool = False,
     ) -> None:
-        self.inner = InMemoryObjectStore()
+        super().__init__(InMemoryObjectStore())
         self.put_fails = put_fails
         self.stores = stores
         self.get_fails = get_fails
         self.rival = rival
         self.taken = taken
         self.raised: list[Exception] = []
-
-    @property
-    def requests(self) -> RequestCounts:
-        """The inner store's counts."""
-        return self.inner.requests
 
     def put_if_absent(self, key: str, body: bytes) -> str:
         """Put, or fail as configured (once)."""
@@ -274,16 +270,6 @@ class FailingStore:
             self.raised.append(error)
             raise error
         return self.inner.get(key)
-
-    def list_keys(
-        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
-    ) -> Iterator[str]:
-        """List."""
-        return self.inner.list_keys(prefix, start_after=start_after, limit=limit)
-
-    def delete(self, key: str) -> None:
-        """Delete."""
-        self.inner.delete(key)
 
 
 def _record(events: EventStore, amount: int = 1) -> EventRecord:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import attrs
 import pytest
@@ -45,11 +45,11 @@ from examples.orders.services import (
 from s3es import (
     CommandHandler,
     EventStore,
+    ForwardingObjectStore,
     InMemoryObjectStore,
     Repository,
     RequestCounts,
     RetryPolicy,
-    StoredObject,
 )
 from s3es.testing.embedded_s3 import EmbeddedS3
 
@@ -355,33 +355,18 @@ def place(streams: Streams, order_id: str, lines: tuple[OrderLine, ...] = MUGS) 
     streams.orders.handle(order_id, PlaceOrder(order_id=order_id, lines=lines))
 
 
-class RivalFirst:
+class RivalFirst(ForwardingObjectStore):
     """An in-memory store on which a rival's command runs just before our first PUT of a key."""
 
     def __init__(self, store: InMemoryObjectStore, rival: Callable[[], object]) -> None:
-        self.store = store
+        super().__init__(store)
         self.rival: Callable[[], object] | None = rival
-
-    @property
-    def requests(self) -> RequestCounts:
-        return self.store.requests
 
     def put_if_absent(self, key: str, body: bytes) -> str:
         rival, self.rival = self.rival, None
         if rival is not None:
             rival()
-        return self.store.put_if_absent(key, body)
-
-    def get(self, key: str) -> StoredObject | None:
-        return self.store.get(key)
-
-    def list_keys(
-        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
-    ) -> Iterator[str]:
-        return self.store.list_keys(prefix, start_after=start_after, limit=limit)
-
-    def delete(self, key: str) -> None:
-        self.store.delete(key)
+        return super().put_if_absent(key, body)
 
 
 class TestServices:

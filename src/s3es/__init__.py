@@ -24,6 +24,7 @@ from s3es._latency import LatencyObjectStore, SimulatedLatency
 from s3es._memory import InMemoryObjectStore
 from s3es._objectstore import (
     S3_STANDARD_PRICES,
+    ForwardingObjectStore,
     ObjectAlreadyExists,
     ObjectStore,
     RequestCounts,
@@ -50,6 +51,7 @@ __all__ = [
     "CorruptChunk",
     "EventRecord",
     "EventStore",
+    "ForwardingObjectStore",
     "InMemoryObjectStore",
     "InvalidConfiguration",
     "InvalidStreamName",

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import attrs
 
-from s3es._objectstore import LIST_PAGE_SIZE, ObjectStore, RequestCounts, StoredObject
+from s3es._objectstore import LIST_PAGE_SIZE, ForwardingObjectStore, ObjectStore, StoredObject
 
 
 def _non_negative(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -41,7 +41,7 @@ class SimulatedLatency:
         return base * rng.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else base
 
 
-class LatencyObjectStore:
+class LatencyObjectStore(ForwardingObjectStore):
     """An :class:`~s3es.ObjectStore` that waits before each request, then delegates it.
 
     Requests are counted by the wrapped store.
@@ -55,7 +55,7 @@ class LatencyObjectStore:
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.latency = latency
         self._sleep = sleep
         self._rng = random.Random(seed)
@@ -67,27 +67,22 @@ class LatencyObjectStore:
         if delay:
             self._sleep(delay)
 
-    @property
-    def requests(self) -> RequestCounts:
-        """The wrapped store's request counts."""
-        return self.inner.requests
-
     def put_if_absent(self, key: str, body: bytes) -> str:
         """The wrapped put-if-absent, after a PUT's latency."""
         self._wait("put")
-        return self.inner.put_if_absent(key, body)
+        return super().put_if_absent(key, body)
 
     def get(self, key: str) -> StoredObject | None:
         """The wrapped get, after a GET's latency."""
         self._wait("get")
-        return self.inner.get(key)
+        return super().get(key)
 
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
         """The wrapped listing, with a LIST's latency before each page of 1,000 keys."""
         self._wait("list")
-        listing = self.inner.list_keys(prefix, start_after=start_after, limit=limit)
+        listing = super().list_keys(prefix, start_after=start_after, limit=limit)
         for listed, key in enumerate(listing):
             if listed and listed % LIST_PAGE_SIZE == 0:
                 self._wait("list")  # the next page: waited for only if there is a key on it
@@ -96,4 +91,4 @@ class LatencyObjectStore:
     def delete(self, key: str) -> None:
         """The wrapped delete, after a DELETE's latency."""
         self._wait("delete")
-        self.inner.delete(key)
+        super().delete(key)

@@ -197,3 +197,37 @@ class ObjectStore(Protocol):
     def requests(self) -> RequestCounts:
         """Requests this store has sent so far, by kind (retries and pages included)."""
         ...
+
+
+class ForwardingObjectStore:
+    """An :class:`ObjectStore` that passes every request on to ``inner``.
+
+    Subclass it and override the calls to change: a latency, a fault, a rival writer... The
+    requests are counted by ``inner``.
+    """
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+
+    @property
+    def requests(self) -> RequestCounts:
+        """The wrapped store's request counts."""
+        return self.inner.requests
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        """The wrapped put-if-absent."""
+        return self.inner.put_if_absent(key, body)
+
+    def get(self, key: str) -> StoredObject | None:
+        """The wrapped get."""
+        return self.inner.get(key)
+
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
+        """The wrapped listing."""
+        return self.inner.list_keys(prefix, start_after=start_after, limit=limit)
+
+    def delete(self, key: str) -> None:
+        """The wrapped delete."""
+        self.inner.delete(key)
