@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -101,20 +102,31 @@ events = st.builds(
     data=json_objects,
     metadata=json_objects,
     recorded_at=st.datetimes(timezones=zones),
+    schema=st.integers(min_value=1, max_value=50),
 )
 
 
 @st.composite
 def chunks(draw: st.DrawFn) -> Chunk:
-    """Any valid chunk: unicode names, JSON data, metadata and state, with or without snapshot."""
+    """Any valid chunk: unicode names, JSON data, metadata and state, with or without snapshot;
+    one append's, or a merged one covering several versions (each event naming its own)."""
     version = draw(st.integers(min_value=1, max_value=10**20 - 1))
+    span = draw(st.integers(min_value=1, max_value=min(version, 3)))
+    if span == 1:
+        drawn = draw(st.lists(events, min_size=1, max_size=4))
+    else:
+        drawn = [
+            attrs.evolve(event, version=covered)
+            for covered in range(version - span + 1, version + 1)
+            for event in draw(st.lists(events, min_size=1, max_size=2))
+        ]
     return Chunk(
         stream=draw(stream_names),
         version=version,
         chunk=draw(st.integers(min_value=0, max_value=10**6 - 1)),
-        base_version=draw(st.integers(min_value=0, max_value=version - 1)),
+        base_version=version - span,
         append_id=draw(st.text(max_size=40)),
-        events=tuple(draw(st.lists(events, min_size=1, max_size=4))),
+        events=tuple(drawn),
         snapshot=draw(
             st.none()
             | st.builds(

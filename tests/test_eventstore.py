@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -336,14 +337,17 @@ class TestChunks:
         assert f"no version {missing}" in error.reason
         assert "stream order/o-1" in error.reason
 
-    def test_yields_until_the_gap(self, store: InMemoryObjectStore, events: EventStore) -> None:
-        """The chunks before a gap are yielded; the error comes where the gap is."""
+    def test_gap_found_before_yielding(
+        self, store: InMemoryObjectStore, events: EventStore
+    ) -> None:
+        """A missing version raises CorruptChunk naming the chunk that follows it, before any
+        chunk is yielded (the chain is followed from the newest chunk back)."""
         keys = _fill(events, 4)
         store.delete(keys[2])
         chunks: Iterator[Chunk] = events.chunks(STREAM)
-        assert [next(chunks).version, next(chunks).version] == [1, 2]
-        with pytest.raises(CorruptChunk, match="no version 3"):
+        with pytest.raises(CorruptChunk, match="has no version 3") as raised:
             next(chunks)
+        assert raised.value.key == keys[3]
 
     @pytest.mark.parametrize("name", ["notes.txt", "00000000000000000002.json", "0.tmp"])
     def test_stray_object(self, store: InMemoryObjectStore, events: EventStore, name: str) -> None:
@@ -370,18 +374,22 @@ class TestChunks:
             list(events.chunks(STREAM))
         assert raised.value.key == key
 
-    def test_chunk_not_following(self, store: InMemoryObjectStore, events: EventStore) -> None:
-        """A chunk whose events follow another version than the one before it raises
-        CorruptChunk naming its key and both versions."""
+    def test_chunk_covering_versions_without_their_events(
+        self, store: InMemoryObjectStore, events: EventStore
+    ) -> None:
+        """A chunk that claims to follow an older version than the one before it, without
+        events naming each version between, raises CorruptChunk naming its key."""
         _fill(events, 1)
         record = _events(events, 2)[0]
-        stray = Chunk(STREAM, 2, 0, 0, "rogue", (record,), None)  # base 0, not 1
+        good = Chunk(STREAM, 2, 0, 1, "rogue", (record,), None)
+        document = json.loads(encode_chunk(good))
+        document["base_version"] = 0  # claims versions 1 and 2, names neither
         key = events.keys.chunk_key(STREAM, 2)
-        store.put_if_absent(key, encode_chunk(stray))
+        store.put_if_absent(key, json.dumps(document).encode())
         with pytest.raises(CorruptChunk) as raised:
             list(events.chunks(STREAM))
         assert raised.value.key == key
-        assert "follow version 0, not version 1" in raised.value.reason
+        assert "must name the version of every event" in raised.value.reason
 
     def test_vanishing_chunk(self) -> None:
         """A chunk listed but gone when read raises ObjectStoreError naming its key."""
@@ -390,7 +398,7 @@ class TestChunks:
         keys = _fill(events, 2)
         with pytest.raises(ObjectStoreError) as raised:
             list(events.chunks(STREAM))
-        assert raised.value.key == keys[0]
+        assert raised.value.key == keys[-1]  # read newest first
         assert "gone" in raised.value.detail
 
 

@@ -270,9 +270,9 @@ class TestCatchUp:
         keys = repository.event_store.keys
         assert [(call.kind, call.key, call.start_after) for call in store.calls] == [
             ("list", keys.stream_prefix(STREAM), None),
-            ("get", keys.chunk_key(STREAM, 3), None),
-            ("get", keys.chunk_key(STREAM, 4), None),
             ("get", keys.chunk_key(STREAM, 5), None),
+            ("get", keys.chunk_key(STREAM, 4), None),
+            ("get", keys.chunk_key(STREAM, 3), None),
         ]
         assert caught_up == _repository(inner).replay(STREAM.id)
 

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
 from s3es._errors import CorruptChunk
@@ -44,13 +45,21 @@ def _non_negative(_instance: object, attribute: attrs.Attribute[int], value: int
 
 @attrs.frozen
 class EventRecord:
-    """One stored event: its registered type name, a unique id, and JSON data and metadata."""
+    """One stored event: its registered type name, a unique id, and JSON data and metadata.
+
+    ``schema`` is the version of the event type's data shape (1 unless the aggregate says
+    otherwise; upcasters bring older ones up to date). ``version`` is the stream version whose
+    append stored the event, given only in a chunk that covers several versions (a compacted
+    one); None means the chunk's own version. Both are left out of the JSON at their default.
+    """
 
     type: str
     id: str
     data: Mapping[str, Any]
     metadata: Mapping[str, Any]
     recorded_at: datetime
+    schema: int = 1
+    version: int | None = None
 
 
 @attrs.frozen
@@ -81,9 +90,28 @@ class Chunk:
             )
         if not self.events:
             raise ValueError("a chunk holds at least one event")
+        if self.version - self.base_version > 1:
+            self._check_event_versions()
+        elif any(e.version not in {None, self.version} for e in self.events):
+            raise ValueError(f"an event of a chunk of version {self.version} names another")
         if self.snapshot is not None and self.snapshot.version != self.version:
             raise ValueError(
                 f"snapshot version ({self.snapshot.version}) is not the chunk's ({self.version})"
+            )
+
+    def _check_event_versions(self) -> None:
+        """A chunk covering several versions names each event's, in order, each at least once."""
+        versions = [event.version for event in self.events if event.version is not None]
+        if len(versions) != len(self.events):
+            raise ValueError(
+                f"a chunk of versions {self.base_version + 1} to {self.version} must name the "
+                "version of every event"
+            )
+        covered = range(self.base_version + 1, self.version + 1)
+        if versions != sorted(versions) or sorted(set(versions)) != list(covered):
+            raise ValueError(
+                f"the events of a chunk of versions {covered.start} to {covered.stop - 1} must "
+                f"cover each of them, in order; they name {versions}"
             )
 
 
@@ -109,6 +137,15 @@ def _make_converter() -> cattrs.Converter:
 
     converter.register_structure_hook_func(
         lambda type_: type_ == Mapping[str, Any], structure_json_object
+    )
+    converter.register_unstructure_hook(
+        EventRecord,
+        make_dict_unstructure_fn(
+            EventRecord,
+            converter,
+            schema=override(omit_if_default=True),
+            version=override(omit_if_default=True),
+        ),
     )
     return converter
 

@@ -82,15 +82,21 @@ class EventStore:
         self._new_id = new_id
 
     def new_event(
-        self, event_type: str, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+        self,
+        event_type: str,
+        data: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        schema: int = 1,
     ) -> EventRecord:
-        """An EventRecord with a fresh id, recorded now."""
+        """An EventRecord with a fresh id, recorded now, of the given data ``schema``."""
         return EventRecord(
             type=event_type,
             id=self._new_id(),
             data=data,
             metadata=dict(metadata or {}),
             recorded_at=self._clock(),
+            schema=schema,
         )
 
     def append(
@@ -208,37 +214,78 @@ class EventStore:
         )
 
     def chunks(self, stream: StreamName, *, after_version: int = 0) -> Iterator[Chunk]:
-        """Every chunk of ``stream`` after ``after_version``, one per version, oldest first.
+        """The chunks holding every event of ``stream`` after ``after_version``, oldest first.
 
-        Of the chunks of one version the highest-numbered is read. Lists newest first down to
-        ``after_version`` (one LIST per 1,000 chunks), then GETs each. Raises CorruptChunk if a
-        version is missing (naming the key after the gap), if a chunk does not follow the one
-        before it, or if any chunk cannot be read.
+        Of the chunks of one version the highest-numbered is read. A compacted chunk stands for
+        every version it covers, so those versions' own chunks are not read; one that reaches
+        below ``after_version`` comes trimmed to the later events. Lists newest first down to
+        ``after_version`` (one LIST per 1,000 chunks), then GETs from the newest chunk back.
+        Raises CorruptChunk if a version is missing (naming the key after the gap), if a chunk
+        does not follow the one before it, or if any chunk cannot be read.
         """
-        newest_first: list[ChunkKey] = []
+        newest_of_version: dict[int, ChunkKey] = {}
         for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
             where = self.keys.parse(stream, key)
             if where.version <= after_version:
                 break
-            if not newest_first or newest_first[-1].version != where.version:
-                newest_first.append(where)  # a version's highest chunk number lists first
-        previous = after_version
-        for where in reversed(newest_first):
-            version = where.version
-            if version != previous + 1:
+            # A version's highest chunk number lists first.
+            newest_of_version.setdefault(where.version, where)
+        newest_first: list[Chunk] = []
+        wanted = max(newest_of_version, default=after_version)
+        later_key = None
+        while wanted > after_version:
+            found = newest_of_version.get(wanted)
+            if found is None:
                 raise CorruptChunk(
-                    where.key,
-                    f"stream {stream} has no version {previous + 1}: "
-                    f"version {previous} is followed by version {version}",
+                    str(later_key),
+                    f"stream {stream} has no version {wanted}, which this chunk's events follow",
                 )
-            stored = self.objects.get(where.key)
-            if stored is None:
-                raise ObjectStoreError("GET", where.key, "listed, then gone before it was read")
-            chunk = decode_chunk(where, stored.body)
-            if chunk.base_version != previous:
-                raise CorruptChunk(
-                    where.key,
-                    f"its events follow version {chunk.base_version}, not version {previous}",
-                )
-            previous = version
-            yield chunk
+            chunk = self._read(found)
+            newest_first.append(chunk)
+            wanted, later_key = chunk.base_version, found.key
+        for chunk in reversed(newest_first):
+            yield _trimmed(chunk, after_version)
+
+    def _read(self, where: ChunkKey) -> Chunk:
+        stored = self.objects.get(where.key)
+        if stored is None:
+            raise ObjectStoreError("GET", where.key, "listed, then gone before it was read")
+        return decode_chunk(where, stored.body)
+
+    def merge(self, chunks: Sequence[Chunk], snapshot: Snapshot) -> Chunk | None:
+        """Store one chunk holding every event of ``chunks``, with ``snapshot``.
+
+        ``chunks`` are consecutive, from the stream's first version (as ``chunks()`` yields
+        them). The merged chunk is the next chunk number of the last one's version, written
+        put-if-absent; None if another writer took that chunk number first. Nothing is deleted:
+        the chunk 0 of every version stays, as the lock that keeps a stale writer from storing
+        that version again.
+        """
+        if not chunks or chunks[0].base_version != 0:
+            raise ValueError("merge takes the chunks of a stream from its first version")
+        last = chunks[-1]
+        events = tuple(
+            attrs.evolve(event, version=event.version or chunk.version)
+            for chunk in chunks
+            for event in chunk.events
+        )
+        merged = attrs.evolve(
+            last, chunk=last.chunk + 1, base_version=0, events=events, snapshot=snapshot
+        )
+        key = self.keys.chunk_key(last.stream, merged.version, merged.chunk)
+        log = _log.bind(stream=str(last.stream), version=last.version, key=key)
+        try:
+            self.objects.put_if_absent(key, encode_chunk(merged))
+        except ObjectAlreadyExists:
+            log.info("merge_lost")
+            return None
+        log.info("merged", events=len(events))
+        return merged
+
+
+def _trimmed(chunk: Chunk, after_version: int) -> Chunk:
+    """``chunk`` without the events of versions up to ``after_version``."""
+    if chunk.base_version >= after_version:
+        return chunk
+    later = tuple(e for e in chunk.events if (e.version or chunk.version) > after_version)
+    return attrs.evolve(chunk, base_version=after_version, events=later)
