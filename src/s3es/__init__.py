@@ -33,7 +33,7 @@ from s3es._objectstore import (
     StoredObject,
     measure_requests,
 )
-from s3es._repository import Appended, Loaded, Repository
+from s3es._repository import Appended, Compaction, Loaded, Repository
 from s3es._s3 import S3ObjectStore
 from s3es._streams import StreamKeys, StreamName
 
@@ -47,6 +47,7 @@ __all__ = [
     "Chunk",
     "CommandHandler",
     "CommandResult",
+    "Compaction",
     "ConcurrencyError",
     "CorruptChunk",
     "EventRecord",

@@ -13,6 +13,7 @@ from s3es._aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
 from s3es._chunk import Chunk
 from s3es._errors import ConcurrencyError, ObjectStoreError
 from s3es._eventstore import EventStore, StreamConflict
+from s3es._objectstore import RequestCounts, measure_requests
 from s3es._streams import StreamName
 
 _log = structlog.get_logger("s3es.repository")
@@ -25,6 +26,21 @@ class Loaded(Generic[S]):
     stream: StreamName
     version: int
     state: S
+
+
+@attrs.frozen
+class Compaction:
+    """What a compaction did: the stream's chunks up to ``version`` merged into ``key``."""
+
+    stream: StreamName
+    version: int
+    #: The merged chunk, or None when there was nothing to merge or another writer took its
+    #: key first (run it again).
+    key: str | None
+    #: Chunks whose events the merged chunk holds.
+    merged: int
+    events: int
+    requests: RequestCounts
 
 
 @attrs.frozen
@@ -95,6 +111,42 @@ class Repository(Generic[S, C, E]):
         except ObjectStoreError as error:  # a reader may not be allowed to write
             _log.warning("rewrite_failed", stream=stream, error=str(error))
 
+    def compact(self, stream_id: str) -> Compaction:
+        """Merge the stream's chunks into one chunk holding every event and a fresh snapshot.
+
+        A full replay then reads one chunk (plus any appended after it) instead of one per
+        version. The merged chunk is the next chunk number of the latest version, written
+        put-if-absent, so appends racing the compaction are never in its way and see no
+        change. Nothing is deleted: each version's chunk 0 is the lock that makes a writer
+        with an old expected version fail rather than store that version a second time.
+        Safe to re-run; a stream already in one chunk is left as it is.
+        """
+        stream = self.stream(stream_id)
+        with measure_requests() as meter:
+            chunks = list(self.event_store.chunks(stream))
+            version = chunks[-1].version if chunks else 0
+            if len(chunks) <= 1:
+                merged = None
+            else:
+                state = self._evolve(
+                    self.aggregate.initial_state(),
+                    (recorded.event for chunk in chunks for recorded in self._recorded(chunk)),
+                )
+                merged = self.event_store.merge(chunks, self._codec.snapshot(state, version))
+        key = (
+            None
+            if merged is None
+            else self.event_store.keys.chunk_key(stream, merged.version, merged.chunk)
+        )
+        return Compaction(
+            stream=stream,
+            version=version,
+            key=key,
+            merged=len(chunks) if merged is not None else 0,
+            events=len(merged.events) if merged is not None else 0,
+            requests=meter.counts,
+        )
+
     def replay(self, stream_id: str) -> Loaded[S]:
         """The state folded from every event of the stream, ignoring snapshots. Writes nothing."""
         stream = self.stream(stream_id)
@@ -112,7 +164,7 @@ class Repository(Generic[S, C, E]):
         for record in chunk.events:
             yield RecordedEvent(
                 stream=chunk.stream,
-                version=chunk.version,
+                version=record.version or chunk.version,
                 id=record.id,
                 type=record.type,
                 event=self._codec.decode_event(record, key),
