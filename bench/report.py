@@ -179,12 +179,7 @@ def strawman_table(strawman: HotStreamRun, ours: HotStreamRun) -> str:
 
 
 def _requests(counts: RequestCounts) -> str:
-    parts = [
-        f"{count:,} {kind.upper()}"
-        for kind, count in [("list", counts.list), ("get", counts.get), ("put", counts.put)]
-        if count
-    ]
-    return " + ".join(parts) or "none"
+    return str(counts) if counts.total else "none"
 
 
 def _seconds(seconds: float) -> str:

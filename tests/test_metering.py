@@ -30,6 +30,12 @@ class TestRequestCounts:
         assert a + b == RequestCounts(put=4, get=3, list=2, delete=5)
         assert a.total == 10
 
+    def test_text(self) -> None:
+        """A count reads as its non-zero kinds, LIST first; none reads as "no request"."""
+        assert str(RequestCounts(put=1, list=1, get=1)) == "1 LIST + 1 GET + 1 PUT"
+        assert str(RequestCounts(get=10_000, delete=2)) == "10,000 GET + 2 DELETE"
+        assert str(RequestCounts()) == "no request"
+
     def test_cost_at_s3_standard_prices(self) -> None:
         """A million PUTs cost $5, a million GETs $0.40, a million LISTs $5, DELETEs nothing."""
         million = 1_000_000

@@ -15,7 +15,6 @@ from examples.orders import main
 from examples.orders.demo import (
     Demo,
     configure_logging,
-    describe,
     plan_orders,
 )
 from examples.orders.domain import (
@@ -314,13 +313,6 @@ class TestPlan:
         assert {item.sku for item in stock} == set(asked)
         assert all(1 <= item.quantity <= asked[item.sku] for item in stock)
         assert sum(item.quantity for item in stock) < sum(asked.values())
-
-
-class TestRequests:
-    def test_describe(self) -> None:
-        """A request mix is written as its non-zero kinds."""
-        assert describe(RequestCounts(put=1, list=1, get=1)) == "1 LIST + 1 GET + 1 PUT"
-        assert describe(RequestCounts()) == "no request"
 
 
 # Services, on an in-memory store

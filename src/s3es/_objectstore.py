@@ -72,6 +72,11 @@ class RequestCounts:
         """All requests of every kind."""
         return self.put + self.get + self.list + self.delete
 
+    def __str__(self) -> str:
+        """``1 LIST + 1 GET + 1 PUT``: the kinds that are not zero (``no request`` if none)."""
+        kinds = [("LIST", self.list), ("GET", self.get), ("PUT", self.put), ("DELETE", self.delete)]
+        return " + ".join(f"{count:,} {kind}" for kind, count in kinds if count) or "no request"
+
     def cost(self, prices: RequestPrices = S3_STANDARD_PRICES) -> float:
         """What these requests cost, in dollars."""
         return (

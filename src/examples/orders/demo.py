@@ -198,21 +198,6 @@ def plan_orders(count: int, seed: int) -> tuple[list[PlannedOrder], tuple[StockI
     return orders, stock
 
 
-def describe(counts: RequestCounts) -> str:
-    """``1 LIST + 1 GET + 1 PUT``: the kinds of requests in ``counts`` that are not zero."""
-    parts = [
-        f"{number} {name}"
-        for name, number in (
-            ("LIST", counts.list),
-            ("GET", counts.get),
-            ("PUT", counts.put),
-            ("DELETE", counts.delete),
-        )
-        if number
-    ]
-    return " + ".join(parts) or "no request"
-
-
 def _typical(samples: Sequence[RequestCounts]) -> str:
     """The most common request mix among ``samples``, and how many had it."""
     if not samples:
@@ -220,7 +205,7 @@ def _typical(samples: Sequence[RequestCounts]) -> str:
     mixes = Counter(samples)
     mix, seen = mixes.most_common(1)[0]
     average = sum(sample.total for sample in samples) / len(samples)
-    return f"{describe(mix)} ({seen} of {len(samples)}; {average:.1f} requests on average)"
+    return f"{mix} ({seen} of {len(samples)}; {average:.1f} requests on average)"
 
 
 @attrs.define
