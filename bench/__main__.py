@@ -7,10 +7,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import structlog
-
 from bench.report import console, markdown
 from bench.run import QUICK, BenchConfig, run
+from s3es import log_level
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -29,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="only print the tables")
     args = parser.parse_args(argv)
     # s3es logs each append and conflict at debug and info: thousands of lines here.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    results = run(QUICK if args.quick else BenchConfig())
+    with log_level(logging.WARNING):
+        results = run(QUICK if args.quick else BenchConfig())
     print(console(results), end="")
     output = args.output or (None if args.quick else DOCUMENT)
     if output is not None and not args.no_write:

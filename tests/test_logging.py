@@ -9,6 +9,7 @@ the tests capture with ``capture_logs(processors=[merge_contextvars])``, as an a
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from s3es import (
     RetriesExhausted,
     RetryPolicy,
     S3esError,
+    log_level,
 )
 from tests.aggregates import Counter, CounterError, CounterV2, Decrement, Increment
 from tests.test_commands import STREAM, _handler, _racing
@@ -148,3 +150,15 @@ class TestContextvars:
             handler.handle(STREAM.id, Increment(1))
         (conflict,) = _named(entries, "conflict", "info")
         assert (conflict.get("stream"), conflict.get("attempt")) == ("counter/c-1", 1)
+
+
+class TestLogLevel:
+    def test_filters_inside_and_restores_after(self) -> None:
+        """Inside log_level(WARNING) info lines are dropped; after it, the configuration is
+        the one before."""
+        before = structlog.get_config()
+        with log_level(logging.WARNING), structlog.testing.capture_logs() as logs:
+            structlog.get_logger("s3es.test").info("conflict")
+            structlog.get_logger("s3es.test").warning("append_failed")
+        assert [entry["event"] for entry in logs] == ["append_failed"]
+        assert structlog.get_config() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from collections.abc import Callable
 
@@ -14,7 +15,6 @@ from structlog.testing import capture_logs
 from examples.orders import main
 from examples.orders.demo import (
     Demo,
-    configure_logging,
     plan_orders,
 )
 from examples.orders.domain import (
@@ -49,6 +49,7 @@ from s3es import (
     Repository,
     RequestCounts,
     RetryPolicy,
+    log_level,
 )
 from s3es.testing.embedded_s3 import EmbeddedS3
 
@@ -182,15 +183,11 @@ class TestLogging:
     )
     def test_levels(self, verbose: bool, levels: list[str]) -> None:
         """s3es's info lines show only with --verbose; warnings always."""
-        undo = configure_logging(verbose)
-        try:
-            with capture_logs() as logs:
-                log = structlog.get_logger("s3es.test")
-                log.debug("retry")
-                log.info("conflict")
-                log.warning("append_failed")
-        finally:
-            undo()
+        with log_level(logging.INFO if verbose else logging.WARNING), capture_logs() as logs:
+            log = structlog.get_logger("s3es.test")
+            log.debug("retry")
+            log.info("conflict")
+            log.warning("append_failed")
         assert [entry["log_level"] for entry in logs] == levels
 
 

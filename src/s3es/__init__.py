@@ -21,6 +21,7 @@ from s3es._errors import (
 )
 from s3es._eventstore import AppendResult, EventStore
 from s3es._latency import LatencyObjectStore, SimulatedLatency
+from s3es._logging import log_level
 from s3es._memory import InMemoryObjectStore
 from s3es._objectstore import (
     S3_STANDARD_PRICES,
@@ -75,5 +76,6 @@ __all__ = [
     "StoredObject",
     "StreamKeys",
     "StreamName",
+    "log_level",
     "measure_requests",
 ]

@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
-import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -67,6 +66,7 @@ from s3es import (
     S3ObjectStore,
     StreamKeys,
     StreamName,
+    log_level,
 )
 
 if TYPE_CHECKING:
@@ -671,31 +671,12 @@ def _open_store(
     return store
 
 
-def configure_logging(verbose: bool) -> Callable[[], None]:  # noqa: FBT001
-    """Show s3es's log lines from warning up (info with ``verbose``); return an undo."""
-    was_configured, previous = structlog.is_configured(), structlog.get_config()
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.INFO if verbose else logging.WARNING
-        )
-    )
-
-    def undo() -> None:
-        if was_configured:
-            structlog.configure(**previous)
-        else:
-            structlog.reset_defaults()
-
-    return undo
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; the exit status: 0 if every check passed, 1 if one failed, 2 on setup."""
     arguments = build_parser().parse_args(argv)
     out = print
     prefix = arguments.prefix or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    undo_logging = configure_logging(arguments.verbose)
-    try:
+    with log_level(logging.INFO if arguments.verbose else logging.WARNING):
         out(
             "s3es orders demo: a payment service and an inventory service write to the same"
             " streams at once"
@@ -720,5 +701,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=out,
             )
             return demo.run()
-    finally:
-        undo_logging()

@@ -1,0 +1,5 @@
+"""``python -m s3es``: the ``s3es`` command."""
+
+from s3es._cli import main
+
+raise SystemExit(main())
