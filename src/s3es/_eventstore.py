@@ -165,7 +165,7 @@ class EventStore:
             if isinstance(cause, ObjectStoreError):
                 log.warning("append_failed", error=str(cause))
                 raise cause
-            # 412, then gone before our GET: only a deletion (compaction) does that.
+            # 412, then gone before our GET: only a deletion does that (s3es deletes no chunk).
             log.debug("append_conflict", rival_append_id=None)
             raise StreamConflict(ours.stream, ours.base_version, ours.version, None)
         found = decode_chunk(self.keys.parse(ours.stream, key), stored.body)
