@@ -37,6 +37,7 @@ from s3es._objectstore import (
 from s3es._repository import Appended, Compaction, Loaded, Repository
 from s3es._s3 import S3ObjectStore
 from s3es._streams import StreamKeys, StreamName
+from s3es._upcasting import Upcaster
 
 __all__ = [
     "S3_STANDARD_PRICES",
@@ -76,6 +77,7 @@ __all__ = [
     "StoredObject",
     "StreamKeys",
     "StreamName",
+    "Upcaster",
     "log_level",
     "measure_requests",
 ]

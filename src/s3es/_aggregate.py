@@ -14,6 +14,7 @@ from cattrs.preconf.json import make_converter
 from s3es._chunk import EventRecord, Snapshot
 from s3es._errors import CorruptChunk, InvalidConfiguration, InvalidStreamName
 from s3es._streams import StreamName
+from s3es._upcasting import Upcaster, Upcasting
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -68,14 +69,20 @@ class Aggregate(abc.ABC, Generic[S, C, E]):
 
     Events and states are attrs classes (or anything ``CONVERTER`` can (un)structure).
     ``EVENT_TYPES`` names each event class once: the name is what is stored, so a class can
-    be renamed without breaking stored streams. Bump ``SNAPSHOT_SCHEMA`` whenever the state's
-    shape or ``evolve`` changes: stored snapshots of another schema are then ignored, the stream
-    replayed, and a fresh snapshot written.
+    be renamed without breaking stored streams. When an event class's fields change, raise its
+    schema in ``EVENT_SCHEMAS`` and give ``UPCASTERS`` a function from the old stored JSON to
+    the new, for each schema step: events stored before are upcast when they are read. Bump
+    ``SNAPSHOT_SCHEMA`` whenever the state's shape or ``evolve`` changes: stored snapshots of
+    another schema are then ignored, the stream replayed, and a fresh snapshot written.
     """
 
     STREAM_TYPE: ClassVar[str]
     SNAPSHOT_SCHEMA: ClassVar[int] = 1
     EVENT_TYPES: ClassVar[Mapping[str, type[Any]]]
+    #: The current schema of an event type's data, by type name; 1 where absent.
+    EVENT_SCHEMAS: ClassVar[Mapping[str, int]] = {}
+    #: (type name, stored schema n) -> function from schema n's JSON data to schema n + 1's.
+    UPCASTERS: ClassVar[Mapping[tuple[str, int], Upcaster]] = {}
     #: The type snapshots are read into; by default the type of ``initial_state()``.
     STATE_TYPE: ClassVar[Any] = None
     CONVERTER: ClassVar[cattrs.Converter] = DEFAULT_CONVERTER
@@ -145,8 +152,15 @@ class AggregateCodec(Generic[S, C, E]):
                 )
             self._class_of[name] = event_class
             self._name_of[event_class] = name
+        self.upcasting = Upcasting(set(self._class_of), cls.EVENT_SCHEMAS, cls.UPCASTERS)
+        if self.upcasting.problems:
+            raise _configuration_error(cls, "; ".join(self.upcasting.problems))
         self.converter = cls.CONVERTER
         self.state_type: Any = cls.STATE_TYPE or type(aggregate.initial_state())
+
+    def event_schema(self, name: str) -> int:
+        """The schema events of type ``name`` are stored at."""
+        return self.upcasting.current(name)
 
     def encode_event(self, event: E, stream: StreamName) -> tuple[str, dict[str, Any]]:
         """The registered name and JSON data of ``event``, which ``stream``'s decide returned."""
@@ -174,8 +188,9 @@ class AggregateCodec(Generic[S, C, E]):
                 f"{type(self.aggregate).__qualname__} registers "
                 f"{', '.join(sorted(self._class_of))}",
             )
+        data = self.upcasting.upcast(record, key)
         try:
-            event: E = self.converter.structure(record.data, event_class)
+            event: E = self.converter.structure(data, event_class)
         except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
             detail = (
                 "; ".join(cattrs.transform_error(error, path="data"))

@@ -195,10 +195,11 @@ class Repository(Generic[S, C, E]):
         """
         stream = loaded.stream
         events = tuple(events)  # read twice below: a generator would be empty the second time
-        records = [
-            self.event_store.new_event(*self._codec.encode_event(event, stream), metadata)
-            for event in events
-        ]
+        records = []
+        for event in events:
+            name, data = self._codec.encode_event(event, stream)
+            schema = self._codec.event_schema(name)
+            records.append(self.event_store.new_event(name, data, metadata, schema=schema))
         state = self._evolve(loaded.state, events)
         result = self.event_store.append(
             stream,

@@ -44,7 +44,10 @@ class AggregateSpec(Generic[S, C, E]):
     def round_trip_event(self, event: E) -> E:
         """``event`` stored and read back; AssertionError if it does not come back equal."""
         name, data = self.codec.encode_event(event, self.stream)
-        record = EventRecord(type=name, id="-", data=data, metadata={}, recorded_at=_EPOCH)
+        schema = self.codec.event_schema(name)
+        record = EventRecord(
+            type=name, id="-", data=data, metadata={}, recorded_at=_EPOCH, schema=schema
+        )
         stored = self._through_storage(record, None, f"event {event!r}")
         back = self.codec.decode_event(stored.events[0], _SPEC_KEY.key)
         if back != event:
