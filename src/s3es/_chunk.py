@@ -212,8 +212,11 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
             raise CorruptChunk(key, f"field {name!r}: {error}") from error
 
     try:
+        named = (field("stream_type", str), field("stream_id", str))
+        # The key's stream is validated already; only a differing name needs validating.
+        same = named == (where.stream.type, where.stream.id)
         chunk = Chunk(
-            stream=StreamName(type=field("stream_type", str), id=field("stream_id", str)),
+            stream=where.stream if same else StreamName(type=named[0], id=named[1]),
             version=field("version", int),
             chunk=field("chunk", int),
             base_version=field("base_version", int),

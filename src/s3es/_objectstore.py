@@ -147,12 +147,12 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts = RequestCounts()
+        self._counts = dict.fromkeys(("put", "get", "list", "delete"), 0)
 
     def add(self, kind: str, *, meters: bool = True) -> None:
         """Count one request of ``kind`` (``put``, ``get``, ``list`` or ``delete``)."""
         with self._lock:
-            self._counts = attrs.evolve(self._counts, **{kind: getattr(self._counts, kind) + 1})
+            self._counts[kind] += 1
         if meters:
             for meter in _active_meters.get():
                 meter._add(kind)  # noqa: SLF001 - the meter's private door for counters
@@ -160,7 +160,7 @@ class RequestCounter:
     def snapshot(self) -> RequestCounts:
         """The counts so far."""
         with self._lock:
-            return self._counts
+            return RequestCounts(**self._counts)
 
 
 @runtime_checkable
