@@ -21,6 +21,7 @@ from s3es._errors import (
 )
 from s3es._eventstore import AppendResult, EventStore
 from s3es._latency import LatencyObjectStore, SimulatedLatency
+from s3es._lifecycle import apply_tiering_rule, tiering_rule
 from s3es._logging import log_level
 from s3es._memory import InMemoryObjectStore
 from s3es._objectstore import (
@@ -78,6 +79,8 @@ __all__ = [
     "StreamKeys",
     "StreamName",
     "Upcaster",
+    "apply_tiering_rule",
     "log_level",
     "measure_requests",
+    "tiering_rule",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any, TextIO
 from s3es._aggregate import Aggregate
 from s3es._errors import S3esError
 from s3es._eventstore import EventStore
+from s3es._lifecycle import apply_tiering_rule, tiering_rule
 from s3es._logging import log_level
 from s3es._objectstore import ObjectStore, measure_requests
 from s3es._repository import Repository
@@ -40,12 +42,19 @@ def load_aggregate(spec: str) -> type[Aggregate[Any, Any, Any]]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    bucket = argparse.ArgumentParser(add_help=False)
+    bucket.add_argument("--bucket", required=True)
+    bucket.add_argument("--prefix", default="", help="the event store's prefix (default: none)")
+    bucket.add_argument("--endpoint-url", help="an S3-compatible endpoint (default: AWS)")
+    bucket.add_argument("--region", help="the bucket's region (default: the AWS config's)")
+    bucket.add_argument("--verbose", action="store_true", help="print s3es's info log lines")
     parser = argparse.ArgumentParser(
         prog="s3es", description="Operations on the event streams s3es keeps in an S3 bucket."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     compact = commands.add_parser(
         "compact",
+        parents=[bucket],
         help="merge each stream's chunks into one (safe while others append; deletes nothing)",
         description="Merge each named stream's chunks into one chunk holding every event and a "
         "fresh snapshot, so a full read is one GET. Safe to run while writers append, and to "
@@ -55,11 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     compact.add_argument(
         "--aggregate", required=True, help="the aggregate of the streams, as module:Class"
     )
-    compact.add_argument("--bucket", required=True)
-    compact.add_argument("--prefix", default="", help="the event store's prefix (default: none)")
-    compact.add_argument("--endpoint-url", help="an S3-compatible endpoint (default: AWS)")
-    compact.add_argument("--region", help="the bucket's region (default: the AWS config's)")
-    compact.add_argument("--verbose", action="store_true", help="print s3es's info log lines")
+    tiering = commands.add_parser(
+        "tiering",
+        parents=[bucket],
+        help="print, or apply, the lifecycle rule moving large chunks to Intelligent-Tiering",
+        description="Print the S3 lifecycle rule that moves the event store's chunks of 128 KB "
+        "or more to S3 Intelligent-Tiering; with --apply, put it into the bucket's lifecycle "
+        "configuration (other rules are kept; safe to run again).",
+    )
+    tiering.add_argument("--apply", action="store_true", help="apply the rule to the bucket")
     return parser
 
 
@@ -72,18 +85,39 @@ def main(
     """Run the ``s3es`` command; return its exit status. ``store`` replaces the S3 bucket."""
     parser = _parser()
     arguments = parser.parse_args(argv)
-    try:
-        aggregate = load_aggregate(arguments.aggregate)
-    except ValueError as error:
-        parser.error(str(error))
+    if arguments.command == "tiering" and not arguments.apply:
+        print(json.dumps(tiering_rule(arguments.prefix), indent=2), file=out)
+        return 0
     objects = store or S3ObjectStore.connect(
         arguments.bucket, endpoint_url=arguments.endpoint_url, region_name=arguments.region
     )
-    repository = Repository(EventStore(objects, prefix=arguments.prefix), aggregate)
+    with log_level(logging.INFO if arguments.verbose else logging.WARNING):
+        if arguments.command == "tiering":
+            if not isinstance(objects, S3ObjectStore):
+                parser.error("tiering --apply needs an S3 bucket")
+            try:
+                rules = apply_tiering_rule(objects.client, arguments.bucket, arguments.prefix)
+            except S3esError as error:
+                print(f"{arguments.bucket}: {error}", file=out)
+                return 1
+            print(f"{arguments.bucket}: {len(rules)} lifecycle rules, among them:", file=out)
+            print(json.dumps(rules[-1], indent=2), file=out)
+            return 0
+        try:
+            aggregate = load_aggregate(arguments.aggregate)
+        except ValueError as error:
+            parser.error(str(error))
+        return _compact(
+            Repository(EventStore(objects, prefix=arguments.prefix), aggregate),
+            arguments.stream_ids,
+            out,
+        )
+
+
+def _compact(repository: Repository[Any, Any, Any], stream_ids: Sequence[str], out: TextIO) -> int:
     failed = 0
-    level = logging.INFO if arguments.verbose else logging.WARNING
-    with log_level(level), measure_requests() as meter:
-        for stream_id in arguments.stream_ids:
+    with measure_requests() as meter:
+        for stream_id in stream_ids:
             try:
                 result = repository.compact(stream_id)
             except S3esError as error:
