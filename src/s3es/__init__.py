@@ -38,7 +38,7 @@ from s3es._objectstore import (
 from s3es._repository import Appended, Compaction, Loaded, Repository
 from s3es._s3 import S3ObjectStore
 from s3es._streams import StreamKeys, StreamName
-from s3es._upcasting import Upcaster
+from s3es._upcasting import Renamed, Upcaster
 
 __all__ = [
     "S3_STANDARD_PRICES",
@@ -65,6 +65,7 @@ __all__ = [
     "ObjectStore",
     "ObjectStoreError",
     "RecordedEvent",
+    "Renamed",
     "Repository",
     "RequestCounts",
     "RequestMeter",

@@ -14,7 +14,7 @@ from cattrs.preconf.json import make_converter
 from s3es._chunk import EventRecord, Snapshot
 from s3es._errors import CorruptChunk, InvalidConfiguration, InvalidStreamName
 from s3es._streams import StreamName
-from s3es._upcasting import Upcaster, Upcasting
+from s3es._upcasting import Upcaster, Upcasting, origin
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -71,7 +71,9 @@ class Aggregate(abc.ABC, Generic[S, C, E]):
     ``EVENT_TYPES`` names each event class once: the name is what is stored, so a class can
     be renamed without breaking stored streams. When an event class's fields change, raise its
     schema in ``EVENT_SCHEMAS`` and give ``UPCASTERS`` a function from the old stored JSON to
-    the new, for each schema step: events stored before are upcast when they are read. Bump
+    the new, for each schema step: events stored before are upcast when they are read. An
+    upcaster that returns ``Renamed(type, schema, data)`` makes the event one of another type
+    (for a type renamed, split or merged away; the old name then leaves ``EVENT_TYPES``). Bump
     ``SNAPSHOT_SCHEMA`` whenever the state's shape or ``evolve`` changes: stored snapshots of
     another schema are then ignored, the stream replayed, and a fresh snapshot written.
     """
@@ -81,7 +83,8 @@ class Aggregate(abc.ABC, Generic[S, C, E]):
     EVENT_TYPES: ClassVar[Mapping[str, type[Any]]]
     #: The current schema of an event type's data, by type name; 1 where absent.
     EVENT_SCHEMAS: ClassVar[Mapping[str, int]] = {}
-    #: (type name, stored schema n) -> function from schema n's JSON data to schema n + 1's.
+    #: (type name, stored schema n) -> function from schema n's JSON data to schema n + 1's,
+    #: or to ``Renamed(type, schema, data)``: then the event continues as that type.
     UPCASTERS: ClassVar[Mapping[tuple[str, int], Upcaster]] = {}
     #: The type snapshots are read into; by default the type of ``initial_state()``.
     STATE_TYPE: ClassVar[Any] = None
@@ -180,15 +183,24 @@ class AggregateCodec(Generic[S, C, E]):
 
     def decode_event(self, record: EventRecord, key: str) -> E:
         """The domain event stored as ``record`` in the chunk at ``key``."""
-        event_class = self._class_of.get(record.type)
+        return self.decode(record, key)[1]
+
+    def decode(self, record: EventRecord, key: str) -> tuple[str, E]:
+        """The type name (after any rename by an upcaster) and domain event of ``record``.
+
+        Raises CorruptChunk naming ``key`` and the event if it cannot be read as one of
+        ``EVENT_TYPES``.
+        """
+        name, schema, data = self.upcasting.upcast(record, key)
+        came_from = origin(record, name, schema)
+        event_class = self._class_of.get(name)
         if event_class is None:
             raise CorruptChunk(
                 key,
-                f"unknown event type {record.type!r} (event {record.id}); "
+                f"unknown event type {name!r}{came_from} (event {record.id}); "
                 f"{type(self.aggregate).__qualname__} registers "
                 f"{', '.join(sorted(self._class_of))}",
             )
-        data = self.upcasting.upcast(record, key)
         try:
             event: E = self.converter.structure(data, event_class)
         except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
@@ -198,9 +210,9 @@ class AggregateCodec(Generic[S, C, E]):
                 else str(error)
             )
             raise CorruptChunk(
-                key, f"event {record.id} of type {record.type!r} does not fit: {detail}"
+                key, f"event {record.id} of type {name!r}{came_from} does not fit: {detail}"
             ) from error
-        return event
+        return name, event
 
     def snapshot(self, state: S, version: int) -> Snapshot:
         """A snapshot of ``state`` at ``version``, stamped with the current schema."""
