@@ -94,3 +94,19 @@ class TestAggregateOption:
     def test_found(self) -> None:
         """module:Class of an Aggregate gives that class."""
         assert load_aggregate(AGGREGATE) is Counter
+
+
+class TestDelete:
+    def test_deletes_each_stream(self) -> None:
+        """delete stores a tombstone per stream and deletes the chunks below it, saying so."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 3)
+        argv = ["delete", "--aggregate", AGGREGATE, "--bucket", "x", "--prefix", "p"]
+        status, out = _run([*argv, "a", "missing"], store)
+        assert status == 0
+        lines = out.splitlines()
+        assert lines[0] == (
+            "counter/a: tombstone at version 4, 3 chunks deleted; 2 LIST + 1 GET + 1 PUT + 3 DELETE"
+        )
+        assert lines[1] == "counter/missing: no such stream; 1 LIST"
+        assert len(list(store.list_keys("p/counter/a/"))) == 1

@@ -18,6 +18,7 @@ from s3es._errors import (
     ObjectStoreError,
     RetriesExhausted,
     S3esError,
+    StreamDeleted,
 )
 from s3es._eventstore import AppendResult, EventStore
 from s3es._latency import LatencyObjectStore, SimulatedLatency
@@ -35,7 +36,7 @@ from s3es._objectstore import (
     StoredObject,
     measure_requests,
 )
-from s3es._repository import Appended, Compaction, Loaded, Repository
+from s3es._repository import Appended, Compaction, Deletion, Loaded, Repository
 from s3es._s3 import S3ObjectStore
 from s3es._streams import StreamKeys, StreamName
 from s3es._upcasting import Renamed, Upcaster
@@ -53,6 +54,7 @@ __all__ = [
     "Compaction",
     "ConcurrencyError",
     "CorruptChunk",
+    "Deletion",
     "EventRecord",
     "EventStore",
     "ForwardingObjectStore",
@@ -77,6 +79,7 @@ __all__ = [
     "SimulatedLatency",
     "Snapshot",
     "StoredObject",
+    "StreamDeleted",
     "StreamKeys",
     "StreamName",
     "Upcaster",

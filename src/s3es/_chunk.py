@@ -16,7 +16,8 @@ A chunk holds the events of one append and a snapshot of the state after them::
 
 ``events`` are the events that took the stream from ``base_version`` to ``version``
 (``base_version == version - 1`` for an append). A chunk re-written for the same version
-(``chunk`` > 0) carries the same events and a new snapshot.
+(``chunk`` > 0) carries the same events and a new snapshot. A tombstone (``"deleted": true``,
+no events, no snapshot) marks the version at which the stream was deleted.
 """
 
 from __future__ import annotations
@@ -82,12 +83,18 @@ class Chunk:
     append_id: str
     events: tuple[EventRecord, ...]
     snapshot: Snapshot | None
+    #: A tombstone: the stream was deleted at this version. It holds no event and no snapshot.
+    deleted: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not self.base_version < self.version:
             raise ValueError(
                 f"base_version ({self.base_version}) must be below version ({self.version})"
             )
+        if self.deleted:
+            if self.events or self.snapshot is not None:
+                raise ValueError("a tombstone holds no event and no snapshot")
+            return
         if not self.events:
             raise ValueError("a chunk holds at least one event")
         if self.version - self.base_version > 1:
@@ -129,6 +136,7 @@ def _make_converter() -> cattrs.Converter:
     # cattrs would turn "3" or 3.7 into 3: a chunk with such a field is corrupt, not a version.
     converter.register_structure_hook(int, _strict(int))
     converter.register_structure_hook(str, _strict(str))
+    converter.register_structure_hook(bool, _strict(bool))
 
     def structure_json_object(value: Any, _type: Any) -> Mapping[str, Any]:
         if not isinstance(value, dict):
@@ -169,6 +177,8 @@ def encode_chunk(chunk: Chunk) -> bytes:
         "events": _converter.unstructure(chunk.events),
         "snapshot": _converter.unstructure(chunk.snapshot),
     }
+    if chunk.deleted:
+        document["deleted"] = True
     try:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         return text.encode()  # a lone surrogate passes json.dumps and fails here
@@ -223,6 +233,7 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
             append_id=field("append_id", str),
             events=field("events", tuple[EventRecord, ...]),
             snapshot=field("snapshot", Snapshot | None),
+            deleted=field("deleted", bool) if "deleted" in document else False,
         )
     except (TypeError, ValueError) as error:
         raise CorruptChunk(key, str(error)) from error

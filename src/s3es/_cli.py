@@ -7,7 +7,7 @@ import importlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from s3es._aggregate import Aggregate
@@ -64,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     compact.add_argument(
         "--aggregate", required=True, help="the aggregate of the streams, as module:Class"
     )
+    delete = commands.add_parser(
+        "delete",
+        parents=[bucket],
+        help="delete streams: a tombstone at the next version, then every chunk below it",
+        description="Delete each named stream: store a tombstone as its next version (from "
+        "then on it can be neither read nor appended to), then delete every chunk below it. "
+        "Safe to run while writers append, and to run again.",
+    )
+    delete.add_argument("stream_ids", nargs="+", metavar="STREAM_ID")
+    delete.add_argument(
+        "--aggregate", required=True, help="the aggregate of the streams, as module:Class"
+    )
     tiering = commands.add_parser(
         "tiering",
         parents=[bucket],
@@ -107,27 +119,39 @@ def main(
             aggregate = load_aggregate(arguments.aggregate)
         except ValueError as error:
             parser.error(str(error))
-        return _compact(
-            Repository(EventStore(objects, prefix=arguments.prefix), aggregate),
-            arguments.stream_ids,
-            out,
-        )
+        repository = Repository(EventStore(objects, prefix=arguments.prefix), aggregate)
+        act = _deleted if arguments.command == "delete" else _compacted
+        return _for_each(arguments.stream_ids, lambda stream_id: act(repository, stream_id), out)
 
 
-def _compact(repository: Repository[Any, Any, Any], stream_ids: Sequence[str], out: TextIO) -> int:
+def _for_each(stream_ids: Sequence[str], act: Callable[[str], str], out: TextIO) -> int:
+    """Run ``act`` on each stream, printing its line or its error; then the requests sent."""
     failed = 0
     with measure_requests() as meter:
         for stream_id in stream_ids:
             try:
-                result = repository.compact(stream_id)
+                print(act(stream_id), file=out)
             except S3esError as error:
                 failed += 1
                 print(f"{stream_id!r}: {error}", file=out)
-                continue
-            if result.key is None:
-                what = "nothing to merge" if result.version else "no such stream"
-            else:
-                what = f"merged {result.merged} chunks ({result.events} events) into {result.key}"
-            print(f"{result.stream}: {what}; {result.requests}", file=out)
     print(f"requests: {meter.counts} (${meter.counts.cost():.6f})", file=out)
     return 1 if failed else 0
+
+
+def _compacted(repository: Repository[Any, Any, Any], stream_id: str) -> str:
+    result = repository.compact(stream_id)
+    if result.key is None:
+        what = "nothing to merge" if result.version else "no such stream"
+    else:
+        what = f"merged {result.merged} chunks ({result.events} events) into {result.key}"
+    return f"{result.stream}: {what}; {result.requests}"
+
+
+def _deleted(repository: Repository[Any, Any, Any], stream_id: str) -> str:
+    result = repository.delete(stream_id)
+    what = (
+        f"tombstone at version {result.version}, {result.deleted} chunks deleted"
+        if result.version
+        else "no such stream"
+    )
+    return f"{result.stream}: {what}; {result.requests}"

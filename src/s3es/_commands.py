@@ -13,7 +13,7 @@ import structlog
 from s3es._aggregate import C, E, RecordedEvent, S
 from s3es._backoff import Backoff
 from s3es._cache import LoadedCache
-from s3es._errors import ConcurrencyError, RetriesExhausted
+from s3es._errors import ConcurrencyError, RetriesExhausted, StreamDeleted
 from s3es._objectstore import RequestCounts, measure_requests
 from s3es._repository import Loaded, Repository
 from s3es._streams import StreamName
@@ -120,7 +120,11 @@ class CommandHandler(Generic[S, C, E]):
             measure_requests() as meter,
             structlog.contextvars.bound_contextvars(stream=str(stream), attempt=1),
         ):
-            result = self._handle(stream_id, command, metadata, retry or self.retry)
+            try:
+                result = self._handle(stream_id, command, metadata, retry or self.retry)
+            except StreamDeleted:
+                self.cache.discard(stream_id)
+                raise
         return attrs.evolve(result, requests=meter.counts)
 
     def _handle(

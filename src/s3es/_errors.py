@@ -40,6 +40,18 @@ class ConcurrencyError(S3esError):
         )
 
 
+class StreamDeleted(S3esError):  # noqa: N818 - reads as what happened
+    """The stream was deleted: it can be neither read nor appended to.
+
+    ``version`` is that of its tombstone.
+    """
+
+    def __init__(self, stream: StreamName, version: int) -> None:
+        self.stream = stream
+        self.version = version
+        super().__init__(f"stream {stream} was deleted (tombstone at version {version})")
+
+
 class CorruptChunk(S3esError):  # noqa: N818
     """A stored chunk cannot be read, or the chunks of a stream do not follow each other.
 

@@ -15,7 +15,13 @@ import attrs
 import structlog
 
 from s3es._chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
-from s3es._errors import AppendOutcomeUnknown, ConcurrencyError, CorruptChunk, ObjectStoreError
+from s3es._errors import (
+    AppendOutcomeUnknown,
+    ConcurrencyError,
+    CorruptChunk,
+    ObjectStoreError,
+    StreamDeleted,
+)
 from s3es._objectstore import ObjectAlreadyExists, ObjectStore
 from s3es._streams import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
 
@@ -135,9 +141,13 @@ class EventStore:
             events=tuple(events),
             snapshot=snapshot,
         )
-        key = self.keys.chunk_key(stream, version)
+        return self._put_next(chunk)
+
+    def _put_next(self, chunk: Chunk) -> AppendResult:
+        """Store ``chunk`` as chunk 0 of its version, put-if-absent; judge an unclear answer."""
+        key = self.keys.chunk_key(chunk.stream, chunk.version)
         body = encode_chunk(chunk)
-        log = _log.bind(stream=str(stream), version=version, key=key)
+        log = _log.bind(stream=str(chunk.stream), version=chunk.version, key=key)
         try:
             self.objects.put_if_absent(key, body)
         except ObjectAlreadyExists as taken:
@@ -145,8 +155,44 @@ class EventStore:
             return self._read_back(chunk, key, taken, log)
         except ObjectStoreError as error:
             return self._read_back(chunk, key, error, log)
-        log.debug("append", events=len(chunk.events))
-        return AppendResult(stream, version, key, chunk.append_id, chunk.events)
+        log.debug("append", events=len(chunk.events), deleted=chunk.deleted)
+        return AppendResult(chunk.stream, chunk.version, key, chunk.append_id, chunk.events)
+
+    def delete(self, stream: StreamName, *, expected_version: int) -> AppendResult:
+        """Store a tombstone as version ``expected_version + 1``: the stream is deleted.
+
+        Raises ConcurrencyError if another writer stored that version first. Only the tombstone
+        is written; :meth:`sweep` deletes the chunks below it.
+        """
+        if expected_version < 1:
+            raise ValueError(f"stream {stream} has nothing to delete at version {expected_version}")
+        tombstone = Chunk(
+            stream=stream,
+            version=expected_version + 1,
+            chunk=FIRST_CHUNK,
+            base_version=expected_version,
+            append_id=self._new_id(),
+            events=(),
+            snapshot=None,
+            deleted=True,
+        )
+        return self._put_next(tombstone)
+
+    def sweep(self, stream: StreamName, tombstone_version: int) -> int:
+        """Delete every chunk of ``stream`` below its tombstone; return how many were deleted.
+
+        Safe to re-run: it also removes a chunk that a writer with a stale version stored
+        after the stream was deleted.
+        """
+        doomed = [
+            key
+            for key in self.objects.list_keys(self.keys.stream_prefix(stream))
+            if self.keys.parse(stream, key).version < tombstone_version
+        ]
+        for key in doomed:
+            self.objects.delete(key)
+        _log.info("swept", stream=str(stream), version=tombstone_version, deleted=len(doomed))
+        return len(doomed)
 
     def _read_back(
         self, ours: Chunk, key: str, cause: ObjectAlreadyExists | ObjectStoreError, log: Any
@@ -241,6 +287,8 @@ class EventStore:
                     f"stream {stream} has no version {wanted}, which this chunk's events follow",
                 )
             chunk = self._read(found)
+            if chunk.deleted:
+                raise StreamDeleted(stream, chunk.version)
             newest_first.append(chunk)
             wanted, later_key = chunk.base_version, found.key
         for chunk in reversed(newest_first):

@@ -11,12 +11,15 @@ import structlog
 
 from s3es._aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
 from s3es._chunk import Chunk
-from s3es._errors import ConcurrencyError, ObjectStoreError
+from s3es._errors import ConcurrencyError, ObjectStoreError, RetriesExhausted, StreamDeleted
 from s3es._eventstore import EventStore, StreamConflict
 from s3es._objectstore import RequestCounts, measure_requests
 from s3es._streams import StreamName
 
 _log = structlog.get_logger("s3es.repository")
+
+#: How often a deletion reads the stream again after losing its tombstone's version.
+_DELETE_ATTEMPTS = 10
 
 
 @attrs.frozen
@@ -40,6 +43,16 @@ class Compaction:
     #: Chunks whose events the merged chunk holds.
     merged: int
     events: int
+    requests: RequestCounts
+
+
+@attrs.frozen
+class Deletion:
+    """What a deletion did: the tombstone's version (0: no such stream) and chunks deleted."""
+
+    stream: StreamName
+    version: int
+    deleted: int
     requests: RequestCounts
 
 
@@ -77,12 +90,15 @@ class Repository(Generic[S, C, E]):
     def load(self, stream_id: str) -> Loaded[S]:
         """The current state of the stream: one LIST and one GET while its snapshot is usable.
 
-        A stream with no chunks loads as the initial state at version 0.
+        A stream with no chunks loads as the initial state at version 0; a deleted one raises
+        StreamDeleted.
         """
         stream = self.stream(stream_id)
         latest = self.event_store.latest(stream)
         if latest is None:
             return Loaded(stream, 0, self.aggregate.initial_state())
+        if latest.deleted:
+            raise StreamDeleted(stream, latest.version)
         state, reason = self._codec.state_from(latest.snapshot)
         if state is not None:
             return Loaded(stream, latest.version, state)
@@ -146,6 +162,38 @@ class Repository(Generic[S, C, E]):
             events=len(merged.events) if merged is not None else 0,
             requests=meter.counts,
         )
+
+    def delete(self, stream_id: str) -> Deletion:
+        """Delete the stream: a tombstone as its next version, then its chunks below it.
+
+        Once the tombstone is stored, loads, reads and appends of the stream raise
+        StreamDeleted, and a writer that appends at the tombstone's version loses to it. Safe
+        to run while others append (a lost race is retried) and to run again: a second run
+        deletes what the first did not, such as a chunk stored below the tombstone by a writer
+        whose version predates the deletion. A stream with no chunks is left as it is.
+        """
+        stream = self.stream(stream_id)
+        with measure_requests() as meter:
+            tombstone, lost = 0, None
+            for _ in range(_DELETE_ATTEMPTS):
+                latest = self.event_store.latest(stream)
+                if latest is None:
+                    break
+                if latest.deleted:
+                    tombstone = latest.version
+                    break
+                try:
+                    tombstone = self.event_store.delete(
+                        stream, expected_version=latest.version
+                    ).version
+                    break
+                except ConcurrencyError as conflict:
+                    lost = conflict  # another writer appended: delete from its version on
+            else:
+                assert lost is not None  # noqa: S101 - every attempt that did not break lost
+                raise RetriesExhausted(stream, _DELETE_ATTEMPTS, lost)
+            swept = self.event_store.sweep(stream, tombstone) if tombstone else 0
+        return Deletion(stream=stream, version=tombstone, deleted=swept, requests=meter.counts)
 
     def replay(self, stream_id: str) -> Loaded[S]:
         """The state folded from every event of the stream, ignoring snapshots. Writes nothing."""
@@ -229,6 +277,8 @@ class Repository(Generic[S, C, E]):
         applied: no request at all. Otherwise the chunks after ``loaded.version`` are read.
         """
         found = conflict.found if isinstance(conflict, StreamConflict) else None
+        if found is not None and found.deleted:
+            raise StreamDeleted(loaded.stream, found.version)
         if found is not None and found.base_version == loaded.version:
             state = self._evolve(loaded.state, (r.event for r in self._recorded(found)))
             return Loaded(loaded.stream, found.version, state)
