@@ -87,6 +87,18 @@ class TestDelete:
         assert (again.version, again.deleted) == (3, 1)
         assert len(list(store.list_keys("counter/c-1/"))) == 1
 
+    def test_crash_between_tombstone_and_sweep(self) -> None:
+        """A deletion that stopped after its tombstone leaves a stream that reads as deleted;
+        running it again deletes the chunks it left."""
+        store, repository = _stream(3)
+        repository.event_store.delete(STREAM, expected_version=3)  # the tombstone, no sweep
+        with pytest.raises(StreamDeleted):
+            repository.load(STREAM.id)
+        result = repository.delete(STREAM.id)
+        assert (result.version, result.deleted) == (4, 3)
+        assert result.requests.put == 0  # the tombstone was there already
+        assert len(list(store.list_keys("counter/c-1/"))) == 1
+
     def test_no_such_stream(self) -> None:
         """Deleting a stream with no chunks writes nothing."""
         store, repository = _stream(0)
