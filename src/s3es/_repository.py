@@ -144,11 +144,8 @@ class Repository(Generic[S, C, E]):
             if len(chunks) <= 1:
                 merged = None
             else:
-                state = self._evolve(
-                    self.aggregate.initial_state(),
-                    (recorded.event for chunk in chunks for recorded in self._recorded(chunk)),
-                )
-                merged = self.event_store.merge(chunks, self._codec.snapshot(state, version))
+                folded = self._applied(Loaded(stream, 0, self.aggregate.initial_state()), chunks)
+                merged = self.event_store.merge(chunks, self._codec.snapshot(folded.state, version))
         key = (
             None
             if merged is None
@@ -224,12 +221,19 @@ class Repository(Generic[S, C, E]):
     def _evolve(self, state: S, events: Iterable[E]) -> S:
         return functools.reduce(self.aggregate.evolve, events, state)
 
-    def _fold(self, stream: StreamName, state: S, version: int) -> tuple[Loaded[S], Chunk | None]:
-        last = None
-        for chunk in self.event_store.chunks(stream, after_version=version):
+    def _applied(self, loaded: Loaded[S], chunks: Iterable[Chunk]) -> Loaded[S]:
+        """``loaded`` with the events of ``chunks``, the ones that follow it, applied in order."""
+        state, version = loaded.state, loaded.version
+        for chunk in chunks:
             state = self._evolve(state, (recorded.event for recorded in self._recorded(chunk)))
-            version, last = chunk.version, chunk
-        return Loaded(stream, version, state), last
+            version = chunk.version
+        return Loaded(loaded.stream, version, state)
+
+    def _fold(self, stream: StreamName, state: S, version: int) -> tuple[Loaded[S], Chunk | None]:
+        """The state after reading the chunks after ``version``, and the last chunk read."""
+        chunks = list(self.event_store.chunks(stream, after_version=version))
+        folded = self._applied(Loaded(stream, version, state), chunks)
+        return folded, (chunks[-1] if chunks else None)
 
     def append(
         self,
@@ -280,7 +284,6 @@ class Repository(Generic[S, C, E]):
         if found is not None and found.deleted:
             raise StreamDeleted(loaded.stream, found.version)
         if found is not None and found.base_version == loaded.version:
-            state = self._evolve(loaded.state, (r.event for r in self._recorded(found)))
-            return Loaded(loaded.stream, found.version, state)
+            return self._applied(loaded, [found])
         caught_up, _ = self._fold(loaded.stream, loaded.state, loaded.version)
         return caught_up
