@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from s3es import ObjectAlreadyExists, ObjectStore, RequestCounts
+from s3es import ObjectAlreadyExists, ObjectChanged, ObjectStore, RequestCounts
 
 #: ListObjectsV2's page size, as S3 documents it (stated here, not read from s3es).
 PAGE = 1000
@@ -257,6 +257,37 @@ class ObjectStoreContract:
         assert store.requests - before == RequestCounts(list=1)
 
     # delete
+
+    # replace
+
+    def test_replace_with_the_etag(self, store: ObjectStore) -> None:
+        """replace with the current ETag stores the new body and returns its ETag; one PUT."""
+        etag = store.put_if_absent("r/k", b"first")
+        before = store.requests
+        new_etag = store.replace("r/k", b"second", etag=etag)
+        assert store.requests - before == RequestCounts(put=1)
+        stored = store.get("r/k")
+        assert stored is not None
+        assert (stored.body, stored.etag) == (b"second", new_etag)
+        assert new_etag != etag
+
+    def test_replace_with_another_etag(self, store: ObjectStore) -> None:
+        """replace with an ETag that is no longer current raises ObjectChanged naming the key,
+        and leaves the object as it is."""
+        old = store.put_if_absent("r/k", b"first")
+        store.replace("r/k", b"second", etag=old)
+        with pytest.raises(ObjectChanged) as raised:
+            store.replace("r/k", b"third", etag=old)
+        assert raised.value.key == "r/k"
+        stored = store.get("r/k")
+        assert stored is not None
+        assert stored.body == b"second"
+
+    def test_replace_missing(self, store: ObjectStore) -> None:
+        """replace of a key with no object raises ObjectChanged and creates nothing."""
+        with pytest.raises(ObjectChanged):
+            store.replace("r/none", b"x", etag='"0123456789abcdef0123456789abcdef"')
+        assert store.get("r/none") is None
 
     def test_delete_removes(self, store: ObjectStore) -> None:
         """After delete, get returns None and the key is not listed; its neighbours stay."""

@@ -72,6 +72,11 @@ class LatencyObjectStore(ForwardingObjectStore):
         self._wait("put")
         return super().put_if_absent(key, body)
 
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """The wrapped replace, after a PUT's latency."""
+        self._wait("put")
+        return super().replace(key, body, etag=etag)
+
     def get(self, key: str) -> StoredObject | None:
         """The wrapped get, after a GET's latency."""
         self._wait("get")

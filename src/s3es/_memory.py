@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from s3es._objectstore import (
     LIST_PAGE_SIZE,
     ObjectAlreadyExists,
+    ObjectChanged,
     RequestCounter,
     RequestCounts,
     StoredObject,
@@ -45,6 +46,17 @@ class InMemoryObjectStore:
                 raise ObjectAlreadyExists(key)
             self._objects[key] = stored
             bisect.insort(self._sorted_keys, key)
+        return stored.etag
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """Store ``body`` at ``key`` if the object there has ``etag`` (ObjectChanged if not)."""
+        self._counter.add("put")
+        stored = StoredObject(body=bytes(body), etag=f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - S3's ETag
+        with self._lock:
+            current = self._objects.get(key)
+            if current is None or current.etag.strip('"') != etag.strip('"'):
+                raise ObjectChanged(key)
+            self._objects[key] = stored
         return stored.etag
 
     def get(self, key: str) -> StoredObject | None:

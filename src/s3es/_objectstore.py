@@ -37,6 +37,17 @@ def keys_wanted(limit: int | None) -> float:
     return limit
 
 
+class ObjectChanged(S3esError):  # noqa: N818 - it is the answer, not a failure
+    """A replace found another object at its key than the one whose ETag it had, or none.
+
+    S3 answered 412 (or 404) to ``If-Match``.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"the object at {key!r} is not the one expected (or is gone)")
+
+
 @attrs.frozen
 class StoredObject:
     """An object's bytes and its ETag."""
@@ -183,6 +194,13 @@ class ObjectStore(Protocol):
         """The object at ``key``, or None if there is none."""
         ...
 
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """Store ``body`` at ``key`` only if the object there has ``etag``, atomically.
+
+        Returns the new ETag. Raises ObjectChanged if it has another, or if there is none.
+        """
+        ...
+
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
@@ -226,6 +244,10 @@ class ForwardingObjectStore:
     def get(self, key: str) -> StoredObject | None:
         """The wrapped get."""
         return self.inner.get(key)
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """The wrapped replace."""
+        return self.inner.replace(key, body, etag=etag)
 
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None

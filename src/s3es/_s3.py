@@ -18,6 +18,7 @@ from s3es._errors import ObjectStoreError
 from s3es._objectstore import (
     LIST_PAGE_SIZE,
     ObjectAlreadyExists,
+    ObjectChanged,
     RequestCounter,
     RequestCounts,
     StoredObject,
@@ -171,6 +172,30 @@ class S3ObjectStore:
         except ClientError as error:
             if _error_code(error) == "PreconditionFailed" or _status(error) == 412:  # noqa: PLR2004
                 raise ObjectAlreadyExists(key) from error
+            raise self._failure("PUT", key, error) from error
+        return str(response["ETag"])
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """``PutObject`` with ``If-Match: etag``; ObjectChanged on 412 or 404."""
+        try:
+            response = self._send(
+                "PUT",
+                key,
+                lambda: self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    IfMatch=etag,
+                    ContentType="application/json",
+                    **self._put_args,
+                ),
+            )
+        except ClientError as error:
+            if _error_code(error) in {"PreconditionFailed", "NoSuchKey"} or _status(error) in {
+                404,
+                412,
+            }:
+                raise ObjectChanged(key) from error
             raise self._failure("PUT", key, error) from error
         return str(response["ETag"])
 
