@@ -37,7 +37,7 @@ from s3es._objectstore import (
     StoredObject,
     measure_requests,
 )
-from s3es._repository import Appended, Compaction, Deletion, Loaded, Repository
+from s3es._repository import Appended, Compaction, Deletion, Erasure, Loaded, Repository
 from s3es._s3 import S3ObjectStore
 from s3es._streams import StreamKeys, StreamName
 from s3es._upcasting import Renamed, Upcaster
@@ -56,6 +56,7 @@ __all__ = [
     "ConcurrencyError",
     "CorruptChunk",
     "Deletion",
+    "Erasure",
     "EventRecord",
     "EventStore",
     "ForwardingObjectStore",

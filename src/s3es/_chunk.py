@@ -17,7 +17,9 @@ A chunk holds the events of one append and a snapshot of the state after them::
 ``events`` are the events that took the stream from ``base_version`` to ``version``
 (``base_version == version - 1`` for an append). A chunk re-written for the same version
 (``chunk`` > 0) carries the same events and a new snapshot. A tombstone (``"deleted": true``,
-no events, no snapshot) marks the version at which the stream was deleted.
+no events, no snapshot) marks the version at which the stream was deleted; an erased chunk
+(``"erased": true``, no events, no snapshot) keeps the key of a chunk whose content an erasure
+removed, after a merged chunk took over its (redacted) events.
 """
 
 from __future__ import annotations
@@ -85,15 +87,17 @@ class Chunk:
     snapshot: Snapshot | None
     #: A tombstone: the stream was deleted at this version. It holds no event and no snapshot.
     deleted: bool = False
+    #: What an erasure left of a chunk: its key and version, no event, no snapshot.
+    erased: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not self.base_version < self.version:
             raise ValueError(
                 f"base_version ({self.base_version}) must be below version ({self.version})"
             )
-        if self.deleted:
+        if self.deleted or self.erased:
             if self.events or self.snapshot is not None:
-                raise ValueError("a tombstone holds no event and no snapshot")
+                raise ValueError("a tombstone or an erased chunk holds no event and no snapshot")
             return
         if not self.events:
             raise ValueError("a chunk holds at least one event")
@@ -179,6 +183,8 @@ def encode_chunk(chunk: Chunk) -> bytes:
     }
     if chunk.deleted:
         document["deleted"] = True
+    if chunk.erased:
+        document["erased"] = True
     try:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         return text.encode()  # a lone surrogate passes json.dumps and fails here
@@ -234,6 +240,7 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
             events=field("events", tuple[EventRecord, ...]),
             snapshot=field("snapshot", Snapshot | None),
             deleted=field("deleted", bool) if "deleted" in document else False,
+            erased=field("erased", bool) if "erased" in document else False,
         )
     except (TypeError, ValueError) as error:
         raise CorruptChunk(key, str(error)) from error

@@ -22,7 +22,7 @@ from s3es._errors import (
     ObjectStoreError,
     StreamDeleted,
 )
-from s3es._objectstore import ObjectAlreadyExists, ObjectStore
+from s3es._objectstore import ObjectAlreadyExists, ObjectChanged, ObjectStore
 from s3es._streams import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
 
 _log = structlog.get_logger("s3es.eventstore")
@@ -178,6 +178,36 @@ class EventStore:
         )
         return self._put_next(tombstone)
 
+    def erase_below(self, merged: Chunk) -> int:
+        """Replace every chunk that ``merged`` stands for with an erased one; return how many.
+
+        That is each chunk of an older version, and each lower chunk number of its own. The
+        keys stay (chunk 0 of each version is that version's lock); only their content goes.
+        Each replacement is conditional on the ETag just read, so a chunk that changed
+        meanwhile is left to the next run. Safe to re-run.
+        """
+        stream = merged.stream
+        erased = 0
+        for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
+            where = self.keys.parse(stream, key)
+            if (where.version, where.chunk) >= (merged.version, merged.chunk):
+                continue
+            stored = self.objects.get(key)
+            if stored is None:
+                continue
+            chunk = decode_chunk(where, stored.body)
+            if chunk.erased:
+                continue
+            placeholder = attrs.evolve(chunk, events=(), snapshot=None, erased=True)
+            try:
+                self.objects.replace(key, encode_chunk(placeholder), etag=stored.etag)
+            except ObjectChanged:
+                _log.info("erase_skipped", stream=str(stream), key=key, reason="changed")
+                continue
+            erased += 1
+        _log.info("erased", stream=str(stream), version=merged.version, erased=erased)
+        return erased
+
     def sweep(self, stream: StreamName, tombstone_version: int) -> int:
         """Delete every chunk of ``stream`` below its tombstone; return how many were deleted.
 
@@ -289,6 +319,10 @@ class EventStore:
             chunk = self._read(found)
             if chunk.deleted:
                 raise StreamDeleted(stream, chunk.version)
+            if chunk.erased:
+                raise CorruptChunk(
+                    found.key, "an erased chunk in the chain: no merged chunk stands for it"
+                )
             newest_first.append(chunk)
             wanted, later_key = chunk.base_version, found.key
         for chunk in reversed(newest_first):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic
 
 import attrs
@@ -43,6 +43,21 @@ class Compaction:
     #: Chunks whose events the merged chunk holds.
     merged: int
     events: int
+    requests: RequestCounts
+
+
+@attrs.frozen
+class Erasure:
+    """What an erasure did: the redacted merged chunk, and how many chunks it erased.
+
+    ``key`` is None when the stream has no chunk, or when another writer took the merged
+    chunk's key first (run it again).
+    """
+
+    stream: StreamName
+    version: int
+    key: str | None
+    erased: int
     requests: RequestCounts
 
 
@@ -192,6 +207,46 @@ class Repository(Generic[S, C, E]):
             swept = self.event_store.sweep(stream, tombstone) if tombstone else 0
         return Deletion(stream=stream, version=tombstone, deleted=swept, requests=meter.counts)
 
+    def erase(self, stream_id: str, redact: Callable[[E], E]) -> Erasure:
+        """Rewrite the stream with ``redact`` applied to every event, and erase the originals.
+
+        A merged chunk (as compaction writes) takes every event through ``redact`` (which
+        returns the event without the data to erase) and a snapshot folded from the redacted
+        events; then every chunk it stands for is replaced, conditionally on its ETag, by an
+        erased chunk that keeps the key (each version's lock) and nothing else. Event ids,
+        versions and metadata are kept. Safe to re-run, and needed again if a writer appended
+        from a state it held from before (its snapshot would carry the data again).
+        """
+        stream = self.stream(stream_id)
+        with measure_requests() as meter:
+            chunks = list(self.event_store.chunks(stream))
+            merged = None
+            if chunks:
+                redacted = [self._redacted(chunk, redact) for chunk in chunks]
+                folded = self._applied(Loaded(stream, 0, self.aggregate.initial_state()), redacted)
+                snapshot = self._codec.snapshot(folded.state, folded.version)
+                merged = self.event_store.merge(redacted, snapshot)
+            erased = self.event_store.erase_below(merged) if merged is not None else 0
+        key = (
+            None
+            if merged is None
+            else self.event_store.keys.chunk_key(stream, merged.version, merged.chunk)
+        )
+        version = chunks[-1].version if chunks else 0
+        return Erasure(
+            stream=stream, version=version, key=key, erased=erased, requests=meter.counts
+        )
+
+    def _redacted(self, chunk: Chunk, redact: Callable[[E], E]) -> Chunk:
+        """``chunk`` with each event replaced by ``redact(event)``, stored at its schema."""
+        records = []
+        for record, recorded in zip(chunk.events, self._recorded(chunk), strict=True):
+            name, data = self._codec.encode_event(redact(recorded.event), chunk.stream)
+            records.append(
+                attrs.evolve(record, type=name, data=data, schema=self._codec.event_schema(name))
+            )
+        return attrs.evolve(chunk, events=tuple(records))
+
     def replay(self, stream_id: str) -> Loaded[S]:
         """The state folded from every event of the stream, ignoring snapshots. Writes nothing."""
         stream = self.stream(stream_id)
@@ -283,7 +338,7 @@ class Repository(Generic[S, C, E]):
         found = conflict.found if isinstance(conflict, StreamConflict) else None
         if found is not None and found.deleted:
             raise StreamDeleted(loaded.stream, found.version)
-        if found is not None and found.base_version == loaded.version:
+        if found is not None and not found.erased and found.base_version == loaded.version:
             return self._applied(loaded, [found])
         caught_up, _ = self._fold(loaded.stream, loaded.state, loaded.version)
         return caught_up
