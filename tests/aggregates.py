@@ -14,7 +14,19 @@ from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
-from s3es import Aggregate, ForwardingObjectStore, ObjectStore, RequestCounts, StoredObject
+from s3es import (
+    Aggregate,
+    Backoff,
+    CommandHandler,
+    EventStore,
+    ForwardingObjectStore,
+    InMemoryObjectStore,
+    ObjectStore,
+    Repository,
+    RequestCounts,
+    RetryPolicy,
+    StoredObject,
+)
 
 # Events
 
@@ -191,3 +203,19 @@ _KINDS = ("put", "get", "list", "delete")
 def counter_total(events: Sequence[Any]) -> int:
     """The total the counter's events add up to, computed without the aggregate."""
     return sum(e.amount if isinstance(e, Incremented) else -e.amount for e in events)
+
+
+#: A retry policy for tests with many racing writers: many attempts, pauses of microseconds.
+FAST_RETRY = RetryPolicy(max_attempts=50, backoff=Backoff(initial=0.0001, maximum=0.001))
+
+
+def counter_stream(
+    stream_id: str, increments: int
+) -> tuple[InMemoryObjectStore, Repository[CounterState, CounterCommand, CounterEvent]]:
+    """An in-memory store holding a Counter stream of ``increments`` versions (by 1, 2, 3...)."""
+    store = InMemoryObjectStore()
+    repository = Repository(EventStore(store), Counter)
+    handler = CommandHandler(repository)
+    for amount in range(1, increments + 1):
+        handler.handle(stream_id, Increment(amount))
+    return store, repository

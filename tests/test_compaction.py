@@ -3,41 +3,35 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3es import (
-    Backoff,
     CommandHandler,
     EventStore,
     InMemoryObjectStore,
     Repository,
     RequestCounts,
-    RetryPolicy,
     StreamName,
 )
-from tests.aggregates import Counter, CounterState, Increment, IncrementEach
+from tests.aggregates import (
+    FAST_RETRY,
+    Counter,
+    CounterState,
+    Increment,
+    IncrementEach,
+    counter_stream,
+)
 
 STREAM = StreamName("counter", "c-1")
-FAST = RetryPolicy(max_attempts=50, backoff=Backoff(initial=0.0001, maximum=0.001))
-
-
-def _setup(commands: int) -> tuple[InMemoryObjectStore, Repository[Any, Any, Any]]:
-    store = InMemoryObjectStore()
-    repository = Repository(EventStore(store), Counter)
-    handler = CommandHandler(repository)
-    for amount in range(1, commands + 1):
-        handler.handle(STREAM.id, Increment(amount))
-    return store, repository
 
 
 class TestCompact:
     def test_replay_reads_one_chunk_after(self) -> None:
         """After compaction a full read sends one LIST and one GET, and finds the same events
         with the same versions and ids."""
-        store, repository = _setup(20)
+        store, repository = counter_stream(STREAM.id, 20)
         before = list(repository.read(STREAM.id))
         result = repository.compact(STREAM.id)
         assert (result.version, result.merged, result.events) == (20, 20, 20)
@@ -49,7 +43,7 @@ class TestCompact:
 
     def test_state_unchanged(self) -> None:
         """A load and a replay after compaction give the state they gave before."""
-        _, repository = _setup(7)
+        _, repository = counter_stream(STREAM.id, 7)
         loaded, replayed = repository.load(STREAM.id), repository.replay(STREAM.id)
         repository.compact(STREAM.id)
         assert repository.load(STREAM.id) == loaded
@@ -58,7 +52,7 @@ class TestCompact:
     def test_appends_after_compaction(self) -> None:
         """Appends go on after a compacted chunk; a read joins the two; a second compaction
         merges the merged chunk with what came after."""
-        store, repository = _setup(5)
+        store, repository = counter_stream(STREAM.id, 5)
         repository.compact(STREAM.id)
         handler = CommandHandler(repository)
         handler.handle(STREAM.id, IncrementEach((100, 200)))
@@ -73,14 +67,14 @@ class TestCompact:
 
     def test_read_after_a_version_inside_the_merged_chunk(self) -> None:
         """Reading after version k of a compacted stream gives only the later events."""
-        _, repository = _setup(6)
+        _, repository = counter_stream(STREAM.id, 6)
         repository.compact(STREAM.id)
         later = [(r.version, r.event.amount) for r in repository.read(STREAM.id, after_version=4)]
         assert later == [(5, 5), (6, 6)]
 
     def test_nothing_to_merge(self) -> None:
         """An empty stream, or one already in one chunk, is left as it is: nothing written."""
-        store, repository = _setup(0)
+        store, repository = counter_stream(STREAM.id, 0)
         assert repository.compact(STREAM.id).key is None
         CommandHandler(repository).handle(STREAM.id, Increment(1))
         sent = store.requests
@@ -90,7 +84,7 @@ class TestCompact:
 
     def test_re_run_merges_again_only_when_new(self) -> None:
         """Compacting a compacted stream with nothing new writes nothing."""
-        store, repository = _setup(4)
+        store, repository = counter_stream(STREAM.id, 4)
         repository.compact(STREAM.id)
         sent = store.requests
         assert repository.compact(STREAM.id).key is None
@@ -99,7 +93,7 @@ class TestCompact:
     def test_losing_the_merge_race(self) -> None:
         """When another writer took the merged chunk's key first, compact says so (key None)
         and the stream reads as before."""
-        store, repository = _setup(3)
+        store, repository = counter_stream(STREAM.id, 3)
         rival = repository.event_store.keys.chunk_key(STREAM, 3, 1)
         chunk = repository.event_store.latest(STREAM)
         assert chunk is not None
@@ -118,7 +112,10 @@ class TestStaleWriters:
         chunk 0, catches up and stores its command once, after everything else."""
         store = InMemoryObjectStore()
         repository = Repository(EventStore(store), Counter)
-        stale, other = CommandHandler(repository, FAST), CommandHandler(repository, FAST)
+        stale, other = (
+            CommandHandler(repository, FAST_RETRY),
+            CommandHandler(repository, FAST_RETRY),
+        )
         stale.handle(STREAM.id, Increment(1))  # stale now remembers version 1
         for amount in (2, 3, 4):
             other.handle(STREAM.id, Increment(amount))
@@ -132,7 +129,10 @@ class TestStaleWriters:
         version 1 is told its append succeeded, yet a read of the stream never shows it."""
         store = InMemoryObjectStore()
         repository = Repository(EventStore(store), Counter)
-        stale, other = CommandHandler(repository, FAST), CommandHandler(repository, FAST)
+        stale, other = (
+            CommandHandler(repository, FAST_RETRY),
+            CommandHandler(repository, FAST_RETRY),
+        )
         stale.handle(STREAM.id, Increment(1))
         for amount in (2, 3):
             other.handle(STREAM.id, Increment(amount))
@@ -162,7 +162,7 @@ class TestConcurrentCompaction:
         start = threading.Barrier(writers + 1)
 
         def write(n: int) -> None:
-            handler = CommandHandler(repository, FAST)
+            handler = CommandHandler(repository, FAST_RETRY)
             start.wait()
             for amount in range(commands):
                 result = handler.handle(STREAM.id, Increment(n * 100 + amount + 1))

@@ -3,41 +3,25 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 
 from s3es import (
-    Backoff,
     CommandHandler,
-    EventStore,
-    InMemoryObjectStore,
-    Repository,
     RequestCounts,
-    RetryPolicy,
     StreamDeleted,
     StreamName,
 )
-from tests.aggregates import Counter, Increment
+from tests.aggregates import FAST_RETRY, Increment, counter_stream
 
 STREAM = StreamName("counter", "c-1")
-FAST = RetryPolicy(max_attempts=50, backoff=Backoff(initial=0.0001, maximum=0.001))
-
-
-def _stream(commands: int) -> tuple[InMemoryObjectStore, Repository[Any, Any, Any]]:
-    store = InMemoryObjectStore()
-    repository = Repository(EventStore(store), Counter)
-    handler = CommandHandler(repository)
-    for amount in range(1, commands + 1):
-        handler.handle(STREAM.id, Increment(amount))
-    return store, repository
 
 
 class TestDelete:
     def test_tombstone_and_sweep(self) -> None:
         """Deleting stores a tombstone at the next version and deletes every chunk below it;
         the result counts them and the requests sent."""
-        store, repository = _stream(3)
+        store, repository = counter_stream(STREAM.id, 3)
         result = repository.delete(STREAM.id)
         assert (result.version, result.deleted) == (4, 3)
         assert result.requests == RequestCounts(list=2, get=1, put=1, delete=3)
@@ -48,7 +32,7 @@ class TestDelete:
     def test_deleted_stream_refuses_reads_and_writes(self) -> None:
         """After deletion, load, replay, read, compact and handle raise StreamDeleted naming
         the stream and the tombstone's version."""
-        _, repository = _stream(2)
+        _, repository = counter_stream(STREAM.id, 2)
         repository.delete(STREAM.id)
         handler = CommandHandler(repository)
         for attempt in (
@@ -64,8 +48,8 @@ class TestDelete:
     def test_cached_writer_meets_the_tombstone(self) -> None:
         """A handler that remembers the stream's last version loses its PUT to the tombstone
         and gets StreamDeleted, not a retry; it then forgets the stream."""
-        _, repository = _stream(0)
-        handler = CommandHandler(repository, FAST)
+        _, repository = counter_stream(STREAM.id, 0)
+        handler = CommandHandler(repository, FAST_RETRY)
         handler.handle(STREAM.id, Increment(1))
         repository.delete(STREAM.id)
         with pytest.raises(StreamDeleted):
@@ -75,8 +59,11 @@ class TestDelete:
     def test_rerun_sweeps_a_late_chunk(self) -> None:
         """A writer whose version predates the deletion may store a chunk below the tombstone;
         the stream still reads as deleted, and deleting again removes that chunk."""
-        store, repository = _stream(0)
-        stale, other = CommandHandler(repository, FAST), CommandHandler(repository, FAST)
+        store, repository = counter_stream(STREAM.id, 0)
+        stale, other = (
+            CommandHandler(repository, FAST_RETRY),
+            CommandHandler(repository, FAST_RETRY),
+        )
         stale.handle(STREAM.id, Increment(1))
         other.handle(STREAM.id, Increment(2))
         repository.delete(STREAM.id)  # tombstone at 3, versions 1 and 2 deleted
@@ -90,7 +77,7 @@ class TestDelete:
     def test_crash_between_tombstone_and_sweep(self) -> None:
         """A deletion that stopped after its tombstone leaves a stream that reads as deleted;
         running it again deletes the chunks it left."""
-        store, repository = _stream(3)
+        store, repository = counter_stream(STREAM.id, 3)
         repository.event_store.delete(STREAM, expected_version=3)  # the tombstone, no sweep
         with pytest.raises(StreamDeleted):
             repository.load(STREAM.id)
@@ -101,7 +88,7 @@ class TestDelete:
 
     def test_no_such_stream(self) -> None:
         """Deleting a stream with no chunks writes nothing."""
-        store, repository = _stream(0)
+        store, repository = counter_stream(STREAM.id, 0)
         result = repository.delete(STREAM.id)
         assert (result.version, result.deleted) == (0, 0)
         assert store.requests.put == 0
@@ -110,12 +97,12 @@ class TestDelete:
         """Writers appending while the stream is deleted either stored their command before the
         tombstone or get StreamDeleted; after a second sweep no chunk is left but the
         tombstone."""
-        store, repository = _stream(1)
+        store, repository = counter_stream(STREAM.id, 1)
         start = threading.Barrier(4)
         outcomes: list[str] = []
 
         def write() -> None:
-            handler = CommandHandler(repository, FAST)
+            handler = CommandHandler(repository, FAST_RETRY)
             start.wait()
             for _ in range(5):
                 try:

@@ -48,33 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     bucket.add_argument("--endpoint-url", help="an S3-compatible endpoint (default: AWS)")
     bucket.add_argument("--region", help="the bucket's region (default: the AWS config's)")
     bucket.add_argument("--verbose", action="store_true", help="print s3es's info log lines")
+    streams = argparse.ArgumentParser(add_help=False)
+    streams.add_argument("stream_ids", nargs="+", metavar="STREAM_ID")
+    streams.add_argument(
+        "--aggregate", required=True, help="the aggregate of the streams, as module:Class"
+    )
     parser = argparse.ArgumentParser(
         prog="s3es", description="Operations on the event streams s3es keeps in an S3 bucket."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    compact = commands.add_parser(
+    commands.add_parser(
         "compact",
-        parents=[bucket],
+        parents=[bucket, streams],
         help="merge each stream's chunks into one (safe while others append; deletes nothing)",
         description="Merge each named stream's chunks into one chunk holding every event and a "
         "fresh snapshot, so a full read is one GET. Safe to run while writers append, and to "
         "run again. Deletes nothing.",
     )
-    compact.add_argument("stream_ids", nargs="+", metavar="STREAM_ID")
-    compact.add_argument(
-        "--aggregate", required=True, help="the aggregate of the streams, as module:Class"
-    )
-    delete = commands.add_parser(
+    commands.add_parser(
         "delete",
-        parents=[bucket],
+        parents=[bucket, streams],
         help="delete streams: a tombstone at the next version, then every chunk below it",
         description="Delete each named stream: store a tombstone as its next version (from "
         "then on it can be neither read nor appended to), then delete every chunk below it. "
         "Safe to run while writers append, and to run again.",
-    )
-    delete.add_argument("stream_ids", nargs="+", metavar="STREAM_ID")
-    delete.add_argument(
-        "--aggregate", required=True, help="the aggregate of the streams, as module:Class"
     )
     tiering = commands.add_parser(
         "tiering",

@@ -154,50 +154,40 @@ class S3ObjectStore:
             operation, key, f"{_error_code(error) or _status(error)}: {message}"
         )
 
+    def _put(self, key: str, body: bytes, condition: Mapping[str, str]) -> str:
+        """``PutObject`` with ``condition`` (IfNoneMatch or IfMatch); 409 and 503 retried."""
+        response = self._send(
+            "PUT",
+            key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                **condition,  # type: ignore[arg-type]
+                **self._put_args,
+            ),
+        )
+        return str(response["ETag"])
+
     def put_if_absent(self, key: str, body: bytes) -> str:
         """``PutObject`` with ``If-None-Match: *``; ObjectAlreadyExists on 412."""
         try:
-            response = self._send(
-                "PUT",
-                key,
-                lambda: self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=body,
-                    IfNoneMatch="*",
-                    ContentType="application/json",
-                    **self._put_args,
-                ),
-            )
+            return self._put(key, body, {"IfNoneMatch": "*"})
         except ClientError as error:
             if _error_code(error) == "PreconditionFailed" or _status(error) == 412:  # noqa: PLR2004
                 raise ObjectAlreadyExists(key) from error
             raise self._failure("PUT", key, error) from error
-        return str(response["ETag"])
 
     def replace(self, key: str, body: bytes, *, etag: str) -> str:
         """``PutObject`` with ``If-Match: etag``; ObjectChanged on 412 or 404."""
         try:
-            response = self._send(
-                "PUT",
-                key,
-                lambda: self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=body,
-                    IfMatch=etag,
-                    ContentType="application/json",
-                    **self._put_args,
-                ),
-            )
+            return self._put(key, body, {"IfMatch": etag})
         except ClientError as error:
-            if _error_code(error) in {"PreconditionFailed", "NoSuchKey"} or _status(error) in {
-                404,
-                412,
-            }:
+            refused = _error_code(error) in {"PreconditionFailed", "NoSuchKey"}
+            if refused or _status(error) in {404, 412}:
                 raise ObjectChanged(key) from error
             raise self._failure("PUT", key, error) from error
-        return str(response["ETag"])
 
     def get(self, key: str) -> StoredObject | None:
         """``GetObject``; None on 404."""
