@@ -256,6 +256,49 @@ class ObjectStoreContract:
         assert list(store.list_keys("m/")) == keys
         assert store.requests - before == RequestCounts(list=1)
 
+    # list_prefixes
+
+    def test_list_prefixes_directly_under(self, store: ObjectStore) -> None:
+        """Each folder directly under the prefix is listed once, ending in '/', in byte order."""
+        self.put_many(
+            store,
+            [
+                "p/b/1",
+                "p/b/2",
+                "p/b/deeper/3",  # the same folder, one level down
+                "p/a/1",
+                "p/a!",  # a key directly under p/: not a folder
+                "p/a0/1",  # sorts after everything under p/a/
+                "p/\u00e9/1",
+                "p/\U0001f600/1",
+                "p/\uff21/1",
+                "q/c/1",  # another prefix
+                "pp/d/1",
+            ],
+        )
+        expected = ["p/a/", "p/a0/", "p/b/", "p/\u00e9/", "p/\uff21/", "p/\U0001f600/"]
+        assert sorted(expected, key=utf8) == expected
+        assert list(store.list_prefixes("p/")) == expected
+        assert list(store.list_prefixes("p/b/")) == ["p/b/deeper/"]
+        assert list(store.list_prefixes("p/a/")) == []
+        assert list(store.list_prefixes("none/")) == []
+
+    def test_list_prefixes_pages(self, store: ObjectStore) -> None:
+        """More than 1,000 folders are all listed, one LIST per page of 1,000 entries."""
+        folders = [f"f/{n:05d}/" for n in range(PAGE + 5)]
+        self.put_many(store, [f"{folder}x" for folder in folders])
+        before = store.requests
+        assert list(store.list_prefixes("f/")) == folders
+        assert store.requests - before == RequestCounts(list=2)
+
+    def test_list_prefixes_pages_count_keys_too(self, store: ObjectStore) -> None:
+        """Keys directly under the prefix fill pages as folders do, as in S3."""
+        self.put_many(store, [f"g/{n:05d}" for n in range(PAGE)])
+        self.put_many(store, ["g/zz/1"])
+        before = store.requests
+        assert list(store.list_prefixes("g/")) == ["g/zz/"]
+        assert store.requests - before == RequestCounts(list=2)
+
     # delete
 
     # replace

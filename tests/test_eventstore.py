@@ -18,6 +18,7 @@ from s3es import (
     EventRecord,
     EventStore,
     InMemoryObjectStore,
+    InvalidStreamName,
     ObjectStore,
     ObjectStoreError,
     RequestCounts,
@@ -562,3 +563,33 @@ class TestOnS3:
         with pytest.raises(CorruptChunk) as gap:
             list(events.chunks(STREAM))
         assert gap.value.key == keys[2]
+
+
+class TestDiscovery:
+    """Finding the stream types and streams under a prefix, on both stores."""
+
+    def test_types_and_streams(self, any_store: ObjectStore) -> None:
+        """Every stream with a chunk is found under its type, in key order, once."""
+        events = _event_store(any_store, prefix="tenant/es")
+        names = [StreamName("order", "o-2"), StreamName("order", "o-1"), StreamName("pay", "p")]
+        for name in names:
+            _fill(events, 2, name)
+        _fill(_event_store(any_store, prefix="tenant/other"), 1, StreamName("order", "x"))
+        any_store.put_if_absent("tenant/es/_projections/p/doc.json", b"{}")
+        requests = _requests(any_store)
+        assert list(events.stream_types()) == ["order", "pay"]
+        assert list(events.streams("order")) == sorted(names[:2], key=lambda n: n.id)
+        assert list(events.streams("pay")) == [names[2]]
+        assert list(events.streams("none")) == []
+        assert requests() == RequestCounts(list=4)
+
+    def test_reserved_type_refused(self, any_store: ObjectStore) -> None:
+        """s3es's own folders are no stream type: asking for their streams is refused."""
+        with pytest.raises(InvalidStreamName, match="reserved for s3es"):
+            list(_event_store(any_store).streams("_projections"))
+
+    def test_stray_folder_named(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """A folder no stream name maps to is an error naming the folder, not skipped."""
+        store.put_if_absent("order/bad\x07id/x.json", b"{}")
+        with pytest.raises(CorruptChunk, match=r"order/bad\\x07id/.*not the folder of a stream"):
+            list(events.streams("order"))

@@ -19,6 +19,7 @@ from s3es._errors import (
     AppendOutcomeUnknown,
     ConcurrencyError,
     CorruptChunk,
+    InvalidStreamName,
     ObjectStoreError,
     StreamDeleted,
 )
@@ -268,6 +269,30 @@ class EventStore:
             return False
         _log.info("rewrite", stream=str(chunk.stream), version=chunk.version, key=key)
         return True
+
+    def stream_types(self) -> Iterator[str]:
+        """The stream types that have streams under the prefix, in key order.
+
+        One LIST per 1,000 types. Folders of s3es's own (``_projections``...) are not listed.
+        """
+        root = self.keys.root
+        for folder in self.objects.list_prefixes(root):
+            stream_type = folder[len(root) : -1]
+            if not stream_type.startswith("_"):
+                yield stream_type
+
+    def streams(self, stream_type: str) -> Iterator[StreamName]:
+        """The streams of ``stream_type`` that have chunks (deleted ones too), in key order.
+
+        One LIST per 1,000 streams. Raises CorruptChunk, naming the folder, for a folder that
+        no StreamName maps to (none that s3es wrote).
+        """
+        type_prefix = self.keys.type_prefix(stream_type)
+        for folder in self.objects.list_prefixes(type_prefix):
+            try:
+                yield StreamName(stream_type, folder[len(type_prefix) : -1])
+            except InvalidStreamName as error:
+                raise CorruptChunk(folder, f"not the folder of a stream: {error}") from error
 
     def latest(self, stream: StreamName) -> Chunk | None:
         """The latest chunk of ``stream`` (highest version, then chunk), or None if it has none.

@@ -93,6 +93,14 @@ class LatencyObjectStore(ForwardingObjectStore):
                 self._wait("list")  # the next page: waited for only if there is a key on it
             yield key
 
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """The wrapped listing of common prefixes, with a LIST's latency before each page."""
+        self._wait("list")
+        for listed, folder in enumerate(super().list_prefixes(prefix)):
+            if listed and listed % LIST_PAGE_SIZE == 0:
+                self._wait("list")
+            yield folder
+
     def delete(self, key: str) -> None:
         """The wrapped delete, after a DELETE's latency."""
         self._wait("delete")

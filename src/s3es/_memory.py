@@ -97,6 +97,35 @@ class InMemoryObjectStore:
             left -= len(page)
             cursor, inclusive = page[-1], False
 
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """Common prefixes directly under ``prefix``, paged as S3 pages them."""
+        cursor = prefix
+        while True:
+            self._counter.add("list")
+            page: list[str] = []
+            with self._lock:
+                index = bisect.bisect_left(self._sorted_keys, cursor)
+                entries = 0
+                while entries < LIST_PAGE_SIZE and index < len(self._sorted_keys):
+                    key = self._sorted_keys[index]
+                    if not key.startswith(prefix):
+                        break
+                    segment, slash, _ = key[len(prefix) :].partition("/")
+                    if slash:
+                        folder = f"{prefix}{segment}/"
+                        page.append(folder)
+                        entries += 1
+                        cursor = f"{prefix}{segment}0"  # "0" follows "/": past the whole folder
+                    else:
+                        entries += 1  # a key directly under the prefix fills the page too
+                        cursor = f"{key}\0"  # the least string after the key
+                    index = bisect.bisect_left(self._sorted_keys, cursor)
+                more = entries == LIST_PAGE_SIZE and index < len(self._sorted_keys)
+                more = more and self._sorted_keys[index].startswith(prefix)
+            yield from page
+            if not more:
+                return
+
     def delete(self, key: str) -> None:
         """Remove the object at ``key`` if there is one."""
         self._counter.add("delete")

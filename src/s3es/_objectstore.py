@@ -1,4 +1,4 @@
-"""The object-store port: the four requests s3es needs from S3, and their accounting.
+"""The object-store port: the requests s3es needs from S3, and their accounting.
 
 An adapter (S3 via boto3, in-memory) implements :class:`ObjectStore`. The event store relies on
 exactly this contract; ``tests/objectstore_contract.py`` checks it for every adapter.
@@ -16,7 +16,7 @@ import attrs
 
 from s3es._errors import S3esError
 
-#: ListObjectsV2 returns at most this many keys per request.
+#: ListObjectsV2 returns at most this many entries (keys and common prefixes) per request.
 LIST_PAGE_SIZE = 1000
 
 
@@ -212,6 +212,15 @@ class ObjectStore(Protocol):
         """
         ...
 
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """The "folders" directly under ``prefix`` (which ends in ``/``), each ending in ``/``.
+
+        They are S3's common prefixes: ``p/a/`` for keys ``p/a/1`` and ``p/a/b/2``. Listed in
+        ascending UTF-8 byte order. Sends one LIST request per page of 1,000 entries (S3 counts
+        the keys directly under ``prefix`` in a page too), lazily.
+        """
+        ...
+
     def delete(self, key: str) -> None:
         """Remove the object at ``key``; no error if there is none."""
         ...
@@ -254,6 +263,10 @@ class ForwardingObjectStore:
     ) -> Iterator[str]:
         """The wrapped listing."""
         return self.inner.list_keys(prefix, start_after=start_after, limit=limit)
+
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """The wrapped listing of common prefixes."""
+        return self.inner.list_prefixes(prefix)
 
     def delete(self, key: str) -> None:
         """The wrapped delete."""

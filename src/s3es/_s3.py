@@ -228,6 +228,23 @@ class S3ObjectStore:
                 return
             arguments = {**arguments, "ContinuationToken": token}
 
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """``ListObjectsV2`` with ``Delimiter="/"``: its ``CommonPrefixes``, page by page."""
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        while True:
+            try:
+                response = self._send(
+                    "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
+                )
+            except ClientError as error:
+                raise self._failure("LIST", prefix, error) from error
+            for item in response.get("CommonPrefixes", []):
+                yield item["Prefix"]
+            token = response.get("NextContinuationToken")
+            if not response.get("IsTruncated") or not token:
+                return
+            arguments = {**arguments, "ContinuationToken": token}
+
     def delete(self, key: str) -> None:
         """``DeleteObject``."""
         try:

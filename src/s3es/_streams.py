@@ -107,13 +107,21 @@ class StreamKeys:
 
     prefix: str = attrs.field(default="", converter=check_prefix)
 
+    @property
+    def root(self) -> str:
+        """The key prefix under which every stream type lies: ``{prefix}/``, or ``""``."""
+        return f"{self.prefix}/" if self.prefix else ""
+
+    def type_prefix(self, stream_type: str) -> str:
+        """The key prefix (ending in ``/``) under which every stream of ``stream_type`` lies."""
+        return f"{self.root}{StreamName(stream_type, '-').type}/"
+
     def stream_prefix(self, stream: StreamName) -> str:
         """The key prefix (ending in ``/``) under which every chunk of ``stream`` lies.
 
         Raises InvalidStreamName if a chunk key of this stream would be longer than S3 allows.
         """
-        root = f"{self.prefix}/" if self.prefix else ""
-        stream_prefix = f"{root}{stream.type}/{stream.id}/"
+        stream_prefix = f"{self.root}{stream.type}/{stream.id}/"
         longest = len(stream_prefix.encode()) + _CHUNK_NAME_LENGTH
         if longest > MAX_KEY_BYTES:
             raise InvalidStreamName(
