@@ -9,11 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3es import CorruptChunk, InvalidStreamName, StreamKeys, StreamName
+from s3es._feed import feed_key
 
 #: S3's documented limit on an object key, in bytes of UTF-8.
 S3_MAX_KEY_BYTES = 1024
 #: A chunk's name after its stream prefix: ``{20 digits}.{6 digits}.json``.
 CHUNK_NAME_BYTES = len("00000000000000000001.000000.json")
+#: A feed entry's key, "_feed/{type}/{13-digit ms}.{20-digit version}.{id}", has this much more
+#: than its stream's "{type}/{id}/": the longest key a stream needs.
+FEED_KEY_EXTRA = len("_feed/") + len("0000000000000.00000000000000000001.") - len("/")
 LARGEST_VERSION = 10**20 - 1
 LARGEST_CHUNK = 10**6 - 1
 
@@ -158,19 +162,22 @@ class TestKeyLength:
             StreamKeys().chunk_key(stream, 1)
         message = str(raised.value)
         assert str(stream) in message
-        assert f"{len(b'order/') + 1200 + 1 + CHUNK_NAME_BYTES} bytes" in message
+        assert f"{len(b'order/') + 1200 + 1 + FEED_KEY_EXTRA} bytes" in message
         assert str(S3_MAX_KEY_BYTES) in message
 
     @pytest.mark.parametrize("prefix", ["", "tenant", "t/" * 20 + "t"])
     def test_longest_key_accepted(self, prefix: str) -> None:
-        """A stream whose longest chunk key is exactly 1,024 bytes is accepted; one byte more is
-        refused, naming the stream and the prefix."""
+        """A stream whose longest key (its change-feed key) is exactly 1,024 bytes is accepted;
+        one byte more is refused, naming the stream and the prefix."""
         keys = StreamKeys(prefix)
         fixed = len(f"{prefix}/".encode()) if prefix else 0
-        fixed += len(b"order/") + len(b"/") + CHUNK_NAME_BYTES
+        fixed += len(b"order/") + len(b"/") + FEED_KEY_EXTRA
+        assert FEED_KEY_EXTRA > CHUNK_NAME_BYTES
         fitting = StreamName("order", _id_of_bytes(S3_MAX_KEY_BYTES - fixed))
-        key = keys.chunk_key(fitting, LARGEST_VERSION, LARGEST_CHUNK)
+        key = feed_key(keys, fitting, LARGEST_VERSION, at_ms=10**13 - 1)
         assert len(key.encode()) == S3_MAX_KEY_BYTES
+        chunk_key = keys.chunk_key(fitting, LARGEST_VERSION, LARGEST_CHUNK)
+        assert len(chunk_key.encode()) < len(key.encode())
         too_long = StreamName("order", _id_of_bytes(S3_MAX_KEY_BYTES - fixed + 1))
         with pytest.raises(InvalidStreamName) as raised:
             keys.stream_prefix(too_long)

@@ -13,15 +13,21 @@ from s3es._errors import (
     AppendOutcomeUnknown,
     ConcurrencyError,
     CorruptChunk,
+    CorruptReadModel,
+    InlineProjectionFailed,
     InvalidConfiguration,
     InvalidStreamName,
+    LeaseHeld,
     ObjectStoreError,
+    ProjectionFenced,
     RetriesExhausted,
     S3esError,
     StreamDeleted,
 )
 from s3es._eventstore import AppendResult, EventStore
+from s3es._inline import InlineProjection
 from s3es._latency import LatencyObjectStore, SimulatedLatency
+from s3es._lease import Lease
 from s3es._lifecycle import apply_tiering_rule, tiering_rule
 from s3es._logging import log_level
 from s3es._memory import InMemoryObjectStore
@@ -37,6 +43,8 @@ from s3es._objectstore import (
     StoredObject,
     measure_requests,
 )
+from s3es._projection import Projection, ReadModel
+from s3es._projector import ProjectionRun, Projector
 from s3es._repository import Appended, Compaction, Deletion, Erasure, Loaded, Repository
 from s3es._s3 import S3ObjectStore
 from s3es._streams import StreamKeys, StreamName
@@ -55,20 +63,30 @@ __all__ = [
     "Compaction",
     "ConcurrencyError",
     "CorruptChunk",
+    "CorruptReadModel",
     "Deletion",
     "Erasure",
     "EventRecord",
     "EventStore",
     "ForwardingObjectStore",
     "InMemoryObjectStore",
+    "InlineProjection",
+    "InlineProjectionFailed",
     "InvalidConfiguration",
     "InvalidStreamName",
     "LatencyObjectStore",
+    "Lease",
+    "LeaseHeld",
     "Loaded",
     "ObjectAlreadyExists",
     "ObjectChanged",
     "ObjectStore",
     "ObjectStoreError",
+    "Projection",
+    "ProjectionFenced",
+    "ProjectionRun",
+    "Projector",
+    "ReadModel",
     "RecordedEvent",
     "Renamed",
     "Repository",

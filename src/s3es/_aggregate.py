@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -11,7 +11,7 @@ import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
 
-from s3es._chunk import EventRecord, Snapshot
+from s3es._chunk import Chunk, EventRecord, Snapshot
 from s3es._errors import CorruptChunk, InvalidConfiguration, InvalidStreamName
 from s3es._streams import StreamName
 from s3es._upcasting import Upcaster, Upcasting, origin
@@ -213,6 +213,20 @@ class AggregateCodec(Generic[S, C, E]):
                 key, f"event {record.id} of type {name!r}{came_from} does not fit: {detail}"
             ) from error
         return name, event
+
+    def recorded(self, chunk: Chunk, key: str) -> Iterator[RecordedEvent[E]]:
+        """The events of ``chunk``, stored at ``key``, read back as domain events."""
+        for record in chunk.events:
+            name, event = self.decode(record, key)
+            yield RecordedEvent(
+                stream=chunk.stream,
+                version=record.version or chunk.version,
+                id=record.id,
+                type=name,
+                event=event,
+                metadata=record.metadata,
+                recorded_at=record.recorded_at,
+            )
 
     def snapshot(self, state: S, version: int) -> Snapshot:
         """A snapshot of ``state`` at ``version``, stamped with the current schema."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic
 
 import attrs
@@ -13,7 +13,8 @@ import structlog
 from s3es._aggregate import C, E, RecordedEvent, S
 from s3es._backoff import Backoff
 from s3es._cache import LoadedCache
-from s3es._errors import ConcurrencyError, RetriesExhausted, StreamDeleted
+from s3es._errors import ConcurrencyError, InvalidConfiguration, RetriesExhausted, StreamDeleted
+from s3es._inline import InlineProjection
 from s3es._objectstore import RequestCounts, measure_requests
 from s3es._repository import Loaded, Repository
 from s3es._streams import StreamName
@@ -75,7 +76,7 @@ class CommandHandler(Generic[S, C, E]):
     the winning chunk (read while resolving the conflict, so no extra request), after further
     ones the stream's latest state (a load), so a writer on a hot stream does not fall behind.
     Errors raised by ``decide`` are domain errors: they propagate unchanged and are never
-    retried.
+    retried. ``inline`` projections are given each command's events once they are stored.
 
     The handler keeps the latest state it knows of the last ``cache_size`` streams, so a
     command on a warm stream costs one request, its PUT. A cached state may be stale; that is
@@ -91,9 +92,19 @@ class CommandHandler(Generic[S, C, E]):
         retry: RetryPolicy = RetryPolicy(),  # noqa: RUF100
         *,
         cache_size: int = 10_000,
+        inline: Sequence[InlineProjection[Any]] = (),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
+        stream_type = repository.stream("-").type
+        for projection in inline:
+            sources = [source.STREAM_TYPE for source in type(projection.projection).SOURCES]
+            if stream_type not in sources:
+                raise InvalidConfiguration(
+                    f"inline projection {type(projection.projection).__qualname__} does not "
+                    f"read stream type {stream_type!r}: its SOURCES are {sources}"
+                )
+        self.inline = tuple(inline)
         self.repository = repository
         self.retry = retry
         self.cache: LoadedCache[S] = LoadedCache(cache_size)
@@ -180,6 +191,8 @@ class CommandHandler(Generic[S, C, E]):
             new = appended.loaded
             self.cache.put(stream_id, new)
             _log.debug("handled", stream=str(new.stream), version=new.version, attempt=attempt)
+            for projection in self.inline:
+                projection.appended(repository, appended.recorded)
             return CommandResult(
                 new.stream,
                 new.version,

@@ -67,6 +67,65 @@ class CorruptChunk(S3esError):  # noqa: N818
         super().__init__(f"corrupt chunk {key!r}: {reason}")
 
 
+class CorruptReadModel(S3esError):  # noqa: N818
+    """A stored read-model document cannot be read: not JSON, a missing or mistyped field.
+
+    The document is left as it is: a projector stops rather than overwrite it.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"corrupt read model {key!r}: {reason}")
+
+
+class LeaseHeld(S3esError):  # noqa: N818 - reads as what happened
+    """Another projector holds the projection's lease, and it has not expired."""
+
+    def __init__(self, projection: str, owner: str, epoch: int, expires_at: float) -> None:
+        self.projection = projection
+        self.owner = owner
+        self.epoch = epoch
+        self.expires_at = expires_at
+        super().__init__(
+            f"projection {projection!r} is run by {owner!r} (epoch {epoch}), whose lease "
+            f"expires at {expires_at:.3f} (Unix time)"
+        )
+
+
+class ProjectionFenced(S3esError):  # noqa: N818 - reads as what happened
+    """A projector with a newer epoch took the projection over: this one must stop.
+
+    Nothing it had not committed is kept; nothing it had committed is lost.
+    """
+
+    def __init__(self, projection: str, epoch: int, newer_epoch: int) -> None:
+        self.projection = projection
+        self.epoch = epoch
+        self.newer_epoch = newer_epoch
+        super().__init__(
+            f"projection {projection!r}: this projector's epoch {epoch} was fenced by "
+            f"epoch {newer_epoch}"
+        )
+
+
+class InlineProjectionFailed(S3esError):  # noqa: N818 - reads as what happened
+    """An inline projection could not apply a command's events. The events ARE stored.
+
+    The command succeeded; only the in-process view missed it. Its next append on the stream
+    reads the missed events again.
+    """
+
+    def __init__(self, projection: str, stream: StreamName, version: int) -> None:
+        self.projection = projection
+        self.stream = stream
+        self.version = version
+        super().__init__(
+            f"inline projection {projection} failed on stream {stream} at version {version}; "
+            "the command's events are stored"
+        )
+
+
 class ObjectStoreError(S3esError):
     """The object store failed a request after its own retries (network, 5xx, throttling).
 

@@ -23,6 +23,7 @@ from s3es._errors import (
     ObjectStoreError,
     StreamDeleted,
 )
+from s3es._feed import feed_key
 from s3es._objectstore import ObjectAlreadyExists, ObjectChanged, ObjectStore
 from s3es._streams import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
 
@@ -73,6 +74,9 @@ class EventStore:
     Appends are optimistic: each names the version it expects the stream to be at, and writes
     the chunk of the next version with put-if-absent, so of two writers expecting the same
     version exactly one succeeds and the other gets a :class:`~s3es.ConcurrencyError`.
+
+    With ``feed``, each stored append (and tombstone) is followed by a PUT of an empty change-feed
+    entry that projectors list to learn which streams moved: one more request per append.
     """
 
     def __init__(
@@ -82,9 +86,11 @@ class EventStore:
         prefix: str = "",
         clock: Callable[[], datetime] = _utc_now,
         new_id: Callable[[], str] = _new_id,
+        feed: bool = False,
     ) -> None:
         self.objects = objects
         self.keys = StreamKeys(prefix)
+        self.feed = feed
         self._clock = clock
         self._new_id = new_id
 
@@ -157,7 +163,25 @@ class EventStore:
         except ObjectStoreError as error:
             return self._read_back(chunk, key, error, log)
         log.debug("append", events=len(chunk.events), deleted=chunk.deleted)
+        self._announce(chunk, log)
         return AppendResult(chunk.stream, chunk.version, key, chunk.append_id, chunk.events)
+
+    def _announce(self, chunk: Chunk, log: Any) -> None:
+        """Write ``chunk``'s change-feed entry, if the feed is on.
+
+        The chunk is stored already: a failure here is logged, not raised, since the append
+        succeeded, and projectors find the chunk at their next full scan anyway.
+        """
+        if not self.feed:
+            return
+        at_ms = int(self._clock().timestamp() * 1000)
+        key = feed_key(self.keys, chunk.stream, chunk.version, at_ms)
+        try:
+            self.objects.put_if_absent(key, b"")
+        except ObjectAlreadyExists:
+            pass  # a retry of this very PUT, whose answer was lost, met it
+        except ObjectStoreError as error:
+            log.warning("feed_entry_failed", feed_key=key, error=str(error))
 
     def delete(self, stream: StreamName, *, expected_version: int) -> AppendResult:
         """Store a tombstone as version ``expected_version + 1``: the stream is deleted.
@@ -248,6 +272,7 @@ class EventStore:
         found = decode_chunk(self.keys.parse(ours.stream, key), stored.body)
         if found.append_id == ours.append_id:
             log.info("append_recovered", cause=str(cause))
+            self._announce(ours, log)
             return AppendResult(
                 ours.stream, ours.version, key, ours.append_id, ours.events, recovered=True
             )
@@ -293,6 +318,11 @@ class EventStore:
                 yield StreamName(stream_type, folder[len(type_prefix) : -1])
             except InvalidStreamName as error:
                 raise CorruptChunk(folder, f"not the folder of a stream: {error}") from error
+
+    def version(self, stream: StreamName) -> int:
+        """The latest version of ``stream`` (a tombstone's too), 0 if it has none. One LIST."""
+        newest = next(iter(self.objects.list_keys(self.keys.stream_prefix(stream), limit=1)), None)
+        return 0 if newest is None else self.keys.parse(stream, newest).version
 
     def latest(self, stream: StreamName) -> Chunk | None:
         """The latest chunk of ``stream`` (highest version, then chunk), or None if it has none.

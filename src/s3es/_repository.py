@@ -261,17 +261,7 @@ class Repository(Generic[S, C, E]):
 
     def _recorded(self, chunk: Chunk) -> Iterator[RecordedEvent[E]]:
         key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
-        for record in chunk.events:
-            name, event = self._codec.decode(record, key)
-            yield RecordedEvent(
-                stream=chunk.stream,
-                version=record.version or chunk.version,
-                id=record.id,
-                type=name,
-                event=event,
-                metadata=record.metadata,
-                recorded_at=record.recorded_at,
-            )
+        return self._codec.recorded(chunk, key)
 
     def _evolve(self, state: S, events: Iterable[E]) -> S:
         return functools.reduce(self.aggregate.evolve, events, state)

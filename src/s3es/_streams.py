@@ -32,9 +32,14 @@ MAX_CHUNK = 10**CHUNK_WIDTH - 1
 
 _CHUNK_NAME = re.compile(rf"([0-9]{{{VERSION_WIDTH}}})\.([0-9]{{{CHUNK_WIDTH}}})\.json")
 _CHUNK_NAME_LENGTH = VERSION_WIDTH + 1 + CHUNK_WIDTH + len(".json")
+#: Digits of the milliseconds in a change-feed key (see ``_feed``): enough until the year 2286.
+FEED_AT_WIDTH = 13
+#: A stream's feed key, ``{root}_feed/{type}/{at}.{version}.{id}``, is this much longer than its
+#: prefix ``{root}{type}/{id}/``.
+_FEED_KEY_EXTRA = len("_feed/") + FEED_AT_WIDTH + 1 + VERSION_WIDTH + 1 - len("/")
 
 
-def _check_segment(what: str, value: object) -> str:
+def check_segment(what: str, value: object) -> str:
     """Return ``value`` if it can be one segment of an object key, else raise InvalidStreamName."""
     if not isinstance(value, str):
         raise InvalidStreamName(f"{what} must be a str, not {type(value).__name__}: {value!r}")
@@ -66,12 +71,12 @@ class StreamName:
     id: str
 
     def __attrs_post_init__(self) -> None:
-        _check_segment("stream type", self.type)
+        check_segment("stream type", self.type)
         if self.type.startswith("_"):
             raise InvalidStreamName(
                 f"stream type must not start with '_' (reserved for s3es): {self.type!r}"
             )
-        _check_segment(f"stream id (of stream type {self.type!r})", self.id)
+        check_segment(f"stream id (of stream type {self.type!r})", self.id)
 
     def __str__(self) -> str:
         return f"{self.type}/{self.id}"
@@ -87,7 +92,7 @@ def check_prefix(prefix: str) -> str:
         raise InvalidStreamName(f"prefix must be a str, not {type(prefix).__name__}: {prefix!r}")
     if prefix:
         for segment in prefix.split("/"):
-            _check_segment(f"prefix segment (of prefix {prefix!r})", segment)
+            check_segment(f"prefix segment (of prefix {prefix!r})", segment)
     return prefix
 
 
@@ -122,7 +127,7 @@ class StreamKeys:
         Raises InvalidStreamName if a chunk key of this stream would be longer than S3 allows.
         """
         stream_prefix = f"{self.root}{stream.type}/{stream.id}/"
-        longest = len(stream_prefix.encode()) + _CHUNK_NAME_LENGTH
+        longest = len(stream_prefix.encode()) + max(_CHUNK_NAME_LENGTH, _FEED_KEY_EXTRA)
         if longest > MAX_KEY_BYTES:
             raise InvalidStreamName(
                 f"stream {stream} under prefix {self.prefix!r} would need keys of {longest} bytes;"

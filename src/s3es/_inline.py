@@ -1,0 +1,81 @@
+"""Inline projections: a read model in this process, updated right after each append it makes.
+
+For read-your-writes views: the command's events are in the model before ``handle`` returns.
+Best effort by nature: the model lives in memory (a restart starts it empty), and it sees
+another process's events only when an append of its own on the same stream reads them to
+close the gap. A projector keeps the durable read model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Generic
+
+import structlog
+
+from s3es._aggregate import RecordedEvent
+from s3es._errors import InlineProjectionFailed
+from s3es._projection import M, Projection
+from s3es._repository import Repository
+
+_log = structlog.get_logger("s3es.inline")
+
+
+class InlineProjection(Generic[M]):
+    """``projection``'s model kept in memory, fed by the command handlers it is given to.
+
+    Each stream's events are applied once and in order: an append that follows a version the
+    model has not seen first reads the missing events from the stream (one LIST, plus a GET
+    per chunk). Safe to share between threads and handlers.
+    """
+
+    def __init__(self, projection: Projection[M] | type[Projection[M]]) -> None:
+        self.projection: Projection[M] = (
+            projection() if isinstance(projection, type) else projection
+        )
+        self._model = self.projection.initial_model()
+        self._checkpoints: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> M:
+        """The model as it stands."""
+        with self._lock:
+            return self._model
+
+    @property
+    def checkpoints(self) -> Mapping[str, int]:
+        """``"type/id"`` -> the last version of that stream applied."""
+        with self._lock:
+            return dict(self._checkpoints)
+
+    def appended(
+        self, repository: Repository[Any, Any, Any], recorded: Iterable[RecordedEvent[Any]]
+    ) -> None:
+        """Apply ``recorded``, the events one append stored through ``repository``.
+
+        Raises InlineProjectionFailed if ``apply`` (or reading the events it missed) fails; the
+        stream's events then wait for its next append, which reads them again.
+        """
+        events = tuple(recorded)
+        if not events:
+            return
+        stream, version = events[0].stream, events[0].version
+        name = self.projection.__class__.__qualname__
+        with self._lock:
+            seen = self._checkpoints.get(str(stream), 0)
+            if version <= seen:
+                return
+            try:
+                if version > seen + 1:
+                    missed = repository.read(stream.id, after_version=seen)
+                    events = tuple(e for e in missed if e.version <= version)
+                model = self._model
+                for event in events:
+                    model = self.projection.apply(model, event)
+            except Exception as error:
+                _log.exception("inline_projection_failed", projection=name, stream=str(stream))
+                raise InlineProjectionFailed(name, stream, version) from error
+            self._model = model
+            self._checkpoints[str(stream)] = version

@@ -1,0 +1,407 @@
+"""The projector: keeps a projection's read model up to date from the event streams.
+
+One pass finds the streams that moved since the read model's checkpoints (by a full scan, or
+from the change feed), reads their new chunks, applies the events, and commits the model with
+its checkpoints in one conditional PUT. Only the holder of the projection's lease runs passes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Generic
+
+import attrs
+import structlog
+
+from s3es._errors import (
+    LeaseHeld,
+    ObjectStoreError,
+    ProjectionFenced,
+    StreamDeleted,
+)
+from s3es._eventstore import EventStore
+from s3es._feed import feed_cursor, feed_prefix, parse_feed_key
+from s3es._lease import Lease, LeaseKeeper
+from s3es._objectstore import ObjectAlreadyExists, ObjectChanged, RequestCounts, measure_requests
+from s3es._progress import Progress
+from s3es._projection import Committed, M, Projection, ProjectionCodec, ReadModel
+from s3es._streams import StreamName
+
+_log = structlog.get_logger("s3es.projector")
+
+#: How often a pass starts again after another write to the read model came first.
+_PASS_ATTEMPTS = 3
+
+
+def _default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@attrs.frozen
+class ProjectionRun(Generic[M]):
+    """What one pass did, and the read model it left."""
+
+    read_model: ReadModel[M]
+    #: True for a pass over every stream; False for one over the streams the feed named.
+    full_scan: bool
+    #: Streams whose new chunks were read.
+    streams: int
+    events: int
+    #: Conditional PUTs of the read model.
+    commits: int
+    requests: RequestCounts
+
+
+class _Superseded(Exception):  # noqa: N818 - internal signal: start the pass again
+    """Another write to the read model, of this epoch or an older one, came first."""
+
+
+@attrs.define
+class _Pass(Generic[M]):
+    """The read model being brought forward by one pass, and what it has not committed."""
+
+    model: M
+    checkpoints: dict[str, int]
+    feed_cursors: dict[str, int]
+    complete: bool
+    epoch: int
+    etag: str | None
+    dirty: bool = False
+    events: int = 0
+    uncommitted_events: int = 0
+    streams: int = 0
+    commits: int = 0
+
+
+class Projector(Generic[M]):
+    """Runs ``projection`` over the streams of ``event_store``.
+
+    ``read`` returns the stored read model (one GET) to anyone. ``run_once`` takes the lease if
+    this projector does not hold it (LeaseHeld if another projector does), brings the model up
+    to date, and commits it every ``commit_every`` events and at the end. With ``feed`` (the
+    appenders' EventStore must have ``feed=True``), a pass lists the change feed instead of
+    every stream, and every ``full_scan_every`` passes it scans all streams anyway. ``run``
+    repeats passes until stopped, standing by while another projector holds the lease.
+    """
+
+    def __init__(
+        self,
+        event_store: EventStore,
+        projection: Projection[M] | type[Projection[M]],
+        *,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        feed: bool = False,
+        feed_lookback: float = 30.0,
+        full_scan_every: int = 100,
+        commit_every: int = 1000,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        if full_scan_every < 1 or commit_every < 1:
+            raise ValueError(
+                f"full_scan_every and commit_every must be >= 1, not {full_scan_every} and "
+                f"{commit_every}"
+            )
+        self.event_store = event_store
+        self.projection: Projection[M] = (
+            projection() if isinstance(projection, type) else projection
+        )
+        self.codec = ProjectionCodec(self.projection, event_store.keys)
+        self.owner = owner or _default_owner()
+        self.feed = feed
+        self.feed_lookback = feed_lookback
+        self.full_scan_every = full_scan_every
+        self.commit_every = commit_every
+        self._clock = clock
+        self._new_id = new_id
+        self.leases = LeaseKeeper(
+            event_store.objects,
+            self.codec.lease_key,
+            projection=self.codec.name,
+            owner=self.owner,
+            ttl=lease_ttl,
+            clock=clock,
+        )
+        self._lease: Lease | None = None
+        self._passes = 0
+        self._log = _log.bind(projection=self.codec.name, owner=self.owner)
+
+    @property
+    def name(self) -> str:
+        """The projection's name."""
+        return self.codec.name
+
+    @property
+    def lease(self) -> Lease | None:
+        """The lease this projector holds, as it last wrote it; None if it holds none."""
+        return self._lease
+
+    def read(self) -> ReadModel[M]:
+        """The stored read model (the initial one if none is stored). One GET, no lease."""
+        return self._load().read_model
+
+    def _load(self) -> Committed:
+        stored = self.event_store.objects.get(self.codec.key)
+        if stored is None:
+            return Committed(self.codec.initial(), {}, "")
+        committed, usable = self.codec.decode(stored.body, stored.etag)
+        if not usable:
+            self._log.info("model_schema_changed", schema=self.codec.schema)
+        return committed
+
+    def run_once(
+        self, *, full_scan: bool | None = None, progress: Progress | None = None
+    ) -> ProjectionRun[M]:
+        """One pass: take or renew the lease, apply what is new, commit.
+
+        ``full_scan`` forces (True) or forbids (False) a scan of every stream; by default a
+        pass scans when there is no feed, when the model is not complete yet, and every
+        ``full_scan_every`` passes. ``progress`` is told ``(streams done, streams)``.
+        Raises LeaseHeld if another projector holds the lease, and ProjectionFenced if a
+        newer epoch took over since this projector last wrote.
+        """
+        with measure_requests() as meter:
+            lease = self._hold_lease(force=False)
+            scan = full_scan
+            if scan is None:
+                scan = not self.feed or self._passes % self.full_scan_every == 0
+            self._passes += 1
+            run = self._run(lease, scan=scan, reset=False, progress=progress)
+        return attrs.evolve(run, requests=meter.counts)
+
+    def rebuild(self, *, force: bool = False, progress: Progress | None = None) -> ProjectionRun[M]:
+        """Throw the stored model away and apply every event of every stream again.
+
+        Takes the lease under a new epoch first (LeaseHeld if another projector holds it,
+        unless ``force``: that one is fenced). Readers see the model start again from nothing;
+        ``complete`` stays False until the pass is done.
+        """
+        with measure_requests() as meter:
+            self._lease = None
+            lease = self._hold_lease(force=force)
+            run = self._run(lease, scan=True, reset=True, progress=progress)
+        return attrs.evolve(run, requests=meter.counts)
+
+    def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
+        """Run passes every ``interval`` seconds until ``stop`` is set; then release the lease.
+
+        While another projector holds the lease, or after this one was fenced, it stands by
+        and tries again each interval.
+        """
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once()
+                except LeaseHeld as held:
+                    self._log.debug("standing_by", holder=held.owner, epoch=held.epoch)
+                except ProjectionFenced as fenced:
+                    self._log.warning("fenced", epoch=fenced.epoch, newer=fenced.newer_epoch)
+                    self._lease = None
+                stop.wait(interval)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Give the lease up now, so that a standby need not wait for it to expire."""
+        if self._lease is not None:
+            self.leases.release(self._lease)
+            self._lease = None
+
+    def _hold_lease(self, *, force: bool) -> Lease:
+        if self._lease is None:
+            self._lease = self.leases.acquire(force=force)
+        elif self.leases.expiring(self._lease):
+            try:
+                self._lease = self.leases.renew(self._lease)
+            except ProjectionFenced:
+                self._lease = None
+                raise
+        return self._lease
+
+    def _run(
+        self, lease: Lease, *, scan: bool, reset: bool, progress: Progress | None
+    ) -> ProjectionRun[M]:
+        for attempt in range(1, _PASS_ATTEMPTS + 1):
+            try:
+                return self._pass(lease, scan=scan, reset=reset, progress=progress)
+            except _Superseded:
+                self._log.info("pass_superseded", attempt=attempt)
+        raise ProjectionFenced(self.name, lease.epoch, self.read().epoch)
+
+    def _pass(
+        self, lease: Lease, *, scan: bool, reset: bool, progress: Progress | None
+    ) -> ProjectionRun[M]:
+        committed = self._load()
+        stored = committed.read_model
+        if stored.epoch > lease.epoch:
+            self._lease = None
+            raise ProjectionFenced(self.name, lease.epoch, stored.epoch)
+        start = self.codec.initial() if reset else stored
+        work: _Pass[M] = _Pass(
+            model=start.model,
+            checkpoints=dict(start.checkpoints),
+            feed_cursors={} if reset else dict(committed.feed_cursors),
+            complete=start.complete,
+            epoch=lease.epoch,
+            etag=stored.etag,
+            # A new epoch is stamped on the model at once: it fences the older projectors.
+            dirty=reset or stored.epoch < lease.epoch or stored.schema != self.codec.schema,
+        )
+        scan = scan or not work.complete
+        started_ms = int(self._clock() * 1000)
+        streams = self._scanned() if scan else self._from_feed(work)
+        for done, (stream, named) in enumerate(streams, 1):
+            # A scan reads each stream's version (one LIST); the feed names it.
+            version = self.event_store.version(stream) if named is None else named
+            if version > work.checkpoints.get(str(stream), 0):
+                self._catch_up(work, stream)
+            if progress is not None:
+                progress(done, len(streams))
+        if scan:
+            work.complete, work.dirty = True, work.dirty or not work.complete
+            if self.feed:
+                for stream_type in self.codec.codecs:
+                    # Entries from before the scan began name nothing it did not see.
+                    cursor = work.feed_cursors.get(stream_type, 0)
+                    work.feed_cursors[stream_type] = max(cursor, started_ms)
+        if work.dirty:
+            self._commit(work, lease)
+        read_model = ReadModel(
+            projection=self.name,
+            schema=self.codec.schema,
+            model=work.model,
+            checkpoints=work.checkpoints,
+            epoch=work.epoch,
+            complete=work.complete,
+            updated_at=None,
+            etag=work.etag,
+        )
+        self._log.info(
+            "pass",
+            epoch=lease.epoch,
+            full_scan=scan,
+            streams=work.streams,
+            events=work.events,
+            commits=work.commits,
+        )
+        return ProjectionRun(
+            read_model, scan, work.streams, work.events, work.commits, RequestCounts()
+        )
+
+    def _scanned(self) -> list[tuple[StreamName, int | None]]:
+        """Every stream of the sources, its version not read yet."""
+        return [
+            (stream, None)
+            for stream_type in self.codec.codecs
+            for stream in self.event_store.streams(stream_type)
+        ]
+
+    def _from_feed(self, work: _Pass[M]) -> list[tuple[StreamName, int | None]]:
+        """The streams the change feed names past their checkpoints, with the version named.
+
+        Lists each source type's feed from its cursor less the look-back, and moves the cursor
+        to the newest entry listed.
+        """
+        newest: dict[StreamName, int] = {}
+        keys = self.event_store.keys
+        lookback_ms = int(self.feed_lookback * 1000)
+        for stream_type in self.codec.codecs:
+            cursor = work.feed_cursors.get(stream_type, 0)
+            listed = self.event_store.objects.list_keys(
+                feed_prefix(keys, stream_type),
+                start_after=feed_cursor(keys, stream_type, cursor - lookback_ms),
+            )
+            for key in listed:
+                entry = parse_feed_key(keys, stream_type, key)
+                if entry.at_ms > cursor:
+                    work.feed_cursors[stream_type], work.dirty = entry.at_ms, True
+                    cursor = entry.at_ms
+                known = max(work.checkpoints.get(str(entry.stream), 0), newest.get(entry.stream, 0))
+                if entry.version > known:
+                    newest[entry.stream] = entry.version
+        return list(newest.items())
+
+    def _catch_up(self, work: _Pass[M], stream: StreamName) -> None:
+        """Apply the events of ``stream`` after its checkpoint; commit if enough are pending."""
+        name = str(stream)
+        after = work.checkpoints.get(name, 0)
+        try:
+            chunks = list(self.event_store.chunks(stream, after_version=after))
+        except StreamDeleted as deleted:
+            if after < deleted.version:
+                work.model = self.projection.forget(work.model, stream)
+                work.checkpoints[name] = deleted.version
+                work.dirty = True
+                self._log.info("stream_deleted", stream=name, version=deleted.version)
+            return
+        if not chunks:
+            return
+        work.streams += 1
+        keys = self.event_store.keys
+        for chunk in chunks:
+            key = keys.chunk_key(stream, chunk.version, chunk.chunk)
+            for event in self.codec.recorded(chunk, key):
+                work.model = self.projection.apply(work.model, event)
+                work.events += 1
+                work.uncommitted_events += 1
+        work.checkpoints[name] = chunks[-1].version
+        work.dirty = True
+        if work.uncommitted_events >= self.commit_every:
+            self._commit(work, self._hold_lease(force=False))
+
+    def _commit(self, work: _Pass[M], lease: Lease) -> None:
+        """Store the model with its checkpoints, if the stored one is still the one read."""
+        commit_id = self._new_id()
+        read_model = ReadModel(
+            projection=self.name,
+            schema=self.codec.schema,
+            model=work.model,
+            checkpoints=work.checkpoints,
+            epoch=lease.epoch,
+            complete=work.complete,
+            updated_at=None,
+        )
+        body = self.codec.encode(
+            read_model,
+            feed_cursors=work.feed_cursors,
+            commit_id=commit_id,
+            updated_at=datetime.fromtimestamp(self._clock(), UTC),
+        )
+        objects, key = self.event_store.objects, self.codec.key
+        try:
+            if work.etag is None:
+                etag = objects.put_if_absent(key, body)
+            else:
+                etag = objects.replace(key, body, etag=work.etag)
+        except (ObjectAlreadyExists, ObjectChanged, ObjectStoreError) as error:
+            etag = self._judge_commit(error, commit_id, lease)
+        work.etag, work.dirty, work.uncommitted_events = etag, False, 0
+        work.commits += 1
+
+    def _judge_commit(
+        self,
+        error: ObjectAlreadyExists | ObjectChanged | ObjectStoreError,
+        commit_id: str,
+        lease: Lease,
+    ) -> str:
+        """After a commit that did not say it succeeded: ours (its ETag), or why not (raised)."""
+        try:
+            found = self._load()
+        except ObjectStoreError:
+            raise error from None
+        if found.commit_id == commit_id and found.read_model.etag is not None:
+            self._log.info("commit_recovered", cause=str(error))
+            return found.read_model.etag
+        if isinstance(error, ObjectStoreError):
+            raise error
+        if found.read_model.epoch > lease.epoch:
+            self._lease = None
+            raise ProjectionFenced(self.name, lease.epoch, found.read_model.epoch) from error
+        raise _Superseded from error

@@ -1,0 +1,550 @@
+"""Projections: read models folded from the streams, committed with their checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pytest
+
+from s3es import (
+    CommandHandler,
+    CorruptChunk,
+    CorruptReadModel,
+    EventStore,
+    ForwardingObjectStore,
+    InlineProjection,
+    InlineProjectionFailed,
+    InMemoryObjectStore,
+    InvalidConfiguration,
+    LeaseHeld,
+    ObjectStore,
+    ObjectStoreError,
+    Projection,
+    ProjectionFenced,
+    Projector,
+    RecordedEvent,
+    Repository,
+    RequestCounts,
+)
+from tests.aggregates import (
+    Counter,
+    CounterState,
+    Decrement,
+    Increment,
+    IncrementEach,
+)
+from tests.projections import (
+    Applied,
+    AppliedIds,
+    AppliedIdsV2,
+    FailingAppliedIds,
+    stored_ids,
+)
+
+
+@attrs.define
+class Clock:
+    """A clock the test moves: seconds since the epoch."""
+
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@attrs.define
+class World:
+    """A store, its counter streams, and a way to make projectors over them."""
+
+    store: ObjectStore
+    feed: bool = False
+    clock: Clock = attrs.Factory(Clock)
+
+    @property
+    def events(self) -> EventStore:
+        return EventStore(self.store, prefix="es", feed=self.feed, clock=self.datetime)
+
+    def datetime(self, behind: float = 0.0) -> datetime:
+        """The clock's time as the appenders see it, ``behind`` seconds late."""
+        return datetime.fromtimestamp(self.clock.now - behind, UTC)
+
+    @property
+    def repository(self) -> Repository[CounterState, Any, Any]:
+        return Repository(self.events, Counter)
+
+    def handler(self) -> CommandHandler[CounterState, Any, Any]:
+        return CommandHandler(self.repository)
+
+    def add(self, stream_id: str, *amounts: int) -> None:
+        handler = self.handler()
+        for amount in amounts:
+            handler.handle(stream_id, Increment(amount))
+
+    def projector(
+        self,
+        projection: Projection[Applied] | type[Projection[Applied]] = AppliedIds,
+        **options: Any,
+    ) -> Projector[Applied]:
+        options.setdefault("owner", f"p{id(options)}")
+        options.setdefault("feed", self.feed)
+        return Projector(self.events, projection, clock=self.clock, **options)
+
+    def assert_exactly_once(self, model: Applied, streams: list[str]) -> None:
+        """Every stored event of ``streams`` is in the model once, in order; nothing else."""
+        expected = {f"counter/{s}": stored_ids(self.repository, s) for s in streams}
+        assert {s: ids for s, ids in model.ids.items() if s in expected} == expected
+        assert set(model.ids) <= set(expected)
+
+
+class PutHook(ForwardingObjectStore):
+    """Hands every PUT (put-if-absent or replace) to ``hook(key, write)``, which may call
+    ``write()`` (the PUT itself) and may raise before or after it."""
+
+    def __init__(self, inner: ObjectStore, hook: Callable[[str, Callable[[], str]], str]) -> None:
+        super().__init__(inner)
+        self.hook = hook
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        return self.hook(key, lambda: self.inner.put_if_absent(key, body))
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        return self.hook(key, lambda: self.inner.replace(key, body, etag=etag))
+
+
+@pytest.fixture
+def world() -> World:
+    return World(InMemoryObjectStore())
+
+
+class TestPasses:
+    def test_first_pass_applies_every_event_once(self, world: World) -> None:
+        """A pass over many streams applies each event once and commits model and checkpoints."""
+        for n in range(5):
+            world.add(f"c-{n}", *range(1, n + 2))
+        run = world.projector().run_once()
+        assert run.full_scan
+        assert (run.streams, run.events, run.commits) == (5, 15, 1)
+        world.assert_exactly_once(run.read_model.model, [f"c-{n}" for n in range(5)])
+        stored = world.projector().read()
+        assert stored.model == run.read_model.model
+        assert stored.checkpoints == {f"counter/c-{n}": n + 1 for n in range(5)}
+        assert stored.complete
+        assert stored.epoch == 1
+        assert stored.model.totals["counter/c-4"] == 15
+
+    def test_next_pass_applies_only_what_is_new(self, world: World) -> None:
+        """Events stored after a pass are applied by the next, the others not again."""
+        world.add("a", 1, 2)
+        world.add("b", 3)
+        projector = world.projector()
+        projector.run_once()
+        world.add("a", 4)
+        world.handler().handle("a", Decrement(5))
+        world.add("c", 6)
+        run = projector.run_once()
+        assert (run.streams, run.events) == (2, 3)
+        world.assert_exactly_once(run.read_model.model, ["a", "b", "c"])
+        assert run.read_model.model.totals == {"counter/a": 2, "counter/b": 3, "counter/c": 6}
+
+    def test_idle_pass_costs(self, world: World) -> None:
+        """A scan finding nothing new: the model's GET, a LIST per type and per stream, no PUT."""
+        for n in range(3):
+            world.add(f"c-{n}", 1)
+        projector = world.projector(lease_ttl=60)
+        projector.run_once()
+        run = projector.run_once()
+        assert run.events == 0
+        assert run.requests == RequestCounts(get=1, list=1 + 3)
+
+    def test_changed_stream_costs(self, world: World) -> None:
+        """A stream with one new chunk adds a LIST (its new chunks) and a GET, then one PUT."""
+        for n in range(3):
+            world.add(f"c-{n}", 1)
+        projector = world.projector(lease_ttl=60)
+        projector.run_once()
+        world.add("c-1", 2)
+        assert projector.run_once().requests == RequestCounts(get=1 + 1, list=1 + 3 + 1, put=1)
+
+    def test_commits_every_n_events(self, world: World) -> None:
+        """With commit_every=2, a pass over 5 single-event streams commits 3 times."""
+        for n in range(5):
+            world.add(f"c-{n}", 1)
+        run = world.projector(commit_every=2).run_once()
+        assert run.commits == 3
+
+    def test_progress_is_reported_per_stream(self, world: World) -> None:
+        """A scan tells its progress callback (done, total) after each stream."""
+        for n in range(3):
+            world.add(f"c-{n}", 1)
+        seen: list[tuple[int, int]] = []
+        world.projector().run_once(progress=lambda done, total: seen.append((done, total)))
+        assert seen == [(1, 3), (2, 3), (3, 3)]
+
+    def test_rewritten_and_compacted_chunks_apply_nothing_again(self, world: World) -> None:
+        """A compaction or a re-snapshot adds chunks, not versions: nothing is applied twice."""
+        world.add("a", 1, 2, 3)
+        projector = world.projector()
+        projector.run_once()
+        world.repository.compact("a")
+        world.add("a", 4)
+        world.repository.compact("a")
+        run = projector.run_once(full_scan=True)
+        assert run.events == 1
+        world.assert_exactly_once(run.read_model.model, ["a"])
+
+    def test_deleted_stream_is_forgotten_once(self, world: World) -> None:
+        """A deleted stream is handed to forget once; later passes leave it alone."""
+        world.add("a", 1)
+        world.add("b", 2)
+        projector = world.projector()
+        projector.run_once()
+        world.repository.delete("a")
+        run = projector.run_once()
+        assert run.read_model.model.forgotten == ["counter/a"]
+        assert "counter/a" not in run.read_model.model.ids
+        assert run.read_model.checkpoints["counter/a"] == 2
+        assert projector.run_once().read_model.model.forgotten == ["counter/a"]
+
+    def test_stream_deleted_before_first_pass(self, world: World) -> None:
+        """A stream deleted before the projector saw it is forgotten without error."""
+        world.add("a", 1)
+        world.repository.delete("a")
+        run = world.projector().run_once()
+        assert run.read_model.model.forgotten == ["counter/a"]
+
+    def test_other_stream_types_and_prefixes_ignored(self, world: World) -> None:
+        """Only the sources' streams under the event store's prefix are read."""
+        world.add("a", 1)
+        other = Repository(EventStore(world.store, prefix="elsewhere"), Counter)
+        CommandHandler(other).handle("x", Increment(1))
+        world.store.put_if_absent("es/other-type/o-1/99999999999999999998.999999.json", b"{}")
+        run = world.projector().run_once()
+        assert set(run.read_model.model.ids) == {"counter/a"}
+
+
+class TestCrashes:
+    def test_crash_mid_pass_keeps_committed_work_and_redoes_the_rest(self, world: World) -> None:
+        """A crash after some commits: the stored model holds exactly the committed streams;
+        a new projector finishes from there, applying nothing twice."""
+        for n in range(6):
+            world.add(f"c-{n}", 1, 2)
+        poison = {"armed": True}
+
+        def crashes(event: RecordedEvent[Any]) -> bool:
+            return poison["armed"] and event.stream.id == "c-3"
+
+        crashing = world.projector(FailingAppliedIds(crashes), commit_every=2)
+        with pytest.raises(RuntimeError, match="crash on event"):
+            crashing.run_once()
+        stored = world.projector().read()
+        assert set(stored.checkpoints) == {"counter/c-0", "counter/c-1", "counter/c-2"}
+        world.assert_exactly_once(stored.model, ["c-0", "c-1", "c-2"])
+        poison["armed"] = False
+        world.clock.now += 31  # the crashed projector's lease expires
+        run = world.projector().run_once()
+        world.assert_exactly_once(run.read_model.model, [f"c-{n}" for n in range(6)])
+
+    def test_lost_commit_answer_is_recovered(self, world: World) -> None:
+        """A commit that landed but whose answer was lost is recognised by its commit id."""
+        world.add("a", 1)
+
+        def lose_answer(key: str, write: Callable[[], str]) -> str:
+            etag = write()
+            if key.endswith("model.json"):
+                raise ObjectStoreError("PUT", key, "read timeout")
+            return etag
+
+        flaky = PutHook(world.store, lose_answer)
+        projector = Projector(EventStore(flaky, prefix="es"), AppliedIds, clock=world.clock)
+        run = projector.run_once()
+        assert run.commits == 1
+        assert world.projector().read().checkpoints == {"counter/a": 1}
+
+    def test_commit_failure_without_answer_propagates(self, world: World) -> None:
+        """A commit that failed and did not land raises the store's error, naming the key."""
+        world.add("a", 1)
+
+        def fail(key: str, write: Callable[[], str]) -> str:
+            if key.endswith("model.json"):
+                raise ObjectStoreError("PUT", key, "503 SlowDown")
+            return write()
+
+        flaky = PutHook(world.store, fail)
+        projector = Projector(EventStore(flaky, prefix="es"), AppliedIds, clock=world.clock)
+        with pytest.raises(ObjectStoreError, match=r"es/_projections/applied-ids/model\.json"):
+            projector.run_once()
+        assert world.projector().read().etag is None
+
+
+class TestLeases:
+    def test_one_projector_at_a_time(self, world: World) -> None:
+        """While one holds the lease, another is told who holds it and until when."""
+        world.add("a", 1)
+        world.projector(owner="first").run_once()
+        with pytest.raises(LeaseHeld, match="run by 'first' \\(epoch 1\\)"):
+            world.projector(owner="second").run_once()
+
+    def test_takeover_after_expiry_fences_the_old_one(self, world: World) -> None:
+        """After the lease expires another takes it under epoch 2 and stamps the model with
+        it; the old projector's next pass is fenced, and changes nothing."""
+        world.add("a", 1)
+        old = world.projector(owner="old", lease_ttl=10)
+        old.run_once()
+        world.clock.now += 11
+        new = world.projector(owner="new", lease_ttl=10)
+        assert new.run_once().read_model.epoch == 2
+        world.add("a", 2)
+        with pytest.raises(ProjectionFenced, match="epoch 1 was fenced by epoch 2"):
+            old.run_once()
+        assert world.projector().read().checkpoints == {"counter/a": 1}
+        assert new.run_once().events == 1
+
+    def test_paused_projector_cannot_overwrite(self, world: World) -> None:
+        """A projector that paused between reading the model and committing it (past its
+        lease) finds its commit refused and the newer epoch: it is fenced, nothing is lost."""
+        world.add("a", 1)
+        world.add("b", 1)
+        takeover: dict[str, Projector[Applied]] = {}
+
+        def pause(key: str, write: Callable[[], str]) -> str:
+            if key.endswith("model.json") and "done" not in takeover:
+                takeover["done"] = takeover["new"]
+                world.clock.now += 31
+                takeover["new"].run_once()
+            return write()
+
+        paused = Projector(
+            EventStore(PutHook(world.store, pause), prefix="es"),
+            AppliedIds,
+            owner="paused",
+            clock=world.clock,
+        )
+        takeover["new"] = world.projector(owner="new")
+        with pytest.raises(ProjectionFenced):
+            paused.run_once()
+        stored = world.projector().read()
+        assert stored.epoch == 2
+        world.assert_exactly_once(stored.model, ["a", "b"])
+
+    def test_release_lets_a_standby_take_over_at_once(self, world: World) -> None:
+        """A released lease is taken by the next projector without waiting for it to expire."""
+        world.add("a", 1)
+        first = world.projector(owner="first")
+        first.run_once()
+        first.release()
+        assert world.projector(owner="second").run_once().read_model.epoch == 2
+
+    def test_renewed_when_half_gone(self, world: World) -> None:
+        """A pass past half the lease's time renews it (one PUT), keeping the epoch."""
+        world.add("a", 1)
+        projector = world.projector(lease_ttl=10)
+        projector.run_once()
+        world.clock.now += 6
+        run = projector.run_once()
+        assert run.requests.put == 1
+        assert projector.lease is not None
+        assert projector.lease.epoch == 1
+        assert projector.lease.expires_at == world.clock.now + 10
+
+    def test_rebuild_needs_the_lease_unless_forced(self, world: World) -> None:
+        """A rebuild refuses while another runs the projection; forced, it fences that one."""
+        world.add("a", 1, 2)
+        running = world.projector(owner="running")
+        running.run_once()
+        with pytest.raises(LeaseHeld):
+            world.projector(owner="rebuilder").rebuild()
+        run = world.projector(owner="rebuilder").rebuild(force=True)
+        assert run.read_model.epoch == 2
+        world.assert_exactly_once(run.read_model.model, ["a"])
+        with pytest.raises(ProjectionFenced):
+            running.run_once()
+
+
+class TestRebuilds:
+    def test_schema_bump_rebuilds(self, world: World) -> None:
+        """A stored model of another SCHEMA is thrown away and rebuilt from every event."""
+        world.add("a", 1, 2)
+        world.projector().run_once()
+        world.clock.now += 31
+        run = world.projector(AppliedIdsV2).run_once()
+        assert run.events == 2
+        world.assert_exactly_once(run.read_model.model, ["a"])
+        assert run.read_model.schema == 2
+
+    def test_rebuild_starts_from_nothing(self, world: World) -> None:
+        """A rebuild applies every event again to a fresh model, under a new epoch."""
+        world.add("a", 1, 2)
+        projector = world.projector()
+        projector.run_once()
+        run = projector.rebuild()
+        assert (run.events, run.read_model.epoch) == (2, 2)
+        world.assert_exactly_once(run.read_model.model, ["a"])
+
+
+class TestFeed:
+    @pytest.fixture
+    def world(self) -> World:
+        return World(InMemoryObjectStore(), feed=True)
+
+    def test_appends_write_feed_entries(self, world: World) -> None:
+        """With the feed on, each append costs one more PUT: its feed entry."""
+        handler = world.handler()
+        assert handler.handle("a", Increment(1)).requests == RequestCounts(list=1, put=2)
+        assert handler.handle("a", Increment(2)).requests == RequestCounts(put=2)
+        feed = list(world.store.list_keys("es/_feed/counter/"))
+        assert [key.rsplit(".", 2)[1:] for key in feed] == [
+            ["00000000000000000001", "a"],
+            ["00000000000000000002", "a"],
+        ]
+
+    def test_feed_pass_reads_only_named_streams(self, world: World) -> None:
+        """After a full scan, a pass lists the feed and reads only the streams it names."""
+        for n in range(5):
+            world.add(f"c-{n}", 1)
+        projector = world.projector(full_scan_every=1000, lease_ttl=60)
+        assert projector.run_once().full_scan
+        world.add("c-3", 2)
+        run = projector.run_once()
+        assert not run.full_scan
+        assert (run.streams, run.events) == (1, 1)
+        assert run.requests == RequestCounts(get=1 + 1, list=1 + 1, put=1)
+        idle = projector.run_once()
+        assert idle.requests == RequestCounts(get=1, list=1)
+        world.assert_exactly_once(idle.read_model.model, [f"c-{n}" for n in range(5)])
+
+    @pytest.mark.parametrize(("behind", "seen"), [(20, True), (40, False)])
+    def test_late_entry_within_look_back_is_seen(
+        self, world: World, behind: float, *, seen: bool
+    ) -> None:
+        """An entry stamped by a clock 20 s behind is listed within a 30 s look-back; one 40 s
+        behind is not (the periodic full scan is there for it)."""
+        world.add("a", 1)
+        projector = world.projector(full_scan_every=1000, lease_ttl=600, feed_lookback=30)
+        projector.run_once()
+        world.clock.now += 10
+        world.add("b", 1)
+        assert projector.run_once().events == 1
+        late = EventStore(world.store, prefix="es", feed=True, clock=lambda: world.datetime(behind))
+        CommandHandler(Repository(late, Counter)).handle("c", Increment(5))
+        world.clock.now += 1
+        run = projector.run_once()
+        assert run.events == (1 if seen else 0)
+        if not seen:
+            run = projector.run_once(full_scan=True)
+        world.assert_exactly_once(run.read_model.model, ["a", "b", "c"])
+
+    def test_missing_entry_is_caught_by_the_full_scan(self, world: World) -> None:
+        """An append whose feed entry was never written is found by the periodic full scan."""
+        world.add("a", 1)
+        projector = world.projector(full_scan_every=3, lease_ttl=600)
+        projector.run_once()
+        CommandHandler(Repository(EventStore(world.store, prefix="es"), Counter)).handle(
+            "silent", Increment(1)
+        )
+        assert projector.run_once().events == 0
+        assert projector.run_once().events == 0
+        run = projector.run_once()
+        assert run.full_scan
+        world.assert_exactly_once(run.read_model.model, ["a", "silent"])
+
+    def test_feed_entry_failure_does_not_fail_the_append(self, world: World) -> None:
+        """A feed PUT that fails after the chunk is stored is logged; the command succeeds."""
+
+        def fail_feed(key: str, write: Callable[[], str]) -> str:
+            if "/_feed/" in key:
+                raise ObjectStoreError("PUT", key, "503 SlowDown")
+            return write()
+
+        flaky = PutHook(world.store, fail_feed)
+        handler = CommandHandler(Repository(EventStore(flaky, prefix="es", feed=True), Counter))
+        assert handler.handle("a", Increment(1)).version == 1
+        assert list(world.store.list_keys("es/_feed/counter/")) == []
+
+
+class TestStoredDocuments:
+    def test_corrupt_model_is_named_and_left_alone(self, world: World) -> None:
+        """A model document that is not one stops the projector, naming the key and field."""
+        world.add("a", 1)
+        projector = world.projector()
+        projector.run_once()
+        model = world.store.get("es/_projections/applied-ids/model.json")
+        assert model is not None
+        document = json.loads(model.body)
+        document["checkpoints"]["counter/a"] = "one"
+        world.store.replace(
+            "es/_projections/applied-ids/model.json",
+            json.dumps(document).encode(),
+            etag=model.etag,
+        )
+        with pytest.raises(CorruptReadModel, match=r"model\.json.*checkpoints"):
+            projector.run_once()
+
+    def test_not_json(self, world: World) -> None:
+        """A document that is not JSON is named as such."""
+        world.store.put_if_absent("es/_projections/applied-ids/model.json", b"\xff\xfe")
+        with pytest.raises(CorruptReadModel, match="not a read-model document"):
+            world.projector().read()
+
+    def test_corrupt_chunk_stops_the_pass(self, world: World) -> None:
+        """A chunk that cannot be read stops the pass with its key; nothing is skipped."""
+        world.add("a", 1)
+        world.store.put_if_absent("es/counter/a/99999999999999999997.999999.json", b"{")
+        with pytest.raises(CorruptChunk, match="es/counter/a/99999999999999999997"):
+            world.projector().run_once()
+        assert world.projector().read().etag is None
+
+
+class TestConfiguration:
+    @pytest.mark.parametrize(
+        ("attributes", "problem"),
+        [
+            ({"NAME": "a/b"}, "must not contain '/'"),
+            ({"NAME": ""}, "must not be empty"),
+            ({"SCHEMA": 0}, "SCHEMA must be an int >= 1"),
+            ({"SOURCES": ()}, "SOURCES must list"),
+            ({"SOURCES": (int,)}, "not an Aggregate"),
+            ({"SOURCES": (Counter, Counter)}, "two SOURCES have stream type 'counter'"),
+        ],
+    )
+    def test_refused(self, world: World, attributes: dict[str, Any], problem: str) -> None:
+        """A projection that cannot work is refused when its projector is made, saying why."""
+        broken = type("Broken", (AppliedIds,), attributes)
+        with pytest.raises(InvalidConfiguration, match=problem):
+            world.projector(broken)
+
+
+class TestInline:
+    def test_read_your_writes(self, world: World) -> None:
+        """An inline projection has a command's events before handle returns."""
+        inline = InlineProjection(AppliedIds)
+        handler = CommandHandler(world.repository, inline=[inline])
+        result = handler.handle("a", IncrementEach((1, 2)))
+        assert inline.model.ids == {"counter/a": [r.id for r in result.recorded]}
+        assert inline.checkpoints == {"counter/a": 1}
+
+    def test_gap_is_read_from_the_stream(self, world: World) -> None:
+        """Events another process stored are read in before this process's next ones."""
+        world.add("a", 1, 2)
+        inline = InlineProjection(AppliedIds)
+        CommandHandler(world.repository, inline=[inline]).handle("a", Increment(3))
+        world.assert_exactly_once(inline.model, ["a"])
+        assert inline.model.totals == {"counter/a": 6}
+
+    def test_failure_says_the_events_are_stored(self, world: World) -> None:
+        """A failing inline projection raises after the append, which stays stored."""
+        inline = InlineProjection(FailingAppliedIds(lambda _: True))
+        handler = CommandHandler(world.repository, inline=[inline])
+        with pytest.raises(InlineProjectionFailed, match="events are stored"):
+            handler.handle("a", Increment(1))
+        assert world.repository.load("a").version == 1
+
+    def test_sources_must_include_the_handlers_aggregate(self, world: World) -> None:
+        """An inline projection that does not read the handler's stream type is refused."""
+        other = type("Other", (Counter,), {"STREAM_TYPE": "other"})
+        elsewhere = type("Elsewhere", (AppliedIds,), {"SOURCES": (other,)})
+        with pytest.raises(InvalidConfiguration, match="does not read stream type 'counter'"):
+            CommandHandler(world.repository, inline=[InlineProjection(elsewhere)])
