@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -548,3 +549,65 @@ class TestInline:
         elsewhere = type("Elsewhere", (AppliedIds,), {"SOURCES": (other,)})
         with pytest.raises(InvalidConfiguration, match="does not read stream type 'counter'"):
             CommandHandler(world.repository, inline=[InlineProjection(elsewhere)])
+
+
+class TestRunLoop:
+    def test_store_failure_is_retried_next_pass(self, world: World) -> None:
+        """A pass that S3 fails is logged and run again; the loop goes on."""
+        world.add("a", 1)
+        stop = threading.Event()
+
+        class FlakyOnce(ForwardingObjectStore):
+            failed = False
+
+            def list_prefixes(self, prefix: str) -> Iterator[str]:
+                if not self.failed:
+                    self.failed = True
+                    raise ObjectStoreError("LIST", prefix, "503 SlowDown")
+                return super().list_prefixes(prefix)
+
+            def replace(self, key: str, body: bytes, *, etag: str) -> str:
+                if key.endswith("model.json"):
+                    stop.set()  # the first commit: enough
+                return super().replace(key, body, etag=etag)
+
+            def put_if_absent(self, key: str, body: bytes) -> str:
+                if key.endswith("model.json"):
+                    stop.set()
+                return super().put_if_absent(key, body)
+
+        flaky = FlakyOnce(world.store)
+        Projector(EventStore(flaky, prefix="es"), AppliedIds, clock=world.clock).run(
+            stop, interval=0
+        )
+        assert flaky.failed
+        assert world.projector().read().checkpoints == {"counter/a": 1}
+        lease = world.projector().leases.read()
+        assert lease is not None
+        assert lease.expires_at == 0  # released on the way out
+
+    def test_long_pass_renews_its_lease(self, world: World) -> None:
+        """A pass that outlasts half its lease renews it between streams, keeping its epoch."""
+        for n in range(6):
+            world.add(f"c-{n}", 1)
+
+        class SlowLists(ForwardingObjectStore):
+            def list_keys(
+                self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+            ) -> Iterator[str]:
+                world.clock.now += 3
+                return super().list_keys(prefix, start_after=start_after, limit=limit)
+
+        projector = Projector(
+            EventStore(SlowLists(world.store), prefix="es"),
+            AppliedIds,
+            clock=world.clock,
+            lease_ttl=10,
+        )
+        run = projector.run_once()
+        assert run.requests.put > 2  # the lease, renewals, the commit
+        assert projector.lease is not None
+        assert projector.lease.epoch == 1
+        assert projector.lease.expires_at > world.clock.now
+        with pytest.raises(LeaseHeld):
+            world.projector(owner="standby").run_once()

@@ -186,6 +186,7 @@ class Projector(Generic[M]):
         with measure_requests() as meter:
             self._lease = None
             lease = self._hold_lease(force=force)
+            self._passes += 1
             run = self._run(lease, scan=True, reset=True, progress=progress)
         return attrs.evolve(run, requests=meter.counts)
 
@@ -193,7 +194,8 @@ class Projector(Generic[M]):
         """Run passes every ``interval`` seconds until ``stop`` is set; then release the lease.
 
         While another projector holds the lease, or after this one was fenced, it stands by
-        and tries again each interval.
+        and tries again each interval; a pass that S3 failed (ObjectStoreError) is logged and
+        run again. Any other error (a corrupt chunk, a failing ``apply``) ends the loop.
         """
         try:
             while not stop.is_set():
@@ -204,6 +206,10 @@ class Projector(Generic[M]):
                 except ProjectionFenced as fenced:
                     self._log.warning("fenced", epoch=fenced.epoch, newer=fenced.newer_epoch)
                     self._lease = None
+                except ObjectStoreError as error:
+                    # S3 failing after the adapter's retries: nothing half-done is kept (the
+                    # model and its checkpoints commit together), so the next pass redoes it.
+                    self._log.warning("pass_failed", error=str(error))
                 stop.wait(interval)
         finally:
             self.release()
@@ -258,6 +264,7 @@ class Projector(Generic[M]):
         started_ms = int(self._clock() * 1000)
         streams = self._scanned() if scan else self._from_feed(work)
         for done, (stream, named) in enumerate(streams, 1):
+            lease = self._hold_lease(force=False)  # renewed on a long pass, before it runs out
             # A scan reads each stream's version (one LIST); the feed names it.
             version = self.event_store.version(stream) if named is None else named
             if version > work.checkpoints.get(str(stream), 0):
