@@ -7,18 +7,22 @@ its checkpoints in one conditional PUT. Only the holder of the projection's leas
 
 from __future__ import annotations
 
+import collections
+import contextvars
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Generic
 
 import attrs
 import structlog
 
+from s3es._chunk import Chunk
 from s3es._errors import (
     LeaseHeld,
     ObjectStoreError,
@@ -34,6 +38,9 @@ from s3es._projection import Committed, M, Projection, ProjectionCodec, ReadMode
 from s3es._streams import StreamName
 
 _log = structlog.get_logger("s3es.projector")
+
+#: What reading a stream found: its new chunks, its tombstone, or nothing new.
+_Fetched = list[Chunk] | StreamDeleted | None
 
 #: How often a pass starts again after another write to the read model came first.
 _PASS_ATTEMPTS = 3
@@ -88,6 +95,8 @@ class Projector(Generic[M]):
     appenders' EventStore must have ``feed=True``), a pass lists the change feed instead of
     every stream, and every ``full_scan_every`` passes it scans all streams anyway. ``run``
     repeats passes until stopped, standing by while another projector holds the lease.
+    ``read_concurrency`` threads read the streams' chunks ahead of the events being applied,
+    which stays in one thread: ``apply`` needs no locks.
     """
 
     def __init__(
@@ -101,14 +110,17 @@ class Projector(Generic[M]):
         feed_lookback: float = 30.0,
         full_scan_every: int = 100,
         commit_every: int = 1000,
+        read_concurrency: int = 8,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        if full_scan_every < 1 or commit_every < 1:
-            raise ValueError(
-                f"full_scan_every and commit_every must be >= 1, not {full_scan_every} and "
-                f"{commit_every}"
-            )
+        for option, value in [
+            ("full_scan_every", full_scan_every),
+            ("commit_every", commit_every),
+            ("read_concurrency", read_concurrency),
+        ]:
+            if value < 1:
+                raise ValueError(f"{option} must be at least 1, not {value}")
         self.event_store = event_store
         self.projection: Projection[M] = (
             projection() if isinstance(projection, type) else projection
@@ -119,6 +131,7 @@ class Projector(Generic[M]):
         self.feed_lookback = feed_lookback
         self.full_scan_every = full_scan_every
         self.commit_every = commit_every
+        self.read_concurrency = read_concurrency
         self._clock = clock
         self._new_id = new_id
         self.leases = LeaseKeeper(
@@ -263,12 +276,9 @@ class Projector(Generic[M]):
         scan = scan or not work.complete
         started_ms = int(self._clock() * 1000)
         streams = self._scanned() if scan else self._from_feed(work)
-        for done, (stream, named) in enumerate(streams, 1):
+        for done, (stream, fetched) in enumerate(self._fetched(streams, work), 1):
             lease = self._hold_lease(force=False)  # renewed on a long pass, before it runs out
-            # A scan reads each stream's version (one LIST); the feed names it.
-            version = self.event_store.version(stream) if named is None else named
-            if version > work.checkpoints.get(str(stream), 0):
-                self._catch_up(work, stream)
+            self._apply(work, stream, fetched)
             if progress is not None:
                 progress(done, len(streams))
         if scan:
@@ -335,30 +345,64 @@ class Projector(Generic[M]):
                     newest[entry.stream] = entry.version
         return list(newest.items())
 
-    def _catch_up(self, work: _Pass[M], stream: StreamName) -> None:
-        """Apply the events of ``stream`` after its checkpoint; commit if enough are pending."""
-        name = str(stream)
-        after = work.checkpoints.get(name, 0)
+    def _fetched(
+        self, streams: list[tuple[StreamName, int | None]], work: _Pass[M]
+    ) -> Iterator[tuple[StreamName, _Fetched]]:
+        """Each of ``streams`` with its chunks after its checkpoint, in order.
+
+        ``read_concurrency`` threads read ahead of the caller (a bounded window of streams).
+        """
+        with ThreadPoolExecutor(self.read_concurrency, "s3es-projector") as pool:
+            window: collections.deque[tuple[StreamName, Future[_Fetched]]] = collections.deque()
+            pending = iter(streams)
+            while True:
+                while len(window) < 4 * self.read_concurrency:
+                    stream, named = next(pending, (None, None))
+                    if stream is None:
+                        break
+                    after = work.checkpoints.get(str(stream), 0)
+                    # The thread counts its requests in this pass's meter: same context.
+                    context = contextvars.copy_context()
+                    window.append(
+                        (stream, pool.submit(context.run, self._fetch, stream, named, after))
+                    )
+                if not window:
+                    return
+                stream, future = window.popleft()
+                yield stream, future.result()
+
+    def _fetch(self, stream: StreamName, named: int | None, after: int) -> _Fetched:
+        """``stream``'s chunks after version ``after``; None if it has none."""
+        # A scan reads each stream's version (one LIST); the feed names it.
+        version = self.event_store.version(stream) if named is None else named
+        if version <= after:
+            return None
         try:
-            chunks = list(self.event_store.chunks(stream, after_version=after))
+            return list(self.event_store.chunks(stream, after_version=after))
         except StreamDeleted as deleted:
-            if after < deleted.version:
+            return deleted
+
+    def _apply(self, work: _Pass[M], stream: StreamName, fetched: _Fetched) -> None:
+        """Apply the events of ``stream`` fetched; commit if enough are pending."""
+        name = str(stream)
+        if isinstance(fetched, StreamDeleted):
+            if work.checkpoints.get(name, 0) < fetched.version:
                 work.model = self.projection.forget(work.model, stream)
-                work.checkpoints[name] = deleted.version
+                work.checkpoints[name] = fetched.version
                 work.dirty = True
-                self._log.info("stream_deleted", stream=name, version=deleted.version)
+                self._log.info("stream_deleted", stream=name, version=fetched.version)
             return
-        if not chunks:
+        if not fetched:
             return
         work.streams += 1
         keys = self.event_store.keys
-        for chunk in chunks:
+        for chunk in fetched:
             key = keys.chunk_key(stream, chunk.version, chunk.chunk)
             for event in self.codec.recorded(chunk, key):
                 work.model = self.projection.apply(work.model, event)
                 work.events += 1
                 work.uncommitted_events += 1
-        work.checkpoints[name] = chunks[-1].version
+        work.checkpoints[name] = fetched[-1].version
         work.dirty = True
         if work.uncommitted_events >= self.commit_every:
             self._commit(work, self._hold_lease(force=False))
