@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import pytest
@@ -31,6 +33,7 @@ from examples.orders.domain import (
     StockStatus,
 )
 from examples.orders.inventory import Inventory, ReceiveStock, StockItem, StockReleased
+from examples.orders.projections import OrderList
 from examples.orders.services import (
     InventoryHandler,
     InventoryService,
@@ -45,7 +48,9 @@ from s3es import (
     CommandHandler,
     EventStore,
     ForwardingObjectStore,
+    InlineProjection,
     InMemoryObjectStore,
+    Projector,
     Repository,
     RequestCounts,
     RetryPolicy,
@@ -54,13 +59,17 @@ from s3es import (
 from s3es.testing.embedded_s3 import EmbeddedS3
 
 CHECKS = (
-    "the services ran without errors",
+    "the services and the projectors ran without errors",
     "each stream's loaded state equals a full replay (state and version)",
     "the events read back are exactly the acknowledged ones, each once",
     "each stream's versions run from 1 with no gap",
     "orders and warehouse agree on which orders got stock",
     "no stock oversold",
     "every order is shipped or cancelled",
+    "each read model equals a fold of every event read from the streams",
+    "each event applied once: every checkpoint is its stream's version",
+    "the read models agree with the streams' replayed states",
+    "the order summaries kept inline (read-your-writes) equal the stored ones",
 )
 SMALL = ["--orders", "4", "--workers", "2"]
 _buckets = itertools.count()
@@ -106,6 +115,18 @@ class TestMainOnEmbeddedS3:
         assert counts.get > 0
         assert counts.list > 0
         assert "S3 Standard prices" in output
+        assert re.search(r"^ +projectors +\d+ +\d+ +\d+ +\d+ +\d+$", output, re.MULTILINE)
+        # The read models, and what the projectors' passes cost.
+        assert "meanwhile 2 projectors, in a thread: 2 full scans before the services" in output
+        assert "order-summaries: orders by status" in output
+        assert "reserved-stock: units per product in warehouse-1" in output
+        # The last pass applies what shipping wrote: one event per order, none on the warehouse.
+        for last_pass in (
+            r"^ +order-summaries +4 events: 5 LIST \+ 5 GET \+ 1 PUT ",
+            r"^ +reserved-stock +0 events: 1 LIST \+ 1 GET ",
+        ):
+            assert re.search(last_pass, output, re.MULTILINE), last_pass
+        assert "a reader gets a model with 1 GET" in output
 
     def test_logging_restored(self, capsys: pytest.CaptureFixture[str]) -> None:
         """main configures structlog for its run only: the configuration before is restored."""
@@ -133,11 +154,20 @@ class TestMainOnEndpoint:
         assert "moto" not in output
         pages = embedded_s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
         keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-        assert {key.split("/")[2] for key in keys} == {"inventory", "order"}
         assert all(key.startswith("runs/one/") for key in keys)
+        folders = Counter(key.split("/")[2] for key in keys)
+        assert set(folders) == {"inventory", "order", "_feed", "_projections"}
         stored = re.search(r"the acknowledged ones, each once: (\d+) events", output)
         assert stored is not None
-        assert len(keys) == int(stored[1])  # one chunk per append, one event per chunk
+        # One chunk per append, one event per chunk, one feed entry per append.
+        assert folders["inventory"] + folders["order"] == int(stored[1])
+        assert folders["_feed"] == int(stored[1])
+        assert sorted(key.split("/", 3)[3] for key in keys if "/_projections/" in key) == [
+            "order-summaries/lease.json",
+            "order-summaries/model.json",
+            "reserved-stock/lease.json",
+            "reserved-stock/model.json",
+        ]
 
     def test_missing_bucket(
         self,
@@ -247,11 +277,14 @@ class TestChecks:
         assert len(gap) == 1
         assert gap[0].startswith(f"{stream}: corrupt chunk")
         assert "has no version 2" in gap[0]
-        # The stream cannot be read, so the stock checks cannot be made either.
+        # The stream cannot be read, so the stock and read-model checks cannot be made either.
         assert problems == {
             "orders and warehouse agree on which orders got stock": [
                 "not checked: some streams could not be read"
-            ]
+            ],
+            "each read model equals a fold of every event read from the streams": [
+                "not checked: some streams could not be read"
+            ],
         }
 
     def test_snapshot_disagrees(self) -> None:
@@ -283,10 +316,123 @@ class TestChecks:
         demo, _, lines = in_memory_demo()
         assert demo.run() == 1
         output = "\n".join(lines)
-        assert "FAIL  the services ran without errors" in output
+        assert "FAIL  the services and the projectors ran without errors" in output
         assert "RuntimeError: warehouse unreachable" in output
         assert "FAIL  every order is shipped or cancelled" in output
-        assert "FAILED: 2 of 7 checks" in output
+        assert f"FAILED: 2 of {len(CHECKS)} checks" in output
+
+
+class TestReadModels:
+    def test_passes_and_models(self) -> None:
+        """After the run each projector's stored model reflects every stream; its last pass
+        applied what shipping wrote; an idle pass over the feed LISTs one feed, an idle full
+        scan LISTs the streams and each stream."""
+        demo, _, _ = in_memory_demo(orders=5)
+        assert demo.run() == 0
+        summaries = demo.projected["order-summaries"]
+        levels = demo.projected["reserved-stock"]
+        assert summaries.stored is not None
+        assert levels.stored is not None
+        assert sorted(summaries.stored.model.orders) == [order.order_id for order in demo.plan]
+        assert {o.status for o in summaries.stored.model.orders.values()} <= {
+            OrderStatus.SHIPPED,
+            OrderStatus.CANCELLED,
+        }
+        assert list(levels.stored.model.warehouses) == ["warehouse-1"]
+        assert summaries.background.full_scans == levels.background.full_scans == 1
+        assert summaries.last is not None
+        assert levels.last is not None
+        assert (summaries.last.full_scan, summaries.last.events) == (False, 5)
+        assert (levels.last.full_scan, levels.last.events) == (False, 0)
+        # A lease renewal would add a PUT: only GETs and LISTs are compared.
+        for report, streams in ((summaries, 5), (levels, 1)):
+            assert report.idle_feed is not None
+            assert report.idle_scan is not None
+            assert (report.idle_feed.get, report.idle_feed.list) == (1, 1)
+            assert (report.idle_scan.get, report.idle_scan.list) == (1, 1 + streams)
+            assert report.read_cost == RequestCounts(get=1)
+
+    def test_leases_released(self) -> None:
+        """The projectors give their leases up at the end: another projector starts at once."""
+        demo, _, _ = in_memory_demo()
+        demo.run()
+        for projector in demo.projectors:
+            run = Projector(demo.event_store, projector.projection, owner="next").run_once()
+            assert run.read_model.epoch == 2
+
+    def test_event_applied_twice(self) -> None:
+        """A stored model with an event applied twice fails the fold and agreement checks,
+        naming the order and field."""
+        demo, _, _ = in_memory_demo()
+        demo.run()
+        report = demo.projected["order-summaries"]
+        assert report.stored is not None
+        model = report.stored.model
+        order_id = demo.plan[0].order_id
+        twice = attrs.evolve(model.orders[order_id], events=model.orders[order_id].events + 1)
+        report.stored = attrs.evolve(
+            report.stored, model=OrderList({**model.orders, order_id: twice})
+        )
+        once, doubled = twice.events - 1, twice.events
+        assert failures(demo) == {
+            "each read model equals a fold of every event read from the streams": [
+                f"order-summaries.orders[{order_id}].events: {doubled}, expected {once}"
+            ],
+            "the read models agree with the streams' replayed states": [
+                f"order summaries[{order_id}].events: {doubled}, expected {once}"
+            ],
+            "the order summaries kept inline (read-your-writes) equal the stored ones": [
+                f"inline.orders[{order_id}].events: {once}, expected {doubled}"
+            ],
+        }
+
+    def test_checkpoint_behind(self) -> None:
+        """A checkpoint short of its stream's version fails the applied-once check."""
+        demo, _, _ = in_memory_demo()
+        demo.run()
+        report = demo.projected["reserved-stock"]
+        assert report.stored is not None
+        stream = "inventory/warehouse-1"
+        version = report.stored.checkpoints[stream]
+        report.stored = attrs.evolve(report.stored, checkpoints={stream: version - 1})
+        assert failures(demo) == {
+            "each event applied once: every checkpoint is its stream's version": [
+                f"reserved-stock checkpoints[{stream}]: {version - 1}, expected {version}"
+            ]
+        }
+
+    def test_inline_differs(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Inline summaries that differ from the stored ones fail the inline check, naming
+        each order."""
+        demo, _, _ = in_memory_demo(orders=2)
+        demo.run()
+        monkeypatch.setattr(InlineProjection, "model", property(lambda _: OrderList()))
+        [(title, problems)] = failures(demo).items()
+        assert title == "the order summaries kept inline (read-your-writes) equal the stored ones"
+        assert [problem.split(":")[0] for problem in problems] == [
+            "inline.orders[o-001]",
+            "inline.orders[o-002]",
+        ]
+        assert problems[0].startswith("inline.orders[o-001]: nothing, expected OrderSummary(")
+
+    def test_projector_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A projector that fails makes the run fail: its errors are shown, the read models
+        are not checked, and run returns 1."""
+
+        def broken(self: Projector[Any], **_: object) -> None:
+            raise RuntimeError(f"{self.name}: model store unreachable")
+
+        monkeypatch.setattr(Projector, "run_once", broken)
+        demo, _, lines = in_memory_demo()
+        assert demo.run() == 1
+        output = "\n".join(lines)
+        assert "FAIL  the services and the projectors ran without errors" in output
+        # The background thread's first pass, then each projector's last pass.
+        assert output.count("RuntimeError: order-summaries: model store unreachable") == 2
+        assert output.count("RuntimeError: reserved-stock: model store unreachable") == 1
+        assert "order-summaries     failed: see the checks" in output
+        assert "not checked: no read model of order-summaries, see the errors" in output
+        assert f"FAILED: 2 of {len(CHECKS) - 3} checks" in output
 
 
 class TestPlan:

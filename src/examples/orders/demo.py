@@ -7,11 +7,21 @@ The run, in phases:
    each, over the same orders: their appends to one order stream collide, the inventory
    workers' appends to the one warehouse stream collide, and every payment notice of every
    other order is delivered twice;
+   Meanwhile two projectors keep their read models up to date in the background (see
+   :mod:`examples.orders.projections`): the orders listed by status, the stock reserved per
+   product. The writers' event store has the change feed on: each append also PUTs an empty
+   feed entry, which lets a projector pass list one feed instead of every stream;
 3. ship every order that is paid and reserved, cancel every order the warehouse refused;
-4. report each order's outcome, the conflicts and retries met, the S3 requests sent;
-5. check every stream: its loaded state equals a replay of all its events, the events read back
+4. each projector's last pass, over the change feed; then an idle pass of each kind (feed,
+   full scan), to show what they cost;
+5. report each order's outcome, the read models, the conflicts and retries met, the S3 requests
+   sent;
+6. check every stream: its loaded state equals a replay of all its events, the events read back
    are exactly the acknowledged ones, its versions have no gap; and the warehouse never sold
-   stock it did not have. Exit 1 if any check fails.
+   stock it did not have. Check each read model: it equals a fold of every event read back,
+   its checkpoints are the streams' versions (each event applied once), it agrees with the
+   replayed states, and the order summaries kept inline by the order handler (read-your-writes,
+   in memory) equal the stored ones. Exit 1 if any check fails.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -45,6 +55,14 @@ from examples.orders.domain import (
     format_cents,
 )
 from examples.orders.inventory import Inventory, InventoryState, ReceiveStock, StockItem
+from examples.orders.projections import (
+    OrderList,
+    OrderSummaries,
+    OrderSummary,
+    ProductStock,
+    ReservedStock,
+    StockLevels,
+)
 from examples.orders.services import (
     InventoryService,
     Ledger,
@@ -58,8 +76,14 @@ from s3es import (
     CommandHandler,
     CorruptChunk,
     EventStore,
+    InlineProjection,
     InvalidStreamName,
     ObjectStore,
+    Projection,
+    ProjectionRun,
+    Projector,
+    ReadModel,
+    RecordedEvent,
     Repository,
     RequestCounts,
     RetryPolicy,
@@ -67,6 +91,7 @@ from s3es import (
     StreamKeys,
     StreamName,
     log_level,
+    measure_requests,
 )
 
 if TYPE_CHECKING:
@@ -86,6 +111,8 @@ CATALOGUE = {"kettle": 3499, "teapot": 2450, "tea-tin": 1275, "mug": 899, "strai
 STOCK_SHARE = 0.75
 #: Above this many orders, a summary replaces the table of orders.
 TABLE_LIMIT = 16
+#: Seconds between two passes of the projectors running in the background.
+PROJECTOR_INTERVAL = 0.1
 #: Said when the demo runs on its own moto server (no --endpoint-url).
 MOTO_NOTE = (
     "moto alone is not atomic (two racing If-None-Match PUTs can both succeed), so its\n"
@@ -240,6 +267,38 @@ class Outcome:
     state: OrderState
 
 
+@attrs.define
+class Passes:
+    """What a projector's passes did, added up."""
+
+    passes: int = 0
+    full_scans: int = 0
+    events: int = 0
+    requests: RequestCounts = attrs.field(factory=RequestCounts)
+
+    def add(self, run: ProjectionRun[Any]) -> None:
+        """Count one more pass."""
+        self.passes += 1
+        self.full_scans += run.full_scan
+        self.events += run.events
+        self.requests += run.requests
+
+
+@attrs.define
+class ProjectorReport:
+    """One projector's work in the run, and the read model it left in the store."""
+
+    background: Passes = attrs.field(factory=Passes)
+    #: Its last pass, after shipping, over the change feed.
+    last: ProjectionRun[Any] | None = None
+    #: What an idle pass costs: over the change feed, and as a full scan.
+    idle_feed: RequestCounts | None = None
+    idle_scan: RequestCounts | None = None
+    #: The read model as a reader gets it, after the last pass, and what reading it cost.
+    stored: ReadModel[Any] | None = None
+    read_cost: RequestCounts | None = None
+
+
 class Demo:
     """One run of the demo against an object store (S3 for the demo, in memory in tests)."""
 
@@ -256,12 +315,23 @@ class Demo:
         self.store = store
         self.workers = workers
         self.out = out
-        self.event_store = EventStore(store, prefix=prefix)
+        # With the change feed, each append also PUTs an empty entry that projectors list.
+        self.event_store = EventStore(store, prefix=prefix, feed=True)
         self.order_repository = Repository(self.event_store, Order)
         self.inventory_repository = Repository(self.event_store, Inventory)
+        # The order summaries, kept in memory by the order handler right after each append.
+        self.inline_summaries = InlineProjection(OrderSummaries)
         # One handler per aggregate, shared by every thread: handle() keeps its state in locals.
-        self.order_handler = CommandHandler(self.order_repository)
+        self.order_handler = CommandHandler(self.order_repository, inline=[self.inline_summaries])
         self.inventory_handler = CommandHandler(self.inventory_repository, WAREHOUSE_RETRY)
+        self.summaries = Projector(self.event_store, OrderSummaries, feed=True)
+        self.stock_levels = Projector(self.event_store, ReservedStock, feed=True)
+        self.projectors: tuple[Projector[Any], ...] = (self.summaries, self.stock_levels)
+        self.projected = {projector.name: ProjectorReport() for projector in self.projectors}
+        self.projector_errors: list[BaseException] = []
+        # Requests the projectors sent: the phases count the writers' requests without them.
+        self._projector_lock = threading.Lock()
+        self.projector_requests = RequestCounts()
         self.ledger = Ledger()
         self.plan, self.stock = plan_orders(orders, seed)
         self.phases: list[Phase] = []
@@ -273,14 +343,24 @@ class Demo:
         self.load_costs: list[RequestCounts] = []
         self.command_costs: list[RequestCounts] = []
 
+    def writer_requests(self) -> RequestCounts:
+        """Requests sent so far by everything but the projectors."""
+        with self._projector_lock:
+            return self.store.requests - self.projector_requests
+
+    def projector_sent(self, requests: RequestCounts) -> None:
+        """Count ``requests`` as sent by a projector."""
+        with self._projector_lock:
+            self.projector_requests += requests
+
     @contextlib.contextmanager
     def phase(self, label: str, title: str) -> Iterator[None]:
-        """Measure the requests and time of the block as a phase of the run."""
-        requests, started = self.store.requests, time.perf_counter()
+        """Measure the requests (the projectors' left out) and time of the block as a phase."""
+        requests, started = self.writer_requests(), time.perf_counter()
         try:
             yield
         finally:
-            phase = Phase(label, self.store.requests - requests, time.perf_counter() - started)
+            phase = Phase(label, self.writer_requests() - requests, time.perf_counter() - started)
             self.phases.append(phase)
             self.out(f"  {title}: {phase.seconds:.2f} s, {phase.requests.total} requests")
 
@@ -300,16 +380,22 @@ class Demo:
         with self.phase("1. stock, place", "1. stock the warehouse, place the orders"):
             self.prepare()
         workers = f"{self.workers} thread{'s' if self.workers > 1 else ''}"
-        with self.phase(
-            "2. services",
-            f"2. payment ({workers}) and inventory ({workers}) services, concurrently",
+        with (
+            self.phase(
+                "2. services",
+                f"2. payment ({workers}) and inventory ({workers}) services, concurrently",
+            ),
+            self.projecting_in_background(),
         ):
             self.run_services()
+        self.report_background()
         with self.phase(
             "3. ship, cancel", "3. ship what is paid and reserved, cancel what was refused"
         ):
             self.ship()
+        self.project()
         self.report_orders()
+        self.report_read_models()
         self.report_conflicts()
         self.report_requests()
         self.out("")
@@ -393,6 +479,74 @@ class Demo:
                 self.command_costs.append(self.store.requests - after_load)
                 self.outcomes[order.order_id] = Outcome(result.version, result.state)
 
+    # Projectors
+
+    @contextlib.contextmanager
+    def projecting_in_background(self) -> Iterator[None]:
+        """Keep the read models up to date from a thread while the block runs.
+
+        Before the block, a first pass of each projector (a full scan); during it, a pass of
+        each every PROJECTOR_INTERVAL seconds (over the change feed); after it, one more, so
+        that the read models reflect every event stored. A pass that raises ends the thread;
+        its error goes to ``projector_errors``, which the checks report.
+        """
+        stop, ready = threading.Event(), threading.Event()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(self._project_until, stop, ready)
+            ready.wait()
+            try:
+                yield
+            finally:
+                stop.set()
+        error = future.exception()
+        if error is not None:
+            self.projector_errors.append(error)
+
+    def _project_until(self, stop: threading.Event, ready: threading.Event) -> None:
+        with measure_requests() as meter:
+            try:
+                self._background_passes()
+                ready.set()
+                while not stop.wait(PROJECTOR_INTERVAL):
+                    self._background_passes()
+                self._background_passes()
+            finally:
+                ready.set()
+                self.projector_sent(meter.counts)
+
+    def _background_passes(self) -> None:
+        for projector in self.projectors:
+            self.projected[projector.name].background.add(projector.run_once())
+
+    def project(self) -> None:
+        """Phase 4: each projector's last pass, over the feed; idle passes; a read; a release."""
+        started = time.perf_counter()
+        before = self.projector_requests
+        with measure_requests() as meter:
+            for projector in self.projectors:
+                try:
+                    self._finish(projector, self.projected[projector.name])
+                except Exception as error:  # noqa: BLE001 - reported by the checks
+                    self.projector_errors.append(error)
+        self.projector_sent(meter.counts)
+        seconds = time.perf_counter() - started
+        self.phases.append(Phase("projectors", self.projector_requests, seconds))
+        self.out(
+            "  4. each projector's last pass (over the change feed), then idle passes:"
+            f" {seconds:.2f} s, {(self.projector_requests - before).total} requests"
+        )
+
+    @staticmethod
+    def _finish(projector: Projector[Any], report: ProjectorReport) -> None:
+        report.last = projector.run_once(full_scan=False)
+        report.idle_feed = projector.run_once(full_scan=False).requests
+        report.idle_scan = projector.run_once(full_scan=True).requests
+        with measure_requests() as reading:
+            report.stored = projector.read()
+        report.read_cost = reading.counts
+        # Let the lease go now: a projector started next need not wait for it to expire.
+        projector.release()
+
     # Report
 
     def report_orders(self) -> None:
@@ -426,6 +580,73 @@ class Demo:
             self.out(
                 "  most contended orders (conflicts): "
                 + ", ".join(f"{order_id} ({count})" for order_id, count in busiest)
+            )
+
+    def report_background(self) -> None:
+        """What the projectors did in the background while the services ran."""
+        passes = [report.background for report in self.projected.values()]
+        full_scans = sum(p.full_scans for p in passes)
+        self.out(
+            f"     meanwhile {len(passes)} projectors, in a thread: {full_scans} full scans"
+            " before the services began, then"
+            f"\n     {sum(p.passes for p in passes) - full_scans} passes over the change feed"
+            f" until they ended; {sum(p.events for p in passes)} events applied,"
+            f" {sum((p.requests for p in passes), RequestCounts()).total} requests"
+        )
+
+    def report_read_models(self) -> None:
+        """The read models as a reader gets them, and what the projectors' passes cost."""
+        self.out("")
+        self.out("  Read models: projections, each stored with its checkpoints in one S3 object")
+        summaries = self.projected[self.summaries.name].stored
+        if summaries is not None:
+            self.report_summaries(summaries.model)
+        levels = self.projected[self.stock_levels.name].stored
+        if levels is not None:
+            self.report_stock_levels(levels.model)
+        self.out(
+            f"    {'requests of a pass':<20}{'the last (change feed)':<38}"
+            f"{'idle (feed)':<17}idle (full scan)"
+        )
+        for name, report in self.projected.items():
+            if report.last is None or report.idle_feed is None or report.idle_scan is None:
+                self.out(f"    {name:<20}failed: see the checks")
+                continue
+            last = f"{report.last.events} events: {report.last.requests}"
+            self.out(f"    {name:<20}{last:<38}{report.idle_feed!s:<17}{report.idle_scan}")
+        reads = {str(r.read_cost) for r in self.projected.values() if r.read_cost is not None}
+        self.out(
+            f"    a reader gets a model with {' or '.join(sorted(reads))}. An idle full scan LISTs"
+            " the streams and\n    each stream, an idle feed pass one feed per stream type;"
+            " the feed costs each append a PUT."
+        )
+
+    def report_summaries(self, model: OrderList) -> None:
+        """The orders by status: how many, their totals, (some of) their ids."""
+        self.out(f"    {OrderSummaries.NAME}: orders by status")
+        self.out(f"      {'status':<10}{'orders':>6}{'total':>12}{'paid':>12}{'refunds':>12}  ids")
+        for status, orders in model.by_status().items():
+            summaries = orders.values()
+            self.out(
+                f"      {status:<10}{len(orders):>6}"
+                f"{format_cents(sum(s.total_cents for s in summaries)):>12}"
+                f"{format_cents(sum(s.paid_cents for s in summaries)):>12}"
+                f"{format_cents(sum(s.refund_due_cents for s in summaries)):>12}"
+                f"  {_some(list(orders))}"
+            )
+
+    def report_stock_levels(self, model: StockLevels) -> None:
+        """Units received, reserved and available per product, all warehouses together."""
+        warehouses = ", ".join(sorted(model.warehouses))
+        self.out(f"    {ReservedStock.NAME}: units per product in {warehouses}")
+        self.out(
+            f"      {'product':<10}{'received':>9}{'reserved':>10}{'available':>11}"
+            f"{'orders short':>14}"
+        )
+        for sku, stock in model.by_product().items():
+            self.out(
+                f"      {sku:<10}{stock.received:>9}{stock.reserved:>10}{stock.available:>11}"
+                f"{stock.short:>14}"
             )
 
     def report_conflicts(self) -> None:
@@ -505,9 +726,12 @@ class Demo:
     # Checks
 
     def check(self) -> list[Check]:
-        """Read every stream back; check it against replay, the acknowledgements and the stock."""
-        errors = Check("the services ran without errors")
-        errors.problems = [f"{type(error).__name__}: {error}" for error in self.worker_errors]
+        """Read every stream back; check it, then the stock and the read models, against it."""
+        errors = Check("the services and the projectors ran without errors")
+        errors.problems = [
+            f"{type(error).__name__}: {error}"
+            for error in (*self.worker_errors, *self.projector_errors)
+        ]
         replay = Check("each stream's loaded state equals a full replay (state and version)")
         acknowledged = Check("the events read back are exactly the acknowledged ones, each once")
         gapless = Check("each stream's versions run from 1 with no gap")
@@ -516,6 +740,7 @@ class Demo:
         ]
         streams.append((self.inventory_repository, WAREHOUSE_ID))
         replayed: dict[str, Any] = {}
+        read_back: dict[StreamName, StreamRead] = {}
         events = 0
         for repository, stream_id in streams:
             stream = repository.stream(stream_id)
@@ -526,6 +751,7 @@ class Demo:
                 gapless.problems.append(f"{stream}: {error}")
                 continue
             replayed[stream_id] = full.state
+            read_back[stream] = StreamRead(full.version, recorded)
             if loaded != full:
                 replay.problems.append(
                     f"{stream}: load gave version {loaded.version} {loaded.state!r}, "
@@ -540,7 +766,14 @@ class Demo:
             )
         replay.summary = gapless.summary = f"{len(streams)} streams"
         acknowledged.summary = f"{events} events"
-        return [errors, replay, acknowledged, gapless, *self.check_stock(replayed)]
+        return [
+            errors,
+            replay,
+            acknowledged,
+            gapless,
+            *self.check_stock(replayed),
+            *self.check_read_models(read_back, replayed),
+        ]
 
     def check_stock(self, replayed: dict[str, Any]) -> list[Check]:
         """The replayed orders and warehouse agree, and no stock was reserved twice."""
@@ -587,6 +820,116 @@ class Demo:
                 )
         return [agree, oversold, finished]
 
+    def check_read_models(
+        self, read_back: Mapping[StreamName, StreamRead], replayed: Mapping[str, Any]
+    ) -> list[Check]:
+        """Each stored read model against the events and states read back from the streams."""
+        folded = Check("each read model equals a fold of every event read from the streams")
+        once = Check("each event applied once: every checkpoint is its stream's version")
+        agree = Check("the read models agree with the streams' replayed states")
+        inline = Check("the order summaries kept inline (read-your-writes) equal the stored ones")
+        stored: dict[str, ReadModel[Any]] = {}
+        for name, report in self.projected.items():
+            if report.stored is None:
+                folded.problems.append(f"not checked: no read model of {name}, see the errors")
+            else:
+                stored[name] = report.stored
+        if len(read_back) < len(self.plan) + 1:
+            folded.problems.append("not checked: some streams could not be read")
+        if folded.problems:
+            return [folded]
+        events = streams = 0
+        for projector in self.projectors:
+            read_model = stored[projector.name]
+            model, versions, applied = self._fold(projector.projection, read_back)
+            events, streams = events + applied, streams + len(versions)
+            folded.problems += _differences(projector.name, read_model.model, model)
+            once.problems += _differences(
+                f"{projector.name} checkpoints", read_model.checkpoints, versions
+            )
+            if not read_model.complete:
+                once.problems.append(f"{projector.name}: not marked complete")
+        folded.summary = f"{len(self.projectors)} read models, {events} events"
+        once.summary = f"{streams} streams"
+        summaries, levels = stored[self.summaries.name], stored[self.stock_levels.name]
+        agree.problems = self._disagreements(summaries.model, levels.model, read_back, replayed)
+        agree.summary = (
+            f"{len(summaries.model.orders)} orders, {len(levels.model.by_product())} products"
+        )
+        inline.problems = _differences(
+            "inline", self.inline_summaries.model, summaries.model
+        ) + _differences(
+            "inline checkpoints", self.inline_summaries.checkpoints, summaries.checkpoints
+        )
+        inline.summary = f"{len(self.inline_summaries.model.orders)} orders"
+        return [folded, once, agree, inline]
+
+    def _fold(
+        self, projection: Projection[Any], read_back: Mapping[StreamName, StreamRead]
+    ) -> tuple[Any, dict[str, int], int]:
+        """``projection``'s model folded from its sources' streams; their versions; the events.
+
+        The streams are those the demo wrote and any other listed under the prefix, folded one
+        after the other in name order.
+        """
+        repositories: dict[str, Repository[Any, Any, Any]] = {
+            Order.STREAM_TYPE: self.order_repository,
+            Inventory.STREAM_TYPE: self.inventory_repository,
+        }
+        model, versions, events = projection.initial_model(), {}, 0
+        for source in type(projection).SOURCES:
+            streams = {s for s in read_back if s.type == source.STREAM_TYPE}
+            streams.update(self.event_store.streams(source.STREAM_TYPE))
+            for stream in sorted(streams, key=str):
+                read = read_back.get(stream) or StreamRead(
+                    self.event_store.version(stream),
+                    list(repositories[stream.type].read(stream.id)),
+                )
+                for event in read.events:
+                    model = projection.apply(model, event)
+                events += len(read.events)
+                versions[str(stream)] = read.version
+        return model, versions, events
+
+    def _disagreements(
+        self,
+        summaries: OrderList,
+        levels: StockLevels,
+        read_back: Mapping[StreamName, StreamRead],
+        replayed: Mapping[str, Any],
+    ) -> list[str]:
+        """Where the read models differ from what the aggregates' own states say."""
+        expected: dict[str, OrderSummary] = {}
+        for order in self.plan:
+            state: OrderState = replayed[order.order_id]
+            expected[order.order_id] = OrderSummary(
+                status=state.status,
+                lines=len(state.lines),
+                total_cents=state.total_cents,
+                paid=state.paid,
+                paid_cents=state.paid_cents,
+                stock=state.stock,
+                refund_due_cents=state.refund_due_cents,
+                events=len(read_back[self.order_repository.stream(order.order_id)].events),
+            )
+        problems = _differences("order summaries", dict(summaries.orders), expected)
+        warehouse: InventoryState = replayed[WAREHOUSE_ID]
+        reserved: Counter[str] = Counter()
+        for items in warehouse.reservations.values():
+            reserved.update({item.sku: item.quantity for item in items})
+        short = Counter(sku for skus in warehouse.shortages.values() for sku in skus)
+        products = levels.warehouses.get(WAREHOUSE_ID, {})
+        for sku in sorted(set(products) | set(warehouse.available)):
+            stock = products.get(sku, ProductStock())
+            said = (stock.available, stock.reserved, stock.short)
+            state_says = (warehouse.available.get(sku, 0), reserved[sku], short[sku])
+            if said != state_says:
+                problems.append(
+                    f"{WAREHOUSE_ID} {sku}: available, reserved, orders short {said} in the"
+                    f" read model, {state_says} in the warehouse's state"
+                )
+        return problems
+
     def report_checks(self, checks: Sequence[Check]) -> int:
         """Print PASS/FAIL per check; 0 if all passed, else 1."""
         self.out("")
@@ -605,6 +948,54 @@ class Demo:
             return 1
         self.out(f"  All {len(checks)} checks passed.")
         return 0
+
+
+def _some(ids: Sequence[str], width: int = 30) -> str:
+    """As many of ``ids`` as fit in about ``width`` characters, and how many more there are."""
+    shown: list[str] = []
+    for number, item in enumerate(ids):
+        if len(" ".join([*shown, item])) > width:
+            return " ".join([*shown, f"+{len(ids) - number} more"])
+        shown.append(item)
+    return " ".join(shown)
+
+
+@attrs.frozen
+class StreamRead:
+    """A stream as the checks read it back: its version and every event."""
+
+    version: int
+    events: list[RecordedEvent[Any]]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "nothing"
+
+
+_MISSING = _Missing()
+
+
+def _differences(label: str, found: object, expected: object) -> list[str]:
+    """Where ``found`` differs from ``expected``, down to attrs fields and mapping entries."""
+    found_type = type(found)
+    if attrs.has(found_type) and found_type is type(expected):
+        return [
+            problem
+            for field in attrs.fields(found_type)
+            for problem in _differences(
+                f"{label}.{field.name}", getattr(found, field.name), getattr(expected, field.name)
+            )
+        ]
+    if isinstance(found, Mapping) and isinstance(expected, Mapping):
+        return [
+            problem
+            for key in sorted(set(found) | set(expected), key=str)
+            for problem in _differences(
+                f"{label}[{key}]", found.get(key, _MISSING), expected.get(key, _MISSING)
+            )
+        ]
+    return [] if found == expected else [f"{label}: {found!r}, expected {expected!r}"]
 
 
 def _compare_ids(stream: StreamName, stored: list[str], acknowledged: list[str]) -> list[str]:
