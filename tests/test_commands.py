@@ -12,6 +12,7 @@ from s3es import (
     Backoff,
     CommandHandler,
     ConcurrencyError,
+    CorruptChunk,
     EventStore,
     InMemoryObjectStore,
     ObjectStore,
@@ -452,3 +453,22 @@ class TestCache:
         repository = Repository(EventStore(InMemoryObjectStore()), Counter)
         with pytest.raises(ValueError, match="cache size must be >= 0, not -1"):
             CommandHandler(repository, cache_size=-1)
+
+
+def test_corrupt_chunk_behind_the_cache_is_not_met_again() -> None:
+    """A cached writer that meets a corrupt chunk (stored after its cached version) gets
+    CorruptChunk naming it, and forgets its cache: its next command loads the latest chunk,
+    which is sound, and goes on."""
+    store = InMemoryObjectStore()
+    handler, _ = _handler(store)
+    handler.handle(STREAM.id, Increment(1))  # cached at version 1
+    other, _ = _handler(store)
+    other.handle(STREAM.id, Increment(2))
+    other.handle(STREAM.id, Increment(3))  # versions 2 and 3, snapshot in 3
+    key = EventStore(store).keys.chunk_key(STREAM, 2)
+    store.delete(key)
+    store.put_if_absent(key, b"{damaged")
+    with pytest.raises(CorruptChunk, match="99999999999999999997"):
+        handler.handle(STREAM.id, Increment(4))
+    result = handler.handle(STREAM.id, Increment(4))
+    assert (result.version, result.state.total) == (4, 10)

@@ -11,6 +11,7 @@ from s3es._chunk import Chunk, EventRecord, Snapshot
 from s3es._commands import CommandHandler, CommandResult, RetryPolicy
 from s3es._errors import (
     AppendOutcomeUnknown,
+    ChunkTooLarge,
     ConcurrencyError,
     CorruptChunk,
     CorruptReadModel,
@@ -58,6 +59,7 @@ __all__ = [
     "Appended",
     "Backoff",
     "Chunk",
+    "ChunkTooLarge",
     "CommandHandler",
     "CommandResult",
     "Compaction",

@@ -39,6 +39,11 @@ from s3es._streams import ChunkKey, StreamName
 
 #: The chunk format this code writes and the newest it reads.
 CHUNK_FORMAT: Final = 1
+#: How deeply a chunk's JSON may nest, the document itself being level 1 (its events' data
+#: starts at level 5). Deeper chunks are refused when written and corrupt when read: parsing,
+#: converting and re-writing them recurse, and would stop at Python's recursion limit with a
+#: RecursionError. serde_json's default limit is the same.
+MAX_JSON_DEPTH: Final = 128
 
 
 def _non_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -168,34 +173,78 @@ _converter: Final = _make_converter()
 def encode_chunk(chunk: Chunk) -> bytes:
     """The chunk as UTF-8 JSON bytes, as stored.
 
-    Raises ValueError (naming the stream) if its events or snapshot are not JSON-serialisable.
+    Raises ValueError (naming the stream) if its events or snapshot are not JSON-serialisable
+    or nest deeper than :data:`MAX_JSON_DEPTH`.
     """
-    document = {
-        "format": CHUNK_FORMAT,
-        "stream_type": chunk.stream.type,
-        "stream_id": chunk.stream.id,
-        "version": chunk.version,
-        "chunk": chunk.chunk,
-        "base_version": chunk.base_version,
-        "append_id": chunk.append_id,
-        "events": _converter.unstructure(chunk.events),
-        "snapshot": _converter.unstructure(chunk.snapshot),
-    }
-    if chunk.deleted:
-        document["deleted"] = True
-    if chunk.erased:
-        document["erased"] = True
     try:
-        text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode()  # a lone surrogate passes json.dumps and fails here
-    except (TypeError, ValueError) as error:
+        document = {
+            "format": CHUNK_FORMAT,
+            "stream_type": chunk.stream.type,
+            "stream_id": chunk.stream.id,
+            "version": chunk.version,
+            "chunk": chunk.chunk,
+            "base_version": chunk.base_version,
+            "append_id": chunk.append_id,
+            "events": _converter.unstructure(chunk.events),
+            "snapshot": _converter.unstructure(chunk.snapshot),
+        }
+        if chunk.deleted:
+            document["deleted"] = True
+        if chunk.erased:
+            document["erased"] = True
+        return _dumps(document)
+    except (TypeError, ValueError, RecursionError) as error:
         raise ValueError(
             f"chunk {chunk.version}.{chunk.chunk} of stream {chunk.stream} is not JSON: {error}"
         ) from error
 
 
+def _dumps(document: dict[str, Any]) -> bytes:
+    """``document`` as compact UTF-8 JSON; ValueError if it is not JSON or nests too deeply."""
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if _nested_deeper(document, text.count("[") + text.count("{")):
+        raise ValueError(f"it nests deeper than {MAX_JSON_DEPTH} levels")
+    return text.encode()  # a lone surrogate passes json.dumps and fails here
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _nested_deeper(document: Any, brackets: int, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``document`` nests more than ``limit`` levels of objects and arrays.
+
+    ``brackets`` counts the ``[`` and ``{`` of its text: a document cannot nest deeper than
+    that, so most chunks need no walk. The walk goes level by level, without recursion.
+    """
+    if brackets <= limit:
+        return False
+    level = [document] if isinstance(document, dict | list) else []
+    for _ in range(limit):
+        level = [
+            child
+            for value in level
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _parse(key: str, body: bytes) -> Any:
+    """The JSON document in ``body``.
+
+    Raises CorruptChunk naming ``key`` if it is not UTF-8 JSON or nests deeper than
+    :data:`MAX_JSON_DEPTH` (never RecursionError).
+    """
+    try:
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CorruptChunk(key, f"not UTF-8 JSON: {error}") from error
+    if _nested_deeper(document, body.count(b"[") + body.count(b"{")):
+        raise CorruptChunk(key, f"its JSON nests deeper than {MAX_JSON_DEPTH} levels")
+    return document
 
 
 def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
@@ -205,10 +254,7 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
     version and chunk number.
     """
     key = where.key
-    try:
-        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise CorruptChunk(key, f"not UTF-8 JSON: {error}") from error
+    document = _parse(key, body)
     if not isinstance(document, dict):
         raise CorruptChunk(key, f"expected a JSON object, got {type(document).__name__}")
     chunk_format = document.get("format")

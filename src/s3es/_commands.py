@@ -13,7 +13,13 @@ import structlog
 from s3es._aggregate import C, E, RecordedEvent, S
 from s3es._backoff import Backoff
 from s3es._cache import LoadedCache
-from s3es._errors import ConcurrencyError, InvalidConfiguration, RetriesExhausted, StreamDeleted
+from s3es._errors import (
+    ConcurrencyError,
+    CorruptChunk,
+    InvalidConfiguration,
+    RetriesExhausted,
+    StreamDeleted,
+)
 from s3es._inline import InlineProjection
 from s3es._objectstore import RequestCounts, measure_requests
 from s3es._repository import Loaded, Repository
@@ -133,7 +139,9 @@ class CommandHandler(Generic[S, C, E]):
         ):
             try:
                 result = self._handle(stream_id, command, metadata, retry or self.retry)
-            except StreamDeleted:
+            except (StreamDeleted, CorruptChunk):
+                # A deleted stream stays deleted; a corrupt chunk met while catching up from a
+                # cached state may lie below the latest one, which a fresh load reads instead.
                 self.cache.discard(stream_id)
                 raise
         return attrs.evolve(result, requests=meter.counts)

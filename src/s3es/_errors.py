@@ -67,6 +67,24 @@ class CorruptChunk(S3esError):  # noqa: N818
         super().__init__(f"corrupt chunk {key!r}: {reason}")
 
 
+class ChunkTooLarge(S3esError, ValueError):  # noqa: N818 - reads as what is wrong
+    """A chunk to store is larger than the event store's ``max_chunk_bytes``: nothing was sent.
+
+    A chunk holds an append's events and a snapshot of the state after them, and a load reads
+    the latest chunk whole, so the limit keeps every load's memory bounded.
+    """
+
+    def __init__(self, stream: StreamName, version: int, size: int, limit: int) -> None:
+        self.stream = stream
+        self.version = version
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"the chunk of version {version} of stream {stream} would be {size:,} bytes, more "
+            f"than max_chunk_bytes ({limit:,}) allows"
+        )
+
+
 class CorruptReadModel(S3esError):  # noqa: N818
     """A stored read-model document cannot be read: not JSON, a missing or mistyped field.
 
@@ -112,8 +130,8 @@ class ProjectionFenced(S3esError):  # noqa: N818 - reads as what happened
 class InlineProjectionFailed(S3esError):  # noqa: N818 - reads as what happened
     """An inline projection could not apply a command's events. The events ARE stored.
 
-    The command succeeded; only the in-process view missed it. Its next append on the stream
-    reads the missed events again.
+    The command succeeded; only the in-process view missed it. The view starts again empty and
+    reads each stream back at its next append there.
     """
 
     def __init__(self, projection: str, stream: StreamName, version: int) -> None:

@@ -17,6 +17,7 @@ import structlog
 from s3es._chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
 from s3es._errors import (
     AppendOutcomeUnknown,
+    ChunkTooLarge,
     ConcurrencyError,
     CorruptChunk,
     InvalidStreamName,
@@ -40,6 +41,8 @@ def _new_id() -> str:
 
 #: How often ``latest`` lists again when the chunk it listed is gone before it is read.
 _LATEST_ATTEMPTS = 3
+#: The largest chunk an EventStore writes or reads unless told otherwise: 16 MiB.
+DEFAULT_MAX_CHUNK_BYTES = 16 * 1024 * 1024
 
 
 @attrs.frozen
@@ -77,6 +80,11 @@ class EventStore:
 
     With ``feed``, each stored append (and tombstone) is followed by a PUT of an empty change-feed
     entry that projectors list to learn which streams moved: one more request per append.
+
+    ``max_chunk_bytes`` bounds the size of a chunk, which a load reads whole into memory: a
+    chunk larger than that is refused before it is sent (ChunkTooLarge, naming the stream and
+    the size) and is corrupt when read (CorruptChunk, naming the key), so no stored object can
+    make a reader parse gigabytes. Raise it to store larger states or compacted streams.
     """
 
     def __init__(
@@ -87,10 +95,14 @@ class EventStore:
         clock: Callable[[], datetime] = _utc_now,
         new_id: Callable[[], str] = _new_id,
         feed: bool = False,
+        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
     ) -> None:
+        if max_chunk_bytes < 1:
+            raise ValueError(f"max_chunk_bytes must be at least 1, not {max_chunk_bytes}")
         self.objects = objects
         self.keys = StreamKeys(prefix)
         self.feed = feed
+        self.max_chunk_bytes = max_chunk_bytes
         self._clock = clock
         self._new_id = new_id
 
@@ -125,7 +137,8 @@ class EventStore:
         One PUT when nothing goes wrong. Raises ConcurrencyError (a StreamConflict) if another
         writer stored that version first. If the PUT's answer is lost or refused by a retry that
         met our own object (S3 answers 412 to botocore's retry of a PUT that had succeeded), the
-        stored chunk is read back and its append id decides: ours means success.
+        stored chunk is read back and its append id decides: ours means success. A chunk larger
+        than ``max_chunk_bytes`` raises ChunkTooLarge before any request.
 
         ``expected_version`` must be a version the stream has reached (as a load or an earlier
         append returned): one ahead of the stream would store a chunk after a gap, which every
@@ -153,7 +166,7 @@ class EventStore:
     def _put_next(self, chunk: Chunk) -> AppendResult:
         """Store ``chunk`` as chunk 0 of its version, put-if-absent; judge an unclear answer."""
         key = self.keys.chunk_key(chunk.stream, chunk.version)
-        body = encode_chunk(chunk)
+        body = self._encode(chunk)
         log = _log.bind(stream=str(chunk.stream), version=chunk.version, key=key)
         try:
             self.objects.put_if_absent(key, body)
@@ -220,12 +233,12 @@ class EventStore:
             stored = self.objects.get(key)
             if stored is None:
                 continue
-            chunk = decode_chunk(where, stored.body)
+            chunk = self._decode(where, stored.body)
             if chunk.erased:
                 continue
             placeholder = attrs.evolve(chunk, events=(), snapshot=None, erased=True)
             try:
-                self.objects.replace(key, encode_chunk(placeholder), etag=stored.etag)
+                self.objects.replace(key, self._encode(placeholder), etag=stored.etag)
             except ObjectChanged:
                 _log.info("erase_skipped", stream=str(stream), key=key, reason="changed")
                 continue
@@ -269,7 +282,7 @@ class EventStore:
             # 412, then gone before our GET: only a deletion does that (s3es deletes no chunk).
             log.debug("append_conflict", rival_append_id=None)
             raise StreamConflict(ours.stream, ours.base_version, ours.version, None)
-        found = decode_chunk(self.keys.parse(ours.stream, key), stored.body)
+        found = self._decode(self.keys.parse(ours.stream, key), stored.body)
         if found.append_id == ours.append_id:
             log.info("append_recovered", cause=str(cause))
             self._announce(ours, log)
@@ -283,12 +296,16 @@ class EventStore:
         """Store ``chunk`` again as the next chunk number of its version, with ``snapshot``.
 
         Returns False if another writer stored that chunk number first (which is fine: it
-        re-wrote the same events).
+        re-wrote the same events), or if the new snapshot makes it larger than
+        ``max_chunk_bytes`` (logged: loads keep replaying until it is raised).
         """
         rewritten = attrs.evolve(chunk, chunk=chunk.chunk + 1, snapshot=snapshot)
         key = self.keys.chunk_key(chunk.stream, rewritten.version, rewritten.chunk)
         try:
-            self.objects.put_if_absent(key, encode_chunk(rewritten))
+            self.objects.put_if_absent(key, self._encode(rewritten))
+        except ChunkTooLarge as error:
+            _log.warning("rewrite_skipped", stream=str(chunk.stream), key=key, reason=str(error))
+            return False
         except ObjectAlreadyExists:
             _log.debug("rewrite_lost", stream=str(chunk.stream), version=chunk.version, key=key)
             return False
@@ -337,7 +354,7 @@ class EventStore:
             where = self.keys.parse(stream, newest)
             stored = self.objects.get(newest)
             if stored is not None:
-                return decode_chunk(where, stored.body)
+                return self._decode(where, stored.body)
         raise ObjectStoreError(
             "GET",
             prefix,
@@ -387,7 +404,24 @@ class EventStore:
         stored = self.objects.get(where.key)
         if stored is None:
             raise ObjectStoreError("GET", where.key, "listed, then gone before it was read")
-        return decode_chunk(where, stored.body)
+        return self._decode(where, stored.body)
+
+    def _encode(self, chunk: Chunk) -> bytes:
+        """``chunk`` as stored; ChunkTooLarge if it is larger than ``max_chunk_bytes``."""
+        body = encode_chunk(chunk)
+        if len(body) > self.max_chunk_bytes:
+            raise ChunkTooLarge(chunk.stream, chunk.version, len(body), self.max_chunk_bytes)
+        return body
+
+    def _decode(self, where: ChunkKey, body: bytes) -> Chunk:
+        """The chunk stored at ``where``; CorruptChunk if it is larger than ``max_chunk_bytes``."""
+        if len(body) > self.max_chunk_bytes:
+            raise CorruptChunk(
+                where.key,
+                f"{len(body):,} bytes, more than max_chunk_bytes ({self.max_chunk_bytes:,}) "
+                "allows; an EventStore with a larger max_chunk_bytes can read it",
+            )
+        return decode_chunk(where, body)
 
     def merge(self, chunks: Sequence[Chunk], snapshot: Snapshot) -> Chunk | None:
         """Store one chunk holding every event of ``chunks``, with ``snapshot``.
@@ -396,7 +430,8 @@ class EventStore:
         them). The merged chunk is the next chunk number of the last one's version, written
         put-if-absent; None if another writer took that chunk number first. Nothing is deleted:
         the chunk 0 of every version stays, as the lock that keeps a stale writer from storing
-        that version again.
+        that version again. Raises ChunkTooLarge, before any request, if the merged chunk would
+        be larger than ``max_chunk_bytes``.
         """
         if not chunks or chunks[0].base_version != 0:
             raise ValueError("merge takes the chunks of a stream from its first version")
@@ -412,7 +447,7 @@ class EventStore:
         key = self.keys.chunk_key(last.stream, merged.version, merged.chunk)
         log = _log.bind(stream=str(last.stream), version=last.version, key=key)
         try:
-            self.objects.put_if_absent(key, encode_chunk(merged))
+            self.objects.put_if_absent(key, self._encode(merged))
         except ObjectAlreadyExists:
             log.info("merge_lost")
             return None
