@@ -26,6 +26,7 @@ from s3es import (
     ObjectStoreError,
     Projection,
     ProjectionFenced,
+    ProjectionRun,
     Projector,
     RecordedEvent,
     Repository,
@@ -611,3 +612,37 @@ class TestRunLoop:
         assert projector.lease.expires_at > world.clock.now
         with pytest.raises(LeaseHeld):
             world.projector(owner="standby").run_once()
+
+
+def test_run_reports_each_pass(world: World) -> None:
+    """run hands each pass's result to on_pass."""
+    world.add("a", 1)
+    stop = threading.Event()
+    runs: list[ProjectionRun[Applied]] = []
+
+    def seen(run: ProjectionRun[Applied]) -> None:
+        runs.append(run)
+        if len(runs) == 2:
+            stop.set()
+
+    world.projector().run(stop, interval=0, on_pass=seen)
+    assert [run.events for run in runs] == [1, 0]
+
+
+def test_inline_failure_starts_the_model_again(world: World) -> None:
+    """An apply that fails half-way through (having changed the model in place) leaves no
+    half-applied model: the view starts again and reads each stream back whole."""
+    world.add("a", 1)
+    calls = {"n": 0}
+
+    def second_call_fails(_: RecordedEvent[Any]) -> bool:
+        calls["n"] += 1
+        return calls["n"] == 2
+
+    inline = InlineProjection(FailingAppliedIds(second_call_fails))
+    handler = CommandHandler(world.repository, inline=[inline])
+    with pytest.raises(InlineProjectionFailed):
+        handler.handle("a", IncrementEach((2, 3)))
+    assert inline.model.ids == {}
+    handler.handle("a", Increment(4))
+    world.assert_exactly_once(inline.model, ["a"])

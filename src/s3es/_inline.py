@@ -40,7 +40,11 @@ class InlineProjection(Generic[M]):
 
     @property
     def model(self) -> M:
-        """The model as it stands."""
+        """The model as it stands.
+
+        If ``apply`` changes the model in place, another thread's command may be changing it
+        while it is read; an ``apply`` that returns a new model gives readers a stable one.
+        """
         with self._lock:
             return self._model
 
@@ -56,7 +60,7 @@ class InlineProjection(Generic[M]):
         """Apply ``recorded``, the events one append stored through ``repository``.
 
         Raises InlineProjectionFailed if ``apply`` (or reading the events it missed) fails; the
-        stream's events then wait for its next append, which reads them again.
+        model then starts again empty, and each stream is read back whole at its next append.
         """
         events = tuple(recorded)
         if not events:
@@ -75,6 +79,11 @@ class InlineProjection(Generic[M]):
                 for event in events:
                     model = self.projection.apply(model, event)
             except Exception as error:
+                # apply may have changed the model in place before it failed: the model can no
+                # longer be trusted, so it starts again, and each stream is read back whole at
+                # its next append here. Nothing is applied twice.
+                self._model = self.projection.initial_model()
+                self._checkpoints.clear()
                 _log.exception("inline_projection_failed", projection=name, stream=str(stream))
                 raise InlineProjectionFailed(name, stream, version) from error
             self._model = model

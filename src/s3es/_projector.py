@@ -203,17 +203,26 @@ class Projector(Generic[M]):
             run = self._run(lease, scan=True, reset=True, progress=progress)
         return attrs.evolve(run, requests=meter.counts)
 
-    def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = 1.0,
+        on_pass: Callable[[ProjectionRun[M]], None] | None = None,
+    ) -> None:
         """Run passes every ``interval`` seconds until ``stop`` is set; then release the lease.
 
         While another projector holds the lease, or after this one was fenced, it stands by
         and tries again each interval; a pass that S3 failed (ObjectStoreError) is logged and
         run again. Any other error (a corrupt chunk, a failing ``apply``) ends the loop.
+        ``on_pass`` is given each pass's :class:`ProjectionRun`: its events, requests, model.
         """
         try:
             while not stop.is_set():
                 try:
-                    self.run_once()
+                    run = self.run_once()
+                    if on_pass is not None:
+                        on_pass(run)
                 except LeaseHeld as held:
                     self._log.debug("standing_by", holder=held.owner, epoch=held.epoch)
                 except ProjectionFenced as fenced:
