@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format bench clean
-LINTED := src tests bench
+.PHONY: demo test lint format docs bench clean
+LINTED := src tests bench docs/hooks.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,13 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[demo]'
 	touch $@
 
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@ $(VENV)/.installed-demo
+	touch $@ $(VENV)/.installed-demo $(VENV)/.installed-docs
 
 # The orders example on an embedded S3 endpoint; `make demo ARGS="--orders 50"` passes options.
 demo: $(VENV)/.installed-demo
@@ -32,8 +36,14 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format $(LINTED)
 	$(BIN)/ruff check --fix $(LINTED)
 
+# The documentation site (mkdocs.yml) into site/, in strict mode: any warning, such as a broken
+# link or a cross-reference that resolves nowhere, fails the build. NO_MKDOCS_2_WARNING silences
+# the notice mkdocs-material prints on every run about its own end of life.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # pytest exits 5 when it collected no test: like any non-zero exit, make treats it as a failure.
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest
 
 # Requests, dollars and speed per operation; prints a table and writes docs/benchmarks.md.
@@ -41,4 +51,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site

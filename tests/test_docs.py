@@ -15,6 +15,10 @@ the lines of the Markdown file. Samples check what they claim with ``assert``.
 
 The relative links of every page are checked too: each must reach an existing file and, with a
 ``#fragment``, a heading of that page.
+
+The site itself (``make docs``, mkdocs.yml) is built by ``make test``, not here. What is tested
+here without building: that the API reference has a page entry for every public name, and
+``docs/hooks.py``, which turns the docstrings' reST roles into Markdown for mkdocstrings.
 """
 
 from __future__ import annotations
@@ -28,8 +32,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import griffe
 import pytest
 import structlog
+from docs import hooks
+
+import s3es
+import s3es.testing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +50,7 @@ REQUIRED = (
     "docs/design.md",
     "docs/chunk-format.md",
     "docs/testing.md",
+    "docs/examples.md",
 )
 
 _PYTHON = frozenset({"python", "py", "python3"})
@@ -406,3 +416,190 @@ class TestLinks:
             f"missing.md: no file {tmp_path / 'missing.md'}",
             "other.md#nowhere: no heading with anchor #nowhere in other.md",
         ]
+
+
+def reference_identifiers() -> list[str]:
+    """The identifiers of the ``::: identifier`` blocks of the API reference pages, in order."""
+    found: list[str] = []
+    for page in sorted((ROOT / "docs" / "reference").glob("*.md")):
+        found += re.findall(r"^::: (\S+)", "\n".join(prose_lines(page)), re.MULTILINE)
+    return found
+
+
+class TestReference:
+    def test_every_public_name_has_an_entry(self) -> None:
+        """Each name of ``s3es.__all__`` and ``s3es.testing.__all__`` is on a reference page."""
+        public = [
+            f"{module.__name__}.{name}"
+            for module in (s3es, s3es.testing)
+            for name in module.__all__
+        ]
+        missing = sorted(set(public) - set(reference_identifiers()))
+        assert missing == [], f"add them to a page of docs/reference/: {missing}"
+
+    def test_entries_name_public_objects_once(self) -> None:
+        """An entry names a public object (no private module) and appears on one page only."""
+        identifiers = reference_identifiers()
+        assert [name for name in identifiers if "._" in name] == []
+        assert sorted({name for name in identifiers if identifiers.count(name) > 1}) == []
+
+
+def _link(identifier: str) -> hooks.Resolver:
+    return lambda _role, target: identifier if target == identifier.rsplit(".", 1)[-1] else None
+
+
+class TestRoles:
+    def test_roles_become_code(self) -> None:
+        """Unresolved roles are code spans: ``~`` keeps the last name; functions get ``()``."""
+        text = (
+            ":class:`~s3es.ConcurrencyError`, :class:`s3es.Chunk`, :meth:`sweep`, "
+            ":func:`measure_requests`, :data:`Progress`, :mod:`examples.orders.demo`, "
+            ":class:`the store <s3es.ObjectStore>`, ``If-None-Match: *``"
+        )
+        assert hooks.convert_roles(text) == (
+            "`ConcurrencyError`, `s3es.Chunk`, `sweep()`, `measure_requests()`, `Progress`, "
+            "`examples.orders.demo`, `the store`, `If-None-Match: *`"
+        )
+
+    def test_resolved_roles_become_links(self) -> None:
+        """A role the resolver knows becomes an autorefs link; it is asked without the ``~``."""
+        asked: list[tuple[str, str]] = []
+
+        def resolve(role: str, target: str) -> str | None:
+            asked.append((role, target))
+            return "s3es.EventStore.sweep" if target == "sweep" else None
+
+        converted = hooks.convert_roles("Raises :class:`~s3es.X`; :meth:`sweep` deletes.", resolve)
+        assert converted == "Raises `X`; [`sweep()`][s3es.EventStore.sweep] deletes."
+        assert asked == [("class", "s3es.X"), ("meth", "sweep")]
+
+    def test_code_blocks_are_left_alone(self) -> None:
+        """Roles and double backticks inside a fenced block are code, not markup."""
+        text = "See :class:`A`.\n\n```python\nx = ``y``  # :class:`A`\n```\n"
+        assert hooks.convert_roles(text, _link("s3es.A")) == (
+            "See [`A`][s3es.A].\n\n```python\nx = ``y``  # :class:`A`\n```\n"
+        )
+
+    def test_literal_blocks_are_fenced(self) -> None:
+        """``Text::`` and an indented block become ``Text:`` and a fenced block of its language."""
+        text = textwrap.dedent(
+            """\
+            Write three methods::
+
+                class Order(Aggregate):
+                    def decide(self, command, state): ...
+
+            A chunk::
+
+                {"format": 1, "events": [...]}
+
+            Not code::
+
+                one :class:`A`, two
+            """
+        )
+        assert hooks.convert_roles(text) == textwrap.dedent(
+            """\
+            Write three methods:
+
+            ```python
+            class Order(Aggregate):
+                def decide(self, command, state): ...
+            ```
+
+            A chunk:
+
+            ```json
+            {"format": 1, "events": [...]}
+            ```
+
+            Not code:
+
+            ```text
+            one :class:`A`, two
+            ```
+            """
+        )
+
+    def test_comment_docstring(self) -> None:
+        """The ``#:`` lines right above an attribute, joined; None without them."""
+        lines = ["x = 1", "#: How many", "#: at most.", "LIMIT = 3", "# plain", "OTHER = 4"]
+        assert hooks.comment_docstring(lines, 4) == "How many at most."
+        assert hooks.comment_docstring(lines, 6) is None
+
+
+def _load(tmp_path: Path, files: dict[str, str]) -> griffe.Module:
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    for name, source in files.items():
+        (folder / name).write_text(textwrap.dedent(source), encoding="utf-8")
+    extensions = griffe.load_extensions(hooks.RestRoles(public=["pkg"]))
+    loader = griffe.GriffeLoader(search_paths=[tmp_path], extensions=extensions)
+    package = loader.load("pkg")
+    assert isinstance(package, griffe.Module)
+    return package
+
+
+def _docstring(package: griffe.Module, path: str) -> str:
+    obj: griffe.Object | griffe.Alias = package[path]
+    assert obj.docstring is not None, f"{path} has no docstring"
+    value: str = obj.docstring.value
+    return value
+
+
+class TestRestRoles:
+    def test_links_only_what_the_reference_renders(self, tmp_path: Path) -> None:
+        """Roles link to the public path of exported, documented objects; others are code."""
+        pkg = _load(
+            tmp_path,
+            {
+                "__init__.py": """\
+                    from pkg._impl import Store, measure
+                    __all__ = ["Store", "measure"]
+                """,
+                "_impl.py": """\
+                    class Store:
+                        '''Store; :meth:`sweep` cleans; :meth:`_hidden`, :class:`Helper` not.'''
+
+                        def sweep(self) -> None:
+                            '''Delete; see :func:`measure` and :class:`~pkg.Store`.'''
+
+                        def _hidden(self) -> None:
+                            '''Private.'''
+
+                    class Helper:
+                        '''Not exported: see :class:`Store`.'''
+
+                    def measure() -> None:
+                        '''Count :data:`LIMIT` and :class:`Missing`.'''
+
+                    #: At most this many.
+                    LIMIT = 3
+                """,
+            },
+        )
+        assert _docstring(pkg, "_impl.Store") == (
+            "Store; [`sweep()`][pkg.Store.sweep] cleans; `_hidden()`, `Helper` not."
+        )
+        assert _docstring(pkg, "_impl.Store.sweep") == (
+            "Delete; see [`measure()`][pkg.measure] and [`Store`][pkg.Store]."
+        )
+        assert _docstring(pkg, "_impl.Helper") == "Not exported: see [`Store`][pkg.Store]."
+        assert _docstring(pkg, "_impl.measure") == "Count `LIMIT` and `Missing`."
+        assert _docstring(pkg, "_impl.LIMIT") == "At most this many."
+
+    def test_every_role_of_s3es_is_converted(self) -> None:
+        """Loaded with the extension, no docstring of s3es keeps a reST role or a ``::`` block."""
+        extensions = griffe.load_extensions(hooks.RestRoles())
+        loader = griffe.GriffeLoader(search_paths=[ROOT / "src"], extensions=extensions)
+        package = loader.load("s3es")
+        assert isinstance(package, griffe.Module)
+        left = [
+            f"{obj.path}: {match[0]}"
+            for obj in hooks.iter_objects(package)
+            if obj.docstring is not None
+            for match in re.finditer(r":[a-z]+:`[^`]*`|::$", obj.docstring.value, re.MULTILINE)
+        ]
+        assert left == []
+        memory = _docstring(package, "_memory.InMemoryObjectStore")
+        assert "[`ObjectStore`][s3es.ObjectStore]" in memory

@@ -44,12 +44,15 @@ from s3es._objectstore import (
     StoredObject,
     measure_requests,
 )
+from s3es._policies import application_policy, bucket_policy, operator_policy
 from s3es._projection import Projection, ReadModel
 from s3es._projector import ProjectionRun, Projector
 from s3es._repository import Appended, Compaction, Deletion, Erasure, Loaded, Repository
 from s3es._s3 import S3ObjectStore
+from s3es._selftest import SelfTestCheck, SelfTestReport, require_conditional_writes, self_test
 from s3es._streams import StreamKeys, StreamName
 from s3es._upcasting import Renamed, Upcaster
+from s3es._verify import StreamReport, VerifyProblem, VerifyReport, verify_prefix, verify_stream
 
 __all__ = [
     "S3_STANDARD_PRICES",
@@ -99,15 +102,27 @@ __all__ = [
     "RetryPolicy",
     "S3ObjectStore",
     "S3esError",
+    "SelfTestCheck",
+    "SelfTestReport",
     "SimulatedLatency",
     "Snapshot",
     "StoredObject",
     "StreamDeleted",
     "StreamKeys",
     "StreamName",
+    "StreamReport",
     "Upcaster",
+    "VerifyProblem",
+    "VerifyReport",
+    "application_policy",
     "apply_tiering_rule",
+    "bucket_policy",
     "log_level",
     "measure_requests",
+    "operator_policy",
+    "require_conditional_writes",
+    "self_test",
     "tiering_rule",
+    "verify_prefix",
+    "verify_stream",
 ]

@@ -24,6 +24,7 @@ from s3es._objectstore import (
     StoredObject,
     keys_wanted,
 )
+from s3es._selftest import require_conditional_writes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -93,12 +94,17 @@ class S3ObjectStore:
         region_name: str | None = None,
         client_config: Config | None = None,
         session: boto3.Session | None = None,
+        self_test: bool = False,
+        self_test_prefix: str = "",
         **options: Any,
     ) -> S3ObjectStore:
         """An S3ObjectStore with a client of its own, for AWS or any S3 endpoint URL.
 
         The client uses botocore's "standard" retry mode and, for an endpoint URL, path-style
-        addressing. ``options`` go to ``S3ObjectStore(...)``.
+        addressing. ``options`` go to ``S3ObjectStore(...)``. With ``self_test``, it first
+        checks that the bucket honours ``If-None-Match`` and ``If-Match`` (see
+        :func:`~s3es.self_test`, under ``self_test_prefix``: the event store's prefix) and
+        raises InvalidConfiguration, naming the bucket and the condition, if it does not.
         """
         config = Config(
             # 3 attempts in all; the adapter's own retries of 409 and 503 come on top.
@@ -113,7 +119,10 @@ class S3ObjectStore:
         client = (session or boto3.Session()).client(
             "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
         )
-        return cls(client, bucket, **options)
+        store = cls(client, bucket, **options)
+        if self_test:
+            require_conditional_writes(store, self_test_prefix, bucket=bucket)
+        return store
 
     @property
     def requests(self) -> RequestCounts:
