@@ -657,7 +657,8 @@ def _projection(invocation: Invocation) -> int:
                 if arguments.action == "rebuild":
                     run = projector.rebuild(force=arguments.force, progress=bar)
                 else:
-                    run = projector.run_once(progress=bar)
+                    # Asked for the feed, read the feed: a process's first pass would scan.
+                    run = projector.run_once(full_scan=not arguments.feed, progress=bar)
             finally:
                 bar.close()
                 projector.release()
