@@ -446,6 +446,20 @@ class TestProjection:
         argv = ["projection", "rebuild", *_ON, "--projection", PROJECTION, "--force"]
         assert _invoke(argv, store)[0] == 0
 
+    def test_catch_up_over_the_feed(self) -> None:
+        """catch-up --feed lists the change feed (one LIST) instead of every stream."""
+        store = InMemoryObjectStore()
+        writer = CommandHandler(Repository(EventStore(store, prefix="p", feed=True), Counter))
+        for stream_id in ("a", "b", "c"):
+            writer.handle(stream_id, Increment(1))
+        argv = ["projection", "catch-up", *_ON, "--projection", PROJECTION]
+        assert "by a full scan: 3 events" in _invoke(argv, store)[1]
+        writer.handle("b", Increment(2))
+        status, out, _ = _invoke([*argv, "--feed"], store)
+        assert status == 0
+        assert "catch-up by the change feed: 1 events of 1 streams applied" in out
+        assert "requests: 2 LIST + 3 GET + 3 PUT" in out
+
     @pytest.mark.parametrize(
         ("spec", "message"),
         [
