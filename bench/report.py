@@ -7,8 +7,20 @@ from collections.abc import Sequence
 
 from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
+from bench.projections import (
+    FULL_SCAN_EVERY,
+    LEASE_TTL,
+    SECONDS_PER_DAY,
+    LagMeasurement,
+    RebuildMeasurement,
+    SteadyState,
+    quantile,
+)
 from bench.run import BenchResults
 from s3es import S3_STANDARD_PRICES, RequestCounts
+
+#: The rebuild size the rate of each rebuild is extrapolated to.
+REBUILD_EXTRAPOLATED = 100_000
 
 #: The share of the one-PUT-per-round-trip limit that GOAL_WRITERS on one stream should reach.
 THROUGHPUT_GOAL = 0.70
@@ -178,6 +190,114 @@ def strawman_table(strawman: HotStreamRun, ours: HotStreamRun) -> str:
     return table(headers, rows)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds < 7_200:
+        return f"{seconds / 60:,.0f} min"
+    return f"{seconds / 3_600:,.1f} h"
+
+
+def _once(mismatched: int) -> str:
+    return "yes" if mismatched == 0 else f"NO: {mismatched} streams differ"
+
+
+def rebuilds_table(rebuilds: Sequence[RebuildMeasurement]) -> str:
+    """Each rebuild: requests, time, rate, and what 100,000 such streams would take."""
+    first = rebuilds[0]
+    rows = [
+        [
+            rebuild.layout,
+            str(rebuild.read_concurrency),
+            f"{rebuild.streams:,}",
+            f"{rebuild.applied:,}",
+            _requests(rebuild.requests),
+            f"{rebuild.requests_per_stream:.2f}",
+            f"{rebuild.seconds:.2f}",
+            f"{rebuild.streams_per_second:,.1f}",
+            f"{rebuild.events_per_second:,.0f}",
+            f"{rebuild.streams_per_second / first.streams_per_second:.1f}x",
+            _duration(rebuild.seconds_for(REBUILD_EXTRAPOLATED)),
+            _once(rebuild.mismatched),
+        ]
+        for rebuild in rebuilds
+    ]
+    headers = [
+        "Streams hold",
+        "Threads",
+        "Streams",
+        "Events",
+        "Requests",
+        "Requests/stream",
+        "Seconds",
+        "Streams/s",
+        "Events/s",
+        "x first row",
+        f"{REBUILD_EXTRAPOLATED:,} streams",
+        "Applied once",
+    ]
+    return table(headers, rows)
+
+
+def steady_table(steady: SteadyState) -> str:
+    """Requests and dollars per pass, and per day, for a full scan and for the change feed."""
+    rows = [
+        [
+            each.mode,
+            f"{each.moved:,}",
+            _count(each.average("list")),
+            _count(each.average("get")),
+            _count(each.average("put")),
+            f"${each.dollars():,.6f}",
+            f"${each.dollars_per_day(steady.interval):,.2f}",
+        ]
+        for each in steady.passes
+    ]
+    headers = [
+        "Pass",
+        "Streams moved",
+        "LIST",
+        "GET",
+        "PUT",
+        "$ per pass",
+        f"$ per day (a pass every {steady.interval:g} s)",
+    ]
+    return table(headers, rows)
+
+
+def lag_table(lag: LagMeasurement) -> str:
+    """Appends per second, passes, and the lag from acknowledgement to commit."""
+    row = [
+        str(lag.writers),
+        f"{lag.streams:,}",
+        f"{lag.acknowledged:,}",
+        f"{lag.appends_per_second:,.1f}",
+        f"{lag.passes:,}",
+        f"{lag.full_scans:,}",
+        _ms(quantile(lag.pass_seconds, 0.5)),
+        f"{lag.requests_per_pass:.1f}",
+        _ms(quantile(lag.lags, 0.5)),
+        _ms(quantile(lag.lags, 0.95)),
+        _ms(max(lag.lags, default=0.0)),
+        _once(lag.mismatched),
+    ]
+    headers = [
+        "Writers",
+        "Streams",
+        "Appends",
+        "Appends/s",
+        "Passes",
+        "Full scans",
+        "Pass p50 ms",
+        "Requests/pass",
+        "Lag p50 ms",
+        "Lag p95 ms",
+        "Lag max ms",
+        "Applied once",
+    ]
+    return table(headers, [row])
+
+
 def _requests(counts: RequestCounts) -> str:
     return str(counts) if counts.total else "none"
 
@@ -344,6 +464,104 @@ def _strawman_text(results: BenchResults) -> str:
     )
 
 
+def _rebuilds_text(results: BenchResults) -> str:
+    config, rebuilds = results.config, results.rebuilds
+    latency_ms = f"{config.latency * 1000:g} ms"
+    first = rebuilds[0]
+    fastest = max(rebuilds, key=lambda rebuild: rebuild.streams_per_second)
+    plain = [rebuild for rebuild in rebuilds if rebuild.layout == first.layout]
+    widest = max(plain, key=lambda rebuild: rebuild.read_concurrency)
+    speedup = widest.streams_per_second / first.streams_per_second
+    share = speedup / widest.read_concurrency
+    return (
+        f"`Projector.rebuild()` of a projection over {first.streams:,} ledger streams, through"
+        f" the latency store ({latency_ms} per request), once per read concurrency"
+        " (`read_concurrency`: the threads that read streams ahead of the one that applies the"
+        " events); the streams were built beforehand with no latency. A rebuild takes the lease"
+        " (1 GET + 1 PUT), reads the stored model (1 GET), lists the streams (1 LIST per 1,000),"
+        " then reads each stream: 1 LIST for its latest version, 1 LIST for its chunks and 1 GET"
+        f" per chunk ({config.rebuild_appends} for a stream of {config.rebuild_appends} appends,"
+        " 1 once it is compacted), and commits every 1,000 events and at the end (1 PUT each);"
+        f" a rebuild longer than {LEASE_TTL / 2:g} s also renews the lease (1 PUT)."
+        " With one thread these requests are sent one after the other:"
+        f" {first.streams_per_second:,.1f} streams per second, so {REBUILD_EXTRAPOLATED:,} such"
+        f" streams take about {_duration(first.seconds_for(REBUILD_EXTRAPOLATED))}."
+        f" {widest.read_concurrency} threads rebuilt {speedup:.1f}x"
+        f" as fast ({share:.0%} of {widest.read_concurrency} times the one-thread rate: the rest"
+        " goes mostly to processing, decoding and applying in one thread, on"
+        f" {results.machine.cores} cores shared with the readers), and the fastest rebuild here,"
+        f" {fastest.layout} with {fastest.read_concurrency} threads, would take"
+        f" {_duration(fastest.seconds_for(REBUILD_EXTRAPOLATED))} for {REBUILD_EXTRAPOLATED:,}"
+        " streams. Compaction cuts the GETs to one per stream. The extrapolations assume the"
+        " rate stays the same, which holds while the model is small: each commit writes the whole"
+        " model. Applied once compares the rebuilt model, which lists every entry id applied per"
+        " stream, with the ids stored."
+    )
+
+
+def _steady_text(results: BenchResults) -> str:
+    steady = results.steady
+    by_mode = {(each.mode, each.moved): each for each in steady.passes}
+    scan_idle = by_mode["full scan", 0]
+    feed_idle = by_mode["change feed", 0]
+    amortized = next(each for each in steady.passes if each.scan_every and each.moved == 0)
+    scan_share = amortized.dollars_per_day(steady.interval) - feed_idle.dollars_per_day(
+        steady.interval
+    )
+    per_day = SECONDS_PER_DAY / steady.interval
+    plain = steady.append_plain.total / steady.appends
+    fed = steady.append_feed.total / steady.appends
+    return (
+        f"One projector over {steady.streams:,} streams, each pass counted in requests (the"
+        " in-memory store, no latency), priced at S3 Standard rates and multiplied by"
+        f" {per_day:,.0f} passes a day (one every {steady.interval:g} s). A full scan reads"
+        f" the model (1 GET), lists the streams (1 LIST per 1,000) and lists the latest key of"
+        f" every stream: {scan_idle.requests} for an idle pass, whether anything moved or not."
+        f" A change-feed pass reads the model and lists the feed from its cursor:"
+        f" {feed_idle.requests} when idle. Either way, each of the {steady.moved:,} streams that"
+        " moved costs 1 LIST and 1 GET more, and a pass that applied anything commits (1 PUT)."
+        " A feed projector still scans every stream on its first pass and once an hour"
+        f" (`full_scan_interval`; {FULL_SCAN_EVERY} passes at one every {steady.interval:g} s),"
+        f" to find entries never written: those scans cost ${scan_share:,.2f} a day here, more"
+        " than the feed passes themselves. The feed lists its look-back again"
+        " each pass (30 s by default): one more LIST per pass for each 1,000 entries written in"
+        " the last 30 s, none here. On the writers' side each warm append sends"
+        f" {fed:.2f} requests with the feed on against {plain:.2f} without (the entry's PUT):"
+        f" ${steady.feed_dollars_per_million_appends:,.2f} more per million appends. Not in the"
+        f" table: the lease, which its holder renews every {LEASE_TTL / 2:g} s (1 PUT,"
+        f" ${steady.lease_dollars_per_day:,.2f} a day per projector). Applied once:"
+        f" {_once(steady.mismatched).lower()}, for both projectors after their last pass."
+    )
+
+
+def _lag_text(results: BenchResults) -> str:
+    lag = results.lag
+    latency_ms = f"{results.config.latency * 1000:g} ms"
+    text = (
+        f"{lag.writers} writer threads, each with its own handler and {lag.streams // lag.writers}"
+        f" streams of its own (so they never conflict), deposit back to back for"
+        f" {lag.seconds:.1f} s with the feed on, {latency_ms} per request, while one projector"
+        " (`feed=True`, 8 read threads) runs `run_once` back to back. The lag of an append is"
+        " the time from its acknowledgement (`handle` returned) to the end of the first pass"
+        " whose committed checkpoints include its version; the projector goes on until every"
+        " acknowledged append is committed. A feed pass is about five round trips, one after"
+        " the other: GET the model, LIST the feed, LIST and GET each stream named (in parallel),"
+        " PUT the model. An append whose feed entry is stored before a pass lists the feed is"
+        " committed at the end of that pass; a later one waits for the next pass too: the lag"
+        " is up to two passes, about one on average. `Projector.run(stop)` waits `interval` (1 s by"
+        " default) after each pass, which adds up to that much (half of it on average). Full"
+        " scans: the first pass, then one an hour; a pass over more streams, or"
+        " one that commits a larger model, takes longer."
+    )
+    if lag.before_ack:
+        text += (
+            f" {lag.before_ack} appends were committed by a pass that ended before their command"
+            " returned (the pass read the stream after the chunk was stored, before the feed"
+            " entry's PUT returned): their lag counts as 0."
+        )
+    return text
+
+
 def sections(results: BenchResults) -> list[tuple[str, str, str]]:
     """Each section's heading, table and explanation, in order."""
     return [
@@ -374,6 +592,24 @@ def sections(results: BenchResults) -> list[tuple[str, str, str]]:
             "Without conditional writes: acknowledged events lost",
             strawman_table(results.strawman, results.ours),
             _strawman_text(results),
+        ),
+        (
+            (
+                f"Projections: rebuild throughput at {results.config.latency * 1000:g} ms per"
+                " request"
+            ),
+            rebuilds_table(results.rebuilds),
+            _rebuilds_text(results),
+        ),
+        (
+            "Projections: what a pass costs, full scan or change feed",
+            steady_table(results.steady),
+            _steady_text(results),
+        ),
+        (
+            "Projections: lag behind the writers",
+            lag_table(results.lag),
+            _lag_text(results),
         ),
     ]
 
@@ -407,7 +643,8 @@ def markdown(results: BenchResults) -> str:
         f"Generated by `make bench` on {_when(results)}; do not edit by hand.",
         (
             "What s3es costs in requests and dollars per command, how many commands per second one"
-            " stream takes, and what loading a stream costs at each length, each figure next to the"
+            " stream takes, what loading a stream costs at each length, and what projections cost"
+            " to rebuild and to keep fresh, each figure next to the"
             " limit that bounds it or an alternative design measured in the same run. Everything"
             " runs in one process on `InMemoryObjectStore`, whose put-if-absent is atomic as S3's"
             " is. Where speed depends on S3, a wrapper (`LatencyObjectStore`) makes"

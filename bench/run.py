@@ -12,6 +12,14 @@ import attrs
 
 from bench.commands import CommandCost, HotStreamRun, hot_stream, hot_stream_runs, uncontended
 from bench.loads import LoadMeasurement, ReplayMeasurement, cold_loads, replay_throughput
+from bench.projections import (
+    LagMeasurement,
+    RebuildMeasurement,
+    SteadyState,
+    lag,
+    rebuilds,
+    steady_state,
+)
 from bench.stores import OverwritingStore
 from s3es import InMemoryObjectStore, RetryPolicy, SimulatedLatency
 
@@ -36,6 +44,21 @@ class BenchConfig:
     load_budget: float = 30.0
     #: Events of each replayed stream.
     replay_events: int = 10_000
+    #: Streams of the projection rebuilds, and the one-event appends of each.
+    rebuild_streams: int = 200
+    rebuild_appends: int = 5
+    #: Read concurrencies of the rebuilds, and of the rebuilds of the same streams compacted.
+    rebuild_concurrency: tuple[int, ...] = (1, 8, 32)
+    compacted_concurrency: tuple[int, ...] = (8, 32)
+    #: Streams of the steady-state projection passes, and how many move between two passes.
+    steady_streams: int = 10_000
+    steady_moved: int = 100
+    #: Seconds between two passes of a projector, for the dollars per day.
+    pass_interval: float = 10.0
+    #: The lag run: writer threads, streams of each writer, and seconds of writing.
+    lag_writers: int = 2
+    lag_streams_per_writer: int = 10
+    lag_seconds: float = 5.0
     seed: int = 3
 
     @property
@@ -54,6 +77,14 @@ QUICK = BenchConfig(
     load_repeats=1,
     load_budget=0.02,
     replay_events=60,
+    rebuild_streams=6,
+    rebuild_appends=2,
+    rebuild_concurrency=(1, 4),
+    compacted_concurrency=(4,),
+    steady_streams=30,
+    steady_moved=3,
+    lag_streams_per_writer=2,
+    lag_seconds=0.2,
 )
 
 
@@ -103,6 +134,10 @@ class BenchResults:
     #: The strawman (no conditional writes) and s3es, under the same contention.
     strawman: HotStreamRun
     ours: HotStreamRun
+    #: Projections: rebuilds at each read concurrency, the cost of a pass, and the lag.
+    rebuilds: tuple[RebuildMeasurement, ...]
+    steady: SteadyState
+    lag: LagMeasurement
     #: Attempts the handlers' (default) retry policy allows per command.
     max_attempts: int = RetryPolicy().max_attempts
 
@@ -137,6 +172,20 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         budget=config.load_budget,
     )
     replays = replay_throughput(config.replay_events)
+    rebuilt = rebuilds(
+        config.rebuild_streams,
+        config.rebuild_appends,
+        config.rebuild_concurrency,
+        latency=latency,
+        compacted_concurrencies=config.compacted_concurrency,
+    )
+    steady = steady_state(config.steady_streams, config.steady_moved, interval=config.pass_interval)
+    lagged = lag(
+        writers=config.lag_writers,
+        streams_per_writer=config.lag_streams_per_writer,
+        seconds=config.lag_seconds,
+        latency=latency,
+    )
     return BenchResults(
         config=config,
         machine=Machine.this(),
@@ -148,4 +197,7 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         replays=tuple(replays),
         strawman=strawman,
         ours=ours,
+        rebuilds=tuple(rebuilt),
+        steady=steady,
+        lag=lagged,
     )

@@ -21,6 +21,15 @@ from bench.commands import (
 )
 from bench.ledger import RECENT_ENTRIES, Deposit, Deposited, Ledger
 from bench.loads import DESIGNS, build_stream, cold_loads, replay_throughput
+from bench.projections import (
+    Entries,
+    PassCost,
+    lag,
+    mismatches,
+    quantile,
+    rebuilds,
+    steady_state,
+)
 from bench.report import console, markdown, sections, table
 from bench.run import QUICK, run
 from bench.stores import OverwritingStore
@@ -259,6 +268,94 @@ class TestLatencyStore:
         assert len(slept) == inner.requests.list
 
 
+class TestProjections:
+    def test_mismatches_catch_events_applied_twice_skipped_or_unknown(self) -> None:
+        """A stream whose applied ids differ from the stored ones in any way is counted."""
+        expected = {"ledger/a": ["a-1", "a-2"], "ledger/b": ["b-1"]}
+
+        assert mismatches(Entries({"ledger/a": ["a-1", "a-2"], "ledger/b": ["b-1"]}), expected) == 0
+        assert (
+            mismatches(Entries({"ledger/a": ["a-1", "a-2", "a-2"], "ledger/b": ["b-1"]}), expected)
+            == 1
+        )
+        assert mismatches(Entries({"ledger/a": ["a-2", "a-1"]}), expected) == 2
+        assert mismatches(Entries({**expected, "ledger/c": ["c-1"]}), expected) == 1
+
+    def test_rebuild_applies_every_event_once_at_any_concurrency(self) -> None:
+        """Each rebuild applies every stored event once and sends the same requests.
+
+        The lease (1 GET + 1 PUT), the model (1 GET), the streams (1 LIST), then per stream
+        1 LIST for its version, 1 LIST for its chunks and 1 GET per chunk; one commit.
+        """
+        measured = rebuilds(4, 3, (1, 2), latency=NO_LATENCY, compacted_concurrencies=(2,))
+
+        plain = RequestCounts(list=1 + 4 * 2, get=2 + 4 * 3, put=2)
+        compacted = RequestCounts(list=1 + 4 * 2, get=2 + 4, put=2)
+        assert [(m.read_concurrency, m.requests) for m in measured] == [
+            (1, plain),
+            (2, plain),
+            (2, compacted),
+        ]
+        for measurement in measured:
+            assert (measurement.applied, measurement.events, measurement.mismatched) == (12, 12, 0)
+            assert measurement.commits == 1
+
+    def test_feed_pass_lists_less_than_a_full_scan(self) -> None:
+        """An idle scan lists every stream; an idle feed pass lists the feed once."""
+        steady = steady_state(20, 2, interval=10.0)
+        passes = {(each.mode, each.moved, each.scan_every): each for each in steady.passes}
+
+        assert passes["full scan", 0, 0].requests == RequestCounts(list=1 + 20, get=1)
+        assert passes["change feed", 0, 0].requests == RequestCounts(list=1, get=1)
+        moved = RequestCounts(list=2, get=2, put=1)  # each moved stream: LIST + GET; a commit
+        assert passes["full scan", 2, 0].requests == RequestCounts(list=1 + 20, get=1) + moved
+        assert passes["change feed", 2, 0].requests == RequestCounts(list=1, get=1) + moved
+        for each in steady.passes:
+            assert each.applied == each.moved
+            if each.mode != "full scan":
+                assert each.average("list") < passes["full scan", each.moved, 0].average("list")
+        assert steady.mismatched == 0
+
+    def test_feed_adds_one_put_per_append(self) -> None:
+        """With the feed on a warm append sends two PUTs: $5 more per million appends."""
+        steady = steady_state(3, 1, appends=10)
+
+        assert (steady.append_plain, steady.append_feed) == (
+            RequestCounts(put=10),
+            RequestCounts(put=20),
+        )
+        assert steady.feed_dollars_per_million_appends == pytest.approx(5.0)
+
+    def test_periodic_scan_is_averaged_in(self) -> None:
+        """With scan_every, one pass in that many costs the scan's requests instead."""
+        each = PassCost(
+            "feed", 0, 0, RequestCounts(list=1, get=1), scan_every=4, scan=RequestCounts(list=9)
+        )
+
+        assert each.average("list") == pytest.approx((3 * 1 + 9) / 4)
+        assert each.average("get") == pytest.approx(3 / 4)
+        expected = (3 * RequestCounts(list=1, get=1).cost() + RequestCounts(list=9).cost()) / 4
+        assert each.dollars() == pytest.approx(expected)
+        assert each.dollars_per_day(10.0) == pytest.approx(expected * 8_640)
+
+    def test_lag_run_commits_every_acknowledged_append_once(self) -> None:
+        """Every acknowledged append gets a lag, and the model holds each event once."""
+        measured = lag(writers=2, streams_per_writer=2, seconds=0.1, latency=NO_LATENCY)
+
+        assert measured.acknowledged > 0
+        assert len(measured.lags) == measured.acknowledged
+        assert all(each >= 0 for each in measured.lags)
+        assert measured.mismatched == 0
+        assert measured.full_scans >= 1
+        assert measured.passes == len(measured.pass_seconds) >= 2
+
+    def test_quantile_is_nearest_rank(self) -> None:
+        """The median of 1..4 by nearest rank is 3; the quantile of nothing is NaN."""
+        assert quantile([4.0, 1.0, 3.0, 2.0], 0.5) == 3.0
+        assert quantile([4.0, 1.0, 3.0, 2.0], 0.95) == 4.0
+        assert math.isnan(quantile([], 0.5))
+
+
 class TestReport:
     def test_table_lines_up(self) -> None:
         """Every line of a table is as wide as the others, and number columns align right."""
@@ -281,3 +378,5 @@ class TestReport:
             assert f"## {heading}\n\n{body}\n" in page
             assert body in printed
         assert results.ours.lost == 0
+        assert all(rebuild.mismatched == 0 for rebuild in results.rebuilds)
+        assert (results.steady.mismatched, results.lag.mismatched) == (0, 0)

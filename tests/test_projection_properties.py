@@ -148,7 +148,7 @@ class ProjectionHistory(RuleBasedStateMachine):
             owner=f"owner-{next(self.owners)}",
             lease_ttl=LEASE_TTL,
             feed=self.feed,
-            full_scan_every=3,
+            full_scan_interval=LEASE_TTL * 2,
             commit_every=2,
             clock=self.clock,
         )

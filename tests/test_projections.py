@@ -407,7 +407,7 @@ class TestFeed:
         """After a full scan, a pass lists the feed and reads only the streams it names."""
         for n in range(5):
             world.add(f"c-{n}", 1)
-        projector = world.projector(full_scan_every=1000, lease_ttl=60)
+        projector = world.projector(lease_ttl=60)
         assert projector.run_once().full_scan
         world.add("c-3", 2)
         run = projector.run_once()
@@ -425,7 +425,7 @@ class TestFeed:
         """An entry stamped by a clock 20 s behind is listed within a 30 s look-back; one 40 s
         behind is not (the periodic full scan is there for it)."""
         world.add("a", 1)
-        projector = world.projector(full_scan_every=1000, lease_ttl=600, feed_lookback=30)
+        projector = world.projector(lease_ttl=600, feed_lookback=30)
         projector.run_once()
         world.clock.now += 10
         world.add("b", 1)
@@ -440,18 +440,21 @@ class TestFeed:
         world.assert_exactly_once(run.read_model.model, ["a", "b", "c"])
 
     def test_missing_entry_is_caught_by_the_full_scan(self, world: World) -> None:
-        """An append whose feed entry was never written is found by the periodic full scan."""
+        """An append whose feed entry was never written is found by the full scan that follows
+        the last one by ``full_scan_interval``."""
         world.add("a", 1)
-        projector = world.projector(full_scan_every=3, lease_ttl=600)
-        projector.run_once()
+        projector = world.projector(full_scan_interval=60, lease_ttl=600)
+        assert projector.run_once().full_scan
         CommandHandler(Repository(EventStore(world.store, prefix="es"), Counter)).handle(
             "silent", Increment(1)
         )
+        world.clock.now += 59
         assert projector.run_once().events == 0
-        assert projector.run_once().events == 0
+        world.clock.now += 1
         run = projector.run_once()
         assert run.full_scan
         world.assert_exactly_once(run.read_model.model, ["a", "silent"])
+        assert not projector.run_once().full_scan
 
     def test_feed_entry_failure_does_not_fail_the_append(self, world: World) -> None:
         """A feed PUT that fails after the chunk is stored is logged; the command succeeds."""

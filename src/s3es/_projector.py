@@ -93,7 +93,8 @@ class Projector(Generic[M]):
     this projector does not hold it (LeaseHeld if another projector does), brings the model up
     to date, and commits it every ``commit_every`` events and at the end. With ``feed`` (the
     appenders' EventStore must have ``feed=True``), a pass lists the change feed instead of
-    every stream, and every ``full_scan_every`` passes it scans all streams anyway. ``run``
+    every stream; its first pass, and the first after ``full_scan_interval`` seconds since its
+    last full scan, scans all streams anyway (for appends whose feed entry is missing). ``run``
     repeats passes until stopped, standing by while another projector holds the lease.
     ``read_concurrency`` threads read the streams' chunks ahead of the events being applied,
     which stays in one thread: ``apply`` needs no locks.
@@ -108,14 +109,13 @@ class Projector(Generic[M]):
         lease_ttl: float = 30.0,
         feed: bool = False,
         feed_lookback: float = 30.0,
-        full_scan_every: int = 100,
+        full_scan_interval: float = 3600.0,
         commit_every: int = 1000,
         read_concurrency: int = 8,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         for option, value in [
-            ("full_scan_every", full_scan_every),
             ("commit_every", commit_every),
             ("read_concurrency", read_concurrency),
         ]:
@@ -129,7 +129,9 @@ class Projector(Generic[M]):
         self.owner = owner or _default_owner()
         self.feed = feed
         self.feed_lookback = feed_lookback
-        self.full_scan_every = full_scan_every
+        if full_scan_interval < 0:
+            raise ValueError(f"full_scan_interval must be >= 0, not {full_scan_interval}")
+        self.full_scan_interval = full_scan_interval
         self.commit_every = commit_every
         self.read_concurrency = read_concurrency
         self._clock = clock
@@ -143,7 +145,8 @@ class Projector(Generic[M]):
             clock=clock,
         )
         self._lease: Lease | None = None
-        self._passes = 0
+        #: When this projector's last full scan began (its clock), None before the first.
+        self._scanned_at: float | None = None
         self._log = _log.bind(projection=self.codec.name, owner=self.owner)
 
     @property
@@ -176,7 +179,8 @@ class Projector(Generic[M]):
 
         ``full_scan`` forces (True) or forbids (False) a scan of every stream; by default a
         pass scans when there is no feed, when the model is not complete yet, and every
-        ``full_scan_every`` passes. ``progress`` is told ``(streams done, streams)``.
+        ``full_scan_interval`` seconds after the last one. ``progress`` is told
+        ``(streams done, streams)``.
         Raises LeaseHeld if another projector holds the lease, and ProjectionFenced if a
         newer epoch took over since this projector last wrote.
         """
@@ -184,8 +188,10 @@ class Projector(Generic[M]):
             lease = self._hold_lease(force=False)
             scan = full_scan
             if scan is None:
-                scan = not self.feed or self._passes % self.full_scan_every == 0
-            self._passes += 1
+                last = self._scanned_at
+                scan = (
+                    not self.feed or last is None or self._clock() - last >= self.full_scan_interval
+                )
             run = self._run(lease, scan=scan, reset=False, progress=progress)
         return attrs.evolve(run, requests=meter.counts)
 
@@ -199,7 +205,6 @@ class Projector(Generic[M]):
         with measure_requests() as meter:
             self._lease = None
             lease = self._hold_lease(force=force)
-            self._passes += 1
             run = self._run(lease, scan=True, reset=True, progress=progress)
         return attrs.evolve(run, requests=meter.counts)
 
@@ -299,6 +304,8 @@ class Projector(Generic[M]):
                     work.feed_cursors[stream_type] = max(cursor, started_ms)
         if work.dirty:
             self._commit(work, lease)
+        if scan:
+            self._scanned_at = started_ms / 1000
         read_model = ReadModel(
             projection=self.name,
             schema=self.codec.schema,
