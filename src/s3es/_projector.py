@@ -85,6 +85,19 @@ class _Pass(Generic[M]):
     streams: int = 0
     commits: int = 0
 
+    def read_model(self, codec: ProjectionCodec[M], epoch: int) -> ReadModel[M]:
+        """The model as this pass has it, as of ``epoch``."""
+        return ReadModel(
+            projection=codec.name,
+            schema=codec.schema,
+            model=self.model,
+            checkpoints=self.checkpoints,
+            epoch=epoch,
+            complete=self.complete,
+            updated_at=None,
+            etag=self.etag,
+        )
+
 
 class Projector(Generic[M]):
     """Runs ``projection`` over the streams of ``event_store``.
@@ -285,7 +298,7 @@ class Projector(Generic[M]):
             epoch=lease.epoch,
             etag=stored.etag,
             # A new epoch is stamped on the model at once: it fences the older projectors.
-            dirty=reset or stored.epoch < lease.epoch or stored.schema != self.codec.schema,
+            dirty=reset or stored.epoch < lease.epoch,
         )
         scan = scan or not work.complete
         started_ms = int(self._clock() * 1000)
@@ -306,16 +319,7 @@ class Projector(Generic[M]):
             self._commit(work, lease)
         if scan:
             self._scanned_at = started_ms / 1000
-        read_model = ReadModel(
-            projection=self.name,
-            schema=self.codec.schema,
-            model=work.model,
-            checkpoints=work.checkpoints,
-            epoch=work.epoch,
-            complete=work.complete,
-            updated_at=None,
-            etag=work.etag,
-        )
+        read_model = work.read_model(self.codec, work.epoch)
         self._log.info(
             "pass",
             epoch=lease.epoch,
@@ -426,17 +430,8 @@ class Projector(Generic[M]):
     def _commit(self, work: _Pass[M], lease: Lease) -> None:
         """Store the model with its checkpoints, if the stored one is still the one read."""
         commit_id = self._new_id()
-        read_model = ReadModel(
-            projection=self.name,
-            schema=self.codec.schema,
-            model=work.model,
-            checkpoints=work.checkpoints,
-            epoch=lease.epoch,
-            complete=work.complete,
-            updated_at=None,
-        )
         body = self.codec.encode(
-            read_model,
+            work.read_model(self.codec, lease.epoch),
             feed_cursors=work.feed_cursors,
             commit_id=commit_id,
             updated_at=datetime.fromtimestamp(self._clock(), UTC),
