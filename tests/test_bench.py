@@ -284,13 +284,14 @@ class TestProjections:
     def test_rebuild_applies_every_event_once_at_any_concurrency(self) -> None:
         """Each rebuild applies every stored event once and sends the same requests.
 
-        The lease (1 GET + 1 PUT), the model (1 GET), the streams (1 LIST), then per stream
-        1 LIST for its version, 1 LIST for its chunks and 1 GET per chunk; one commit.
+        The lease (1 GET + 1 PUT), the model (1 GET) emptied under the new epoch (1 PUT), the
+        streams (1 LIST), then per stream 1 LIST for its version, 1 LIST for its chunks and 1
+        GET per chunk; one commit at the end.
         """
         measured = rebuilds(4, 3, (1, 2), latency=NO_LATENCY, compacted_concurrencies=(2,))
 
-        plain = RequestCounts(list=1 + 4 * 2, get=2 + 4 * 3, put=2)
-        compacted = RequestCounts(list=1 + 4 * 2, get=2 + 4, put=2)
+        plain = RequestCounts(list=1 + 4 * 2, get=2 + 4 * 3, put=3)
+        compacted = RequestCounts(list=1 + 4 * 2, get=2 + 4, put=3)
         assert [(m.read_concurrency, m.requests) for m in measured] == [
             (1, plain),
             (2, plain),
@@ -298,7 +299,7 @@ class TestProjections:
         ]
         for measurement in measured:
             assert (measurement.applied, measurement.events, measurement.mismatched) == (12, 12, 0)
-            assert measurement.commits == 1
+            assert measurement.commits == 2  # the emptied model under the new epoch, then the work
 
     def test_feed_pass_lists_less_than_a_full_scan(self) -> None:
         """An idle scan lists every stream; an idle feed pass lists the feed once."""

@@ -19,6 +19,7 @@ from s3es import (
     ObjectStoreError,
     Repository,
     RetryPolicy,
+    StoredObject,
 )
 
 PERSONAL = "alice@example.com"
@@ -194,3 +195,25 @@ class TestInterrupted:
         assert sorted(r.id for r in recorded[1:]) == sorted(acknowledged)
         assert recorded[0].event == Noted("first [erased]")
         assert not any(PERSONAL.encode() in body for body in _bodies(store))
+
+
+def test_read_racing_an_erasure_lists_again() -> None:
+    """A read that listed the stream just before an erasure, and meets an erased chunk where it
+    expected the original, lists again and reads the merged chunk: no CorruptChunk."""
+    store, repository = _notebook("hello", f"mail {PERSONAL}", "bye")
+
+    class EraseBeforeFirstGet(ForwardingObjectStore):
+        erased = False
+
+        def get(self, key: str) -> StoredObject | None:
+            if not self.erased:
+                self.erased = True
+                repository.erase("n-1", redact)  # after the reader's LIST, before its GET
+            return super().get(key)
+
+    reader = Repository(EventStore(EraseBeforeFirstGet(store)), Notebook)
+    assert [event.event.text for event in reader.read("n-1")] == [
+        "hello",
+        "mail [erased]",
+        "bye",
+    ]

@@ -45,6 +45,7 @@ from s3es._objectstore import (
     measure_requests,
 )
 from s3es._policies import application_policy, bucket_policy, operator_policy
+from s3es._progress import Progress
 from s3es._projection import Projection, ReadModel
 from s3es._projector import ProjectionRun, Projector
 from s3es._repository import Appended, Compaction, Deletion, Erasure, Loaded, Repository
@@ -87,6 +88,7 @@ __all__ = [
     "ObjectChanged",
     "ObjectStore",
     "ObjectStoreError",
+    "Progress",
     "Projection",
     "ProjectionFenced",
     "ProjectionRun",

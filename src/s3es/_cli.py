@@ -630,7 +630,8 @@ def _projection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feed",
         action="store_true",
-        help="catch-up reads the change feed (the writers must write it) instead of scanning",
+        help="catch-up reads the change feed (the writers must write it) instead of scanning "
+        "every stream; a model with no feed cursor yet is scanned",
     )
     parser.add_argument(
         "--force",
@@ -649,7 +650,7 @@ def _projection(invocation: Invocation) -> int:
     with measure_requests() as meter:
         if arguments.action == "status":
             stored = projector.read()
-            lease = projector.leases.read()
+            lease = projector.read_lease()
             invocation.print(*_status_lines(projector.name, stored, lease))
         else:
             bar = ProgressBar(arguments.action, out=invocation.err)
@@ -661,7 +662,7 @@ def _projection(invocation: Invocation) -> int:
                     run = projector.run_once(full_scan=not arguments.feed, progress=bar)
             finally:
                 bar.close()
-                projector.release()
+                projector.release(quietly=True)
             scan = "a full scan" if run.full_scan else "the change feed"
             invocation.print(
                 f"{projector.name}: {arguments.action} by {scan}: {run.events:,} events of "

@@ -58,6 +58,12 @@ class AppendResult:
     recovered: bool = False
 
 
+class _ErasedInChain(Exception):  # noqa: N818 - internal signal: list the stream again
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class StreamConflict(ConcurrencyError):  # noqa: N818 - a ConcurrencyError, named as one
     """A ConcurrencyError that carries the chunk found at the contested version, if it was read.
 
@@ -369,8 +375,26 @@ class EventStore:
         below ``after_version`` comes trimmed to the later events. Lists newest first down to
         ``after_version`` (one LIST per 1,000 chunks), then GETs from the newest chunk back.
         Raises CorruptChunk if a version is missing (naming the key after the gap), if a chunk
-        does not follow the one before it, or if any chunk cannot be read.
+        does not follow the one before it, or if any chunk cannot be read. A chunk erased
+        between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
+        chunk that stands for it is stored before any chunk is erased.
         """
+        for attempt in range(1, _LATEST_ATTEMPTS + 1):
+            try:
+                newest_first = self._chain(stream, after_version)
+            except _ErasedInChain as erased:
+                if attempt == _LATEST_ATTEMPTS:
+                    raise CorruptChunk(
+                        erased.key, "an erased chunk in the chain: no merged chunk stands for it"
+                    ) from None
+                _log.debug("chain_erased", stream=str(stream), key=erased.key, attempt=attempt)
+                continue
+            break
+        for chunk in reversed(newest_first):
+            yield _trimmed(chunk, after_version)
+
+    def _chain(self, stream: StreamName, after_version: int) -> list[Chunk]:
+        """The chunks :meth:`chunks` yields, newest first and not trimmed."""
         newest_of_version: dict[int, ChunkKey] = {}
         for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
             where = self.keys.parse(stream, key)
@@ -392,13 +416,10 @@ class EventStore:
             if chunk.deleted:
                 raise StreamDeleted(stream, chunk.version)
             if chunk.erased:
-                raise CorruptChunk(
-                    found.key, "an erased chunk in the chain: no merged chunk stands for it"
-                )
+                raise _ErasedInChain(found.key)
             newest_first.append(chunk)
             wanted, later_key = chunk.base_version, found.key
-        for chunk in reversed(newest_first):
-            yield _trimmed(chunk, after_version)
+        return newest_first
 
     def _read(self, where: ChunkKey) -> Chunk:
         stored = self.objects.get(where.key)

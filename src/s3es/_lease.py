@@ -11,6 +11,7 @@ it then reads tells it why.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 
 import attrs
@@ -34,6 +35,8 @@ class Lease:
     format: str
     projection: str
     owner: str
+    #: Unique to the keeper that wrote it: two processes given one owner name differ here.
+    token: str
     epoch: int
     expires_at: float
     #: The stored object's ETag; "" for a lease not read from the store.
@@ -64,6 +67,7 @@ class LeaseKeeper:
         self.owner = owner
         self.ttl = ttl
         self._clock = clock
+        self._token = uuid.uuid4().hex
 
     def read(self) -> Lease | None:
         """The stored lease, or None if the projection never had one. One GET."""
@@ -91,7 +95,9 @@ class LeaseKeeper:
             if current is None:
                 taken = self._store(1, etag=None)
             else:
-                held = current.owner != self.owner and current.expires_at > self._clock()
+                # A live lease is ours only if this keeper wrote it: two processes given the
+                # same owner name must not take it from each other.
+                held = current.token != self._token and current.expires_at > self._clock()
                 if held and not force:
                     raise LeaseHeld(
                         self.projection, current.owner, current.epoch, current.expires_at
@@ -110,17 +116,19 @@ class LeaseKeeper:
         if renewed is not None:
             return renewed
         current = self.read()
-        if current is not None and (current.owner, current.epoch) == (self.owner, lease.epoch):
-            return current  # our own write, whose answer was lost and whose retry got 412
         raise ProjectionFenced(
             self.projection, lease.epoch, current.epoch if current else lease.epoch
         )
 
     def release(self, lease: Lease) -> bool:
         """Let ``lease`` expire now, keeping its epoch; False if it was taken over already."""
-        released = self._store(lease.epoch, etag=lease.etag, expires_at=0.0)
-        _log.info("lease_released", projection=self.projection, epoch=lease.epoch)
-        return released is not None
+        released = self._store(lease.epoch, etag=lease.etag, expires_at=0.0) is not None
+        _log.info(
+            "lease_released" if released else "lease_already_taken",
+            projection=self.projection,
+            epoch=lease.epoch,
+        )
+        return released
 
     def expiring(self, lease: Lease) -> bool:
         """True once half of ``lease``'s time is gone: time to renew it."""
@@ -129,11 +137,16 @@ class LeaseKeeper:
     def _store(
         self, epoch: int, *, etag: str | None, expires_at: float | None = None
     ) -> Lease | None:
-        """Write the lease for ``epoch``, conditionally; None if another write came first."""
+        """Write the lease for ``epoch``, conditionally; None if another write came first.
+
+        A refusal can be this very write, stored by an attempt whose answer was lost (the
+        retry then meets it): the lease is read back, and one that is exactly ours is ours.
+        """
         lease = Lease(
             format=LEASE_FORMAT,
             projection=self.projection,
             owner=self.owner,
+            token=self._token,
             epoch=epoch,
             expires_at=self._clock() + self.ttl if expires_at is None else expires_at,
         )
@@ -146,5 +159,6 @@ class LeaseKeeper:
             else:
                 new_etag = self.objects.replace(self.key, body, etag=etag)
         except (ObjectAlreadyExists, ObjectChanged):
-            return None
+            found = self.read()
+            return found if found == lease else None  # the ETag does not count in ==
         return attrs.evolve(lease, etag=new_etag)

@@ -138,21 +138,24 @@ class Projector(Generic[M]):
         self.projection: Projection[M] = (
             projection() if isinstance(projection, type) else projection
         )
-        self.codec = ProjectionCodec(self.projection, event_store.keys)
+        self._codec = ProjectionCodec(self.projection, event_store.keys)
         self.owner = owner or _default_owner()
         self.feed = feed
         self.feed_lookback = feed_lookback
-        if full_scan_interval < 0:
-            raise ValueError(f"full_scan_interval must be >= 0, not {full_scan_interval}")
+        if full_scan_interval < 0 or feed_lookback < 0:
+            raise ValueError(
+                f"full_scan_interval and feed_lookback must be >= 0, not {full_scan_interval} "
+                f"and {feed_lookback}"
+            )
         self.full_scan_interval = full_scan_interval
         self.commit_every = commit_every
         self.read_concurrency = read_concurrency
         self._clock = clock
         self._new_id = new_id
-        self.leases = LeaseKeeper(
+        self._leases = LeaseKeeper(
             event_store.objects,
-            self.codec.lease_key,
-            projection=self.codec.name,
+            self._codec.lease_key,
+            projection=self._codec.name,
             owner=self.owner,
             ttl=lease_ttl,
             clock=clock,
@@ -160,29 +163,33 @@ class Projector(Generic[M]):
         self._lease: Lease | None = None
         #: When this projector's last full scan began (its clock), None before the first.
         self._scanned_at: float | None = None
-        self._log = _log.bind(projection=self.codec.name, owner=self.owner)
+        self._log = _log.bind(projection=self._codec.name, owner=self.owner)
 
     @property
     def name(self) -> str:
         """The projection's name."""
-        return self.codec.name
+        return self._codec.name
 
     @property
     def lease(self) -> Lease | None:
         """The lease this projector holds, as it last wrote it; None if it holds none."""
         return self._lease
 
+    def read_lease(self) -> Lease | None:
+        """The projection's lease as stored, whoever holds it; None if it never had one."""
+        return self._leases.read()
+
     def read(self) -> ReadModel[M]:
         """The stored read model (the initial one if none is stored). One GET, no lease."""
         return self._load().read_model
 
     def _load(self) -> Committed:
-        stored = self.event_store.objects.get(self.codec.key)
+        stored = self.event_store.objects.get(self._codec.key)
         if stored is None:
-            return Committed(self.codec.initial(), {}, "")
-        committed, usable = self.codec.decode(stored.body, stored.etag)
+            return Committed(self._codec.initial(), {}, "")
+        committed, usable = self._codec.decode(stored.body, stored.etag)
         if not usable:
-            self._log.info("model_schema_changed", schema=self.codec.schema)
+            self._log.info("model_schema_changed", schema=self._codec.schema)
         return committed
 
     def run_once(
@@ -252,20 +259,30 @@ class Projector(Generic[M]):
                     self._log.warning("pass_failed", error=str(error))
                 stop.wait(interval)
         finally:
-            self.release()
+            self.release(quietly=True)
 
-    def release(self) -> None:
-        """Give the lease up now, so that a standby need not wait for it to expire."""
-        if self._lease is not None:
-            self.leases.release(self._lease)
-            self._lease = None
+    def release(self, *, quietly: bool = False) -> None:
+        """Give the lease up now, so that a standby need not wait for it to expire.
+
+        ``quietly``: a failure to write the lease is logged, not raised (the lease then
+        expires on its own), so that it does not hide an error already on its way out.
+        """
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        try:
+            self._leases.release(lease)
+        except ObjectStoreError as error:
+            if not quietly:
+                raise
+            self._log.warning("lease_release_failed", epoch=lease.epoch, error=str(error))
 
     def _hold_lease(self, *, force: bool) -> Lease:
         if self._lease is None:
-            self._lease = self.leases.acquire(force=force)
-        elif self.leases.expiring(self._lease):
+            self._lease = self._leases.acquire(force=force)
+        elif self._leases.expiring(self._lease):
             try:
-                self._lease = self.leases.renew(self._lease)
+                self._lease = self._leases.renew(self._lease)
             except ProjectionFenced:
                 self._lease = None
                 raise
@@ -279,17 +296,27 @@ class Projector(Generic[M]):
                 return self._pass(lease, scan=scan, reset=reset, progress=progress)
             except _Superseded:
                 self._log.info("pass_superseded", attempt=attempt)
-        raise ProjectionFenced(self.name, lease.epoch, self.read().epoch)
+        # Each attempt lost to a write of an older epoch (the first commit of a pass stamps
+        # this one's): a projector that does not yet know it is fenced. Transient, like S3's
+        # own refusals: the next pass tries again.
+        raise ObjectStoreError(
+            "PUT",
+            self._codec.key,
+            f"the read model changed under each of {_PASS_ATTEMPTS} passes (an older projector "
+            "still writing)",
+        )
 
-    def _pass(
-        self, lease: Lease, *, scan: bool, reset: bool, progress: Progress | None
-    ) -> ProjectionRun[M]:
+    def _begin(self, lease: Lease, *, reset: bool) -> _Pass[M]:
+        """The stored model to bring forward (the initial one for a rebuild).
+
+        Stamped with ``lease``'s epoch if it is not yet; ProjectionFenced if it has a newer one.
+        """
         committed = self._load()
         stored = committed.read_model
         if stored.epoch > lease.epoch:
             self._lease = None
             raise ProjectionFenced(self.name, lease.epoch, stored.epoch)
-        start = self.codec.initial() if reset else stored
+        start = self._codec.initial() if reset else stored
         work: _Pass[M] = _Pass(
             model=start.model,
             checkpoints=dict(start.checkpoints),
@@ -297,12 +324,23 @@ class Projector(Generic[M]):
             complete=start.complete,
             epoch=lease.epoch,
             etag=stored.etag,
-            # A new epoch is stamped on the model at once: it fences the older projectors.
-            dirty=reset or stored.epoch < lease.epoch,
         )
-        scan = scan or not work.complete
+        if reset or stored.epoch < lease.epoch:
+            # Stamped at once (one PUT per lease taken): from here on every older projector's
+            # conditional write fails, and the epoch it then reads tells it why.
+            self._commit(work, lease)
+        return work
+
+    def _pass(
+        self, lease: Lease, *, scan: bool, reset: bool, progress: Progress | None
+    ) -> ProjectionRun[M]:
+        work = self._begin(lease, reset=reset)
         started_ms = int(self._clock() * 1000)
-        streams = self._scanned() if scan else self._from_feed(work)
+        # A source type without a feed cursor has never been scanned with the feed on.
+        unscanned = any(t not in work.feed_cursors for t in self._codec.codecs)
+        scan = scan or not work.complete or (self.feed and unscanned)
+        moved_cursors: dict[str, int] = {}
+        streams = self._scanned() if scan else self._from_feed(work, started_ms, moved_cursors)
         for done, (stream, fetched) in enumerate(self._fetched(streams, work), 1):
             lease = self._hold_lease(force=False)  # renewed on a long pass, before it runs out
             self._apply(work, stream, fetched)
@@ -311,15 +349,18 @@ class Projector(Generic[M]):
         if scan:
             work.complete, work.dirty = True, work.dirty or not work.complete
             if self.feed:
-                for stream_type in self.codec.codecs:
-                    # Entries from before the scan began name nothing it did not see.
-                    cursor = work.feed_cursors.get(stream_type, 0)
-                    work.feed_cursors[stream_type] = max(cursor, started_ms)
+                # Entries from before the scan began name nothing it did not see.
+                moved_cursors = dict.fromkeys(self._codec.codecs, started_ms)
+        for stream_type, cursor in moved_cursors.items():
+            # Only now that every stream they named is applied: a commit in the middle of the
+            # pass keeps the old cursors, so a pass that fails after it skips nothing.
+            if cursor > work.feed_cursors.get(stream_type, 0):
+                work.feed_cursors[stream_type], work.dirty = cursor, True
         if work.dirty:
             self._commit(work, lease)
         if scan:
             self._scanned_at = started_ms / 1000
-        read_model = work.read_model(self.codec, work.epoch)
+        read_model = work.read_model(self._codec, work.epoch)
         self._log.info(
             "pass",
             epoch=lease.epoch,
@@ -336,20 +377,24 @@ class Projector(Generic[M]):
         """Every stream of the sources, its version not read yet."""
         return [
             (stream, None)
-            for stream_type in self.codec.codecs
+            for stream_type in self._codec.codecs
             for stream in self.event_store.streams(stream_type)
         ]
 
-    def _from_feed(self, work: _Pass[M]) -> list[tuple[StreamName, int | None]]:
+    def _from_feed(
+        self, work: _Pass[M], started_ms: int, moved_cursors: dict[str, int]
+    ) -> list[tuple[StreamName, int | None]]:
         """The streams the change feed names past their checkpoints, with the version named.
 
-        Lists each source type's feed from its cursor less the look-back, and moves the cursor
-        to the newest entry listed.
+        Lists each source type's feed from its cursor less the look-back, and puts in
+        ``moved_cursors`` the newest entry listed, but never later than ``started_ms`` (this
+        projector's clock): an appender whose clock runs ahead must not move the cursor past
+        entries that the others have yet to write.
         """
         newest: dict[StreamName, int] = {}
         keys = self.event_store.keys
         lookback_ms = int(self.feed_lookback * 1000)
-        for stream_type in self.codec.codecs:
+        for stream_type in self._codec.codecs:
             cursor = work.feed_cursors.get(stream_type, 0)
             listed = self.event_store.objects.list_keys(
                 feed_prefix(keys, stream_type),
@@ -357,12 +402,11 @@ class Projector(Generic[M]):
             )
             for key in listed:
                 entry = parse_feed_key(keys, stream_type, key)
-                if entry.at_ms > cursor:
-                    work.feed_cursors[stream_type], work.dirty = entry.at_ms, True
-                    cursor = entry.at_ms
+                cursor = max(cursor, min(entry.at_ms, started_ms))
                 known = max(work.checkpoints.get(str(entry.stream), 0), newest.get(entry.stream, 0))
                 if entry.version > known:
                     newest[entry.stream] = entry.version
+            moved_cursors[stream_type] = cursor
         return list(newest.items())
 
     def _fetched(
@@ -418,7 +462,7 @@ class Projector(Generic[M]):
         keys = self.event_store.keys
         for chunk in fetched:
             key = keys.chunk_key(stream, chunk.version, chunk.chunk)
-            for event in self.codec.recorded(chunk, key):
+            for event in self._codec.recorded(chunk, key):
                 work.model = self.projection.apply(work.model, event)
                 work.events += 1
                 work.uncommitted_events += 1
@@ -430,13 +474,13 @@ class Projector(Generic[M]):
     def _commit(self, work: _Pass[M], lease: Lease) -> None:
         """Store the model with its checkpoints, if the stored one is still the one read."""
         commit_id = self._new_id()
-        body = self.codec.encode(
-            work.read_model(self.codec, lease.epoch),
+        body = self._codec.encode(
+            work.read_model(self._codec, lease.epoch),
             feed_cursors=work.feed_cursors,
             commit_id=commit_id,
             updated_at=datetime.fromtimestamp(self._clock(), UTC),
         )
-        objects, key = self.event_store.objects, self.codec.key
+        objects, key = self.event_store.objects, self._codec.key
         try:
             if work.etag is None:
                 etag = objects.put_if_absent(key, body)
