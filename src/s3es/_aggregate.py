@@ -31,13 +31,14 @@ def _strict_scalar(*accepted: type[Any]) -> Any:
     return structure
 
 
-def make_default_converter() -> cattrs.Converter:
+def make_default_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     """Cattrs's JSON preset (datetimes as ISO 8601 strings, sets as lists...), made strict.
 
     The preset would turn "5" into 5 or "12" into ``(1, 2)``; here a value of the wrong JSON type
     is an error, so a stored snapshot that does not fit the state is replayed, not misread.
+    ``forbid_extra_keys`` also refuses a JSON object with a field the class does not have.
     """
-    converter = make_converter()
+    converter = make_converter(forbid_extra_keys=forbid_extra_keys)
     converter.register_structure_hook(int, _strict_scalar(int))
     converter.register_structure_hook(float, _strict_scalar(float, int))
     converter.register_structure_hook(str, _strict_scalar(str))

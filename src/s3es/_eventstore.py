@@ -39,8 +39,9 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-#: How often ``latest`` lists again when the chunk it listed is gone before it is read.
-_LATEST_ATTEMPTS = 3
+#: How often a read lists the stream again when a chunk it listed is gone, or erased, before
+#: it is read.
+_READ_ATTEMPTS = 3
 #: The largest chunk an EventStore writes or reads unless told otherwise: 16 MiB.
 DEFAULT_MAX_CHUNK_BYTES = 16 * 1024 * 1024
 
@@ -342,29 +343,32 @@ class EventStore:
             except InvalidStreamName as error:
                 raise CorruptChunk(folder, f"not the folder of a stream: {error}") from error
 
+    def _newest(self, stream: StreamName) -> ChunkKey | None:
+        """Where the newest chunk of ``stream`` is (keys list newest first); one LIST of one key."""
+        newest = next(iter(self.objects.list_keys(self.keys.stream_prefix(stream), limit=1)), None)
+        return None if newest is None else self.keys.parse(stream, newest)
+
     def version(self, stream: StreamName) -> int:
         """The latest version of ``stream`` (a tombstone's too), 0 if it has none. One LIST."""
-        newest = next(iter(self.objects.list_keys(self.keys.stream_prefix(stream), limit=1)), None)
-        return 0 if newest is None else self.keys.parse(stream, newest).version
+        newest = self._newest(stream)
+        return 0 if newest is None else newest.version
 
     def latest(self, stream: StreamName) -> Chunk | None:
         """The latest chunk of ``stream`` (highest version, then chunk), or None if it has none.
 
         One LIST of one key (keys list newest first), then one GET, at any stream length.
         """
-        prefix = self.keys.stream_prefix(stream)
-        for _ in range(_LATEST_ATTEMPTS):
-            newest = next(iter(self.objects.list_keys(prefix, limit=1)), None)
+        for _ in range(_READ_ATTEMPTS):
+            newest = self._newest(stream)
             if newest is None:
                 return None
-            where = self.keys.parse(stream, newest)
-            stored = self.objects.get(newest)
+            stored = self.objects.get(newest.key)
             if stored is not None:
-                return self._decode(where, stored.body)
+                return self._decode(newest, stored.body)
         raise ObjectStoreError(
             "GET",
-            prefix,
-            f"the latest chunk vanished between LIST and GET {_LATEST_ATTEMPTS} times",
+            self.keys.stream_prefix(stream),
+            f"the latest chunk vanished between LIST and GET {_READ_ATTEMPTS} times",
         )
 
     def chunks(self, stream: StreamName, *, after_version: int = 0) -> Iterator[Chunk]:
@@ -379,11 +383,11 @@ class EventStore:
         between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
         chunk that stands for it is stored before any chunk is erased.
         """
-        for attempt in range(1, _LATEST_ATTEMPTS + 1):
+        for attempt in range(1, _READ_ATTEMPTS + 1):
             try:
                 newest_first = self._chain(stream, after_version)
             except _ErasedInChain as erased:
-                if attempt == _LATEST_ATTEMPTS:
+                if attempt == _READ_ATTEMPTS:
                     raise CorruptChunk(
                         erased.key, "an erased chunk in the chain: no merged chunk stands for it"
                     ) from None

@@ -18,12 +18,15 @@ import attrs
 import cattrs
 import structlog
 
+from s3es._aggregate import make_default_converter
 from s3es._errors import CorruptReadModel, LeaseHeld, ProjectionFenced
 from s3es._objectstore import ObjectAlreadyExists, ObjectChanged, ObjectStore
 
 _log = structlog.get_logger("s3es.lease")
 
 LEASE_FORMAT = "s3es.lease/1"
+#: Reads leases strictly: a field of the wrong JSON type, missing or unknown is an error.
+_CONVERTER = make_default_converter(forbid_extra_keys=True)
 #: How often taking the lease reads it again after losing a race for it.
 _ACQUIRE_ATTEMPTS = 3
 
@@ -41,9 +44,6 @@ class Lease:
     expires_at: float
     #: The stored object's ETag; "" for a lease not read from the store.
     etag: str = attrs.field(default="", eq=False)
-
-
-_CONVERTER = cattrs.Converter(forbid_extra_keys=True)
 
 
 class LeaseKeeper:

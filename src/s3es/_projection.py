@@ -17,7 +17,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 import cattrs
 
-from s3es._aggregate import DEFAULT_CONVERTER, Aggregate, AggregateCodec, RecordedEvent
+from s3es._aggregate import (
+    DEFAULT_CONVERTER,
+    Aggregate,
+    AggregateCodec,
+    RecordedEvent,
+    make_default_converter,
+)
 from s3es._chunk import Chunk
 from s3es._errors import CorruptReadModel, InvalidConfiguration, InvalidStreamName
 from s3es._streams import StreamKeys, StreamName, check_segment
@@ -108,20 +114,8 @@ class _Document:
     model: Any
 
 
-_DOCUMENT_CONVERTER = cattrs.Converter(forbid_extra_keys=True)
-_DOCUMENT_CONVERTER.register_structure_hook(
-    datetime,
-    lambda value, _: datetime.fromisoformat(value),
-)
-_DOCUMENT_CONVERTER.register_unstructure_hook(datetime, datetime.isoformat)
-for _scalar in (int, str, bool):
-
-    def _strict(value: Any, type_: Any) -> Any:
-        if type(value) is not type_:
-            raise TypeError(f"expected {type_.__name__}, got {type(value).__name__}")
-        return value
-
-    _DOCUMENT_CONVERTER.register_structure_hook(_scalar, _strict)
+#: Reads documents strictly: a field of the wrong JSON type, missing or unknown is an error.
+DOCUMENT_CONVERTER = make_default_converter(forbid_extra_keys=True)
 
 
 def _configuration_error(projection: type[Any], problem: str) -> InvalidConfiguration:
@@ -204,7 +198,7 @@ class ProjectionCodec(Generic[M]):
             model=self.converter.unstructure(read_model.model, self.model_type),
         )
         return json.dumps(
-            _DOCUMENT_CONVERTER.unstructure(document), separators=(",", ":"), ensure_ascii=False
+            DOCUMENT_CONVERTER.unstructure(document), separators=(",", ":"), ensure_ascii=False
         ).encode()
 
     def decode(self, body: bytes, etag: str) -> tuple[Committed, bool]:
@@ -216,7 +210,7 @@ class ProjectionCodec(Generic[M]):
         """
         try:
             raw = json.loads(body)
-            document = _DOCUMENT_CONVERTER.structure(raw, _Document)
+            document = DOCUMENT_CONVERTER.structure(raw, _Document)
         except (ValueError, TypeError, RecursionError) as error:
             raise CorruptReadModel(self.key, f"not a read-model document: {error}") from error
         except cattrs.BaseValidationError as error:
@@ -238,7 +232,7 @@ class ProjectionCodec(Generic[M]):
                 ) from error
         read_model = ReadModel(
             projection=self.name,
-            schema=self.schema if not usable else document.schema,
+            schema=self.schema,  # the stored one's only when usable, and then they are equal
             model=model if usable else self.projection.initial_model(),
             checkpoints=document.checkpoints if usable else {},
             epoch=document.epoch,

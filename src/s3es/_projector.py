@@ -85,14 +85,14 @@ class _Pass(Generic[M]):
     streams: int = 0
     commits: int = 0
 
-    def read_model(self, codec: ProjectionCodec[M], epoch: int) -> ReadModel[M]:
-        """The model as this pass has it, as of ``epoch``."""
+    def read_model(self, codec: ProjectionCodec[M]) -> ReadModel[M]:
+        """The model as this pass has it, under its epoch."""
         return ReadModel(
             projection=codec.name,
             schema=codec.schema,
             model=self.model,
             checkpoints=self.checkpoints,
-            epoch=epoch,
+            epoch=self.epoch,
             complete=self.complete,
             updated_at=None,
             etag=self.etag,
@@ -197,22 +197,17 @@ class Projector(Generic[M]):
     ) -> ProjectionRun[M]:
         """One pass: take or renew the lease, apply what is new, commit.
 
-        ``full_scan`` forces (True) or forbids (False) a scan of every stream; by default a
-        pass scans when there is no feed, when the model is not complete yet, and every
-        ``full_scan_interval`` seconds after the last one. ``progress`` is told
-        ``(streams done, streams)``.
-        Raises LeaseHeld if another projector holds the lease, and ProjectionFenced if a
-        newer epoch took over since this projector last wrote.
+        ``full_scan`` forces (True) or forbids (False) a scan of every stream; a pass scans
+        anyway when there is no feed (False would have nothing to follow), when the model is
+        not complete, or when it has no feed cursor yet. By default it scans on this
+        projector's first pass and ``full_scan_interval`` seconds after the last scan.
+        ``progress`` is told ``(streams done, streams)``. Raises LeaseHeld if another
+        projector holds the lease, and ProjectionFenced if a newer epoch took over since this
+        projector last wrote.
         """
         with measure_requests() as meter:
             lease = self._hold_lease(force=False)
-            scan = full_scan
-            if scan is None:
-                last = self._scanned_at
-                scan = (
-                    not self.feed or last is None or self._clock() - last >= self.full_scan_interval
-                )
-            run = self._run(lease, scan=scan, reset=False, progress=progress)
+            run = self._run(lease, scan=full_scan, reset=False, progress=progress)
         return attrs.evolve(run, requests=meter.counts)
 
     def rebuild(self, *, force: bool = False, progress: Progress | None = None) -> ProjectionRun[M]:
@@ -289,7 +284,7 @@ class Projector(Generic[M]):
         return self._lease
 
     def _run(
-        self, lease: Lease, *, scan: bool, reset: bool, progress: Progress | None
+        self, lease: Lease, *, scan: bool | None, reset: bool, progress: Progress | None
     ) -> ProjectionRun[M]:
         for attempt in range(1, _PASS_ATTEMPTS + 1):
             try:
@@ -332,13 +327,11 @@ class Projector(Generic[M]):
         return work
 
     def _pass(
-        self, lease: Lease, *, scan: bool, reset: bool, progress: Progress | None
+        self, lease: Lease, *, scan: bool | None, reset: bool, progress: Progress | None
     ) -> ProjectionRun[M]:
         work = self._begin(lease, reset=reset)
         started_ms = int(self._clock() * 1000)
-        # A source type without a feed cursor has never been scanned with the feed on.
-        unscanned = any(t not in work.feed_cursors for t in self._codec.codecs)
-        scan = scan or not work.complete or (self.feed and unscanned)
+        scan = self._scan_needed(work, asked=scan, now_ms=started_ms)
         moved_cursors: dict[str, int] = {}
         streams = self._scanned() if scan else self._from_feed(work, started_ms, moved_cursors)
         for done, (stream, fetched) in enumerate(self._fetched(streams, work), 1):
@@ -360,7 +353,7 @@ class Projector(Generic[M]):
             self._commit(work, lease)
         if scan:
             self._scanned_at = started_ms / 1000
-        read_model = work.read_model(self._codec, work.epoch)
+        read_model = work.read_model(self._codec)
         self._log.info(
             "pass",
             epoch=lease.epoch,
@@ -372,6 +365,21 @@ class Projector(Generic[M]):
         return ProjectionRun(
             read_model, scan, work.streams, work.events, work.commits, RequestCounts()
         )
+
+    def _scan_needed(self, work: _Pass[M], *, asked: bool | None, now_ms: int) -> bool:
+        """Whether this pass scans every stream rather than follow the feed.
+
+        Always without the feed, when the model is not complete, and when a source type has no
+        feed cursor yet (it was never scanned with the feed on). Else as ``asked``, or by
+        default on this projector's first pass and ``full_scan_interval`` after its last scan.
+        """
+        unscanned = any(t not in work.feed_cursors for t in self._codec.codecs)
+        if not self.feed or not work.complete or unscanned or asked:
+            return True
+        if asked is False:
+            return False
+        last = self._scanned_at
+        return last is None or now_ms / 1000 - last >= self.full_scan_interval
 
     def _scanned(self) -> list[tuple[StreamName, int | None]]:
         """Every stream of the sources, its version not read yet."""
@@ -475,7 +483,7 @@ class Projector(Generic[M]):
         """Store the model with its checkpoints, if the stored one is still the one read."""
         commit_id = self._new_id()
         body = self._codec.encode(
-            work.read_model(self._codec, lease.epoch),
+            work.read_model(self._codec),
             feed_cursors=work.feed_cursors,
             commit_id=commit_id,
             updated_at=datetime.fromtimestamp(self._clock(), UTC),
