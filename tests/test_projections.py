@@ -745,3 +745,19 @@ class TestReviewFindings:
             clock=world.clock,
         )
         assert projector.run_once().read_model.epoch == 1
+
+
+def test_idle_full_scan_of_a_feed_projector_writes_nothing() -> None:
+    """The hourly full scan of a feed projector that finds nothing new sends no PUT: its moved
+    feed cursor waits for the next commit."""
+    world = World(InMemoryObjectStore(), feed=True)
+    for n in range(3):
+        world.add(f"c-{n}", 1)
+    projector = world.projector(lease_ttl=600)
+    projector.run_once()
+    world.clock.now += 1
+    assert projector.run_once(full_scan=True).requests == RequestCounts(get=1, list=1 + 3)
+    world.clock.now += 1
+    world.add("c-1", 2)
+    run = projector.run_once()
+    assert (run.full_scan, run.events) == (False, 1)

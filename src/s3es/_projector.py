@@ -346,9 +346,13 @@ class Projector(Generic[M]):
                 moved_cursors = dict.fromkeys(self._codec.codecs, started_ms)
         for stream_type, cursor in moved_cursors.items():
             # Only now that every stream they named is applied: a commit in the middle of the
-            # pass keeps the old cursors, so a pass that fails after it skips nothing.
-            if cursor > work.feed_cursors.get(stream_type, 0):
-                work.feed_cursors[stream_type], work.dirty = cursor, True
+            # pass keeps the old cursors, so a pass that fails after it skips nothing. A moved
+            # cursor rides along with the next commit rather than cost a PUT of its own (the
+            # old one only lists a little more), unless the type had none: then every pass
+            # would scan again.
+            if stream_type not in work.feed_cursors:
+                work.dirty = True
+            work.feed_cursors[stream_type] = max(cursor, work.feed_cursors.get(stream_type, 0))
         if work.dirty:
             self._commit(work, lease)
         if scan:
