@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.report import console, markdown
 from bench.run import QUICK, BenchConfig, run
-from s3es import log_level
+from s3es._base.logging import log_level
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -18,20 +18,15 @@ import attrs
 
 from bench.ledger import Deposit, Deposited, Ledger, LedgerState
 from s3es import (
-    S3_STANDARD_PRICES,
     CommandHandler,
     CommandResult,
     EventStore,
     InMemoryObjectStore,
-    LatencyObjectStore,
-    ObjectStore,
     Repository,
-    RequestCounts,
-    RequestPrices,
     RetriesExhausted,
-    SimulatedLatency,
-    measure_requests,
 )
+from s3es.metering import S3_STANDARD_PRICES, RequestCounts, RequestPrices, measure_requests
+from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 
 LedgerHandler = CommandHandler[LedgerState, Deposit, Deposited]
 LedgerResult = CommandResult[LedgerState, Deposited]

@@ -14,15 +14,10 @@ import attrs
 
 from bench.commands import ledger_repository
 from bench.ledger import Deposit, Deposited, LedgerState, LedgerV2
-from s3es import (
-    InMemoryObjectStore,
-    LatencyObjectStore,
-    Repository,
-    RequestCounts,
-    SimulatedLatency,
-    measure_requests,
-)
-from s3es._chunk import decode_chunk
+from s3es import InMemoryObjectStore, Repository
+from s3es._eventstore.chunk import decode_chunk
+from s3es.metering import RequestCounts, measure_requests
+from s3es.storage import LatencyObjectStore, SimulatedLatency
 
 LedgerRepository = Repository[LedgerState, Deposit, Deposited]
 

@@ -22,20 +22,17 @@ from bench.commands import total_requests
 from bench.ledger import Deposit, Ledger
 from bench.loads import build_stream
 from s3es import (
-    S3_STANDARD_PRICES,
     CommandHandler,
     EventStore,
     InMemoryObjectStore,
-    LatencyObjectStore,
-    ObjectStore,
     Projection,
     Projector,
     RecordedEvent,
     Repository,
-    RequestCounts,
-    RequestPrices,
-    SimulatedLatency,
+    ops,
 )
+from s3es.metering import S3_STANDARD_PRICES, RequestCounts, RequestPrices
+from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 
 #: Passes between two full scans of a feed projector: its default ``full_scan_interval`` (an
 #: hour) at one pass every 10 s.
@@ -148,7 +145,7 @@ def _build_ledgers(
         stream_id = f"r-{index:05d}"
         build_stream(repository, stream_id, appends)
         if compact:
-            repository.compact(stream_id)
+            ops.compact(repository, stream_id)
         expected[f"{Ledger.STREAM_TYPE}/{stream_id}"] = [
             f"{stream_id}-{append}-0" for append in range(appends)
         ]
@@ -318,17 +315,17 @@ def steady_state(
     scanner = Projector(events, LedgerEntries, owner="scan", **options)
     follower = Projector(events, LedgerEntriesByFeed, owner="feed", feed=True, **options)
     clock.now += 60
-    scanner.run_once()
-    follower.run_once()
+    scanner.catch_up()
+    follower.catch_up()
     clock.now += 60
-    scan_idle, feed_idle = scanner.run_once(), follower.run_once()
+    scan_idle, feed_idle = scanner.catch_up(), follower.catch_up()
     clock.now += interval
     handler = CommandHandler(repository)
     for index in range(moved):
         stream_id = f"s-{index * streams // moved:05d}"
         handler.handle(stream_id, Deposit(f"moved-{index}", 1))
         expected[f"{Ledger.STREAM_TYPE}/{stream_id}"].append(f"moved-{index}")
-    scan_moved, feed_moved = scanner.run_once(), follower.run_once()
+    scan_moved, feed_moved = scanner.catch_up(), follower.catch_up()
     passes = [
         PassCost("full scan", 0, scan_idle.events, scan_idle.requests),
         PassCost("full scan", moved, scan_moved.events, scan_moved.requests),
@@ -426,7 +423,7 @@ class _LagRecorder:
     def one_pass(self) -> list[_Ack]:
         """Run a pass; the acknowledged appends its checkpoints do not include yet."""
         started = time.perf_counter()
-        run = self.projector.run_once()
+        run = self.projector.catch_up()
         ended = time.perf_counter()
         self.durations.append(ended - started)
         self.requests += run.requests
@@ -460,7 +457,7 @@ def lag(
     """``writers`` threads deposit for ``seconds`` while a feed projector runs passes.
 
     Each writer has a handler of its own and streams of its own, taken in turn, so writers never
-    conflict. The projector runs ``run_once`` back to back from before the first append until a
+    conflict. The projector runs ``catch_up`` back to back from before the first append until a
     pass has committed every acknowledged append (at most ``drain_passes`` passes after the
     writers stop; AssertionError naming the appends left otherwise). Clocks are real: the feed
     entries are stamped, and listed with the default look-back, as in production.

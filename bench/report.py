@@ -17,7 +17,7 @@ from bench.projections import (
     quantile,
 )
 from bench.run import BenchResults
-from s3es import S3_STANDARD_PRICES, RequestCounts
+from s3es.metering import S3_STANDARD_PRICES, RequestCounts
 
 #: The rebuild size the rate of each rebuild is extrapolated to.
 REBUILD_EXTRAPOLATED = 100_000
@@ -542,7 +542,7 @@ def _lag_text(results: BenchResults) -> str:
         f"{lag.writers} writer threads, each with its own handler and {lag.streams // lag.writers}"
         f" streams of its own (so they never conflict), deposit back to back for"
         f" {lag.seconds:.1f} s with the feed on, {latency_ms} per request, while one projector"
-        " (`feed=True`, 8 read threads) runs `run_once` back to back. The lag of an append is"
+        " (`feed=True`, 8 read threads) runs `catch_up` back to back. The lag of an append is"
         " the time from its acknowledgement (`handle` returned) to the end of the first pass"
         " whose committed checkpoints include its version; the projector goes on until every"
         " acknowledged append is committed. A feed pass is about five round trips, one after"

@@ -21,7 +21,8 @@ from bench.projections import (
     steady_state,
 )
 from bench.stores import OverwritingStore
-from s3es import InMemoryObjectStore, RetryPolicy, SimulatedLatency
+from s3es import InMemoryObjectStore, RetryPolicy
+from s3es.storage import SimulatedLatency
 
 
 @attrs.frozen

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from s3es import ForwardingObjectStore, ObjectAlreadyExists, ObjectStore
+from s3es.errors import ObjectAlreadyExists
+from s3es.storage import ForwardingObjectStore, ObjectStore
 
 
 class OverwritingStore(ForwardingObjectStore):

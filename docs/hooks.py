@@ -30,7 +30,17 @@ from typing import Any
 import griffe
 
 #: The modules whose public members the API reference renders, each on some page.
-PUBLIC_MODULES = ("s3es", "s3es.testing", "s3es.testing.embedded_s3")
+PUBLIC_MODULES = (
+    "s3es",
+    "s3es.errors",
+    "s3es.eventstore",
+    "s3es.storage",
+    "s3es.metering",
+    "s3es.projections",
+    "s3es.ops",
+    "s3es.testing",
+    "s3es.testing.embedded_s3",
+)
 
 #: What a role's target resolves to: the autorefs identifier to link to, or None for plain code.
 Resolver = Callable[[str, str], "str | None"]

@@ -19,14 +19,12 @@ from s3es import (
     Backoff,
     CommandHandler,
     EventStore,
-    ForwardingObjectStore,
     InMemoryObjectStore,
-    ObjectStore,
     Repository,
-    RequestCounts,
     RetryPolicy,
-    StoredObject,
 )
+from s3es.metering import RequestCounts
+from s3es.storage import ForwardingObjectStore, ObjectStore, StoredObject
 
 # Events
 

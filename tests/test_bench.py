@@ -34,14 +34,9 @@ from bench.report import console, markdown, sections, table
 from bench.run import QUICK, run
 from bench.stores import OverwritingStore
 
-from s3es import (
-    S3_STANDARD_PRICES,
-    InMemoryObjectStore,
-    LatencyObjectStore,
-    ObjectStore,
-    RequestCounts,
-    SimulatedLatency,
-)
+from s3es import InMemoryObjectStore
+from s3es.metering import S3_STANDARD_PRICES, RequestCounts
+from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 
 NO_LATENCY = SimulatedLatency.fixed(0)
 

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3es import Chunk, CorruptChunk, EventRecord, Snapshot, StreamKeys, StreamName
-from s3es._chunk import decode_chunk, encode_chunk
-from s3es._streams import ChunkKey
+from s3es import CorruptChunk, StreamName
+from s3es._eventstore.chunk import decode_chunk, encode_chunk
+from s3es._storage.keys import ChunkKey
+from s3es.eventstore import Chunk, EventRecord, Snapshot, StreamKeys
 
 STREAM = StreamName("order", "o-1")
 KEYS = StreamKeys("tenant")

@@ -7,19 +7,12 @@ import json
 
 import pytest
 
-from s3es import (
-    CommandHandler,
-    EventStore,
-    InMemoryObjectStore,
-    ObjectStore,
-    Projector,
-    Repository,
-    StreamKeys,
-    StreamName,
-    bucket_policy,
-)
-from s3es._cli import SUBCOMMANDS, load_aggregate, main
-from s3es._policies import policies
+from s3es import CommandHandler, EventStore, InMemoryObjectStore, Projector, Repository, StreamName
+from s3es._cli.main import SUBCOMMANDS, load_aggregate, main
+from s3es._ops.policies import policies
+from s3es.eventstore import StreamKeys
+from s3es.ops import bucket_policy, compact, delete
+from s3es.storage import ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.aggregates import Counter, CounterState, Increment
 from tests.projections import AppliedIds
@@ -171,7 +164,7 @@ class TestList:
         store = InMemoryObjectStore()
         _fill(store, "a", 3)
         _fill(store, "b", 2)
-        Repository(EventStore(store, prefix="p"), Counter).delete("b")
+        delete(Repository(EventStore(store, prefix="p"), Counter), "b")
         status, out, err = _invoke(["list", "counter", "--versions", *_ON], store)
         assert (status, out) == (0, "a\t3\nb\t3 (deleted)\n")
         assert err.startswith("requests: 3 LIST + 2 GET ($")
@@ -210,7 +203,7 @@ class TestShow:
         """--json --all-chunks: every chunk, the merged one flagged and read; the events once."""
         store = InMemoryObjectStore()
         _fill(store, "a", 3)
-        Repository(EventStore(store, prefix="p"), Counter).compact("a")
+        compact(Repository(EventStore(store, prefix="p"), Counter), "a")
         status, out, _ = _invoke(["show", "counter", "a", "--json", "--all-chunks", *_ON], store)
         assert status == 0
         document = json.loads(out)
@@ -233,7 +226,7 @@ class TestShow:
         """A deleted stream says so; --all-chunks shows what is left: the tombstone."""
         store = InMemoryObjectStore()
         _fill(store, "a", 2)
-        Repository(EventStore(store, prefix="p"), Counter).delete("a")
+        delete(Repository(EventStore(store, prefix="p"), Counter), "a")
         status, out, _ = _invoke(["show", "counter", "a", *_ON], store)
         assert status == 0
         assert (
@@ -436,7 +429,7 @@ class TestProjection:
         rebuilds anyway."""
         store = InMemoryObjectStore()
         _fill(store, "a", 1)
-        Projector(EventStore(store, prefix="p"), AppliedIds, owner="daemon").run_once()
+        Projector(EventStore(store, prefix="p"), AppliedIds, owner="daemon").catch_up()
         for action in ("catch-up", "rebuild"):
             status, _, err = _invoke(
                 ["projection", action, *_ON, "--projection", PROJECTION], store

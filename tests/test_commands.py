@@ -15,13 +15,13 @@ from s3es import (
     CorruptChunk,
     EventStore,
     InMemoryObjectStore,
-    ObjectStore,
     Repository,
-    RequestCounts,
     RetriesExhausted,
     RetryPolicy,
     StreamName,
 )
+from s3es.metering import RequestCounts
+from s3es.storage import ObjectStore
 from tests.aggregates import (
     Counter,
     CounterCommand,

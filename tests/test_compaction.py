@@ -7,14 +7,9 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3es import (
-    CommandHandler,
-    EventStore,
-    InMemoryObjectStore,
-    Repository,
-    RequestCounts,
-    StreamName,
-)
+from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository, StreamName
+from s3es.metering import RequestCounts
+from s3es.ops import compact
 from tests.aggregates import (
     FAST_RETRY,
     Counter,
@@ -23,6 +18,7 @@ from tests.aggregates import (
     IncrementEach,
     counter_stream,
 )
+from tests.test_eventstore import rewrite
 
 STREAM = StreamName("counter", "c-1")
 
@@ -33,7 +29,7 @@ class TestCompact:
         with the same versions and ids."""
         store, repository = counter_stream(STREAM.id, 20)
         before = list(repository.read(STREAM.id))
-        result = repository.compact(STREAM.id)
+        result = compact(repository, STREAM.id)
         assert (result.version, result.merged, result.events) == (20, 20, 20)
         assert result.key == repository.event_store.keys.chunk_key(STREAM, 20, 1)
         assert result.requests == RequestCounts(list=1, get=20, put=1)
@@ -45,7 +41,7 @@ class TestCompact:
         """A load and a replay after compaction give the state they gave before."""
         _, repository = counter_stream(STREAM.id, 7)
         loaded, replayed = repository.load(STREAM.id), repository.replay(STREAM.id)
-        repository.compact(STREAM.id)
+        compact(repository, STREAM.id)
         assert repository.load(STREAM.id) == loaded
         assert repository.replay(STREAM.id) == replayed == loaded
 
@@ -53,13 +49,13 @@ class TestCompact:
         """Appends go on after a compacted chunk; a read joins the two; a second compaction
         merges the merged chunk with what came after."""
         store, repository = counter_stream(STREAM.id, 5)
-        repository.compact(STREAM.id)
+        compact(repository, STREAM.id)
         handler = CommandHandler(repository)
         handler.handle(STREAM.id, IncrementEach((100, 200)))
         recorded = list(repository.read(STREAM.id))
         assert [r.version for r in recorded] == [1, 2, 3, 4, 5, 6, 6]
         assert repository.load(STREAM.id).state == CounterState(315, 7)
-        second = repository.compact(STREAM.id)
+        second = compact(repository, STREAM.id)
         assert (second.version, second.merged, second.events) == (6, 2, 7)
         sent = store.requests
         assert list(repository.read(STREAM.id)) == recorded
@@ -68,26 +64,26 @@ class TestCompact:
     def test_read_after_a_version_inside_the_merged_chunk(self) -> None:
         """Reading after version k of a compacted stream gives only the later events."""
         _, repository = counter_stream(STREAM.id, 6)
-        repository.compact(STREAM.id)
+        compact(repository, STREAM.id)
         later = [(r.version, r.event.amount) for r in repository.read(STREAM.id, after_version=4)]
         assert later == [(5, 5), (6, 6)]
 
     def test_nothing_to_merge(self) -> None:
         """An empty stream, or one already in one chunk, is left as it is: nothing written."""
         store, repository = counter_stream(STREAM.id, 0)
-        assert repository.compact(STREAM.id).key is None
+        assert compact(repository, STREAM.id).key is None
         CommandHandler(repository).handle(STREAM.id, Increment(1))
         sent = store.requests
-        result = repository.compact(STREAM.id)
+        result = compact(repository, STREAM.id)
         assert (result.key, result.merged) == (None, 0)
         assert (store.requests - sent).put == 0
 
     def test_re_run_merges_again_only_when_new(self) -> None:
         """Compacting a compacted stream with nothing new writes nothing."""
         store, repository = counter_stream(STREAM.id, 4)
-        repository.compact(STREAM.id)
+        compact(repository, STREAM.id)
         sent = store.requests
-        assert repository.compact(STREAM.id).key is None
+        assert compact(repository, STREAM.id).key is None
         assert (store.requests - sent).put == 0
 
     def test_losing_the_merge_race(self) -> None:
@@ -98,10 +94,10 @@ class TestCompact:
         chunk = repository.event_store.latest(STREAM)
         assert chunk is not None
         assert chunk.snapshot is not None
-        repository.event_store.rewrite(chunk, chunk.snapshot)
+        rewrite(repository.event_store, chunk, chunk.snapshot)
         assert rival in list(store.list_keys("counter/c-1/"))
         # The rewrite took chunk 1 of version 3; the merge takes chunk 2.
-        result = repository.compact(STREAM.id)
+        result = compact(repository, STREAM.id)
         assert result.key == repository.event_store.keys.chunk_key(STREAM, 3, 2)
         assert repository.replay(STREAM.id).state == CounterState(6, 3)
 
@@ -119,7 +115,7 @@ class TestStaleWriters:
         stale.handle(STREAM.id, Increment(1))  # stale now remembers version 1
         for amount in (2, 3, 4):
             other.handle(STREAM.id, Increment(amount))
-        repository.compact(STREAM.id)
+        compact(repository, STREAM.id)
         result = stale.handle(STREAM.id, Increment(10))
         assert (result.version, result.state, result.conflicts) == (5, CounterState(20, 5), 2)
         assert [r.event.amount for r in repository.read(STREAM.id)] == [1, 2, 3, 4, 10]
@@ -136,7 +132,7 @@ class TestStaleWriters:
         stale.handle(STREAM.id, Increment(1))
         for amount in (2, 3):
             other.handle(STREAM.id, Increment(amount))
-        repository.compact(STREAM.id)
+        compact(repository, STREAM.id)
         store.delete(repository.event_store.keys.chunk_key(STREAM, 2))  # what compaction never does
         acknowledged = stale.handle(STREAM.id, Increment(10))
         assert acknowledged.conflicts == 0  # told it succeeded, at version 2...
@@ -169,13 +165,13 @@ class TestConcurrentCompaction:
                 with lock:
                     acknowledged.extend(r.id for r in result.recorded)
 
-        def compact() -> None:
+        def compacting() -> None:
             start.wait()
             for _ in range(compactions):
-                repository.compact(STREAM.id)
+                compact(repository, STREAM.id)
 
         threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
-        threads.append(threading.Thread(target=compact))
+        threads.append(threading.Thread(target=compacting))
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -6,12 +6,10 @@ import threading
 
 import pytest
 
-from s3es import (
-    CommandHandler,
-    RequestCounts,
-    StreamDeleted,
-    StreamName,
-)
+from s3es import CommandHandler, StreamDeleted, StreamName
+from s3es.eventstore import Chunk
+from s3es.metering import RequestCounts
+from s3es.ops import compact, delete
 from tests.aggregates import FAST_RETRY, Increment, counter_stream
 
 STREAM = StreamName("counter", "c-1")
@@ -22,7 +20,7 @@ class TestDelete:
         """Deleting stores a tombstone at the next version and deletes every chunk below it;
         the result counts them and the requests sent."""
         store, repository = counter_stream(STREAM.id, 3)
-        result = repository.delete(STREAM.id)
+        result = delete(repository, STREAM.id)
         assert (result.version, result.deleted) == (4, 3)
         assert result.requests == RequestCounts(list=2, get=1, put=1, delete=3)
         assert list(store.list_keys("counter/c-1/")) == [
@@ -33,13 +31,13 @@ class TestDelete:
         """After deletion, load, replay, read, compact and handle raise StreamDeleted naming
         the stream and the tombstone's version."""
         _, repository = counter_stream(STREAM.id, 2)
-        repository.delete(STREAM.id)
+        delete(repository, STREAM.id)
         handler = CommandHandler(repository)
         for attempt in (
             lambda: repository.load(STREAM.id),
             lambda: repository.replay(STREAM.id),
             lambda: list(repository.read(STREAM.id)),
-            lambda: repository.compact(STREAM.id),
+            lambda: compact(repository, STREAM.id),
             lambda: handler.handle(STREAM.id, Increment(1)),
         ):
             with pytest.raises(StreamDeleted, match=r"stream counter/c-1 was deleted .*version 3"):
@@ -51,7 +49,7 @@ class TestDelete:
         _, repository = counter_stream(STREAM.id, 0)
         handler = CommandHandler(repository, FAST_RETRY)
         handler.handle(STREAM.id, Increment(1))
-        repository.delete(STREAM.id)
+        delete(repository, STREAM.id)
         with pytest.raises(StreamDeleted):
             handler.handle(STREAM.id, Increment(1))
         assert handler.cache.get(STREAM.id) is None
@@ -66,11 +64,11 @@ class TestDelete:
         )
         stale.handle(STREAM.id, Increment(1))
         other.handle(STREAM.id, Increment(2))
-        repository.delete(STREAM.id)  # tombstone at 3, versions 1 and 2 deleted
+        delete(repository, STREAM.id)  # tombstone at 3, versions 1 and 2 deleted
         stale.handle(STREAM.id, Increment(5))  # stale at version 1: stores version 2 again
         with pytest.raises(StreamDeleted):
             repository.load(STREAM.id)
-        again = repository.delete(STREAM.id)
+        again = delete(repository, STREAM.id)
         assert (again.version, again.deleted) == (3, 1)
         assert len(list(store.list_keys("counter/c-1/"))) == 1
 
@@ -78,10 +76,11 @@ class TestDelete:
         """A deletion that stopped after its tombstone leaves a stream that reads as deleted;
         running it again deletes the chunks it left."""
         store, repository = counter_stream(STREAM.id, 3)
-        repository.event_store.delete(STREAM, expected_version=3)  # the tombstone, no sweep
+        tombstone = Chunk(STREAM, 4, 0, 3, "tomb", (), None, deleted=True)
+        repository.event_store.commit(tombstone)  # the tombstone, no sweep
         with pytest.raises(StreamDeleted):
             repository.load(STREAM.id)
-        result = repository.delete(STREAM.id)
+        result = delete(repository, STREAM.id)
         assert (result.version, result.deleted) == (4, 3)
         assert result.requests.put == 0  # the tombstone was there already
         assert len(list(store.list_keys("counter/c-1/"))) == 1
@@ -89,7 +88,7 @@ class TestDelete:
     def test_no_such_stream(self) -> None:
         """Deleting a stream with no chunks writes nothing."""
         store, repository = counter_stream(STREAM.id, 0)
-        result = repository.delete(STREAM.id)
+        result = delete(repository, STREAM.id)
         assert (result.version, result.deleted) == (0, 0)
         assert store.requests.put == 0
 
@@ -115,12 +114,12 @@ class TestDelete:
         for thread in threads:
             thread.start()
         start.wait()
-        deletion = repository.delete(STREAM.id)
+        deletion = delete(repository, STREAM.id)
         for thread in threads:
             thread.join()
         assert set(outcomes) <= {"stored", "deleted"}
         assert len(outcomes) == 15
-        final = repository.delete(STREAM.id)
+        final = delete(repository, STREAM.id)
         assert final.version == deletion.version
         assert list(store.list_keys("counter/c-1/")) == [
             repository.event_store.keys.chunk_key(STREAM, deletion.version)

@@ -14,13 +14,13 @@ from s3es import (
     Backoff,
     CommandHandler,
     EventStore,
-    ForwardingObjectStore,
     InMemoryObjectStore,
     ObjectStoreError,
     Repository,
     RetryPolicy,
-    StoredObject,
 )
+from s3es.ops import erase
+from s3es.storage import ForwardingObjectStore, StoredObject
 
 PERSONAL = "alice@example.com"
 FAST = RetryPolicy(max_attempts=50, backoff=Backoff(initial=0.0001, maximum=0.001))
@@ -84,7 +84,7 @@ class TestErase:
         store, repository = _notebook("hello", f"mail {PERSONAL}", "bye")
         keys_before = list(store.list_keys("notebook/n-1/"))
         assert any(PERSONAL.encode() in body for body in _bodies(store))
-        result = repository.erase("n-1", redact)
+        result = erase(repository, "n-1", redact)
         assert (result.version, result.erased) == (3, 3)
         assert not any(PERSONAL.encode() in body for body in _bodies(store))
         assert set(keys_before) <= set(store.list_keys("notebook/n-1/"))
@@ -94,7 +94,7 @@ class TestErase:
         versions as before, and the state folded from them."""
         _, repository = _notebook("hello", f"mail {PERSONAL}")
         before = list(repository.read("n-1"))
-        repository.erase("n-1", redact)
+        erase(repository, "n-1", redact)
         after = list(repository.read("n-1"))
         assert [(r.id, r.version) for r in after] == [(r.id, r.version) for r in before]
         assert [r.event.text for r in after] == ["hello", "mail [erased]"]
@@ -109,7 +109,7 @@ class TestErase:
         stale, other = CommandHandler(repository, FAST), CommandHandler(repository, FAST)
         stale.handle("n-1", Write("one"))
         other.handle("n-1", Write(f"two {PERSONAL}"))
-        repository.erase("n-1", redact)
+        erase(repository, "n-1", redact)
         result = stale.handle("n-1", Write("three"))
         assert result.version == 3
         assert result.state == Notes(("one", "two [erased]", "three"))
@@ -122,11 +122,11 @@ class TestErase:
         repository = Repository(EventStore(store), Notebook)
         cached = CommandHandler(repository, FAST)
         cached.handle("n-1", Write(f"mail {PERSONAL}"))  # remembers a state with the secret
-        repository.erase("n-1", redact)
+        erase(repository, "n-1", redact)
         # Its PUT at version 2 wins (nobody took it): the snapshot it stores is its own state.
         cached.handle("n-1", Write("later"))
         assert any(PERSONAL.encode() in body for body in _bodies(store))
-        again = repository.erase("n-1", redact)
+        again = erase(repository, "n-1", redact)
         assert again.version == 2
         assert not any(PERSONAL.encode() in body for body in _bodies(store))
         assert repository.load("n-1").state == Notes(("mail [erased]", "later"))
@@ -134,7 +134,7 @@ class TestErase:
     def test_empty_stream(self) -> None:
         """Erasing a stream with no chunk writes nothing."""
         store, repository = _notebook()
-        result = repository.erase("n-1", redact)
+        result = erase(repository, "n-1", redact)
         assert (result.version, result.key, result.erased) == (0, None, 0)
         assert store.requests.put == 0
 
@@ -160,11 +160,11 @@ class TestInterrupted:
         store, _ = _notebook(f"a {PERSONAL}", f"b {PERSONAL}", f"c {PERSONAL}")
         failing = Repository(EventStore(_FailingReplace(store, allowed=1)), Notebook)
         with pytest.raises(ObjectStoreError, match="connection reset"):
-            failing.erase("n-1", redact)
+            erase(failing, "n-1", redact)
         repository = Repository(EventStore(store), Notebook)
         assert repository.load("n-1").state == Notes(("a [erased]", "b [erased]", "c [erased]"))
         assert any(PERSONAL.encode() in body for body in _bodies(store))
-        repository.erase("n-1", redact)
+        erase(repository, "n-1", redact)
         assert not any(PERSONAL.encode() in body for body in _bodies(store))
 
     def test_appends_racing_the_erasure(self) -> None:
@@ -187,10 +187,10 @@ class TestInterrupted:
         for thread in threads:
             thread.start()
         start.wait()
-        repository.erase("n-1", redact)
+        erase(repository, "n-1", redact)
         for thread in threads:
             thread.join()
-        repository.erase("n-1", redact)  # what came after the first run's merge
+        erase(repository, "n-1", redact)  # what came after the first run's merge
         recorded = list(repository.read("n-1"))
         assert sorted(r.id for r in recorded[1:]) == sorted(acknowledged)
         assert recorded[0].event == Noted("first [erased]")
@@ -208,7 +208,7 @@ def test_read_racing_an_erasure_lists_again() -> None:
         def get(self, key: str) -> StoredObject | None:
             if not self.erased:
                 self.erased = True
-                repository.erase("n-1", redact)  # after the reader's LIST, before its GET
+                erase(repository, "n-1", redact)  # after the reader's LIST, before its GET
             return super().get(key)
 
     reader = Repository(EventStore(EraseBeforeFirstGet(store)), Notebook)

@@ -25,22 +25,20 @@ from botocore.httpsession import URLLib3Session
 
 from s3es import (
     Aggregate,
-    AppendOutcomeUnknown,
     CommandHandler,
-    EventRecord,
     EventStore,
-    ForwardingObjectStore,
     InMemoryObjectStore,
-    ObjectAlreadyExists,
     ObjectStoreError,
     Repository,
-    RequestCounts,
     S3ObjectStore,
-    StoredObject,
     StreamName,
 )
-from s3es._chunk import Chunk, encode_chunk
-from s3es._eventstore import StreamConflict
+from s3es._eventstore.chunk import Chunk, encode_chunk
+from s3es._eventstore.store import StreamConflict
+from s3es.errors import AppendOutcomeUnknown, ObjectAlreadyExists
+from s3es.eventstore import EventRecord
+from s3es.metering import RequestCounts
+from s3es.storage import ForwardingObjectStore, StoredObject
 
 STREAM = StreamName("tally", "t-1")
 

@@ -32,7 +32,6 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from s3es import (
-    AppendOutcomeUnknown,
     Backoff,
     CommandHandler,
     CommandResult,
@@ -42,14 +41,15 @@ from s3es import (
     Repository,
     RetriesExhausted,
     S3ObjectStore,
-    StreamKeys,
     StreamName,
 )
-from s3es._chunk import decode_chunk
+from s3es._eventstore.chunk import decode_chunk
+from s3es.errors import AppendOutcomeUnknown
+from s3es.eventstore import StreamKeys
 from s3es.testing.embedded_s3 import EmbeddedS3
+from s3es.testing.faultproxy import Fault, FaultProxy, Rule, Seen
 from tests.aggregates import FAST_RETRY, Counter, CounterCommand, CounterEvent, CounterState
 from tests.aggregates import Increment as Add
-from tests.faultproxy import Fault, FaultProxy, Rule, Seen
 
 BUCKET = "faults"
 STREAM_ID = "c-1"

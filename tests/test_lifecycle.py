@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from s3es import InvalidStreamName, ObjectStoreError, apply_tiering_rule, tiering_rule
-from s3es._cli import main
-from s3es._lifecycle import MIN_TIERED_BYTES
+from s3es import ObjectStoreError
+from s3es._cli.main import main
+from s3es._ops.tiering import MIN_TIERED_BYTES
+from s3es.errors import InvalidStreamName
+from s3es.ops import apply_tiering_rule, tiering_rule
 from s3es.testing.embedded_s3 import EmbeddedS3
 
 

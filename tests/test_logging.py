@@ -26,8 +26,8 @@ from s3es import (
     RetriesExhausted,
     RetryPolicy,
     S3esError,
-    log_level,
 )
+from s3es._base.logging import log_level
 from tests.aggregates import Counter, CounterError, CounterV2, Decrement, Increment
 from tests.test_commands import STREAM, _handler, _racing
 

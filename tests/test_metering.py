@@ -6,18 +6,9 @@ import threading
 
 import pytest
 
-from s3es import (
-    S3_STANDARD_PRICES,
-    CommandHandler,
-    EventStore,
-    InMemoryObjectStore,
-    LatencyObjectStore,
-    Repository,
-    RequestCounts,
-    RequestPrices,
-    SimulatedLatency,
-    measure_requests,
-)
+from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository
+from s3es.metering import S3_STANDARD_PRICES, RequestCounts, RequestPrices, measure_requests
+from s3es.storage import LatencyObjectStore, SimulatedLatency
 from tests.aggregates import Counter, Increment
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from s3es import InMemoryObjectStore, ObjectStore
-from tests.objectstore_contract import ObjectStoreContract
+from s3es import InMemoryObjectStore
+from s3es.storage import ObjectStore
+from s3es.testing.objectstore_contract import ObjectStoreContract
 
 
 class TestInMemoryObjectStore(ObjectStoreContract):

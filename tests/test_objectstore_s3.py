@@ -21,9 +21,11 @@ from botocore.exceptions import EndpointConnectionError
 from moto.backends import get_backend
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from s3es import Backoff, ObjectAlreadyExists, ObjectStore, ObjectStoreError, S3ObjectStore
+from s3es import Backoff, ObjectStoreError, S3ObjectStore
+from s3es.errors import ObjectAlreadyExists
+from s3es.storage import ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
-from tests.objectstore_contract import ObjectStoreContract
+from s3es.testing.objectstore_contract import ObjectStoreContract
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

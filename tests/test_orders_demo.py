@@ -47,16 +47,17 @@ from examples.orders.services import (
 from s3es import (
     CommandHandler,
     EventStore,
-    ForwardingObjectStore,
     InlineProjection,
     InMemoryObjectStore,
     Projector,
     Repository,
-    RequestCounts,
     RetryPolicy,
-    log_level,
 )
+from s3es._base.logging import log_level
+from s3es.metering import RequestCounts
+from s3es.storage import ForwardingObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
+from tests.test_eventstore import rewrite
 
 CHECKS = (
     "the services and the projectors ran without errors",
@@ -299,7 +300,7 @@ class TestChecks:
         wrong = attrs.evolve(
             latest.snapshot, state={**latest.snapshot.state, "status": OrderStatus.PLACED.value}
         )
-        assert demo.event_store.rewrite(latest, wrong)
+        assert rewrite(demo.event_store, latest, wrong)
         problems = failures(demo)
         assert list(problems) == [
             "each stream's loaded state equals a full replay (state and version)"
@@ -357,7 +358,7 @@ class TestReadModels:
         demo, _, _ = in_memory_demo()
         demo.run()
         for projector in demo.projectors:
-            run = Projector(demo.event_store, projector.projection, owner="next").run_once()
+            run = Projector(demo.event_store, projector.projection, owner="next").catch_up()
             assert run.read_model.epoch == 2
 
     def test_event_applied_twice(self) -> None:
@@ -422,7 +423,7 @@ class TestReadModels:
         def broken(self: Projector[Any], **_: object) -> None:
             raise RuntimeError(f"{self.name}: model store unreachable")
 
-        monkeypatch.setattr(Projector, "run_once", broken)
+        monkeypatch.setattr(Projector, "catch_up", broken)
         demo, _, lines = in_memory_demo()
         assert demo.run() == 1
         output = "\n".join(lines)

@@ -57,6 +57,7 @@ from s3es import (
     Repository,
 )
 from s3es import StreamName as Stream
+from s3es.ops import delete
 
 MUGS = (OrderLine(sku="mug", quantity=2, unit_price_cents=899),)
 KETTLE = (OrderLine(sku="kettle", quantity=1, unit_price_cents=3499),)
@@ -296,16 +297,16 @@ class TestEndToEnd:
         inventory = InventoryService(shop.warehouse, shop.orders, Ledger(), "w-1")
         shop.place("o-1")
         shop.place("o-2", (*MUGS, *KETTLE))
-        assert summaries.run_once().full_scan
-        assert stock.run_once().events == 1
+        assert summaries.catch_up().full_scan
+        assert stock.catch_up().events == 1
         assert inventory.reserve("o-1", MUGS) == "reserved"
         assert inventory.reserve("o-2", (*MUGS, *KETTLE)) == "refused"
         shop.pay("o-1", 1798)
         shop.orders.handle("o-1", ShipOrder(order_id="o-1"))
         shop.orders.handle("o-2", CancelOrder(order_id="o-2", reason="out of stock"))
-        run = summaries.run_once()
+        run = summaries.catch_up()
         assert (run.full_scan, run.streams, run.events) == (False, 2, 5)
-        assert stock.run_once().events == 2
+        assert stock.catch_up().events == 2
         stored = summaries.read()
         assert {s: o.status for s, o in stored.model.orders.items()} == {
             "o-1": OrderStatus.SHIPPED,
@@ -323,9 +324,9 @@ class TestEndToEnd:
         shop.place("o-1")
         shop.place("o-2")
         projector = Projector(shop.events, OrderSummaries)
-        projector.run_once()
-        shop.orders.repository.delete("o-1")
-        assert list(projector.run_once().read_model.model.orders) == ["o-2"]
+        projector.catch_up()
+        delete(shop.orders.repository, "o-1")
+        assert list(projector.catch_up().read_model.model.orders) == ["o-2"]
 
     def test_models_survive_storage(self, shop: Shop) -> None:
         """A read model stored as JSON reads back equal (enums, nested mappings included)."""
@@ -335,6 +336,6 @@ class TestEndToEnd:
         projections: tuple[type[Projection[Any]], ...] = (OrderSummaries, ReservedStock)
         for projection in projections:
             projector: Projector[Any] = Projector(shop.events, projection)
-            model = projector.run_once().read_model.model
+            model = projector.catch_up().read_model.model
             assert model != projection().initial_model()
             assert projector.read().model == model

@@ -18,16 +18,11 @@ from typing import Any
 
 import pytest
 
-from s3es import (
-    InvalidStreamName,
-    S3ObjectStore,
-    StreamKeys,
-    StreamName,
-    application_policy,
-    bucket_policy,
-    operator_policy,
-)
-from s3es._policies import policies
+from s3es import S3ObjectStore, StreamName
+from s3es._ops.policies import policies
+from s3es.errors import InvalidStreamName
+from s3es.eventstore import StreamKeys
+from s3es.ops import application_policy, bucket_policy, operator_policy
 from s3es.testing.embedded_s3 import EmbeddedS3
 
 POLICIES = Path(__file__).resolve().parent.parent / "docs" / "policies"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 
-from s3es._progress import ProgressBar
+from s3es._cli.progress import ProgressBar
 
 
 class _Terminal(io.StringIO):

@@ -30,11 +30,7 @@ from hypothesis.stateful import (
 from s3es import (
     CommandHandler,
     EventStore,
-    ForwardingObjectStore,
     InMemoryObjectStore,
-    LeaseHeld,
-    ObjectStore,
-    ProjectionFenced,
     Projector,
     ReadModel,
     RecordedEvent,
@@ -42,6 +38,9 @@ from s3es import (
     S3ObjectStore,
     StreamDeleted,
 )
+from s3es.errors import LeaseHeld, ProjectionFenced
+from s3es.ops import compact, delete
+from s3es.storage import ForwardingObjectStore, ObjectStore
 from tests.aggregates import FAST_RETRY, Counter, Increment
 from tests.projections import Applied, AppliedIds, FailingAppliedIds
 
@@ -170,7 +169,7 @@ class ProjectionHistory(RuleBasedStateMachine):
     @rule(slot=st.sampled_from([0, 1]), full_scan=st.sampled_from([None, True]))
     def run_pass(self, slot: int, full_scan: bool | None) -> None:
         """A projector runs a pass; it may find the lease held, or itself fenced."""
-        _attempt(lambda: self.projectors[slot].run_once(full_scan=full_scan))
+        _attempt(lambda: self.projectors[slot].catch_up(full_scan=full_scan))
 
     @rule(slot=st.sampled_from([0, 1]), after=st.integers(0, 6))
     def crash(self, slot: int, after: int) -> None:
@@ -181,7 +180,7 @@ class ProjectionHistory(RuleBasedStateMachine):
             return next(applied) >= after
 
         doomed = self._projector(FailingAppliedIds(dies))
-        _attempt(doomed.run_once, RuntimeError)  # the crash under test
+        _attempt(doomed.catch_up, RuntimeError)  # the crash under test
         self.projectors[slot] = self._projector()
 
     @rule(seconds=st.sampled_from([1.0, LEASE_TTL / 2 + 0.5, LEASE_TTL + 1]))
@@ -197,11 +196,11 @@ class ProjectionHistory(RuleBasedStateMachine):
 
         def pause() -> None:
             self.clock.now += LEASE_TTL + 1
-            _attempt(rival.run_once)
+            _attempt(rival.catch_up)
 
         paused.event_store.objects.pause = pause
         self.clock.now += LEASE_TTL + 1  # so that the paused one can take the lease first
-        _attempt(paused.run_once)  # fenced by the rival if the rival committed first
+        _attempt(paused.catch_up)  # fenced by the rival if the rival committed first
         paused.event_store.objects.pause = None
 
     @precondition(lambda self: len(self.acknowledged) > len(self.deleted))
@@ -212,9 +211,9 @@ class ProjectionHistory(RuleBasedStateMachine):
         stream = data.draw(st.sampled_from(live))
         stream_id = stream.split("/", 1)[1]
         if data.draw(st.booleans()):
-            self.repository.compact(stream_id)
+            compact(self.repository, stream_id)
         else:
-            self.repository.delete(stream_id)
+            delete(self.repository, stream_id)
             self.deleted.add(stream)
             self.handler.cache.discard(stream_id)
 
@@ -256,7 +255,7 @@ class ProjectionHistory(RuleBasedStateMachine):
         if not hasattr(self, "store"):
             return
         self.clock.now += LEASE_TTL + 1
-        final = self._projector().run_once(full_scan=True).read_model
+        final = self._projector().catch_up(full_scan=True).read_model
         self.check(final)
         for stream, versions in self.acknowledged.items():
             if stream in self.deleted:
@@ -301,7 +300,7 @@ def test_two_projectors_racing_writers_on_s3(s3_store: S3ObjectStore) -> None:
         stop.set()
         for loop in loops:
             loop.join()
-    final = Projector(events, AppliedIds, owner="final", feed=True).run_once(full_scan=True)
+    final = Projector(events, AppliedIds, owner="final", feed=True).catch_up(full_scan=True)
     assert final.read_model.model.ids == acknowledged
     assert final.read_model.epoch >= 2  # the final one took over from a run loop
 
@@ -316,10 +315,10 @@ def test_run_loop_stands_by_then_takes_over(*, feed: bool) -> None:
     clock = _Clock()
     first = Projector(events, AppliedIds, owner="first", feed=feed, clock=clock)
     second = Projector(events, AppliedIds, owner="second", feed=feed, clock=clock)
-    first.run_once()
+    first.catch_up()
     stop = threading.Event()
     stop.set()  # one pass each, then out
     with pytest.raises(LeaseHeld):
-        second.run_once()
+        second.catch_up()
     first.run(stop)  # releases on the way out
-    assert second.run_once().read_model.epoch == 2
+    assert second.catch_up().read_model.epoch == 2

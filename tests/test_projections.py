@@ -14,26 +14,27 @@ import pytest
 from s3es import (
     CommandHandler,
     CorruptChunk,
-    CorruptReadModel,
     EventStore,
-    ForwardingObjectStore,
     InlineProjection,
-    InlineProjectionFailed,
     InMemoryObjectStore,
     InvalidConfiguration,
-    LeaseHeld,
-    ObjectAlreadyExists,
-    ObjectStore,
     ObjectStoreError,
     Projection,
-    ProjectionFenced,
-    ProjectionRun,
     Projector,
     RecordedEvent,
     Repository,
-    RequestCounts,
-    StoredObject,
 )
+from s3es.errors import (
+    CorruptReadModel,
+    InlineProjectionFailed,
+    LeaseHeld,
+    ObjectAlreadyExists,
+    ProjectionFenced,
+)
+from s3es.metering import RequestCounts
+from s3es.ops import compact, delete
+from s3es.projections import ProjectionPass
+from s3es.storage import ForwardingObjectStore, ObjectStore, StoredObject
 from tests.aggregates import (
     Counter,
     CounterState,
@@ -129,7 +130,7 @@ class TestPasses:
         """A pass over many streams applies each event once and commits model and checkpoints."""
         for n in range(5):
             world.add(f"c-{n}", *range(1, n + 2))
-        run = world.projector().run_once()
+        run = world.projector().catch_up()
         assert run.full_scan
         # Two commits: the new epoch stamped at once, then the pass's work.
         assert (run.streams, run.events, run.commits) == (5, 15, 2)
@@ -146,11 +147,11 @@ class TestPasses:
         world.add("a", 1, 2)
         world.add("b", 3)
         projector = world.projector()
-        projector.run_once()
+        projector.catch_up()
         world.add("a", 4)
         world.handler().handle("a", Decrement(5))
         world.add("c", 6)
-        run = projector.run_once()
+        run = projector.catch_up()
         assert (run.streams, run.events) == (2, 3)
         world.assert_exactly_once(run.read_model.model, ["a", "b", "c"])
         assert run.read_model.model.totals == {"counter/a": 2, "counter/b": 3, "counter/c": 6}
@@ -160,8 +161,8 @@ class TestPasses:
         for n in range(3):
             world.add(f"c-{n}", 1)
         projector = world.projector(lease_ttl=60)
-        projector.run_once()
-        run = projector.run_once()
+        projector.catch_up()
+        run = projector.catch_up()
         assert run.events == 0
         assert run.requests == RequestCounts(get=1, list=1 + 3)
 
@@ -170,16 +171,16 @@ class TestPasses:
         for n in range(3):
             world.add(f"c-{n}", 1)
         projector = world.projector(lease_ttl=60)
-        projector.run_once()
+        projector.catch_up()
         world.add("c-1", 2)
-        assert projector.run_once().requests == RequestCounts(get=1 + 1, list=1 + 3 + 1, put=1)
+        assert projector.catch_up().requests == RequestCounts(get=1 + 1, list=1 + 3 + 1, put=1)
 
     def test_commits_every_n_events(self, world: World) -> None:
         """With commit_every=2, a pass over 5 single-event streams commits 3 times (after the
         stamp of its new epoch)."""
         for n in range(5):
             world.add(f"c-{n}", 1)
-        run = world.projector(commit_every=2).run_once()
+        run = world.projector(commit_every=2).catch_up()
         assert run.commits == 1 + 3
 
     def test_progress_is_reported_per_stream(self, world: World) -> None:
@@ -187,18 +188,18 @@ class TestPasses:
         for n in range(3):
             world.add(f"c-{n}", 1)
         seen: list[tuple[int, int]] = []
-        world.projector().run_once(progress=lambda done, total: seen.append((done, total)))
+        world.projector().catch_up(progress=lambda done, total: seen.append((done, total)))
         assert seen == [(1, 3), (2, 3), (3, 3)]
 
     def test_rewritten_and_compacted_chunks_apply_nothing_again(self, world: World) -> None:
         """A compaction or a re-snapshot adds chunks, not versions: nothing is applied twice."""
         world.add("a", 1, 2, 3)
         projector = world.projector()
-        projector.run_once()
-        world.repository.compact("a")
+        projector.catch_up()
+        compact(world.repository, "a")
         world.add("a", 4)
-        world.repository.compact("a")
-        run = projector.run_once(full_scan=True)
+        compact(world.repository, "a")
+        run = projector.catch_up(full_scan=True)
         assert run.events == 1
         world.assert_exactly_once(run.read_model.model, ["a"])
 
@@ -207,19 +208,19 @@ class TestPasses:
         world.add("a", 1)
         world.add("b", 2)
         projector = world.projector()
-        projector.run_once()
-        world.repository.delete("a")
-        run = projector.run_once()
+        projector.catch_up()
+        delete(world.repository, "a")
+        run = projector.catch_up()
         assert run.read_model.model.forgotten == ["counter/a"]
         assert "counter/a" not in run.read_model.model.ids
         assert run.read_model.checkpoints["counter/a"] == 2
-        assert projector.run_once().read_model.model.forgotten == ["counter/a"]
+        assert projector.catch_up().read_model.model.forgotten == ["counter/a"]
 
     def test_stream_deleted_before_first_pass(self, world: World) -> None:
         """A stream deleted before the projector saw it is forgotten without error."""
         world.add("a", 1)
-        world.repository.delete("a")
-        run = world.projector().run_once()
+        delete(world.repository, "a")
+        run = world.projector().catch_up()
         assert run.read_model.model.forgotten == ["counter/a"]
 
     def test_other_stream_types_and_prefixes_ignored(self, world: World) -> None:
@@ -228,7 +229,7 @@ class TestPasses:
         other = Repository(EventStore(world.store, prefix="elsewhere"), Counter)
         CommandHandler(other).handle("x", Increment(1))
         world.store.put_if_absent("es/other-type/o-1/99999999999999999998.999999.json", b"{}")
-        run = world.projector().run_once()
+        run = world.projector().catch_up()
         assert set(run.read_model.model.ids) == {"counter/a"}
 
 
@@ -245,13 +246,13 @@ class TestCrashes:
 
         crashing = world.projector(FailingAppliedIds(crashes), commit_every=2)
         with pytest.raises(RuntimeError, match="crash on event"):
-            crashing.run_once()
+            crashing.catch_up()
         stored = world.projector().read()
         assert set(stored.checkpoints) == {"counter/c-0", "counter/c-1", "counter/c-2"}
         world.assert_exactly_once(stored.model, ["c-0", "c-1", "c-2"])
         poison["armed"] = False
         world.clock.now += 31  # the crashed projector's lease expires
-        run = world.projector().run_once()
+        run = world.projector().catch_up()
         world.assert_exactly_once(run.read_model.model, [f"c-{n}" for n in range(6)])
 
     def test_lost_commit_answer_is_recovered(self, world: World) -> None:
@@ -266,7 +267,7 @@ class TestCrashes:
 
         flaky = PutHook(world.store, lose_answer)
         projector = Projector(EventStore(flaky, prefix="es"), AppliedIds, clock=world.clock)
-        run = projector.run_once()
+        run = projector.catch_up()
         assert run.commits == 2  # the epoch's stamp and the pass: both answers lost
         assert world.projector().read().checkpoints == {"counter/a": 1}
 
@@ -282,7 +283,7 @@ class TestCrashes:
         flaky = PutHook(world.store, fail)
         projector = Projector(EventStore(flaky, prefix="es"), AppliedIds, clock=world.clock)
         with pytest.raises(ObjectStoreError, match=r"es/_projections/applied-ids/model\.json"):
-            projector.run_once()
+            projector.catch_up()
         assert world.projector().read().etag is None
 
 
@@ -290,24 +291,24 @@ class TestLeases:
     def test_one_projector_at_a_time(self, world: World) -> None:
         """While one holds the lease, another is told who holds it and until when."""
         world.add("a", 1)
-        world.projector(owner="first").run_once()
+        world.projector(owner="first").catch_up()
         with pytest.raises(LeaseHeld, match="run by 'first' \\(epoch 1\\)"):
-            world.projector(owner="second").run_once()
+            world.projector(owner="second").catch_up()
 
     def test_takeover_after_expiry_fences_the_old_one(self, world: World) -> None:
         """After the lease expires another takes it under epoch 2 and stamps the model with
         it; the old projector's next pass is fenced, and changes nothing."""
         world.add("a", 1)
         old = world.projector(owner="old", lease_ttl=10)
-        old.run_once()
+        old.catch_up()
         world.clock.now += 11
         new = world.projector(owner="new", lease_ttl=10)
-        assert new.run_once().read_model.epoch == 2
+        assert new.catch_up().read_model.epoch == 2
         world.add("a", 2)
         with pytest.raises(ProjectionFenced, match="epoch 1 was fenced by epoch 2"):
-            old.run_once()
+            old.catch_up()
         assert world.projector().read().checkpoints == {"counter/a": 1}
-        assert new.run_once().events == 1
+        assert new.catch_up().events == 1
 
     def test_paused_projector_cannot_overwrite(self, world: World) -> None:
         """A projector that paused between reading the model and committing it (past its
@@ -320,7 +321,7 @@ class TestLeases:
             if key.endswith("model.json") and "done" not in takeover:
                 takeover["done"] = takeover["new"]
                 world.clock.now += 31
-                takeover["new"].run_once()
+                takeover["new"].catch_up()
             return write()
 
         paused = Projector(
@@ -331,7 +332,7 @@ class TestLeases:
         )
         takeover["new"] = world.projector(owner="new")
         with pytest.raises(ProjectionFenced):
-            paused.run_once()
+            paused.catch_up()
         stored = world.projector().read()
         assert stored.epoch == 2
         world.assert_exactly_once(stored.model, ["a", "b"])
@@ -340,17 +341,17 @@ class TestLeases:
         """A released lease is taken by the next projector without waiting for it to expire."""
         world.add("a", 1)
         first = world.projector(owner="first")
-        first.run_once()
+        first.catch_up()
         first.release()
-        assert world.projector(owner="second").run_once().read_model.epoch == 2
+        assert world.projector(owner="second").catch_up().read_model.epoch == 2
 
     def test_renewed_when_half_gone(self, world: World) -> None:
         """A pass past half the lease's time renews it (one PUT), keeping the epoch."""
         world.add("a", 1)
         projector = world.projector(lease_ttl=10)
-        projector.run_once()
+        projector.catch_up()
         world.clock.now += 6
-        run = projector.run_once()
+        run = projector.catch_up()
         assert run.requests.put == 1
         assert projector.lease is not None
         assert projector.lease.epoch == 1
@@ -360,23 +361,23 @@ class TestLeases:
         """A rebuild refuses while another runs the projection; forced, it fences that one."""
         world.add("a", 1, 2)
         running = world.projector(owner="running")
-        running.run_once()
+        running.catch_up()
         with pytest.raises(LeaseHeld):
             world.projector(owner="rebuilder").rebuild()
         run = world.projector(owner="rebuilder").rebuild(force=True)
         assert run.read_model.epoch == 2
         world.assert_exactly_once(run.read_model.model, ["a"])
         with pytest.raises(ProjectionFenced):
-            running.run_once()
+            running.catch_up()
 
 
 class TestRebuilds:
     def test_schema_bump_rebuilds(self, world: World) -> None:
         """A stored model of another SCHEMA is thrown away and rebuilt from every event."""
         world.add("a", 1, 2)
-        world.projector().run_once()
+        world.projector().catch_up()
         world.clock.now += 31
-        run = world.projector(AppliedIdsV2).run_once()
+        run = world.projector(AppliedIdsV2).catch_up()
         assert run.events == 2
         world.assert_exactly_once(run.read_model.model, ["a"])
         assert run.read_model.schema == 2
@@ -385,7 +386,7 @@ class TestRebuilds:
         """A rebuild applies every event again to a fresh model, under a new epoch."""
         world.add("a", 1, 2)
         projector = world.projector()
-        projector.run_once()
+        projector.catch_up()
         run = projector.rebuild()
         assert (run.events, run.read_model.epoch) == (2, 2)
         world.assert_exactly_once(run.read_model.model, ["a"])
@@ -412,13 +413,13 @@ class TestFeed:
         for n in range(5):
             world.add(f"c-{n}", 1)
         projector = world.projector(lease_ttl=60)
-        assert projector.run_once().full_scan
+        assert projector.catch_up().full_scan
         world.add("c-3", 2)
-        run = projector.run_once()
+        run = projector.catch_up()
         assert not run.full_scan
         assert (run.streams, run.events) == (1, 1)
         assert run.requests == RequestCounts(get=1 + 1, list=1 + 1, put=1)
-        idle = projector.run_once()
+        idle = projector.catch_up()
         assert idle.requests == RequestCounts(get=1, list=1)
         world.assert_exactly_once(idle.read_model.model, [f"c-{n}" for n in range(5)])
 
@@ -430,17 +431,17 @@ class TestFeed:
         behind is not (the periodic full scan is there for it)."""
         world.add("a", 1)
         projector = world.projector(lease_ttl=600, feed_lookback=30)
-        projector.run_once()
+        projector.catch_up()
         world.clock.now += 10
         world.add("b", 1)
-        assert projector.run_once().events == 1
+        assert projector.catch_up().events == 1
         late = EventStore(world.store, prefix="es", feed=True, clock=lambda: world.datetime(behind))
         CommandHandler(Repository(late, Counter)).handle("c", Increment(5))
         world.clock.now += 1
-        run = projector.run_once()
+        run = projector.catch_up()
         assert run.events == (1 if seen else 0)
         if not seen:
-            run = projector.run_once(full_scan=True)
+            run = projector.catch_up(full_scan=True)
         world.assert_exactly_once(run.read_model.model, ["a", "b", "c"])
 
     def test_missing_entry_is_caught_by_the_full_scan(self, world: World) -> None:
@@ -448,17 +449,17 @@ class TestFeed:
         the last one by ``full_scan_interval``."""
         world.add("a", 1)
         projector = world.projector(full_scan_interval=60, lease_ttl=600)
-        assert projector.run_once().full_scan
+        assert projector.catch_up().full_scan
         CommandHandler(Repository(EventStore(world.store, prefix="es"), Counter)).handle(
             "silent", Increment(1)
         )
         world.clock.now += 59
-        assert projector.run_once().events == 0
+        assert projector.catch_up().events == 0
         world.clock.now += 1
-        run = projector.run_once()
+        run = projector.catch_up()
         assert run.full_scan
         world.assert_exactly_once(run.read_model.model, ["a", "silent"])
-        assert not projector.run_once().full_scan
+        assert not projector.catch_up().full_scan
 
     def test_feed_entry_failure_does_not_fail_the_append(self, world: World) -> None:
         """A feed PUT that fails after the chunk is stored is logged; the command succeeds."""
@@ -479,7 +480,7 @@ class TestStoredDocuments:
         """A model document that is not one stops the projector, naming the key and field."""
         world.add("a", 1)
         projector = world.projector()
-        projector.run_once()
+        projector.catch_up()
         model = world.store.get("es/_projections/applied-ids/model.json")
         assert model is not None
         document = json.loads(model.body)
@@ -490,7 +491,7 @@ class TestStoredDocuments:
             etag=model.etag,
         )
         with pytest.raises(CorruptReadModel, match=r"model\.json.*checkpoints"):
-            projector.run_once()
+            projector.catch_up()
 
     def test_not_json(self, world: World) -> None:
         """A document that is not JSON is named as such."""
@@ -503,7 +504,7 @@ class TestStoredDocuments:
         world.add("a", 1)
         world.store.put_if_absent("es/counter/a/99999999999999999997.999999.json", b"{")
         with pytest.raises(CorruptChunk, match="es/counter/a/99999999999999999997"):
-            world.projector().run_once()
+            world.projector().catch_up()
         assert world.projector().read().checkpoints == {}
 
 
@@ -607,22 +608,22 @@ class TestRunLoop:
             clock=world.clock,
             lease_ttl=10,
         )
-        run = projector.run_once()
+        run = projector.catch_up()
         assert run.requests.put > 2  # the lease, renewals, the commit
         assert projector.lease is not None
         assert projector.lease.epoch == 1
         assert projector.lease.expires_at > world.clock.now
         with pytest.raises(LeaseHeld):
-            world.projector(owner="standby").run_once()
+            world.projector(owner="standby").catch_up()
 
 
 def test_run_reports_each_pass(world: World) -> None:
     """run hands each pass's result to on_pass."""
     world.add("a", 1)
     stop = threading.Event()
-    runs: list[ProjectionRun[Applied]] = []
+    runs: list[ProjectionPass[Applied]] = []
 
-    def seen(run: ProjectionRun[Applied]) -> None:
+    def seen(run: ProjectionPass[Applied]) -> None:
         runs.append(run)
         if len(runs) == 2:
             stop.set()
@@ -659,7 +660,7 @@ class TestReviewFindings:
         world = World(InMemoryObjectStore(), feed=True)
         projector = world.projector(commit_every=1, lease_ttl=600)
         world.add("s0", 1)
-        projector.run_once()
+        projector.catch_up()
         for stream_id, later in (("s1", 1), ("s2", 10), ("s3", 80)):
             world.clock.now += later
             world.add(stream_id, 1)
@@ -682,9 +683,9 @@ class TestReviewFindings:
         )
         world.clock.now += 601  # the first projector's lease is gone
         with pytest.raises(ObjectStoreError):
-            flaky.run_once(full_scan=False)  # commits s1, then fails on s2
+            flaky.catch_up(full_scan=False)  # commits s1, then fails on s2
         assert set(flaky.read().checkpoints) == {"counter/s0", "counter/s1"}
-        run = flaky.run_once(full_scan=False)  # s2's entry is 80 s before s3's
+        run = flaky.catch_up(full_scan=False)  # s2's entry is 80 s before s3's
         world.assert_exactly_once(run.read_model.model, ["s0", "s1", "s2", "s3"])
 
     def test_appender_clock_ahead_does_not_blind_the_feed(self) -> None:
@@ -693,17 +694,17 @@ class TestReviewFindings:
         world = World(InMemoryObjectStore(), feed=True)
         projector = world.projector(lease_ttl=600)
         world.add("a", 1)
-        projector.run_once()
+        projector.catch_up()
         ahead = EventStore(
             world.store, prefix="es", feed=True, clock=lambda: world.datetime(behind=-120)
         )
         CommandHandler(Repository(ahead, Counter)).handle("fast", Increment(1))
         world.clock.now += 1
-        projector.run_once()
+        projector.catch_up()
         for _ in range(5):
             world.clock.now += 10
             world.add("slow", 1)
-            projector.run_once()
+            projector.catch_up()
         model = projector.read().model
         world.assert_exactly_once(model, ["a", "fast", "slow"])
 
@@ -713,20 +714,20 @@ class TestReviewFindings:
         for n in range(3):
             world.add(f"c-{n}", 1)
         running = world.projector(owner="running", commit_every=1)
-        running.run_once()
+        running.catch_up()
         world.add("c-0", 2)
         rebuild = world.projector(owner="ops").rebuild(force=True)
         assert rebuild.read_model.epoch == 2
         with pytest.raises(ProjectionFenced, match="fenced by epoch 2"):
-            running.run_once()
+            running.catch_up()
         world.assert_exactly_once(world.projector().read().model, ["c-0", "c-1", "c-2"])
 
     def test_same_owner_name_does_not_share_the_lease(self, world: World) -> None:
         """Two processes given the same owner name are two holders: the second waits."""
         world.add("a", 1)
-        world.projector(owner="replica").run_once()
+        world.projector(owner="replica").catch_up()
         with pytest.raises(LeaseHeld, match="run by 'replica'"):
-            world.projector(owner="replica").run_once()
+            world.projector(owner="replica").catch_up()
 
     def test_lost_lease_answer_is_recovered(self, world: World) -> None:
         """A lease write that landed but whose answer was lost is recognised as this
@@ -744,7 +745,7 @@ class TestReviewFindings:
             AppliedIds,
             clock=world.clock,
         )
-        assert projector.run_once().read_model.epoch == 1
+        assert projector.catch_up().read_model.epoch == 1
 
 
 def test_idle_full_scan_of_a_feed_projector_writes_nothing() -> None:
@@ -754,10 +755,10 @@ def test_idle_full_scan_of_a_feed_projector_writes_nothing() -> None:
     for n in range(3):
         world.add(f"c-{n}", 1)
     projector = world.projector(lease_ttl=600)
-    projector.run_once()
+    projector.catch_up()
     world.clock.now += 1
-    assert projector.run_once(full_scan=True).requests == RequestCounts(get=1, list=1 + 3)
+    assert projector.catch_up(full_scan=True).requests == RequestCounts(get=1, list=1 + 3)
     world.clock.now += 1
     world.add("c-1", 2)
-    run = projector.run_once()
+    run = projector.catch_up()
     assert (run.full_scan, run.events) == (False, 1)

@@ -31,13 +31,13 @@ from s3es import (
     CommandResult,
     EventStore,
     InMemoryObjectStore,
-    ObjectStore,
     Repository,
-    RequestCounts,
     RetriesExhausted,
     RetryPolicy,
     S3ObjectStore,
 )
+from s3es.metering import RequestCounts
+from s3es.storage import ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.aggregates import (
     Counter,

@@ -13,15 +13,15 @@ from s3es import (
     ConcurrencyError,
     EventStore,
     InMemoryObjectStore,
-    ObjectStore,
     ObjectStoreError,
     Repository,
-    RequestCounts,
-    Snapshot,
     StreamName,
 )
-from s3es._chunk import Chunk, decode_chunk
-from s3es._eventstore import StreamConflict
+from s3es._eventstore.chunk import Chunk, decode_chunk
+from s3es._eventstore.store import StreamConflict
+from s3es.eventstore import Snapshot
+from s3es.metering import RequestCounts
+from s3es.storage import ObjectStore
 from tests.aggregates import (
     Counter,
     CounterState,
@@ -244,7 +244,7 @@ class TestCatchUp:
             repository.append(loaded, [Incremented(4)])
         assert conflict.value.found is not None
         since = _since(store)
-        caught_up = repository.catch_up(loaded, conflict.value)
+        caught_up = repository.refresh(loaded, conflict.value)
         assert since().total == 0
         assert caught_up == repository.load(STREAM.id)
 
@@ -266,7 +266,7 @@ class TestCatchUp:
         for amount in (3, 4, 5):
             handler.handle(STREAM.id, Increment(amount))
         store.calls.clear()
-        caught_up = repository.catch_up(loaded, conflict)
+        caught_up = repository.refresh(loaded, conflict)
         keys = repository.event_store.keys
         assert [(call.kind, call.key, call.start_after) for call in store.calls] == [
             ("list", keys.stream_prefix(STREAM), None),
@@ -282,4 +282,4 @@ class TestCatchUp:
         _write(store)
         repository = _repository(store)
         loaded = repository.load(STREAM.id)
-        assert repository.catch_up(loaded) == loaded
+        assert repository.refresh(loaded) == loaded

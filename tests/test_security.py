@@ -22,25 +22,25 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from s3es import (
-    ChunkTooLarge,
     CommandHandler,
     CorruptChunk,
     EventStore,
     InMemoryObjectStore,
     InvalidConfiguration,
-    InvalidStreamName,
     Loaded,
-    ObjectStore,
     Repository,
-    RequestCounts,
     S3ObjectStore,
-    Snapshot,
     StreamName,
 )
-from s3es._chunk import MAX_JSON_DEPTH, Chunk, decode_chunk, encode_chunk
-from s3es._eventstore import DEFAULT_MAX_CHUNK_BYTES
-from s3es._feed import feed_key
-from s3es._streams import MAX_KEY_BYTES
+from s3es._eventstore.chunk import MAX_JSON_DEPTH, Chunk, decode_chunk, encode_chunk
+from s3es._eventstore.feed import feed_key
+from s3es._eventstore.store import DEFAULT_MAX_CHUNK_BYTES
+from s3es._storage.keys import MAX_KEY_BYTES
+from s3es.errors import ChunkTooLarge, InvalidStreamName
+from s3es.eventstore import Snapshot
+from s3es.metering import RequestCounts
+from s3es.ops import compact
+from s3es.storage import ObjectStore
 from tests.aggregates import (
     Counter,
     CounterState,
@@ -357,7 +357,7 @@ class TestOversizedChunks:
         keys = all_keys(objects)
         assert max(len(objects._objects[key].body) for key in keys) < 500
         with pytest.raises(ChunkTooLarge, match=f"stream {STREAM}"):
-            handler.repository.compact(STREAM_ID)
+            compact(handler.repository, STREAM_ID)
         assert all_keys(objects) == keys
         assert handler.repository.replay(STREAM_ID).state == CounterState(total=28, events=7)
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from s3es import (
-    ForwardingObjectStore,
-    InMemoryObjectStore,
-    InvalidConfiguration,
-    ObjectChanged,
-    ObjectStore,
-    ObjectStoreError,
-    RequestCounts,
-    S3ObjectStore,
-    require_conditional_writes,
-    self_test,
-)
+from s3es import InMemoryObjectStore, InvalidConfiguration, ObjectStoreError, S3ObjectStore
+from s3es.errors import ObjectChanged
+from s3es.metering import RequestCounts
+from s3es.ops import require_conditional_writes, self_test
+from s3es.storage import ForwardingObjectStore, ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 
 #: What the self-test sends to a store that passes it.

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3es import CorruptChunk, InvalidStreamName, StreamKeys, StreamName
-from s3es._feed import feed_key
+from s3es import CorruptChunk, StreamName
+from s3es._eventstore.feed import feed_key
+from s3es.errors import InvalidStreamName
+from s3es.eventstore import StreamKeys
 
 #: S3's documented limit on an object key, in bytes of UTF-8.
 S3_MAX_KEY_BYTES = 1024

@@ -27,9 +27,10 @@ from s3es import (
     InvalidConfiguration,
     Renamed,
     Repository,
-    RequestCounts,
     Upcaster,
 )
+from s3es.metering import RequestCounts
+from s3es.ops import compact
 from s3es.testing import AggregateSpec
 
 STREAM_ID = "acc-1"
@@ -296,7 +297,7 @@ class TestUpcasting:
         assert rewritten[0]["data"] == {"tags": ["a"]}
         chunk = repository.event_store.latest(stream)
         assert chunk is not None
-        assert [repository._codec.decode_event(chunk.events[0], "k") for _ in range(2)] == [
+        assert [repository.codec.decode_event(chunk.events[0], "k") for _ in range(2)] == [
             Tagged(["a", "upcast"]),
             Tagged(["a", "upcast"]),
         ]
@@ -328,7 +329,7 @@ class TestUpcasting:
         store = _old_stream([Deposit(5), Deposit(-2), Charge(1)])
         before = _events(store, Account)
         accounts = Repository(EventStore(store), Account)
-        assert accounts.compact(STREAM_ID).merged == 3
+        assert compact(accounts, STREAM_ID).merged == 3
         chunk = accounts.event_store.latest(accounts.stream(STREAM_ID))
         assert chunk is not None
         assert [(e.type, e.schema) for e in chunk.events] == [

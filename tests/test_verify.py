@@ -5,20 +5,11 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from s3es import (
-    CommandHandler,
-    EventStore,
-    ForwardingObjectStore,
-    InMemoryObjectStore,
-    Repository,
-    RequestCounts,
-    Snapshot,
-    StoredObject,
-    StreamName,
-    VerifyProblem,
-    verify_prefix,
-    verify_stream,
-)
+from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository, StreamName
+from s3es.eventstore import Snapshot
+from s3es.metering import RequestCounts
+from s3es.ops import VerifyProblem, compact, delete, erase, verify_prefix, verify_stream
+from s3es.storage import ForwardingObjectStore, StoredObject
 from tests.aggregates import Counter, CounterV2, Increment
 
 PREFIX = "p"
@@ -97,8 +88,8 @@ class TestSoundStreams:
         """Merged, erased and re-snapshotted chunks are sound: each stands for its versions."""
         _, event_store = _store(merged=3, erased=3, resnapshot=2)
         repository = Repository(event_store, Counter)
-        repository.compact("merged")
-        repository.erase("erased", lambda event: event)
+        compact(repository, "merged")
+        erase(repository, "erased", lambda event: event)
         Repository(event_store, CounterV2).load("resnapshot")  # stores chunk 1 of version 2
         report = verify_prefix(event_store, aggregates={"counter": CounterV2})
         assert report.ok, report.problems
@@ -112,7 +103,7 @@ class TestSoundStreams:
     def test_deleted_stream(self) -> None:
         """A deleted stream is sound; only its tombstone is read."""
         _, event_store = _store(a=3)
-        Repository(event_store, Counter).delete("a")
+        delete(Repository(event_store, Counter), "a")
         report = verify_stream(event_store, _stream("a"))
         assert report.ok
         assert (report.deleted, report.version) == (True, 4)
@@ -159,7 +150,7 @@ class TestProblems:
     def test_lost_lock_under_a_merged_chunk(self) -> None:
         """A compacted stream reads fine without old chunk 0s, but a lost lock is reported."""
         objects, event_store = _store(a=3)
-        Repository(event_store, Counter).compact("a")
+        compact(Repository(event_store, Counter), "a")
         objects.delete(_key(event_store, "a", 1))
         report = verify_stream(event_store, _stream("a"), aggregate=Counter)
         assert [p.key for p in report.problems] == [_key(event_store, "a", 1)]
@@ -224,8 +215,15 @@ class TestProblems:
         chunks = list(event_store.chunks(_stream("a")))
         forged = attrs.evolve(chunks[0].events[0], id="forged")
         chunks[0] = attrs.evolve(chunks[0], events=(forged,))
-        merged = event_store.merge(chunks, Snapshot(1, 2, {"total": 3, "events": 2}))
-        assert merged is not None
+        events = tuple(attrs.evolve(e, version=c.version) for c in chunks for e in c.events)
+        merged = attrs.evolve(
+            chunks[-1],
+            chunk=1,
+            base_version=0,
+            events=events,
+            snapshot=Snapshot(1, 2, {"total": 3, "events": 2}),
+        )
+        event_store.store(merged)
         (problem,) = verify_stream(event_store, _stream("a"), aggregate=Counter).problems
         assert problem.key == _key(event_store, "a", 2, 1)
         assert problem.reason.startswith(

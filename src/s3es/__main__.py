@@ -1,5 +1,5 @@
 """``python -m s3es``: the ``s3es`` command."""
 
-from s3es._cli import main
+from s3es._cli.main import main
 
 raise SystemExit(main())

@@ -72,27 +72,25 @@ from examples.orders.services import (
     send,
 )
 from s3es import (
-    S3_STANDARD_PRICES,
     CommandHandler,
     CorruptChunk,
     EventStore,
     InlineProjection,
-    InvalidStreamName,
-    ObjectStore,
     Projection,
-    ProjectionRun,
     Projector,
     ReadModel,
     RecordedEvent,
     Repository,
-    RequestCounts,
     RetryPolicy,
     S3ObjectStore,
-    StreamKeys,
     StreamName,
-    log_level,
-    measure_requests,
 )
+from s3es._base.logging import log_level
+from s3es.errors import InvalidStreamName
+from s3es.eventstore import StreamKeys
+from s3es.metering import S3_STANDARD_PRICES, RequestCounts, measure_requests
+from s3es.projections import ProjectionPass
+from s3es.storage import ObjectStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -276,7 +274,7 @@ class Passes:
     events: int = 0
     requests: RequestCounts = attrs.field(factory=RequestCounts)
 
-    def add(self, run: ProjectionRun[Any]) -> None:
+    def add(self, run: ProjectionPass[Any]) -> None:
         """Count one more pass."""
         self.passes += 1
         self.full_scans += run.full_scan
@@ -290,7 +288,7 @@ class ProjectorReport:
 
     background: Passes = attrs.field(factory=Passes)
     #: Its last pass, after shipping, over the change feed.
-    last: ProjectionRun[Any] | None = None
+    last: ProjectionPass[Any] | None = None
     #: What an idle pass costs: over the change feed, and as a full scan.
     idle_feed: RequestCounts | None = None
     idle_scan: RequestCounts | None = None
@@ -516,7 +514,7 @@ class Demo:
 
     def _background_passes(self) -> None:
         for projector in self.projectors:
-            self.projected[projector.name].background.add(projector.run_once())
+            self.projected[projector.name].background.add(projector.catch_up())
 
     def project(self) -> None:
         """Phase 4: each projector's last pass, over the feed; idle passes; a read; a release."""
@@ -538,9 +536,9 @@ class Demo:
 
     @staticmethod
     def _finish(projector: Projector[Any], report: ProjectorReport) -> None:
-        report.last = projector.run_once(full_scan=False)
-        report.idle_feed = projector.run_once(full_scan=False).requests
-        report.idle_scan = projector.run_once(full_scan=True).requests
+        report.last = projector.catch_up(full_scan=False)
+        report.idle_feed = projector.catch_up(full_scan=False).requests
+        report.idle_scan = projector.catch_up(full_scan=True).requests
         with measure_requests() as reading:
             report.stored = projector.read()
         report.read_cost = reading.counts

@@ -1,15 +1,56 @@
-"""Helpers for testing code built on s3es: aggregate specifications and an embedded S3.
+"""Helpers for testing code built on s3es. Part of the public API.
 
-``AggregateSpec`` checks an aggregate's rules without any store::
+- :class:`AggregateSpec`: an aggregate's rules as given events, a command, then events or an
+  error, with no store at all.
+- :class:`EmbeddedS3`: an S3 endpoint on 127.0.0.1 in this process (moto's server, with its
+  conditional writes made atomic), for integration tests; needs the ``testing`` extra.
+- :class:`ObjectStoreContract`: the object-store port's contract as a pytest suite: subclass it
+  with a ``store`` fixture to prove an adapter of your own.
+- :class:`FaultProxy`: an HTTP proxy that injects the faults of networks and S3 (lost answers,
+  resets, 409, 503, late answers) between a client and an endpoint, to test resilience.
 
-    spec = AggregateSpec(Order)
-    spec.given(OrderPlaced(...)).when(RecordPayment(...)).then(PaymentRecorded(...))
-    spec.given().when(Ship()).then_raises(OrderError, match="not placed")
-
-``EmbeddedS3`` (in ``s3es.testing.embedded_s3``, which needs moto's server) runs an S3 endpoint
-on 127.0.0.1 for integration tests and demos.
+``EmbeddedS3`` and ``FaultProxy`` import moto, boto3 and pytest only when used.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from s3es.testing._spec import AggregateSpec, Given, When
 
-__all__ = ["AggregateSpec", "Given", "When"]
+if TYPE_CHECKING:
+    from s3es.testing.embedded_s3 import EmbeddedS3
+    from s3es.testing.faultproxy import Fault, FaultProxy, Rule, Seen
+    from s3es.testing.objectstore_contract import ObjectStoreContract
+
+_LAZY = {
+    "EmbeddedS3": "s3es.testing.embedded_s3",
+    "Fault": "s3es.testing.faultproxy",
+    "FaultProxy": "s3es.testing.faultproxy",
+    "Rule": "s3es.testing.faultproxy",
+    "Seen": "s3es.testing.faultproxy",
+    "ObjectStoreContract": "s3es.testing.objectstore_contract",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the helpers that need moto or pytest only when they are asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 's3es.testing' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - lazily, as the docstring says
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "AggregateSpec",
+    "EmbeddedS3",
+    "Fault",
+    "FaultProxy",
+    "Given",
+    "ObjectStoreContract",
+    "Rule",
+    "Seen",
+    "When",
+]

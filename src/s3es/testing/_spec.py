@@ -9,9 +9,9 @@ from typing import Generic
 
 import attrs
 
-from s3es._aggregate import Aggregate, AggregateCodec, C, E, S
-from s3es._chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
-from s3es._streams import ChunkKey, StreamName
+from s3es._domain.aggregate import Aggregate, AggregateCodec, C, E, S
+from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
+from s3es._storage.keys import ChunkKey, StreamName
 
 _SPEC_STREAM_ID = "spec"
 #: Where specifications pretend to store their events (nothing is stored).

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 import boto3
 from botocore.config import Config
 
-from s3es._s3 import S3ObjectStore
+from s3es._storage.s3 import S3ObjectStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

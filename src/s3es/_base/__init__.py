@@ -1,0 +1,1 @@
+"""What every layer shares and none owns: backoff, the JSON converter, logging, progress."""

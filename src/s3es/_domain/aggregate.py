@@ -1,0 +1,250 @@
+"""Aggregates: the decider a user writes, and how its events and state become JSON."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+
+from s3es._domain.upcasting import Upcaster, Upcasting, origin
+from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot
+from s3es._storage.keys import StreamName
+from s3es.errors import CorruptChunk, InvalidConfiguration, InvalidStreamName
+
+S = TypeVar("S")
+C = TypeVar("C")
+E = TypeVar("E")
+
+
+def _strict_scalar(*accepted: type[Any]) -> Any:
+    def structure(value: Any, type_: Any) -> Any:
+        # bool is an int to Python, never to a JSON reader
+        if type(value) not in accepted:
+            raise TypeError(f"expected {type_.__name__}, got {type(value).__name__}: {value!r}")
+        return type_(value)  # an int read for a float field becomes a float
+
+    return structure
+
+
+def make_default_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
+    """Cattrs's JSON preset (datetimes as ISO 8601 strings, sets as lists...), made strict.
+
+    The preset would turn "5" into 5 or "12" into ``(1, 2)``; here a value of the wrong JSON type
+    is an error, so a stored snapshot that does not fit the state is replayed, not misread.
+    ``forbid_extra_keys`` also refuses a JSON object with a field the class does not have.
+    """
+    converter = make_converter(forbid_extra_keys=forbid_extra_keys)
+    converter.register_structure_hook(int, _strict_scalar(int))
+    converter.register_structure_hook(float, _strict_scalar(float, int))
+    converter.register_structure_hook(str, _strict_scalar(str))
+    converter.register_structure_hook(bool, _strict_scalar(bool))
+    return converter
+
+
+#: The converter aggregates use unless they set ``CONVERTER``.
+DEFAULT_CONVERTER: cattrs.Converter = make_default_converter()
+
+
+class Aggregate(abc.ABC, Generic[S, C, E]):
+    """A decider: the state of one kind of stream, the events that change it, and the rules.
+
+    Subclass it, set the class attributes, and write three methods::
+
+        class Order(Aggregate[OrderState, OrderCommand, OrderEvent]):
+            STREAM_TYPE = "order"
+            SNAPSHOT_SCHEMA = 1
+            EVENT_TYPES = {"OrderPlaced": OrderPlaced, "OrderPaid": OrderPaid}
+
+            def initial_state(self) -> OrderState: ...
+            def evolve(self, state: OrderState, event: OrderEvent) -> OrderState: ...
+            def decide(self, command: OrderCommand, state: OrderState) -> Sequence[OrderEvent]: ...
+
+    ``decide`` enforces the invariants: it returns the events a command causes (none if the
+    command changes nothing) or raises a domain error. ``evolve`` applies one event and never
+    fails. Both are pure: they may run again on a newer state when a concurrent writer won.
+
+    Events and states are attrs classes (or anything ``CONVERTER`` can (un)structure).
+    ``EVENT_TYPES`` names each event class once: the name is what is stored, so a class can
+    be renamed without breaking stored streams. When an event class's fields change, raise its
+    schema in ``EVENT_SCHEMAS`` and give ``UPCASTERS`` a function from the old stored JSON to
+    the new, for each schema step: events stored before are upcast when they are read. An
+    upcaster that returns ``Renamed(type, schema, data)`` makes the event one of another type
+    (for a type renamed, split or merged away; the old name then leaves ``EVENT_TYPES``). Bump
+    ``SNAPSHOT_SCHEMA`` whenever the state's shape or ``evolve`` changes: stored snapshots of
+    another schema are then ignored, the stream replayed, and a fresh snapshot written.
+    """
+
+    STREAM_TYPE: ClassVar[str]
+    SNAPSHOT_SCHEMA: ClassVar[int] = 1
+    EVENT_TYPES: ClassVar[Mapping[str, type[Any]]]
+    #: The current schema of an event type's data, by type name; 1 where absent.
+    EVENT_SCHEMAS: ClassVar[Mapping[str, int]] = {}
+    #: (type name, stored schema n) -> function from schema n's JSON data to schema n + 1's,
+    #: or to ``Renamed(type, schema, data)``: then the event continues as that type.
+    UPCASTERS: ClassVar[Mapping[tuple[str, int], Upcaster]] = {}
+    #: The type snapshots are read into; by default the type of ``initial_state()``.
+    STATE_TYPE: ClassVar[Any] = None
+    CONVERTER: ClassVar[cattrs.Converter] = DEFAULT_CONVERTER
+
+    @abc.abstractmethod
+    def initial_state(self) -> S:
+        """The state of a stream with no events."""
+
+    @abc.abstractmethod
+    def evolve(self, state: S, event: E) -> S:
+        """The state after ``event``."""
+
+    @abc.abstractmethod
+    def decide(self, command: C, state: S) -> Sequence[E]:
+        """The events ``command`` causes in ``state``; raise a domain error to refuse it."""
+
+
+@attrs.frozen
+class RecordedEvent(Generic[E]):
+    """A stored event, read back: the domain event with where and when it was stored."""
+
+    stream: StreamName
+    #: The stream version whose append stored this event.
+    version: int
+    id: str
+    type: str
+    event: E
+    metadata: Mapping[str, Any]
+    recorded_at: datetime
+
+
+def _configuration_error(aggregate: type[Any], problem: str) -> InvalidConfiguration:
+    return InvalidConfiguration(f"{aggregate.__qualname__}: {problem}")
+
+
+class AggregateCodec(Generic[S, C, E]):
+    """An aggregate's registry, checked once: events and states to JSON and back."""
+
+    def __init__(self, aggregate: Aggregate[S, C, E]) -> None:
+        cls = type(aggregate)
+        self.aggregate = aggregate
+        stream_type = getattr(cls, "STREAM_TYPE", None)
+        try:
+            StreamName(type=stream_type, id="-")  # type: ignore[arg-type]
+        except InvalidStreamName as error:
+            raise _configuration_error(cls, f"STREAM_TYPE is not usable: {error}") from error
+        self.stream_type: str = stream_type  # type: ignore[assignment]
+        schema = cls.SNAPSHOT_SCHEMA
+        if type(schema) is not int or schema < 1:
+            raise _configuration_error(cls, f"SNAPSHOT_SCHEMA must be an int >= 1, not {schema!r}")
+        self.snapshot_schema = schema
+        registry = getattr(cls, "EVENT_TYPES", None)
+        if not isinstance(registry, Mapping) or not registry:
+            raise _configuration_error(cls, "EVENT_TYPES must map event type names to classes")
+        self._class_of: dict[str, type[Any]] = {}
+        self._name_of: dict[type[Any], str] = {}
+        for name, event_class in registry.items():
+            if not isinstance(name, str) or not name:
+                raise _configuration_error(cls, f"event type name {name!r} is not a non-empty str")
+            if not isinstance(event_class, type):
+                raise _configuration_error(cls, f"EVENT_TYPES[{name!r}] is not a class")
+            if event_class in self._name_of:
+                raise _configuration_error(
+                    cls,
+                    f"{event_class.__qualname__} is registered twice, as "
+                    f"{self._name_of[event_class]!r} and {name!r}",
+                )
+            self._class_of[name] = event_class
+            self._name_of[event_class] = name
+        self.upcasting = Upcasting(set(self._class_of), cls.EVENT_SCHEMAS, cls.UPCASTERS)
+        if self.upcasting.problems:
+            raise _configuration_error(cls, "; ".join(self.upcasting.problems))
+        self.converter = cls.CONVERTER
+        self.state_type: Any = cls.STATE_TYPE or type(aggregate.initial_state())
+
+    def event_schema(self, name: str) -> int:
+        """The schema events of type ``name`` are stored at."""
+        return self.upcasting.current(name)
+
+    def encode_event(self, event: E, stream: StreamName) -> tuple[str, dict[str, Any]]:
+        """The registered name and JSON data of ``event``, which ``stream``'s decide returned."""
+        name = self._name_of.get(type(event))
+        if name is None:
+            raise _configuration_error(
+                type(self.aggregate),
+                f"decide returned {type(event).__qualname__} for stream {stream}, which is not "
+                f"in EVENT_TYPES (registered: {', '.join(sorted(self._class_of))})",
+            )
+        data = self.converter.unstructure(event)
+        if not isinstance(data, dict):
+            raise _configuration_error(
+                type(self.aggregate), f"event {name!r} does not unstructure to a JSON object"
+            )
+        return name, data
+
+    def decode_event(self, record: EventRecord, key: str) -> E:
+        """The domain event stored as ``record`` in the chunk at ``key``."""
+        return self.decode(record, key)[1]
+
+    def decode(self, record: EventRecord, key: str) -> tuple[str, E]:
+        """The type name (after any rename by an upcaster) and domain event of ``record``.
+
+        Raises CorruptChunk naming ``key`` and the event if it cannot be read as one of
+        ``EVENT_TYPES``.
+        """
+        name, schema, data = self.upcasting.upcast(record, key)
+        came_from = origin(record, name, schema)
+        event_class = self._class_of.get(name)
+        if event_class is None:
+            raise CorruptChunk(
+                key,
+                f"unknown event type {name!r}{came_from} (event {record.id}); "
+                f"{type(self.aggregate).__qualname__} registers "
+                f"{', '.join(sorted(self._class_of))}",
+            )
+        try:
+            event: E = self.converter.structure(data, event_class)
+        except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
+            detail = (
+                "; ".join(cattrs.transform_error(error, path="data"))
+                if isinstance(error, cattrs.BaseValidationError)
+                else str(error)
+            )
+            raise CorruptChunk(
+                key, f"event {record.id} of type {name!r}{came_from} does not fit: {detail}"
+            ) from error
+        return name, event
+
+    def recorded(self, chunk: Chunk, key: str) -> Iterator[RecordedEvent[E]]:
+        """The events of ``chunk``, stored at ``key``, read back as domain events."""
+        for record in chunk.events:
+            name, event = self.decode(record, key)
+            yield RecordedEvent(
+                stream=chunk.stream,
+                version=record.version or chunk.version,
+                id=record.id,
+                type=name,
+                event=event,
+                metadata=record.metadata,
+                recorded_at=record.recorded_at,
+            )
+
+    def snapshot(self, state: S, version: int) -> Snapshot:
+        """A snapshot of ``state`` at ``version``, stamped with the current schema."""
+        return Snapshot(
+            schema=self.snapshot_schema,
+            version=version,
+            state=self.converter.unstructure(state, self.state_type),
+        )
+
+    def state_from(self, snapshot: Snapshot | None) -> tuple[S | None, str]:
+        """The state in ``snapshot`` if this code can use it, else None and the reason why not."""
+        if snapshot is None:
+            return None, "the chunk has no snapshot"
+        if snapshot.schema != self.snapshot_schema:
+            return None, f"snapshot schema {snapshot.schema}, code schema {self.snapshot_schema}"
+        try:
+            state: S = self.converter.structure(snapshot.state, self.state_type)
+        except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
+            return None, f"snapshot does not fit {self.state_type!r}: {error!r}"
+        return state, ""

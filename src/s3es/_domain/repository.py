@@ -1,0 +1,207 @@
+"""The repository: an aggregate's streams in an event store, loaded from snapshots."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic
+
+import attrs
+
+from s3es._base.logging import get_logger
+from s3es._domain.aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
+from s3es._eventstore.chunk import Chunk
+from s3es._eventstore.store import EventStore, StreamConflict
+from s3es._storage.keys import StreamName
+from s3es.errors import (
+    ChunkTooLarge,
+    ConcurrencyError,
+    ObjectAlreadyExists,
+    ObjectStoreError,
+    StreamDeleted,
+)
+
+_log = get_logger("s3es.repository")
+
+
+@attrs.frozen
+class Loaded(Generic[S]):
+    """An aggregate's state at a version of its stream (0: no events yet)."""
+
+    stream: StreamName
+    version: int
+    state: S
+
+
+@attrs.frozen
+class Appended(Generic[S, E]):
+    """What an append stored: the new state and version, and the events with their ids."""
+
+    loaded: Loaded[S]
+    recorded: tuple[RecordedEvent[E], ...]
+    #: True when the PUT's answer was lost and the chunk was found to be ours afterwards.
+    recovered: bool
+
+
+class Repository(Generic[S, C, E]):
+    """Loads and appends to the streams of one aggregate type.
+
+    ``load`` reads the latest chunk alone and takes the state from its snapshot. When that
+    snapshot was written under another ``SNAPSHOT_SCHEMA`` (or cannot be read), it replays every
+    event instead and stores a re-snapshotted chunk, so the next load is cheap again.
+    """
+
+    def __init__(
+        self, event_store: EventStore, aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E]
+    ) -> None:
+        self.event_store = event_store
+        self.aggregate: Aggregate[S, C, E] = (
+            aggregate() if isinstance(aggregate, type) else aggregate
+        )
+        self.codec = AggregateCodec(self.aggregate)
+
+    def stream(self, stream_id: str) -> StreamName:
+        """The name of the stream with ``stream_id`` of this aggregate's type (validated)."""
+        return StreamName(type=self.codec.stream_type, id=stream_id)
+
+    def load(self, stream_id: str) -> Loaded[S]:
+        """The current state of the stream: one LIST and one GET while its snapshot is usable.
+
+        A stream with no chunks loads as the initial state at version 0; a deleted one raises
+        StreamDeleted.
+        """
+        stream = self.stream(stream_id)
+        latest = self.event_store.latest(stream)
+        if latest is None:
+            return Loaded(stream, 0, self.aggregate.initial_state())
+        if latest.deleted:
+            raise StreamDeleted(stream, latest.version)
+        state, reason = self.codec.state_from(latest.snapshot)
+        if state is not None:
+            return Loaded(stream, latest.version, state)
+        _log.info("replay_fallback", stream=str(stream), version=latest.version, reason=reason)
+        loaded, last = self._read_forward(stream, self.aggregate.initial_state(), 0)
+        if last is not None:
+            self._resnapshot(last, loaded)
+        return loaded
+
+    def _resnapshot(self, last: Chunk, loaded: Loaded[S]) -> None:
+        """Store ``last`` again with a snapshot of ``loaded``, where that helps and is safe."""
+        stream = str(loaded.stream)
+        if last.snapshot is not None and last.snapshot.schema > self.codec.snapshot_schema:
+            # Never overwrite a newer schema's snapshot: during a rolling deploy the newer code
+            # would replay and re-snapshot again, back and forth.
+            _log.info("rewrite_skipped", stream=stream, reason="newer snapshot schema")
+            return
+        snapshot = self.codec.snapshot(loaded.state, loaded.version)
+        _, reason = self.codec.state_from(snapshot)
+        if reason:
+            # Writing it would make every load replay and write again.
+            _log.warning("rewrite_skipped", stream=stream, reason=f"unreadable snapshot: {reason}")
+            return
+        rewritten = attrs.evolve(last, chunk=last.chunk + 1, snapshot=snapshot)
+        try:
+            key = self.event_store.store(rewritten)
+        except ObjectAlreadyExists:
+            # Another reader re-wrote the same events first: as good.
+            _log.debug("rewrite_lost", stream=stream, version=last.version)
+        except ChunkTooLarge as error:
+            # Loads keep replaying until max_chunk_bytes is raised.
+            _log.warning("rewrite_skipped", stream=stream, reason=str(error))
+        except ObjectStoreError as error:  # a reader may not be allowed to write
+            _log.warning("rewrite_failed", stream=stream, error=str(error))
+        else:
+            _log.info("rewrite", stream=stream, version=last.version, key=key)
+
+    def replay(self, stream_id: str) -> Loaded[S]:
+        """The state folded from every event of the stream, ignoring snapshots. Writes nothing."""
+        stream = self.stream(stream_id)
+        loaded, _ = self._read_forward(stream, self.aggregate.initial_state(), 0)
+        return loaded
+
+    def read(self, stream_id: str, *, after_version: int = 0) -> Iterator[RecordedEvent[E]]:
+        """The events of the stream stored after ``after_version``, in order."""
+        stream = self.stream(stream_id)
+        for chunk in self.event_store.chunks(stream, after_version=after_version):
+            yield from self.recorded(chunk)
+
+    def initial(self, stream: StreamName) -> Loaded[S]:
+        """``stream`` before any event: the initial state at version 0."""
+        return Loaded(stream, 0, self.aggregate.initial_state())
+
+    def recorded(self, chunk: Chunk) -> Iterator[RecordedEvent[E]]:
+        """The events of ``chunk`` read back as this aggregate's (upcast, typed)."""
+        key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        return self.codec.recorded(chunk, key)
+
+    def _evolve(self, state: S, events: Iterable[E]) -> S:
+        return functools.reduce(self.aggregate.evolve, events, state)
+
+    def fold(self, loaded: Loaded[S], chunks: Iterable[Chunk]) -> Loaded[S]:
+        """``loaded`` with the events of ``chunks``, the ones that follow it, applied in order."""
+        state, version = loaded.state, loaded.version
+        for chunk in chunks:
+            state = self._evolve(state, (recorded.event for recorded in self.recorded(chunk)))
+            version = chunk.version
+        return Loaded(loaded.stream, version, state)
+
+    def _read_forward(
+        self, stream: StreamName, state: S, version: int
+    ) -> tuple[Loaded[S], Chunk | None]:
+        """The state after reading the chunks after ``version``, and the last chunk read."""
+        chunks = list(self.event_store.chunks(stream, after_version=version))
+        folded = self.fold(Loaded(stream, version, state), chunks)
+        return folded, (chunks[-1] if chunks else None)
+
+    def append(
+        self,
+        loaded: Loaded[S],
+        events: Sequence[E],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Appended[S, E]:
+        """Store ``events`` as the next version after ``loaded``, with a snapshot of the result.
+
+        Raises ConcurrencyError if the stream is no longer at ``loaded.version``.
+        """
+        stream = loaded.stream
+        events = tuple(events)  # read twice below: a generator would be empty the second time
+        records = []
+        for event in events:
+            name, data = self.codec.encode_event(event, stream)
+            schema = self.codec.event_schema(name)
+            records.append(self.event_store.new_event(name, data, metadata, schema=schema))
+        state = self._evolve(loaded.state, events)
+        result = self.event_store.append(
+            stream,
+            records,
+            expected_version=loaded.version,
+            snapshot=self.codec.snapshot(state, loaded.version + 1),
+        )
+        recorded = tuple(
+            RecordedEvent(
+                stream=stream,
+                version=result.version,
+                id=record.id,
+                type=record.type,
+                event=event,
+                metadata=record.metadata,
+                recorded_at=record.recorded_at,
+            )
+            for record, event in zip(result.events, events, strict=True)
+        )
+        return Appended(Loaded(stream, result.version, state), recorded, result.recovered)
+
+    def refresh(self, loaded: Loaded[S], conflict: ConcurrencyError | None = None) -> Loaded[S]:
+        """``loaded`` brought forward by the events stored after it.
+
+        If ``conflict`` carries the chunk that won the contested version, that chunk alone is
+        applied: no request at all. Otherwise the chunks after ``loaded.version`` are read.
+        """
+        found = conflict.found if isinstance(conflict, StreamConflict) else None
+        if found is not None and found.deleted:
+            raise StreamDeleted(loaded.stream, found.version)
+        if found is not None and not found.erased and found.base_version == loaded.version:
+            return self.fold(loaded, [found])
+        caught_up, _ = self._read_forward(loaded.stream, loaded.state, loaded.version)
+        return caught_up

@@ -1,0 +1,414 @@
+"""The event store: streams of chunks on an object store, appended with put-if-absent.
+
+It knows keys, chunks and versions, and nothing of aggregates: events arrive as EventRecords
+and snapshots as JSON.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from s3es._base.logging import get_logger
+from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
+from s3es._eventstore.feed import feed_key
+from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
+from s3es._storage.port import ObjectStore
+from s3es.errors import (
+    AppendOutcomeUnknown,
+    ChunkTooLarge,
+    ConcurrencyError,
+    CorruptChunk,
+    InvalidStreamName,
+    ObjectAlreadyExists,
+    ObjectStoreError,
+    StreamDeleted,
+)
+
+_log = get_logger("s3es.eventstore")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+#: How often a read lists the stream again when a chunk it listed is gone, or erased, before
+#: it is read.
+_READ_ATTEMPTS = 3
+#: The largest chunk an EventStore writes or reads unless told otherwise: 16 MiB.
+DEFAULT_MAX_CHUNK_BYTES = 16 * 1024 * 1024
+
+
+@attrs.frozen
+class AppendResult:
+    """An append that is stored: the chunk written and its events, with their ids."""
+
+    stream: StreamName
+    version: int
+    key: str
+    append_id: str
+    events: tuple[EventRecord, ...]
+    #: True when the PUT's answer was lost and the stored chunk was found to be ours afterwards.
+    recovered: bool = False
+
+
+class _ErasedInChain(Exception):  # noqa: N818 - internal signal: list the stream again
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class StreamConflict(ConcurrencyError):  # noqa: N818 - a ConcurrencyError, named as one
+    """A ConcurrencyError that carries the chunk found at the contested version, if it was read.
+
+    A writer that catches up from ``found`` needs no further request to learn the next version.
+    """
+
+    def __init__(
+        self, stream: StreamName, expected_version: int, actual_version: int, found: Chunk | None
+    ) -> None:
+        super().__init__(stream, expected_version, actual_version)
+        self.found = found
+
+
+class EventStore:
+    """Streams of events stored as chunks under ``prefix`` in an object store.
+
+    Appends are optimistic: each names the version it expects the stream to be at, and writes
+    the chunk of the next version with put-if-absent, so of two writers expecting the same
+    version exactly one succeeds and the other gets a :class:`~s3es.ConcurrencyError`.
+
+    With ``feed``, each stored append (and tombstone) is followed by a PUT of an empty change-feed
+    entry that projectors list to learn which streams moved: one more request per append.
+
+    ``max_chunk_bytes`` bounds the size of a chunk, which a load reads whole into memory: a
+    chunk larger than that is refused before it is sent (ChunkTooLarge, naming the stream and
+    the size) and is corrupt when read (CorruptChunk, naming the key), so no stored object can
+    make a reader parse gigabytes. Raise it to store larger states or compacted streams.
+    """
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        *,
+        prefix: str = "",
+        clock: Callable[[], datetime] = _utc_now,
+        new_id: Callable[[], str] = _new_id,
+        feed: bool = False,
+        max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    ) -> None:
+        if max_chunk_bytes < 1:
+            raise ValueError(f"max_chunk_bytes must be at least 1, not {max_chunk_bytes}")
+        self.objects = objects
+        self.keys = StreamKeys(prefix)
+        self.feed = feed
+        self.max_chunk_bytes = max_chunk_bytes
+        self._clock = clock
+        self.new_id = new_id
+
+    def new_event(
+        self,
+        event_type: str,
+        data: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        schema: int = 1,
+    ) -> EventRecord:
+        """An EventRecord with a fresh id, recorded now, of the given data ``schema``."""
+        return EventRecord(
+            type=event_type,
+            id=self.new_id(),
+            data=data,
+            metadata=dict(metadata or {}),
+            recorded_at=self._clock(),
+            schema=schema,
+        )
+
+    def append(
+        self,
+        stream: StreamName,
+        events: Sequence[EventRecord],
+        *,
+        expected_version: int,
+        snapshot: Snapshot | None = None,
+    ) -> AppendResult:
+        """Store ``events`` as the next version of ``stream``, if it is at ``expected_version``.
+
+        One PUT when nothing goes wrong. Raises ConcurrencyError (a StreamConflict) if another
+        writer stored that version first. If the PUT's answer is lost or refused by a retry that
+        met our own object (S3 answers 412 to botocore's retry of a PUT that had succeeded), the
+        stored chunk is read back and its append id decides: ours means success. A chunk larger
+        than ``max_chunk_bytes`` raises ChunkTooLarge before any request.
+
+        ``expected_version`` must be a version the stream has reached (as a load or an earlier
+        append returned): one ahead of the stream would store a chunk after a gap, which every
+        later read refuses. Checking it would cost a request per append; Repository and
+        CommandHandler only ever pass versions they read.
+        """
+        if expected_version < 0:
+            raise ValueError(
+                f"expected version of stream {stream} must be >= 0: {expected_version}"
+            )
+        if not events:
+            raise ValueError(f"nothing to append to stream {stream}: no events")
+        version = expected_version + 1
+        chunk = Chunk(
+            stream=stream,
+            version=version,
+            chunk=FIRST_CHUNK,
+            base_version=expected_version,
+            append_id=self.new_id(),
+            events=tuple(events),
+            snapshot=snapshot,
+        )
+        return self.commit(chunk)
+
+    def commit(self, chunk: Chunk) -> AppendResult:
+        """Store ``chunk`` as chunk 0 of its version, put-if-absent; judge an unclear answer.
+
+        The primitive under :meth:`append`, and under a deletion's tombstone: one PUT when
+        nothing goes wrong; ConcurrencyError (a StreamConflict) if another writer stored the
+        version first; a lost or refused answer is settled by reading the key back.
+        """
+        key = self.keys.chunk_key(chunk.stream, chunk.version)
+        body = self._encode(chunk)
+        log = _log.bind(stream=str(chunk.stream), version=chunk.version, key=key)
+        try:
+            self.objects.put_if_absent(key, body)
+        except ObjectAlreadyExists as taken:
+            # A rival's chunk, or ours: botocore's retry of a PUT whose answer was lost gets 412.
+            return self._read_back(chunk, key, taken, log)
+        except ObjectStoreError as error:
+            return self._read_back(chunk, key, error, log)
+        log.debug("append", events=len(chunk.events), deleted=chunk.deleted)
+        self._announce(chunk, log)
+        return AppendResult(chunk.stream, chunk.version, key, chunk.append_id, chunk.events)
+
+    def _announce(self, chunk: Chunk, log: Any) -> None:
+        """Write ``chunk``'s change-feed entry, if the feed is on.
+
+        The chunk is stored already: a failure here is logged, not raised, since the append
+        succeeded, and projectors find the chunk at their next full scan anyway.
+        """
+        if not self.feed:
+            return
+        at_ms = int(self._clock().timestamp() * 1000)
+        key = feed_key(self.keys, chunk.stream, chunk.version, at_ms)
+        try:
+            self.objects.put_if_absent(key, b"")
+        except ObjectAlreadyExists:
+            pass  # a retry of this very PUT, whose answer was lost, met it
+        except ObjectStoreError as error:
+            log.warning("feed_entry_failed", feed_key=key, error=str(error))
+
+    def _read_back(
+        self, ours: Chunk, key: str, cause: ObjectAlreadyExists | ObjectStoreError, log: Any
+    ) -> AppendResult:
+        """After a PUT that did not say it succeeded, read the key: our append id means it did."""
+        try:
+            stored = self.objects.get(key)
+        except ObjectStoreError as check_error:
+            raise AppendOutcomeUnknown(
+                "PUT",
+                key,
+                f"{cause}; reading the key back failed too ({check_error.detail}), "
+                "so the append may or may not be stored",
+            ) from cause
+        if stored is None:
+            if isinstance(cause, ObjectStoreError):
+                log.warning("append_failed", error=str(cause))
+                raise cause
+            # 412, then gone before our GET: only a deletion does that (s3es deletes no chunk).
+            log.debug("append_conflict", rival_append_id=None)
+            raise StreamConflict(ours.stream, ours.base_version, ours.version, None)
+        found = self._decode(self.keys.parse(ours.stream, key), stored.body)
+        if found.append_id == ours.append_id:
+            log.info("append_recovered", cause=str(cause))
+            self._announce(ours, log)
+            return AppendResult(
+                ours.stream, ours.version, key, ours.append_id, ours.events, recovered=True
+            )
+        log.debug("append_conflict", rival_append_id=found.append_id)
+        raise StreamConflict(ours.stream, ours.base_version, ours.version, found)
+
+    def store(self, chunk: Chunk) -> str:
+        """Store ``chunk`` at its key (version and number) only if no object is there.
+
+        For chunks that stand beside a version's chunk 0 (a re-snapshotted or a merged chunk).
+        Returns the key; raises ObjectAlreadyExists if another writer stored that chunk number
+        first, and ChunkTooLarge, before any request, if it is larger than ``max_chunk_bytes``.
+        """
+        key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        self.objects.put_if_absent(key, self._encode(chunk))
+        return key
+
+    def replace(self, chunk: Chunk, *, etag: str) -> str:
+        """Store ``chunk`` over the stored chunk at its key, only if that one has ``etag``.
+
+        Returns the key; raises ObjectChanged if the stored chunk changed or is gone.
+        """
+        key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        self.objects.replace(key, self._encode(chunk), etag=etag)
+        return key
+
+    def listing(self, stream: StreamName) -> Iterator[ChunkKey]:
+        """Where every chunk of ``stream`` is stored, newest first. One LIST per 1,000 keys.
+
+        Raises CorruptChunk for a key under the stream that is not a chunk key.
+        """
+        for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
+            yield self.keys.parse(stream, key)
+
+    def read(self, where: ChunkKey) -> tuple[Chunk, str] | None:
+        """The chunk stored at ``where`` and its ETag, or None if it is gone. One GET."""
+        stored = self.objects.get(where.key)
+        return None if stored is None else (self._decode(where, stored.body), stored.etag)
+
+    def remove(self, where: ChunkKey) -> None:
+        """Delete the chunk at ``where`` (maintenance only: a deletion's sweep)."""
+        self.objects.delete(where.key)
+
+    def stream_types(self) -> Iterator[str]:
+        """The stream types that have streams under the prefix, in key order.
+
+        One LIST per 1,000 types. Folders of s3es's own (``_projections``...) are not listed.
+        """
+        root = self.keys.root
+        for folder in self.objects.list_prefixes(root):
+            stream_type = folder[len(root) : -1]
+            if not stream_type.startswith("_"):
+                yield stream_type
+
+    def streams(self, stream_type: str) -> Iterator[StreamName]:
+        """The streams of ``stream_type`` that have chunks (deleted ones too), in key order.
+
+        One LIST per 1,000 streams. Raises CorruptChunk, naming the folder, for a folder that
+        no StreamName maps to (none that s3es wrote).
+        """
+        type_prefix = self.keys.type_prefix(stream_type)
+        for folder in self.objects.list_prefixes(type_prefix):
+            try:
+                yield StreamName(stream_type, folder[len(type_prefix) : -1])
+            except InvalidStreamName as error:
+                raise CorruptChunk(folder, f"not the folder of a stream: {error}") from error
+
+    def _newest(self, stream: StreamName) -> ChunkKey | None:
+        """Where the newest chunk of ``stream`` is (keys list newest first); one LIST of one key."""
+        newest = next(iter(self.objects.list_keys(self.keys.stream_prefix(stream), limit=1)), None)
+        return None if newest is None else self.keys.parse(stream, newest)
+
+    def version(self, stream: StreamName) -> int:
+        """The latest version of ``stream`` (a tombstone's too), 0 if it has none. One LIST."""
+        newest = self._newest(stream)
+        return 0 if newest is None else newest.version
+
+    def latest(self, stream: StreamName) -> Chunk | None:
+        """The latest chunk of ``stream`` (highest version, then chunk), or None if it has none.
+
+        One LIST of one key (keys list newest first), then one GET, at any stream length.
+        """
+        for _ in range(_READ_ATTEMPTS):
+            newest = self._newest(stream)
+            if newest is None:
+                return None
+            stored = self.objects.get(newest.key)
+            if stored is not None:
+                return self._decode(newest, stored.body)
+        raise ObjectStoreError(
+            "GET",
+            self.keys.stream_prefix(stream),
+            f"the latest chunk vanished between LIST and GET {_READ_ATTEMPTS} times",
+        )
+
+    def chunks(self, stream: StreamName, *, after_version: int = 0) -> Iterator[Chunk]:
+        """The chunks holding every event of ``stream`` after ``after_version``, oldest first.
+
+        Of the chunks of one version the highest-numbered is read. A compacted chunk stands for
+        every version it covers, so those versions' own chunks are not read; one that reaches
+        below ``after_version`` comes trimmed to the later events. Lists newest first down to
+        ``after_version`` (one LIST per 1,000 chunks), then GETs from the newest chunk back.
+        Raises CorruptChunk if a version is missing (naming the key after the gap), if a chunk
+        does not follow the one before it, or if any chunk cannot be read. A chunk erased
+        between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
+        chunk that stands for it is stored before any chunk is erased.
+        """
+        for attempt in range(1, _READ_ATTEMPTS + 1):
+            try:
+                newest_first = self._chain(stream, after_version)
+            except _ErasedInChain as erased:
+                if attempt == _READ_ATTEMPTS:
+                    raise CorruptChunk(
+                        erased.key, "an erased chunk in the chain: no merged chunk stands for it"
+                    ) from None
+                _log.debug("chain_erased", stream=str(stream), key=erased.key, attempt=attempt)
+                continue
+            break
+        for chunk in reversed(newest_first):
+            yield _trimmed(chunk, after_version)
+
+    def _chain(self, stream: StreamName, after_version: int) -> list[Chunk]:
+        """The chunks :meth:`chunks` yields, newest first and not trimmed."""
+        newest_of_version: dict[int, ChunkKey] = {}
+        for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
+            where = self.keys.parse(stream, key)
+            if where.version <= after_version:
+                break
+            # A version's highest chunk number lists first.
+            newest_of_version.setdefault(where.version, where)
+        newest_first: list[Chunk] = []
+        wanted = max(newest_of_version, default=after_version)
+        later_key = None
+        while wanted > after_version:
+            found = newest_of_version.get(wanted)
+            if found is None:
+                raise CorruptChunk(
+                    str(later_key),
+                    f"stream {stream} has no version {wanted}, which this chunk's events follow",
+                )
+            chunk = self._read(found)
+            if chunk.deleted:
+                raise StreamDeleted(stream, chunk.version)
+            if chunk.erased:
+                raise _ErasedInChain(found.key)
+            newest_first.append(chunk)
+            wanted, later_key = chunk.base_version, found.key
+        return newest_first
+
+    def _read(self, where: ChunkKey) -> Chunk:
+        stored = self.objects.get(where.key)
+        if stored is None:
+            raise ObjectStoreError("GET", where.key, "listed, then gone before it was read")
+        return self._decode(where, stored.body)
+
+    def _encode(self, chunk: Chunk) -> bytes:
+        """``chunk`` as stored; ChunkTooLarge if it is larger than ``max_chunk_bytes``."""
+        body = encode_chunk(chunk)
+        if len(body) > self.max_chunk_bytes:
+            raise ChunkTooLarge(chunk.stream, chunk.version, len(body), self.max_chunk_bytes)
+        return body
+
+    def _decode(self, where: ChunkKey, body: bytes) -> Chunk:
+        """The chunk stored at ``where``; CorruptChunk if it is larger than ``max_chunk_bytes``."""
+        if len(body) > self.max_chunk_bytes:
+            raise CorruptChunk(
+                where.key,
+                f"{len(body):,} bytes, more than max_chunk_bytes ({self.max_chunk_bytes:,}) "
+                "allows; an EventStore with a larger max_chunk_bytes can read it",
+            )
+        return decode_chunk(where, body)
+
+
+def _trimmed(chunk: Chunk, after_version: int) -> Chunk:
+    """``chunk`` without the events of versions up to ``after_version``."""
+    if chunk.base_version >= after_version:
+        return chunk
+    later = tuple(e for e in chunk.events if (e.version or chunk.version) > after_version)
+    return attrs.evolve(chunk, base_version=after_version, events=later)

@@ -1,0 +1,205 @@
+"""AWS policies for an event store's bucket: require conditional writes, grant least privilege.
+
+Three JSON documents, for the event store under ``prefix`` in ``bucket``:
+
+- :func:`bucket_policy` denies every principal a ``PutObject`` under the prefix that carries
+  neither ``If-None-Match`` nor ``If-Match``, so no tool, script or misconfigured client can
+  overwrite a chunk; with ``operator_arns``, only those roles may delete or replace a chunk.
+- :func:`application_policy`, for the role of the services that run commands: read, list and
+  append under the prefix, delete only the self-test's scratch keys.
+- :func:`operator_policy`, for the role that runs ``s3es delete`` and ``s3es tiering --apply``:
+  the application's rights, plus deleting chunks and the bucket's lifecycle configuration.
+
+See ``docs/security.md`` for why each statement is there and how to apply them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from s3es._storage.keys import CHUNK_WIDTH, VERSION_WIDTH, check_prefix
+from s3es._storage.selftest import SELF_TEST_FOLDER
+
+#: The version of the IAM policy language (the current one, since 2012).
+POLICY_VERSION = "2012-10-17"
+
+#: The ARN pattern of a chunk's key below a prefix: ``*/{version}.{chunk}.json``, digits as
+#: ``?``. The self-test's scratch keys, and any other object, do not match it.
+CHUNK_PATTERN = f"*/{'?' * VERSION_WIDTH}.{'?' * CHUNK_WIDTH}.json"
+
+# S3 general purpose bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _bucket_arn(bucket: str) -> str:
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise ValueError(f"not an S3 bucket name: {bucket!r}")
+    return f"arn:aws:s3:::{bucket}"
+
+
+def _objects_arn(bucket: str, prefix: str, pattern: str = "*") -> str:
+    """The ARN of the objects of ``bucket`` under ``prefix`` that match ``pattern``."""
+    root = f"{check_prefix(prefix)}/" if prefix else ""
+    return f"{_bucket_arn(bucket)}/{root}{pattern}"
+
+
+def bucket_policy(
+    bucket: str, prefix: str = "", *, operator_arns: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The bucket policy that makes every write under ``prefix`` a conditional one.
+
+    ``DenyUnconditionalWrites`` denies ``s3:PutObject`` when the request has neither an
+    ``If-None-Match`` header (appends) nor an ``If-Match`` header (erasure replaces chunks
+    with ``If-Match``): the ``Null`` test of both keys, which must both hold. Multipart steps
+    that cannot carry the headers are exempt through ``s3:ObjectCreationOperation``.
+    ``DenyPlainHttp`` refuses requests without TLS.
+
+    With ``operator_arns`` (role ARNs), two more statements keep every other principal from
+    deleting a chunk or replacing one (a PUT with ``If-Match``): only appends remain. Erasure
+    and ``s3es delete`` must then run as one of those roles. They match chunk keys only
+    (:data:`CHUNK_PATTERN`), so the self-test, which replaces and deletes a scratch key, still
+    runs as any role.
+    """
+    objects = _objects_arn(bucket, prefix)
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyUnconditionalWrites",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {
+                "Null": {"s3:if-none-match": "true", "s3:if-match": "true"},
+                "BoolIfExists": {"s3:ObjectCreationOperation": "true"},
+            },
+        },
+        {
+            "Sid": "DenyPlainHttp",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": objects,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ]
+    if operator_arns:
+        chunks = _objects_arn(bucket, prefix, CHUNK_PATTERN)
+        others = {"ArnNotEquals": {"aws:PrincipalArn": list(operator_arns)}}
+        statements += [
+            {
+                "Sid": "OnlyOperatorsDeleteChunks",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:DeleteObject",
+                "Resource": chunks,
+                "Condition": others,
+            },
+            {
+                "Sid": "OnlyOperatorsReplaceChunks",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": chunks,
+                "Condition": {**others, "Null": {"s3:if-match": "false"}},
+            },
+        ]
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _kms_statement(kms_key_arn: str | None) -> list[dict[str, Any]]:
+    if kms_key_arn is None:
+        return []
+    return [
+        {
+            "Sid": "UseTheChunksKmsKey",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": kms_key_arn,
+        }
+    ]
+
+
+def _list_statement(bucket: str, prefix: str) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Sid": "ListTheEventStore",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": _bucket_arn(bucket),
+    }
+    if prefix:
+        statement["Condition"] = {"StringLike": {"s3:prefix": [f"{check_prefix(prefix)}/*"]}}
+    return statement
+
+
+def application_policy(
+    bucket: str, prefix: str = "", *, kms_key_arn: str | None = None
+) -> dict[str, Any]:
+    """The IAM policy of an application role: load, read and append; never delete a chunk.
+
+    ``ListBucket`` limited to the prefix (``s3:prefix``), ``GetObject`` and ``PutObject`` of
+    objects under it, ``DeleteObject`` only of the self-test's scratch keys
+    (``{prefix}/_selftest/*``, for ``S3ObjectStore.connect(..., self_test=True)``). With
+    ``kms_key_arn``, the KMS rights that SSE-KMS needs: ``GenerateDataKey`` to write,
+    ``Decrypt`` to read.
+    """
+    statements = [
+        _list_statement(bucket, prefix),
+        {
+            "Sid": "ReadAndAppendChunks",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": _objects_arn(bucket, prefix),
+        },
+        {
+            "Sid": "CleanUpSelfTest",
+            "Effect": "Allow",
+            "Action": "s3:DeleteObject",
+            "Resource": _objects_arn(bucket, prefix, f"{SELF_TEST_FOLDER}/*"),
+        },
+        *_kms_statement(kms_key_arn),
+    ]
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def operator_policy(
+    bucket: str, prefix: str = "", *, kms_key_arn: str | None = None
+) -> dict[str, Any]:
+    """The IAM policy of an operator role: the application's rights, deletion and tiering.
+
+    Adds ``DeleteObject`` under the prefix (``s3es delete`` sweeps a deleted stream's chunks)
+    and the bucket's lifecycle configuration (``s3es tiering --apply`` reads and writes it).
+    """
+    statements = [
+        _list_statement(bucket, prefix),
+        {
+            "Sid": "ReadAppendAndDeleteChunks",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": _objects_arn(bucket, prefix),
+        },
+        {
+            "Sid": "ApplyTheTieringRule",
+            "Effect": "Allow",
+            "Action": ["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
+            "Resource": _bucket_arn(bucket),
+        },
+        *_kms_statement(kms_key_arn),
+    ]
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def policies(
+    bucket: str,
+    prefix: str = "",
+    *,
+    operator_arns: Sequence[str] = (),
+    kms_key_arn: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The three policies by name: ``bucket-policy``, ``application-role``, ``operator-role``."""
+    return {
+        "bucket-policy": bucket_policy(bucket, prefix, operator_arns=operator_arns),
+        "application-role": application_policy(bucket, prefix, kms_key_arn=kms_key_arn),
+        "operator-role": operator_policy(bucket, prefix, kms_key_arn=kms_key_arn),
+    }

@@ -1,0 +1,389 @@
+"""Verification of stored streams: every chunk readable, versions gapless, snapshots right.
+
+:func:`verify_stream` reads every chunk of one stream; :func:`verify_prefix` finds the streams
+of a prefix (or of one type) and verifies each. Both report what they found as values, and
+raise only when the object store fails: a problem in the data is a :class:`VerifyProblem`, naming
+the stream and the key, never an exception.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from s3es._base.logging import get_logger
+from s3es._base.progress import Progress
+from s3es._domain.aggregate import Aggregate, AggregateCodec
+from s3es._eventstore.chunk import Chunk, decode_chunk
+from s3es._eventstore.store import EventStore
+from s3es._storage.keys import FIRST_CHUNK, StreamKeys, StreamName
+from s3es._storage.metering import RequestCounts, measure_requests
+from s3es.errors import CorruptChunk, InvalidStreamName
+
+_log = get_logger("s3es.verify")
+
+
+@attrs.frozen
+class VerifyProblem:
+    """Something wrong in the store: the stream (None for a folder that is not one), the key."""
+
+    stream: StreamName | None
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.stream or 'no stream'}: {self.key}: {self.reason}"
+
+
+@attrs.frozen
+class StoredChunk:
+    """One listed key of a stream, and its chunk; ``chunk`` is None if it could not be read."""
+
+    key: str
+    version: int
+    number: int
+    chunk: Chunk | None
+    problem: VerifyProblem | None = None
+
+
+@attrs.frozen
+class StreamReport:
+    """What verifying one stream found."""
+
+    stream: StreamName
+    #: The latest version (the tombstone's, for a deleted stream); 0 if there is no chunk.
+    version: int
+    #: Keys listed and read, and the events of the chain a full read follows.
+    chunks: int
+    events: int
+    deleted: bool
+    #: True when the latest snapshot was compared with a full replay, and equal.
+    snapshot_checked: bool
+    problems: tuple[VerifyProblem, ...]
+    requests: RequestCounts
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong with the stream."""
+        return not self.problems
+
+
+@attrs.frozen
+class VerifyReport:
+    """What verifying a prefix, a stream type or some streams found."""
+
+    streams: tuple[StreamReport, ...]
+    #: Every problem: the streams', and folders that are not streams.
+    problems: tuple[VerifyProblem, ...]
+    requests: RequestCounts
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong anywhere."""
+        return not self.problems
+
+    @property
+    def chunks(self) -> int:
+        """Chunks read, in all streams."""
+        return sum(stream.chunks for stream in self.streams)
+
+    @property
+    def events(self) -> int:
+        """Events in the chains of all streams."""
+        return sum(stream.events for stream in self.streams)
+
+    @property
+    def snapshots_checked(self) -> int:
+        """Streams whose latest snapshot was compared with a full replay."""
+        return sum(1 for stream in self.streams if stream.snapshot_checked)
+
+    def summary(self) -> str:
+        """One line: streams, chunks and events verified, snapshots compared, problems."""
+        verdict = _count(len(self.problems), "problem") if self.problems else "no problem"
+        snapshots = self.snapshots_checked
+        compared = (
+            f" ({_count(snapshots, 'snapshot')} compared with a full replay)" if snapshots else ""
+        )
+        return (
+            f"verified {_count(len(self.streams), 'stream')}, {_count(self.chunks, 'chunk')}, "
+            f"{_count(self.events, 'event')}{compared}: {verdict}"
+        )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def read_stored_chunks(event_store: EventStore, stream: StreamName) -> list[StoredChunk]:
+    """Every chunk of ``stream``, newest first, each read and decoded (or its problem).
+
+    One LIST per 1,000 keys and one GET per chunk. A key that is not a chunk key, a chunk that
+    cannot be decoded, and one listed but gone before its GET are problems, not errors.
+    """
+    prefix = event_store.keys.stream_prefix(stream)
+    return [_read(event_store, stream, key) for key in event_store.objects.list_keys(prefix)]
+
+
+def _read(event_store: EventStore, stream: StreamName, key: str) -> StoredChunk:
+    try:
+        where = event_store.keys.parse(stream, key)
+    except CorruptChunk as error:
+        return StoredChunk(key, 0, 0, None, VerifyProblem(stream, key, error.reason))
+    stored = event_store.objects.get(key)
+    if stored is None:
+        problem = VerifyProblem(stream, key, "listed, then gone before it was read")
+        return StoredChunk(key, where.version, where.chunk, None, problem)
+    try:
+        chunk = decode_chunk(where, stored.body)
+    except CorruptChunk as error:
+        problem = VerifyProblem(stream, key, error.reason)
+        return StoredChunk(key, where.version, where.chunk, None, problem)
+    return StoredChunk(key, where.version, where.chunk, chunk)
+
+
+def chain(
+    stream: StreamName, stored: Sequence[StoredChunk]
+) -> tuple[list[StoredChunk], list[VerifyProblem]]:
+    """The chunks a full read follows, oldest first, and the problems on the way.
+
+    As ``EventStore.chunks`` does: from the latest version's highest chunk, down each chunk's
+    ``base_version`` to version 0, taking the highest readable chunk of each version. A missing
+    version, an erased chunk or a tombstone in the chain is a problem, and ends the chain.
+    """
+    newest: dict[int, StoredChunk] = {}
+    for item in stored:
+        if item.chunk is not None:
+            newest.setdefault(item.version, item)  # highest chunk number first, as listed
+    problems: list[VerifyProblem] = []
+    links: list[StoredChunk] = []
+    wanted = max(newest, default=0)
+    later: StoredChunk | None = None
+    while wanted > 0:
+        link = newest.get(wanted)
+        if link is None or link.chunk is None:
+            where = "-" if later is None else later.key
+            reason = f"no readable chunk of version {wanted}, which this chunk's events follow"
+            problems.append(VerifyProblem(stream, where, reason))
+            break
+        chunk = link.chunk
+        if chunk.erased:
+            reason = "an erased chunk in the chain: no merged chunk stands for it"
+            problems.append(VerifyProblem(stream, link.key, reason))
+            break
+        if chunk.deleted and later is not None:
+            reason = f"a tombstone below version {later.version}, stored after it"
+            problems.append(VerifyProblem(stream, link.key, reason))
+            break
+        links.append(link)
+        wanted, later = chunk.base_version, link
+    links.reverse()
+    return links, problems
+
+
+def _lock_problems(
+    keys: StreamKeys, stream: StreamName, stored: Sequence[StoredChunk]
+) -> list[VerifyProblem]:
+    """Versions up to the latest without their chunk 0: the lock a stale writer would take."""
+    if not stored:
+        return []
+    latest = max(item.version for item in stored)
+    locked = {item.version for item in stored if item.number == FIRST_CHUNK}
+    return [
+        VerifyProblem(
+            stream,
+            keys.chunk_key(stream, version),
+            f"missing: version {version} has lost its chunk 0, the lock that keeps a writer "
+            "holding an older version from storing it again",
+        )
+        for version in range(1, latest + 1)
+        if version not in locked
+    ]
+
+
+def _event_problems(stored: Sequence[StoredChunk]) -> list[VerifyProblem]:
+    """Re-written and merged chunks whose events differ from those of the versions' chunk 0."""
+    originals: dict[int, tuple[str, ...]] = {}
+    for item in stored:
+        chunk = item.chunk
+        if item.number == FIRST_CHUNK and chunk is not None and not chunk.erased:
+            originals[item.version] = tuple(event.id for event in chunk.events)
+    problems = []
+    for item in stored:
+        chunk = item.chunk
+        if item.number == FIRST_CHUNK or chunk is None or chunk.erased or chunk.deleted:
+            continue
+        by_version: dict[int, list[str]] = {}
+        for event in chunk.events:
+            by_version.setdefault(event.version or chunk.version, []).append(event.id)
+        for version, ids in by_version.items():
+            original = originals.get(version)
+            if original is not None and tuple(ids) != original:
+                problems.append(
+                    VerifyProblem(
+                        chunk.stream,
+                        item.key,
+                        f"its events of version {version} are not those of that version's "
+                        f"chunk 0 (event ids {ids} against {list(original)})",
+                    )
+                )
+    return problems
+
+
+def _snapshot_problems(
+    codec: AggregateCodec[Any, Any, Any], links: Sequence[StoredChunk]
+) -> tuple[bool, list[VerifyProblem]]:
+    """Whether the latest snapshot was compared with a full replay; the problems found."""
+    latest = links[-1]
+    assert latest.chunk is not None  # noqa: S101 - chain() links only readable chunks
+    stream = latest.chunk.stream
+    events = []
+    for item in links:
+        assert item.chunk is not None  # noqa: S101
+        for record in item.chunk.events:
+            try:
+                events.append(codec.decode(record, item.key)[1])
+            except CorruptChunk as error:
+                return False, [VerifyProblem(stream, item.key, error.reason)]
+    aggregate = codec.aggregate
+    replayed = functools.reduce(aggregate.evolve, events, aggregate.initial_state())
+    snapshot = latest.chunk.snapshot
+    if snapshot is None or snapshot.schema != codec.snapshot_schema:
+        # Loads replay such a stream, then store a snapshot of the code's schema: not a fault.
+        return False, []
+    state, reason = codec.state_from(snapshot)
+    if state is None:
+        return False, [VerifyProblem(stream, latest.key, f"the snapshot cannot be read: {reason}")]
+    if state != replayed:
+        return True, [
+            VerifyProblem(
+                stream,
+                latest.key,
+                f"the snapshot is not the state a full replay of {len(events)} events gives: "
+                f"{state!r} in the snapshot, {replayed!r} replayed",
+            )
+        ]
+    return True, []
+
+
+def verify_stream(
+    event_store: EventStore,
+    stream: StreamName,
+    *,
+    aggregate: type[Aggregate[Any, Any, Any]] | Aggregate[Any, Any, Any] | None = None,
+) -> StreamReport:
+    """Read every chunk of ``stream`` and check it: one LIST per 1,000 chunks, one GET each.
+
+    Checks that every key is a chunk key and every chunk decodes; that the chain a full read
+    follows reaches version 0 with no gap, no erased chunk and no tombstone in it; that every
+    version keeps its chunk 0 (its lock); and that re-written and merged chunks hold the same
+    events as the versions they stand for. With ``aggregate`` (of the stream's type), every
+    event of the chain must decode, and the latest snapshot, if written under the aggregate's
+    ``SNAPSHOT_SCHEMA``, must equal the state a full replay gives. A deleted stream is checked
+    no further than its tombstone (its chunks below are swept). Writes nothing.
+    """
+    codec = None
+    if aggregate is not None:
+        codec = AggregateCodec(aggregate() if isinstance(aggregate, type) else aggregate)
+        if codec.stream_type != stream.type:
+            raise ValueError(
+                f"aggregate {type(codec.aggregate).__qualname__} is of stream type "
+                f"{codec.stream_type!r}, not of stream {stream}"
+            )
+    with measure_requests() as meter:
+        stored, deleted = _read_unless_deleted(event_store, stream)
+    problems = [item.problem for item in stored if item.problem is not None]
+    links: list[StoredChunk] = []
+    checked = False
+    if not deleted:
+        links, chain_problems = chain(stream, stored)
+        problems += chain_problems
+        problems += _lock_problems(event_store.keys, stream, stored)
+        problems += _event_problems(stored)
+        if codec is not None and links and not chain_problems:
+            checked, snapshot_problems = _snapshot_problems(codec, links)
+            problems += snapshot_problems
+    version = max((item.version for item in stored), default=0)
+    events = sum(len(item.chunk.events) for item in links if item.chunk is not None)
+    report = StreamReport(
+        stream=stream,
+        version=version,
+        chunks=len(stored),
+        events=events,
+        deleted=deleted,
+        snapshot_checked=checked,
+        problems=tuple(problems),
+        requests=meter.counts,
+    )
+    _log.debug("verified", stream=str(stream), version=version, problems=len(problems))
+    return report
+
+
+def _read_unless_deleted(
+    event_store: EventStore, stream: StreamName
+) -> tuple[list[StoredChunk], bool]:
+    """The stream's chunks; only the first (a tombstone) if the stream was deleted."""
+    keys = iter(event_store.objects.list_keys(event_store.keys.stream_prefix(stream)))
+    first_key = next(keys, None)
+    if first_key is None:
+        return [], False
+    first = _read(event_store, stream, first_key)
+    if first.chunk is not None and first.chunk.deleted:
+        return [first], True
+    return [first, *(_read(event_store, stream, key) for key in keys)], False
+
+
+def verify_prefix(
+    event_store: EventStore,
+    *,
+    stream_types: Iterable[str] | None = None,
+    stream_ids: Sequence[str] = (),
+    aggregates: Mapping[str, type[Aggregate[Any, Any, Any]]] | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Verify every stream under the event store's prefix, or of ``stream_types``.
+
+    With ``stream_ids``, ``stream_types`` must name one type: only those streams are verified.
+    ``aggregates`` maps a stream type to the aggregate whose snapshots its streams are checked
+    against; streams of other types get every check but that one. ``progress`` is called with
+    ``(streams done, streams)`` after each stream. Lists the streams first (one LIST per 1,000
+    of each type), then verifies each as :func:`verify_stream` does.
+    """
+    instances = {name: aggregate() for name, aggregate in (aggregates or {}).items()}
+    problems: list[VerifyProblem] = []
+    with measure_requests() as meter:
+        types = list(event_store.stream_types() if stream_types is None else stream_types)
+        if stream_ids:
+            if len(types) != 1:
+                raise ValueError(f"stream ids need exactly one stream type, not {types}")
+            streams = [StreamName(types[0], stream_id) for stream_id in stream_ids]
+        else:
+            streams = []
+            for stream_type in types:
+                found, strays = _streams_of(event_store, stream_type)
+                streams += found
+                problems += strays
+        reports = []
+        for done, stream in enumerate(streams, start=1):
+            report = verify_stream(event_store, stream, aggregate=instances.get(stream.type))
+            reports.append(report)
+            problems += report.problems
+            if progress is not None:
+                progress(done, len(streams))
+    return VerifyReport(tuple(reports), tuple(problems), meter.counts)
+
+
+def _streams_of(
+    event_store: EventStore, stream_type: str
+) -> tuple[list[StreamName], list[VerifyProblem]]:
+    """The streams of ``stream_type``, and the folders under it that cannot be streams."""
+    type_prefix = event_store.keys.type_prefix(stream_type)
+    streams, problems = [], []
+    for folder in event_store.objects.list_prefixes(type_prefix):
+        try:
+            streams.append(StreamName(stream_type, folder[len(type_prefix) : -1]))
+        except InvalidStreamName as error:
+            problems.append(VerifyProblem(None, folder, f"not the folder of a stream: {error}"))
+    return streams, problems

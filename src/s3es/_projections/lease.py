@@ -1,0 +1,170 @@
+"""A lease in S3: one active projector per projection, with an epoch that fences the others.
+
+The lease is one small JSON object. Taking it is a conditional write (put-if-absent for the
+first, ``If-Match`` on the ETag read otherwise), and every taking raises the epoch by one. A
+projector stamps its epoch on each read-model document it writes, and one that finds a newer
+epoch there stops. So a projector that paused past its lease (a long GC, a frozen VM) cannot
+overwrite the work of the one that took over: its next conditional write fails, and the epoch
+it then reads tells it why.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import attrs
+import cattrs
+
+from s3es._base.logging import get_logger
+from s3es._domain.aggregate import make_default_converter
+from s3es._storage.port import ObjectStore
+from s3es.errors import (
+    CorruptReadModel,
+    LeaseHeld,
+    ObjectAlreadyExists,
+    ObjectChanged,
+    ProjectionFenced,
+)
+
+_log = get_logger("s3es.lease")
+
+LEASE_FORMAT = "s3es.lease/1"
+#: Reads leases strictly: a field of the wrong JSON type, missing or unknown is an error.
+_CONVERTER = make_default_converter(forbid_extra_keys=True)
+#: How often taking the lease reads it again after losing a race for it.
+_ACQUIRE_ATTEMPTS = 3
+
+
+@attrs.frozen
+class Lease:
+    """A lease as stored: who holds it, under which epoch, until when (Unix time)."""
+
+    format: str
+    projection: str
+    owner: str
+    #: Unique to the keeper that wrote it: two processes given one owner name differ here.
+    token: str
+    epoch: int
+    expires_at: float
+    #: The stored object's ETag; "" for a lease not read from the store.
+    etag: str = attrs.field(default="", eq=False)
+
+
+class LeaseKeeper:
+    """Takes, renews and releases the lease of one projection for one ``owner``."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        key: str,
+        *,
+        projection: str,
+        owner: str,
+        ttl: float,
+        clock: Callable[[], float],
+    ) -> None:
+        if ttl <= 0:
+            raise ValueError(f"lease ttl of projection {projection!r} must be > 0, not {ttl}")
+        self.objects = objects
+        self.key = key
+        self.projection = projection
+        self.owner = owner
+        self.ttl = ttl
+        self._clock = clock
+        self._token = uuid.uuid4().hex
+
+    def read(self) -> Lease | None:
+        """The stored lease, or None if the projection never had one. One GET."""
+        stored = self.objects.get(self.key)
+        if stored is None:
+            return None
+        try:
+            raw = json.loads(stored.body)
+            lease = _CONVERTER.structure({**raw, "etag": stored.etag}, Lease)
+        except (ValueError, TypeError, cattrs.BaseValidationError) as error:
+            raise CorruptReadModel(self.key, f"not a lease: {error!r}") from error
+        if lease.format != LEASE_FORMAT or lease.projection != self.projection:
+            raise CorruptReadModel(
+                self.key, f"a lease of {lease.projection!r} in format {lease.format!r}"
+            )
+        return lease
+
+    def acquire(self, *, force: bool = False) -> Lease:
+        """Take the lease under a new epoch; LeaseHeld if another owner's has not expired.
+
+        ``force`` takes it even then: the holder is fenced at its next write.
+        """
+        for _ in range(_ACQUIRE_ATTEMPTS):
+            current = self.read()
+            if current is None:
+                taken = self._store(1, etag=None)
+            else:
+                # A live lease is ours only if this keeper wrote it: two processes given the
+                # same owner name must not take it from each other.
+                held = current.token != self._token and current.expires_at > self._clock()
+                if held and not force:
+                    raise LeaseHeld(
+                        self.projection, current.owner, current.epoch, current.expires_at
+                    )
+                taken = self._store(current.epoch + 1, etag=current.etag)
+            if taken is not None:
+                _log.info("lease_acquired", projection=self.projection, epoch=taken.epoch)
+                return taken
+        current = self.read()
+        assert current is not None  # noqa: S101 - every attempt lost to a stored lease
+        raise LeaseHeld(self.projection, current.owner, current.epoch, current.expires_at)
+
+    def renew(self, lease: Lease) -> Lease:
+        """``lease`` for another ``ttl``; ProjectionFenced if it was taken over meanwhile."""
+        renewed = self._store(lease.epoch, etag=lease.etag)
+        if renewed is not None:
+            return renewed
+        current = self.read()
+        raise ProjectionFenced(
+            self.projection, lease.epoch, current.epoch if current else lease.epoch
+        )
+
+    def release(self, lease: Lease) -> bool:
+        """Let ``lease`` expire now, keeping its epoch; False if it was taken over already."""
+        released = self._store(lease.epoch, etag=lease.etag, expires_at=0.0) is not None
+        _log.info(
+            "lease_released" if released else "lease_already_taken",
+            projection=self.projection,
+            epoch=lease.epoch,
+        )
+        return released
+
+    def expiring(self, lease: Lease) -> bool:
+        """True once half of ``lease``'s time is gone: time to renew it."""
+        return self._clock() > lease.expires_at - self.ttl / 2
+
+    def _store(
+        self, epoch: int, *, etag: str | None, expires_at: float | None = None
+    ) -> Lease | None:
+        """Write the lease for ``epoch``, conditionally; None if another write came first.
+
+        A refusal can be this very write, stored by an attempt whose answer was lost (the
+        retry then meets it): the lease is read back, and one that is exactly ours is ours.
+        """
+        lease = Lease(
+            format=LEASE_FORMAT,
+            projection=self.projection,
+            owner=self.owner,
+            token=self._token,
+            epoch=epoch,
+            expires_at=self._clock() + self.ttl if expires_at is None else expires_at,
+        )
+        unstructured = _CONVERTER.unstructure(lease)
+        del unstructured["etag"]
+        body = json.dumps(unstructured).encode()
+        try:
+            if etag is None:
+                new_etag = self.objects.put_if_absent(self.key, body)
+            else:
+                new_etag = self.objects.replace(self.key, body, etag=etag)
+        except (ObjectAlreadyExists, ObjectChanged):
+            found = self.read()
+            return found if found == lease else None  # the ETag does not count in ==
+        return attrs.evolve(lease, etag=new_etag)

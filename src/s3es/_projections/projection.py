@@ -1,0 +1,249 @@
+"""Projections: the read model a user folds from events, and the document it is stored in.
+
+A projection's read model, the version of each stream it has applied (its checkpoints) and the
+epoch of the projector that wrote it are one JSON document, written with ``If-Match``: the
+model and its checkpoints change together or not at all, so an event is never applied twice or
+skipped, whatever crashes.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
+import cattrs
+
+from s3es._domain.aggregate import (
+    DEFAULT_CONVERTER,
+    Aggregate,
+    AggregateCodec,
+    RecordedEvent,
+    make_default_converter,
+)
+from s3es._eventstore.chunk import Chunk
+from s3es._storage.keys import StreamKeys, StreamName, check_segment
+from s3es.errors import CorruptReadModel, InvalidConfiguration, InvalidStreamName
+
+M = TypeVar("M")
+
+#: The format tag of a read-model document.
+DOCUMENT_FORMAT = "s3es.projection/1"
+
+
+class Projection(abc.ABC, Generic[M]):
+    """A read model folded from the events of some aggregates' streams.
+
+    Subclass it, set the class attributes, and write ``initial_model`` and ``apply``::
+
+        class OrdersByStatus(Projection[OrderBoard]):
+            NAME = "orders-by-status"
+            SCHEMA = 1
+            SOURCES = (Order,)
+
+            def initial_model(self) -> OrderBoard: ...
+            def apply(self, model: OrderBoard, event: RecordedEvent[Any]) -> OrderBoard: ...
+
+    ``apply`` gets each event of each stream of ``SOURCES`` once, in version order within a
+    stream, as its aggregate reads it (upcast, typed). Streams are not ordered among
+    themselves. It returns the model after the event; it may change the model in place. Bump
+    ``SCHEMA`` when the model's shape or ``apply`` changes: a stored model of another schema is
+    then rebuilt from every event. ``forget`` is told when a stream is deleted.
+    """
+
+    #: The projection's name: one key segment, unique under the event store's prefix.
+    NAME: ClassVar[str]
+    SCHEMA: ClassVar[int] = 1
+    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
+    SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
+    #: The type the stored model is read into; by default the type of ``initial_model()``.
+    MODEL_TYPE: ClassVar[Any] = None
+    CONVERTER: ClassVar[cattrs.Converter] = DEFAULT_CONVERTER
+
+    @abc.abstractmethod
+    def initial_model(self) -> M:
+        """The model before any event."""
+
+    @abc.abstractmethod
+    def apply(self, model: M, event: RecordedEvent[Any]) -> M:
+        """The model after ``event``."""
+
+    def forget(self, model: M, stream: StreamName) -> M:  # noqa: ARG002 - for subclasses
+        """The model after ``stream`` was deleted. By default, unchanged."""
+        return model
+
+
+@attrs.frozen
+class ReadModel(Generic[M]):
+    """A projection's model as stored, with the stream versions it reflects."""
+
+    projection: str
+    schema: int
+    model: M
+    #: ``"type/id"`` -> the last version of that stream applied to the model.
+    checkpoints: Mapping[str, int]
+    #: The epoch of the lease under which it was written (0: never written).
+    epoch: int
+    #: True once a pass over every stream of its sources has been applied.
+    complete: bool
+    updated_at: datetime | None
+    #: The stored document's ETag; None if there is none yet.
+    etag: str | None = None
+
+    def version_of(self, stream: StreamName) -> int:
+        """The last version of ``stream`` the model reflects (0: none)."""
+        return self.checkpoints.get(str(stream), 0)
+
+
+@attrs.frozen
+class _Document:
+    """The stored form of a read model: what is checked when it is read back."""
+
+    format: str
+    projection: str
+    schema: int
+    epoch: int
+    complete: bool
+    commit_id: str
+    updated_at: datetime
+    checkpoints: dict[str, int]
+    feed_cursors: dict[str, int]
+    model: Any
+
+
+#: Reads documents strictly: a field of the wrong JSON type, missing or unknown is an error.
+DOCUMENT_CONVERTER = make_default_converter(forbid_extra_keys=True)
+
+
+def _configuration_error(projection: type[Any], problem: str) -> InvalidConfiguration:
+    return InvalidConfiguration(f"{projection.__qualname__}: {problem}")
+
+
+@attrs.frozen
+class Committed:
+    """A document as it was stored: what the next write's ``If-Match`` needs."""
+
+    read_model: ReadModel[Any]
+    feed_cursors: Mapping[str, int]
+    commit_id: str
+
+
+class ProjectionCodec(Generic[M]):
+    """A projection's configuration, checked once: its keys, sources and document codec."""
+
+    def __init__(self, projection: Projection[M], keys: StreamKeys) -> None:
+        cls = type(projection)
+        self.projection = projection
+        name = getattr(cls, "NAME", None)
+        try:
+            self.name = check_segment("projection NAME", name)
+        except InvalidStreamName as error:
+            raise _configuration_error(cls, str(error)) from error
+        schema = cls.SCHEMA
+        if type(schema) is not int or schema < 1:
+            raise _configuration_error(cls, f"SCHEMA must be an int >= 1, not {schema!r}")
+        self.schema = schema
+        sources = getattr(cls, "SOURCES", None)
+        if not isinstance(sources, Sequence) or not sources:
+            raise _configuration_error(cls, "SOURCES must list the aggregates it reads")
+        self.codecs: dict[str, AggregateCodec[Any, Any, Any]] = {}
+        for source in sources:
+            if not (isinstance(source, type) and issubclass(source, Aggregate)):
+                raise _configuration_error(cls, f"SOURCES holds {source!r}, not an Aggregate")
+            codec = AggregateCodec(source())
+            if codec.stream_type in self.codecs:
+                raise _configuration_error(
+                    cls, f"two SOURCES have stream type {codec.stream_type!r}"
+                )
+            self.codecs[codec.stream_type] = codec
+        self.converter = cls.CONVERTER
+        self.model_type: Any = cls.MODEL_TYPE or type(projection.initial_model())
+        self.key = f"{keys.root}_projections/{self.name}/model.json"
+        self.lease_key = f"{keys.root}_projections/{self.name}/lease.json"
+
+    def initial(self) -> ReadModel[M]:
+        """The read model before any event, never stored."""
+        return ReadModel(
+            projection=self.name,
+            schema=self.schema,
+            model=self.projection.initial_model(),
+            checkpoints={},
+            epoch=0,
+            complete=False,
+            updated_at=None,
+        )
+
+    def encode(
+        self,
+        read_model: ReadModel[M],
+        *,
+        feed_cursors: Mapping[str, int],
+        commit_id: str,
+        updated_at: datetime,
+    ) -> bytes:
+        """The document storing ``read_model``."""
+        document = _Document(
+            format=DOCUMENT_FORMAT,
+            projection=self.name,
+            schema=read_model.schema,
+            epoch=read_model.epoch,
+            complete=read_model.complete,
+            commit_id=commit_id,
+            updated_at=updated_at,
+            checkpoints=dict(read_model.checkpoints),
+            feed_cursors=dict(feed_cursors),
+            model=self.converter.unstructure(read_model.model, self.model_type),
+        )
+        return json.dumps(
+            DOCUMENT_CONVERTER.unstructure(document), separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+    def decode(self, body: bytes, etag: str) -> tuple[Committed, bool]:
+        """The stored document, and whether its model can be read by this code.
+
+        A model of another ``SCHEMA`` comes back as the initial model, with no checkpoints
+        (False): it is rebuilt. Raises CorruptReadModel, naming the key and field, for a
+        document that is not one.
+        """
+        try:
+            raw = json.loads(body)
+            document = DOCUMENT_CONVERTER.structure(raw, _Document)
+        except (ValueError, TypeError, RecursionError) as error:
+            raise CorruptReadModel(self.key, f"not a read-model document: {error}") from error
+        except cattrs.BaseValidationError as error:
+            detail = "; ".join(cattrs.transform_error(error, path="document"))
+            raise CorruptReadModel(self.key, detail) from error
+        if document.format != DOCUMENT_FORMAT:
+            raise CorruptReadModel(self.key, f"format {document.format!r}, not {DOCUMENT_FORMAT}")
+        if document.projection != self.name:
+            raise CorruptReadModel(
+                self.key, f"the document of projection {document.projection!r}, not {self.name!r}"
+            )
+        usable = document.schema == self.schema
+        if usable:
+            try:
+                model: M = self.converter.structure(document.model, self.model_type)
+            except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as error:
+                raise CorruptReadModel(
+                    self.key, f"the model does not fit {self.model_type!r}: {error!r}"
+                ) from error
+        read_model = ReadModel(
+            projection=self.name,
+            schema=self.schema,  # the stored one's only when usable, and then they are equal
+            model=model if usable else self.projection.initial_model(),
+            checkpoints=document.checkpoints if usable else {},
+            epoch=document.epoch,
+            complete=document.complete and usable,
+            updated_at=document.updated_at,
+            etag=etag,
+        )
+        return Committed(
+            read_model, document.feed_cursors if usable else {}, document.commit_id
+        ), usable
+
+    def recorded(self, chunk: Chunk, key: str) -> Iterator[RecordedEvent[Any]]:
+        """The events of ``chunk`` (at ``key``), read by its stream type's aggregate."""
+        return self.codecs[chunk.stream.type].recorded(chunk, key)

@@ -1,0 +1,168 @@
+"""Stream names and the object keys they map to.
+
+A stream lives under ``{prefix}/{stream_type}/{stream_id}/``; chunk ``c`` of version ``v`` is the
+object ``{MAX_VERSION - v:020d}.{MAX_CHUNK - c:06d}.json`` there. Both numbers are counted down
+from their maximum and zero-padded, so S3's listing order (ascending UTF-8 bytes) is newest
+first: a LIST of one key finds the latest chunk of a stream of any length.
+
+Version 1, chunk 0 is ``99999999999999999998.999999.json``; version 2 is
+``99999999999999999997.999999.json``; a re-written chunk 1 of version 2 is
+``99999999999999999997.999998.json``, listed before chunk 0 of its version.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import attrs
+
+from s3es.errors import CorruptChunk, InvalidStreamName
+
+#: S3's limit on the UTF-8 length of an object key.
+MAX_KEY_BYTES = 1024
+#: Digits of the version in a chunk's key: enough for any 64-bit version.
+VERSION_WIDTH = 20
+#: Digits of the chunk number in a chunk's key.
+CHUNK_WIDTH = 6
+#: The chunk number of a chunk written by an append. Re-written chunks count up from it.
+FIRST_CHUNK = 0
+MAX_VERSION = 10**VERSION_WIDTH - 1
+MAX_CHUNK = 10**CHUNK_WIDTH - 1
+
+_CHUNK_NAME = re.compile(rf"([0-9]{{{VERSION_WIDTH}}})\.([0-9]{{{CHUNK_WIDTH}}})\.json")
+_CHUNK_NAME_LENGTH = VERSION_WIDTH + 1 + CHUNK_WIDTH + len(".json")
+#: Digits of the milliseconds in a change-feed key (see ``_feed``): enough until the year 2286.
+FEED_AT_WIDTH = 13
+#: A stream's feed key, ``{root}_feed/{type}/{at}.{version}.{id}``, is this much longer than its
+#: prefix ``{root}{type}/{id}/``.
+_FEED_KEY_EXTRA = len("_feed/") + FEED_AT_WIDTH + 1 + VERSION_WIDTH + 1 - len("/")
+
+
+def check_segment(what: str, value: object) -> str:
+    """Return ``value`` if it can be one segment of an object key, else raise InvalidStreamName."""
+    if not isinstance(value, str):
+        raise InvalidStreamName(f"{what} must be a str, not {type(value).__name__}: {value!r}")
+    if not value:
+        raise InvalidStreamName(f"{what} must not be empty")
+    if value in {".", ".."}:
+        raise InvalidStreamName(f"{what} must not be {value!r}: {value!r}")
+    if "/" in value:
+        raise InvalidStreamName(f"{what} must not contain '/': {value!r}")
+    for char in value:
+        if unicodedata.category(char) in {"Cc", "Cs"}:
+            raise InvalidStreamName(
+                f"{what} must not contain control or surrogate characters "
+                f"(found U+{ord(char):04X}): {value!r}"
+            )
+    return value
+
+
+@attrs.frozen
+class StreamName:
+    """The name of one stream: its type (``"order"``) and its id (``"o-1042"``).
+
+    Both are validated when the name is made: neither may be empty, be ``.`` or ``..``, or contain
+    ``/`` or control characters, and a stream type must not start with ``_`` (reserved for s3es's
+    own objects). So no stream name can reach another stream's or another prefix's keys.
+    """
+
+    type: str
+    id: str
+
+    def __attrs_post_init__(self) -> None:
+        check_segment("stream type", self.type)
+        if self.type.startswith("_"):
+            raise InvalidStreamName(
+                f"stream type must not start with '_' (reserved for s3es): {self.type!r}"
+            )
+        check_segment(f"stream id (of stream type {self.type!r})", self.id)
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.id}"
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it can stand before every key of a store, else raise InvalidStreamName.
+
+    The empty prefix means the bucket's root. Otherwise it is one or more ``/``-separated
+    segments, each valid as a key segment, with no leading or trailing ``/``.
+    """
+    if not isinstance(prefix, str):
+        raise InvalidStreamName(f"prefix must be a str, not {type(prefix).__name__}: {prefix!r}")
+    if prefix:
+        for segment in prefix.split("/"):
+            check_segment(f"prefix segment (of prefix {prefix!r})", segment)
+    return prefix
+
+
+@attrs.frozen
+class ChunkKey:
+    """Where one chunk is stored: its stream, version and chunk number, and the object key."""
+
+    stream: StreamName
+    version: int
+    chunk: int
+    key: str
+
+
+@attrs.frozen
+class StreamKeys:
+    """Maps stream names, versions and chunk numbers to object keys under one prefix."""
+
+    prefix: str = attrs.field(default="", converter=check_prefix)
+
+    @property
+    def root(self) -> str:
+        """The key prefix under which every stream type lies: ``{prefix}/``, or ``""``."""
+        return f"{self.prefix}/" if self.prefix else ""
+
+    def type_prefix(self, stream_type: str) -> str:
+        """The key prefix (ending in ``/``) under which every stream of ``stream_type`` lies."""
+        return f"{self.root}{StreamName(stream_type, '-').type}/"
+
+    def stream_prefix(self, stream: StreamName) -> str:
+        """The key prefix (ending in ``/``) under which every chunk of ``stream`` lies.
+
+        Raises InvalidStreamName if a chunk key of this stream would be longer than S3 allows.
+        """
+        stream_prefix = f"{self.root}{stream.type}/{stream.id}/"
+        longest = len(stream_prefix.encode()) + max(_CHUNK_NAME_LENGTH, _FEED_KEY_EXTRA)
+        if longest > MAX_KEY_BYTES:
+            raise InvalidStreamName(
+                f"stream {stream} under prefix {self.prefix!r} would need keys of {longest} bytes;"
+                f" S3 allows at most {MAX_KEY_BYTES}"
+            )
+        return stream_prefix
+
+    def chunk_key(self, stream: StreamName, version: int, chunk: int = FIRST_CHUNK) -> str:
+        """The object key of ``stream``'s chunk ``chunk`` of ``version``."""
+        if not 1 <= version <= MAX_VERSION:
+            raise ValueError(f"version of stream {stream} out of range: {version}")
+        if not FIRST_CHUNK <= chunk <= MAX_CHUNK:
+            raise ValueError(f"chunk number of stream {stream} out of range: {chunk}")
+        countdown = f"{MAX_VERSION - version:0{VERSION_WIDTH}d}.{MAX_CHUNK - chunk:0{CHUNK_WIDTH}d}"
+        return f"{self.stream_prefix(stream)}{countdown}.json"
+
+    def parse(self, stream: StreamName, key: str) -> ChunkKey:
+        """Read the version and chunk number back from a key under ``stream``'s prefix.
+
+        Raises CorruptChunk if the key is not a chunk key of ``stream``: a stray object in a stream
+        is never ignored.
+        """
+        stream_prefix = self.stream_prefix(stream)
+        match = (
+            _CHUNK_NAME.fullmatch(key[len(stream_prefix) :])
+            if key.startswith(stream_prefix)
+            else None
+        )
+        if match is None:
+            raise CorruptChunk(
+                key,
+                f"not a chunk key of stream {stream} (expected {stream_prefix}"
+                f"{'9' * VERSION_WIDTH}.{'9' * CHUNK_WIDTH}.json)",
+            )
+        version, chunk = MAX_VERSION - int(match[1]), MAX_CHUNK - int(match[2])
+        if version < 1:
+            raise CorruptChunk(key, f"version must be at least 1 in a chunk key of stream {stream}")
+        return ChunkKey(stream=stream, version=version, chunk=chunk, key=key)

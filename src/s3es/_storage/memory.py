@@ -1,0 +1,129 @@
+"""An in-memory object store whose put-if-absent is atomic, as S3's is.
+
+For tests, examples and benchmarks: it answers like S3 (ordering, pages, ETags, request counts)
+without a network. Its contents live as long as the object.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import threading
+from collections.abc import Iterator
+
+from s3es._storage.metering import RequestCounter, RequestCounts
+from s3es._storage.port import LIST_PAGE_SIZE, StoredObject, keys_wanted
+from s3es.errors import ObjectAlreadyExists, ObjectChanged
+
+
+class InMemoryObjectStore:
+    """An :class:`~s3es.storage.ObjectStore` in a dict behind one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[str, StoredObject] = {}
+        self._sorted_keys: list[str] = []  # str order is code point order, which is UTF-8 order
+        self._counter = RequestCounter()
+
+    @property
+    def requests(self) -> RequestCounts:
+        """Requests answered so far, by kind."""
+        return self._counter.snapshot()
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        """Store ``body`` at ``key`` unless an object is there (ObjectAlreadyExists)."""
+        self._counter.add("put")
+        stored = StoredObject(body=bytes(body), etag=f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - S3's ETag
+        with self._lock:
+            if key in self._objects:
+                raise ObjectAlreadyExists(key)
+            self._objects[key] = stored
+            bisect.insort(self._sorted_keys, key)
+        return stored.etag
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """Store ``body`` at ``key`` if the object there has ``etag`` (ObjectChanged if not)."""
+        self._counter.add("put")
+        stored = StoredObject(body=bytes(body), etag=f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - S3's ETag
+        with self._lock:
+            current = self._objects.get(key)
+            if current is None or current.etag.strip('"') != etag.strip('"'):
+                raise ObjectChanged(key)
+            self._objects[key] = stored
+        return stored.etag
+
+    def get(self, key: str) -> StoredObject | None:
+        """The object at ``key``, or None."""
+        self._counter.add("get")
+        with self._lock:
+            return self._objects.get(key)
+
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
+        """Keys directly under ``prefix`` after ``start_after``, a page of 1,000 per request."""
+        left = keys_wanted(limit)
+        cursor = max(prefix, start_after) if start_after is not None else prefix
+        inclusive = start_after is None or start_after < prefix
+        while left:
+            self._counter.add("list")
+            page_size = min(left, LIST_PAGE_SIZE)
+            with self._lock:
+                if inclusive:
+                    index = bisect.bisect_left(self._sorted_keys, cursor)
+                else:
+                    index = bisect.bisect_right(self._sorted_keys, cursor)
+                page: list[str] = []
+                more = False
+                for key in itertools.islice(self._sorted_keys, index, None):
+                    if not key.startswith(prefix):
+                        break
+                    if "/" in key[len(prefix) :]:
+                        continue  # below a further "/": S3 rolls it into a common prefix
+                    if len(page) == page_size:
+                        more = True
+                        break
+                    page.append(key)
+            yield from page
+            if not more:
+                return
+            left -= len(page)
+            cursor, inclusive = page[-1], False
+
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """Common prefixes directly under ``prefix``, paged as S3 pages them."""
+        cursor = prefix
+        while True:
+            self._counter.add("list")
+            page: list[str] = []
+            with self._lock:
+                index = bisect.bisect_left(self._sorted_keys, cursor)
+                entries = 0
+                while entries < LIST_PAGE_SIZE and index < len(self._sorted_keys):
+                    key = self._sorted_keys[index]
+                    if not key.startswith(prefix):
+                        break
+                    segment, slash, _ = key[len(prefix) :].partition("/")
+                    if slash:
+                        folder = f"{prefix}{segment}/"
+                        page.append(folder)
+                        entries += 1
+                        cursor = f"{prefix}{segment}0"  # "0" follows "/": past the whole folder
+                    else:
+                        entries += 1  # a key directly under the prefix fills the page too
+                        cursor = f"{key}\0"  # the least string after the key
+                    index = bisect.bisect_left(self._sorted_keys, cursor)
+                more = entries == LIST_PAGE_SIZE and index < len(self._sorted_keys)
+                more = more and self._sorted_keys[index].startswith(prefix)
+            yield from page
+            if not more:
+                return
+
+    def delete(self, key: str) -> None:
+        """Remove the object at ``key`` if there is one."""
+        self._counter.add("delete")
+        with self._lock:
+            if self._objects.pop(key, None) is not None:
+                index = bisect.bisect_left(self._sorted_keys, key)
+                del self._sorted_keys[index]

@@ -1,0 +1,257 @@
+"""The S3 adapter of the object-store port, via boto3: AWS, MinIO, R2, a moto server..."""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3es._base.backoff import Backoff
+from s3es._base.logging import get_logger
+from s3es._storage.metering import RequestCounter, RequestCounts
+from s3es._storage.port import LIST_PAGE_SIZE, StoredObject, keys_wanted
+from s3es._storage.selftest import require_conditional_writes
+from s3es.errors import ObjectAlreadyExists, ObjectChanged, ObjectStoreError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_log = get_logger("s3es.s3")
+_T = TypeVar("_T")
+
+_REQUEST_KINDS = {
+    "PutObject": "put",
+    "GetObject": "get",
+    "ListObjectsV2": "list",
+    "DeleteObject": "delete",
+}
+#: Answers after which S3 asks the client to send the same request again, with backoff.
+#: botocore retries none of 409 and gives up on 503 after its own attempts.
+_RETRYABLE_CODES = frozenset({"ConditionalRequestConflict", "SlowDown", "ServiceUnavailable"})
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+class S3ObjectStore:
+    """An :class:`~s3es.storage.ObjectStore` on an S3 bucket through a boto3 client.
+
+    Put-if-absent is ``PutObject`` with ``If-None-Match: *``. Answers 409
+    (ConditionalRequestConflict) and 503 (SlowDown) are retried here with jittered backoff, at
+    most ``max_attempts`` times in all; botocore retries connection errors and 5xx before that.
+    ``put_args`` are passed to every ``PutObject`` (``ServerSideEncryption``, ``SSEKMSKeyId``...).
+
+    Requests are counted per HTTP attempt (retries and pages included) through the client's
+    event hooks; a client shared with other code counts that code's S3 requests too.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        put_args: Mapping[str, Any] | None = None,
+        max_attempts: int = 5,
+        backoff: Backoff = Backoff(initial=0.05, maximum=2.0),  # noqa: B008 - frozen value
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.client = client
+        self.bucket = bucket
+        self._put_args = dict(put_args or {})
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._counter = RequestCounter()
+        client.meta.events.register("before-send.s3", self._count_request)
+
+    @classmethod
+    def connect(
+        cls,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        client_config: Config | None = None,
+        session: boto3.Session | None = None,
+        self_test: bool = False,
+        self_test_prefix: str = "",
+        **options: Any,
+    ) -> S3ObjectStore:
+        """An S3ObjectStore with a client of its own, for AWS or any S3 endpoint URL.
+
+        The client uses botocore's "standard" retry mode and, for an endpoint URL, path-style
+        addressing. ``options`` go to ``S3ObjectStore(...)``. With ``self_test``, it first
+        checks that the bucket honours ``If-None-Match`` and ``If-Match`` (see
+        :func:`~s3es.ops.self_test`, under ``self_test_prefix``: the event store's prefix) and
+        raises InvalidConfiguration, naming the bucket and the condition, if it does not.
+        """
+        config = Config(
+            # 3 attempts in all; the adapter's own retries of 409 and 503 come on top.
+            retries={"mode": "standard", "total_max_attempts": 3},
+            connect_timeout=5,
+            read_timeout=20,
+            max_pool_connections=50,  # botocore's 10 is fewer than a busy process's threads
+            s3={"addressing_style": "path"} if endpoint_url else {},
+        )
+        if client_config is not None:
+            config = config.merge(client_config)
+        client = (session or boto3.Session()).client(
+            "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
+        )
+        store = cls(client, bucket, **options)
+        if self_test:
+            require_conditional_writes(store, self_test_prefix, bucket=bucket)
+        return store
+
+    @property
+    def requests(self) -> RequestCounts:
+        """HTTP requests sent so far, by kind."""
+        return self._counter.snapshot()
+
+    def _count_request(self, event_name: str, **_: Any) -> None:
+        kind = _REQUEST_KINDS.get(event_name.rsplit(".", 1)[-1])
+        if kind is not None:
+            self._counter.add(kind)
+
+    def _send(self, operation: str, key: str, request: Callable[[], _T]) -> _T:
+        """Send ``request``, again after 409 or 503 with backoff; re-raise other ClientErrors."""
+        attempt = 1
+        while True:
+            try:
+                return request()
+            except ClientError as error:
+                retryable = _error_code(error) in _RETRYABLE_CODES or _status(error) in {409, 503}
+                if not retryable or attempt >= self._max_attempts:
+                    raise
+                _log.debug(
+                    "s3_retry",
+                    operation=operation,
+                    key=key,
+                    code=_error_code(error),
+                    attempt=attempt,
+                )
+                self._sleep(self._backoff.delay(attempt, self._rng))
+                attempt += 1
+            except BotoCoreError as error:
+                raise ObjectStoreError(operation, key, str(error)) from error
+
+    @staticmethod
+    def _failure(operation: str, key: str, error: ClientError) -> ObjectStoreError:
+        message = error.response.get("Error", {}).get("Message", "")
+        return ObjectStoreError(
+            operation, key, f"{_error_code(error) or _status(error)}: {message}"
+        )
+
+    def _put(self, key: str, body: bytes, condition: Mapping[str, str]) -> str:
+        """``PutObject`` with ``condition`` (IfNoneMatch or IfMatch); 409 and 503 retried."""
+        response = self._send(
+            "PUT",
+            key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                **condition,  # type: ignore[arg-type]
+                **self._put_args,
+            ),
+        )
+        return str(response["ETag"])
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        """``PutObject`` with ``If-None-Match: *``; ObjectAlreadyExists on 412."""
+        try:
+            return self._put(key, body, {"IfNoneMatch": "*"})
+        except ClientError as error:
+            if _error_code(error) == "PreconditionFailed" or _status(error) == 412:  # noqa: PLR2004
+                raise ObjectAlreadyExists(key) from error
+            raise self._failure("PUT", key, error) from error
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """``PutObject`` with ``If-Match: etag``; ObjectChanged on 412 or 404."""
+        try:
+            return self._put(key, body, {"IfMatch": etag})
+        except ClientError as error:
+            refused = _error_code(error) in {"PreconditionFailed", "NoSuchKey"}
+            if refused or _status(error) in {404, 412}:
+                raise ObjectChanged(key) from error
+            raise self._failure("PUT", key, error) from error
+
+    def get(self, key: str) -> StoredObject | None:
+        """``GetObject``; None on 404."""
+
+        def request() -> StoredObject:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            return StoredObject(body=response["Body"].read(), etag=str(response["ETag"]))
+
+        try:
+            return self._send("GET", key, request)
+        except ClientError as error:
+            if _error_code(error) == "NoSuchKey":  # not NoSuchBucket, also a 404
+                return None
+            raise self._failure("GET", key, error) from error
+
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
+        """``ListObjectsV2`` with ``Delimiter="/"``, page by page (``MaxKeys`` up to ``limit``)."""
+        left = keys_wanted(limit)
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        if start_after is not None:
+            arguments["StartAfter"] = start_after
+        while left:
+            # MaxKeys counts common prefixes too, so a page may hold fewer keys than asked.
+            arguments["MaxKeys"] = int(min(left, LIST_PAGE_SIZE))
+            try:
+                response = self._send(
+                    "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
+                )
+            except ClientError as error:
+                raise self._failure("LIST", prefix, error) from error
+            for item in response.get("Contents", []):
+                yield item["Key"]
+                left -= 1
+            token = response.get("NextContinuationToken")
+            if not response.get("IsTruncated") or not token:
+                return
+            arguments = {**arguments, "ContinuationToken": token}
+
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """``ListObjectsV2`` with ``Delimiter="/"``: its ``CommonPrefixes``, page by page."""
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        while True:
+            try:
+                response = self._send(
+                    "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
+                )
+            except ClientError as error:
+                raise self._failure("LIST", prefix, error) from error
+            for item in response.get("CommonPrefixes", []):
+                yield item["Prefix"]
+            token = response.get("NextContinuationToken")
+            if not response.get("IsTruncated") or not token:
+                return
+            arguments = {**arguments, "ContinuationToken": token}
+
+    def delete(self, key: str) -> None:
+        """``DeleteObject``."""
+        try:
+            self._send(
+                "DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+            )
+        except ClientError as error:
+            raise self._failure("DELETE", key, error) from error

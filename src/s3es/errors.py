@@ -1,0 +1,217 @@
+"""The exceptions s3es raises. Every one names what it is about: the stream, the key, the field."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from s3es._storage.keys import StreamName
+
+
+class S3esError(Exception):
+    """Base class of every error s3es raises on purpose."""
+
+
+class InvalidStreamName(S3esError, ValueError):  # noqa: N818 - reads as a noun on purpose
+    """A stream type, stream id or prefix that cannot be stored safely.
+
+    Raised before any request is sent.
+    """
+
+
+class InvalidConfiguration(S3esError, ValueError):  # noqa: N818
+    """A class attribute or option that s3es cannot work with (an aggregate's event registry...)."""
+
+
+class ConcurrencyError(S3esError):
+    """Another writer appended to the stream first: the expected version is no longer the latest.
+
+    Carries what a retry needs: the stream, the version the writer expected, and the version it
+    found (at least ``expected_version + 1``).
+    """
+
+    def __init__(self, stream: StreamName, expected_version: int, actual_version: int) -> None:
+        self.stream = stream
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"stream {stream} is at version {actual_version} or later, "
+            f"not at the expected version {expected_version}"
+        )
+
+
+class StreamDeleted(S3esError):  # noqa: N818 - reads as what happened
+    """The stream was deleted: it can be neither read nor appended to.
+
+    ``version`` is that of its tombstone.
+    """
+
+    def __init__(self, stream: StreamName, version: int) -> None:
+        self.stream = stream
+        self.version = version
+        super().__init__(f"stream {stream} was deleted (tombstone at version {version})")
+
+
+class CorruptChunk(S3esError):  # noqa: N818
+    """A stored chunk cannot be read, or the chunks of a stream do not follow each other.
+
+    Not JSON, a missing or mistyped field, an unknown event type, content that contradicts the
+    key, or a gap in a stream's versions.
+
+    Nothing is ever skipped: a load or replay that meets such a chunk stops with this error.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"corrupt chunk {key!r}: {reason}")
+
+
+class ChunkTooLarge(S3esError, ValueError):  # noqa: N818 - reads as what is wrong
+    """A chunk to store is larger than the event store's ``max_chunk_bytes``: nothing was sent.
+
+    A chunk holds an append's events and a snapshot of the state after them, and a load reads
+    the latest chunk whole, so the limit keeps every load's memory bounded.
+    """
+
+    def __init__(self, stream: StreamName, version: int, size: int, limit: int) -> None:
+        self.stream = stream
+        self.version = version
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"the chunk of version {version} of stream {stream} would be {size:,} bytes, more "
+            f"than max_chunk_bytes ({limit:,}) allows"
+        )
+
+
+class CorruptReadModel(S3esError):  # noqa: N818
+    """A stored read-model document cannot be read: not JSON, a missing or mistyped field.
+
+    The document is left as it is: a projector stops rather than overwrite it.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"corrupt read model {key!r}: {reason}")
+
+
+class LeaseHeld(S3esError):  # noqa: N818 - reads as what happened
+    """Another projector holds the projection's lease, and it has not expired."""
+
+    def __init__(self, projection: str, owner: str, epoch: int, expires_at: float) -> None:
+        self.projection = projection
+        self.owner = owner
+        self.epoch = epoch
+        self.expires_at = expires_at
+        super().__init__(
+            f"projection {projection!r} is run by {owner!r} (epoch {epoch}), whose lease "
+            f"expires at {expires_at:.3f} (Unix time)"
+        )
+
+
+class ProjectionFenced(S3esError):  # noqa: N818 - reads as what happened
+    """A projector with a newer epoch took the projection over: this one must stop.
+
+    Nothing it had not committed is kept; nothing it had committed is lost.
+    """
+
+    def __init__(self, projection: str, epoch: int, newer_epoch: int) -> None:
+        self.projection = projection
+        self.epoch = epoch
+        self.newer_epoch = newer_epoch
+        super().__init__(
+            f"projection {projection!r}: this projector's epoch {epoch} was fenced by "
+            f"epoch {newer_epoch}"
+        )
+
+
+class InlineProjectionFailed(S3esError):  # noqa: N818 - reads as what happened
+    """An inline projection could not apply a command's events. The events ARE stored.
+
+    The command succeeded; only the in-process view missed it. The view starts again empty and
+    reads each stream back at its next append there.
+    """
+
+    def __init__(self, projection: str, stream: StreamName, version: int) -> None:
+        self.projection = projection
+        self.stream = stream
+        self.version = version
+        super().__init__(
+            f"inline projection {projection} failed on stream {stream} at version {version}; "
+            "the command's events are stored"
+        )
+
+
+class ObjectStoreError(S3esError):
+    """The object store failed a request after its own retries (network, 5xx, throttling).
+
+    ``key`` is the object concerned, or the listed prefix.
+    """
+
+    def __init__(self, operation: str, key: str, detail: str) -> None:
+        self.operation = operation
+        self.key = key
+        self.detail = detail
+        super().__init__(f"{operation} {key!r} failed: {detail}")
+
+
+class AppendOutcomeUnknown(ObjectStoreError):  # noqa: N818
+    """An append's PUT failed without an answer and its key could not be checked afterwards.
+
+    The events may or may not be stored. Re-running the command is safe only if it is idempotent
+    in the domain; reading the stream tells which.
+    """
+
+
+class RetriesExhausted(S3esError):  # noqa: N818
+    """A command met a concurrency conflict on every attempt its retry policy allowed."""
+
+    def __init__(self, stream: StreamName, attempts: int, last_error: ConcurrencyError) -> None:
+        self.stream = stream
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(
+            f"gave up on stream {stream} after {attempts} attempts, each lost to a concurrent "
+            f"writer (last: {last_error})"
+        )
+
+
+class ObjectAlreadyExists(S3esError):  # noqa: N818 - it is the answer, not a failure
+    """A put-if-absent found an object at its key (S3 answered 412 Precondition Failed)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"an object already exists at {key!r}")
+
+
+class ObjectChanged(S3esError):  # noqa: N818 - it is the answer, not a failure
+    """A replace found another object at its key than the one whose ETag it had, or none.
+
+    S3 answered 412 (or 404) to ``If-Match``.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"the object at {key!r} is not the one expected (or is gone)")
+
+
+__all__ = [
+    "AppendOutcomeUnknown",
+    "ChunkTooLarge",
+    "ConcurrencyError",
+    "CorruptChunk",
+    "CorruptReadModel",
+    "InlineProjectionFailed",
+    "InvalidConfiguration",
+    "InvalidStreamName",
+    "LeaseHeld",
+    "ObjectAlreadyExists",
+    "ObjectChanged",
+    "ObjectStoreError",
+    "ProjectionFenced",
+    "RetriesExhausted",
+    "S3esError",
+    "StreamDeleted",
+]

@@ -1,0 +1,431 @@
+"""The contract of the ObjectStore port, as one test suite that every adapter subclasses.
+
+In the style of eventsourcing's recorder tests: a backend proves itself by passing the same
+tests. A subclass (named ``Test...`` so that pytest collects it; this base is not collected)
+provides the ``store`` fixture, a fresh and empty store per test, and may override
+:meth:`ObjectStoreContract.put_many` when writing a thousand keys through the store would be slow.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from s3es.errors import ObjectAlreadyExists, ObjectChanged
+from s3es.metering import RequestCounts
+from s3es.storage import ObjectStore
+
+#: ListObjectsV2's page size, as S3 documents it (stated here, not read from s3es).
+PAGE = 1000
+#: Writers racing for one key, and how many races.
+RACERS = 8
+ROUNDS = 5
+
+#: Names whose UTF-8 byte order differs from orders a naive implementation might use:
+#: case-insensitive ("B" before "a"), UTF-16 code units (U+FF21 sorts after U+1F600, a surrogate
+#: pair, in UTF-16, but before it in UTF-8), Latin-1, or "natural" number order.
+ORDER_PROBES = ("a", "B", "z", "é", "ß", "\uff21", "\U0001f600", "10", "9", "~", "a b", "a+b")
+#: Keys that need escaping in a URL or in XML, or are unusual Unicode: stored as they are.
+AWKWARD_KEYS = (
+    "k/a b",
+    "k/a+b",
+    "k/%41",
+    "k/a?b=c&d#e",
+    "k/<&>'\"",
+    "k/é",
+    "k/e\u0301",  # the same é, decomposed: a different key
+    "k/\U0001f600",
+    "k/\u2028",
+    "k/\ufeff",
+    "k/\uffff",
+)
+
+
+def utf8(key: str) -> bytes:
+    """The sort key S3 lists by."""
+    return key.encode()
+
+
+def _pages(keys: int) -> int:
+    """LIST requests a listing of ``keys`` keys takes: one per started page, at least one."""
+    return max(1, math.ceil(keys / PAGE))
+
+
+class ObjectStoreContract:
+    """Every promise of :class:`s3es.storage.ObjectStore`.
+
+    Subclasses provide the ``store`` fixture.
+    """
+
+    @pytest.fixture
+    def store(self) -> ObjectStore:
+        """A fresh, empty store: what a subclass must provide."""
+        raise NotImplementedError(f"{type(self).__name__} must override the store fixture")
+
+    def put_many(self, store: ObjectStore, keys: Iterable[str]) -> None:
+        """Store a small body at each of ``keys``; a subclass may do it faster, uncounted."""
+        for key in keys:
+            store.put_if_absent(key, b"{}")
+
+    # The port
+
+    def test_is_an_object_store(self, store: ObjectStore) -> None:
+        """The adapter satisfies the ObjectStore protocol."""
+        assert isinstance(store, ObjectStore)
+
+    # put_if_absent and get
+
+    def test_put_returns_etag_get_returns_it(self, store: ObjectStore) -> None:
+        """put_if_absent returns a non-empty ETag; get returns the body and that same ETag."""
+        etag = store.put_if_absent("p/one", b'{"n":1}')
+        assert isinstance(etag, str)
+        assert etag
+        stored = store.get("p/one")
+        assert stored is not None
+        assert (stored.body, stored.etag) == (b'{"n":1}', etag)
+
+    def test_any_bytes_round_trip(self, store: ObjectStore) -> None:
+        """Any body, empty, binary or large, is read back byte for byte."""
+        bodies = [b"", b"\x00\xff\xfe binary", "é \U0001f600".encode(), bytes(range(256)) * 40]
+        for number, body in enumerate(bodies):
+            store.put_if_absent(f"p/{number}", body)
+        for number, body in enumerate(bodies):
+            stored = store.get(f"p/{number}")
+            assert stored is not None
+            assert stored.body == body, f"body {number}"
+
+    def test_awkward_keys(self, store: ObjectStore) -> None:
+        """Keys with URL, XML or unusual Unicode characters are stored, read and listed as is."""
+        for key in AWKWARD_KEYS:
+            store.put_if_absent(key, key.encode())
+        for key in AWKWARD_KEYS:
+            stored = store.get(key)
+            assert stored is not None, key
+            assert stored.body == key.encode(), key
+        assert list(store.list_keys("k/")) == sorted(AWKWARD_KEYS, key=utf8)
+
+    def test_put_on_existing_key_raises(self, store: ObjectStore) -> None:
+        """A second put_if_absent of a key raises ObjectAlreadyExists naming the key."""
+        store.put_if_absent("p/taken", b"first")
+        with pytest.raises(ObjectAlreadyExists) as raised:
+            store.put_if_absent("p/taken", b"second")
+        assert raised.value.key == "p/taken"
+        assert "'p/taken'" in str(raised.value)
+
+    def test_put_on_existing_key_keeps_first(self, store: ObjectStore) -> None:
+        """A refused put_if_absent leaves the first body and ETag untouched."""
+        etag = store.put_if_absent("p/taken", b"first")
+        with pytest.raises(ObjectAlreadyExists):
+            store.put_if_absent("p/taken", b"second")
+        stored = store.get("p/taken")
+        assert stored is not None
+        assert (stored.body, stored.etag) == (b"first", etag)
+
+    def test_same_body_twice_still_refused(self, store: ObjectStore) -> None:
+        """put_if_absent refuses an existing key even when the body is identical."""
+        store.put_if_absent("p/same", b"body")
+        with pytest.raises(ObjectAlreadyExists):
+            store.put_if_absent("p/same", b"body")
+
+    def test_get_missing(self, store: ObjectStore) -> None:
+        """Get of a key with no object returns None."""
+        store.put_if_absent("p/other", b"x")
+        assert store.get("p/missing") is None
+        assert store.get("p/othe") is None
+
+    def test_keys_are_exact(self, store: ObjectStore) -> None:
+        """Keys that differ only by case or by Unicode normalisation are different objects."""
+        store.put_if_absent("p/Key", b"upper")
+        store.put_if_absent("p/key", b"lower")
+        store.put_if_absent("p/é", b"composed")
+        store.put_if_absent("p/e\u0301", b"decomposed")
+        bodies = {key: store.get(key) for key in ("p/Key", "p/key", "p/é", "p/e\u0301")}
+        assert {key: s.body if s else None for key, s in bodies.items()} == {
+            "p/Key": b"upper",
+            "p/key": b"lower",
+            "p/é": b"composed",
+            "p/e\u0301": b"decomposed",
+        }
+
+    # list_keys
+
+    def test_list_empty_prefix(self, store: ObjectStore) -> None:
+        """Listing a prefix with no keys yields nothing."""
+        store.put_if_absent("elsewhere/x", b"x")
+        assert list(store.list_keys("p/")) == []
+
+    def test_list_in_utf8_byte_order(self, store: ObjectStore) -> None:
+        """Keys are listed in ascending UTF-8 byte order, whatever order they were written in."""
+        keys = [f"o/{name}" for name in ORDER_PROBES]
+        # The probes are chosen so that byte order is not UTF-16 or case-insensitive order.
+        assert sorted(keys, key=utf8) != sorted(keys, key=lambda k: k.encode("utf-16-be"))
+        assert sorted(keys, key=utf8) != sorted(keys, key=str.casefold)
+        written = list(keys)
+        random.Random(7).shuffle(written)
+        for key in written:
+            store.put_if_absent(key, b"x")
+        assert list(store.list_keys("o/")) == sorted(keys, key=utf8)
+
+    def test_list_only_directly_under_prefix(self, store: ObjectStore) -> None:
+        """Keys below a further '/' and keys of sibling prefixes are not listed."""
+        for key in (
+            "a/b",  # the prefix without its slash
+            "a/b!",  # sorts just before "a/b/"
+            "a/b/1",
+            "a/b/2",
+            "a/b/c/3",  # one level deeper
+            "a/b/c/d/4",
+            "a/b0",  # sorts just after "a/b/"
+            "a/bc/5",  # a sibling prefix sharing the first letter
+            "a/bc",
+            "b/b/6",
+        ):
+            store.put_if_absent(key, b"x")
+        assert list(store.list_keys("a/b/")) == ["a/b/1", "a/b/2"]
+        assert list(store.list_keys("a/bc/")) == ["a/bc/5"]
+        assert list(store.list_keys("a/b/c/")) == ["a/b/c/3"]
+        assert list(store.list_keys("a/")) == ["a/b", "a/b!", "a/b0", "a/bc"]
+
+    def test_start_after_is_exclusive(self, store: ObjectStore) -> None:
+        """Only keys strictly after start_after are listed, in order."""
+        keys = [f"s/{n:03d}" for n in range(10)]
+        self.put_many(store, keys)
+        assert list(store.list_keys("s/", start_after="s/004")) == keys[5:]
+        assert list(store.list_keys("s/", start_after="s/0045")) == keys[5:]
+        assert list(store.list_keys("s/", start_after="s/009")) == []
+
+    def test_start_after_outside_prefix(self, store: ObjectStore) -> None:
+        """A start_after before the prefix lists all of it; after the prefix, nothing."""
+        keys = [f"s/{n:03d}" for n in range(3)]
+        self.put_many(store, [*keys, "r/x", "t/x"])
+        assert list(store.list_keys("s/", start_after="r/zzz")) == keys
+        assert list(store.list_keys("s/", start_after="s/")) == keys
+        assert list(store.list_keys("s/", start_after="t/")) == []
+
+    def test_start_after_skips_deeper_keys(self, store: ObjectStore) -> None:
+        """With start_after, keys below a further '/' are still not listed."""
+        self.put_many(store, ["s/1", "s/1/deeper", "s/2", "s/2/deeper", "s/3"])
+        assert list(store.list_keys("s/", start_after="s/1")) == ["s/2", "s/3"]
+
+    def test_paging_beyond_one_page(self, store: ObjectStore) -> None:
+        """More than 1,000 keys are all listed, in order, one LIST request per page."""
+        keys = [f"m/{n:05d}" for n in range(PAGE + 5)]
+        self.put_many(store, ["l/before", *keys, "n/after"])
+        before = store.requests
+        assert list(store.list_keys("m/")) == keys
+        assert store.requests - before == RequestCounts(list=2)
+
+    def test_paging_with_start_after(self, store: ObjectStore) -> None:
+        """start_after and pages combine: every key after it, none twice, one LIST per page."""
+        keys = [f"m/{n:05d}" for n in range(PAGE + 5)]
+        self.put_many(store, keys)
+        for skip in (0, 3, 4, 5, 500, PAGE + 4):
+            before = store.requests
+            listed = list(store.list_keys("m/", start_after=keys[skip]))
+            assert listed == keys[skip + 1 :]
+            assert store.requests - before == RequestCounts(list=_pages(len(listed)))
+
+    def test_limit(self, store: ObjectStore) -> None:
+        """Limit caps the keys listed; a limit within one page costs one LIST."""
+        keys = [f"m/{n:05d}" for n in range(PAGE + 5)]
+        self.put_many(store, keys)
+        for limit in (1, 3, PAGE):
+            before = store.requests
+            assert list(store.list_keys("m/", limit=limit)) == keys[:limit]
+            assert store.requests - before == RequestCounts(list=1)
+        before = store.requests
+        assert list(store.list_keys("m/", limit=PAGE + 2)) == keys[: PAGE + 2]
+        assert store.requests - before == RequestCounts(list=2)
+
+    def test_limit_with_start_after_and_deeper_keys(self, store: ObjectStore) -> None:
+        """Limit counts only listed keys: deeper keys and keys before start_after do not use it."""
+        self.put_many(store, ["s/1", "s/1/deeper", "s/2", "s/2/deeper", "s/3", "s/4"])
+        assert list(store.list_keys("s/", start_after="s/1", limit=2)) == ["s/2", "s/3"]
+
+    @pytest.mark.parametrize("limit", [0, -1])
+    def test_limit_below_one_refused(self, store: ObjectStore, limit: int) -> None:
+        """A limit below 1 is refused, naming it."""
+        with pytest.raises(ValueError, match=f"limit must be at least 1, not {limit}"):
+            list(store.list_keys("m/", limit=limit))
+
+    def test_exactly_one_page(self, store: ObjectStore) -> None:
+        """Exactly 1,000 keys take one LIST request."""
+        keys = [f"m/{n:05d}" for n in range(PAGE)]
+        self.put_many(store, keys)
+        before = store.requests
+        assert list(store.list_keys("m/")) == keys
+        assert store.requests - before == RequestCounts(list=1)
+
+    # list_prefixes
+
+    def test_list_prefixes_directly_under(self, store: ObjectStore) -> None:
+        """Each folder directly under the prefix is listed once, ending in '/', in byte order."""
+        self.put_many(
+            store,
+            [
+                "p/b/1",
+                "p/b/2",
+                "p/b/deeper/3",  # the same folder, one level down
+                "p/a/1",
+                "p/a!",  # a key directly under p/: not a folder
+                "p/a0/1",  # sorts after everything under p/a/
+                "p/\u00e9/1",
+                "p/\U0001f600/1",
+                "p/\uff21/1",
+                "q/c/1",  # another prefix
+                "pp/d/1",
+            ],
+        )
+        expected = ["p/a/", "p/a0/", "p/b/", "p/\u00e9/", "p/\uff21/", "p/\U0001f600/"]
+        assert sorted(expected, key=utf8) == expected
+        assert list(store.list_prefixes("p/")) == expected
+        assert list(store.list_prefixes("p/b/")) == ["p/b/deeper/"]
+        assert list(store.list_prefixes("p/a/")) == []
+        assert list(store.list_prefixes("none/")) == []
+
+    def test_list_prefixes_pages(self, store: ObjectStore) -> None:
+        """More than 1,000 folders are all listed, one LIST per page of 1,000 entries."""
+        folders = [f"f/{n:05d}/" for n in range(PAGE + 5)]
+        self.put_many(store, [f"{folder}x" for folder in folders])
+        before = store.requests
+        assert list(store.list_prefixes("f/")) == folders
+        assert store.requests - before == RequestCounts(list=2)
+
+    def test_list_prefixes_pages_count_keys_too(self, store: ObjectStore) -> None:
+        """Keys directly under the prefix fill pages as folders do, as in S3."""
+        self.put_many(store, [f"g/{n:05d}" for n in range(PAGE)])
+        self.put_many(store, ["g/zz/1"])
+        before = store.requests
+        assert list(store.list_prefixes("g/")) == ["g/zz/"]
+        assert store.requests - before == RequestCounts(list=2)
+
+    # delete
+
+    # replace
+
+    def test_replace_with_the_etag(self, store: ObjectStore) -> None:
+        """Replace with the current ETag stores the new body and returns its ETag; one PUT."""
+        etag = store.put_if_absent("r/k", b"first")
+        before = store.requests
+        new_etag = store.replace("r/k", b"second", etag=etag)
+        assert store.requests - before == RequestCounts(put=1)
+        stored = store.get("r/k")
+        assert stored is not None
+        assert (stored.body, stored.etag) == (b"second", new_etag)
+        assert new_etag != etag
+
+    def test_replace_with_another_etag(self, store: ObjectStore) -> None:
+        """Replace with an ETag that is no longer current raises ObjectChanged naming the key,
+        and leaves the object as it is.
+        """
+        old = store.put_if_absent("r/k", b"first")
+        store.replace("r/k", b"second", etag=old)
+        with pytest.raises(ObjectChanged) as raised:
+            store.replace("r/k", b"third", etag=old)
+        assert raised.value.key == "r/k"
+        stored = store.get("r/k")
+        assert stored is not None
+        assert stored.body == b"second"
+
+    def test_replace_missing(self, store: ObjectStore) -> None:
+        """Replace of a key with no object raises ObjectChanged and creates nothing."""
+        with pytest.raises(ObjectChanged):
+            store.replace("r/none", b"x", etag='"0123456789abcdef0123456789abcdef"')
+        assert store.get("r/none") is None
+
+    def test_delete_removes(self, store: ObjectStore) -> None:
+        """After delete, get returns None and the key is not listed; its neighbours stay."""
+        self.put_many(store, ["d/1", "d/2", "d/3"])
+        store.delete("d/2")
+        assert store.get("d/2") is None
+        assert list(store.list_keys("d/")) == ["d/1", "d/3"]
+
+    def test_delete_is_idempotent(self, store: ObjectStore) -> None:
+        """Deleting a key twice, or a key that never existed, raises nothing."""
+        store.put_if_absent("d/1", b"x")
+        store.delete("d/1")
+        store.delete("d/1")
+        store.delete("d/never")
+        assert list(store.list_keys("d/")) == []
+
+    def test_put_after_delete(self, store: ObjectStore) -> None:
+        """A deleted key is absent again: put_if_absent stores the new body there."""
+        store.put_if_absent("d/1", b"old")
+        store.delete("d/1")
+        store.put_if_absent("d/1", b"new")
+        stored = store.get("d/1")
+        assert stored is not None
+        assert stored.body == b"new"
+
+    # Request counts
+
+    def test_requests_start_at_zero(self, store: ObjectStore) -> None:
+        """A fresh store has sent no requests."""
+        assert store.requests == RequestCounts()
+
+    def test_one_put_per_put_if_absent(self, store: ObjectStore) -> None:
+        """put_if_absent counts one PUT, whether it stores or is refused."""
+        before = store.requests
+        store.put_if_absent("c/1", b"x")
+        assert store.requests - before == RequestCounts(put=1)
+        with pytest.raises(ObjectAlreadyExists):
+            store.put_if_absent("c/1", b"x")
+        assert store.requests - before == RequestCounts(put=2)
+
+    def test_one_get_per_get(self, store: ObjectStore) -> None:
+        """Get counts one GET, whether the object is there or not."""
+        store.put_if_absent("c/1", b"x")
+        before = store.requests
+        store.get("c/1")
+        assert store.requests - before == RequestCounts(get=1)
+        store.get("c/missing")
+        assert store.requests - before == RequestCounts(get=2)
+
+    def test_one_delete_per_delete(self, store: ObjectStore) -> None:
+        """Delete counts one DELETE, whether the object was there or not."""
+        store.put_if_absent("c/1", b"x")
+        before = store.requests
+        store.delete("c/1")
+        assert store.requests - before == RequestCounts(delete=1)
+        store.delete("c/1")
+        assert store.requests - before == RequestCounts(delete=2)
+
+    def test_one_list_per_page(self, store: ObjectStore) -> None:
+        """A listing of less than a page, even an empty one, counts one LIST."""
+        self.put_many(store, ["c/1", "c/2"])
+        before = store.requests
+        assert len(list(store.list_keys("c/"))) == 2
+        assert store.requests - before == RequestCounts(list=1)
+        assert list(store.list_keys("empty/")) == []
+        assert store.requests - before == RequestCounts(list=2)
+
+    # Concurrency
+
+    def test_concurrent_put_if_absent_one_winner(self, store: ObjectStore) -> None:
+        """Of many threads racing put_if_absent on one key, exactly one wins, every round."""
+        for round_ in range(ROUNDS):
+            key = f"race/{round_}"
+            barrier = threading.Barrier(RACERS)
+
+            def racer(writer: int, key: str = key, barrier: threading.Barrier = barrier) -> bool:
+                body = f"writer {writer}".encode()
+                barrier.wait()
+                try:
+                    store.put_if_absent(key, body)
+                except ObjectAlreadyExists:
+                    return False
+                return True
+
+            before = store.requests
+            with ThreadPoolExecutor(RACERS) as pool:
+                won = list(pool.map(racer, range(RACERS)))
+            assert won.count(True) == 1, f"round {round_}: {won.count(True)} winners"
+            stored = store.get(key)
+            assert stored is not None
+            assert stored.body == f"writer {won.index(True)}".encode()
+            assert (store.requests - before).put == RACERS
