@@ -10,6 +10,7 @@ The root holds what an application author needs. The rest lives in themed module
 """
 
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
 
 from s3es._base.backoff import Backoff
 from s3es._domain.aggregate import Aggregate, RecordedEvent
@@ -22,7 +23,6 @@ from s3es._projections.projection import Projection, ReadModel
 from s3es._projections.projector import Projector
 from s3es._storage.keys import StreamName
 from s3es._storage.memory import InMemoryObjectStore
-from s3es._storage.s3 import S3ObjectStore
 from s3es.errors import (
     ConcurrencyError,
     CorruptChunk,
@@ -33,7 +33,25 @@ from s3es.errors import (
     StreamDeleted,
 )
 
+if TYPE_CHECKING:
+    from s3es._storage.s3 import S3ObjectStore
+
 __version__: str = _version("s3es")
+
+
+def __getattr__(name: str) -> Any:
+    """``S3ObjectStore`` on first use: importing s3es does not import boto3 and botocore.
+
+    An application whose domain modules import s3es (for ``Aggregate``) can be read, tested and
+    imported without the S3 client's import cost.
+    """
+    if name == "S3ObjectStore":
+        from s3es._storage.s3 import S3ObjectStore  # noqa: PLC0415 - lazy: boto3 is heavy
+
+        globals()[name] = S3ObjectStore
+        return S3ObjectStore
+    raise AttributeError(f"module 's3es' has no attribute {name!r}")
+
 
 __all__ = [
     "Aggregate",
