@@ -51,7 +51,7 @@ def list_all_get_newest(repository: LedgerRepository, stream_id: str) -> LedgerS
             event_store.keys.parse(stream, key)
             for key in event_store.objects.list_keys(event_store.keys.stream_prefix(stream))
         ),
-        key=lambda where: (where.version, where.chunk),
+        key=lambda where: (where.version, where.number),
     )
     stored = event_store.objects.get(newest.key)
     if stored is None:

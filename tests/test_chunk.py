@@ -41,7 +41,7 @@ def _chunk(**changes: Any) -> Chunk:
     fields: dict[str, Any] = {
         "stream": STREAM,
         "version": 1,
-        "chunk": 0,
+        "number": 0,
         "base_version": 0,
         "append_id": "a-1",
         "events": (_event(),),
@@ -124,7 +124,7 @@ def chunks(draw: st.DrawFn) -> Chunk:
     return Chunk(
         stream=draw(stream_names),
         version=version,
-        chunk=draw(st.integers(min_value=0, max_value=10**6 - 1)),
+        number=draw(st.integers(min_value=0, max_value=10**6 - 1)),
         base_version=version - span,
         append_id=draw(st.text(max_size=40)),
         events=tuple(drawn),
@@ -145,7 +145,7 @@ class TestRoundTrip:
     @given(chunk=chunks())
     def test_any_chunk(self, chunk: Chunk) -> None:
         """Any valid chunk decodes, from the bytes it encodes to, to an equal chunk."""
-        where = KEYS.parse(chunk.stream, KEYS.chunk_key(chunk.stream, chunk.version, chunk.chunk))
+        where = KEYS.parse(chunk.stream, KEYS.chunk_key(chunk.stream, chunk.version, chunk.number))
         assert decode_chunk(where, encode_chunk(chunk)) == chunk
 
     def test_stored_as_utf8_not_escaped(self) -> None:
@@ -388,7 +388,7 @@ class TestChunkValidation:
             ({"events": ()}, "at least one event"),
             ({"snapshot": Snapshot(1, 2, {})}, "snapshot version (2)"),
             ({"version": -1}, "version must be >= 0"),
-            ({"chunk": -1}, "chunk must be >= 0"),
+            ({"number": -1}, "number must be >= 0"),
         ],
     )
     def test_invalid_chunk_refused(self, changes: dict[str, Any], problem: str) -> None:

@@ -33,7 +33,7 @@ def rewrite(events: EventStore, chunk: Chunk, snapshot: Snapshot) -> bool:
     """Store ``chunk`` again as its next chunk number with ``snapshot``, as a load's fallback
     does; False if another writer stored that chunk number first."""
     try:
-        events.store(attrs.evolve(chunk, chunk=chunk.chunk + 1, snapshot=snapshot))
+        events.store(attrs.evolve(chunk, number=chunk.number + 1, snapshot=snapshot))
     except ObjectAlreadyExists:
         return False
     return True
@@ -140,7 +140,7 @@ class TestAppend:
         assert chunk == Chunk(
             stream=STREAM,
             version=1,
-            chunk=0,
+            number=0,
             base_version=0,
             append_id=result.append_id,
             events=tuple(records),
@@ -270,7 +270,7 @@ class TestLatest:
         assert rewrite(events, latest, snapshot)
         rewritten = events.latest(STREAM)
         assert rewritten is not None
-        assert (rewritten.version, rewritten.chunk, rewritten.snapshot) == (2, 1, snapshot)
+        assert (rewritten.version, rewritten.number, rewritten.snapshot) == (2, 1, snapshot)
 
     def test_stray_object_first(self, store: InMemoryObjectStore, events: EventStore) -> None:
         """An object listed before the newest chunk that is not a chunk raises CorruptChunk
@@ -329,7 +329,7 @@ class TestChunks:
         rewrite(events, second, Snapshot(1, 2, {"r": 1}))
         requests = _requests(store)
         chunks = list(events.chunks(STREAM))
-        assert [(c.version, c.chunk) for c in chunks] == [(1, 0), (2, 1), (3, 0)]
+        assert [(c.version, c.number) for c in chunks] == [(1, 0), (2, 1), (3, 0)]
         assert chunks[1].snapshot == Snapshot(1, 2, {"r": 1})
         assert requests() == RequestCounts(list=1, get=3)
 
@@ -444,7 +444,7 @@ class TestRewrite:
         assert rewrite(events, original, Snapshot(schema=2, version=1, state="second")) is False
         latest = events.latest(STREAM)
         assert latest is not None
-        assert (latest.chunk, latest.snapshot) == (1, first)
+        assert (latest.number, latest.snapshot) == (1, first)
 
     def test_rewrite_of_rewrite(self, events: EventStore) -> None:
         """A rewritten chunk can be rewritten again, as chunk number 2."""
@@ -457,7 +457,7 @@ class TestRewrite:
         assert rewrite(events, once, Snapshot(3, 1, "b"))
         twice = events.latest(STREAM)
         assert twice is not None
-        assert (twice.chunk, twice.snapshot) == (2, Snapshot(3, 1, "b"))
+        assert (twice.number, twice.snapshot) == (2, Snapshot(3, 1, "b"))
 
     def test_appends_continue_after_rewrite(self, events: EventStore) -> None:
         """A rewrite does not take a version: the next append is the next version."""
@@ -467,7 +467,7 @@ class TestRewrite:
         rewrite(events, original, Snapshot(2, 1, "a"))
         result = events.append(STREAM, _events(events, 2), expected_version=1)
         assert result.version == 2
-        assert [(c.version, c.chunk) for c in events.chunks(STREAM)] == [(1, 1), (2, 0)]
+        assert [(c.version, c.number) for c in events.chunks(STREAM)] == [(1, 1), (2, 0)]
 
 
 class TestRequestCounts:

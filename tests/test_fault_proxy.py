@@ -476,7 +476,7 @@ def _stored(rig: Rig, damage: Damage | None) -> tuple[list[str], dict[str, tuple
     keys = rig.keys()
     where = [rig.events.keys.parse(STREAM, key) for key in keys]
     # Gapless: chunk 0 of each version 1..n, newest first (nothing here re-snapshots).
-    assert [(w.version, w.chunk) for w in where] == [(v, 0) for v in range(len(keys), 0, -1)]
+    assert [(w.version, w.number) for w in where] == [(v, 0) for v in range(len(keys), 0, -1)]
     if damage is None:
         stored = {r.metadata["command"]: (r.id, r.version) for r in rig.repository.read(STREAM_ID)}
     else:

@@ -518,7 +518,7 @@ def _decode_or_corrupt(body: bytes) -> None:
     except CorruptChunk as error:
         named = error.key
     else:
-        assert (chunk.stream, chunk.version, chunk.chunk) == (STREAM, 1, 0)
+        assert (chunk.stream, chunk.version, chunk.number) == (STREAM, 1, 0)
         event("a chunk")
         return
     assert named == where.key

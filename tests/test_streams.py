@@ -223,7 +223,7 @@ class TestParse:
         keys = StreamKeys("t")
         key = keys.chunk_key(STREAM, 12, 3)
         where = keys.parse(STREAM, key)
-        assert (where.stream, where.version, where.chunk, where.key) == (STREAM, 12, 3, key)
+        assert (where.stream, where.version, where.number, where.key) == (STREAM, 12, 3, key)
 
     @pytest.mark.parametrize(
         "name",
@@ -332,7 +332,7 @@ class TestKeyProperties:
         keys = StreamKeys(prefix)
         key = keys.chunk_key(stream, version, chunk)
         where = keys.parse(stream, key)
-        assert (where.stream, where.version, where.chunk, where.key) == (
+        assert (where.stream, where.version, where.number, where.key) == (
             stream,
             version,
             chunk,

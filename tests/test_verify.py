@@ -218,7 +218,7 @@ class TestProblems:
         events = tuple(attrs.evolve(e, version=c.version) for c in chunks for e in c.events)
         merged = attrs.evolve(
             chunks[-1],
-            chunk=1,
+            number=1,
             base_version=0,
             events=events,
             snapshot=Snapshot(1, 2, {"total": 3, "events": 2}),

@@ -355,7 +355,7 @@ def _flags(chunk: Chunk) -> list[str]:
         flags.append("erased")
     if chunk.version - chunk.base_version > 1:
         flags.append(f"merged {chunk.base_version + 1}-{chunk.version}")
-    elif chunk.chunk > 0:
+    elif chunk.number > 0:
         flags.append("re-snapshot")
     return flags
 
@@ -390,8 +390,8 @@ def _event_row(chunk: Chunk, event: EventRecord) -> dict[str, Any]:
 
 
 def _stored(event_store: EventStore, stream: StreamName, chunk: Chunk) -> StoredChunk:
-    key = event_store.keys.chunk_key(stream, chunk.version, chunk.chunk)
-    return StoredChunk(key, chunk.version, chunk.chunk, chunk)
+    key = event_store.keys.chunk_key(stream, chunk.version, chunk.number)
+    return StoredChunk(key, chunk.version, chunk.number, chunk)
 
 
 @attrs.frozen

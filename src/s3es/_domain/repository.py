@@ -99,7 +99,7 @@ class Repository(Generic[S, C, E]):
             # Writing it would make every load replay and write again.
             _log.warning("rewrite_skipped", stream=stream, reason=f"unreadable snapshot: {reason}")
             return
-        rewritten = attrs.evolve(last, chunk=last.chunk + 1, snapshot=snapshot)
+        rewritten = attrs.evolve(last, number=last.number + 1, snapshot=snapshot)
         try:
             key = self.event_store.store(rewritten)
         except ObjectAlreadyExists:
@@ -131,7 +131,7 @@ class Repository(Generic[S, C, E]):
 
     def recorded(self, chunk: Chunk) -> Iterator[RecordedEvent[E]]:
         """The events of ``chunk`` read back as this aggregate's (upcast, typed)."""
-        key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
         return self.codec.recorded(chunk, key)
 
     def _evolve(self, state: S, events: Iterable[E]) -> S:

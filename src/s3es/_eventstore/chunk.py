@@ -85,7 +85,7 @@ class Chunk:
 
     stream: StreamName
     version: int = attrs.field(validator=_non_negative)
-    chunk: int = attrs.field(validator=_non_negative)
+    number: int = attrs.field(validator=_non_negative)
     base_version: int = attrs.field(validator=_non_negative)
     append_id: str
     events: tuple[EventRecord, ...]
@@ -182,7 +182,7 @@ def encode_chunk(chunk: Chunk) -> bytes:
             "stream_type": chunk.stream.type,
             "stream_id": chunk.stream.id,
             "version": chunk.version,
-            "chunk": chunk.chunk,
+            "chunk": chunk.number,
             "base_version": chunk.base_version,
             "append_id": chunk.append_id,
             "events": _converter.unstructure(chunk.events),
@@ -195,7 +195,7 @@ def encode_chunk(chunk: Chunk) -> bytes:
         return _dumps(document)
     except (TypeError, ValueError, RecursionError) as error:
         raise ValueError(
-            f"chunk {chunk.version}.{chunk.chunk} of stream {chunk.stream} is not JSON: {error}"
+            f"chunk {chunk.version}.{chunk.number} of stream {chunk.stream} is not JSON: {error}"
         ) from error
 
 
@@ -273,15 +273,21 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
         except (TypeError, ValueError) as error:
             raise CorruptChunk(key, f"field {name!r}: {error}") from error
 
+    def count(name: str) -> int:
+        value: int = field(name, int)
+        if value < 0:
+            raise CorruptChunk(key, f"field {name!r} must be >= 0, not {value}")
+        return value
+
     try:
         named = (field("stream_type", str), field("stream_id", str))
         # The key's stream is validated already; only a differing name needs validating.
         same = named == (where.stream.type, where.stream.id)
         chunk = Chunk(
             stream=where.stream if same else StreamName(type=named[0], id=named[1]),
-            version=field("version", int),
-            chunk=field("chunk", int),
-            base_version=field("base_version", int),
+            version=count("version"),
+            number=count("chunk"),
+            base_version=count("base_version"),
             append_id=field("append_id", str),
             events=field("events", tuple[EventRecord, ...]),
             snapshot=field("snapshot", Snapshot | None),
@@ -290,12 +296,12 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
         )
     except (TypeError, ValueError) as error:
         raise CorruptChunk(key, str(error)) from error
-    found = (chunk.stream, chunk.version, chunk.chunk)
-    expected = (where.stream, where.version, where.chunk)
+    found = (chunk.stream, chunk.version, chunk.number)
+    expected = (where.stream, where.version, where.number)
     if found != expected:
         raise CorruptChunk(
             key,
-            f"content says stream {chunk.stream} version {chunk.version} chunk {chunk.chunk}, "
-            f"the key says stream {where.stream} version {where.version} chunk {where.chunk}",
+            f"content says stream {chunk.stream} version {chunk.version} chunk {chunk.number}, "
+            f"the key says stream {where.stream} version {where.version} chunk {where.number}",
         )
     return chunk

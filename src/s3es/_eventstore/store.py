@@ -163,7 +163,7 @@ class EventStore:
         chunk = Chunk(
             stream=stream,
             version=version,
-            chunk=FIRST_CHUNK,
+            number=FIRST_CHUNK,
             base_version=expected_version,
             append_id=self.new_id(),
             events=tuple(events),
@@ -246,7 +246,7 @@ class EventStore:
         Returns the key; raises ObjectAlreadyExists if another writer stored that chunk number
         first, and ChunkTooLarge, before any request, if it is larger than ``max_chunk_bytes``.
         """
-        key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
         self.objects.put_if_absent(key, self._encode(chunk))
         return key
 
@@ -255,7 +255,7 @@ class EventStore:
 
         Returns the key; raises ObjectChanged if the stored chunk changed or is gone.
         """
-        key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
         self.objects.replace(key, self._encode(chunk), etag=etag)
         return key
 

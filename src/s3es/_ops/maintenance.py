@@ -163,7 +163,7 @@ def _key_of(event_store: EventStore, chunk: Chunk | None) -> str | None:
     return (
         None
         if chunk is None
-        else event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.chunk)
+        else event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
     )
 
 
@@ -172,7 +172,7 @@ def _tombstone(event_store: EventStore, latest: Chunk) -> Chunk:
     return Chunk(
         stream=latest.stream,
         version=latest.version + 1,
-        chunk=FIRST_CHUNK,
+        number=FIRST_CHUNK,
         base_version=latest.version,
         append_id=event_store.new_id(),
         events=(),
@@ -198,9 +198,9 @@ def _merge(event_store: EventStore, chunks: Sequence[Chunk], snapshot: Snapshot)
         for event in chunk.events
     )
     merged = attrs.evolve(
-        last, chunk=last.chunk + 1, base_version=0, events=events, snapshot=snapshot
+        last, number=last.number + 1, base_version=0, events=events, snapshot=snapshot
     )
-    log = _log.bind(stream=str(last.stream), version=last.version, chunk=merged.chunk)
+    log = _log.bind(stream=str(last.stream), version=last.version, chunk=merged.number)
     try:
         event_store.store(merged)
     except ObjectAlreadyExists:
@@ -231,7 +231,7 @@ def _erase_below(event_store: EventStore, merged: Chunk) -> int:
     stream = merged.stream
     erased = 0
     for where in event_store.listing(stream):
-        if (where.version, where.chunk) >= (merged.version, merged.chunk):
+        if (where.version, where.number) >= (merged.version, merged.number):
             continue
         found = event_store.read(where)
         if found is None or found[0].erased:

@@ -135,13 +135,13 @@ def _read(event_store: EventStore, stream: StreamName, key: str) -> StoredChunk:
     stored = event_store.objects.get(key)
     if stored is None:
         problem = VerifyProblem(stream, key, "listed, then gone before it was read")
-        return StoredChunk(key, where.version, where.chunk, None, problem)
+        return StoredChunk(key, where.version, where.number, None, problem)
     try:
         chunk = decode_chunk(where, stored.body)
     except CorruptChunk as error:
         problem = VerifyProblem(stream, key, error.reason)
-        return StoredChunk(key, where.version, where.chunk, None, problem)
-    return StoredChunk(key, where.version, where.chunk, chunk)
+        return StoredChunk(key, where.version, where.number, None, problem)
+    return StoredChunk(key, where.version, where.number, chunk)
 
 
 def chain(

@@ -477,7 +477,7 @@ class Projector(Generic[M]):
         work.streams += 1
         keys = self.event_store.keys
         for chunk in fetched:
-            key = keys.chunk_key(stream, chunk.version, chunk.chunk)
+            key = keys.chunk_key(stream, chunk.version, chunk.number)
             for event in self._codec.recorded(chunk, key):
                 work.model = self.projection.apply(work.model, event)
                 work.events += 1

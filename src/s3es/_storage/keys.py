@@ -102,7 +102,7 @@ class ChunkKey:
 
     stream: StreamName
     version: int
-    chunk: int
+    number: int
     key: str
 
 
@@ -135,13 +135,15 @@ class StreamKeys:
             )
         return stream_prefix
 
-    def chunk_key(self, stream: StreamName, version: int, chunk: int = FIRST_CHUNK) -> str:
-        """The object key of ``stream``'s chunk ``chunk`` of ``version``."""
+    def chunk_key(self, stream: StreamName, version: int, number: int = FIRST_CHUNK) -> str:
+        """The object key of ``stream``'s chunk ``number`` of ``version``."""
         if not 1 <= version <= MAX_VERSION:
             raise ValueError(f"version of stream {stream} out of range: {version}")
-        if not FIRST_CHUNK <= chunk <= MAX_CHUNK:
-            raise ValueError(f"chunk number of stream {stream} out of range: {chunk}")
-        countdown = f"{MAX_VERSION - version:0{VERSION_WIDTH}d}.{MAX_CHUNK - chunk:0{CHUNK_WIDTH}d}"
+        if not FIRST_CHUNK <= number <= MAX_CHUNK:
+            raise ValueError(f"chunk number of stream {stream} out of range: {number}")
+        countdown = (
+            f"{MAX_VERSION - version:0{VERSION_WIDTH}d}.{MAX_CHUNK - number:0{CHUNK_WIDTH}d}"
+        )
         return f"{self.stream_prefix(stream)}{countdown}.json"
 
     def parse(self, stream: StreamName, key: str) -> ChunkKey:
@@ -162,7 +164,7 @@ class StreamKeys:
                 f"not a chunk key of stream {stream} (expected {stream_prefix}"
                 f"{'9' * VERSION_WIDTH}.{'9' * CHUNK_WIDTH}.json)",
             )
-        version, chunk = MAX_VERSION - int(match[1]), MAX_CHUNK - int(match[2])
+        version, number = MAX_VERSION - int(match[1]), MAX_CHUNK - int(match[2])
         if version < 1:
             raise CorruptChunk(key, f"version must be at least 1 in a chunk key of stream {stream}")
-        return ChunkKey(stream=stream, version=version, chunk=chunk, key=key)
+        return ChunkKey(stream=stream, version=version, number=number, key=key)

@@ -15,7 +15,7 @@ from s3es._storage.keys import ChunkKey, StreamName
 
 _SPEC_STREAM_ID = "spec"
 #: Where specifications pretend to store their events (nothing is stored).
-_SPEC_KEY = ChunkKey(stream=StreamName("spec", _SPEC_STREAM_ID), version=1, chunk=0, key="<spec>")
+_SPEC_KEY = ChunkKey(stream=StreamName("spec", _SPEC_STREAM_ID), version=1, number=0, key="<spec>")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -71,7 +71,7 @@ class AggregateSpec(Generic[S, C, E]):
         chunk = Chunk(
             stream=self.stream,
             version=_SPEC_KEY.version,
-            chunk=_SPEC_KEY.chunk,
+            number=_SPEC_KEY.number,
             base_version=0,
             append_id="-",
             events=(record,),
