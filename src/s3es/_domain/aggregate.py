@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 import cattrs
-from cattrs.preconf.json import make_converter
 
+from s3es._base.converter import make_strict_converter
 from s3es._domain.upcasting import Upcaster, Upcasting, origin
 from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot
 from s3es._storage.keys import StreamName
@@ -21,33 +21,8 @@ C = TypeVar("C")
 E = TypeVar("E")
 
 
-def _strict_scalar(*accepted: type[Any]) -> Any:
-    def structure(value: Any, type_: Any) -> Any:
-        # bool is an int to Python, never to a JSON reader
-        if type(value) not in accepted:
-            raise TypeError(f"expected {type_.__name__}, got {type(value).__name__}: {value!r}")
-        return type_(value)  # an int read for a float field becomes a float
-
-    return structure
-
-
-def make_default_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
-    """Cattrs's JSON preset (datetimes as ISO 8601 strings, sets as lists...), made strict.
-
-    The preset would turn "5" into 5 or "12" into ``(1, 2)``; here a value of the wrong JSON type
-    is an error, so a stored snapshot that does not fit the state is replayed, not misread.
-    ``forbid_extra_keys`` also refuses a JSON object with a field the class does not have.
-    """
-    converter = make_converter(forbid_extra_keys=forbid_extra_keys)
-    converter.register_structure_hook(int, _strict_scalar(int))
-    converter.register_structure_hook(float, _strict_scalar(float, int))
-    converter.register_structure_hook(str, _strict_scalar(str))
-    converter.register_structure_hook(bool, _strict_scalar(bool))
-    return converter
-
-
 #: The converter aggregates use unless they set ``CONVERTER``.
-DEFAULT_CONVERTER: cattrs.Converter = make_default_converter()
+DEFAULT_CONVERTER: cattrs.Converter = make_strict_converter()
 
 
 class Aggregate(abc.ABC, Generic[S, C, E]):

@@ -32,8 +32,8 @@ from typing import Any, Final
 import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
-from cattrs.preconf.json import make_converter
 
+from s3es._base.converter import make_strict_converter
 from s3es._storage.keys import ChunkKey, StreamName
 from s3es.errors import CorruptChunk
 
@@ -131,30 +131,9 @@ class Chunk:
             )
 
 
-def _strict(kind: type[Any]) -> Any:
-    def structure(value: Any, _type: Any) -> Any:
-        if type(value) is not kind:
-            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}: {value!r}")
-        return value
-
-    return structure
-
-
 def _make_converter() -> cattrs.Converter:
-    converter = make_converter(forbid_extra_keys=False)
-    # cattrs would turn "3" or 3.7 into 3: a chunk with such a field is corrupt, not a version.
-    converter.register_structure_hook(int, _strict(int))
-    converter.register_structure_hook(str, _strict(str))
-    converter.register_structure_hook(bool, _strict(bool))
-
-    def structure_json_object(value: Any, _type: Any) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-        return value
-
-    converter.register_structure_hook_func(
-        lambda type_: type_ == Mapping[str, Any], structure_json_object
-    )
+    # Fields this code does not know are read and ignored (docs/chunk-format.md).
+    converter = make_strict_converter(forbid_extra_keys=False)
     converter.register_unstructure_hook(
         EventRecord,
         make_dict_unstructure_fn(
@@ -247,6 +226,24 @@ def _parse(key: str, body: bytes) -> Any:
     return document
 
 
+def _field(key: str, document: Mapping[str, Any], name: str, kind: Any) -> Any:
+    """Field ``name`` of the chunk stored at ``key``, as ``kind``; CorruptChunk naming it if not.
+
+    Every int field of a chunk (version, chunk, base_version) counts, so a negative one is corrupt.
+    """
+    if name not in document:
+        raise CorruptChunk(key, f"missing field {name!r}")
+    try:
+        value = _converter.structure(document[name], kind)
+    except cattrs.BaseValidationError as error:
+        raise CorruptChunk(key, "; ".join(cattrs.transform_error(error, path=name))) from error
+    except (TypeError, ValueError) as error:
+        raise CorruptChunk(key, f"field {name!r}: {error}") from error
+    if kind is int and value < 0:
+        raise CorruptChunk(key, f"field {name!r} must be >= 0, not {value}")
+    return value
+
+
 def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
     """Read the chunk stored at ``where``; raise CorruptChunk naming the key if it is not one.
 
@@ -264,20 +261,7 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
         )
 
     def field(name: str, kind: Any) -> Any:
-        if name not in document:
-            raise CorruptChunk(key, f"missing field {name!r}")
-        try:
-            return _converter.structure(document[name], kind)
-        except cattrs.BaseValidationError as error:
-            raise CorruptChunk(key, "; ".join(cattrs.transform_error(error, path=name))) from error
-        except (TypeError, ValueError) as error:
-            raise CorruptChunk(key, f"field {name!r}: {error}") from error
-
-    def count(name: str) -> int:
-        value: int = field(name, int)
-        if value < 0:
-            raise CorruptChunk(key, f"field {name!r} must be >= 0, not {value}")
-        return value
+        return _field(key, document, name, kind)
 
     try:
         named = (field("stream_type", str), field("stream_id", str))
@@ -285,9 +269,9 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
         same = named == (where.stream.type, where.stream.id)
         chunk = Chunk(
             stream=where.stream if same else StreamName(type=named[0], id=named[1]),
-            version=count("version"),
-            number=count("chunk"),
-            base_version=count("base_version"),
+            version=field("version", int),
+            number=field("chunk", int),
+            base_version=field("base_version", int),
             append_id=field("append_id", str),
             events=field("events", tuple[EventRecord, ...]),
             snapshot=field("snapshot", Snapshot | None),

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import attrs
 import cattrs
 
+from s3es._base.converter import make_strict_converter
 from s3es._base.logging import get_logger
-from s3es._domain.aggregate import make_default_converter
 from s3es._storage.port import ObjectStore
 from s3es.errors import (
     CorruptReadModel,
@@ -32,7 +32,7 @@ _log = get_logger("s3es.lease")
 
 LEASE_FORMAT = "s3es.lease/1"
 #: Reads leases strictly: a field of the wrong JSON type, missing or unknown is an error.
-_CONVERTER = make_default_converter(forbid_extra_keys=True)
+_CONVERTER = make_strict_converter(forbid_extra_keys=True)
 #: How often taking the lease reads it again after losing a race for it.
 _ACQUIRE_ATTEMPTS = 3
 

@@ -17,12 +17,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 import cattrs
 
+from s3es._base.converter import make_strict_converter
 from s3es._domain.aggregate import (
     DEFAULT_CONVERTER,
     Aggregate,
     AggregateCodec,
     RecordedEvent,
-    make_default_converter,
 )
 from s3es._eventstore.chunk import Chunk
 from s3es._storage.keys import StreamKeys, StreamName, check_segment
@@ -115,7 +115,7 @@ class _Document:
 
 
 #: Reads documents strictly: a field of the wrong JSON type, missing or unknown is an error.
-DOCUMENT_CONVERTER = make_default_converter(forbid_extra_keys=True)
+DOCUMENT_CONVERTER = make_strict_converter(forbid_extra_keys=True)
 
 
 def _configuration_error(projection: type[Any], problem: str) -> InvalidConfiguration:
