@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import attrs
+
 from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
 from bench.projections import (
@@ -25,6 +27,15 @@ REBUILD_EXTRAPOLATED = 100_000
 #: The share of the one-PUT-per-round-trip limit that GOAL_WRITERS on one stream should reach.
 THROUGHPUT_GOAL = 0.70
 GOAL_WRITERS = 8
+
+#: The folder, beside the report, that holds its figures (drawn by ``bench.plots``).
+IMAGES = "images"
+#: The file name of each figure in ``IMAGES``.
+FIGURES = {
+    "commands": "bench-commands.svg",
+    "hot stream": "bench-hot-stream.svg",
+    "loads": "bench-loads.svg",
+}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -563,51 +574,70 @@ def _lag_text(results: BenchResults) -> str:
     return text
 
 
-def sections(results: BenchResults) -> list[tuple[str, str, str]]:
-    """Each section's heading, table and explanation, in order."""
+@attrs.frozen
+class Section:
+    """One section of the report: a heading, a table, what it means, and maybe a figure."""
+
+    heading: str
+    table: str
+    text: str
+    #: The figure's file name under ``IMAGES`` (see ``FIGURES``), or None.
+    figure: str | None = None
+    #: What the figure shows, for readers who cannot see it.
+    alt: str = ""
+
+
+def sections(results: BenchResults) -> list[Section]:
+    """Each section's heading, table, explanation and figure, in order."""
+    latency_ms = f"{results.config.latency * 1000:g} ms"
     return [
-        (
+        Section(
             "Requests and dollars per command",
             costs_table(results.costs),
             _costs_text(results),
+            FIGURES["commands"],
+            "Requests per stored command, PUT, GET and LIST stacked, and dollars per million"
+            " stored commands, for each number of writers on one stream, against the one-PUT"
+            " floor",
         ),
-        (
-            (
-                f"One hot stream: commands per second at {results.config.latency * 1000:g} ms"
-                " per request"
-            ),
+        Section(
+            f"One hot stream: commands per second at {latency_ms} per request",
             hot_stream_table(results.hot_stream),
             _hot_stream_text(results),
+            FIGURES["hot stream"],
+            "Commands stored per second on one stream against the limit of one version per PUT"
+            " round trip, and the p50 and p99 command durations, for each number of writers",
         ),
-        (
+        Section(
             "Cold loads by stream length",
             loads_table(results.loads),
             _loads_text(results),
+            FIGURES["loads"],
+            "Requests and milliseconds of a cold load by stream length: s3es's load stays at"
+            " one LIST and one GET; listing every key grows a LIST per 1,000 chunks; reading"
+            " every chunk grows a GET per append",
         ),
-        (
+        Section(
             "Replay throughput (CPU only)",
             replays_table(results.replays),
             _replays_text(results),
         ),
-        (
+        Section(
             "Without conditional writes: acknowledged events lost",
             strawman_table(results.strawman, results.ours),
             _strawman_text(results),
         ),
-        (
-            (
-                f"Projections: rebuild throughput at {results.config.latency * 1000:g} ms per"
-                " request"
-            ),
+        Section(
+            f"Projections: rebuild throughput at {latency_ms} per request",
             rebuilds_table(results.rebuilds),
             _rebuilds_text(results),
         ),
-        (
+        Section(
             "Projections: what a pass costs, full scan or change feed",
             steady_table(results.steady),
             _steady_text(results),
         ),
-        (
+        Section(
             "Projections: lag behind the writers",
             lag_table(results.lag),
             _lag_text(results),
@@ -631,8 +661,8 @@ def console(results: BenchResults) -> str:
         f"Machine: {_machine(results)}",
         f"Run time: {_seconds(results.seconds)}",
     ]
-    for heading, body, _ in sections(results):
-        parts += [f"\n{heading}\n", body]
+    for section in sections(results):
+        parts += [f"\n{section.heading}\n", section.table]
     return "\n".join(parts) + "\n"
 
 
@@ -662,6 +692,9 @@ def markdown(results: BenchResults) -> str:
             " not vary at all, those of several writers depend on how their threads interleave."
         ),
     ]
-    for heading, body, text in sections(results):
-        parts += [f"## {heading}", body, text]
+    for section in sections(results):
+        parts.append(f"## {section.heading}")
+        if section.figure is not None:
+            parts.append(f"![{section.alt}]({IMAGES}/{section.figure})")
+        parts += [section.table, section.text]
     return "\n\n".join(parts) + "\n"

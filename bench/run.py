@@ -38,7 +38,7 @@ class BenchConfig:
     #: Commands of each hot-stream run, shared among its writers.
     hot_stream_commands: int = 320
     #: Appends of the streams whose cold loads are compared.
-    load_sizes: tuple[int, ...] = (10, 1_000, 10_000)
+    load_sizes: tuple[int, ...] = (10, 100, 1_000, 3_000, 10_000)
     #: Timed loads per design and size (the median is reported).
     load_repeats: int = 3
     #: A load whose requests would wait longer than this (seconds) is modelled, not timed.

@@ -1,0 +1,301 @@
+"""The key figures of a run as SVG plots, for ``docs/benchmarks.md``.
+
+Drawn with matplotlib (the ``bench`` extra; nothing in ``s3es`` imports it), through a
+:class:`~matplotlib.figure.Figure` of its own rather than ``pyplot``, so no global figure state
+or interactive backend is involved. The SVG keeps its text as text (``svg.fonttype: none``), its
+ids come from a fixed salt and it carries no date, so a re-run that measures the same numbers
+writes the same bytes. Each line is a ``<g>`` whose id is ``series-<name>``, and each bar one
+whose id is ``series-<name>-<writers>``: the tests find them there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib as mpl
+from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from bench.commands import FLOOR, HotStreamRun, dollars_per_million
+from bench.loads import LoadMeasurement
+from bench.report import FIGURES, GOAL_WRITERS, THROUGHPUT_GOAL
+from bench.run import BenchResults
+from s3es.metering import S3_STANDARD_PRICES
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # every rcParam name, as a Literal
+
+#: One colour per request kind and per design, the same in every figure.
+COLOURS = {
+    "put": "#3b6fb6",
+    "get": "#e08a2e",
+    "list": "#4f9a5a",
+    "s3es load": "#3b6fb6",
+    "LIST all, GET newest": "#8c8c8c",
+    "GET every chunk (replay)": "#c8463d",
+    "p50": "#3b6fb6",
+    "p99": "#c8463d",
+    "limit": "#555555",
+}
+
+#: The rcParams every figure is drawn with: readable on a white card, reproducible bytes.
+STYLE: dict[RcKeyType, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "s3es-bench",
+    "font.family": "sans-serif",
+    "font.size": 9.5,
+    "axes.titlesize": 10.5,
+    "axes.titleweight": "bold",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": "#555555",
+    "axes.labelcolor": "#222222",
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#e3e3e3",
+    "grid.linewidth": 0.8,
+    "xtick.color": "#444444",
+    "ytick.color": "#444444",
+    "legend.frameon": False,
+    "legend.fontsize": 8.5,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+}
+
+#: Width and height, in inches, of a figure of two plots side by side.
+SIZE = (8.4, 3.3)
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def _thousands() -> FuncFormatter:
+    """Tick labels as whole numbers with thousands separators, not as powers of ten."""
+    return FuncFormatter(lambda value, _: f"{value:,.0f}")
+
+
+def _name_bars(bars: BarContainer, series: str, writers: Sequence[int]) -> None:
+    """Give each bar the id ``series-<series>-<writers>`` in the SVG."""
+    for bar, count in zip(bars, writers, strict=True):
+        bar.set_gid(f"series-{series}-{count}")
+
+
+def _writers_axis(axes: Axes, writers: Sequence[int]) -> None:
+    axes.set_xticks(range(len(writers)), [str(each) for each in writers])
+    axes.set_xlabel("writers on one stream")
+    axes.grid(visible=False, axis="x")
+
+
+def commands_figure(runs: Sequence[HotStreamRun]) -> Figure:
+    """Requests per command by kind, and dollars per million commands, by number of writers."""
+    figure = Figure(figsize=SIZE, layout="constrained")
+    requests, dollars = figure.subplots(1, 2)
+    writers = [run.writers for run in runs]
+    positions = range(len(runs))
+    bottom = [0.0] * len(runs)
+    for kind in ("put", "get", "list"):
+        heights = [getattr(run.requests, kind) / max(run.acknowledged, 1) for run in runs]
+        bars = requests.bar(
+            positions, heights, 0.6, bottom=bottom, color=COLOURS[kind], label=kind.upper()
+        )
+        _name_bars(bars, kind, writers)
+        bottom = [low + high for low, high in zip(bottom, heights, strict=True)]
+    for position, total in zip(positions, bottom, strict=True):
+        requests.annotate(
+            f"{total:.2f}",
+            (position, total),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8.5,
+        )
+    requests.set_title("Requests per stored command")
+    requests.set_ylabel("requests")
+    requests.set_ylim(0, max(bottom) * 1.18)
+    requests.legend(loc="upper left", ncols=3)
+    _writers_axis(requests, writers)
+
+    prices = [run.cost().dollars_per_million for run in runs]
+    floor = dollars_per_million(FLOOR, 1, S3_STANDARD_PRICES)
+    bars = dollars.bar(positions, prices, 0.6, color=COLOURS["put"])
+    _name_bars(bars, "dollars", writers)
+    for position, price in zip(positions, prices, strict=True):
+        dollars.annotate(
+            f"${price:,.2f}",
+            (position, price),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8.5,
+        )
+    line = dollars.axhline(
+        floor,
+        color=COLOURS["limit"],
+        linestyle="--",
+        linewidth=1,
+        label=f"floor: the 1 PUT that stores a command (${floor:,.2f})",
+    )
+    line.set_gid("series-floor")
+    dollars.legend(loc="upper left")
+    dollars.set_title("Dollars per million stored commands")
+    dollars.set_ylabel("$ (S3 Standard request prices)")
+    dollars.set_ylim(0, max([*prices, floor]) * 1.3)
+    _writers_axis(dollars, writers)
+    return figure
+
+
+def hot_stream_figure(runs: Sequence[HotStreamRun]) -> Figure:
+    """Commands per second against the one-PUT-per-round-trip limit; p50 and p99 by writers."""
+    figure = Figure(figsize=SIZE, layout="constrained")
+    speed, latency = figure.subplots(1, 2)
+    writers = [run.writers for run in runs]
+    positions = range(len(runs))
+    rates = [run.per_second for run in runs]
+    bars = speed.bar(positions, rates, 0.6, color=COLOURS["put"], label="commands stored per s")
+    _name_bars(bars, "throughput", writers)
+    for position, run in zip(positions, runs, strict=True):
+        speed.annotate(
+            f"{run.share_of_limit:.0%}",
+            (position, run.per_second),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8.5,
+        )
+    limit = runs[0].limit_per_second
+    tops = [*rates]
+    if limit != float("inf"):
+        line = speed.axhline(
+            limit,
+            color=COLOURS["limit"],
+            linestyle="--",
+            linewidth=1,
+            label="limit: 1 version per PUT round trip",
+        )
+        line.set_gid("series-limit")
+        goal = speed.axhline(
+            limit * THROUGHPUT_GOAL,
+            color=COLOURS["limit"],
+            linestyle=":",
+            linewidth=1,
+            label=f"goal with {GOAL_WRITERS} writers: {THROUGHPUT_GOAL:.0%} of the limit",
+        )
+        goal.set_gid("series-goal")
+        tops.append(limit)
+    speed.set_title("Commands per second on one stream")
+    speed.set_ylabel("commands / s (% of the limit)")
+    speed.set_ylim(0, max(tops) * 1.4)
+    speed.legend(loc="upper left")
+    _writers_axis(speed, writers)
+
+    for name, quantile in (("p50", 0.5), ("p99", 0.99)):
+        (line,) = latency.plot(
+            list(positions),
+            [run.latency_quantile(quantile) * 1000 for run in runs],
+            marker="o",
+            color=COLOURS[name],
+            label=f"{name}: {quantile:.0%} of commands took less",
+        )
+        line.set_gid(f"series-{name}")
+    latency.set_yscale("log")
+    latency.yaxis.set_major_formatter(_thousands())
+    latency.set_title("Command duration")
+    latency.set_ylabel("ms (log scale)")
+    latency.legend(loc="upper left")
+    _writers_axis(latency, writers)
+    return figure
+
+
+def loads_figure(loads: Sequence[LoadMeasurement]) -> Figure:
+    """Requests and time of a cold load by stream length, for each design."""
+    figure = Figure(figsize=SIZE, layout="constrained")
+    requests, seconds = figure.subplots(1, 2)
+    designs = list(dict.fromkeys(load.design for load in loads))
+    lengths = sorted({load.appends for load in loads})
+    for design in designs:
+        mine = sorted((load for load in loads if load.design == design), key=lambda x: x.appends)
+        appends = [load.appends for load in mine]
+        (line,) = requests.plot(
+            appends,
+            [load.requests.total for load in mine],
+            marker="o",
+            zorder=3 if design == "s3es load" else 2,
+            color=COLOURS.get(design, "#333333"),
+            label=design,
+        )
+        line.set_gid(f"series-requests-{_slug(design)}")
+        (line,) = seconds.plot(
+            appends,
+            [load.seconds * 1000 for load in mine],
+            zorder=3 if design == "s3es load" else 2,
+            color=COLOURS.get(design, "#333333"),
+            label=design,
+        )
+        line.set_gid(f"series-ms-{_slug(design)}")
+        for modelled in (False, True):
+            points = [load for load in mine if load.modelled == modelled]
+            seconds.plot(
+                [load.appends for load in points],
+                [load.seconds * 1000 for load in points],
+                linestyle="none",
+                marker="o",
+                color=COLOURS.get(design, "#333333"),
+                markerfacecolor="white" if modelled else COLOURS.get(design, "#333333"),
+                zorder=3 if design == "s3es load" else 2,
+            )
+    for axes in (requests, seconds):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(lengths, [f"{length:,}" for length in lengths])
+        axes.minorticks_off()
+        axes.yaxis.set_major_formatter(_thousands())
+        axes.set_xlabel("appends in the stream (log scale)")
+    requests.set_ylim(bottom=1)
+    requests.set_title("Requests per cold load")
+    requests.set_ylabel("LIST + GET requests (log scale)")
+    requests.legend(loc="upper left")
+    seconds.set_title("Time per cold load")
+    seconds.set_ylabel("ms, one request after another (log scale)")
+    if any(load.modelled for load in loads):
+        seconds.plot(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            color="#333333",
+            markerfacecolor="white",
+            label="modelled, not timed",
+        )
+        seconds.legend(loc="upper left")
+    return figure
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def draw(results: BenchResults, folder: Path) -> tuple[Path, ...]:
+    """Write the figures of ``results`` into ``folder`` as the files named in ``FIGURES``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    with _style():
+        figures = {
+            "commands": commands_figure(results.hot_stream),
+            "hot stream": hot_stream_figure(results.hot_stream),
+            "loads": loads_figure(results.loads),
+        }
+        for name, figure in figures.items():
+            path = folder / FIGURES[name]
+            figure.savefig(path, format="svg", metadata={"Date": None, "Creator": None})
+            written.append(path)
+    return tuple(written)
