@@ -23,6 +23,8 @@ here without building: that the API reference has a page entry for every public 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import sys
 import textwrap
@@ -229,6 +231,20 @@ def _restore_structlog() -> Iterator[None]:
         structlog.configure(**saved)
 
 
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Put back the root logger's handlers and level, and the ``s3es`` logger's level, that a
+    sample changed (the tutorial's Logs section configures logging)."""
+    root, s3es_logger = logging.getLogger(), logging.getLogger("s3es")
+    handlers, levels = list(root.handlers), (root.level, s3es_logger.level)
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        s3es_logger.setLevel(levels[1])
+
+
 class TestDocs:
     @pytest.mark.usefixtures("_restore_structlog")
     @pytest.mark.parametrize("document", _documents())
@@ -239,7 +255,8 @@ class TestDocs:
         blocks = code_blocks(path)
         if document in REQUIRED:
             assert any(block.runnable for block in blocks), f"{document} has no runnable block"
-        run_blocks(path, blocks)
+        with _logging_restored():
+            run_blocks(path, blocks)
 
     @pytest.mark.parametrize("document", _documents())
     def test_links(self, document: str) -> None:
