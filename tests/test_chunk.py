@@ -387,8 +387,8 @@ class TestChunkValidation:
             ({"base_version": 1}, "base_version (1) must be below version (1)"),
             ({"events": ()}, "at least one event"),
             ({"snapshot": Snapshot(1, 2, {})}, "snapshot version (2)"),
-            ({"version": -1}, "version must be >= 0"),
-            ({"number": -1}, "number must be >= 0"),
+            ({"version": -1}, "'version' must be >= 0: -1"),
+            ({"number": -1}, "'number' must be >= 0: -1"),
         ],
     )
     def test_invalid_chunk_refused(self, changes: dict[str, Any], problem: str) -> None:

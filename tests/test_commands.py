@@ -221,6 +221,13 @@ class TestConflict:
 
 
 class TestBackoff:
+    @pytest.mark.parametrize("field", ["initial", "maximum", "multiplier"])
+    @pytest.mark.parametrize("value", [0, -0.5, float("nan")])
+    def test_not_positive_refused(self, field: str, value: float) -> None:
+        """A delay or multiplier that is not > 0 (NaN included) is refused, naming the field."""
+        with pytest.raises(ValueError, match=f"^'{field}' must be > 0: {value}$"):
+            Backoff(**{field: value})
+
     def test_delays_within_policy_bounds(self) -> None:
         """Each pause is drawn between zero and the backoff's bound for that retry."""
         backoff = Backoff(initial=0.01, maximum=0.03, multiplier=2.0)
@@ -331,7 +338,7 @@ class TestRetryPolicy:
     @pytest.mark.parametrize("attempts", [0, -1])
     def test_at_least_one_attempt(self, attempts: int) -> None:
         """A policy of fewer than one attempt is refused, naming the field and the value."""
-        with pytest.raises(ValueError, match=f"^max_attempts must be at least 1, not {attempts}$"):
+        with pytest.raises(ValueError, match=f"^'max_attempts' must be >= 1: {attempts}$"):
             RetryPolicy(max_attempts=attempts)
 
     def test_default(self) -> None:

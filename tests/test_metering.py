@@ -144,5 +144,5 @@ class TestLatencyObjectStore:
 
     def test_negative_latency_refused(self) -> None:
         """A negative latency is refused, naming the kind."""
-        with pytest.raises(ValueError, match="put must be >= 0"):
+        with pytest.raises(ValueError, match="'put' must be >= 0: -"):
             SimulatedLatency(put=-1)

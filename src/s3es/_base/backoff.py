@@ -7,11 +7,6 @@ import random
 import attrs
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, not {value}")
-
-
 @attrs.frozen
 class Backoff:
     """Delays (seconds) that grow by ``multiplier`` from ``initial`` up to ``maximum``.
@@ -20,9 +15,9 @@ class Backoff:
     collided once spread out instead of colliding again in step.
     """
 
-    initial: float = attrs.field(default=0.005, validator=_positive)
-    maximum: float = attrs.field(default=1.0, validator=_positive)
-    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    initial: float = attrs.field(default=0.005, validator=attrs.validators.gt(0))
+    maximum: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    multiplier: float = attrs.field(default=2.0, validator=attrs.validators.gt(0))
 
     def delay(self, retry: int, rng: random.Random) -> float:
         """The delay before retry number ``retry`` (1 for the first retry)."""

@@ -27,11 +27,6 @@ from s3es.errors import (
 _log = get_logger("s3es.commands")
 
 
-def _at_least_one(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be at least 1, not {value}")
-
-
 class InlineView(Protocol):
     """What a command handler tells of each append it stores: an inline projection.
 
@@ -56,7 +51,7 @@ class RetryPolicy:
     from ``backoff``.
     """
 
-    max_attempts: int = attrs.field(default=10, validator=_at_least_one)
+    max_attempts: int = attrs.field(default=10, validator=attrs.validators.ge(1))
     backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.005, maximum=0.25))
 
 

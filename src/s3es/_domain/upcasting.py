@@ -12,6 +12,9 @@ from s3es._eventstore.chunk import EventRecord
 from s3es.errors import CorruptChunk
 
 
+# Renamed is made by users' upcasters, and a refusal ends up in a CorruptChunk's reason as the
+# exception's repr; attrs.validators.instance_of would put its Attribute there in full, and it
+# takes True for an int. So these stay hand-written.
 def _type_name(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not value:
         raise TypeError(f"Renamed.type must be a non-empty str, not {value!r}")

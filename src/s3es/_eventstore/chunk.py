@@ -46,11 +46,6 @@ CHUNK_FORMAT: Final = 1
 MAX_JSON_DEPTH: Final = 128
 
 
-def _non_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, not {value}")
-
-
 @attrs.frozen
 class EventRecord:
     """One stored event: its registered type name, a unique id, and JSON data and metadata.
@@ -84,9 +79,9 @@ class Chunk:
     """The content of one chunk object, as stored."""
 
     stream: StreamName
-    version: int = attrs.field(validator=_non_negative)
-    number: int = attrs.field(validator=_non_negative)
-    base_version: int = attrs.field(validator=_non_negative)
+    version: int = attrs.field(validator=attrs.validators.ge(0))
+    number: int = attrs.field(validator=attrs.validators.ge(0))
+    base_version: int = attrs.field(validator=attrs.validators.ge(0))
     append_id: str
     events: tuple[EventRecord, ...]
     snapshot: Snapshot | None

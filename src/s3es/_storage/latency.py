@@ -12,11 +12,6 @@ import attrs
 from s3es._storage.port import LIST_PAGE_SIZE, ForwardingObjectStore, ObjectStore, StoredObject
 
 
-def _non_negative(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, not {value}")
-
-
 @attrs.frozen
 class SimulatedLatency:
     """Seconds each kind of request takes, each drawn within ``jitter`` (a fraction) of it.
@@ -24,11 +19,11 @@ class SimulatedLatency:
     The defaults are round figures for S3 Standard seen from EC2 in the same region.
     """
 
-    put: float = attrs.field(default=0.020, validator=_non_negative)
-    get: float = attrs.field(default=0.015, validator=_non_negative)
-    list: float = attrs.field(default=0.020, validator=_non_negative)
-    delete: float = attrs.field(default=0.015, validator=_non_negative)
-    jitter: float = attrs.field(default=0.0, validator=_non_negative)
+    put: float = attrs.field(default=0.020, validator=attrs.validators.ge(0))
+    get: float = attrs.field(default=0.015, validator=attrs.validators.ge(0))
+    list: float = attrs.field(default=0.020, validator=attrs.validators.ge(0))
+    delete: float = attrs.field(default=0.015, validator=attrs.validators.ge(0))
+    jitter: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
 
     @classmethod
     def fixed(cls, seconds: float) -> SimulatedLatency:
