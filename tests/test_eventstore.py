@@ -19,12 +19,21 @@ from s3es import (
     InMemoryObjectStore,
     ObjectStoreError,
     S3ObjectStore,
+    StreamDeleted,
     StreamName,
+)
+from s3es._eventstore.chain import (
+    BreakReason,
+    ChainBreak,
+    Link,
+    newest_of_each_version,
+    walk_chain,
 )
 from s3es._eventstore.chunk import decode_chunk, encode_chunk
 from s3es._eventstore.store import StreamConflict
+from s3es._storage.keys import ChunkKey
 from s3es.errors import InvalidStreamName, ObjectAlreadyExists
-from s3es.eventstore import Chunk, EventRecord, Snapshot
+from s3es.eventstore import Chunk, EventRecord, Snapshot, StreamKeys
 from s3es.metering import RequestCounts
 from s3es.storage import ObjectStore, StoredObject
 
@@ -602,3 +611,161 @@ class TestDiscovery:
         store.put_if_absent("order/bad\x07id/x.json", b"{}")
         with pytest.raises(CorruptChunk, match=r"order/bad\\x07id/.*not the folder of a stream"):
             list(events.streams("order"))
+
+
+def _chain_chunk(
+    version: int, base_version: int, *, number: int = 0, deleted: bool = False, erased: bool = False
+) -> Chunk:
+    """A chunk of STREAM following ``base_version``, one event per version it covers."""
+    covered = range(base_version + 1, version + 1)
+    events = tuple(
+        EventRecord("Added", f"e{v}", {}, {}, WHEN, version=v if len(covered) > 1 else None)
+        for v in covered
+    )
+    if deleted or erased:
+        events = ()
+    return Chunk(
+        STREAM, version, number, base_version, f"a{version}", events, None, deleted, erased
+    )
+
+
+def _listed(*chunks: Chunk) -> tuple[list[ChunkKey], Callable[[ChunkKey], Chunk], list[str]]:
+    """The locations of ``chunks`` as a stream lists them (newest first), a ``read`` for the
+    walk, and the keys that ``read`` was called with."""
+    keys = StreamKeys()
+    by_key = {keys.chunk_key(STREAM, c.version, c.number): c for c in chunks}
+    listed = [keys.parse(STREAM, key) for key in sorted(by_key)]
+    reads: list[str] = []
+
+    def read(where: ChunkKey) -> Chunk:
+        reads.append(where.key)
+        return by_key[where.key]
+
+    return listed, read, reads
+
+
+def _versions(steps: Iterator[Link[ChunkKey] | ChainBreak]) -> list[tuple[int, int] | ChainBreak]:
+    """Each link as (version, number), each break as it is."""
+    return [
+        (step.chunk.version, step.chunk.number) if isinstance(step, Link) else step
+        for step in steps
+    ]
+
+
+class TestChainWalk:
+    """The one walk of a stream's chain that the event store's reads and verification share."""
+
+    def test_highest_chunk_of_each_version_down_the_base_versions(self) -> None:
+        """From the top, the walk takes each version's highest chunk and follows its
+        base_version, so a merged chunk's versions are not read; it reads only its links."""
+        listed, read, reads = _listed(
+            _chain_chunk(1, 0),
+            _chain_chunk(2, 1),
+            _chain_chunk(3, 2),
+            _chain_chunk(3, 1, number=1),  # merged: stands for versions 2 and 3
+            _chain_chunk(4, 3),
+        )
+        newest = newest_of_each_version(listed)
+        assert {v: where.number for v, where in newest.items()} == {4: 0, 3: 1, 2: 0, 1: 0}
+        assert _versions(walk_chain(newest, read)) == [(4, 0), (3, 1), (1, 0)]
+        assert [StreamKeys().parse(STREAM, key).version for key in reads] == [4, 3, 1]
+
+    def test_reads_one_link_at_a_time(self) -> None:
+        """A caller that stops after the first link has read only that chunk."""
+        listed, read, reads = _listed(_chain_chunk(1, 0), _chain_chunk(2, 1))
+        steps = walk_chain(newest_of_each_version(listed), read)
+        first = next(steps)
+        assert isinstance(first, Link)
+        assert first.chunk.version == 2
+        assert len(reads) == 1
+
+    def test_listing_consumed_down_to_after_version(self) -> None:
+        """Only the locations above after_version are kept, and the listing is consumed no
+        further than the first location at or below it (a lazy listing lists no more)."""
+        listed, read, _ = _listed(*(_chain_chunk(v, v - 1) for v in range(1, 6)))
+        remaining = iter(listed)
+        newest = newest_of_each_version(remaining, after_version=2)
+        assert sorted(newest) == [3, 4, 5]
+        assert next(remaining).version == 1  # version 2 was taken to see where to stop
+        assert _versions(walk_chain(newest, read, after_version=2)) == [(5, 0), (4, 0), (3, 0)]
+
+    def test_nothing_after_after_version(self) -> None:
+        """An empty listing, or one with nothing above after_version, is an empty chain."""
+        listed, read, reads = _listed(_chain_chunk(1, 0))
+        assert list(walk_chain({}, read)) == []
+        assert list(walk_chain({1: listed[0]}, read, after_version=1)) == []
+        assert reads == []
+
+    def test_missing_version_breaks(self) -> None:
+        """A version no chunk stands for ends the chain with a break naming the key of the
+        chunk whose events follow it, and the missing version."""
+        listed, read, _ = _listed(_chain_chunk(1, 0), _chain_chunk(3, 2), _chain_chunk(4, 3))
+        assert _versions(walk_chain(newest_of_each_version(listed), read)) == [
+            (4, 0),
+            (3, 0),
+            ChainBreak(BreakReason.MISSING, listed[1].key, 2),
+        ]
+
+    def test_erased_chunk_breaks(self) -> None:
+        """An erased chunk in the chain ends it with a break naming its key and version."""
+        listed, read, _ = _listed(_chain_chunk(1, 0), _chain_chunk(2, 1, erased=True))
+        assert _versions(walk_chain(newest_of_each_version(listed), read)) == [
+            ChainBreak(BreakReason.ERASED, listed[0].key, 2)
+        ]
+
+    def test_tombstone_is_a_link_only_at_the_top(self) -> None:
+        """A tombstone at the top is a link (the caller says whether that is an error); one
+        below the top ends the chain with a break naming it."""
+        listed, read, _ = _listed(_chain_chunk(1, 0), _chain_chunk(2, 1, deleted=True))
+        assert _versions(walk_chain(newest_of_each_version(listed), read)) == [(2, 0), (1, 0)]
+        listed, read, _ = _listed(
+            _chain_chunk(1, 0), _chain_chunk(2, 1, deleted=True), _chain_chunk(3, 2)
+        )
+        assert _versions(walk_chain(newest_of_each_version(listed), read)) == [
+            (3, 0),
+            ChainBreak(BreakReason.TOMBSTONE, listed[1].key, 2),
+        ]
+
+
+class TestChunksAtABreak:
+    """How EventStore.chunks turns each break of the shared walk into its error, and its cost."""
+
+    def _put(self, store: InMemoryObjectStore, chunk: Chunk) -> str:
+        key = StreamKeys().chunk_key(STREAM, chunk.version, chunk.number)
+        store.delete(key)
+        store.put_if_absent(key, encode_chunk(chunk))
+        return key
+
+    @pytest.mark.parametrize(("tombstone", "gets"), [(3, 1), (2, 2)])
+    def test_tombstone(
+        self, store: InMemoryObjectStore, events: EventStore, tombstone: int, gets: int
+    ) -> None:
+        """A tombstone, at the top (a deleted stream) or below it, raises StreamDeleted with
+        its version after one LIST and the GETs down to it."""
+        _fill(events, 3)
+        self._put(store, _chain_chunk(tombstone, tombstone - 1, deleted=True))
+        requests = _requests(store)
+        with pytest.raises(StreamDeleted) as raised:
+            list(events.chunks(STREAM))
+        assert raised.value.version == tombstone
+        assert requests() == RequestCounts(list=1, get=gets)
+
+    def test_erased_chunk_that_stays(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """An erased chunk that no merged chunk stands for makes chunks list again, three times
+        in all, then raises CorruptChunk naming it."""
+        _fill(events, 3)
+        key = self._put(store, _chain_chunk(2, 1, erased=True))
+        requests = _requests(store)
+        with pytest.raises(CorruptChunk, match="an erased chunk in the chain") as raised:
+            list(events.chunks(STREAM))
+        assert raised.value.key == key
+        assert requests() == RequestCounts(list=3, get=6)
+
+    def test_gap_costs(self, store: InMemoryObjectStore, events: EventStore) -> None:
+        """A missing version is found after reading the chunks above it: one LIST, no more."""
+        keys = _fill(events, 4)
+        store.delete(keys[1])
+        requests = _requests(store)
+        with pytest.raises(CorruptChunk, match="stream order/o-1 has no version 2"):
+            list(events.chunks(STREAM))
+        assert requests() == RequestCounts(list=1, get=2)

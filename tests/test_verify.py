@@ -6,6 +6,8 @@ import attrs
 import pytest
 
 from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository, StreamName
+from s3es._eventstore.chunk import encode_chunk
+from s3es._ops.verify import chain, read_stored_chunks
 from s3es.eventstore import Snapshot
 from s3es.metering import RequestCounts
 from s3es.ops import VerifyProblem, compact, delete, erase, verify_prefix, verify_stream
@@ -257,3 +259,74 @@ class TestProblems:
             _key(event_store, "a", 1),
             "listed, then gone before it was read",
         )
+
+
+def _replace(
+    objects: InMemoryObjectStore,
+    event_store: EventStore,
+    version: int,
+    *,
+    deleted: bool = False,
+    erased: bool = False,
+) -> str:
+    """Store over chunk 0 of ``version`` of stream ``a`` that chunk made a tombstone or erased."""
+    (chunk,) = [c for c in event_store.chunks(_stream("a")) if c.version == version]
+    emptied = attrs.evolve(chunk, events=(), snapshot=None, deleted=deleted, erased=erased)
+    key = _key(event_store, "a", version)
+    _overwrite(objects, key, encode_chunk(emptied))
+    return key
+
+
+class TestChainBreaks:
+    """Each break of the chain the event store walks is a problem of verification."""
+
+    def test_erased_chunk_in_the_chain(self) -> None:
+        """An erased chunk no merged chunk stands for is a problem naming it; the stream is
+        read once (one LIST, one GET a chunk), not listed again as a load would."""
+        objects, event_store = _store(a=3)
+        key = _replace(objects, event_store, 2, erased=True)
+        report = verify_stream(event_store, _stream("a"))
+        assert _reasons(report.problems) == [
+            (key, "an erased chunk in the chain: no merged chunk stands for it")
+        ]
+        assert report.events == 1
+        assert report.requests == RequestCounts(list=1, get=3)
+
+    def test_tombstone_below_the_top(self) -> None:
+        """A tombstone below the latest version is a problem naming it and the version above."""
+        objects, event_store = _store(a=3)
+        key = _replace(objects, event_store, 2, deleted=True)
+        report = verify_stream(event_store, _stream("a"))
+        assert _reasons(report.problems) == [(key, "a tombstone below version 3, stored after it")]
+        assert not report.deleted
+        assert report.requests == RequestCounts(list=1, get=3)
+
+    def test_chain_of_a_compacted_stream(self) -> None:
+        """chain() follows the chunks EventStore.chunks reads: the merged chunk, then the
+        versions after it."""
+        _, event_store = _store(a=3)
+        compact(Repository(event_store, Counter), "a")
+        CommandHandler(Repository(event_store, Counter)).handle("a", Increment(9))
+        stored = read_stored_chunks(event_store, _stream("a"))
+        links, problems = chain(_stream("a"), stored)
+        assert problems == []
+        read = [(c.version, c.number) for c in event_store.chunks(_stream("a"))]
+        assert [(link.version, link.number) for link in links] == read == [(3, 1), (4, 0)]
+
+
+class TestReadAsTheEventStoreReads:
+    """Verification reads each chunk as EventStore.read does, refusing what a load refuses."""
+
+    def test_chunk_larger_than_max_chunk_bytes(self) -> None:
+        """A chunk larger than the event store's max_chunk_bytes is a problem naming it, as
+        loads refuse it; the chain starts below it. With a larger limit the stream is sound."""
+        objects, event_store = _store(a=1)
+        record = event_store.new_event("Incremented", {"amount": 1}, {"note": "x" * 1_000})
+        event_store.append(_stream("a"), [record], expected_version=1)
+        small = EventStore(objects, prefix=PREFIX, max_chunk_bytes=1_000)
+        report = verify_stream(small, _stream("a"))
+        (problem,) = report.problems
+        assert problem.key == _key(event_store, "a", 2)
+        assert "more than max_chunk_bytes (1,000) allows" in problem.reason
+        assert (report.chunks, report.events) == (2, 1)
+        assert verify_stream(event_store, _stream("a")).ok

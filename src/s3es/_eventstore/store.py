@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from s3es._base.logging import get_logger
+from s3es._eventstore.chain import BreakReason, ChainBreak, Link, newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
 from s3es._eventstore.feed import feed_key
 from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
@@ -58,12 +59,6 @@ class AppendResult:
     events: tuple[EventRecord, ...]
     #: True when the PUT's answer was lost and the stored chunk was found to be ours afterwards.
     recovered: bool = False
-
-
-class _ErasedInChain(Exception):  # noqa: N818 - internal signal: list the stream again
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 class StreamConflict(ConcurrencyError):  # noqa: N818 - a ConcurrencyError, named as one
@@ -340,53 +335,50 @@ class EventStore:
         between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
         chunk that stands for it is stored before any chunk is erased.
         """
-        for attempt in range(1, _READ_ATTEMPTS + 1):
-            try:
-                newest_first = self._chain(stream, after_version)
-            except _ErasedInChain as erased:
-                if attempt == _READ_ATTEMPTS:
-                    raise CorruptChunk(
-                        erased.key, "an erased chunk in the chain: no merged chunk stands for it"
-                    ) from None
-                _log.debug("chain_erased", stream=str(stream), key=erased.key, attempt=attempt)
-                continue
-            break
+        newest_first = self._chain(stream, after_version)
+        for attempt in range(1, _READ_ATTEMPTS):
+            if not isinstance(newest_first, ChainBreak):
+                break
+            _log.debug("chain_erased", stream=str(stream), key=newest_first.key, attempt=attempt)
+            newest_first = self._chain(stream, after_version)
+        if isinstance(newest_first, ChainBreak):
+            raise CorruptChunk(
+                newest_first.key, "an erased chunk in the chain: no merged chunk stands for it"
+            )
         for chunk in reversed(newest_first):
             yield _trimmed(chunk, after_version)
 
-    def _chain(self, stream: StreamName, after_version: int) -> list[Chunk]:
-        """The chunks :meth:`chunks` yields, newest first and not trimmed."""
-        newest_of_version: dict[int, ChunkKey] = {}
-        for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
-            where = self.keys.parse(stream, key)
-            if where.version <= after_version:
-                break
-            # A version's highest chunk number lists first.
-            newest_of_version.setdefault(where.version, where)
+    def _chain(self, stream: StreamName, after_version: int) -> list[Chunk] | ChainBreak:
+        """The chunks :meth:`chunks` yields, newest first and not trimmed.
+
+        Or the break at an erased chunk, for :meth:`chunks` to list again; any other break
+        raises: a missing version CorruptChunk, a tombstone StreamDeleted.
+        """
+        newest = newest_of_each_version(self.listing(stream), after_version=after_version)
         newest_first: list[Chunk] = []
-        wanted = max(newest_of_version, default=after_version)
-        later_key = None
-        while wanted > after_version:
-            found = newest_of_version.get(wanted)
-            if found is None:
+        for step in walk_chain(newest, self._read, after_version=after_version):
+            if isinstance(step, Link):
+                if step.chunk.deleted:  # the top: the stream's latest version
+                    raise StreamDeleted(stream, step.chunk.version)
+                newest_first.append(step.chunk)
+            elif step.reason is BreakReason.ERASED:
+                return step
+            elif step.reason is BreakReason.TOMBSTONE:
+                raise StreamDeleted(stream, step.version)
+            else:
                 raise CorruptChunk(
-                    str(later_key),
-                    f"stream {stream} has no version {wanted}, which this chunk's events follow",
+                    step.key,
+                    f"stream {stream} has no version {step.version}, "
+                    "which this chunk's events follow",
                 )
-            chunk = self._read(found)
-            if chunk.deleted:
-                raise StreamDeleted(stream, chunk.version)
-            if chunk.erased:
-                raise _ErasedInChain(found.key)
-            newest_first.append(chunk)
-            wanted, later_key = chunk.base_version, found.key
         return newest_first
 
     def _read(self, where: ChunkKey) -> Chunk:
-        stored = self.objects.get(where.key)
-        if stored is None:
+        """The chunk at ``where``; ObjectStoreError if it was listed but is gone. One GET."""
+        found = self.read(where)
+        if found is None:
             raise ObjectStoreError("GET", where.key, "listed, then gone before it was read")
-        return self._decode(where, stored.body)
+        return found[0]
 
     def _encode(self, chunk: Chunk) -> bytes:
         """``chunk`` as stored; ChunkTooLarge if it is larger than ``max_chunk_bytes``."""

@@ -9,7 +9,7 @@ the stream and the key, never an exception.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -17,7 +17,8 @@ import attrs
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
 from s3es._domain.aggregate import Aggregate, AggregateCodec
-from s3es._eventstore.chunk import Chunk, decode_chunk
+from s3es._eventstore.chain import BreakReason, Link, newest_of_each_version, walk_chain
+from s3es._eventstore.chunk import Chunk
 from s3es._eventstore.store import EventStore
 from s3es._storage.keys import FIRST_CHUNK, StreamKeys, StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
@@ -121,10 +122,20 @@ def read_stored_chunks(event_store: EventStore, stream: StreamName) -> list[Stor
     """Every chunk of ``stream``, newest first, each read and decoded (or its problem).
 
     One LIST per 1,000 keys and one GET per chunk. A key that is not a chunk key, a chunk that
-    cannot be decoded, and one listed but gone before its GET are problems, not errors.
+    cannot be read (as :meth:`EventStore.read` refuses it), and one listed but gone before its
+    GET are problems, not errors.
     """
-    prefix = event_store.keys.stream_prefix(stream)
-    return [_read(event_store, stream, key) for key in event_store.objects.list_keys(prefix)]
+    return list(_stored_chunks(event_store, stream))
+
+
+def _stored_chunks(event_store: EventStore, stream: StreamName) -> Iterator[StoredChunk]:
+    """:func:`read_stored_chunks`, one key at a time: a GET only when the next is asked for.
+
+    The keys are listed here rather than by :meth:`EventStore.listing`, which stops at the
+    first key that is not a chunk key; verification reports it and reads on.
+    """
+    for key in event_store.objects.list_keys(event_store.keys.stream_prefix(stream)):
+        yield _read(event_store, stream, key)
 
 
 def _read(event_store: EventStore, stream: StreamName, key: str) -> StoredChunk:
@@ -132,16 +143,15 @@ def _read(event_store: EventStore, stream: StreamName, key: str) -> StoredChunk:
         where = event_store.keys.parse(stream, key)
     except CorruptChunk as error:
         return StoredChunk(key, 0, 0, None, VerifyProblem(stream, key, error.reason))
-    stored = event_store.objects.get(key)
-    if stored is None:
-        problem = VerifyProblem(stream, key, "listed, then gone before it was read")
-        return StoredChunk(key, where.version, where.number, None, problem)
     try:
-        chunk = decode_chunk(where, stored.body)
+        found = event_store.read(where)
     except CorruptChunk as error:
         problem = VerifyProblem(stream, key, error.reason)
         return StoredChunk(key, where.version, where.number, None, problem)
-    return StoredChunk(key, where.version, where.number, chunk)
+    if found is None:
+        problem = VerifyProblem(stream, key, "listed, then gone before it was read")
+        return StoredChunk(key, where.version, where.number, None, problem)
+    return StoredChunk(key, where.version, where.number, found[0])
 
 
 def chain(
@@ -149,38 +159,35 @@ def chain(
 ) -> tuple[list[StoredChunk], list[VerifyProblem]]:
     """The chunks a full read follows, oldest first, and the problems on the way.
 
-    As ``EventStore.chunks`` does: from the latest version's highest chunk, down each chunk's
-    ``base_version`` to version 0, taking the highest readable chunk of each version. A missing
-    version, an erased chunk or a tombstone in the chain is a problem, and ends the chain.
+    The chain ``EventStore.chunks`` walks (see :func:`~s3es._eventstore.chain.walk_chain`),
+    over the readable chunks of ``stored`` (listed newest first): from the latest version's
+    highest chunk, down each chunk's ``base_version`` to version 0, taking the highest readable
+    chunk of each version. A missing version, an erased chunk or a tombstone below the top is
+    a problem, and ends the chain.
     """
-    newest: dict[int, StoredChunk] = {}
-    for item in stored:
-        if item.chunk is not None:
-            newest.setdefault(item.version, item)  # highest chunk number first, as listed
-    problems: list[VerifyProblem] = []
+    newest = newest_of_each_version(item for item in stored if item.chunk is not None)
     links: list[StoredChunk] = []
-    wanted = max(newest, default=0)
-    later: StoredChunk | None = None
-    while wanted > 0:
-        link = newest.get(wanted)
-        if link is None or link.chunk is None:
-            where = "-" if later is None else later.key
-            reason = f"no readable chunk of version {wanted}, which this chunk's events follow"
-            problems.append(VerifyProblem(stream, where, reason))
-            break
-        chunk = link.chunk
-        if chunk.erased:
+    problems: list[VerifyProblem] = []
+    for step in walk_chain(newest, _readable):
+        if isinstance(step, Link):
+            links.append(step.where)
+            continue
+        if step.reason is BreakReason.MISSING:
+            reason = (
+                f"no readable chunk of version {step.version}, which this chunk's events follow"
+            )
+        elif step.reason is BreakReason.ERASED:
             reason = "an erased chunk in the chain: no merged chunk stands for it"
-            problems.append(VerifyProblem(stream, link.key, reason))
-            break
-        if chunk.deleted and later is not None:
-            reason = f"a tombstone below version {later.version}, stored after it"
-            problems.append(VerifyProblem(stream, link.key, reason))
-            break
-        links.append(link)
-        wanted, later = chunk.base_version, link
+        else:
+            reason = f"a tombstone below version {links[-1].version}, stored after it"
+        problems.append(VerifyProblem(stream, step.key, reason))
     links.reverse()
     return links, problems
+
+
+def _readable(item: StoredChunk) -> Chunk:
+    assert item.chunk is not None  # noqa: S101 - chain() walks only readable chunks
+    return item.chunk
 
 
 def _lock_problems(
@@ -325,14 +332,13 @@ def _read_unless_deleted(
     event_store: EventStore, stream: StreamName
 ) -> tuple[list[StoredChunk], bool]:
     """The stream's chunks; only the first (a tombstone) if the stream was deleted."""
-    keys = iter(event_store.objects.list_keys(event_store.keys.stream_prefix(stream)))
-    first_key = next(keys, None)
-    if first_key is None:
+    stored = _stored_chunks(event_store, stream)
+    first = next(stored, None)
+    if first is None:
         return [], False
-    first = _read(event_store, stream, first_key)
     if first.chunk is not None and first.chunk.deleted:
         return [first], True
-    return [first, *(_read(event_store, stream, key) for key in keys)], False
+    return [first, *stored], False
 
 
 def verify_prefix(
