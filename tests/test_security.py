@@ -33,7 +33,6 @@ from s3es import (
     StreamName,
 )
 from s3es._eventstore.chunk import MAX_JSON_DEPTH, Chunk, decode_chunk, encode_chunk
-from s3es._eventstore.feed import feed_key
 from s3es._eventstore.store import DEFAULT_MAX_CHUNK_BYTES
 from s3es._storage.keys import MAX_KEY_BYTES
 from s3es.errors import ChunkTooLarge, InvalidStreamName
@@ -185,8 +184,8 @@ def check_confined(
         assert len(key.encode()) <= MAX_KEY_BYTES
         expected.add(key)
         if feed:
-            entry = feed_key(
-                events.keys, StreamName("counter", stream_id), 1, int(NOW.timestamp() * 1000)
+            entry = events.keys.feed_key(
+                StreamName("counter", stream_id), 1, int(NOW.timestamp() * 1000)
             )
             assert entry.startswith(f"{root}_feed/counter/")
             expected.add(entry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3es import CorruptChunk, StreamName
-from s3es._eventstore.feed import feed_key
 from s3es.errors import InvalidStreamName
 from s3es.eventstore import StreamKeys
 
@@ -176,7 +176,7 @@ class TestKeyLength:
         fixed += len(b"order/") + len(b"/") + FEED_KEY_EXTRA
         assert FEED_KEY_EXTRA > CHUNK_NAME_BYTES
         fitting = StreamName("order", _id_of_bytes(S3_MAX_KEY_BYTES - fixed))
-        key = feed_key(keys, fitting, LARGEST_VERSION, at_ms=10**13 - 1)
+        key = keys.feed_key(fitting, LARGEST_VERSION, at_ms=10**13 - 1)
         assert len(key.encode()) == S3_MAX_KEY_BYTES
         chunk_key = keys.chunk_key(fitting, LARGEST_VERSION, LARGEST_CHUNK)
         assert len(chunk_key.encode()) < len(key.encode())
@@ -215,6 +215,53 @@ class TestChunkKey:
         """A chunk number below 0 or above 6 digits is refused, naming the stream and number."""
         with pytest.raises(ValueError, match=rf"chunk number of stream order/o-1 .*: {chunk}$"):
             StreamKeys().chunk_key(STREAM, 1, chunk)
+
+
+class TestLayout:
+    """Every key s3es stores under a prefix comes from StreamKeys."""
+
+    @pytest.mark.parametrize(("prefix", "root"), [("", ""), ("tenant/es", "tenant/es/")])
+    def test_own_folders(self, prefix: str, root: str) -> None:
+        """The feed, projections and the self-test each have a folder under the prefix whose
+        name starts with '_', which no stream type may."""
+        keys = StreamKeys(prefix)
+        assert keys.feed_prefix("order") == f"{root}_feed/order/"
+        assert keys.feed_key(STREAM, 7, at_ms=1234) == (
+            f"{root}_feed/order/0000000001234.00000000000000000007.o-1"
+        )
+        assert keys.feed_cursor("order", -5) == f"{root}_feed/order/0000000000000"
+        assert keys.read_model_key("balances") == f"{root}_projections/balances/model.json"
+        assert keys.lease_key("balances") == f"{root}_projections/balances/lease.json"
+        assert keys.self_test_prefix() == f"{root}_selftest/"
+
+    def test_feed_key_round_trip(self) -> None:
+        """parse_feed_key reads back the stream, version and time of a feed key."""
+        keys = StreamKeys("t")
+        key = keys.feed_key(STREAM, 42, at_ms=10**12)
+        entry = keys.parse_feed_key("order", key)
+        assert (entry.stream, entry.version, entry.at_ms, entry.key) == (STREAM, 42, 10**12, key)
+
+    @pytest.mark.parametrize("name", ["", "a/b", ".."])
+    def test_bad_projection_name(self, name: str) -> None:
+        """A projection name that cannot be one key segment is refused, naming it."""
+        with pytest.raises(InvalidStreamName, match="projection name"):
+            StreamKeys().read_model_key(name)
+
+    def test_chunk_key_pattern(self) -> None:
+        """The chunk key glob matches chunk keys, and no feed, projection or self-test key."""
+        keys = StreamKeys("t")
+        glob = re.compile(
+            re.escape(keys.chunk_key_pattern()).replace(r"\*", ".*").replace(r"\?", ".")
+        )
+        assert glob.fullmatch(keys.chunk_key(STREAM, LARGEST_VERSION, LARGEST_CHUNK))
+        assert glob.fullmatch(keys.chunk_key(StreamName("a", "b"), 1))
+        others = [
+            keys.feed_key(StreamName("order", "00000000000000000001.000000.json"), 1, at_ms=0),
+            keys.read_model_key("p"),
+            keys.lease_key("p"),
+            keys.self_test_prefix() + "0" * 32,
+        ]
+        assert not [key for key in others if glob.fullmatch(key)]
 
 
 class TestParse:

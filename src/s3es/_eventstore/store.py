@@ -16,7 +16,6 @@ import attrs
 from s3es._base.logging import get_logger
 from s3es._eventstore.chain import BreakReason, ChainBreak, Link, newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
-from s3es._eventstore.feed import feed_key
 from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
 from s3es._storage.port import ObjectStore
 from s3es.errors import (
@@ -196,7 +195,7 @@ class EventStore:
         if not self.feed:
             return
         at_ms = int(self._clock().timestamp() * 1000)
-        key = feed_key(self.keys, chunk.stream, chunk.version, at_ms)
+        key = self.keys.feed_key(chunk.stream, chunk.version, at_ms)
         try:
             self.objects.put_if_absent(key, b"")
         except ObjectAlreadyExists:

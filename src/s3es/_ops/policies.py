@@ -19,15 +19,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from s3es._storage.keys import CHUNK_WIDTH, VERSION_WIDTH, check_prefix
-from s3es._storage.selftest import SELF_TEST_FOLDER
+from s3es._storage.keys import StreamKeys
 
 #: The version of the IAM policy language (the current one, since 2012).
 POLICY_VERSION = "2012-10-17"
-
-#: The ARN pattern of a chunk's key below a prefix: ``*/{version}.{chunk}.json``, digits as
-#: ``?``. The self-test's scratch keys, and any other object, do not match it.
-CHUNK_PATTERN = f"*/{'?' * VERSION_WIDTH}.{'?' * CHUNK_WIDTH}.json"
 
 # S3 general purpose bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -39,10 +34,9 @@ def _bucket_arn(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
-def _objects_arn(bucket: str, prefix: str, pattern: str = "*") -> str:
-    """The ARN of the objects of ``bucket`` under ``prefix`` that match ``pattern``."""
-    root = f"{check_prefix(prefix)}/" if prefix else ""
-    return f"{_bucket_arn(bucket)}/{root}{pattern}"
+def _objects_arn(bucket: str, key_pattern: str) -> str:
+    """The ARN of the objects of ``bucket`` whose keys match ``key_pattern`` (a glob)."""
+    return f"{_bucket_arn(bucket)}/{key_pattern}"
 
 
 def bucket_policy(
@@ -59,10 +53,11 @@ def bucket_policy(
     With ``operator_arns`` (role ARNs), two more statements keep every other principal from
     deleting a chunk or replacing one (a PUT with ``If-Match``): only appends remain. Erasure
     and ``s3es delete`` must then run as one of those roles. They match chunk keys only
-    (:data:`CHUNK_PATTERN`), so the self-test, which replaces and deletes a scratch key, still
-    runs as any role.
+    (:meth:`~s3es.eventstore.StreamKeys.chunk_key_pattern`), so the self-test, which replaces
+    and deletes a scratch key, still runs as any role.
     """
-    objects = _objects_arn(bucket, prefix)
+    keys = StreamKeys(prefix)
+    objects = _objects_arn(bucket, f"{keys.root}*")
     statements: list[dict[str, Any]] = [
         {
             "Sid": "DenyUnconditionalWrites",
@@ -85,7 +80,7 @@ def bucket_policy(
         },
     ]
     if operator_arns:
-        chunks = _objects_arn(bucket, prefix, CHUNK_PATTERN)
+        chunks = _objects_arn(bucket, keys.chunk_key_pattern())
         others = {"ArnNotEquals": {"aws:PrincipalArn": list(operator_arns)}}
         statements += [
             {
@@ -121,15 +116,15 @@ def _kms_statement(kms_key_arn: str | None) -> list[dict[str, Any]]:
     ]
 
 
-def _list_statement(bucket: str, prefix: str) -> dict[str, Any]:
+def _list_statement(bucket: str, keys: StreamKeys) -> dict[str, Any]:
     statement: dict[str, Any] = {
         "Sid": "ListTheEventStore",
         "Effect": "Allow",
         "Action": "s3:ListBucket",
         "Resource": _bucket_arn(bucket),
     }
-    if prefix:
-        statement["Condition"] = {"StringLike": {"s3:prefix": [f"{check_prefix(prefix)}/*"]}}
+    if keys.prefix:
+        statement["Condition"] = {"StringLike": {"s3:prefix": [f"{keys.root}*"]}}
     return statement
 
 
@@ -144,19 +139,20 @@ def application_policy(
     ``kms_key_arn``, the KMS rights that SSE-KMS needs: ``GenerateDataKey`` to write,
     ``Decrypt`` to read.
     """
+    keys = StreamKeys(prefix)
     statements = [
-        _list_statement(bucket, prefix),
+        _list_statement(bucket, keys),
         {
             "Sid": "ReadAndAppendChunks",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": _objects_arn(bucket, prefix),
+            "Resource": _objects_arn(bucket, f"{keys.root}*"),
         },
         {
             "Sid": "CleanUpSelfTest",
             "Effect": "Allow",
             "Action": "s3:DeleteObject",
-            "Resource": _objects_arn(bucket, prefix, f"{SELF_TEST_FOLDER}/*"),
+            "Resource": _objects_arn(bucket, f"{keys.self_test_prefix()}*"),
         },
         *_kms_statement(kms_key_arn),
     ]
@@ -171,13 +167,14 @@ def operator_policy(
     Adds ``DeleteObject`` under the prefix (``s3es delete`` sweeps a deleted stream's chunks)
     and the bucket's lifecycle configuration (``s3es tiering --apply`` reads and writes it).
     """
+    keys = StreamKeys(prefix)
     statements = [
-        _list_statement(bucket, prefix),
+        _list_statement(bucket, keys),
         {
             "Sid": "ReadAppendAndDeleteChunks",
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            "Resource": _objects_arn(bucket, prefix),
+            "Resource": _objects_arn(bucket, f"{keys.root}*"),
         },
         {
             "Sid": "ApplyTheTieringRule",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3es._storage.keys import check_prefix
+from s3es._storage.keys import StreamKeys, check_prefix
 from s3es.errors import ObjectStoreError
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def tiering_rule(prefix: str) -> dict[str, Any]:
 
     As the JSON that ``PutBucketLifecycleConfiguration`` takes.
     """
-    root = f"{check_prefix(prefix)}/" if prefix else ""
+    root = StreamKeys(prefix).root
     return {
         "ID": tiering_rule_id(prefix),
         "Status": "Enabled",

@@ -161,8 +161,8 @@ class ProjectionCodec(Generic[M]):
             self.codecs[codec.stream_type] = codec
         self.converter = cls.CONVERTER
         self.model_type: Any = cls.MODEL_TYPE or type(projection.initial_model())
-        self.key = f"{keys.root}_projections/{self.name}/model.json"
-        self.lease_key = f"{keys.root}_projections/{self.name}/lease.json"
+        self.key = keys.read_model_key(self.name)
+        self.lease_key = keys.lease_key(self.name)
 
     def initial(self) -> ReadModel[M]:
         """The read model before any event, never stored."""

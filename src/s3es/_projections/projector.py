@@ -24,7 +24,6 @@ import attrs
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
 from s3es._eventstore.chunk import Chunk
-from s3es._eventstore.feed import feed_cursor, feed_prefix, parse_feed_key
 from s3es._eventstore.store import EventStore
 from s3es._projections.lease import Lease, LeaseKeeper
 from s3es._projections.projection import Committed, M, Projection, ProjectionCodec, ReadModel
@@ -413,11 +412,11 @@ class Projector(Generic[M]):
         for stream_type in self._codec.codecs:
             cursor = work.feed_cursors.get(stream_type, 0)
             listed = self.event_store.objects.list_keys(
-                feed_prefix(keys, stream_type),
-                start_after=feed_cursor(keys, stream_type, cursor - lookback_ms),
+                keys.feed_prefix(stream_type),
+                start_after=keys.feed_cursor(stream_type, cursor - lookback_ms),
             )
             for key in listed:
-                entry = parse_feed_key(keys, stream_type, key)
+                entry = keys.parse_feed_key(stream_type, key)
                 cursor = max(cursor, min(entry.at_ms, started_ms))
                 known = max(work.checkpoints.get(str(entry.stream), 0), newest.get(entry.stream, 0))
                 if entry.version > known:

@@ -1,13 +1,28 @@
-"""Stream names and the object keys they map to.
+"""The key layout: every object key s3es reads or writes under one prefix, and nowhere else.
 
-A stream lives under ``{prefix}/{stream_type}/{stream_id}/``; chunk ``c`` of version ``v`` is the
-object ``{MAX_VERSION - v:020d}.{MAX_CHUNK - c:06d}.json`` there. Both numbers are counted down
-from their maximum and zero-padded, so S3's listing order (ascending UTF-8 bytes) is newest
-first: a LIST of one key finds the latest chunk of a stream of any length.
+Under ``{prefix}/`` (or the bucket's root for the empty prefix)::
 
-Version 1, chunk 0 is ``99999999999999999998.999999.json``; version 2 is
+    {stream_type}/{stream_id}/{MAX_VERSION - v:020d}.{MAX_CHUNK - c:06d}.json   chunk c of version v
+    _feed/{stream_type}/{at_ms:013d}.{version:020d}.{stream_id}                 change-feed entry
+    _projections/{name}/model.json                                             read-model document
+    _projections/{name}/lease.json                                             projector's lease
+    _selftest/{random}                                                         self-test scratch key
+
+A stream type never starts with ``_``, so s3es's own folders never meet a stream's. A chunk's
+version and number are counted down from their maximum and zero-padded, so S3's listing order
+(ascending UTF-8 bytes) is newest first: a LIST of one key finds the latest chunk of a stream of
+any length. Version 1, chunk 0 is ``99999999999999999998.999999.json``; version 2 is
 ``99999999999999999997.999999.json``; a re-written chunk 1 of version 2 is
 ``99999999999999999997.999998.json``, listed before chunk 0 of its version.
+
+The change feed: S3 has no log of what changed across keys. With the feed on, each append (and
+each deletion's tombstone) is followed by a PUT of an empty feed entry whose key says it all:
+``stream_id`` reached ``version`` at ``at_ms``, the appender's clock in milliseconds, zero-padded
+so that a type's entries list in time order. A projector lists the feed of each stream type from
+where it stopped, less a look-back that covers clocks that disagree and entries written late,
+and reads the streams named there. The feed is a hint: truth comes from the chunks, read from
+each stream's checkpoint, so an entry seen twice does nothing, and an entry never written (the
+appender died between its two PUTs) is caught by the projector's periodic full scan.
 """
 
 from __future__ import annotations
@@ -32,11 +47,19 @@ MAX_CHUNK = 10**CHUNK_WIDTH - 1
 
 _CHUNK_NAME = re.compile(rf"([0-9]{{{VERSION_WIDTH}}})\.([0-9]{{{CHUNK_WIDTH}}})\.json")
 _CHUNK_NAME_LENGTH = VERSION_WIDTH + 1 + CHUNK_WIDTH + len(".json")
-#: Digits of the milliseconds in a change-feed key (see ``_feed``): enough until the year 2286.
+#: The folders, under the prefix, of the change feed, of projections' read models and leases,
+#: and of the self-test's scratch keys. Stream types cannot start with ``_``.
+FEED_FOLDER = "_feed"
+PROJECTIONS_FOLDER = "_projections"
+SELF_TEST_FOLDER = "_selftest"
+#: Digits of the milliseconds in a change-feed key: enough until the year 2286.
 FEED_AT_WIDTH = 13
 #: A stream's feed key, ``{root}_feed/{type}/{at}.{version}.{id}``, is this much longer than its
 #: prefix ``{root}{type}/{id}/``.
-_FEED_KEY_EXTRA = len("_feed/") + FEED_AT_WIDTH + 1 + VERSION_WIDTH + 1 - len("/")
+_FEED_KEY_EXTRA = len(FEED_FOLDER) + 1 + FEED_AT_WIDTH + 1 + VERSION_WIDTH + 1 - len("/")
+_FEED_ENTRY = re.compile(
+    rf"([0-9]{{{FEED_AT_WIDTH}}})\.([0-9]{{{VERSION_WIDTH}}})\.(.+)", re.DOTALL
+)
 
 
 def check_segment(what: str, value: object) -> str:
@@ -107,8 +130,22 @@ class ChunkKey:
 
 
 @attrs.frozen
+class FeedEntry:
+    """A change-feed entry: ``stream`` reached ``version`` at ``at_ms`` by its appender's clock."""
+
+    stream: StreamName
+    version: int
+    at_ms: int
+    key: str
+
+
+@attrs.frozen
 class StreamKeys:
-    """Maps stream names, versions and chunk numbers to object keys under one prefix."""
+    """The key layout under one prefix: the key of every object s3es stores there.
+
+    Streams' chunks, the change feed, projections' read models and leases, and the self-test's
+    scratch keys (see this module's docstring for the whole layout).
+    """
 
     prefix: str = attrs.field(default="", converter=check_prefix)
 
@@ -168,3 +205,55 @@ class StreamKeys:
         if version < 1:
             raise CorruptChunk(key, f"version must be at least 1 in a chunk key of stream {stream}")
         return ChunkKey(stream=stream, version=version, number=number, key=key)
+
+    def feed_prefix(self, stream_type: str) -> str:
+        """The key prefix (ending in ``/``) of the change-feed entries of ``stream_type``."""
+        return f"{self.root}{FEED_FOLDER}/{StreamName(stream_type, '-').type}/"
+
+    def feed_key(self, stream: StreamName, version: int, at_ms: int) -> str:
+        """The key of the feed entry saying that ``stream`` reached ``version`` at ``at_ms``."""
+        entry = f"{at_ms:0{FEED_AT_WIDTH}d}.{version:0{VERSION_WIDTH}d}.{stream.id}"
+        return f"{self.feed_prefix(stream.type)}{entry}"
+
+    def feed_cursor(self, stream_type: str, at_ms: int) -> str:
+        """A ``start_after`` key from which the feed entries at ``at_ms`` or later list."""
+        return f"{self.feed_prefix(stream_type)}{max(at_ms, 0):0{FEED_AT_WIDTH}d}"
+
+    def parse_feed_key(self, stream_type: str, key: str) -> FeedEntry:
+        """The feed entry stored at ``key``; CorruptChunk naming the key if it is none of s3es's."""
+        prefix = self.feed_prefix(stream_type)
+        match = _FEED_ENTRY.fullmatch(key[len(prefix) :]) if key.startswith(prefix) else None
+        if match is None:
+            raise CorruptChunk(key, f"not a feed entry of stream type {stream_type!r}")
+        try:
+            stream = StreamName(stream_type, match[3])
+        except InvalidStreamName as error:
+            raise CorruptChunk(key, f"not a feed entry: {error}") from error
+        return FeedEntry(stream=stream, version=int(match[2]), at_ms=int(match[1]), key=key)
+
+    def projection_prefix(self, projection: str) -> str:
+        """The key prefix (ending in ``/``) of projection ``projection``'s objects.
+
+        Raises InvalidStreamName if the name cannot be one key segment.
+        """
+        return f"{self.root}{PROJECTIONS_FOLDER}/{check_segment('projection name', projection)}/"
+
+    def read_model_key(self, projection: str) -> str:
+        """The key of the read-model document of projection ``projection``."""
+        return f"{self.projection_prefix(projection)}model.json"
+
+    def lease_key(self, projection: str) -> str:
+        """The key of the lease of projection ``projection``'s projector."""
+        return f"{self.projection_prefix(projection)}lease.json"
+
+    def self_test_prefix(self) -> str:
+        """The key prefix (ending in ``/``) of the self-test's scratch keys."""
+        return f"{self.root}{SELF_TEST_FOLDER}/"
+
+    def chunk_key_pattern(self) -> str:
+        """A glob (``*`` any run of characters, ``?`` one) that every chunk key matches.
+
+        No other key of the layout does: the feed's, projections' and self-test's keys do not
+        end in ``{20 digits}.{6 digits}.json``. IAM policies use it in resource ARNs.
+        """
+        return f"{self.root}*/{'?' * VERSION_WIDTH}.{'?' * CHUNK_WIDTH}.json"

@@ -14,16 +14,12 @@ import uuid
 import attrs
 
 from s3es._base.logging import get_logger
-from s3es._storage.keys import check_prefix
+from s3es._storage.keys import StreamKeys
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es._storage.port import ObjectStore
 from s3es.errors import InvalidConfiguration, ObjectAlreadyExists, ObjectChanged
 
 _log = get_logger("s3es.selftest")
-
-#: The folder, under the event store's prefix, of the self-test's scratch keys. Stream types
-#: cannot start with ``_``, so no stream can be there.
-SELF_TEST_FOLDER = "_selftest"
 
 IF_NONE_MATCH = "If-None-Match"
 IF_MATCH = "If-Match"
@@ -90,8 +86,7 @@ def self_test(objects: ObjectStore, prefix: str = "") -> SelfTestReport:
     A failed check is reported, not raised; a request that fails (network, access denied)
     raises ObjectStoreError, after the keys written so far are deleted.
     """
-    root = f"{check_prefix(prefix)}/" if prefix else ""
-    key = f"{root}{SELF_TEST_FOLDER}/{uuid.uuid4().hex}"
+    key = f"{StreamKeys(prefix).self_test_prefix()}{uuid.uuid4().hex}"
     missing = f"{key}-missing"
     first, second = b"s3es self-test: first body", b"s3es self-test: second body"
     checks: list[SelfTestCheck] = []
