@@ -1,24 +1,21 @@
-"""The orders demo end to end (embedded S3 and an explicit endpoint), its checks, its services."""
+"""The orders example's harness end to end (embedded S3, an explicit endpoint), its output, its
+checks; the app's wiring and its services."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import pytest
-import structlog
-from structlog.testing import capture_logs
 
-from examples.orders import main
-from examples.orders.demo import (
-    Demo,
-    plan_orders,
-)
+from examples.orders.app import Shop
 from examples.orders.domain import (
     CancelOrder,
     Order,
@@ -32,6 +29,10 @@ from examples.orders.domain import (
     StockRefused,
     StockStatus,
 )
+from examples.orders.harness.checks import check
+from examples.orders.harness.contention import Contention, plan_orders
+from examples.orders.harness.main import main, play
+from examples.orders.harness.report import TERMS
 from examples.orders.inventory import Inventory, ReceiveStock, StockItem, StockReleased
 from examples.orders.projections import OrderList
 from examples.orders.services import (
@@ -49,11 +50,11 @@ from s3es import (
     EventStore,
     InlineProjection,
     InMemoryObjectStore,
+    Projection,
     Projector,
     Repository,
     RetryPolicy,
 )
-from s3es._base.logging import log_level
 from s3es.metering import RequestCounts
 from s3es.storage import ForwardingObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
@@ -61,15 +62,15 @@ from tests.test_eventstore import rewrite
 
 CHECKS = (
     "the services and the projectors ran without errors",
-    "each stream's loaded state equals a full replay (state and version)",
+    "each stream loaded from its snapshot equals one rebuilt from every event",
     "the events read back are exactly the acknowledged ones, each once",
     "each stream's versions run from 1 with no gap",
     "orders and warehouse agree on which orders got stock",
     "no stock oversold",
     "every order is shipped or cancelled",
-    "each read model equals a fold of every event read from the streams",
+    "each read model equals one rebuilt from every event read back",
     "each event applied once: every checkpoint is its stream's version",
-    "the read models agree with the streams' replayed states",
+    "the read models agree with the streams' rebuilt states",
     "the order summaries kept inline (read-your-writes) equal the stored ones",
 )
 SMALL = ["--orders", "4", "--workers", "2"]
@@ -102,8 +103,10 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 class TestMainOnEmbeddedS3:
     def test_run(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """With no endpoint, the demo runs on its own moto server and every check passes."""
-        code = main(SMALL)
+        """With no endpoint, the demo runs on its own moto server and every check passes;
+        --verbose adds each phase's requests, the stock per product and the projectors'
+        passes."""
+        code = main([*SMALL, "--verbose"])
         output = capsys.readouterr().out
         assert code == 0, output
         assert passed(output) == list(CHECKS)
@@ -118,9 +121,11 @@ class TestMainOnEmbeddedS3:
         assert "S3 Standard prices" in output
         assert re.search(r"^ +projectors +\d+ +\d+ +\d+ +\d+ +\d+$", output, re.MULTILINE)
         # The read models, and what the projectors' passes cost.
-        assert "meanwhile 2 projectors, in a thread: 2 full scans before the services" in output
-        assert "order-summaries: orders by status" in output
-        assert "reserved-stock: units per product in warehouse-1" in output
+        for name in ("order-summaries", "reserved-stock"):
+            background = rf"^ +{name} +1 full scan, then \d+ passes over the feed: .* epoch 1$"
+            assert re.search(background, output, re.MULTILINE), background
+        assert "The outcome, as readers get it from the read models" in output
+        assert "The stock per product in warehouse-1 (read model reserved-stock)" in output
         # The last pass applies what shipping wrote: one event per order, none on the warehouse.
         for last_pass in (
             r"^ +order-summaries +4 events: 5 LIST \+ 5 GET \+ 1 PUT ",
@@ -128,12 +133,65 @@ class TestMainOnEmbeddedS3:
         ):
             assert re.search(last_pass, output, re.MULTILINE), last_pass
         assert "a reader gets a model with 1 GET" in output
+        # Each term said once, after the first line that uses it.
+        for term in TERMS.values():
+            assert output.count(f"· {term.name}: ") == 1, term.name
 
-    def test_logging_restored(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """main configures structlog for its run only: the configuration before is restored."""
-        before = (structlog.is_configured(), structlog.get_config())
+    def test_story_first(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Without --verbose: what raced, then the outcome, then the cost, then one line per
+        check, in at most 45 lines; each term it uses is said once, after its first use."""
         assert main(SMALL) == 0
-        assert (structlog.is_configured(), structlog.get_config()) == before
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) <= 45, "\n".join(lines)
+        starts = [
+            next(n for n, line in enumerate(lines) if line.startswith(heading))
+            for heading in ("What raced", "The outcome", "What it cost", "Checks")
+        ]
+        assert starts == sorted(starts)
+        assert re.match(r"  4 order streams +\d+ conflicts in +\d+ commands", lines[starts[0] + 1])
+        assert re.match(r"  1 warehouse stream +\d+ conflicts", lines[starts[0] + 2])
+        assert "the losers retried" in lines[starts[0] + 3]
+        outcome = [line.split()[0] for line in lines[starts[1] + 1 : starts[2] - 1]]
+        stock = outcome.index("in")  # the stock line, after the orders by status
+        assert set(outcome[:stock]) == {"shipped", "cancelled"}, outcome
+        assert lines[starts[1] + 1 + stock].startswith("  in stock        kettle ")
+        assert sum(line.startswith("  PASS  ") for line in lines[starts[3] :]) == len(CHECKS)
+        assert "S3 requests" not in "\n".join(lines[: starts[2]])  # the cost comes after
+        assert "The orders one by one" not in lines  # a --verbose detail
+        text = "\n".join(lines)
+        for term in TERMS.values():
+            said = [n for n, line in enumerate(lines) if line.startswith(f"  · {term.name}: ")]
+            if not term.appears_in("\n".join(x for x in lines if not x.startswith("  · "))):
+                continue
+            assert len(said) == 1, (term.name, text)
+            first = next(n for n, line in enumerate(lines) if term.appears_in(line))
+            assert first < said[0], term.name
+
+    def test_logging(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """s3es's log lines go to stderr: warnings always, info lines with --verbose only; the
+        stdlib logger ``s3es`` is as it was after main."""
+        logger = logging.getLogger("s3es")
+        before = (logger.level, list(logger.handlers))
+
+        prepare = Contention.prepare
+
+        def logs(run: Contention) -> None:
+            logging.getLogger("s3es.test").info("test_conflict_line")
+            logging.getLogger("s3es.test").warning("an append failed")
+            prepare(run)
+
+        monkeypatch.setattr(Contention, "prepare", logs)
+        assert main(SMALL) == 0
+        quiet = capsys.readouterr()
+        assert main([*SMALL, "--verbose"]) == 0
+        verbose = capsys.readouterr()
+        assert "test_conflict_line" not in quiet.err
+        assert "WARNING s3es.test: an append failed" in quiet.err
+        assert "INFO s3es.test: test_conflict_line" in verbose.err
+        assert "test_conflict_line" not in quiet.out + verbose.out
+        assert (logger.level, list(logger.handlers)) == before
 
 
 class TestMainOnEndpoint:
@@ -151,7 +209,7 @@ class TestMainOnEndpoint:
         output = capsys.readouterr().out
         assert code == 0, output
         assert passed(output) == list(CHECKS)
-        assert f"bucket       {bucket} (exists)" in output
+        assert f"bucket  {bucket} (exists), every key under runs/one/" in output
         assert "moto" not in output
         pages = embedded_s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
         keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
@@ -181,7 +239,7 @@ class TestMainOnEndpoint:
         code = main(["--endpoint-url", embedded_s3.endpoint_url, "--bucket", bucket, *SMALL])
         output = capsys.readouterr().out
         assert code == 0, output
-        assert f"bucket       {bucket} (created)" in output
+        assert f"bucket  {bucket} (created)" in output
         embedded_s3.client().head_bucket(Bucket=bucket)
 
     def test_unreachable(self, aws_credentials: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,46 +266,59 @@ class TestMainOnEndpoint:
         assert re.search(f"argument {option}: {message}", capsys.readouterr().err)
 
 
-class TestLogging:
-    @pytest.mark.parametrize(
-        ("verbose", "levels"), [(False, ["warning"]), (True, ["info", "warning"])]
-    )
-    def test_levels(self, verbose: bool, levels: list[str]) -> None:
-        """s3es's info lines show only with --verbose; warnings always."""
-        with log_level(logging.INFO if verbose else logging.WARNING), capture_logs() as logs:
-            log = structlog.get_logger("s3es.test")
-            log.debug("retry")
-            log.info("conflict")
-            log.warning("append_failed")
-        assert [entry["log_level"] for entry in logs] == levels
+class TestImports:
+    def test_domain_and_app_without_boto(self) -> None:
+        """The example's domain, read models, services and wiring import neither boto3 nor the
+        harness: a newcomer reads them without the S3 client."""
+        script = (
+            "import sys\n"
+            "import examples.orders, examples.orders.domain, examples.orders.inventory\n"
+            "import examples.orders.projections, examples.orders.services, examples.orders.app\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'boto3', 'botocore',"
+            " 'moto'} or m.startswith('examples.orders.harness'))\n"
+            "print(heavy)\n"
+        )
+        result = subprocess.run(  # noqa: S603 - our own interpreter on our own script
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": "src"},
+        )
+        assert result.stdout == "[]\n", result.stderr
 
 
-def in_memory_demo(**options: int) -> tuple[Demo, InMemoryObjectStore, list[str]]:
+def in_memory_demo(**options: int) -> tuple[Contention, InMemoryObjectStore]:
     store = InMemoryObjectStore()
-    lines: list[str] = []
     settings = {"orders": 4, "workers": 2, "seed": 3} | options
-    demo = Demo(store, prefix="t", out=lines.append, **settings)
-    return demo, store, lines
+    return Contention(Shop(store, prefix="t"), **settings), store
 
 
-def failures(demo: Demo) -> dict[str, list[str]]:
+def played(demo: Contention, *, verbose: bool = False) -> tuple[int, list[str]]:
+    """Run, check and tell ``demo``: the exit status and the lines told."""
+    lines: list[str] = []
+    return play(demo, lines.append, verbose=verbose), lines
+
+
+def failures(demo: Contention) -> dict[str, list[str]]:
     """The checks that fail now, with their problems."""
-    return {check.title: check.problems for check in demo.check() if not check.passed}
+    return {check.title: check.problems for check in check(demo) if not check.passed}
 
 
 class TestChecks:
     def test_pass(self) -> None:
         """On a store whose conditional writes are atomic, every check passes and run returns 0."""
-        demo, _, lines = in_memory_demo()
-        assert demo.run() == 0
+        demo, _ = in_memory_demo()
+        code, lines = played(demo)
+        assert code == 0
         assert passed("\n".join(lines)) == list(CHECKS)
 
     def test_unacknowledged_event(self) -> None:
         """An event stored but not acknowledged fails the acknowledgement check, naming it."""
-        demo, _, _ = in_memory_demo()
-        demo.run()
-        stream = demo.order_repository.stream(demo.plan[0].order_id)
-        dropped = demo.ledger.acknowledged[stream].pop()
+        demo, _ = in_memory_demo()
+        played(demo)
+        stream = demo.shop.orders.stream(demo.plan[0].order_id)
+        dropped = demo.shop.ledger.acknowledged[stream].pop()
         problems = failures(demo)
         assert list(problems) == [
             "the events read back are exactly the acknowledged ones, each once"
@@ -258,21 +329,21 @@ class TestChecks:
 
     def test_missing_event(self) -> None:
         """An acknowledged event that is not stored fails the acknowledgement check, naming it."""
-        demo, _, _ = in_memory_demo()
-        demo.run()
-        stream = demo.inventory_repository.stream("warehouse-1")
-        demo.ledger.acknowledged[stream].append("lost-event")
+        demo, _ = in_memory_demo()
+        played(demo)
+        stream = demo.shop.warehouses.stream("warehouse-1")
+        demo.shop.ledger.acknowledged[stream].append("lost-event")
         assert list(failures(demo).values()) == [
             [f"{stream}: acknowledged but missing: lost-event"]
         ]
 
     def test_gap(self) -> None:
         """A stream with a version missing fails the gap check, naming the stream."""
-        demo, store, _ = in_memory_demo()
-        demo.run()
+        demo, store = in_memory_demo()
+        played(demo)
         order_id = demo.plan[1].order_id
-        stream = demo.order_repository.stream(order_id)
-        store.delete(demo.event_store.keys.chunk_key(stream, 2))
+        stream = demo.shop.orders.stream(order_id)
+        store.delete(demo.shop.event_store.keys.chunk_key(stream, 2))
         problems = failures(demo)
         gap = problems.pop("each stream's versions run from 1 with no gap")
         assert len(gap) == 1
@@ -283,27 +354,27 @@ class TestChecks:
             "orders and warehouse agree on which orders got stock": [
                 "not checked: some streams could not be read"
             ],
-            "each read model equals a fold of every event read from the streams": [
+            "each read model equals one rebuilt from every event read back": [
                 "not checked: some streams could not be read"
             ],
         }
 
     def test_snapshot_disagrees(self) -> None:
         """A latest snapshot that is not what the events make fails the replay check."""
-        demo, _, _ = in_memory_demo()
-        demo.run()
+        demo, _ = in_memory_demo()
+        played(demo)
         order_id = demo.plan[0].order_id
-        stream = demo.order_repository.stream(order_id)
-        latest = demo.event_store.latest(stream)
+        stream = demo.shop.orders.stream(order_id)
+        latest = demo.shop.event_store.latest(stream)
         assert latest is not None
         assert latest.snapshot is not None
         wrong = attrs.evolve(
             latest.snapshot, state={**latest.snapshot.state, "status": OrderStatus.PLACED.value}
         )
-        assert rewrite(demo.event_store, latest, wrong)
+        assert rewrite(demo.shop.event_store, latest, wrong)
         problems = failures(demo)
         assert list(problems) == [
-            "each stream's loaded state equals a full replay (state and version)"
+            "each stream loaded from its snapshot equals one rebuilt from every event"
         ]
         assert problems[next(iter(problems))][0].startswith(f"{stream}: load gave version")
 
@@ -314,8 +385,9 @@ class TestChecks:
             raise RuntimeError("warehouse unreachable")
 
         monkeypatch.setattr(InventoryService, "reserve", broken)
-        demo, _, lines = in_memory_demo()
-        assert demo.run() == 1
+        demo, _ = in_memory_demo()
+        code, lines = played(demo)
+        assert code == 1
         output = "\n".join(lines)
         assert "FAIL  the services and the projectors ran without errors" in output
         assert "RuntimeError: warehouse unreachable" in output
@@ -328,8 +400,8 @@ class TestReadModels:
         """After the run each projector's stored model reflects every stream; its last pass
         applied what shipping wrote; an idle pass over the feed LISTs one feed, an idle full
         scan LISTs the streams and each stream."""
-        demo, _, _ = in_memory_demo(orders=5)
-        assert demo.run() == 0
+        demo, _ = in_memory_demo(orders=5)
+        assert played(demo)[0] == 0
         summaries = demo.projected["order-summaries"]
         levels = demo.projected["reserved-stock"]
         assert summaries.stored is not None
@@ -355,17 +427,18 @@ class TestReadModels:
 
     def test_leases_released(self) -> None:
         """The projectors give their leases up at the end: another projector starts at once."""
-        demo, _, _ = in_memory_demo()
-        demo.run()
-        for projector in demo.projectors:
-            run = Projector(demo.event_store, projector.projection, owner="next").catch_up()
+        demo, _ = in_memory_demo()
+        played(demo)
+        projections: list[Projection[Any]] = [p.projection for p in demo.shop.projectors]
+        for projection in projections:
+            run = Projector(demo.shop.event_store, projection, owner="next").catch_up()
             assert run.read_model.epoch == 2
 
     def test_event_applied_twice(self) -> None:
         """A stored model with an event applied twice fails the fold and agreement checks,
         naming the order and field."""
-        demo, _, _ = in_memory_demo()
-        demo.run()
+        demo, _ = in_memory_demo()
+        played(demo)
         report = demo.projected["order-summaries"]
         assert report.stored is not None
         model = report.stored.model
@@ -376,10 +449,10 @@ class TestReadModels:
         )
         once, doubled = twice.events - 1, twice.events
         assert failures(demo) == {
-            "each read model equals a fold of every event read from the streams": [
+            "each read model equals one rebuilt from every event read back": [
                 f"order-summaries.orders[{order_id}].events: {doubled}, expected {once}"
             ],
-            "the read models agree with the streams' replayed states": [
+            "the read models agree with the streams' rebuilt states": [
                 f"order summaries[{order_id}].events: {doubled}, expected {once}"
             ],
             "the order summaries kept inline (read-your-writes) equal the stored ones": [
@@ -389,8 +462,8 @@ class TestReadModels:
 
     def test_checkpoint_behind(self) -> None:
         """A checkpoint short of its stream's version fails the applied-once check."""
-        demo, _, _ = in_memory_demo()
-        demo.run()
+        demo, _ = in_memory_demo()
+        played(demo)
         report = demo.projected["reserved-stock"]
         assert report.stored is not None
         stream = "inventory/warehouse-1"
@@ -405,8 +478,8 @@ class TestReadModels:
     def test_inline_differs(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Inline summaries that differ from the stored ones fail the inline check, naming
         each order."""
-        demo, _, _ = in_memory_demo(orders=2)
-        demo.run()
+        demo, _ = in_memory_demo(orders=2)
+        played(demo)
         monkeypatch.setattr(InlineProjection, "model", property(lambda _: OrderList()))
         [(title, problems)] = failures(demo).items()
         assert title == "the order summaries kept inline (read-your-writes) equal the stored ones"
@@ -424,14 +497,16 @@ class TestReadModels:
             raise RuntimeError(f"{self.name}: model store unreachable")
 
         monkeypatch.setattr(Projector, "catch_up", broken)
-        demo, _, lines = in_memory_demo()
-        assert demo.run() == 1
+        demo, _ = in_memory_demo()
+        code, lines = played(demo, verbose=True)
+        assert code == 1
         output = "\n".join(lines)
         assert "FAIL  the services and the projectors ran without errors" in output
         # The background thread's first pass, then each projector's last pass.
         assert output.count("RuntimeError: order-summaries: model store unreachable") == 2
         assert output.count("RuntimeError: reserved-stock: model store unreachable") == 1
-        assert "order-summaries     failed: see the checks" in output
+        assert "The outcome: a read model is missing, see the checks" in output
+        assert "  order-summaries  failed: see the checks" in output
         assert "not checked: no read model of order-summaries, see the errors" in output
         assert f"FAILED: 2 of {len(CHECKS) - 3} checks" in output
 

@@ -1,6 +1,6 @@
-"""``python -m examples.orders``: run the orders demo."""
+"""``python -m examples.orders``: the contention run of the orders example."""
 
-from examples.orders.demo import main
+from examples.orders.harness.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

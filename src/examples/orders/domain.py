@@ -37,23 +37,13 @@ def format_cents(cents: int) -> str:
     return f"{sign}${whole:,}.{rest:02d}"
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be at least 1, not {value}")
-
-
-def _not_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, not {value}")
-
-
 @attrs.frozen
 class OrderLine:
     """So many units of one SKU at a unit price (cents)."""
 
     sku: str
-    quantity: int = attrs.field(validator=_positive)
-    unit_price_cents: int = attrs.field(validator=_not_negative)
+    quantity: int = attrs.field(validator=attrs.validators.ge(1))
+    unit_price_cents: int = attrs.field(validator=attrs.validators.ge(0))
 
     @property
     def total_cents(self) -> int:

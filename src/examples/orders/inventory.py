@@ -32,17 +32,12 @@ class InventoryError(Exception):
         super().__init__(f"warehouse {warehouse_id}: {problem}")
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be at least 1, not {value}")
-
-
 @attrs.frozen
 class StockItem:
     """So many units of one SKU."""
 
     sku: str
-    quantity: int = attrs.field(validator=_positive)
+    quantity: int = attrs.field(validator=attrs.validators.ge(1))
 
 
 # Commands

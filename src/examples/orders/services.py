@@ -69,6 +69,8 @@ class Ledger:
         self.exhausted: Counter[StreamName] = Counter()
         #: Conflicts met on each stream type, by the service that lost the race.
         self.losers: Counter[tuple[str, str]] = Counter()
+        #: The most conflicts one command met before it was stored, per stream type.
+        self.longest: Counter[str] = Counter()
 
     def record(self, result: CommandResult[Any, Any], service: str) -> None:
         """Count a command ``service`` sent, and keep the ids of the events it stored."""
@@ -79,6 +81,8 @@ class Ledger:
             )
             self.commands[result.stream] += 1
             self.conflicts[result.stream] += result.conflicts
+            kind = result.stream.type
+            self.longest[kind] = max(self.longest[kind], result.conflicts)
             if not result.recorded:
                 self.unchanged[result.stream] += 1
 

@@ -1,0 +1,86 @@
+"""How the orders example puts s3es together. Read the rules first, then this module.
+
+The rules are in :mod:`examples.orders.domain` (an order) and :mod:`examples.orders.inventory`
+(a warehouse's stock): plain ``decide`` and ``evolve``, nothing about storage. Here they meet
+S3: one object store, one event store over it, a repository and a command handler per
+aggregate, the read models of :mod:`examples.orders.projections`, and the services of
+:mod:`examples.orders.services` that turn outside events (a payment notice, an order to fill)
+into commands. ::
+
+    shop = Shop.on_s3("my-bucket")  # or Shop(InMemoryObjectStore()) in a test
+    shop.order_handler.handle("o-1", PlaceOrder(order_id="o-1", lines=lines))
+    shop.payments.record_payment(notice)  # a notice delivered twice records one payment
+    shop.summaries.catch_up()  # bring the order list stored in S3 up to date
+    shop.summaries.read().model.by_status()
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import s3es
+from examples.orders.domain import Order
+from examples.orders.inventory import Inventory
+from examples.orders.projections import OrderList, OrderSummaries, ReservedStock, StockLevels
+from examples.orders.services import InventoryService, Ledger, PaymentService, ShippingService
+from s3es import CommandHandler, EventStore, InlineProjection, Projector, Repository, RetryPolicy
+
+if TYPE_CHECKING:
+    from s3es.storage import ObjectStore
+
+WAREHOUSE_ID = "warehouse-1"
+#: Every reservation appends to the one warehouse stream: with many writers one can lose many
+#: races in a row, so the warehouse's handler is more patient than the default (10 attempts).
+WAREHOUSE_RETRY = RetryPolicy(max_attempts=30)
+
+
+class Shop:
+    """The orders application on one object store, under one key prefix.
+
+    Every part is safe to share between threads: a handler, a repository or a service keeps
+    nothing of one call for the next.
+    """
+
+    def __init__(
+        self, store: ObjectStore, *, prefix: str = "shop", warehouse_id: str = WAREHOUSE_ID
+    ) -> None:
+        """Wire the application over ``store``; nothing is read or written yet."""
+        self.store = store
+        # The event store: an append PUTs the stream's next version with If-None-Match, so of
+        # two writers racing for that version exactly one wins. feed=True: each append also
+        # PUTs an empty feed entry, which lets a projector list one feed, not every stream.
+        self.event_store = EventStore(store, prefix=prefix, feed=True)
+        # A repository loads an aggregate's state (its latest snapshot, then any newer events)
+        # and appends the events a decision made.
+        self.orders = Repository(self.event_store, Order)
+        self.warehouses = Repository(self.event_store, Inventory)
+        # The order list as this process wrote it, updated in memory right after each append
+        # of the order handler: read-your-writes, without waiting for the projector.
+        self.inline_summaries = InlineProjection(OrderSummaries)
+        # A command handler loads, decides and appends; on a conflict (another writer took the
+        # version) it reads what is new, decides again and retries, up to its RetryPolicy.
+        self.order_handler = CommandHandler(self.orders, inline=[self.inline_summaries])
+        self.warehouse_handler = CommandHandler(self.warehouses, WAREHOUSE_RETRY)
+        # Read models stored in S3, each brought up to date by a projector's catch_up().
+        self.summaries = Projector(self.event_store, OrderSummaries, feed=True)
+        self.stock_levels = Projector(self.event_store, ReservedStock, feed=True)
+        # The services send commands through the handlers; the ledger keeps what they did.
+        self.ledger = Ledger()
+        self.payments = PaymentService(self.order_handler, self.ledger)
+        self.inventory = InventoryService(
+            self.warehouse_handler, self.order_handler, self.ledger, warehouse_id
+        )
+        self.shipping = ShippingService(self.order_handler, self.ledger)
+
+    @classmethod
+    def on_s3(cls, bucket: str, *, endpoint_url: str | None = None, prefix: str = "shop") -> Shop:
+        """The application on an S3 bucket (AWS by default; any S3 endpoint by URL).
+
+        Credentials come from the usual AWS sources (environment, ``~/.aws``).
+        """
+        return cls(s3es.S3ObjectStore.connect(bucket, endpoint_url=endpoint_url), prefix=prefix)
+
+    @property
+    def projectors(self) -> tuple[Projector[OrderList], Projector[StockLevels]]:
+        """Every projector of the application, the order list's first."""
+        return (self.summaries, self.stock_levels)

@@ -1,0 +1,302 @@
+"""The checks after a contention run: every stream and read model read back and compared.
+
+- each stream's loaded state (from its latest snapshot) equals a full replay of its events, the
+  events read back are exactly the acknowledged ones, and its versions have no gap;
+- the orders and the warehouse agree, no stock was oversold, every order is finished;
+- each read model equals a fold of every event read back, its checkpoints are the streams'
+  versions (each event applied once), it agrees with the replayed states, and the order
+  summaries kept inline by the order handler equal the stored ones.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from examples.orders.domain import Order, OrderState, OrderStatus, StockStatus
+from examples.orders.inventory import Inventory, InventoryState
+from examples.orders.projections import OrderList, OrderSummary, ProductStock, StockLevels
+from s3es import CorruptChunk, Projection, ReadModel, RecordedEvent, Repository, StreamName
+
+if TYPE_CHECKING:
+    from examples.orders.harness.contention import Contention
+
+
+@attrs.define
+class Check:
+    """One check: passed if it found no problem."""
+
+    title: str
+    #: Said after the title: what was checked (``9 streams``).
+    summary: str = ""
+    problems: list[str] = attrs.field(factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether nothing was wrong."""
+        return not self.problems
+
+
+@attrs.frozen
+class StreamRead:
+    """A stream as the checks read it back: its version and every event."""
+
+    version: int
+    events: list[RecordedEvent[Any]]
+
+
+def check(run: Contention) -> list[Check]:
+    """Read every stream of ``run`` back; check it, then the stock and the read models."""
+    shop = run.shop
+    errors = Check("the services and the projectors ran without errors")
+    errors.problems = [
+        f"{type(error).__name__}: {error}" for error in (*run.worker_errors, *run.projector_errors)
+    ]
+    replay = Check("each stream loaded from its snapshot equals one rebuilt from every event")
+    acknowledged = Check("the events read back are exactly the acknowledged ones, each once")
+    gapless = Check("each stream's versions run from 1 with no gap")
+    streams: list[tuple[Repository[Any, Any, Any], str]] = [
+        (shop.orders, order.order_id) for order in run.plan
+    ]
+    streams.append((shop.warehouses, shop.inventory.warehouse_id))
+    replayed: dict[str, Any] = {}
+    read_back: dict[StreamName, StreamRead] = {}
+    events = 0
+    for repository, stream_id in streams:
+        stream = repository.stream(stream_id)
+        try:
+            loaded, full = repository.load(stream_id), repository.replay(stream_id)
+            recorded = list(repository.read(stream_id))
+        except CorruptChunk as error:  # a gap in the versions, or an unreadable chunk
+            gapless.problems.append(f"{stream}: {error}")
+            continue
+        replayed[stream_id] = full.state
+        read_back[stream] = StreamRead(full.version, recorded)
+        if loaded != full:
+            replay.problems.append(
+                f"{stream}: load gave version {loaded.version} {loaded.state!r}, "
+                f"replay gave version {full.version} {full.state!r}"
+            )
+        versions = sorted({event.version for event in recorded})
+        if versions != list(range(1, loaded.version + 1)):
+            gapless.problems.append(f"{stream}: versions {versions}, loaded {loaded.version}")
+        events += len(recorded)
+        acknowledged.problems += _compare_ids(
+            stream, [event.id for event in recorded], shop.ledger.acknowledged.get(stream, [])
+        )
+    replay.summary = gapless.summary = f"{len(streams)} streams"
+    acknowledged.summary = f"{events} events"
+    return [
+        errors,
+        replay,
+        acknowledged,
+        gapless,
+        *_check_stock(run, replayed),
+        *_check_read_models(run, read_back, replayed),
+    ]
+
+
+def _check_stock(run: Contention, replayed: dict[str, Any]) -> list[Check]:
+    """The replayed orders and warehouse agree, and no stock was reserved twice."""
+    agree = Check("orders and warehouse agree on which orders got stock")
+    oversold = Check("no stock oversold: available = received - reserved by orders, all >= 0")
+    finished = Check("every order is shipped or cancelled")
+    warehouse: InventoryState | None = replayed.get(run.shop.inventory.warehouse_id)
+    orders: dict[str, OrderState] = {
+        order.order_id: replayed[order.order_id] for order in run.plan if order.order_id in replayed
+    }
+    if warehouse is None or len(orders) < len(run.plan):
+        agree.problems.append("not checked: some streams could not be read")
+        return [agree]
+    taken: Counter[str] = Counter()
+    for order_id, state in orders.items():
+        if state.stock is StockStatus.RESERVED:
+            taken.update({line.sku: line.quantity for line in state.lines})
+        answer = (
+            StockStatus.RESERVED
+            if order_id in warehouse.reservations
+            else StockStatus.REFUSED
+            if order_id in warehouse.shortages
+            else StockStatus.PENDING
+        )
+        if state.stock is not answer:
+            agree.problems.append(
+                f"order {order_id}: the order says stock {state.stock}, the warehouse {answer}"
+            )
+        if state.status not in {OrderStatus.SHIPPED, OrderStatus.CANCELLED}:
+            finished.problems.append(
+                f"order {order_id} is {state.status} (stock {state.stock},"
+                f" {'paid' if state.paid else 'not paid'})"
+            )
+    reserved = sum(1 for state in orders.values() if state.stock is StockStatus.RESERVED)
+    agree.summary = f"{reserved} reserved, {len(warehouse.shortages)} refused"
+    for item in run.stock:
+        left = warehouse.available.get(item.sku, 0)
+        if left < 0 or left != item.quantity - taken[item.sku]:
+            oversold.problems.append(
+                f"{item.sku}: received {item.quantity}, reserved by orders "
+                f"{taken[item.sku]}, available {left}"
+            )
+    return [agree, oversold, finished]
+
+
+def _check_read_models(
+    run: Contention, read_back: Mapping[StreamName, StreamRead], replayed: Mapping[str, Any]
+) -> list[Check]:
+    """Each stored read model against the events and states read back from the streams."""
+    shop = run.shop
+    folded = Check("each read model equals one rebuilt from every event read back")
+    once = Check("each event applied once: every checkpoint is its stream's version")
+    agree = Check("the read models agree with the streams' rebuilt states")
+    inline = Check("the order summaries kept inline (read-your-writes) equal the stored ones")
+    stored: dict[str, ReadModel[Any]] = {}
+    for name, report in run.projected.items():
+        if report.stored is None:
+            folded.problems.append(f"not checked: no read model of {name}, see the errors")
+        else:
+            stored[name] = report.stored
+    if len(read_back) < len(run.plan) + 1:
+        folded.problems.append("not checked: some streams could not be read")
+    if folded.problems:
+        return [folded]
+    events = streams = 0
+    for projector in shop.projectors:
+        read_model = stored[projector.name]
+        model, versions, applied = _fold(run, projector.projection, read_back)
+        events, streams = events + applied, streams + len(versions)
+        folded.problems += differences(projector.name, read_model.model, model)
+        once.problems += differences(
+            f"{projector.name} checkpoints", read_model.checkpoints, versions
+        )
+        if not read_model.complete:
+            once.problems.append(f"{projector.name}: not marked complete")
+    folded.summary = f"{len(shop.projectors)} read models, {events} events"
+    once.summary = f"{streams} streams"
+    summaries, levels = stored[shop.summaries.name], stored[shop.stock_levels.name]
+    agree.problems = _disagreements(run, summaries.model, levels.model, read_back, replayed)
+    agree.summary = (
+        f"{len(summaries.model.orders)} orders, {len(levels.model.by_product())} products"
+    )
+    inline.problems = differences(
+        "inline", shop.inline_summaries.model, summaries.model
+    ) + differences("inline checkpoints", shop.inline_summaries.checkpoints, summaries.checkpoints)
+    inline.summary = f"{len(shop.inline_summaries.model.orders)} orders"
+    return [folded, once, agree, inline]
+
+
+def _fold(
+    run: Contention, projection: Projection[Any], read_back: Mapping[StreamName, StreamRead]
+) -> tuple[Any, dict[str, int], int]:
+    """``projection``'s model folded from its sources' streams; their versions; the events.
+
+    The streams are those the run wrote and any other listed under the prefix, folded one
+    after the other in name order.
+    """
+    shop = run.shop
+    repositories: dict[str, Repository[Any, Any, Any]] = {
+        Order.STREAM_TYPE: shop.orders,
+        Inventory.STREAM_TYPE: shop.warehouses,
+    }
+    model, versions, events = projection.initial_model(), {}, 0
+    for source in type(projection).SOURCES:
+        streams = {s for s in read_back if s.type == source.STREAM_TYPE}
+        streams.update(shop.event_store.streams(source.STREAM_TYPE))
+        for stream in sorted(streams, key=str):
+            read = read_back.get(stream) or StreamRead(
+                shop.event_store.version(stream),
+                list(repositories[stream.type].read(stream.id)),
+            )
+            for event in read.events:
+                model = projection.apply(model, event)
+            events += len(read.events)
+            versions[str(stream)] = read.version
+    return model, versions, events
+
+
+def _disagreements(
+    run: Contention,
+    summaries: OrderList,
+    levels: StockLevels,
+    read_back: Mapping[StreamName, StreamRead],
+    replayed: Mapping[str, Any],
+) -> list[str]:
+    """Where the read models differ from what the aggregates' own states say."""
+    expected: dict[str, OrderSummary] = {}
+    for order in run.plan:
+        state: OrderState = replayed[order.order_id]
+        expected[order.order_id] = OrderSummary(
+            status=state.status,
+            lines=len(state.lines),
+            total_cents=state.total_cents,
+            paid=state.paid,
+            paid_cents=state.paid_cents,
+            stock=state.stock,
+            refund_due_cents=state.refund_due_cents,
+            events=len(read_back[run.shop.orders.stream(order.order_id)].events),
+        )
+    problems = differences("order summaries", dict(summaries.orders), expected)
+    warehouse_id = run.shop.inventory.warehouse_id
+    warehouse: InventoryState = replayed[warehouse_id]
+    reserved: Counter[str] = Counter()
+    for items in warehouse.reservations.values():
+        reserved.update({item.sku: item.quantity for item in items})
+    short = Counter(sku for skus in warehouse.shortages.values() for sku in skus)
+    products = levels.warehouses.get(warehouse_id, {})
+    for sku in sorted(set(products) | set(warehouse.available)):
+        stock = products.get(sku, ProductStock())
+        said = (stock.available, stock.reserved, stock.short)
+        state_says = (warehouse.available.get(sku, 0), reserved[sku], short[sku])
+        if said != state_says:
+            problems.append(
+                f"{warehouse_id} {sku}: available, reserved, orders short {said} in the"
+                f" read model, {state_says} in the warehouse's state"
+            )
+    return problems
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "nothing"
+
+
+_MISSING = _Missing()
+
+
+def differences(label: str, found: object, expected: object) -> list[str]:
+    """Where ``found`` differs from ``expected``, down to attrs fields and mapping entries."""
+    found_type = type(found)
+    if attrs.has(found_type) and found_type is type(expected):
+        return [
+            problem
+            for field in attrs.fields(found_type)
+            for problem in differences(
+                f"{label}.{field.name}", getattr(found, field.name), getattr(expected, field.name)
+            )
+        ]
+    if isinstance(found, Mapping) and isinstance(expected, Mapping):
+        return [
+            problem
+            for key in sorted(set(found) | set(expected), key=str)
+            for problem in differences(
+                f"{label}[{key}]", found.get(key, _MISSING), expected.get(key, _MISSING)
+            )
+        ]
+    return [] if found == expected else [f"{label}: {found!r}, expected {expected!r}"]
+
+
+def _compare_ids(stream: StreamName, stored: list[str], acknowledged: list[str]) -> list[str]:
+    problems = []
+    for what, ids in (("stored", stored), ("acknowledged", acknowledged)):
+        repeated = sorted(event_id for event_id, n in Counter(ids).items() if n > 1)
+        if repeated:
+            problems.append(f"{stream}: {what} more than once: {', '.join(repeated)}")
+    missing = sorted(set(acknowledged) - set(stored))
+    if missing:
+        problems.append(f"{stream}: acknowledged but missing: {', '.join(missing)}")
+    unacknowledged = sorted(set(stored) - set(acknowledged))
+    if unacknowledged:
+        problems.append(f"{stream}: stored but never acknowledged: {', '.join(unacknowledged)}")
+    return problems
