@@ -4,33 +4,85 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import socket
+from pathlib import Path
 
 import pytest
 
+import s3es
 from s3es import CommandHandler, EventStore, InMemoryObjectStore, Projector, Repository, StreamName
-from s3es._cli.main import SUBCOMMANDS, load_aggregate, main
+from s3es._cli.invocation import load_aggregate
+from s3es._cli.main import SUBCOMMANDS, main
 from s3es._ops.policies import policies
 from s3es.eventstore import StreamKeys
 from s3es.ops import bucket_policy, compact, delete
 from s3es.storage import ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
-from tests.aggregates import Counter, CounterState, Increment
+from tests.aggregates import Counter, CounterState, Increment, Incremented
 from tests.projections import AppliedIds
 from tests.test_selftest import IgnoresIfNoneMatch
 
 AGGREGATE = "tests.aggregates:Counter"
+#: The bucket arguments of the in-memory runs: the store replaces the bucket, the prefix counts.
+_ON = ["--bucket", "x", "--prefix", "p"]
+#: What compact, delete and erase need to run without a terminal to ask on.
+_YES = ["--yes"]
 
 
-def _fill(store: ObjectStore, stream_id: str, commands: int) -> None:
-    handler = CommandHandler(Repository(EventStore(store, prefix="p"), Counter))
+def _fill(store: ObjectStore, stream_id: str, commands: int, *, prefix: str = "p") -> None:
+    handler = CommandHandler(Repository(EventStore(store, prefix=prefix), Counter))
     for amount in range(1, commands + 1):
         handler.handle(stream_id, Increment(amount))
 
 
-def _run(argv: list[str], store: ObjectStore | None = None) -> tuple[int, str]:
-    out = io.StringIO()
-    status = main(argv, store=store, out=out)
-    return status, out.getvalue()
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal (stdin: its text is what the operator types)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _invoke(
+    argv: list[str], store: ObjectStore | None = None, *, stdin: io.StringIO | None = None
+) -> tuple[int, str, str]:
+    """Run ``s3es`` on ``store``; its status, stdout and stderr. stdin is not a terminal."""
+    out, err = io.StringIO(), io.StringIO()
+    status = main(argv, store=store, out=out, err=err, stdin=stdin or io.StringIO())
+    return status, out.getvalue(), err.getvalue()
+
+
+def _writes(store: InMemoryObjectStore) -> tuple[int, int]:
+    """The PUTs and DELETEs ``store`` has been sent so far."""
+    return store.requests.put, store.requests.delete
+
+
+def _corrupt(store: InMemoryObjectStore, stream_id: str, version: int) -> str:
+    key = StreamKeys("p").chunk_key(StreamName("counter", stream_id), version)
+    store.delete(key)
+    store.put_if_absent(key, b"{not json")
+    return key
+
+
+def _with_lone_surrogate(store: InMemoryObjectStore, stream_id: str, version: int) -> str:
+    """Damage a chunk: its first event's metadata holds the JSON escape of a lone surrogate,
+    valid UTF-8 bytes that no str can be written back from."""
+    key = StreamKeys("p").chunk_key(StreamName("counter", stream_id), version)
+    stored = store.get(key)
+    assert stored is not None
+    document = json.loads(stored.body)
+    document["events"][0]["metadata"] = {"note": "\ud800"}
+    store.delete(key)
+    store.put_if_absent(key, json.dumps(document).encode())
+    return key
+
+
+def without_amounts(event: Incremented) -> Incremented:
+    """The --redact function of the erase tests: every amount becomes 0."""
+    return Incremented(0)
+
+
+NOT_A_FUNCTION = 42
 
 
 class TestCompact:
@@ -39,9 +91,9 @@ class TestCompact:
         store = InMemoryObjectStore()
         _fill(store, "a", 3)
         _fill(store, "b", 1)
-        argv = ["compact", "--aggregate", AGGREGATE, "--bucket", "x", "--prefix", "p"]
-        status, out = _run([*argv, "a", "b", "missing"], store)
-        assert status == 0
+        argv = ["compact", "--aggregate", AGGREGATE, *_ON, *_YES]
+        status, out, err = _invoke([*argv, "a", "b", "missing"], store)
+        assert (status, err) == (0, "")
         lines = out.splitlines()
         assert lines[0].startswith("counter/a: merged 3 chunks (3 events) into p/counter/a/")
         assert lines[0].endswith("; 1 LIST + 3 GET + 1 PUT")
@@ -52,28 +104,242 @@ class TestCompact:
         assert repository.replay("a").state == CounterState(6, 3)
 
     def test_bad_stream_id_reported(self) -> None:
-        """A stream id that cannot be stored is reported by name, the others still run, and
-        the exit status is 1."""
+        """A stream id that cannot be stored is one line on stderr naming it, the others still
+        run, and the exit status is 1."""
         store = InMemoryObjectStore()
         _fill(store, "a", 2)
-        argv = ["compact", "--aggregate", AGGREGATE, "--bucket", "x", "--prefix", "p"]
-        status, out = _run([*argv, "bad/id", "a"], store)
+        argv = ["compact", "--aggregate", AGGREGATE, *_ON, *_YES]
+        status, out, err = _invoke([*argv, "bad/id", "a"], store)
         assert status == 1
-        assert "'bad/id': stream id" in out
+        assert err.startswith("s3es compact: 'bad/id': stream id")
+        assert len(err.splitlines()) == 1
         assert "counter/a: merged 2 chunks" in out
 
-    def test_against_s3(self, embedded_s3: EmbeddedS3) -> None:
+    def test_damaged_chunk_is_one_line(self) -> None:
+        """A chunk whose content s3es cannot write back (a lone surrogate) fails that stream
+        in one line naming it, not with a traceback; the other streams are compacted."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        _fill(store, "b", 2)
+        _with_lone_surrogate(store, "a", 2)
+        argv = ["compact", "--aggregate", AGGREGATE, *_ON, *_YES, "a", "b"]
+        status, out, err = _invoke(argv, store)
+        assert status == 1
+        assert len(err.splitlines()) == 1
+        assert err.startswith("s3es compact: 'a': ")
+        assert "surrogate" in err
+        assert "counter/b: merged 2 chunks" in out
+
+    def test_against_s3(self, embedded_s3: EmbeddedS3, monkeypatch: pytest.MonkeyPatch) -> None:
         """compact works against an S3 endpoint given by --endpoint-url."""
         embedded_s3.create_bucket("cli-compact")
         _fill(embedded_s3.object_store("cli-compact"), "s", 4)
         argv = ["compact", "--aggregate", AGGREGATE, "--bucket", "cli-compact", "--prefix", "p"]
-        argv += ["--endpoint-url", embedded_s3.endpoint_url, "--region", "us-east-1", "s"]
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-            patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-            status, out = _run(argv)
+        argv += ["--endpoint-url", embedded_s3.endpoint_url, "--region", "us-east-1", *_YES, "s"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        status, out, _ = _invoke(argv)
         assert status == 0
         assert "counter/s: merged 4 chunks (4 events)" in out
+
+
+class TestCompactAll:
+    def test_every_stream_of_the_type(self) -> None:
+        """--all compacts every stream of the aggregate's STREAM_TYPE, listed by the event
+        store (one LIST for the streams)."""
+        store = InMemoryObjectStore()
+        for stream_id in ("a", "b", "c"):
+            _fill(store, stream_id, 2)
+        status, out, _ = _invoke(["compact", "--all", "--aggregate", AGGREGATE, *_ON, *_YES], store)
+        assert status == 0
+        lines = out.splitlines()
+        assert [line.split(":")[0] for line in lines[:3]] == ["counter/a", "counter/b", "counter/c"]
+        assert all("merged 2 chunks" in line for line in lines[:3])
+        assert lines[3].startswith("requests: 4 LIST + 6 GET + 3 PUT ($")
+
+    def test_no_stream_of_the_type(self) -> None:
+        """--all on a prefix without streams of the type says so and exits 0."""
+        argv = ["compact", "--all", "--aggregate", AGGREGATE, *_ON, *_YES]
+        status, out, _ = _invoke(argv, InMemoryObjectStore())
+        assert status == 0
+        assert out.splitlines()[0] == "no stream of type 'counter' under prefix 'p' of bucket 'x'"
+
+    @pytest.mark.parametrize(
+        ("streams", "message"),
+        [
+            (["--all", "a"], "give STREAM_IDs or --all, not both"),
+            ([], "give the STREAM_IDs, or --all for every stream of the type"),
+        ],
+    )
+    def test_ids_or_all(self, streams: list[str], message: str) -> None:
+        """Exactly one of STREAM_IDs and --all: else a usage error, before any request."""
+        store = InMemoryObjectStore()
+        status, _, err = _invoke(
+            ["compact", "--aggregate", AGGREGATE, *_ON, *_YES, *streams], store
+        )
+        assert status == 2
+        assert err == f"s3es compact: error: {message} (see 's3es compact --help')\n"
+        assert store.requests.total == 0
+
+    def test_progress_on_a_terminal(self) -> None:
+        """On a terminal, a bar counts the streams on stderr, wiped before each stream's line."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        _fill(store, "b", 2)
+        out, err = io.StringIO(), _Terminal()
+        argv = ["compact", "--all", "--aggregate", AGGREGATE, *_ON, *_YES]
+        assert main(argv, store=store, out=out, err=err, stdin=io.StringIO()) == 0
+        assert f"compact [{'#' * 15}{' ' * 15}] 1/2 streams" in err.getvalue()
+        assert f"compact [{'#' * 30}] 2/2 streams" in err.getvalue()
+        assert "compact [" not in out.getvalue()
+
+
+class TestConfirmation:
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["compact", "--aggregate", AGGREGATE, "a"],
+            ["delete", "--aggregate", AGGREGATE, "a"],
+            ["erase", "--aggregate", AGGREGATE, "--redact", "tests.test_cli:without_amounts", "a"],
+        ],
+        ids=["compact", "delete", "erase"],
+    )
+    def test_refused_without_a_terminal(self, argv: list[str]) -> None:
+        """Without --yes, and with no terminal to ask on, a usage error: nothing is sent."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        before = store.requests
+        status, out, err = _invoke([*argv, *_ON], store)
+        assert (status, out) == (2, "")
+        assert err.startswith(f"s3es {argv[0]}: error: {argv[0]} writes to the bucket: confirm ")
+        assert "--yes" in err
+        assert "--dry-run" in err
+        assert len(err.splitlines()) == 1
+        assert store.requests == before
+
+    def test_asks_on_a_terminal(self) -> None:
+        """On a terminal it names what it will do and goes on after "y"."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        argv = ["delete", "--aggregate", AGGREGATE, *_ON, "a", "b"]
+        status, out, err = _invoke(argv, store, stdin=_Terminal("y\n"))
+        assert status == 0
+        assert err == (
+            "delete 2 streams of type 'counter' (a, b) under prefix 'p' of bucket 'x': store a "
+            "tombstone as the next version, then delete every chunk below it? [y/N] "
+        )
+        assert out.startswith("counter/a: tombstone at version 3")
+
+    @pytest.mark.parametrize("answer", ["n\n", "\n", "", "yes please\n"])
+    def test_anything_but_yes_stops(self, answer: str) -> None:
+        """Any answer but y or yes (an empty line, end of input) writes nothing; status 1."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        writes = _writes(store)
+        argv = ["compact", "--aggregate", AGGREGATE, *_ON, "a"]
+        status, out, err = _invoke(argv, store, stdin=_Terminal(answer))
+        assert (status, out) == (1, "")
+        assert err.endswith("[y/N] s3es compact: not confirmed; nothing written\n")
+        assert _writes(store) == writes
+
+    def test_names_a_few_streams(self) -> None:
+        """Of many streams, the question names three and counts the rest."""
+        store = InMemoryObjectStore()
+        for stream_id in "abcde":
+            _fill(store, stream_id, 1)
+        argv = ["compact", "--all", "--aggregate", AGGREGATE, "--bucket", "x", "--prefix", "p"]
+        _, _, err = _invoke(argv, store, stdin=_Terminal("no\n"))
+        assert err.startswith("compact 5 streams of type 'counter' (a, b, c, ... (2 more)) ")
+
+
+class TestDryRun:
+    @pytest.mark.parametrize(
+        ("argv", "would"),
+        [
+            (["compact", "--aggregate", AGGREGATE], "merge the chunks a full read follows"),
+            (["delete", "--aggregate", AGGREGATE], "store a tombstone as the next version"),
+            (
+                ["erase", "--aggregate", AGGREGATE, "--redact", "tests.test_cli:without_amounts"],
+                "rewrite the events through --redact",
+            ),
+        ],
+        ids=["compact", "delete", "erase"],
+    )
+    def test_shows_and_writes_nothing(self, argv: list[str], would: str) -> None:
+        """--dry-run prints each stream's version and chunk count, a deleted one as such, and
+        what the command would do; it sends no PUT and no DELETE, and needs no --yes."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 3)
+        _fill(store, "gone", 2)
+        delete(Repository(EventStore(store, prefix="p"), Counter), "gone")
+        writes = _writes(store)
+        status, out, err = _invoke([*argv, *_ON, "--dry-run", "a", "gone", "missing"], store)
+        assert (status, err) == (0, "")
+        lines = out.splitlines()
+        assert lines[:3] == [
+            "counter/a: version 3, 3 chunks",
+            "counter/gone: deleted at version 3, 1 chunk",
+            "counter/missing: no such stream",
+        ]
+        assert lines[3].startswith(f"dry run, nothing written: {argv[0]} would {would}")
+        assert lines[4].startswith("requests: 3 LIST + 2 GET ($")
+        assert _writes(store) == writes
+
+    def test_compact_all(self) -> None:
+        """compact --all --dry-run lists the streams of the type and writes nothing."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 1)
+        _fill(store, "b", 2)
+        writes = _writes(store)
+        argv = ["compact", "--all", "--dry-run", "--aggregate", AGGREGATE, *_ON]
+        status, out, _ = _invoke(argv, store)
+        assert status == 0
+        assert out.splitlines()[:2] == [
+            "counter/a: version 1, 1 chunk",
+            "counter/b: version 2, 2 chunks",
+        ]
+        assert _writes(store) == writes
+
+    def test_bad_stream_id(self) -> None:
+        """A stream id that cannot be stored is one line on stderr; status 1."""
+        status, out, err = _invoke(
+            ["delete", "--aggregate", AGGREGATE, *_ON, "--dry-run", "x/y"], InMemoryObjectStore()
+        )
+        assert status == 1
+        assert err.startswith("s3es delete: 'x/y': stream id")
+        assert "dry run, nothing written" in out
+
+
+class TestErase:
+    def test_redacts_and_erases(self) -> None:
+        """erase rewrites the stream through --redact and erases the chunks it stood for."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        argv = ["erase", "--aggregate", AGGREGATE, "--redact", "tests.test_cli:without_amounts"]
+        status, out, err = _invoke([*argv, *_ON, *_YES, "a", "missing"], store)
+        assert (status, err) == (0, "")
+        lines = out.splitlines()
+        assert lines[0].startswith("counter/a: redacted into p/counter/a/")
+        assert ", 2 chunks erased; " in lines[0]
+        assert lines[1] == "counter/missing: no such stream; 1 LIST"
+        repository = Repository(EventStore(store, prefix="p"), Counter)
+        assert [r.event for r in repository.read("a")] == [Incremented(0), Incremented(0)]
+
+    @pytest.mark.parametrize(
+        ("spec", "message"),
+        [
+            ("without_amounts", "--redact must be module:function"),
+            ("tests.test_cli:nothing", "tests.test_cli has no function 'nothing'"),
+            ("tests.test_cli:NOT_A_FUNCTION", "has no function 'NOT_A_FUNCTION'"),
+            ("no_such_module:f", "cannot import 'no_such_module'"),
+        ],
+    )
+    def test_bad_redact(self, spec: str, message: str) -> None:
+        """A --redact that is not module:function is a usage error naming it."""
+        argv = ["erase", "--aggregate", AGGREGATE, "--redact", spec, *_ON, *_YES, "a"]
+        status, _, err = _invoke(argv, InMemoryObjectStore())
+        assert status == 2
+        assert message in err
 
 
 class TestAggregateOption:
@@ -91,12 +357,31 @@ class TestAggregateOption:
         with pytest.raises(ValueError, match=message):
             load_aggregate(spec)
 
-    def test_usage_error_exit(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """On the command line, a wrong --aggregate exits 2 with the reason."""
-        with pytest.raises(SystemExit) as raised:
-            main(["compact", "--aggregate", "nope", "--bucket", "x", "s"])
-        assert raised.value.code == 2
-        assert "must be module:Class" in capsys.readouterr().err
+    def test_usage_error_exit(self) -> None:
+        """On the command line, a wrong --aggregate exits 2 with the reason, in one line."""
+        status, _, err = _invoke(["compact", "--aggregate", "nope", *_ON, *_YES, "s"])
+        assert status == 2
+        assert err == (
+            "s3es compact: error: --aggregate must be module:Class, not 'nope' "
+            "(see 's3es compact --help')\n"
+        )
+
+    def test_module_that_fails_to_import(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A module that raises while it is imported is named with what it raised, in one
+        line: a usage error, not a traceback."""
+        (tmp_path / "broken_domain.py").write_text(
+            "import attrs\nraise RuntimeError('no config')\n"
+        )
+        monkeypatch.syspath_prepend(str(tmp_path))
+        argv = ["delete", "--aggregate", "broken_domain:Order", *_ON, *_YES, "o-1"]
+        status, _, err = _invoke(argv, InMemoryObjectStore())
+        assert status == 2
+        assert len(err.splitlines()) == 1
+        assert (
+            "'broken_domain:Order': importing 'broken_domain' raised RuntimeError: no config" in err
+        )
 
     def test_found(self) -> None:
         """module:Class of an Aggregate gives that class."""
@@ -108,8 +393,8 @@ class TestDelete:
         """delete stores a tombstone per stream and deletes the chunks below it, saying so."""
         store = InMemoryObjectStore()
         _fill(store, "a", 3)
-        argv = ["delete", "--aggregate", AGGREGATE, "--bucket", "x", "--prefix", "p"]
-        status, out = _run([*argv, "a", "missing"], store)
+        argv = ["delete", "--aggregate", AGGREGATE, *_ON, *_YES]
+        status, out, _ = _invoke([*argv, "a", "missing"], store)
         assert status == 0
         lines = out.splitlines()
         assert lines[0] == (
@@ -119,26 +404,184 @@ class TestDelete:
         assert len(list(store.list_keys("p/counter/a/"))) == 1
 
 
-def _invoke(argv: list[str], store: ObjectStore | None = None) -> tuple[int, str, str]:
-    """Run ``s3es`` on ``store``; its status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    status = main(argv, store=store, out=out, err=err)
-    return status, out.getvalue(), err.getvalue()
+class TestEnvironment:
+    def test_bucket_and_prefix(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """$S3ES_BUCKET and $S3ES_PREFIX stand for --bucket and --prefix."""
+        monkeypatch.setenv("S3ES_BUCKET", "from-env")
+        monkeypatch.setenv("S3ES_PREFIX", "p")
+        store = InMemoryObjectStore()
+        status, out, _ = _invoke(["self-test"], store)
+        assert status == 0
+        assert out.startswith("self-test of bucket 'from-env', scratch key p/_selftest/")
+
+    def test_the_flag_wins(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """--bucket and --prefix win over the environment."""
+        monkeypatch.setenv("S3ES_BUCKET", "from-env")
+        monkeypatch.setenv("S3ES_PREFIX", "elsewhere")
+        store = InMemoryObjectStore()
+        _fill(store, "a", 1)
+        status, out, _ = _invoke(["show", "counter", "a", "--bucket", "b", "--prefix", "p"], store)
+        assert status == 0
+        assert out.startswith("counter/a: chunks, under p/counter/a/")
+
+    def test_policy_too(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """policy takes its bucket and prefix from the environment as well."""
+        monkeypatch.setenv("S3ES_BUCKET", "b-1")
+        monkeypatch.setenv("S3ES_PREFIX", "p")
+        status, out, _ = _invoke(["policy"])
+        assert status == 0
+        assert json.loads(out) == policies("b-1", "p")
+
+    def test_no_bucket(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Neither --bucket nor $S3ES_BUCKET: a usage error that names both."""
+        monkeypatch.delenv("S3ES_BUCKET", raising=False)
+        status, out, err = _invoke(["list"], InMemoryObjectStore())
+        assert (status, out) == (2, "")
+        assert err == (
+            "s3es list: error: --bucket is required (or set S3ES_BUCKET) (see 's3es list --help')\n"
+        )
+
+    def test_endpoint_url(self, embedded_s3: EmbeddedS3, monkeypatch: pytest.MonkeyPatch) -> None:
+        """$AWS_ENDPOINT_URL stands for --endpoint-url, and the flag wins over it."""
+        embedded_s3.create_bucket("cli-env")
+        _fill(embedded_s3.object_store("cli-env"), "s", 1)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("S3ES_BUCKET", "cli-env")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", embedded_s3.endpoint_url)
+        assert _invoke(["list", "counter", "--prefix", "p"])[:2] == (0, "s\n")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+        argv = ["list", "counter", "--prefix", "p", "--endpoint-url", embedded_s3.endpoint_url]
+        assert _invoke(argv)[:2] == (0, "s\n")
 
 
-_ON = ["--bucket", "x", "--prefix", "p"]
+def _closed_port() -> int:
+    """A local TCP port that nothing listens on (it was just bound and released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
-def _corrupt(store: InMemoryObjectStore, stream_id: str, version: int) -> str:
-    key = StreamKeys("p").chunk_key(StreamName("counter", stream_id), version)
-    store.delete(key)
-    store.put_if_absent(key, b"{not json")
-    return key
+class TestVersion:
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """s3es --version prints the package's version and exits 0."""
+        with pytest.raises(SystemExit) as raised:
+            main(["--version"])
+        assert raised.value.code == 0
+        assert capsys.readouterr().out == f"s3es {s3es.__version__}\n"
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+class TestFailures:
+    @pytest.mark.parametrize("url", ["localhost:9000", "127.0.0.1", "ftp://host", "http://"])
+    def test_endpoint_url_without_a_scheme(self, url: str) -> None:
+        """An endpoint URL that is not http(s)://host is a usage error, one line."""
+        status, _, err = _invoke(["list", "--bucket", "b", "--endpoint-url", url])
+        assert status == 2
+        assert err.startswith("s3es list: error: argument --endpoint-url: must be an http:// ")
+        assert f"not {url!r}" in err
+        assert len(err.splitlines()) == 1
+
+    def test_endpoint_url_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A $AWS_ENDPOINT_URL without a scheme is refused the same way."""
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "localhost:9000")
+        status, _, err = _invoke(["list", "--bucket", "b"])
+        assert status == 2
+        assert "--endpoint-url: must be an http:// or https:// URL" in err
+
+    def test_bad_prefix(self) -> None:
+        """A prefix no event store can have is a usage error naming it."""
+        status, _, err = _invoke(["list", "--bucket", "b", "--prefix", "a/../b"])
+        assert status == 2
+        assert err.startswith("s3es list: error: argument --prefix: ")
+
+    def test_unknown_subcommand(self) -> None:
+        """argparse's own errors are one line too, pointing at --help."""
+        status, _, err = _invoke(["frobnicate"])
+        assert status == 2
+        assert err.startswith("s3es: error: argument SUBCOMMAND: invalid choice: 'frobnicate'")
+        assert err.endswith("(see 's3es --help')\n")
+        assert len(err.splitlines()) == 1
+
+    def _aws(self, monkeypatch: pytest.MonkeyPatch, *, credentials: bool = True) -> None:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        if credentials:
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        else:
+            monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+            monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+
+    def test_no_credentials(self, embedded_s3: EmbeddedS3, monkeypatch: pytest.MonkeyPatch) -> None:
+        """No AWS credentials anywhere: one line saying so, status 1."""
+        self._aws(monkeypatch, credentials=False)
+        argv = ["list", "--bucket", "b", "--endpoint-url", embedded_s3.endpoint_url]
+        status, _, err = _invoke([*argv, "--region", "us-east-1"])
+        assert status == 1
+        assert err == "s3es list: LIST '' failed: Unable to locate credentials\n"
+
+    def test_no_such_bucket(self, embedded_s3: EmbeddedS3, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A bucket that does not exist: one line naming the request and the error code."""
+        self._aws(monkeypatch)
+        argv = ["show", "counter", "a", "--bucket", "no-such-bucket-cli"]
+        argv += ["--endpoint-url", embedded_s3.endpoint_url, "--region", "us-east-1"]
+        status, _, err = _invoke(argv)
+        assert status == 1
+        assert err.startswith("s3es show: LIST 'counter/a/' failed")
+        assert "NoSuchBucket" in err
+        assert len(err.splitlines()) == 1
+
+    def test_connection_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An endpoint nothing listens on: one line naming it, status 1."""
+        self._aws(monkeypatch)
+        url = f"http://127.0.0.1:{_closed_port()}"
+        argv = ["verify", "--bucket", "b", "--endpoint-url", url, "--region", "us-east-1"]
+        status, out, err = _invoke(argv)
+        assert (status, out) == (1, "")
+        assert err.startswith(
+            f"s3es verify: LIST '' failed: Could not connect to the endpoint URL: \"{url}/b?"
+        )
+        assert len(err.splitlines()) == 1
+
+    def test_broken_pipe(self) -> None:
+        """A reader of stdout that went away (s3es list | head) ends it quietly, status 141."""
+
+        class Gone(io.StringIO):
+            def write(self, text: str) -> int:
+                raise BrokenPipeError
+
+        store = InMemoryObjectStore()
+        _fill(store, "a", 1)
+        err = io.StringIO()
+        assert main(["list", *_ON], store=store, out=Gone(), err=err) == 141
+        assert err.getvalue() == ""
+
+
+class TestLogging:
+    def test_quiet_by_default(self) -> None:
+        """Without -v, s3es's info lines are not printed."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        status, _, err = _invoke(["compact", "--aggregate", AGGREGATE, *_ON, *_YES, "a"], store)
+        assert (status, err) == (0, "")
+
+    def test_verbose(self) -> None:
+        """-v prints s3es's info lines on stderr, through stdlib logging; afterwards the
+        ``s3es`` logger is as it was."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 2)
+        level = logging.getLogger("s3es").level
+        argv = ["compact", "-v", "--aggregate", AGGREGATE, *_ON, *_YES, "a"]
+        status, out, err = _invoke(argv, store)
+        assert status == 0
+        assert "INFO s3es.maintenance: merged " in err
+        assert "INFO" not in out
+        assert logging.getLogger("s3es").level == level
 
 
 class TestList:
@@ -148,7 +591,25 @@ class TestList:
         _fill(store, "a", 1)
         status, out, err = _invoke(["list", *_ON], store)
         assert (status, out) == (0, "counter\n")
-        assert err.startswith("requests: 1 LIST ($")
+        # 1 for the types, 2 to see that the type's first folder holds chunks
+        assert err.startswith("requests: 3 LIST ($")
+
+    def test_an_event_store_under_a_longer_prefix(self) -> None:
+        """Without --prefix, the folder of an event store under prefix "p" is not listed as a
+        stream type (it holds folders of streams, not streams): stderr names it and the
+        --prefix to give. A stream type beside it is listed."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 1)  # under p/
+        _fill(store, "b", 1, prefix="")  # under the root: counter/b/
+        Projector(EventStore(store, prefix="p"), AppliedIds).catch_up()  # p/_projections/...
+        status, out, err = _invoke(["list", "--bucket", "x"], store)
+        assert (status, out) == (0, "counter\n")
+        assert err.splitlines()[0] == (
+            "s3es list: 'p' is not a stream type (its first folder holds no chunk): an event "
+            "store under --prefix p?"
+        )
+        assert err.splitlines()[1].startswith("requests: 5 LIST ($")
+        assert _invoke(["list", "--bucket", "x", "--prefix", "p"], store)[1] == "counter\n"
 
     def test_streams_of_a_type(self) -> None:
         """list TYPE prints the ids of its streams, for pipes: one LIST per 1,000 streams."""
@@ -177,7 +638,7 @@ class TestList:
         key = _corrupt(store, "a", 1)
         status, out, err = _invoke(["list", "counter", "--versions", *_ON], store)
         assert (status, out) == (1, "b\t1\n")
-        assert err.startswith(f"counter/a: corrupt chunk {key!r}: not UTF-8 JSON")
+        assert err.startswith(f"s3es list: counter/a: corrupt chunk {key!r}: not UTF-8 JSON")
 
 
 class TestShow:
@@ -236,11 +697,13 @@ class TestShow:
         assert status == 0
         assert out.splitlines()[2].split()[-1] == "tombstone"
 
-    def test_no_such_stream(self) -> None:
-        """A stream with no chunk is reported as such, exit status 0."""
-        status, out, _ = _invoke(["show", "counter", "nope", *_ON], InMemoryObjectStore())
-        assert status == 0
-        assert out.splitlines()[0] == "counter/nope: no such stream (nothing under p/counter/nope/)"
+    @pytest.mark.parametrize("json_output", [[], ["--json"]], ids=["table", "json"])
+    def test_no_such_stream(self, json_output: list[str]) -> None:
+        """A stream with no chunk is one line on stderr saying so; exit status 1."""
+        argv = ["show", "counter", "nope", *_ON, *json_output]
+        status, out, err = _invoke(argv, InMemoryObjectStore())
+        assert (status, out) == (1, "")
+        assert err == "s3es show: counter/nope: no such stream (nothing under p/counter/nope/)\n"
 
     def test_corrupt_chunk(self) -> None:
         """A chunk that cannot be read: --all-chunks shows the others and names it (status 1);
@@ -298,14 +761,12 @@ class TestVerify:
         assert status == 0
         assert out.splitlines()[0] == "verified 1 stream, 2 chunks, 2 events: no problem"
 
-    def test_aggregate_of_another_type(self, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_aggregate_of_another_type(self) -> None:
         """An --aggregate whose type is not the STREAM_TYPE given is a usage error."""
-        with pytest.raises(SystemExit) as raised:
-            main(["verify", "order", *_ON, "--aggregate", AGGREGATE], store=InMemoryObjectStore())
-        assert raised.value.code == 2
-        assert "--aggregate gives stream types ['counter'], but STREAM_TYPE is 'order'" in (
-            capsys.readouterr().err
-        )
+        argv = ["verify", "order", *_ON, "--aggregate", AGGREGATE]
+        status, _, err = _invoke(argv, InMemoryObjectStore())
+        assert status == 2
+        assert "--aggregate gives stream types ['counter'], but STREAM_TYPE is 'order'" in err
 
     def test_progress_on_a_terminal(self) -> None:
         """On a terminal, a progress bar is drawn on stderr; stdout keeps the report."""
@@ -313,7 +774,8 @@ class TestVerify:
         _fill(store, "a", 1)
         out, err = io.StringIO(), _Terminal()
         assert main(["verify", *_ON], store=store, out=out, err=err) == 0
-        assert err.getvalue().endswith(f"verify [{'#' * 30}] 1/1 streams\n")
+        assert f"\rverify [{'#' * 30}] 1/1 streams" in err.getvalue()
+        assert err.getvalue().endswith("\n")
         assert "verify [" not in out.getvalue()
 
 
@@ -374,12 +836,11 @@ class TestPolicy:
         assert status == 0
         assert json.loads(out) == bucket_policy("b-1", operator_arns=["arn:aws:iam::1:role/op"])
 
-    def test_bad_bucket(self, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_bad_bucket(self) -> None:
         """A bucket name S3 would refuse is a usage error."""
-        with pytest.raises(SystemExit) as raised:
-            main(["policy", "--bucket", "Not_A_Bucket"])
-        assert raised.value.code == 2
-        assert "not an S3 bucket name: 'Not_A_Bucket'" in capsys.readouterr().err
+        status, _, err = _invoke(["policy", "--bucket", "Not_A_Bucket"])
+        assert status == 2
+        assert "not an S3 bucket name: 'Not_A_Bucket'" in err
 
 
 PROJECTION = "tests.projections:AppliedIds"
@@ -461,14 +922,12 @@ class TestProjection:
             ("tests.aggregates:Counter", "has no Projection 'Counter'"),
         ],
     )
-    def test_bad_projection(
-        self, spec: str, message: str, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_bad_projection(self, spec: str, message: str) -> None:
         """A --projection that is not one is a usage error naming it."""
-        with pytest.raises(SystemExit) as raised:
-            main(["projection", "status", *_ON, "--projection", spec], store=InMemoryObjectStore())
-        assert raised.value.code == 2
-        assert message in capsys.readouterr().err
+        argv = ["projection", "status", *_ON, "--projection", spec]
+        status, _, err = _invoke(argv, InMemoryObjectStore())
+        assert status == 2
+        assert message in err
 
 
 class TestHelp:
@@ -503,7 +962,7 @@ class TestEncryption:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("AWS_ACCESS_KEY_ID", "testing")
             patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-            status, out, _ = _invoke([*argv, "--sse-kms-key-id", key_arn, "s"])
+            status, out, _ = _invoke([*argv, "--sse-kms-key-id", key_arn, *_YES, "s"])
         assert status == 0, out
         merged = StreamKeys("p").chunk_key(StreamName("counter", "s"), 2, 1)
         head = embedded_s3.client().head_object(Bucket="cli-kms", Key=merged)

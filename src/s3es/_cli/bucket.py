@@ -1,0 +1,90 @@
+"""``s3es self-test``, ``policy`` and ``tiering``: the bucket itself, not its streams."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from s3es._cli.invocation import Invocation, bucket_and_prefix
+from s3es._ops.policies import policies
+from s3es._ops.tiering import apply_tiering_rule, tiering_rule
+from s3es._storage.s3 import S3ObjectStore
+from s3es._storage.selftest import self_test
+from s3es.errors import S3esError
+
+
+def run_self_test(invocation: Invocation) -> int:
+    arguments = invocation.arguments
+    report = self_test(invocation.objects, arguments.prefix)
+    invocation.print(f"self-test of bucket {arguments.bucket!r}, scratch key {report.key}:")
+    invocation.print(*(f"  {check}" for check in report.checks))
+    invocation.print(f"  deleted {', '.join(report.deleted)}")
+    invocation.print(f"bucket {arguments.bucket!r} {report.summary()}")
+    invocation.requests(report.requests)
+    return 0 if report.ok else 1
+
+
+# policy ---------------------------------------------------------------------------------------
+
+
+def policy_arguments(parser: argparse.ArgumentParser) -> None:
+    bucket_and_prefix(parser)
+    parser.add_argument(
+        "--operator-arn",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="a role allowed to delete and replace chunks; the bucket policy denies it to "
+        "every other principal (may be repeated)",
+    )
+    parser.add_argument(
+        "--kms-key-arn", metavar="ARN", help="the KMS key of SSE-KMS: the roles may use it"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["bucket-policy", "application-role", "operator-role"],
+        help="print only this policy (as put-bucket-policy or put-role-policy take it)",
+    )
+
+
+def run_policy(invocation: Invocation) -> int:
+    arguments = invocation.arguments
+    try:
+        documents = policies(
+            arguments.bucket,
+            arguments.prefix,
+            operator_arns=arguments.operator_arn,
+            kms_key_arn=arguments.kms_key_arn,
+        )
+    except ValueError as error:
+        invocation.usage_error(str(error))
+    chosen = documents[arguments.only] if arguments.only else documents
+    invocation.print(json.dumps(chosen, indent=2))
+    return 0
+
+
+# tiering --------------------------------------------------------------------------------------
+
+
+def tiering_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--apply", action="store_true", help="apply the rule to the bucket")
+
+
+def run_tiering(invocation: Invocation) -> int:
+    arguments = invocation.arguments
+    if not arguments.apply:
+        invocation.print(json.dumps(tiering_rule(arguments.prefix), indent=2))
+        return 0
+    objects = invocation.objects
+    if not isinstance(objects, S3ObjectStore):
+        invocation.usage_error("tiering --apply needs an S3 bucket")
+    try:
+        rules = apply_tiering_rule(objects.client, arguments.bucket, arguments.prefix)
+    except S3esError as error:
+        invocation.print(f"{arguments.bucket}: {error}")
+        return 1
+    invocation.print(
+        f"{arguments.bucket}: {len(rules)} lifecycle rules, among them:",
+        json.dumps(rules[-1], indent=2),
+    )
+    return 0

@@ -1,0 +1,92 @@
+"""``s3es projection``: a projection's read model and lease, a pass, a rebuild."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from s3es._cli.invocation import Invocation, load_projection
+from s3es._cli.progress import ProgressBar
+from s3es._projections.lease import Lease
+from s3es._projections.projection import ReadModel
+from s3es._projections.projector import Projector
+from s3es._storage.metering import measure_requests
+
+
+def projection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action",
+        choices=["status", "catch-up", "rebuild"],
+        help="status: the stored model and lease; catch-up: one pass; rebuild: from nothing",
+    )
+    parser.add_argument(
+        "--projection", required=True, metavar="module:Class", help="the projection"
+    )
+    parser.add_argument(
+        "--feed",
+        action="store_true",
+        help="catch-up reads the change feed (the writers must write it) instead of scanning "
+        "every stream; a model with no feed cursor yet is scanned",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild even while another projector holds the lease (it is fenced)",
+    )
+
+
+def run_projection(invocation: Invocation) -> int:
+    arguments = invocation.arguments
+    try:
+        projection = load_projection(arguments.projection)
+    except ValueError as error:
+        invocation.usage_error(str(error))
+    projector = Projector(invocation.event_store, projection, feed=arguments.feed)
+    with measure_requests() as meter:
+        if arguments.action == "status":
+            stored = projector.read()
+            lease = projector.read_lease()
+            invocation.print(*_status_lines(projector.name, stored, lease))
+        else:
+            bar = ProgressBar(arguments.action, out=invocation.err)
+            try:
+                if arguments.action == "rebuild":
+                    run = projector.rebuild(force=arguments.force, progress=bar)
+                else:
+                    # Asked for the feed, read the feed: a process's first pass would scan.
+                    run = projector.catch_up(full_scan=not arguments.feed, progress=bar)
+            finally:
+                bar.close()
+                projector.release(quietly=True)
+            scan = "a full scan" if run.full_scan else "the change feed"
+            invocation.print(
+                f"{projector.name}: {arguments.action} by {scan}: {run.events:,} events of "
+                f"{run.streams:,} streams applied, {run.commits} commits; "
+                f"{len(run.read_model.checkpoints):,} streams in the model, epoch "
+                f"{run.read_model.epoch}"
+            )
+    invocation.requests(meter.counts)
+    return 0
+
+
+def _status_lines(name: str, stored: ReadModel[Any], lease: Lease | None) -> list[str]:
+    updated = stored.updated_at.isoformat(timespec="seconds") if stored.updated_at else "never"
+    if lease is None:
+        holder = "none"
+    elif not lease.expires_at:
+        holder = f"released by {lease.owner!r} (epoch {lease.epoch})"
+    else:
+        until = datetime.fromtimestamp(lease.expires_at, UTC).isoformat(timespec="seconds")
+        holder = f"{lease.owner!r}, epoch {lease.epoch}, until {until}"
+    return [
+        (
+            f"projection {name}: schema {stored.schema}, epoch {stored.epoch}, "
+            f"{'complete' if stored.complete else 'NOT complete'}, updated {updated}"
+        ),
+        (
+            f"  streams in the model: {len(stored.checkpoints):,}, "
+            f"versions applied: {sum(stored.checkpoints.values()):,}"
+        ),
+        f"  lease: {holder}",
+    ]
