@@ -8,6 +8,7 @@ from typing import Any, Generic
 
 import attrs
 
+from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
 from s3es._eventstore.chunk import Chunk
@@ -55,9 +56,7 @@ class Repository(Generic[S, C, E]):
         self, event_store: EventStore, aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E]
     ) -> None:
         self.event_store = event_store
-        self.aggregate: Aggregate[S, C, E] = (
-            aggregate() if isinstance(aggregate, type) else aggregate
-        )
+        self.aggregate: Aggregate[S, C, E] = as_instance(aggregate)
         self.codec = AggregateCodec(self.aggregate)
 
     def stream(self, stream_id: str) -> StreamName:

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
 from s3es._domain.aggregate import Aggregate, AggregateCodec
@@ -293,7 +294,7 @@ def verify_stream(
     """
     codec = None
     if aggregate is not None:
-        codec = AggregateCodec(aggregate() if isinstance(aggregate, type) else aggregate)
+        codec = AggregateCodec(as_instance(aggregate))
         if codec.stream_type != stream.type:
             raise ValueError(
                 f"aggregate {type(codec.aggregate).__qualname__} is of stream type "

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic
 
+from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import RecordedEvent
 from s3es._domain.repository import Repository
@@ -30,9 +31,7 @@ class InlineProjection(Generic[M]):
     """
 
     def __init__(self, projection: Projection[M] | type[Projection[M]]) -> None:
-        self.projection: Projection[M] = (
-            projection() if isinstance(projection, type) else projection
-        )
+        self.projection: Projection[M] = as_instance(projection)
         self._model = self.projection.initial_model()
         self._checkpoints: dict[str, int] = {}
         self._lock = threading.Lock()

@@ -21,6 +21,7 @@ from typing import Generic
 
 import attrs
 
+from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
 from s3es._eventstore.chunk import Chunk
@@ -136,9 +137,7 @@ class Projector(Generic[M]):
             if value < 1:
                 raise ValueError(f"{option} must be at least 1, not {value}")
         self.event_store = event_store
-        self.projection: Projection[M] = (
-            projection() if isinstance(projection, type) else projection
-        )
+        self.projection: Projection[M] = as_instance(projection)
         self._codec = ProjectionCodec(self.projection, event_store.keys)
         self.owner = owner or _default_owner()
         self.feed = feed

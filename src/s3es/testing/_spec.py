@@ -9,6 +9,7 @@ from typing import Generic
 
 import attrs
 
+from s3es._base.coerce import as_instance
 from s3es._domain.aggregate import Aggregate, AggregateCodec, C, E, S
 from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
 from s3es._storage.keys import ChunkKey, StreamName
@@ -28,9 +29,7 @@ class AggregateSpec(Generic[S, C, E]):
     """
 
     def __init__(self, aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E]) -> None:
-        self.aggregate: Aggregate[S, C, E] = (
-            aggregate() if isinstance(aggregate, type) else aggregate
-        )
+        self.aggregate: Aggregate[S, C, E] = as_instance(aggregate)
         self.codec = AggregateCodec(self.aggregate)
         self.stream = StreamName(type=self.codec.stream_type, id=_SPEC_STREAM_ID)
 
