@@ -14,6 +14,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -49,11 +50,13 @@ LEASE_TTL = 10.0
 
 
 class _Clock:
+    """A clock the test moves: ``now`` is seconds since the epoch, read as a UTC datetime."""
+
     def __init__(self) -> None:
         self.now = 1_800_000_000.0
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 class _Pausable(ForwardingObjectStore):

@@ -53,12 +53,12 @@ from tests.projections import (
 
 @attrs.define
 class Clock:
-    """A clock the test moves: seconds since the epoch."""
+    """A clock the test moves: ``now`` is seconds since the epoch, read as a UTC datetime."""
 
     now: float = 1_800_000_000.0
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 @attrs.define
@@ -71,7 +71,7 @@ class World:
 
     @property
     def events(self) -> EventStore:
-        return EventStore(self.store, prefix="es", feed=self.feed, clock=self.datetime)
+        return EventStore(self.store, prefix="es", feed=self.feed, clock=self.clock)
 
     def datetime(self, behind: float = 0.0) -> datetime:
         """The clock's time as the appenders see it, ``behind`` seconds late."""

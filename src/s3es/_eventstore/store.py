@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
+from s3es._base.clock import Clock, utc_now
 from s3es._base.logging import get_logger
 from s3es._eventstore.chain import BreakReason, ChainBreak, Link, newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
@@ -30,10 +30,6 @@ from s3es.errors import (
 )
 
 _log = get_logger("s3es.eventstore")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _new_id() -> str:
@@ -94,7 +90,7 @@ class EventStore:
         objects: ObjectStore,
         *,
         prefix: str = "",
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
         new_id: Callable[[], str] = _new_id,
         feed: bool = False,
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,

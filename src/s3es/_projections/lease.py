@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 
 import attrs
 import cattrs
 
+from s3es._base.clock import Clock
 from s3es._base.converter import make_strict_converter
 from s3es._base.logging import get_logger
 from s3es._storage.port import ObjectStore
@@ -63,7 +63,7 @@ class LeaseKeeper:
         projection: str,
         owner: str,
         ttl: float,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl of projection {projection!r} must be > 0, not {ttl}")
@@ -74,6 +74,10 @@ class LeaseKeeper:
         self.ttl = ttl
         self._clock = clock
         self._token = uuid.uuid4().hex
+
+    def _now(self) -> float:
+        """The clock's time in Unix seconds, as a lease's ``expires_at`` is stored."""
+        return self._clock().timestamp()
 
     def read(self) -> Lease | None:
         """The stored lease, or None if the projection never had one. One GET."""
@@ -103,7 +107,7 @@ class LeaseKeeper:
             else:
                 # A live lease is ours only if this keeper wrote it: two processes given the
                 # same owner name must not take it from each other.
-                held = current.token != self._token and current.expires_at > self._clock()
+                held = current.token != self._token and current.expires_at > self._now()
                 if held and not force:
                     raise LeaseHeld(
                         self.projection, current.owner, current.epoch, current.expires_at
@@ -138,7 +142,7 @@ class LeaseKeeper:
 
     def expiring(self, lease: Lease) -> bool:
         """True once half of ``lease``'s time is gone: time to renew it."""
-        return self._clock() > lease.expires_at - self.ttl / 2
+        return self._now() > lease.expires_at - self.ttl / 2
 
     def _store(
         self, epoch: int, *, etag: str | None, expires_at: float | None = None
@@ -154,7 +158,7 @@ class LeaseKeeper:
             owner=self.owner,
             token=self._token,
             epoch=epoch,
-            expires_at=self._clock() + self.ttl if expires_at is None else expires_at,
+            expires_at=self._now() + self.ttl if expires_at is None else expires_at,
         )
         unstructured = _CONVERTER.unstructure(lease)
         del unstructured["etag"]

@@ -12,15 +12,14 @@ import contextvars
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Generic
 
 import attrs
 
+from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
@@ -112,7 +111,9 @@ class Projector(Generic[M]):
     last full scan, scans all streams anyway (for appends whose feed entry is missing). ``run``
     repeats passes until stopped, standing by while another projector holds the lease.
     ``read_concurrency`` threads read the streams' chunks ahead of the events being applied,
-    which stays in one thread: ``apply`` needs no locks.
+    which stays in one thread: ``apply`` needs no locks. ``clock`` returns the time as an aware
+    UTC datetime, as the event store's ``clock`` does: it times the lease, full scans and the
+    feed cursor, and stamps the model's ``updated_at``.
     """
 
     def __init__(
@@ -127,7 +128,7 @@ class Projector(Generic[M]):
         full_scan_interval: float = 3600.0,
         commit_every: int = 1000,
         read_concurrency: int = 8,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = utc_now,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         for option, value in [
@@ -332,7 +333,7 @@ class Projector(Generic[M]):
         self, lease: Lease, *, scan: bool | None, reset: bool, progress: Progress | None
     ) -> ProjectionPass[M]:
         work = self._begin(lease, reset=reset)
-        started_ms = int(self._clock() * 1000)
+        started_ms = int(self._clock().timestamp() * 1000)
         scan = self._scan_needed(work, asked=scan, now_ms=started_ms)
         moved_cursors: dict[str, int] = {}
         streams = self._scanned() if scan else self._from_feed(work, started_ms, moved_cursors)
@@ -492,7 +493,7 @@ class Projector(Generic[M]):
             work.read_model(self._codec),
             feed_cursors=work.feed_cursors,
             commit_id=commit_id,
-            updated_at=datetime.fromtimestamp(self._clock(), UTC),
+            updated_at=self._clock(),
         )
         objects, key = self.event_store.objects, self._codec.key
         try:
