@@ -11,7 +11,7 @@ import attrs
 import cattrs
 
 from s3es._base.converter import make_strict_converter
-from s3es._domain.upcasting import Upcaster, Upcasting, origin
+from s3es._domain.upcasting import Upcaster, Upcasting, is_schema, origin
 from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot
 from s3es._storage.keys import StreamName
 from s3es.errors import CorruptChunk, InvalidConfiguration, InvalidStreamName
@@ -110,7 +110,7 @@ class AggregateCodec(Generic[S, C, E]):
             raise _configuration_error(cls, f"STREAM_TYPE is not usable: {error}") from error
         self.stream_type: str = stream_type  # type: ignore[assignment]
         schema = cls.SNAPSHOT_SCHEMA
-        if type(schema) is not int or schema < 1:
+        if not is_schema(schema):
             raise _configuration_error(cls, f"SNAPSHOT_SCHEMA must be an int >= 1, not {schema!r}")
         self.snapshot_schema = schema
         registry = getattr(cls, "EVENT_TYPES", None)

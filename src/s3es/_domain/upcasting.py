@@ -12,6 +12,14 @@ from s3es._eventstore.chunk import EventRecord
 from s3es.errors import CorruptChunk
 
 
+def is_schema(value: object) -> TypeGuard[int]:
+    """Whether ``value`` can be a schema: an int of at least 1, not a bool.
+
+    Event, snapshot and read-model schemas all follow this rule.
+    """
+    return type(value) is int and value >= 1
+
+
 # Renamed is made by users' upcasters, and a refusal ends up in a CorruptChunk's reason as the
 # exception's repr; attrs.validators.instance_of would put its Attribute there in full, and it
 # takes True for an int. So these stay hand-written.
@@ -97,7 +105,7 @@ class Upcasting:
         for name, schema in schemas.items():
             if name not in registered:
                 self.problems.append(f"EVENT_SCHEMAS names {name!r}, which is not in EVENT_TYPES")
-            elif type(schema) is not int or schema < 1:
+            elif not is_schema(schema):
                 self.problems.append(f"EVENT_SCHEMAS[{name!r}] must be an int >= 1: {schema!r}")
             else:
                 self._current[name] = schema
@@ -169,7 +177,7 @@ class Upcasting:
         it). The stored data is never changed: the upcasters work on a copy.
         """
         name, schema, data = record.type, record.schema, record.data
-        if type(schema) is not int or schema < 1:
+        if not is_schema(schema):
             raise CorruptChunk(
                 key, f"event {record.id} of type {name!r} has schema {schema!r}: not an int >= 1"
             )

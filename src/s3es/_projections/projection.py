@@ -24,6 +24,7 @@ from s3es._domain.aggregate import (
     AggregateCodec,
     RecordedEvent,
 )
+from s3es._domain.upcasting import is_schema
 from s3es._eventstore.chunk import Chunk
 from s3es._storage.keys import StreamKeys, StreamName, check_segment
 from s3es.errors import CorruptReadModel, InvalidConfiguration, InvalidStreamName
@@ -143,7 +144,7 @@ class ProjectionCodec(Generic[M]):
         except InvalidStreamName as error:
             raise _configuration_error(cls, str(error)) from error
         schema = cls.SCHEMA
-        if type(schema) is not int or schema < 1:
+        if not is_schema(schema):
             raise _configuration_error(cls, f"SCHEMA must be an int >= 1, not {schema!r}")
         self.schema = schema
         sources = getattr(cls, "SOURCES", None)
