@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import itertools
 import threading
 from collections.abc import Iterator
 
 from s3es._storage.metering import RequestCounter, RequestCounts
-from s3es._storage.port import LIST_PAGE_SIZE, StoredObject, keys_wanted
+from s3es._storage.port import LIST_PAGE_SIZE, StoredObject, keys_wanted, list_page_size
 from s3es.errors import ObjectAlreadyExists, ObjectChanged
 
 
@@ -62,34 +61,53 @@ class InMemoryObjectStore:
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
-        """Keys directly under ``prefix`` after ``start_after``, a page of 1,000 per request."""
+        """Keys directly under ``prefix`` after ``start_after``, paged as S3 pages them.
+
+        A page holds as many entries as S3's would (``limit`` + 32 first, 1,000 after), and each
+        folder among the keys takes one, as S3's common prefixes do: requests are counted as S3
+        would count them.
+        """
         left = keys_wanted(limit)
-        cursor = max(prefix, start_after) if start_after is not None else prefix
-        inclusive = start_after is None or start_after < prefix
+        # "\0" makes the least string after start_after
+        after = start_after is not None and start_after >= prefix
+        cursor = f"{start_after}\0" if after else prefix
+        first = True
         while left:
             self._counter.add("list")
-            page_size = min(left, LIST_PAGE_SIZE)
+            page_size = list_page_size(left, first=first)
+            first = False
             with self._lock:
-                if inclusive:
-                    index = bisect.bisect_left(self._sorted_keys, cursor)
-                else:
-                    index = bisect.bisect_right(self._sorted_keys, cursor)
-                page: list[str] = []
-                more = False
-                for key in itertools.islice(self._sorted_keys, index, None):
-                    if not key.startswith(prefix):
-                        break
-                    if "/" in key[len(prefix) :]:
-                        continue  # below a further "/": S3 rolls it into a common prefix
-                    if len(page) == page_size:
-                        more = True
-                        break
-                    page.append(key)
-            yield from page
+                page, cursor, more = self._page(prefix, cursor, page_size)
+            for key in page:
+                yield key
+                left -= 1
+                if not left:
+                    return
             if not more:
                 return
-            left -= len(page)
-            cursor, inclusive = page[-1], False
+
+    def _page(self, prefix: str, cursor: str, size: int) -> tuple[list[str], str, bool]:
+        """The keys of a page of ``size`` entries from ``cursor``; the next cursor; if more.
+
+        Call with the lock held.
+        """
+        keys: list[str] = []
+        entries = 0
+        index = bisect.bisect_left(self._sorted_keys, cursor)
+        while index < len(self._sorted_keys) and self._sorted_keys[index].startswith(prefix):
+            if entries == size:
+                return keys, cursor, True
+            key = self._sorted_keys[index]
+            entries += 1
+            segment, slash, _ = key[len(prefix) :].partition("/")
+            if slash:  # below a further "/": S3 rolls it into one common prefix, one entry
+                cursor = f"{prefix}{segment}0"  # "0" follows "/": past the whole folder
+                index = bisect.bisect_left(self._sorted_keys, cursor)
+            else:
+                keys.append(key)
+                cursor = f"{key}\0"
+                index += 1
+        return keys, cursor, False
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
         """Common prefixes directly under ``prefix``, paged as S3 pages them."""

@@ -15,6 +15,21 @@ from s3es._storage.metering import RequestCounts
 
 #: ListObjectsV2 returns at most this many entries (keys and common prefixes) per request.
 LIST_PAGE_SIZE = 1000
+#: Entries beyond its ``limit`` that a listing's first page asks for. S3 counts each folder
+#: (common prefix) among the keys as an entry of the page, so a page of ``limit`` entries
+#: holds fewer keys when folders sort before them, and the next key would cost a LIST of its
+#: own (a stream's folder holding ``0/``, ``2024/``... before its chunk keys).
+LIST_FOLDER_ALLOWANCE = 32
+
+
+def list_page_size(keys_left: float, *, first: bool) -> int:
+    """The entries (MaxKeys) a listing that still wants ``keys_left`` keys asks for in a page.
+
+    The first page asks for ``keys_left`` plus :data:`LIST_FOLDER_ALLOWANCE`; a page after it
+    (more keys wanted, or folders filled the first) for a full page.
+    """
+    wanted = keys_left + LIST_FOLDER_ALLOWANCE if first else LIST_PAGE_SIZE
+    return int(min(wanted, LIST_PAGE_SIZE))
 
 
 def keys_wanted(limit: int | None) -> float:
@@ -68,7 +83,9 @@ class ObjectStore(Protocol):
 
         Keys further down (with another ``/`` after the prefix) are not listed. Only keys after
         ``start_after`` are listed, and at most ``limit`` of them. Sends one LIST request per
-        page of 1,000 keys (or of ``limit``, if fewer), lazily.
+        page, lazily: a page holds up to 1,000 entries, a key or a folder each (S3 counts the
+        folders among the keys). With a ``limit``, the first page asks for ``limit`` + 32
+        entries (at most 1,000), so up to 32 folders before the keys cost no LIST.
         """
         ...
 

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3es._base.backoff import Backoff
 from s3es._base.logging import get_logger
 from s3es._storage.metering import RequestCounter, RequestCounts
-from s3es._storage.port import LIST_PAGE_SIZE, StoredObject, keys_wanted
+from s3es._storage.port import StoredObject, keys_wanted, list_page_size
 from s3es._storage.selftest import require_conditional_writes
 from s3es.errors import ObjectAlreadyExists, ObjectChanged, ObjectStoreError
 
@@ -208,14 +208,19 @@ class S3ObjectStore:
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
-        """``ListObjectsV2`` with ``Delimiter="/"``, page by page (``MaxKeys`` up to ``limit``)."""
+        """``ListObjectsV2`` with ``Delimiter="/"``, page by page.
+
+        Common prefixes take a place in a page too: the first page asks for ``limit`` + 32
+        entries, the next ones for 1,000 (``MaxKeys``).
+        """
         left = keys_wanted(limit)
         arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
         if start_after is not None:
             arguments["StartAfter"] = start_after
+        first = True
         while left:
-            # MaxKeys counts common prefixes too, so a page may hold fewer keys than asked.
-            arguments["MaxKeys"] = int(min(left, LIST_PAGE_SIZE))
+            arguments["MaxKeys"] = list_page_size(left, first=first)
+            first = False
             try:
                 response = self._send(
                     "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
@@ -225,6 +230,8 @@ class S3ObjectStore:
             for item in response.get("Contents", []):
                 yield item["Key"]
                 left -= 1
+                if not left:
+                    return
             token = response.get("NextContinuationToken")
             if not response.get("IsTruncated") or not token:
                 return

@@ -247,6 +247,19 @@ class ObjectStoreContract:
         self.put_many(store, ["s/1", "s/1/deeper", "s/2", "s/2/deeper", "s/3", "s/4"])
         assert list(store.list_keys("s/", start_after="s/1", limit=2)) == ["s/2", "s/3"]
 
+    def test_limit_past_folders(self, store: ObjectStore) -> None:
+        """A limited listing's first LIST reaches past up to 32 folders before the keys.
+
+        S3 counts each folder (common prefix) as an entry of a page: a page of ``limit``
+        entries would hold a folder and no key, and the key would cost a LIST of its own. The
+        event store lists one key to load a stream, whatever folders are in its folder.
+        """
+        folders = [f"f/{n:02d}/x" for n in range(32)]
+        self.put_many(store, [*folders, "f/a", "f/b"])
+        before = store.requests
+        assert list(store.list_keys("f/", limit=1)) == ["f/a"]
+        assert store.requests - before == RequestCounts(list=1)
+
     @pytest.mark.parametrize("limit", [0, -1])
     def test_limit_below_one_refused(self, store: ObjectStore, limit: int) -> None:
         """A limit below 1 is refused, naming it."""
