@@ -267,15 +267,12 @@ class SteadyState:
 
 
 class _Clock:
-    """A clock the bench moves, shared by appenders and projectors: seconds since the epoch."""
+    """A clock the bench moves, shared by appenders and projectors; ``now`` is Unix seconds."""
 
     def __init__(self) -> None:
         self.now = 1_800_000_000.0
 
-    def __call__(self) -> float:
-        return self.now
-
-    def datetime(self) -> datetime:
+    def __call__(self) -> datetime:
         return datetime.fromtimestamp(self.now, UTC)
 
 
@@ -303,7 +300,7 @@ def steady_state(
     idle pass, then ``moved`` streams get one deposit each and each runs a pass again.
     """
     clock = _Clock()
-    events = EventStore(InMemoryObjectStore(), feed=True, clock=clock.datetime)
+    events = EventStore(InMemoryObjectStore(), feed=True, clock=clock)
     repository = Repository(events, Ledger)
     expected: dict[str, list[str]] = {}
     for index in range(streams):
