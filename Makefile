@@ -5,14 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint format docs bench clean
-LINTED := src tests bench docs/hooks.py
+LINTED := src tests bench tools noxfile.py docs/hooks.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[demo]'
+# The testing extra: moto, for the embedded S3 endpoint the demo runs on.
+$(VENV)/.installed-testing: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[testing]'
 	touch $@
 
 $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
@@ -21,10 +22,10 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@ $(VENV)/.installed-demo $(VENV)/.installed-docs
+	touch $@ $(VENV)/.installed-testing $(VENV)/.installed-docs
 
 # The orders example on an embedded S3 endpoint; `make demo ARGS="--orders 50"` passes options.
-demo: $(VENV)/.installed-demo
+demo: $(VENV)/.installed-testing
 	PYTHONPATH=src $(BIN)/python -m examples.orders $(ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -44,12 +45,16 @@ docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # pytest exits 5 when it collected no test: like any non-zero exit, make treats it as a failure.
+# Then nox (noxfile.py): the wheel and sdist built and the wheel tried in fresh virtual
+# environments of 3.11, 3.12 and 3.13, and the fast tests on 3.12 and 3.13; a missing
+# interpreter fails the run.
 test: lint docs
 	$(BIN)/python -m pytest
+	$(BIN)/nox
 
 # Requests, dollars and speed per operation; prints a table and writes docs/benchmarks.md.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .nox dist site
