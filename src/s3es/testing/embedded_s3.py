@@ -6,7 +6,7 @@ are atomic. While an EmbeddedS3 runs, moto's PUT and DELETE handlers are seriali
 which makes its conditional writes atomic as S3's are. Reads stay concurrent.
 
 moto keeps its buckets in process-wide memory: servers in one process share them. Needs
-``moto[server]`` (the ``demo`` extra of s3es).
+``moto[s3]`` and Flask (the ``testing`` extra of s3es).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ try:
     from moto.server import ThreadedMotoServer
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "s3es.testing.embedded_s3 needs moto's server: pip install 's3es[demo]'"
+        "s3es.testing.embedded_s3 needs moto's server: pip install 's3es[testing]'"
     ) from error
 
 REGION = "us-east-1"
