@@ -118,20 +118,3 @@ def log_to_stderr(level: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
-
-
-@contextlib.contextmanager
-def log_level(level: int) -> Iterator[None]:
-    """Within the block, structlog prints only lines at ``level`` (a ``logging`` level) and above.
-
-    Deprecated: use :func:`log_to_stderr`; kept while its last users move.
-    """
-    was_configured, previous = structlog.is_configured(), structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
-    try:
-        yield
-    finally:
-        if was_configured:
-            structlog.configure(**previous)
-        else:
-            structlog.reset_defaults()
