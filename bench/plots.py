@@ -20,7 +20,7 @@ import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from bench.commands import FLOOR, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement
@@ -144,6 +144,7 @@ def commands_figure(runs: Sequence[HotStreamRun]) -> Figure:
         linestyle="--",
         linewidth=1,
         label=f"floor: the 1 PUT that stores a command (${floor:,.2f})",
+        zorder=0.9,
     )
     line.set_gid("series-floor")
     dollars.legend(loc="upper left")
@@ -164,13 +165,17 @@ def hot_stream_figure(runs: Sequence[HotStreamRun]) -> Figure:
     bars = speed.bar(positions, rates, 0.6, color=COLOURS["put"], label="commands stored per s")
     _name_bars(bars, "throughput", writers)
     for position, run in zip(positions, runs, strict=True):
+        # Inside the bar's top, where neither the limit nor the goal line can cross it.
         speed.annotate(
             f"{run.share_of_limit:.0%}",
             (position, run.per_second),
-            xytext=(0, 3),
+            xytext=(0, -4),
             textcoords="offset points",
             ha="center",
+            va="top",
             fontsize=8.5,
+            color="white",
+            fontweight="bold",
         )
     limit = runs[0].limit_per_second
     tops = [*rates]
@@ -181,6 +186,7 @@ def hot_stream_figure(runs: Sequence[HotStreamRun]) -> Figure:
             linestyle="--",
             linewidth=1,
             label="limit: 1 version per PUT round trip",
+            zorder=0.9,  # behind the bars, in front of the grid
         )
         line.set_gid("series-limit")
         goal = speed.axhline(
@@ -189,6 +195,7 @@ def hot_stream_figure(runs: Sequence[HotStreamRun]) -> Figure:
             linestyle=":",
             linewidth=1,
             label=f"goal with {GOAL_WRITERS} writers: {THROUGHPUT_GOAL:.0%} of the limit",
+            zorder=0.9,
         )
         goal.set_gid("series-goal")
         tops.append(limit)
@@ -199,19 +206,26 @@ def hot_stream_figure(runs: Sequence[HotStreamRun]) -> Figure:
     _writers_axis(speed, writers)
 
     for name, quantile in (("p50", 0.5), ("p99", 0.99)):
-        (line,) = latency.plot(
-            list(positions),
-            [run.latency_quantile(quantile) * 1000 for run in runs],
-            marker="o",
-            color=COLOURS[name],
-            label=f"{name}: {quantile:.0%} of commands took less",
-        )
+        durations = [run.latency_quantile(quantile) * 1000 for run in runs]
+        (line,) = latency.plot(list(positions), durations, marker="o", color=COLOURS[name])
         line.set_gid(f"series-{name}")
+        # Labelled at its last point rather than in a legend, which the lines could cross.
+        latency.annotate(
+            name,
+            (len(runs) - 1, durations[-1]),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            color=COLOURS[name],
+            fontweight="bold",
+        )
+    latency.set_xlim(-0.4, len(runs) - 0.4)
     latency.set_yscale("log")
+    latency.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     latency.yaxis.set_major_formatter(_thousands())
-    latency.set_title("Command duration")
+    latency.minorticks_off()
+    latency.set_title("Command duration: p50 and p99")
     latency.set_ylabel("ms (log scale)")
-    latency.legend(loc="upper left")
     _writers_axis(latency, writers)
     return figure
 
