@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from s3es import CorruptChunk, StreamName
 from s3es._eventstore.chunk import decode_chunk, encode_chunk
 from s3es._storage.keys import ChunkKey
+from s3es.errors import NotJSON
 from s3es.eventstore import Chunk, EventRecord, Snapshot, StreamKeys
 
 STREAM = StreamName("order", "o-1")
@@ -209,6 +210,23 @@ class TestNotAJsonObject:
         body = _with(lambda d: d.update(version="@")).replace(b'"@"', constant.encode())
         assert f"{constant} is not JSON" in _corrupt(body).reason
 
+    @pytest.mark.parametrize("escape", [b"\\ud800", b"\\uDFFF", b"x\\udc00", b"\\ude00\\ud83d"])
+    def test_lone_surrogate(self, escape: bytes) -> None:
+        """A lone surrogate escape (valid JSON, valid UTF-8, but no Unicode text: no chunk
+        can be written with it) is corrupt, naming where it is."""
+        body = _with(lambda d: d["events"][0]["metadata"].update(note="@")).replace(
+            b'"@"', b'"' + escape + b'"'
+        )
+        reason = _corrupt(body).reason
+        assert reason.startswith("['events'][0]['metadata']['note']: a lone surrogate")
+
+    def test_surrogate_pair_escape(self) -> None:
+        """A surrogate pair escape is one character (an emoji): it reads as such."""
+        body = _with(lambda d: d["events"][0]["data"].update(sku="@")).replace(
+            b'"@"', b'"\\ud83d\\ude00 and \\\\ud800"'
+        )
+        assert decode_chunk(_where(), body).events[0].data["sku"] == "\U0001f600 and \\ud800"
+
     def test_non_finite_in_data(self) -> None:
         """A NaN deep in an event's data is refused too."""
         body = _with(lambda d: d["events"][0]["data"].update(qty="@")).replace(b'"@"', b"NaN")
@@ -399,25 +417,49 @@ class TestChunkValidation:
 
 class TestEncodeErrors:
     @pytest.mark.parametrize(
-        "chunk",
+        ("chunk", "problem"),
         [
-            pytest.param(_chunk(events=(_event({"when": object()}),)), id="object-in-data"),
-            pytest.param(_chunk(events=(_event({"x": float("nan")}),)), id="nan-in-data"),
             pytest.param(
-                _chunk(events=(_event(metadata={"x": float("inf")}),)), id="inf-in-metadata"
+                _chunk(events=(_event({"when": object()}),)),
+                r"event 1 of 1 \(type 'OrderPlaced'\): data\['when'\]: <object object at .*"
+                r"\(object\) is not JSON",
+                id="object-in-data",
             ),
-            pytest.param(_chunk(snapshot=Snapshot(1, 1, {"x": object()})), id="object-in-state"),
+            pytest.param(
+                _chunk(events=(_event({"x": [float("nan")]}),)),
+                r"event 1 of 1 \(type 'OrderPlaced'\): data\['x'\]\[0\]: the float nan",
+                id="nan-in-data",
+            ),
+            pytest.param(
+                _chunk(events=(_event(metadata={"x": float("inf")}),)),
+                r"metadata\['x'\]: the float inf is not JSON",
+                id="inf-in-metadata",
+            ),
+            pytest.param(
+                _chunk(events=(_event({"counts": {1: 2}}),)),
+                r"data\['counts'\] has the key 1 \(int\): JSON keys are strings",
+                id="int-key-in-data",
+            ),
+            pytest.param(
+                _chunk(events=(_event({"counts": {(1, 2): 2}}),)),
+                r"data\['counts'\] has the key \(1, 2\) \(tuple\): JSON keys are strings",
+                id="tuple-key-in-data",
+            ),
+            pytest.param(
+                _chunk(snapshot=Snapshot(1, 1, {"x": object()})),
+                r"snapshot of version 1: state\['x'\]: <object",
+                id="object-in-state",
+            ),
         ],
     )
-    def test_not_json(self, chunk: Chunk) -> None:
-        """A chunk whose data, metadata or state is not JSON raises ValueError naming the
-        stream and the chunk."""
-        with pytest.raises(ValueError, match=r"chunk 1\.0 of stream order/o-1 is not JSON"):
+    def test_not_json(self, chunk: Chunk, problem: str) -> None:
+        """A chunk whose data, metadata or state is not JSON raises NotJSON (a ValueError)
+        naming the stream, the event and its type, and the field, before anything is sent."""
+        with pytest.raises(NotJSON, match=f"^stream order/o-1, .*{problem}"):
             encode_chunk(chunk)
 
     def test_lone_surrogate(self) -> None:
-        """Text with a lone surrogate (not encodable as UTF-8) raises ValueError naming the
-        stream."""
-        with pytest.raises(ValueError, match="order/o-1") as raised:
+        """Text with a lone surrogate (not encodable as UTF-8) raises NotJSON naming the
+        stream, the event and the field."""
+        with pytest.raises(NotJSON, match=r"order/o-1, event 1 of 1 .*data\['name'\]"):
             encode_chunk(_chunk(events=(_event({"name": "\ud800"}),)))
-        assert "order/o-1" in str(raised.value)

@@ -20,7 +20,31 @@ class InvalidStreamName(S3esError, ValueError):  # noqa: N818 - reads as a noun 
 
 
 class InvalidConfiguration(S3esError, ValueError):  # noqa: N818
-    """A class attribute or option that s3es cannot work with (an aggregate's event registry...)."""
+    """A class attribute, option or argument that s3es cannot work with.
+
+    An aggregate's event registry, an event class the converter cannot turn into JSON and back,
+    a negative ``after_version``... Raised when the object is made or the call is made, before
+    any request is sent.
+    """
+
+
+class NotJSON(S3esError, ValueError):  # noqa: N818 - reads as what is wrong
+    """An event, its metadata or a snapshot to store is not JSON: nothing was sent.
+
+    Names the stream, the event (its position and type) and the field, e.g.
+    ``data['lines'][0]['sku']``. JSON has str keys only, no NaN or infinity, and no values
+    other than objects, arrays, strings, numbers, booleans and null; strings must be valid
+    Unicode (no lone surrogate). Metadata must be a mapping.
+    """
+
+
+class DomainContractError(S3esError, TypeError):
+    """A method of an aggregate or projection returned what its contract rules out.
+
+    ``decide`` must return a sequence (list, tuple) of events, not one event or None; ``evolve``
+    and ``apply`` must return the new state or model, not None (a forgotten ``return``). Names
+    the class, the method and the stream.
+    """
 
 
 class ConcurrencyError(S3esError):
@@ -203,10 +227,12 @@ __all__ = [
     "ConcurrencyError",
     "CorruptChunk",
     "CorruptReadModel",
+    "DomainContractError",
     "InlineProjectionFailed",
     "InvalidConfiguration",
     "InvalidStreamName",
     "LeaseHeld",
+    "NotJSON",
     "ObjectAlreadyExists",
     "ObjectChanged",
     "ObjectStoreError",

@@ -6,6 +6,8 @@ Chunks, aggregates' events and state, read-model documents and leases are all re
 
 from __future__ import annotations
 
+import decimal
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,6 +31,21 @@ def _json_object(value: Any, _type: Any) -> Mapping[str, Any]:
     return value
 
 
+def _decimal(value: Any, _type: Any) -> decimal.Decimal:
+    if type(value) is not str:
+        raise TypeError(f"expected a Decimal as a JSON string, got {type(value).__name__}")
+    try:
+        return decimal.Decimal(value)
+    except decimal.InvalidOperation:
+        raise ValueError(f"not a Decimal: {value!r}") from None
+
+
+def _uuid(value: Any, _type: Any) -> uuid.UUID:
+    if type(value) is not str:
+        raise TypeError(f"expected a UUID as a JSON string, got {type(value).__name__}")
+    return uuid.UUID(value)  # ValueError if it is not one
+
+
 def make_strict_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converter:
     """Cattrs's JSON preset (datetimes as ISO 8601 strings, sets as lists...), made strict.
 
@@ -37,7 +54,9 @@ def make_strict_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converte
     not an int), and a ``Mapping[str, Any]`` must be a JSON object. So a stored chunk with a
     mistyped field is corrupt, and a snapshot that does not fit the state is replayed, not
     misread. ``forbid_extra_keys`` also refuses a JSON object with a field the class does not
-    have. Each call makes a new converter, free to take hooks of its own.
+    have. Besides the preset's datetimes, a ``Decimal`` is stored as a JSON string (every digit
+    kept: ``"19.90"``) and a ``UUID`` as its canonical string. Each call makes a new converter,
+    free to take hooks of its own.
     """
     converter = make_converter(forbid_extra_keys=forbid_extra_keys)
     converter.register_structure_hook(int, _strict_scalar(int))
@@ -45,4 +64,8 @@ def make_strict_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converte
     converter.register_structure_hook(str, _strict_scalar(str))
     converter.register_structure_hook(bool, _strict_scalar(bool))
     converter.register_structure_hook_func(lambda type_: type_ == Mapping[str, Any], _json_object)
+    converter.register_unstructure_hook(decimal.Decimal, str)
+    converter.register_structure_hook(decimal.Decimal, _decimal)
+    converter.register_unstructure_hook(uuid.UUID, str)
+    converter.register_structure_hook(uuid.UUID, _uuid)
     return converter

@@ -9,12 +9,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 import cattrs
+from cattrs.fns import identity
 
 from s3es._base.converter import make_strict_converter
 from s3es._domain.upcasting import Upcaster, Upcasting, is_schema, origin
-from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot
+from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, json_problem
 from s3es._storage.keys import StreamName
-from s3es.errors import CorruptChunk, InvalidConfiguration, InvalidStreamName
+from s3es.errors import CorruptChunk, InvalidConfiguration, InvalidStreamName, NotJSON
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -93,6 +94,15 @@ class RecordedEvent(Generic[E]):
     recorded_at: datetime
 
 
+def _json_shape(value: Any) -> str | None:
+    """The JSON shape of ``value`` if it is an object or an array (a tuple too), else None."""
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return None
+
+
 def _configuration_error(aggregate: type[Any], problem: str) -> InvalidConfiguration:
     return InvalidConfiguration(f"{aggregate.__qualname__}: {problem}")
 
@@ -135,7 +145,46 @@ class AggregateCodec(Generic[S, C, E]):
         if self.upcasting.problems:
             raise _configuration_error(cls, "; ".join(self.upcasting.problems))
         self.converter = cls.CONVERTER
-        self.state_type: Any = cls.STATE_TYPE or type(aggregate.initial_state())
+        initial = aggregate.initial_state()
+        self.state_type: Any = cls.STATE_TYPE or type(initial)
+        self._check_converter(cls)
+        #: "object" or "array" if states are stored as one: a snapshot of another shape does
+        #: not fit (cattrs would read a list or a str as an attrs class's defaults).
+        self._state_shape = _json_shape(self.converter.unstructure(initial, self.state_type))
+
+    def _check_converter(self, cls: type[Any]) -> None:
+        """Raise InvalidConfiguration unless CONVERTER can store and read every event and state.
+
+        cattrs passes an object it knows nothing of through as it is (then json.dumps fails at
+        the first append), and finds a field type it cannot read only when making a class's
+        structure hook: here, when the Repository is made.
+        """
+        for name, event_class in self._class_of.items():
+            if self.converter.get_unstructure_hook(event_class) is identity:
+                raise _configuration_error(
+                    cls,
+                    f"EVENT_TYPES[{name!r}]: CONVERTER cannot turn {event_class.__qualname__} "
+                    "into a JSON object: make it an attrs class or a dataclass, or register an "
+                    "unstructure hook for it",
+                )
+            self._check_structure(
+                cls, f"EVENT_TYPES[{name!r}] ({event_class.__qualname__})", event_class
+            )
+        self._check_structure(cls, f"the state type {self.state_type!r}", self.state_type)
+
+    def _check_structure(self, cls: type[Any], what: str, type_: Any) -> None:
+        try:
+            self.converter.get_structure_hook(type_)
+        except Exception as error:  # whatever cattrs met is reported, with the class
+            raise _configuration_error(
+                cls,
+                f"{what}: CONVERTER cannot read it back from JSON ({error}); register a "
+                "structure hook for the type it names (see CONVERTER in docs/concepts.md)",
+            ) from error
+
+    def is_event(self, value: object) -> bool:
+        """Whether ``value`` is an instance of one of ``EVENT_TYPES``'s classes."""
+        return type(value) in self._name_of
 
     def event_schema(self, name: str) -> int:
         """The schema events of type ``name`` are stored at."""
@@ -150,7 +199,21 @@ class AggregateCodec(Generic[S, C, E]):
                 f"decide returned {type(event).__qualname__} for stream {stream}, which is not "
                 f"in EVENT_TYPES (registered: {', '.join(sorted(self._class_of))})",
             )
-        data = self.converter.unstructure(event)
+        try:
+            data = self.converter.unstructure(event)
+        except (TypeError, ValueError, RecursionError) as error:
+            # A dict key that is not a str (a tuple becomes an unhashable list) is the usual one.
+            kind: Any = type(event)
+            fields = (
+                {field.name: getattr(event, field.name) for field in attrs.fields(kind)}
+                if attrs.has(kind)
+                else {}
+            )
+            problem = json_problem(fields, "data", keys_only=True) or str(error)
+            raise NotJSON(
+                f"stream {stream}: {type(self.aggregate).__qualname__}.decide returned a "
+                f"{name!r} event that CONVERTER cannot turn into JSON: {problem}"
+            ) from error
         if not isinstance(data, dict):
             raise _configuration_error(
                 type(self.aggregate), f"event {name!r} does not unstructure to a JSON object"
@@ -218,6 +281,12 @@ class AggregateCodec(Generic[S, C, E]):
             return None, "the chunk has no snapshot"
         if snapshot.schema != self.snapshot_schema:
             return None, f"snapshot schema {snapshot.schema}, code schema {self.snapshot_schema}"
+        shape = _json_shape(snapshot.state)
+        if self._state_shape is not None and shape != self._state_shape:
+            return None, (
+                f"snapshot state is a JSON {shape or type(snapshot.state).__name__}, "
+                f"{self.state_type!r} is stored as a JSON {self._state_shape}"
+            )
         try:
             state: S = self.converter.structure(snapshot.state, self.state_type)
         except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Protocol
 
 import attrs
@@ -20,6 +20,7 @@ from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import (
     ConcurrencyError,
     CorruptChunk,
+    DomainContractError,
     RetriesExhausted,
     StreamDeleted,
 )
@@ -166,7 +167,8 @@ class CommandHandler(Generic[S, C, E]):
         while True:
             structlog.contextvars.bind_contextvars(attempt=attempt)
             try:
-                events = tuple(repository.aggregate.decide(command, loaded.state))
+                # A decide that yields raises its domain errors while it is read: here too.
+                events = self._events(repository.aggregate.decide(command, loaded.state), loaded)
             except Exception:
                 if fresh:
                     self.cache.put(stream_id, loaded)
@@ -214,6 +216,25 @@ class CommandHandler(Generic[S, C, E]):
                 attempt,
                 recovered=appended.recovered,
             )
+
+    def _events(self, decided: Any, loaded: Loaded[S]) -> tuple[E, ...]:
+        """What ``decide`` returned for ``loaded``'s stream, as a tuple of events.
+
+        Raises DomainContractError unless it is a sequence of events (a list, a tuple, or any
+        iterable but a str, a mapping or one event).
+        """
+        repository = self.repository
+        one_event = repository.codec.is_event(decided)
+        if isinstance(decided, Iterable) and not (isinstance(decided, str | Mapping) or one_event):
+            return tuple(decided)
+        found = (
+            "None" if decided is None else f"{decided!r:.80} (of type {type(decided).__qualname__})"
+        )
+        hint = f" (return [{type(decided).__qualname__}(...)] for one)" if one_event else ""
+        raise DomainContractError(
+            f"{type(repository.aggregate).__qualname__}.decide returned {found} for stream "
+            f"{loaded.stream}: it must return a list of events, [] for none{hint}"
+        )
 
     def _refresh(self, cached: Loaded[S]) -> Loaded[S]:
         """``cached`` brought up to date before a decision that writes nothing stands."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic
 
@@ -17,6 +16,8 @@ from s3es._storage.keys import StreamName
 from s3es.errors import (
     ChunkTooLarge,
     ConcurrencyError,
+    DomainContractError,
+    NotJSON,
     ObjectAlreadyExists,
     ObjectStoreError,
     StreamDeleted,
@@ -119,7 +120,10 @@ class Repository(Generic[S, C, E]):
         return loaded
 
     def read(self, stream_id: str, *, after_version: int = 0) -> Iterator[RecordedEvent[E]]:
-        """The events of the stream stored after ``after_version``, in order."""
+        """The events of the stream stored after ``after_version``, in order.
+
+        Raises InvalidConfiguration, naming the stream, if ``after_version`` is not an int >= 0.
+        """
         stream = self.stream(stream_id)
         for chunk in self.event_store.chunks(stream, after_version=after_version):
             yield from self.recorded(chunk)
@@ -133,14 +137,25 @@ class Repository(Generic[S, C, E]):
         key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
         return self.codec.recorded(chunk, key)
 
-    def _evolve(self, state: S, events: Iterable[E]) -> S:
-        return functools.reduce(self.aggregate.evolve, events, state)
+    def _evolve(self, stream: StreamName, state: S, events: Iterable[E]) -> S:
+        """``state`` after ``events``; DomainContractError if ``evolve`` returns None."""
+        evolve = self.aggregate.evolve
+        for event in events:
+            state = evolve(state, event)
+            if state is None:
+                raise DomainContractError(
+                    f"{type(self.aggregate).__qualname__}.evolve returned None for an event of "
+                    f"type {type(event).__qualname__} of stream {stream}: it must return the "
+                    "state after the event (a forgotten return?)"
+                )
+        return state
 
     def fold(self, loaded: Loaded[S], chunks: Iterable[Chunk]) -> Loaded[S]:
         """``loaded`` with the events of ``chunks``, the ones that follow it, applied in order."""
         state, version = loaded.state, loaded.version
         for chunk in chunks:
-            state = self._evolve(state, (recorded.event for recorded in self.recorded(chunk)))
+            events = (recorded.event for recorded in self.recorded(chunk))
+            state = self._evolve(loaded.stream, state, events)
             version = chunk.version
         return Loaded(loaded.stream, version, state)
 
@@ -161,16 +176,23 @@ class Repository(Generic[S, C, E]):
     ) -> Appended[S, E]:
         """Store ``events`` as the next version after ``loaded``, with a snapshot of the result.
 
-        Raises ConcurrencyError if the stream is no longer at ``loaded.version``.
+        Raises ConcurrencyError if the stream is no longer at ``loaded.version``, and NotJSON
+        (naming the stream, the event and the field) before any request if an event or
+        ``metadata`` is not JSON.
         """
         stream = loaded.stream
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise NotJSON(
+                f"stream {stream}: metadata must be a mapping (a JSON object), not "
+                f"{type(metadata).__qualname__}"
+            )
         events = tuple(events)  # read twice below: a generator would be empty the second time
         records = []
         for event in events:
             name, data = self.codec.encode_event(event, stream)
             schema = self.codec.event_schema(name)
             records.append(self.event_store.new_event(name, data, metadata, schema=schema))
-        state = self._evolve(loaded.state, events)
+        state = self._evolve(stream, loaded.state, events)
         result = self.event_store.append(
             stream,
             records,

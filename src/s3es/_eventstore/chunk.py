@@ -25,6 +25,8 @@ removed, after a merged chunk took over its (redacted) events.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -35,7 +37,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 
 from s3es._base.converter import make_strict_converter
 from s3es._storage.keys import ChunkKey, StreamName
-from s3es.errors import CorruptChunk
+from s3es.errors import CorruptChunk, NotJSON
 
 #: The chunk format this code writes and the newest it reads.
 CHUNK_FORMAT: Final = 1
@@ -147,30 +149,142 @@ _converter: Final = _make_converter()
 def encode_chunk(chunk: Chunk) -> bytes:
     """The chunk as UTF-8 JSON bytes, as stored.
 
-    Raises ValueError (naming the stream) if its events or snapshot are not JSON-serialisable
-    or nest deeper than :data:`MAX_JSON_DEPTH`.
+    Raises NotJSON (a ValueError naming the stream, the event, its type and the field) if an
+    event's data or metadata, or the snapshot's state, is not JSON once converted (see
+    :func:`json_problem`), or if the chunk nests deeper than :data:`MAX_JSON_DEPTH`.
     """
     try:
-        document = {
-            "format": CHUNK_FORMAT,
-            "stream_type": chunk.stream.type,
-            "stream_id": chunk.stream.id,
-            "version": chunk.version,
-            "chunk": chunk.number,
-            "base_version": chunk.base_version,
-            "append_id": chunk.append_id,
-            "events": _converter.unstructure(chunk.events),
-            "snapshot": _converter.unstructure(chunk.snapshot),
-        }
-        if chunk.deleted:
-            document["deleted"] = True
-        if chunk.erased:
-            document["erased"] = True
+        events = _converter.unstructure(chunk.events)
+        snapshot = _converter.unstructure(chunk.snapshot)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise _unconvertible(chunk, error) from error
+    _check_json(chunk, events, snapshot)
+    document = {
+        "format": CHUNK_FORMAT,
+        "stream_type": chunk.stream.type,
+        "stream_id": chunk.stream.id,
+        "version": chunk.version,
+        "chunk": chunk.number,
+        "base_version": chunk.base_version,
+        "append_id": chunk.append_id,
+        "events": events,
+        "snapshot": snapshot,
+    }
+    if chunk.deleted:
+        document["deleted"] = True
+    if chunk.erased:
+        document["erased"] = True
+    try:
         return _dumps(document)
     except (TypeError, ValueError, RecursionError) as error:
-        raise ValueError(
+        raise NotJSON(
             f"chunk {chunk.version}.{chunk.number} of stream {chunk.stream} is not JSON: {error}"
         ) from error
+
+
+def _event_problem(chunk: Chunk, index: int, event_type: str, problem: str) -> NotJSON:
+    return NotJSON(
+        f"stream {chunk.stream}, event {index} of {len(chunk.events)} "
+        f"(type {event_type!r}): {problem}"
+    )
+
+
+def _check_json(chunk: Chunk, events: Any, snapshot: Any) -> None:
+    """Raise NotJSON, naming the stream, event, type and field, for a part that is not JSON.
+
+    ``events`` and ``snapshot`` are ``chunk``'s, converted.
+    """
+    for index, event in enumerate(events, start=1):
+        for name in ("data", "metadata"):
+            value = event[name]
+            problem = (
+                json_problem(value, name)
+                if isinstance(value, Mapping)
+                else f"{name} must be a mapping (a JSON object), not {type(value).__qualname__}"
+            )
+            if problem:
+                raise _event_problem(chunk, index, event["type"], problem)
+    if snapshot is not None:
+        problem = json_problem(snapshot["state"], "state")
+        if problem:
+            raise NotJSON(
+                f"stream {chunk.stream}, snapshot of version {snapshot['version']}: {problem}"
+            )
+
+
+def _unconvertible(chunk: Chunk, error: Exception) -> NotJSON:
+    """The NotJSON for a chunk the converter failed on: which event and field, if it can tell."""
+    for index, event in enumerate(chunk.events, start=1):
+        for name, value in (("data", event.data), ("metadata", event.metadata)):
+            try:
+                _converter.unstructure(value, Mapping[str, Any])
+            except (TypeError, ValueError, RecursionError) as failure:
+                # A key that is not a str (a tuple becomes an unhashable list) is the usual one.
+                problem = json_problem(value, name, keys_only=True) or f"{name}: {failure}"
+                return _event_problem(chunk, index, event.type, problem)
+    return NotJSON(
+        f"chunk {chunk.version}.{chunk.number} of stream {chunk.stream} is not JSON: {error}"
+    )
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """Why ``value``, neither object nor array, is not JSON; None if it is."""
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"the float {value!r} is not JSON"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return f"a lone surrogate {value[error.start]!r} is not Unicode text"
+        return None
+    return (
+        f"{value!r:.80} ({type(value).__qualname__}) is not JSON: not an object, array, string, "
+        "number, bool or null"
+    )
+
+
+def _key_problem(node: Mapping[Any, Any], where: str) -> str | None:
+    for key in node:
+        if not isinstance(key, str):
+            return (
+                f"{where or 'the value'} has the key {key!r} ({type(key).__qualname__}): "
+                "JSON keys are strings"
+            )
+    return None
+
+
+def json_problem(value: Any, path: str = "", *, keys_only: bool = False) -> str | None:
+    """What makes ``value`` not JSON, naming where (``data['lines'][0]``), or None if it is.
+
+    JSON is mappings with str keys, lists or tuples, str (valid Unicode: no lone surrogate),
+    int, finite float, bool and None. A key that is not a str is refused even where
+    ``json.dumps`` would turn it into one: ``{1: ...}`` would read back as ``{"1": ...}``.
+    Objects and arrays below :data:`MAX_JSON_DEPTH` levels are not looked into (storing them
+    fails on their depth). ``keys_only`` looks at keys alone. The walk goes without recursion.
+    """
+    if not isinstance(value, Mapping | list | tuple):
+        problem = None if keys_only else _scalar_problem(value)
+        return f"{path}: {problem}" if problem and path else problem
+    pending: list[tuple[Any, str, int]] = [(value, path, 1)]
+    while pending:
+        node, where, depth = pending.pop()
+        if isinstance(node, Mapping):
+            problem = _key_problem(node, where)
+            if problem is not None:
+                return problem
+            items: Any = node.items()
+        else:
+            items = enumerate(node)
+        if depth > MAX_JSON_DEPTH:
+            continue
+        for key, child in items:
+            if isinstance(child, Mapping | list | tuple):
+                pending.append((child, f"{where}[{key!r}]", depth + 1))
+            elif not keys_only and (problem := _scalar_problem(child)) is not None:
+                return f"{where}[{key!r}]: {problem}"
+    return None
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
@@ -179,6 +293,11 @@ def _dumps(document: dict[str, Any]) -> bytes:
     if _nested_deeper(document, text.count("[") + text.count("{")):
         raise ValueError(f"it nests deeper than {MAX_JSON_DEPTH} levels")
     return text.encode()  # a lone surrogate passes json.dumps and fails here
+
+
+#: The JSON escape of a UTF-16 surrogate, which json.loads reads into a str only when it is
+#: not part of a pair.
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _reject_constant(name: str) -> Any:
@@ -207,10 +326,11 @@ def _nested_deeper(document: Any, brackets: int, limit: int = MAX_JSON_DEPTH) ->
 
 
 def _parse(key: str, body: bytes) -> Any:
-    """The JSON document in ``body``.
+    r"""The JSON document in ``body``.
 
-    Raises CorruptChunk naming ``key`` if it is not UTF-8 JSON or nests deeper than
-    :data:`MAX_JSON_DEPTH` (never RecursionError).
+    Raises CorruptChunk naming ``key`` if it is not UTF-8 JSON, nests deeper than
+    :data:`MAX_JSON_DEPTH` (never RecursionError), or holds a lone surrogate escape
+    (``"\ud800"``), which no chunk can be written with.
     """
     try:
         document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
@@ -218,6 +338,11 @@ def _parse(key: str, body: bytes) -> Any:
         raise CorruptChunk(key, f"not UTF-8 JSON: {error}") from error
     if _nested_deeper(document, body.count(b"[") + body.count(b"{")):
         raise CorruptChunk(key, f"its JSON nests deeper than {MAX_JSON_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(body):
+        # "\ud800" is valid JSON and valid UTF-8, but no Unicode text: writing it fails.
+        problem = json_problem(document)
+        if problem is not None:
+            raise CorruptChunk(key, problem)
     return document
 
 

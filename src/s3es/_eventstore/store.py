@@ -23,7 +23,9 @@ from s3es.errors import (
     ChunkTooLarge,
     ConcurrencyError,
     CorruptChunk,
+    InvalidConfiguration,
     InvalidStreamName,
+    NotJSON,
     ObjectAlreadyExists,
     ObjectStoreError,
     StreamDeleted,
@@ -112,7 +114,17 @@ class EventStore:
         *,
         schema: int = 1,
     ) -> EventRecord:
-        """An EventRecord with a fresh id, recorded now, of the given data ``schema``."""
+        """An EventRecord with a fresh id, recorded now, of the given data ``schema``.
+
+        Raises NotJSON if ``data`` or ``metadata`` is not a mapping (the rest of what is not
+        JSON is found when the chunk is written, before it is sent).
+        """
+        for name, value in (("data", data), ("metadata", {} if metadata is None else metadata)):
+            if not isinstance(value, Mapping):
+                raise NotJSON(
+                    f"event of type {event_type!r}: {name} must be a mapping (a JSON object), "
+                    f"not {type(value).__qualname__}"
+                )
         return EventRecord(
             type=event_type,
             id=self.new_id(),
@@ -328,8 +340,14 @@ class EventStore:
         Raises CorruptChunk if a version is missing (naming the key after the gap), if a chunk
         does not follow the one before it, or if any chunk cannot be read. A chunk erased
         between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
-        chunk that stands for it is stored before any chunk is erased.
+        chunk that stands for it is stored before any chunk is erased. An ``after_version`` that
+        is not an int >= 0 raises InvalidConfiguration, naming the stream, before any request.
         """
+        if type(after_version) is not int or after_version < 0:
+            raise InvalidConfiguration(
+                f"chunks of stream {stream}: after_version must be an int >= 0 (0: from the "
+                f"start), not {after_version!r}"
+            )
         newest_first = self._chain(stream, after_version)
         for attempt in range(1, _READ_ATTEMPTS):
             if not isinstance(newest_first, ChainBreak):

@@ -17,9 +17,21 @@ from s3es._base.logging import get_logger
 from s3es._domain.aggregate import RecordedEvent
 from s3es._domain.repository import Repository
 from s3es._projections.projection import M, Projection
-from s3es.errors import InlineProjectionFailed, InvalidConfiguration
+from s3es.errors import DomainContractError, InlineProjectionFailed, InvalidConfiguration
 
 _log = get_logger("s3es.inline")
+
+
+def apply_event(projection: Projection[M], model: M, event: RecordedEvent[Any]) -> M:
+    """``projection.apply(model, event)``; DomainContractError, naming both, if it is None."""
+    applied = projection.apply(model, event)
+    if applied is None:
+        raise DomainContractError(
+            f"{type(projection).__qualname__}.apply returned None for an event of type "
+            f"{event.type} of stream {event.stream} (version {event.version}): it must return "
+            "the model after the event (a forgotten return?)"
+        )
+    return applied
 
 
 class InlineProjection(Generic[M]):
@@ -84,7 +96,7 @@ class InlineProjection(Generic[M]):
                     events = tuple(e for e in missed if e.version <= version)
                 model = self._model
                 for event in events:
-                    model = self.projection.apply(model, event)
+                    model = apply_event(self.projection, model, event)
             except Exception as error:
                 # apply may have changed the model in place before it failed: the model can no
                 # longer be trusted, so it starts again, and each stream is read back whole at

@@ -25,6 +25,7 @@ from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
 from s3es._eventstore.chunk import Chunk
 from s3es._eventstore.store import EventStore
+from s3es._projections.inline import apply_event
 from s3es._projections.lease import Lease, LeaseKeeper
 from s3es._projections.projection import Committed, M, Projection, ProjectionCodec, ReadModel
 from s3es._storage.keys import StreamName
@@ -478,7 +479,7 @@ class Projector(Generic[M]):
         for chunk in fetched:
             key = keys.chunk_key(stream, chunk.version, chunk.number)
             for event in self._codec.recorded(chunk, key):
-                work.model = self.projection.apply(work.model, event)
+                work.model = apply_event(self.projection, work.model, event)
                 work.events += 1
                 work.uncommitted_events += 1
         work.checkpoints[name] = fetched[-1].version
