@@ -179,7 +179,7 @@ class AggregateCodec(Generic[S, C, E]):
             raise _configuration_error(
                 cls,
                 f"{what}: CONVERTER cannot read it back from JSON ({error}); register a "
-                "structure hook for the type it names (see CONVERTER in docs/concepts.md)",
+                "structure hook for the type it names (docs/concepts.md, Event and state types)",
             ) from error
 
     def is_event(self, value: object) -> bool:
