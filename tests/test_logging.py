@@ -12,6 +12,7 @@ the tests capture with ``capture_logs(processors=[merge_contextvars])``, as an a
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -299,6 +300,16 @@ class TestStdlib:
         assert [(r.name, r.getMessage()) for r in s3es_records] == [
             ("s3es.commands", "conflict stream=counter/c-1 attempt=1 version=1 max_attempts=5"),
         ]
+
+    def test_copy_is_a_working_logger(self) -> None:
+        """A copied logger (copy makes it without __init__) logs as the original does, and a
+        private name it lacks is an AttributeError, not an endless lookup."""
+        log = get_logger("s3es.test")
+        with capture_logs() as entries:
+            copy.copy(log).info("copied")
+        assert [e["event"] for e in entries] == ["copied"]
+        with pytest.raises(AttributeError, match="_missing"):
+            getattr(log, "_missing")  # noqa: B009 - the lookup is the test
 
     def test_name_outside_s3es_refused(self) -> None:
         """A logger named outside ``s3es`` would escape its NullHandler: refused."""

@@ -85,6 +85,8 @@ class _Logger:
         return self._current().bind(**values)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not a logging method; and no recursion before __init__
+            raise AttributeError(name)
         return getattr(self._current().bind(), name)
 
 
