@@ -20,6 +20,7 @@ from bench.projections import (
     rebuilds,
     steady_state,
 )
+from bench.states import StateMeasurement, growing_states
 from bench.stores import OverwritingStore
 from s3es import InMemoryObjectStore, RetryPolicy
 from s3es.storage import SimulatedLatency
@@ -60,6 +61,8 @@ class BenchConfig:
     lag_writers: int = 2
     lag_streams_per_writer: int = 10
     lag_seconds: float = 5.0
+    #: Appends of the streams whose fixed-size and growing states are compared.
+    state_sizes: tuple[int, ...] = (250, 1_000, 4_000)
     seed: int = 3
 
     @property
@@ -86,6 +89,7 @@ QUICK = BenchConfig(
     steady_moved=3,
     lag_streams_per_writer=2,
     lag_seconds=0.2,
+    state_sizes=(5, 20),
 )
 
 
@@ -141,6 +145,8 @@ class BenchResults:
     lag: LagMeasurement
     #: Attempts the handlers' (default) retry policy allows per command.
     max_attempts: int = RetryPolicy().max_attempts
+    #: Streams of a fixed-size state and of a growing one, by length, then compacted.
+    states: tuple[StateMeasurement, ...] = ()
 
 
 def run(config: BenchConfig = BenchConfig()) -> BenchResults:
@@ -187,6 +193,7 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         seconds=config.lag_seconds,
         latency=latency,
     )
+    states = growing_states(config.state_sizes, repeats=config.load_repeats)
     return BenchResults(
         config=config,
         machine=Machine.this(),
@@ -201,4 +208,5 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         rebuilds=tuple(rebuilt),
         steady=steady,
         lag=lagged,
+        states=tuple(states),
     )
