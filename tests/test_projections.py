@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+import cattrs
 import pytest
 
 from s3es import (
@@ -28,6 +29,7 @@ from s3es.errors import (
     CorruptReadModel,
     InlineProjectionFailed,
     LeaseHeld,
+    NotJSON,
     ObjectAlreadyExists,
     ProjectionFenced,
 )
@@ -157,14 +159,26 @@ class TestPasses:
         assert run.read_model.model.totals == {"counter/a": 2, "counter/b": 3, "counter/c": 6}
 
     def test_idle_pass_costs(self, world: World) -> None:
-        """A scan finding nothing new: the model's GET, a LIST per type and per stream, no PUT."""
+        """A scan finding nothing new: a LIST per type and per stream; no GET (the projector
+        holds the model it committed), no PUT."""
         for n in range(3):
             world.add(f"c-{n}", 1)
         projector = world.projector(lease_ttl=60)
         projector.catch_up()
         run = projector.catch_up()
         assert run.events == 0
-        assert run.requests == RequestCounts(get=1, list=1 + 3)
+        assert run.requests == RequestCounts(list=1 + 3)
+
+    def test_first_pass_of_a_projector_reads_the_model(self, world: World) -> None:
+        """A projector that holds no model yet (a new process, the same lease) reads it: one
+        GET, then the scan."""
+        for n in range(3):
+            world.add(f"c-{n}", 1)
+        world.projector(owner="first", lease_ttl=60).catch_up()
+        world.clock.now += 61
+        run = world.projector(owner="second", lease_ttl=60).catch_up()
+        # The lease (GET + PUT), the model (GET), its stamp (PUT), the scan (LISTs).
+        assert run.requests == RequestCounts(get=1 + 1, put=1 + 1, list=1 + 3)
 
     def test_changed_stream_costs(self, world: World) -> None:
         """A stream with one new chunk adds a LIST (its new chunks) and a GET, then one PUT."""
@@ -173,7 +187,7 @@ class TestPasses:
         projector = world.projector(lease_ttl=60)
         projector.catch_up()
         world.add("c-1", 2)
-        assert projector.catch_up().requests == RequestCounts(get=1 + 1, list=1 + 3 + 1, put=1)
+        assert projector.catch_up().requests == RequestCounts(get=1, list=1 + 3 + 1, put=1)
 
     def test_commits_every_n_events(self, world: World) -> None:
         """With commit_every=2, a pass over 5 single-event streams commits 3 times (after the
@@ -287,6 +301,68 @@ class TestCrashes:
         assert world.projector().read().etag is None
 
 
+class TestHeldModel:
+    """Between passes a projector keeps the model it committed: what that saves, and why it
+    stays right."""
+
+    def test_failed_pass_forgets_the_model(self, world: World) -> None:
+        """A pass that fails after applying events in place (not committed) leaves nothing in
+        memory: the next pass reads the document and applies those events once."""
+        world.add("a", 1)
+        poison = {"armed": False}
+        projection = FailingAppliedIds(lambda e: poison["armed"] and e.stream.id == "b")
+        projector = world.projector(projection, lease_ttl=60, read_concurrency=1)
+        projector.catch_up()
+        world.add("a", 2)  # applied in place before the poisoned stream...
+        world.add("b", 3)
+        poison["armed"] = True
+        with pytest.raises(RuntimeError, match="crash on event"):
+            projector.catch_up()  # ...and never committed
+        poison["armed"] = False
+        run = projector.catch_up()
+        assert run.requests.get == 1 + 2  # the model again, then a's and b's new chunks
+        world.assert_exactly_once(run.read_model.model, ["a", "b"])
+        world.assert_exactly_once(projector.read().model, ["a", "b"])
+
+    def test_new_epoch_reads_and_stamps(self, world: World) -> None:
+        """A projector that gave its lease up and takes it again (a new epoch) reads the
+        document and stamps its epoch, as a new projector would."""
+        world.add("a", 1)
+        projector = world.projector(lease_ttl=60)
+        projector.catch_up()
+        projector.release()
+        run = projector.catch_up()
+        # The lease (GET + PUT), the model (GET), the stamp (PUT), the scan (2 LISTs).
+        assert run.requests == RequestCounts(get=1 + 1, put=1 + 1, list=1 + 1)
+        assert (run.read_model.epoch, projector.read().epoch) == (2, 2)
+
+    def test_takeover_is_found_at_the_next_commit(self, world: World) -> None:
+        """A holder that paused past its lease keeps running idle passes, which write nothing;
+        its first commit after the takeover fails its If-Match and it is fenced."""
+        world.add("a", 1)
+        paused = world.projector(owner="paused", lease_ttl=10)
+        paused.catch_up()
+        world.clock.now += 11
+        world.projector(owner="new", lease_ttl=10).catch_up()  # epoch 2, stamped
+        world.clock.now -= 11  # the paused one's clock: its lease looks valid to it
+        assert paused.catch_up().requests.put == 0
+        world.add("a", 2)
+        with pytest.raises(ProjectionFenced, match="epoch 1 was fenced by epoch 2"):
+            paused.catch_up()
+        stored = world.projector().read()
+        assert (stored.epoch, stored.checkpoints) == (2, {"counter/a": 1})
+
+    def test_a_pass_does_not_change_the_checkpoints_handed_back_before(self, world: World) -> None:
+        """The checkpoints of a pass's ReadModel stay as they were when a later pass moves."""
+        world.add("a", 1)
+        projector = world.projector()
+        first = projector.catch_up()
+        world.add("a", 2)
+        second = projector.catch_up()
+        assert dict(first.read_model.checkpoints) == {"counter/a": 1}
+        assert dict(second.read_model.checkpoints) == {"counter/a": 2}
+
+
 class TestLeases:
     def test_one_projector_at_a_time(self, world: World) -> None:
         """While one holds the lease, another is told who holds it and until when."""
@@ -367,8 +443,13 @@ class TestLeases:
         run = world.projector(owner="rebuilder").rebuild(force=True)
         assert run.read_model.epoch == 2
         world.assert_exactly_once(run.read_model.model, ["a"])
+        # Nothing new: the fenced projector's idle pass writes nothing (it does not know yet).
+        assert running.catch_up().requests.put == 0
+        world.add("a", 3)
         with pytest.raises(ProjectionFenced):
-            running.catch_up()
+            running.catch_up()  # its first commit since
+        stored = world.projector().read()
+        assert (stored.epoch, stored.checkpoints) == (2, {"counter/a": 2})
 
 
 class TestRebuilds:
@@ -418,9 +499,11 @@ class TestFeed:
         run = projector.catch_up()
         assert not run.full_scan
         assert (run.streams, run.events) == (1, 1)
-        assert run.requests == RequestCounts(get=1 + 1, list=1 + 1, put=1)
+        # The feed, the stream's new chunks (LIST, GET), the commit; the model is held.
+        assert run.requests == RequestCounts(get=1, list=1 + 1, put=1)
         idle = projector.catch_up()
-        assert idle.requests == RequestCounts(get=1, list=1)
+        # Nothing new: the feed's LIST, and no GET (the projector holds the model it committed).
+        assert idle.requests == RequestCounts(list=1)
         world.assert_exactly_once(idle.read_model.model, [f"c-{n}" for n in range(5)])
 
     @pytest.mark.parametrize(("behind", "seen"), [(20, True), (40, False)])
@@ -491,7 +574,48 @@ class TestStoredDocuments:
             etag=model.etag,
         )
         with pytest.raises(CorruptReadModel, match=r"model\.json.*checkpoints"):
+            projector.read()
+        world.add("a", 2)
+        # The projector held the model it committed; its next commit finds the document
+        # changed, reads it, and stops there.
+        with pytest.raises(CorruptReadModel, match=r"model\.json.*checkpoints"):
             projector.catch_up()
+        with pytest.raises(CorruptReadModel, match=r"model\.json.*checkpoints"):
+            projector.catch_up()  # the failed pass forgot the model: it reads it first now
+
+    def test_model_stored_once_as_converter_made_it(self, world: World) -> None:
+        """The document holds the model exactly as CONVERTER unstructured it; a model that
+        CONVERTER leaves not JSON is refused before any write, naming the projection and
+        where in the model."""
+
+        @attrs.define
+        class Stamped:
+            at: dict[str, datetime] = attrs.Factory(dict)
+
+        class Stamps(Projection[Stamped]):
+            NAME = "stamps"
+            SOURCES = (Counter,)
+            CONVERTER = cattrs.Converter()  # not the JSON preset: datetimes stay datetimes
+
+            def initial_model(self) -> Stamped:
+                return Stamped()
+
+            def apply(self, model: Stamped, event: RecordedEvent[Any]) -> Stamped:
+                model.at[event.stream.id] = event.recorded_at
+                return model
+
+        world.add("a", 1)
+        with pytest.raises(NotJSON, match=r"projection stamps: .*model\['at'\]\['a'\]"):
+            Projector(world.events, Stamps, clock=world.clock).catch_up()
+        stamp = world.store.get("es/_projections/stamps/model.json")  # the new epoch's
+        assert stamp is not None
+        assert json.loads(stamp.body)["checkpoints"] == {}
+        projector = world.projector()
+        projector.catch_up()
+        stored = world.store.get("es/_projections/applied-ids/model.json")
+        assert stored is not None
+        model = projector.read().model
+        assert json.loads(stored.body)["model"] == AppliedIds.CONVERTER.unstructure(model)
 
     def test_not_json(self, world: World) -> None:
         """A document that is not JSON is named as such."""
@@ -757,7 +881,7 @@ def test_idle_full_scan_of_a_feed_projector_writes_nothing() -> None:
     projector = world.projector(lease_ttl=600)
     projector.catch_up()
     world.clock.now += 1
-    assert projector.catch_up(full_scan=True).requests == RequestCounts(get=1, list=1 + 3)
+    assert projector.catch_up(full_scan=True).requests == RequestCounts(list=1 + 3)
     world.clock.now += 1
     world.add("c-1", 2)
     run = projector.catch_up()

@@ -115,6 +115,12 @@ class Projector(Generic[M]):
     which stays in one thread: ``apply`` needs no locks. ``clock`` returns the time as an aware
     UTC datetime, as the event store's ``clock`` does: it times the lease, full scans and the
     feed cursor, and stamps the model's ``updated_at``.
+
+    Between passes the projector keeps the model it last committed (or read), with that
+    document's ETag, so that a pass that finds nothing new downloads and decodes nothing (see
+    ``catch_up``). The model a :class:`ProjectionPass` hands back is that model: with an
+    ``apply`` that changes the model in place, the next pass changes it too. ``read`` returns
+    one of the caller's own.
     """
 
     def __init__(
@@ -163,6 +169,9 @@ class Projector(Generic[M]):
             clock=clock,
         )
         self._lease: Lease | None = None
+        #: The document as this projector's last pass left it (committed or read, under that
+        #: ETag, by this lease's epoch); None after a failed pass, to be read again.
+        self._held: _Pass[M] | None = None
         #: When this projector's last full scan began (its clock), None before the first.
         self._scanned_at: float | None = None
         self._log = _log.bind(projection=self._codec.name, owner=self.owner)
@@ -206,6 +215,17 @@ class Projector(Generic[M]):
         ``progress`` is told ``(streams done, streams)``. Raises LeaseHeld if another
         projector holds the lease, and ProjectionFenced if a newer epoch took over since this
         projector last wrote.
+
+        A pass after a pass that ended well, under the same lease epoch, starts from the model
+        that pass left in memory, without a GET: an idle feed pass costs one LIST per source
+        type. That model is the stored one as long as the document's ETag is the one this
+        projector last wrote or read, and every write of the document is conditional on it:
+        if anyone wrote it since (a newer epoch's stamp, a forced rebuild), this projector's
+        next commit fails its ``If-Match``, and it then reads the document and stops with
+        ProjectionFenced, as a projector that read it first would have. A pass that commits
+        nothing writes nothing, so until then a fenced projector changes nothing; its next
+        lease renewal (every half ``lease_ttl``) fences it too. A pass that fails forgets the
+        model (``apply`` may have changed it in place): the next pass reads the document.
         """
         with measure_requests() as meter:
             lease = self._hold_lease(force=False)
@@ -267,6 +287,7 @@ class Projector(Generic[M]):
         expires on its own), so that it does not hide an error already on its way out.
         """
         lease, self._lease = self._lease, None
+        self._held = None  # the next lease has a new epoch: its first pass reads the document
         if lease is None:
             return
         try:
@@ -308,8 +329,21 @@ class Projector(Generic[M]):
     def _begin(self, lease: Lease, *, reset: bool) -> _Pass[M]:
         """The stored model to bring forward (the initial one for a rebuild).
 
-        Stamped with ``lease``'s epoch if it is not yet; ProjectionFenced if it has a newer one.
+        The model the last pass left, if it ended well under ``lease``'s epoch (no request: see
+        ``catch_up`` for why it is still the stored one); else the stored document, stamped
+        with ``lease``'s epoch if it is not yet; ProjectionFenced if it has a newer one.
         """
+        held, self._held = self._held, None  # given back by _pass only if the pass ends well
+        if held is not None and not reset and held.epoch == lease.epoch:
+            return _Pass(
+                model=held.model,
+                # Shared with the last pass's ReadModel until something moves (see _pass).
+                checkpoints=held.checkpoints,
+                feed_cursors=dict(held.feed_cursors),
+                complete=held.complete,
+                epoch=held.epoch,
+                etag=held.etag,
+            )
         committed = self._load()
         stored = committed.read_model
         if stored.epoch > lease.epoch:
@@ -338,6 +372,9 @@ class Projector(Generic[M]):
         scan = self._scan_needed(work, asked=scan, now_ms=started_ms)
         moved_cursors: dict[str, int] = {}
         streams = self._scanned() if scan else self._from_feed(work, started_ms, moved_cursors)
+        if streams:
+            # The checkpoints handed back by the last pass stay as they were.
+            work.checkpoints = dict(work.checkpoints)
         for done, (stream, fetched) in enumerate(self._fetched(streams, work), 1):
             lease = self._hold_lease(force=False)  # renewed on a long pass, before it runs out
             self._apply(work, stream, fetched)
@@ -361,6 +398,9 @@ class Projector(Generic[M]):
             self._commit(work, lease)
         if scan:
             self._scanned_at = started_ms / 1000
+        # Stored under work.etag, but for feed cursors that moved without a commit (they ride
+        # along with the next one): the next pass lists the feed from them, which skips nothing.
+        self._held = work
         read_model = work.read_model(self._codec)
         self._log.info(
             "pass",
