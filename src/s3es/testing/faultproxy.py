@@ -9,6 +9,12 @@ request is forwarded, so which requests reached the server does not depend on ti
 thing that does, a request the server answered only after the client had given up on it (an
 overloaded machine outlasting a read timeout), is recorded as :attr:`Seen.late`.
 
+A rule with a ``prefix`` counts and hits only the requests whose key (a LIST's prefix) starts
+with it, so one schedule can fault one stream among several clients' streams. A
+:attr:`Fault.DELAY` holds an answer until the client goes away: :meth:`FaultProxy.wait_held`
+tells when one is held, so a test can kill the client process (SIGKILL) between its request
+landing and its answer, and :attr:`Seen.status` says what the server had answered.
+
 The proxy is a ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive, as botocore expects;
 each request goes to the server over a connection of its own.
 """
@@ -25,7 +31,6 @@ import struct
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -47,7 +52,8 @@ class Fault(enum.Enum):
     #: Answer 500 InternalError without forwarding.
     INTERNAL_ERROR = "500-internal-error"
     #: Forward the request, then hold the answer until the client gives up (its read timeout
-    #: closes the connection) and close: stored, answer too late.
+    #: closes the connection, or its process dies) and close: stored, answer too late.
+    #: :meth:`FaultProxy.wait_held` tells when an answer is held.
     DELAY = "delay"
 
 
@@ -87,18 +93,24 @@ class Rule:
 
     Requests are counted per operation (``*``: all of them), from 0, since the schedule was
     armed; botocore's retries are requests of their own. The first rule that matches applies.
+    With ``prefix``, only requests whose key (a LIST's prefix) starts with it are counted
+    and hit: the rule's numbers count that stream's (or folder's) requests alone.
     """
 
     fault: Fault
     operation: str
     first: int = attrs.field(validator=attrs.validators.ge(0))
     times: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    prefix: str = ""
 
-    def hits(self, operation: str, counts: collections.Counter[str]) -> bool:
-        """Whether this rule applies to a request of ``operation``, given the counts so far."""
-        if self.operation not in {"*", operation}:
+    def hits(self, operation: str, key: str, counts: collections.Counter[tuple[str, str]]) -> bool:
+        """Whether this rule applies to a request, given the counts of the requests before it.
+
+        ``counts`` maps (operation or ``*``, prefix) to the number of such requests so far.
+        """
+        if self.operation not in {"*", operation} or not key.startswith(self.prefix):
             return False
-        number = counts[self.operation]
+        number = counts[self.operation, self.prefix]
         return self.first <= number < self.first + self.times
 
 
@@ -108,12 +120,15 @@ class Seen:
 
     ``late``: the request was forwarded and the server answered only after the client had
     closed the connection (a timeout): it may have landed after the client looked for it.
+    ``status``: the HTTP status the server answered a forwarded request with (whether or not
+    the client got it); None for a request that was not forwarded, or not yet answered.
     """
 
     operation: str
     key: str
     fault: Fault | None
     late: bool = False
+    status: int | None = None
 
 
 def operation_of(method: str, target: str) -> str:
@@ -125,9 +140,15 @@ def operation_of(method: str, target: str) -> str:
 
 
 def key_of(target: str) -> str:
-    """The object key (or bucket) of a path-style request target, decoded."""
-    path = urllib.parse.urlsplit(target).path
-    _, _, key = path.lstrip("/").partition("/")
+    """The object key of a path-style request target, decoded; a LIST's ``prefix``.
+
+    A request on the bucket itself (other than a LIST) has the empty key.
+    """
+    parts = urllib.parse.urlsplit(target)
+    query = urllib.parse.parse_qs(parts.query)
+    if "list-type" in query:
+        return query.get("prefix", [""])[0]
+    _, _, key = parts.path.lstrip("/").partition("/")
     return urllib.parse.unquote(key)
 
 
@@ -145,8 +166,11 @@ class FaultProxy:
         self.upstream = (parts.hostname, parts.port)
         self._lock = threading.Lock()
         self._rules: tuple[Rule, ...] = ()
-        self._counts: collections.Counter[str] = collections.Counter()
+        self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self._seen: list[Seen] = []
+        #: Indexes in ``_seen`` of requests whose answer is being held, and their condition.
+        self._held: list[int] = []
+        self._held_changed = threading.Condition(self._lock)
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -207,33 +231,47 @@ class FaultProxy:
             self._rules = tuple(rules)
             self._counts.clear()
             self._seen = []
+            self._held = []
 
     def disarm(self) -> list[Seen]:
         """End the schedule (forward everything from now on); return the requests it saw."""
         with self._lock:
             seen, self._seen, self._rules = self._seen, [], ()
             self._counts.clear()
+            self._held = []
             return seen
 
-    def _fault_for(self, operation: str, key: str) -> tuple[Fault | None, Callable[[], None]]:
+    def wait_held(self, timeout: float) -> Seen | None:
+        """Wait until an answer is held (a DELAY, forwarded and answered by the server).
+
+        Returns the held request as seen (its key, and in ``status`` what the server
+        answered); None if none was held within ``timeout`` seconds. Each held request is
+        returned once. The hold lasts until the client closes its connection (gives up, or
+        its process dies) or the proxy stops: the moment to kill a client process whose
+        request has landed but which has not learnt so.
+        """
+        with self._held_changed:
+            if not self._held_changed.wait_for(lambda: bool(self._held), timeout):
+                return None
+            return self._seen[self._held.pop(0)]
+
+    def _fault_for(self, operation: str, key: str) -> tuple[Fault | None, _Record]:
         """Number the request and record it: the fault to apply (None: forward), and more.
 
-        The second value is what to call if the request turns out to have landed late.
+        The second value records what became of the request once forwarded.
         """
         with self._lock:
             fault = next(
-                (rule.fault for rule in self._rules if rule.hits(operation, self._counts)), None
+                (rule.fault for rule in self._rules if rule.hits(operation, key, self._counts)),
+                None,
             )
-            self._counts[operation] += 1
-            self._counts["*"] += 1
+            for prefix in {rule.prefix for rule in self._rules} | {""}:
+                if key.startswith(prefix):
+                    self._counts[operation, prefix] += 1
+                    self._counts["*", prefix] += 1
             seen, index = self._seen, len(self._seen)
             seen.append(Seen(operation, key, fault))
-
-        def landed_late() -> None:
-            with self._lock:
-                seen[index] = attrs.evolve(seen[index], late=True)
-
-        return fault, landed_late
+        return fault, _Record(self, seen, index)
 
     def _opened(self, connection: socket.socket) -> None:
         with self._lock:
@@ -251,6 +289,30 @@ class FaultProxy:
         Stopping shuts every open connection down, which ends the wait too.
         """
         select.select([connection], [], [], _LONGEST_HOLD)
+
+
+class _Record:
+    """Updates one request's :class:`Seen` entry as it is forwarded, answered, held."""
+
+    def __init__(self, proxy: FaultProxy, seen: list[Seen], index: int) -> None:
+        self._proxy, self._seen, self._index = proxy, seen, index
+
+    def answered(self, status: int) -> None:
+        """The server answered ``status``."""
+        with self._proxy._lock:
+            self._seen[self._index] = attrs.evolve(self._seen[self._index], status=status)
+
+    def landed_late(self) -> None:
+        """The server answered after the client had gone."""
+        with self._proxy._lock:
+            self._seen[self._index] = attrs.evolve(self._seen[self._index], late=True)
+
+    def held(self) -> None:
+        """The answer is being held: wake :meth:`FaultProxy.wait_held` (if still armed)."""
+        with self._proxy._held_changed:
+            if self._proxy._seen is self._seen:
+                self._proxy._held.append(self._index)
+                self._proxy._held_changed.notify_all()
 
 
 def _client_gone(connection: socket.socket) -> bool:
@@ -332,9 +394,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         proxy = self.server.proxy
-        fault, landed_late = proxy._fault_for(
-            operation_of(self.command, self.path), key_of(self.path)
-        )
+        fault, record = proxy._fault_for(operation_of(self.command, self.path), key_of(self.path))
         if fault is Fault.RESET:
             self._reset()
             return
@@ -342,11 +402,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer_error(*_ERRORS[fault])
             return
         status, headers, payload = self._forward(body)
+        record.answered(status)
         if _client_gone(self.connection):
-            landed_late()
+            record.landed_late()
             self.close_connection = True
             return
         if fault is Fault.DELAY:
+            record.held()
             proxy._hold(self.connection)
         if fault in {Fault.DROP_RESPONSE, Fault.DELAY}:
             self.close_connection = True
