@@ -26,6 +26,7 @@ from bench.commands import FLOOR, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement
 from bench.report import FIGURES, GOAL_WRITERS, THROUGHPUT_GOAL
 from bench.run import BenchResults
+from bench.states import SNAPSHOT_EVERY, StateMeasurement
 from s3es.metering import S3_STANDARD_PRICES
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ COLOURS = {
     "p50": "#3b6fb6",
     "p99": "#c8463d",
     "limit": "#555555",
+    "fixed": "#3b6fb6",
+    "growing": "#c8463d",
+    "events": "#4f9a5a",
 }
 
 #: The rcParams every figure is drawn with: readable on a white card, reproducible bytes.
@@ -294,6 +298,95 @@ def loads_figure(loads: Sequence[LoadMeasurement]) -> Figure:
     return figure
 
 
+def states_figure(states: Sequence[StateMeasurement]) -> Figure:
+    """Bytes stored and replay time by appends, for a fixed-size state and a growing one.
+
+    Beside them: the events alone, the growing stream had only every SNAPSHOT_EVERY-th version
+    carried a snapshot (modelled), and each stream once compacted (hollow markers).
+    """
+    figure = Figure(figsize=SIZE, layout="constrained")
+    stored, replay = figure.subplots(1, 2)
+    plain = sorted((each for each in states if not each.compacted), key=lambda x: x.appends)
+    lengths = sorted({each.appends for each in plain})
+
+    def series(state: str) -> list[StateMeasurement]:
+        return [each for each in plain if each.state == state]
+
+    def line(axes: Axes, gid: str, points: Sequence[tuple[int, float]], **style: Any) -> None:
+        (drawn,) = axes.plot([x for x, _ in points], [y for _, y in points], marker="o", **style)
+        drawn.set_gid(gid)
+
+    for state in ("fixed", "growing"):
+        mine = series(state)
+        colour = COLOURS[state]
+        line(
+            stored,
+            f"series-stored-{state}",
+            [(each.appends, each.stored_bytes / 1e6) for each in mine],
+            color=colour,
+            label=f"{state} state",
+        )
+        line(
+            replay,
+            f"series-replay-{state}",
+            [(each.appends, each.replay_seconds * 1000) for each in mine],
+            color=colour,
+            label=f"{state} state",
+        )
+        for each in states:
+            if each.compacted and each.state == state:
+                hollow = {"markersize": 9, "markerfacecolor": "none", "color": colour}
+                (point,) = stored.plot([each.appends], [each.stored_bytes / 1e6], "o", **hollow)
+                point.set_gid(f"series-stored-{state}-compacted")
+                (point,) = replay.plot(
+                    [each.appends],
+                    [each.replay_seconds * 1000],
+                    "o",
+                    label=f"{state}, compacted",
+                    **hollow,
+                )
+                point.set_gid(f"series-replay-{state}-compacted")
+    growing = series("growing")
+    line(
+        stored,
+        "series-stored-events",
+        [(each.appends, each.events_bytes / 1e6) for each in growing],
+        color=COLOURS["events"],
+        linestyle="--",
+        label="the events alone",
+    )
+    line(
+        stored,
+        "series-stored-sparse",
+        [(each.appends, each.sparse_bytes / 1e6) for each in growing],
+        color=COLOURS["growing"],
+        linestyle=":",
+        label=f"growing, snapshot every {SNAPSHOT_EVERY} (modelled)",
+    )
+    line(
+        replay,
+        "series-replay-parse",
+        [(each.appends, each.parse_all_seconds * 1000) for each in growing],
+        color=COLOURS["growing"],
+        linestyle="--",
+        label="growing: json.loads alone",
+    )
+    for axes in (stored, replay):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(lengths, [f"{length:,}" for length in lengths])
+        axes.minorticks_off()
+        axes.set_xlabel("appends in the stream (log scale)")
+        axes.legend(loc="upper left", fontsize=7.5)
+    stored.set_title("Bytes stored")
+    stored.set_ylabel("MB (log scale)")
+    stored.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    replay.set_title("Replay time (CPU)")
+    replay.set_ylabel("ms (log scale)")
+    replay.yaxis.set_major_formatter(_thousands())
+    return figure
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
@@ -307,6 +400,7 @@ def draw(results: BenchResults, folder: Path) -> tuple[Path, ...]:
             "commands": commands_figure(results.hot_stream),
             "hot stream": hot_stream_figure(results.hot_stream),
             "loads": loads_figure(results.loads),
+            "states": states_figure(results.states),
         }
         for name, figure in figures.items():
             path = folder / FIGURES[name]

@@ -19,6 +19,8 @@ from bench.projections import (
     quantile,
 )
 from bench.run import BenchResults
+from bench.states import SNAPSHOT_EVERY, StateMeasurement
+from s3es._eventstore.store import DEFAULT_MAX_CHUNK_BYTES
 from s3es.metering import S3_STANDARD_PRICES, RequestCounts
 
 #: The rebuild size the rate of each rebuild is extrapolated to.
@@ -35,6 +37,7 @@ FIGURES = {
     "commands": "bench-commands.svg",
     "hot stream": "bench-hot-stream.svg",
     "loads": "bench-loads.svg",
+    "states": "bench-states.svg",
 }
 
 
@@ -574,6 +577,114 @@ def _lag_text(results: BenchResults) -> str:
     return text
 
 
+def _size(count: int) -> str:
+    """Bytes as KB or MB (of 1,000 and 1,000,000 bytes), with one decimal."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:,.1f} MB"
+    return f"{count / 1_000:,.1f} KB"
+
+
+def _state_name(measured: StateMeasurement) -> str:
+    return f"{measured.state}, compacted" if measured.compacted else measured.state
+
+
+def states_table(states: Sequence[StateMeasurement]) -> str:
+    """Bytes stored, and what a load and a replay cost, for a fixed-size and a growing state."""
+    fixed = {each.appends: each for each in states if each.state == "fixed" and not each.compacted}
+    rows = [
+        [
+            _state_name(each),
+            f"{each.appends:,}",
+            _size(each.stored_bytes),
+            f"{each.events_ratio:,.1f}x",
+            _size(each.latest_bytes),
+            str(each.load_requests),
+            f"{each.load_seconds * 1000:,.2f}",
+            f"{each.parse_latest_seconds * 1000:,.2f}",
+            f"{each.replay_requests.get:,}",
+            _ms(each.replay_seconds),
+            f"{each.replay_seconds / fixed[each.appends].replay_seconds:,.1f}x"
+            if each.appends in fixed and not each.compacted
+            else "-",
+            _ms(each.parse_all_seconds),
+        ]
+        for each in states
+    ]
+    headers = [
+        "State",
+        "Appends",
+        "Stored",
+        "x events",
+        "Latest chunk",
+        "Load",
+        "Load ms",
+        "json.loads ms",
+        "Replay GETs",
+        "Replay ms",
+        "x fixed",
+        "json.loads all ms",
+    ]
+    return table(headers, rows)
+
+
+def _states_text(results: BenchResults) -> str:
+    states = results.states
+    plain = [each for each in states if not each.compacted]
+    by = {(each.state, each.appends, each.compacted): each for each in states}
+    sizes = sorted({each.appends for each in plain})
+    small, large = sizes[-2] if len(sizes) > 1 else sizes[0], sizes[-1]
+    fixed, growing = by["fixed", large, False], by["growing", large, False]
+    fixed_small, growing_small = by["fixed", small, False], by["growing", small, False]
+    squashed = by["growing", large, True]
+    per_item = growing.snapshot_bytes / large
+    limit = DEFAULT_MAX_CHUNK_BYTES
+    at_limit = limit / per_item
+    stored_at_limit = per_item * at_limit * at_limit / 2
+    loads = sorted({str(each.load_requests) for each in states})
+    growth = large / small
+    return (
+        "Two ledgers take the same one-deposit appends: the bench's ledger, whose state is"
+        " fixed in size (the balance, the count and the last 32 entry ids), and"
+        " `HistoryLedger` (`bench/states.py`), whose state keeps every entry id it has seen."
+        " Every chunk carries a snapshot of the whole state, so the growing ledger's n-th chunk"
+        " holds n ids and the stream n(n + 1)/2. Streams are built on the in-memory store and"
+        f" read there with no latency (times are CPU, the median of {results.config.load_repeats});"
+        " x events compares the bytes stored with the JSON of the events alone, each once."
+        f" From {small:,} to {large:,} appends ({growth:g}x) the fixed state's stream grew"
+        f" {fixed.stored_bytes / fixed_small.stored_bytes:.1f}x and the growing one's"
+        f" {growing.stored_bytes / growing_small.stored_bytes:.1f}x: at {large:,} appends it"
+        f" stores {_size(growing.stored_bytes)}, {growing.events_ratio:,.0f}x its events,"
+        f" against {_size(fixed.stored_bytes)} for the fixed state. A cold load stays at"
+        f" {' / '.join(loads)} for both, at every length; what grows is the chunk it reads"
+        f" ({_size(growing.latest_bytes)}, {growing.snapshot_bytes / growing.latest_bytes:.0%}"
+        f" of it the snapshot), so its CPU time grows with the state"
+        f" ({growing.load_seconds * 1000:,.2f} ms against {fixed.load_seconds * 1000:,.2f} ms;"
+        f" a bare json.loads of that chunk takes {growing.parse_latest_seconds * 1000:,.2f} ms),"
+        " and over S3 so does its transfer, which the latency store does not charge. Replay"
+        " (and the schema fallback) parses every snapshot it reads: the growing stream replays"
+        f" {growing.replay_seconds / fixed.replay_seconds:.1f}x slower than the fixed one, and a"
+        " bare json.loads of its chunks alone takes"
+        f" {growing.parse_all_seconds / growing.replay_seconds:.0%} of its replay time."
+        f" Compaction (`s3es.ops.compact`) merges the events into one more chunk: a replay then"
+        f" GETs {squashed.replay_requests.get} chunk ({_ms(squashed.replay_seconds)} ms), but"
+        " nothing is deleted (each version's chunk 0 is its lock), so the stream stores"
+        f" {_size(squashed.stored_bytes - growing.stored_bytes)} more, and until the next"
+        f" append a load reads the merged chunk ({_size(squashed.latest_bytes)}, every event:"
+        f" {squashed.load_seconds * 1000:,.2f} ms); the next append carries the whole state"
+        " again. Compressing each chunk (zlib) would store"
+        f" {_size(growing.compressed_bytes)}: less, and still quadratic. A snapshot in every"
+        f" {SNAPSHOT_EVERY}th version only would store {_size(growing.sparse_bytes)} (modelled"
+        " from these chunks), but a cold load would read back to the last snapshot:"
+        f" 1 LIST + up to {SNAPSHOT_EVERY} GETs, {SNAPSHOT_EVERY * results.config.latency:,.1f} s"
+        f" at {results.config.latency * 1000:g} ms per request, which is why s3es has no such"
+        f" option. At {per_item:,.1f} bytes per id, a chunk would reach `max_chunk_bytes`"
+        f" ({limit / 1024 / 1024:g} MiB) after about {at_limit:,.0f} appends, when the stream"
+        f" would hold about {stored_at_limit / 1e12:,.1f} TB; from there each append raises"
+        " ChunkTooLarge. The remedy is a state that holds what `decide` needs: a bounded window"
+        " of ids (as the fixed ledger keeps), with history in a projection."
+    )
+
+
 @attrs.frozen
 class Section:
     """One section of the report: a heading, a table, what it means, and maybe a figure."""
@@ -616,6 +727,15 @@ def sections(results: BenchResults) -> list[Section]:
             "Requests and milliseconds of a cold load by stream length: s3es's load stays at"
             " one LIST and one GET; listing every key grows a LIST per 1,000 chunks; reading"
             " every chunk grows a GET per append",
+        ),
+        Section(
+            "Growing states: what a snapshot in every chunk costs",
+            states_table(results.states),
+            _states_text(results),
+            FIGURES["states"],
+            "Bytes stored by appends, log scales: a fixed-size state's stream grows with its"
+            " appends, a growing state's with their square; beside them the events alone and a"
+            f" snapshot every {SNAPSHOT_EVERY} versions (modelled); and replay time by appends",
         ),
         Section(
             "Replay throughput (CPU only)",

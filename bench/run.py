@@ -89,7 +89,7 @@ QUICK = BenchConfig(
     steady_moved=3,
     lag_streams_per_writer=2,
     lag_seconds=0.2,
-    state_sizes=(5, 20),
+    state_sizes=(10, 40),
 )
 
 

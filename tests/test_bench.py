@@ -35,6 +35,7 @@ from bench.projections import (
 )
 from bench.report import FIGURES, IMAGES, console, markdown, sections, table
 from bench.run import QUICK, BenchResults, run
+from bench.states import HistoryLedger, growing_states
 from bench.stores import OverwritingStore
 
 from s3es import InMemoryObjectStore
@@ -246,6 +247,42 @@ class TestReplay:
         assert fallback.requests == RequestCounts(list=2, get=31, put=1)
 
 
+class TestGrowingStates:
+    def test_history_ledger_refuses_any_id_it_has_seen(self) -> None:
+        """The growing ledger keeps every id, so it refuses the first one after 40 more."""
+        ledger = HistoryLedger()
+        state = ledger.initial_state()
+        for number in range(41):
+            state = ledger.evolve(state, Deposited(f"e-{number}", 1))
+
+        assert list(ledger.decide(Deposit("e-0", 1), state)) == []
+        assert (state.balance, len(state.entries)) == (41, 41)
+
+    def test_loads_stay_at_two_requests_while_a_growing_state_grows_storage(self) -> None:
+        """Loads are 1 LIST + 1 GET for both states; only the growing one's bytes grow faster.
+
+        The fixed ledger keeps 32 ids, so from 40 to 200 appends its chunks hardly grow and its
+        stream grows about as the appends do (5x); the growing ledger's n-th chunk holds n ids,
+        so its stream grows about as their square. Compaction lets a replay GET one chunk, and
+        stores more, not less.
+        """
+        measured = growing_states((40, 200), repeats=1)
+        by = {(each.state, each.appends, each.compacted): each for each in measured}
+
+        for each in measured:
+            assert each.load_requests == RequestCounts(list=1, get=1)
+            assert each.replay_requests.get == (1 if each.compacted else each.appends)
+        fixed, growing = by["fixed", 200, False], by["growing", 200, False]
+        assert fixed.events_bytes == growing.events_bytes
+        assert growing.latest_bytes > 2 * fixed.latest_bytes
+        fixed_growth = fixed.stored_bytes / by["fixed", 40, False].stored_bytes
+        growing_growth = growing.stored_bytes / by["growing", 40, False].stored_bytes
+        assert fixed_growth < 7
+        assert growing_growth > 12
+        assert by["growing", 200, True].stored_bytes > growing.stored_bytes
+        assert growing.events_bytes < growing.sparse_bytes < growing.stored_bytes
+
+
 class TestLatencyStore:
     def test_one_page_listing_waits_once(self) -> None:
         """Listing exactly 1,000 keys is one LIST, so it waits one LIST's latency, not two.
@@ -377,6 +414,10 @@ class TestReport:
         assert quick_results.ours.lost == 0
         assert all(rebuild.mismatched == 0 for rebuild in quick_results.rebuilds)
         assert (quick_results.steady.mismatched, quick_results.lag.mismatched) == (0, 0)
+        assert "## Growing states: what a snapshot in every chunk costs\n" in page
+        assert {each.load_requests for each in quick_results.states} == {
+            RequestCounts(list=1, get=1)
+        }
 
     def test_page_shows_each_figure_under_its_heading(self, quick_results: BenchResults) -> None:
         """Each figure is embedded once, right under its section's heading, with its alt text."""
@@ -434,6 +475,13 @@ class TestPlots:
         designs = ["s3es-load", "list-all-get-newest", "get-every-chunk-replay"]
         loads = {f"series-{what}-{design}" for what in ("requests", "ms") for design in designs}
         assert loads <= _series(tmp_path / FIGURES["loads"])
+        states = {
+            f"series-{what}-{state}{compacted}"
+            for what in ("stored", "replay")
+            for state in ("fixed", "growing")
+            for compacted in ("", "-compacted")
+        } | {"series-stored-events", "series-stored-sparse", "series-replay-parse"}
+        assert states <= _series(tmp_path / FIGURES["states"])
 
     def test_figures_are_reproducible(self, quick_results: BenchResults, tmp_path: Path) -> None:
         """Drawing the same results twice writes the same bytes: no date, no random ids."""
