@@ -141,16 +141,28 @@ class TestOrderSummaries:
         )
         assert summary.refund_due_cents == 5297
 
-    def test_apply_is_pure(self) -> None:
-        """apply returns a new list and leaves the one it was given as it was."""
+    def test_apply_updates_in_place(self) -> None:
+        """apply replaces the order's summary in the list it was given (no copy of the list);
+        the summary handed out before stays as it was."""
         projection = OrderSummaries()
-        before = fold(projection, recorded(Stream("order", "o-1"), placed("o-1")))
+        model = fold(projection, recorded(Stream("order", "o-1"), placed("o-1")))
+        unpaid = model.orders["o-1"]
         [paid] = recorded(
             Stream("order", "o-1"), PaymentRecorded(payment_id="p", amount_cents=1), after=1
         )
-        after = projection.apply(before, paid)
-        assert not before.orders["o-1"].paid
-        assert after.orders["o-1"].paid
+        assert projection.apply(model, paid) is model
+        assert model.orders["o-1"].paid
+        assert not unpaid.paid
+
+    def test_refused_event_changes_nothing(self) -> None:
+        """An event apply refuses leaves the list as it was."""
+        projection = OrderSummaries()
+        model = fold(projection, recorded(Stream("order", "o-1"), placed("o-1")))
+        before = OrderList(dict(model.orders))
+        [shipped] = recorded(Stream("order", "o-9"), OrderShipped(), after=2)
+        with pytest.raises(ProjectionError):
+            projection.apply(model, shipped)
+        assert model == before
 
     def test_event_applied_twice_shows(self) -> None:
         """The events count tells an event applied twice from one applied once."""
@@ -236,8 +248,9 @@ class TestReservedStock:
             )
         assert model.by_product() == {"mug": ProductStock(received=5, reserved=2)}
 
-    def test_apply_is_pure_and_forget(self) -> None:
-        """apply leaves the levels it was given as they were; forget drops a warehouse."""
+    def test_apply_in_place_and_forget(self) -> None:
+        """apply replaces the warehouse's products in the levels it was given, leaving the
+        products handed out before as they were; forget drops a warehouse."""
         projection = ReservedStock()
         stream = Stream("inventory", "w-1")
         before = fold(
@@ -249,8 +262,10 @@ class TestReservedStock:
         [reserved] = recorded(
             stream, StockReserved(order_id="o-1", items=(StockItem("mug", 1),)), after=1
         )
+        products = before.warehouses["w-1"]
         after = projection.apply(before, reserved)
-        assert before.warehouses["w-1"]["mug"].reserved == 0
+        assert after is before
+        assert products["mug"].reserved == 0
         assert after.warehouses["w-1"]["mug"].reserved == 1
         assert projection.forget(after, stream) == StockLevels()
 
