@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format docs bench clean
+.PHONY: demo test lint format docs bench soak clean
 LINTED := src tests bench tools noxfile.py docs/hooks.py
 
 $(BIN)/python:
@@ -55,6 +55,13 @@ test: lint docs
 # Requests, dollars and speed per operation; prints a table and writes docs/benchmarks.md.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
+
+# The soak (tests/soak): 1,000 random fault schedules over several streams, with projector
+# passes, compaction and deletion beside the writers and writer processes killed between their
+# PUT and its answer; each schedule is checked, and the outcome counts are printed. About 15
+# minutes here. `make soak ARGS="--schedules 100 --seed 7"`, or `ARGS="--replay SEED"`.
+soak: $(VENV)/.installed-testing
+	$(BIN)/python -m tests.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .nox dist site

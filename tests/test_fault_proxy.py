@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterator
 
 import attrs
@@ -308,6 +309,53 @@ class TestEachFault:
             rig.events.keys.stream_prefix(STREAM),
         )
         assert rig.keys() == []
+
+    def test_rule_under_a_prefix(self, rig: Rig) -> None:
+        """A rule with a prefix counts and hits only that stream's requests (a LIST's key is
+        its prefix): the other stream's commands pass, this one's PUTs are reset."""
+        other = StreamName("counter", "c-2")
+        prefix = rig.events.keys.stream_prefix(other)
+        rig.proxy.arm([Rule(Fault.RESET, "*", 1, times=3, prefix=prefix)])
+        assert rig.writers[0].handle(STREAM_ID, Add(1)).version == 1
+        with pytest.raises(ObjectStoreError) as raised:
+            rig.writers[0].handle(other.id, Add(1))
+        seen = rig.proxy.disarm()
+        assert raised.value.key == rig.events.keys.chunk_key(other, 1)
+        assert [(s.operation, s.key.startswith(prefix)) for s in seen if s.fault] == [
+            ("PUT", True)
+        ] * 3
+        assert [s.key for s in seen if s.operation == "LIST"] == [
+            rig.events.keys.stream_prefix(STREAM),
+            prefix,
+        ]
+
+    def test_wait_held(
+        self, proxy: FaultProxy, direct: S3ObjectStore, session: boto3.Session
+    ) -> None:
+        """wait_held returns a DELAYed PUT once the server has answered it (status 200) and
+        its answer is held; the writer, which waits meanwhile, then recovers its append."""
+        rig = Rig(proxy, direct, session, read_timeout=SHORT_READ_TIMEOUT)
+        results: list[Result] = []
+        try:
+            proxy.arm([Rule(Fault.DELAY, "PUT", 0)])
+            assert proxy.wait_held(0) is None
+            writer = threading.Thread(
+                target=lambda: results.append(rig.writers[0].handle(STREAM_ID, Add(5)))
+            )
+            writer.start()
+            held = proxy.wait_held(30)
+            writer.join()
+            proxy.disarm()
+        finally:
+            rig.close()
+        assert held is not None
+        assert (held.operation, held.key, held.status, held.fault) == (
+            "PUT",
+            rig.events.keys.chunk_key(STREAM, 1),
+            200,
+            Fault.DELAY,
+        )
+        assert [(r.version, r.recovered) for r in results] == [(1, True)]
 
     @pytest.mark.parametrize("how", sorted(CORRUPTIONS))
     def test_corrupted_chunk(self, rig: Rig, how: str) -> None:
