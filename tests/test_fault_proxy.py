@@ -1,7 +1,7 @@
 """Commands through a fault-injecting proxy in front of moto: each fault alone, then at random.
 
-S3ObjectStore talks to moto's server through tests/faultproxy.py, which loses answers after the
-request landed, resets connections before it does, answers 409 ConditionalRequestConflict,
+S3ObjectStore talks to moto's server through s3es.testing.FaultProxy, which loses answers after
+the request landed, resets connections before it does, answers 409 ConditionalRequestConflict,
 503 SlowDown and 500 InternalError, and holds answers past the client's read timeout. A chunk
 corrupted on disk is written to moto directly, without condition. Whatever the faults, every
 command must either be stored exactly once or fail with an s3es error naming the key, nothing
