@@ -278,7 +278,7 @@ class TestDryRun:
         lines = out.splitlines()
         assert lines[:3] == [
             "counter/a: version 3, 3 chunks",
-            "counter/gone: deleted at version 3, 1 chunk",
+            "counter/gone: deleted at version 3, 3 chunks",  # the tombstone and 2 fences
             "counter/missing: no such stream",
         ]
         assert lines[3].startswith(f"dry run, nothing written: {argv[0]} would {would}")
@@ -398,10 +398,10 @@ class TestDelete:
         assert status == 0
         lines = out.splitlines()
         assert lines[0] == (
-            "counter/a: tombstone at version 4, 3 chunks deleted; 2 LIST + 1 GET + 1 PUT + 3 DELETE"
+            "counter/a: tombstone at version 4, 3 chunks deleted; 2 LIST + 4 GET + 4 PUT"
         )
         assert lines[1] == "counter/missing: no such stream; 1 LIST"
-        assert len(list(store.list_keys("p/counter/a/"))) == 1
+        assert len(list(store.list_keys("p/counter/a/"))) == 4  # the tombstone and 3 fences
 
 
 class TestEnvironment:
@@ -684,7 +684,8 @@ class TestShow:
         assert document["problems"] == []
 
     def test_deleted_stream(self) -> None:
-        """A deleted stream says so; --all-chunks shows what is left: the tombstone."""
+        """A deleted stream says so; --all-chunks shows what is left: the tombstone, and a
+        fence at each version below it."""
         store = InMemoryObjectStore()
         _fill(store, "a", 2)
         delete(Repository(EventStore(store, prefix="p"), Counter), "a")
@@ -695,7 +696,9 @@ class TestShow:
         )
         status, out, _ = _invoke(["show", "counter", "a", "--all-chunks", *_ON], store)
         assert status == 0
-        assert out.splitlines()[2].split()[-1] == "tombstone"
+        lines = out.splitlines()
+        assert lines[2].split()[-1] == "tombstone"
+        assert [line.split()[-1] for line in lines[3:5]] == ["fence", "fence"]
 
     @pytest.mark.parametrize("json_output", [[], ["--json"]], ids=["table", "json"])
     def test_no_such_stream(self, json_output: list[str]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository, StreamName
 from s3es._eventstore.chunk import encode_chunk
 from s3es._ops.verify import chain, read_stored_chunks
-from s3es.eventstore import Snapshot
+from s3es.eventstore import Chunk, Snapshot
 from s3es.metering import RequestCounts
 from s3es.ops import VerifyProblem, compact, delete, erase, verify_prefix, verify_stream
 from s3es.storage import ForwardingObjectStore, StoredObject
@@ -103,13 +103,29 @@ class TestSoundStreams:
         assert not by_id["merged"].snapshot_checked
 
     def test_deleted_stream(self) -> None:
-        """A deleted stream is sound; only its tombstone is read."""
+        """A deleted stream is sound when every version below its tombstone keeps a fence and
+        nothing else; each is read."""
         _, event_store = _store(a=3)
         delete(Repository(event_store, Counter), "a")
         report = verify_stream(event_store, _stream("a"))
-        assert report.ok
+        assert report.ok, report.problems
         assert (report.deleted, report.version) == (True, 4)
-        assert report.requests == RequestCounts(list=1, get=1)
+        assert report.requests == RequestCounts(list=1, get=4)
+
+    def test_deleted_stream_without_a_fence(self) -> None:
+        """A version below the tombstone whose chunk 0 is gone, or still holds events, is a
+        problem naming its key: a stale writer could store it, or the sweep did not finish."""
+        objects, event_store = _store(a=3)
+        delete(Repository(event_store, Counter), "a")
+        objects.delete(_key(event_store, "a", 1))
+        objects.delete(_key(event_store, "a", 2))
+        event = event_store.new_event("Incremented", {"amount": 2})
+        event_store.store(Chunk(_stream("a"), 2, 0, 1, "x", (event,), None))  # not swept
+        report = verify_stream(event_store, _stream("a"))
+        assert [(p.key, p.reason.split(":")[0]) for p in report.problems] == [
+            (_key(event_store, "a", 2), "below the tombstone at version 4 and not a fence"),
+            (_key(event_store, "a", 1), "missing"),
+        ]
 
 
 class TestProblems:

@@ -103,10 +103,13 @@ def show_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _flags(chunk: Chunk) -> list[str]:
+def _flags(chunk: Chunk, deleted_at: int | None) -> list[str]:
     flags = []
     if chunk.deleted:
-        flags.append("tombstone")
+        # Below a deleted stream's tombstone, a tombstone is a version's fence.
+        flags.append(
+            "fence" if deleted_at is not None and chunk.version < deleted_at else "tombstone"
+        )
     if chunk.erased:
         flags.append("erased")
     if chunk.version - chunk.base_version > 1:
@@ -116,9 +119,9 @@ def _flags(chunk: Chunk) -> list[str]:
     return flags
 
 
-def _chunk_row(item: StoredChunk, *, read: bool) -> dict[str, Any]:
+def _chunk_row(item: StoredChunk, *, read: bool, deleted_at: int | None) -> dict[str, Any]:
     chunk = item.chunk
-    flags = ([] if chunk is None else _flags(chunk)) + (["read"] if read else [])
+    flags = ([] if chunk is None else _flags(chunk, deleted_at)) + (["read"] if read else [])
     return {
         "key": item.key,
         "version": item.version,
@@ -191,7 +194,8 @@ def run_show(invocation: Invocation) -> int:
         return PROBLEM
     in_chain = {item.key for item in links}
     chunks = [
-        _chunk_row(item, read=arguments.all_chunks and item.key in in_chain) for item in stored
+        _chunk_row(item, read=arguments.all_chunks and item.key in in_chain, deleted_at=deleted)
+        for item in stored
     ]
     events = [_event_row(i.chunk, e) for i in links if i.chunk is not None for e in i.chunk.events]
     if arguments.json:

@@ -8,8 +8,10 @@ run again after it was stopped half-way.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import attrs
 
@@ -17,15 +19,23 @@ from s3es._base.logging import get_logger
 from s3es._domain.aggregate import E
 from s3es._domain.repository import Repository
 from s3es._eventstore.chunk import Chunk, Snapshot
-from s3es._eventstore.store import EventStore
-from s3es._storage.keys import FIRST_CHUNK, StreamName
+from s3es._eventstore.store import EventStore, StreamConflict
+from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import ConcurrencyError, ObjectAlreadyExists, ObjectChanged, RetriesExhausted
 
 _log = get_logger("s3es.maintenance")
 
-#: How often a deletion reads the stream again after losing its tombstone's version.
-_DELETE_ATTEMPTS = 10
+#: Rounds of tombstones a deletion sends before it gives up, and the most in one round.
+_DELETE_ROUNDS = 10
+_MAX_TOMBSTONES = 64
+#: Requests a deletion's tombstones and sweep, or an erasure, send at once.
+_CONCURRENCY = 16
+#: How often a sweep reads a chunk 0 again that changed before it could be fenced.
+_FENCE_ATTEMPTS = 5
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @attrs.frozen
@@ -98,35 +108,37 @@ def compact(repository: Repository[Any, Any, Any], stream_id: str) -> Compaction
 
 
 def delete(repository: Repository[Any, Any, Any], stream_id: str) -> Deletion:
-    """Delete the stream: a tombstone as its next version, then its chunks below it.
+    """Delete the stream: tombstones from its next version on, then fences below them.
 
-    Once the tombstone is stored, loads, reads and appends of the stream raise
-    StreamDeleted, and a writer that appends at the tombstone's version loses to it. Safe
-    to run while others append (a lost race is retried) and to run again: a second run
-    deletes what the first did not, such as a chunk stored below the tombstone by a writer
-    whose version predates the deletion. A stream with no chunks is left as it is.
+    The stream's latest version is read once (one LIST, one GET); then a round of
+    tombstones is sent at once, put-if-absent, at the versions after the highest one known
+    to be stored. A version a writer took first hands back its chunk (no further request),
+    which moves the next round past it; each round that loses sends twice as many
+    tombstones (at most 64), so the deletion overtakes writers that append back to back,
+    which no single tombstone aimed at the next version can do: each winner already holds
+    the state for the version after. Once a tombstone is stored no writer can store a
+    version above it (none holds the state of a tombstone's version), so every version a
+    round wins above its lowest is won too; the stream's tombstone is the highest.
+
+    Then every version below the tombstone is fenced: its chunk 0 is replaced (If-Match on
+    the ETag just read) by a tombstone of that version, a fence of a few hundred bytes, and
+    its other chunks are deleted. A writer holding a state from before the deletion loses
+    its PUT to the fence and reads it back: StreamDeleted, never a version stored under
+    the tombstone. The sweep sends up to 16 requests at once.
+
+    Loads, reads and appends raise StreamDeleted from the moment the first tombstone is
+    stored. Safe to run again: a second run fences what the first did not (a chunk a
+    re-snapshotting reader stored below the tombstone, or the versions of a stream deleted
+    before fences existed). A stream with no chunks is left as it is. Raises
+    RetriesExhausted if writers took every version of ``_DELETE_ROUNDS`` rounds.
     """
     event_store = repository.event_store
     stream = repository.stream(stream_id)
     with measure_requests() as meter:
-        tombstone, lost = 0, None
-        for _ in range(_DELETE_ATTEMPTS):
-            latest = event_store.latest(stream)
-            if latest is None:
-                break
-            if latest.deleted:
-                tombstone = latest.version
-                break
-            try:
-                tombstone = event_store.commit(_tombstone(event_store, latest)).version
-                break
-            except ConcurrencyError as conflict:
-                lost = conflict  # another writer appended: delete from its version on
-        else:
-            assert lost is not None  # noqa: S101 - every attempt that did not break lost
-            raise RetriesExhausted(stream, _DELETE_ATTEMPTS, lost)
-        swept = _sweep(event_store, stream, tombstone) if tombstone else 0
-    return Deletion(stream=stream, version=tombstone, deleted=swept, requests=meter.counts)
+        top = _bury(event_store, stream)
+        swept = _sweep(event_store, top) if top is not None else 0
+    version = 0 if top is None else top.version
+    return Deletion(stream=stream, version=version, deleted=swept, requests=meter.counts)
 
 
 def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[[E], E]) -> Erasure:
@@ -167,18 +179,75 @@ def _key_of(event_store: EventStore, chunk: Chunk | None) -> str | None:
     )
 
 
-def _tombstone(event_store: EventStore, latest: Chunk) -> Chunk:
-    """The tombstone that deletes the stream whose latest chunk is ``latest``."""
+def _tombstone(stream: StreamName, version: int, deletion_id: str) -> Chunk:
+    """The tombstone (or fence) at ``version`` of a deletion whose append id is ``deletion_id``."""
     return Chunk(
-        stream=latest.stream,
-        version=latest.version + 1,
+        stream=stream,
+        version=version,
         number=FIRST_CHUNK,
-        base_version=latest.version,
-        append_id=event_store.new_id(),
+        base_version=version - 1,
+        append_id=deletion_id,
         events=(),
         snapshot=None,
         deleted=True,
     )
+
+
+def _bury(event_store: EventStore, stream: StreamName) -> Chunk | None:
+    """Store the stream's tombstone, overtaking writers; return it (None: no such stream).
+
+    See :func:`delete`. A tombstone found at the top (a deletion ran before, or runs beside
+    this one) is returned as it is.
+    """
+    latest = event_store.latest(stream)
+    if latest is None or latest.deleted:
+        return latest
+    deletion_id = event_store.new_id()
+    stored, window = latest.version, 1
+    log = _log.bind(stream=str(stream))
+    lost: ConcurrencyError | None = None
+    for round_ in range(1, _DELETE_ROUNDS + 1):
+        versions = range(stored + 1, stored + window + 1)
+        outcomes = _each(
+            lambda version: _try_commit(event_store, _tombstone(stream, version, deletion_id)),
+            versions,
+        )
+        won = [version for version, outcome in zip(versions, outcomes, strict=True) if not outcome]
+        conflicts = [outcome for outcome in outcomes if outcome is not None]
+        if won:
+            log.info("tombstone", version=won[-1], lowest=won[0], round=round_, sent=window)
+            return _tombstone(stream, won[-1], deletion_id)
+        if any(c.found is None or c.found.deleted for c in conflicts):
+            # Another deletion's tombstone (or its sweep) got there first: the stream is gone.
+            log.info("deleted_by_another", round=round_)
+            return event_store.latest(stream)
+        lost = conflicts[-1]
+        stored, window = versions[-1], min(2 * window, _MAX_TOMBSTONES)
+        log.debug("tombstones_lost", round=round_, stored=stored, next_window=window)
+    assert lost is not None  # noqa: S101 - every round that did not return lost
+    raise RetriesExhausted(stream, _DELETE_ROUNDS, lost)
+
+
+def _try_commit(event_store: EventStore, chunk: Chunk) -> StreamConflict | None:
+    """Commit ``chunk``: None if it is stored (ours), else the conflict that names the winner."""
+    try:
+        event_store.commit(chunk)
+    except StreamConflict as conflict:
+        return conflict
+    return None
+
+
+def _each(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``function`` of each of ``items``, up to ``_CONCURRENCY`` at once; results in order.
+
+    Each call runs in a copy of the caller's context, so request meters and log context
+    see it. The first exception raised is raised here, once every call has ended.
+    """
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(_CONCURRENCY, len(items))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, function, item) for item in items]
+        return [future.result() for future in futures]
 
 
 def _merge(event_store: EventStore, chunks: Sequence[Chunk], snapshot: Snapshot) -> Chunk | None:
@@ -226,16 +295,20 @@ def _erase_below(event_store: EventStore, merged: Chunk) -> int:
     That is each chunk of an older version, and each lower chunk number of its own. The
     keys stay (chunk 0 of each version is that version's lock); only their content goes.
     Each replacement is conditional on the ETag just read, so a chunk that changed
-    meanwhile is left to the next run. Safe to re-run.
+    meanwhile is left to the next run. Up to 16 chunks are read and replaced at once. Safe
+    to re-run.
     """
     stream = merged.stream
-    erased = 0
-    for where in event_store.listing(stream):
-        if (where.version, where.number) >= (merged.version, merged.number):
-            continue
+    below = [
+        where
+        for where in event_store.listing(stream)
+        if (where.version, where.number) < (merged.version, merged.number)
+    ]
+
+    def erase_one(where: ChunkKey) -> bool:
         found = event_store.read(where)
         if found is None or found[0].erased:
-            continue
+            return False
         chunk, etag = found
         try:
             event_store.replace(
@@ -243,20 +316,56 @@ def _erase_below(event_store: EventStore, merged: Chunk) -> int:
             )
         except ObjectChanged:
             _log.info("erase_skipped", stream=str(stream), key=where.key, reason="changed")
-            continue
-        erased += 1
+            return False
+        return True
+
+    erased = sum(_each(erase_one, below))
     _log.info("erased", stream=str(stream), version=merged.version, erased=erased)
     return erased
 
 
-def _sweep(event_store: EventStore, stream: StreamName, tombstone_version: int) -> int:
-    """Delete every chunk of ``stream`` below its tombstone; return how many were deleted.
+def _sweep(event_store: EventStore, tombstone: Chunk) -> int:
+    """Fence every version below ``tombstone``; return how many chunks lost their content.
 
-    Safe to re-run: it also removes a chunk that a writer with a stale version stored
-    after the stream was deleted.
+    Chunk 0 of each version becomes a fence (a tombstone of that version, same key); a
+    version without a chunk 0 gets one, put-if-absent; every other chunk is deleted. A
+    fence is replaced only if the chunk read is not one already, conditionally on its ETag
+    (a chunk that changed meanwhile is read again). Safe to re-run.
     """
-    doomed = [where for where in event_store.listing(stream) if where.version < tombstone_version]
-    for where in doomed:
-        event_store.remove(where)
-    _log.info("swept", stream=str(stream), version=tombstone_version, deleted=len(doomed))
-    return len(doomed)
+    stream = tombstone.stream
+    below = [where for where in event_store.listing(stream) if where.version < tombstone.version]
+    first = {where.version: where for where in below if where.number == FIRST_CHUNK}
+    holes = [
+        ChunkKey(stream, version, FIRST_CHUNK, event_store.keys.chunk_key(stream, version))
+        for version in range(1, tombstone.version)
+        if version not in first
+    ]
+
+    def sweep_one(where: ChunkKey) -> bool:
+        if where.number != FIRST_CHUNK:
+            event_store.remove(where)
+            return True
+        return _fence(event_store, where, tombstone.append_id)
+
+    swept = sum(_each(sweep_one, [*below, *holes]))
+    _log.info("swept", stream=str(stream), version=tombstone.version, swept=swept)
+    return swept
+
+
+def _fence(event_store: EventStore, where: ChunkKey, deletion_id: str) -> bool:
+    """Make chunk 0 at ``where`` a fence; whether its content went (False: a fence already)."""
+    fence = _tombstone(where.stream, where.version, deletion_id)
+    for _ in range(_FENCE_ATTEMPTS):
+        found = event_store.read(where)
+        try:
+            if found is None:
+                event_store.store(fence)  # a hole, or a chunk 0 another sweep removed
+                return False
+            chunk, etag = found
+            if chunk.deleted:
+                return False
+            event_store.replace(fence, etag=etag)
+        except (ObjectAlreadyExists, ObjectChanged):
+            continue  # it changed between our GET and PUT: read it again
+        return True
+    raise ObjectChanged(where.key)  # it changed _FENCE_ATTEMPTS times while being fenced

@@ -290,7 +290,8 @@ def verify_stream(
     events as the versions they stand for. With ``aggregate`` (of the stream's type), every
     event of the chain must decode, and the latest snapshot, if written under the aggregate's
     ``SNAPSHOT_SCHEMA``, must equal the state a full replay gives. A deleted stream is checked
-    no further than its tombstone (its chunks below are swept). Writes nothing.
+    only for its fences: every version below its tombstone keeps a chunk 0 that is a
+    tombstone of that version, and nothing else is left. Writes nothing.
     """
     codec = None
     if aggregate is not None:
@@ -305,7 +306,9 @@ def verify_stream(
     problems = [item.problem for item in stored if item.problem is not None]
     links: list[StoredChunk] = []
     checked = False
-    if not deleted:
+    if deleted:
+        problems += _fence_problems(event_store.keys, stream, stored)
+    else:
         links, chain_problems = chain(stream, stored)
         problems += chain_problems
         problems += _lock_problems(event_store.keys, stream, stored)
@@ -332,14 +335,48 @@ def verify_stream(
 def _read_unless_deleted(
     event_store: EventStore, stream: StreamName
 ) -> tuple[list[StoredChunk], bool]:
-    """The stream's chunks; only the first (a tombstone) if the stream was deleted."""
-    stored = _stored_chunks(event_store, stream)
-    first = next(stored, None)
-    if first is None:
-        return [], False
-    if first.chunk is not None and first.chunk.deleted:
-        return [first], True
-    return [first, *stored], False
+    """The stream's chunks, and whether the first (the latest) is a tombstone."""
+    stored = read_stored_chunks(event_store, stream)
+    deleted = bool(stored) and stored[0].chunk is not None and stored[0].chunk.deleted
+    return stored, deleted
+
+
+def _fence_problems(
+    keys: StreamKeys, stream: StreamName, stored: Sequence[StoredChunk]
+) -> list[VerifyProblem]:
+    """Below a deleted stream's tombstone: chunks that are not fences, versions without one.
+
+    Each version below the tombstone keeps its chunk 0 as a fence (a tombstone of that
+    version), which a writer holding a state from before the deletion loses its PUT to. A
+    chunk that is not a fence, or a version without its fence, is what a deletion that
+    stopped half-way, or one made before fences, left: running the deletion again fences it.
+    """
+    tombstone = stored[0].version
+    locked = {item.version for item in stored if item.number == FIRST_CHUNK}
+    problems = []
+    for item in stored[1:]:
+        if item.chunk is None or (item.number == FIRST_CHUNK and item.chunk.deleted):
+            continue  # a fence, or a chunk whose problem is reported already
+        problems.append(
+            VerifyProblem(
+                stream,
+                item.key,
+                f"below the tombstone at version {tombstone} and not a fence: the deletion "
+                "did not finish (run it again)",
+            )
+        )
+    problems += [
+        VerifyProblem(
+            stream,
+            keys.chunk_key(stream, version),
+            f"missing: version {version}, below the tombstone at version {tombstone}, has no "
+            "fence, so a writer holding an older version could store it (run the deletion "
+            "again)",
+        )
+        for version in range(1, tombstone)
+        if version not in locked
+    ]
+    return problems
 
 
 def verify_prefix(
