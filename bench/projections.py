@@ -509,3 +509,118 @@ def lag(
             recorder.projector.read().model, stored_entries(EventStore(objects.inner))
         ),
     )
+
+
+# One read-model document at scale -------------------------------------------------------------
+
+
+@attrs.frozen
+class ReadModelScale:
+    """What the orders example's order list, one JSON document, costs over ``streams`` orders.
+
+    One order per stream, on the in-memory store, followed by a ``Projector(feed=True)``.
+
+    Times are the median of a few runs (the rebuild runs once); requests are those of the last.
+    """
+
+    streams: int
+    #: The stored document's size.
+    document_bytes: int
+    #: A feed pass that finds one stream moved by one event, applies it and commits.
+    one_event_seconds: float
+    one_event_requests: RequestCounts
+    #: A feed pass that finds nothing new, by a projector that committed before.
+    idle_seconds: float
+    idle_requests: RequestCounts
+    #: ``Projector.read()``: the document's GET and decode.
+    read_seconds: float
+    #: ``Projector.rebuild()`` from every stream (default ``commit_every``).
+    rebuild_seconds: float
+    rebuild_commits: int
+    #: Orders in the model that differ from a fold of each stream's events (0: exact).
+    mismatched: int
+
+    @property
+    def rebuild_streams_per_second(self) -> float:
+        """Streams read and applied per second by the rebuild."""
+        return self.streams / self.rebuild_seconds if self.rebuild_seconds else math.inf
+
+
+def _median(values: Sequence[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def read_model_scale(streams: int, *, repeats: int = 3) -> ReadModelScale:
+    """Measure the order list (``OrderSummaries``) over ``streams`` orders, one event each.
+
+    The orders are placed straight through the repository (no handler, no latency), with the
+    feed on and a clock the bench moves. A projector rebuilds the model, runs the first full
+    scan, then ``repeats`` idle feed passes and ``repeats`` passes after one payment each;
+    ``read`` is timed ``repeats`` times.
+    """
+    from examples.orders.domain import Order, OrderLine, OrderPlaced, PaymentRecorded  # noqa: PLC0415 - bench-only
+    from examples.orders.projections import OrderSummaries  # noqa: PLC0415 - bench-only
+
+    clock = _Clock()
+    objects = InMemoryObjectStore()
+    events = EventStore(objects, feed=True, clock=clock)
+    orders = Repository(events, Order)
+    lines = (OrderLine("mug", 2, 899),)
+    for index in range(streams):
+        order_id = f"o-{index:06d}"
+        orders.append(orders.initial(orders.stream(order_id)), [OrderPlaced(order_id, lines, 1798)])
+    projector = Projector(
+        events,
+        OrderSummaries,
+        owner="scale",
+        feed=True,
+        clock=clock,
+        lease_ttl=SECONDS_PER_DAY,
+        read_concurrency=1,  # no latency: one thread spares the hand-offs
+    )
+    clock.now += 60
+    started = time.perf_counter()
+    rebuilt = projector.rebuild()
+    rebuild_seconds = time.perf_counter() - started
+    clock.now += 60
+    projector.catch_up()  # this projector's first pass scans every stream
+    idle: list[float] = []
+    one_event: list[float] = []
+    for repeat in range(repeats):
+        clock.now += 60
+        started = time.perf_counter()
+        idle_run = projector.catch_up()
+        idle.append(time.perf_counter() - started)
+        order_id = f"o-{(repeat + 1) * streams // (repeats + 1):06d}"
+        loaded = orders.load(order_id)
+        orders.append(loaded, [PaymentRecorded(f"p-{repeat}", 1798)])
+        clock.now += 1
+        started = time.perf_counter()
+        moved_run = projector.catch_up()
+        one_event.append(time.perf_counter() - started)
+        if (idle_run.events, moved_run.events) != (0, 1):
+            raise AssertionError(f"passes applied {idle_run.events} and {moved_run.events}")
+    reads: list[float] = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        stored = projector.read()
+        reads.append(time.perf_counter() - started)
+    projector.release()
+    document = objects.get(events.keys.read_model_key(OrderSummaries.NAME))
+    paid = {f"o-{(r + 1) * streams // (repeats + 1):06d}" for r in range(repeats)}
+    mismatched = sum(
+        summary.paid != (order_id in paid) or summary.events != 1 + (order_id in paid)
+        for order_id, summary in stored.model.orders.items()
+    ) + abs(len(stored.model.orders) - streams)
+    return ReadModelScale(
+        streams=streams,
+        document_bytes=0 if document is None else len(document.body),
+        one_event_seconds=_median(one_event),
+        one_event_requests=moved_run.requests,
+        idle_seconds=_median(idle),
+        idle_requests=idle_run.requests,
+        read_seconds=_median(reads),
+        rebuild_seconds=rebuild_seconds,
+        rebuild_commits=rebuilt.commits,
+        mismatched=mismatched,
+    )

@@ -14,9 +14,11 @@ from bench.commands import CommandCost, HotStreamRun, hot_stream, hot_stream_run
 from bench.loads import LoadMeasurement, ReplayMeasurement, cold_loads, replay_throughput
 from bench.projections import (
     LagMeasurement,
+    ReadModelScale,
     RebuildMeasurement,
     SteadyState,
     lag,
+    read_model_scale,
     rebuilds,
     steady_state,
 )
@@ -61,6 +63,8 @@ class BenchConfig:
     lag_writers: int = 2
     lag_streams_per_writer: int = 10
     lag_seconds: float = 5.0
+    #: Orders (one stream each) of the order list measured as one read-model document.
+    read_model_streams: tuple[int, ...] = (1_000, 10_000, 100_000)
     #: Appends of the streams whose fixed-size and growing states are compared.
     state_sizes: tuple[int, ...] = (250, 1_000, 4_000)
     seed: int = 3
@@ -89,6 +93,7 @@ QUICK = BenchConfig(
     steady_moved=3,
     lag_streams_per_writer=2,
     lag_seconds=0.2,
+    read_model_streams=(30,),
     state_sizes=(10, 40),
 )
 
@@ -147,6 +152,8 @@ class BenchResults:
     max_attempts: int = RetryPolicy().max_attempts
     #: Streams of a fixed-size state and of a growing one, by length, then compacted.
     states: tuple[StateMeasurement, ...] = ()
+    #: The orders example's order list, one document, at each size of ``read_model_streams``.
+    read_model_scale: tuple[ReadModelScale, ...] = ()
 
 
 def run(config: BenchConfig = BenchConfig()) -> BenchResults:
@@ -194,6 +201,7 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         latency=latency,
     )
     states = growing_states(config.state_sizes, repeats=config.load_repeats)
+    scaled = [read_model_scale(streams) for streams in config.read_model_streams]
     return BenchResults(
         config=config,
         machine=Machine.this(),
@@ -209,4 +217,5 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         steady=steady,
         lag=lagged,
         states=tuple(states),
+        read_model_scale=tuple(scaled),
     )
