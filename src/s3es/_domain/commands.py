@@ -1,11 +1,16 @@
-"""Command handling: load, decide, append; on a conflict, catch up and decide again."""
+"""Command handling: load, decide, append; on a conflict, catch up and decide again.
+
+On a hot stream, writers take turns (docs/design.md, "Fairness on a hot stream"); with
+``group_commit``, the commands one handler receives for a stream while its PUT is in flight
+ride the next PUT together.
+"""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, Protocol
+from typing import Any, Generic, Protocol, TypeAlias
 
 import attrs
 import structlog
@@ -14,10 +19,14 @@ from s3es._base.backoff import Backoff
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import C, E, RecordedEvent, S
 from s3es._domain.cache import LoadedCache
-from s3es._domain.repository import Loaded, Repository
+from s3es._domain.group import Lanes, Pending
+from s3es._domain.repository import Appended, Loaded, Repository
+from s3es._domain.turns import Turns
+from s3es._eventstore.store import StreamConflict
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import (
+    ChunkTooLarge,
     ConcurrencyError,
     CorruptChunk,
     DomainContractError,
@@ -48,19 +57,31 @@ class InlineView(Protocol):
 class RetryPolicy:
     """How a command handler answers concurrency conflicts.
 
-    At most ``max_attempts`` decisions in all (1: never retry); between two, a jittered pause
-    from ``backoff``.
+    At most ``max_attempts`` decisions in all (1: never retry).
+
+    ``fair`` (the default): writers take turns on a hot stream. A loser that the conflict
+    handed the winning chunk retries at once, after a pause that is shorter the more rounds
+    it has waited (so the longest-waiting writer lands first); ``backoff`` paces only the
+    retries that must read the stream first. A writer that has just won a contended stream
+    sits out the next round before deciding again. Without ``fair``, every retry waits a
+    jittered pause from ``backoff``, and from the second conflict on loads the stream.
+
+    .. versionchanged:: 0.2  ``fair``, on by default.
     """
 
     max_attempts: int = attrs.field(default=10, validator=attrs.validators.ge(1))
     backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.005, maximum=0.25))
+    fair: bool = False
 
 
 @attrs.frozen
 class CommandResult(Generic[S, E]):
     """A handled command: the stream's new state and version, and what it stored.
 
-    ``recorded`` is empty (and nothing was written) when ``decide`` returned no events.
+    ``recorded`` is empty (and nothing was written) when ``decide`` returned no events. Under
+    group commit, ``version`` is the version whose chunk holds the command's events (shared with
+    the other commands of its group), ``state`` the state right after the command's own
+    decision, and ``requests`` is zero for a command whose events rode another's PUT.
     """
 
     stream: StreamName
@@ -85,15 +106,33 @@ class CommandResult(Generic[S, E]):
         return self.attempts - 1
 
 
+#: A command waiting to be decided, settled with a result or an error.
+_Pending: TypeAlias = Pending[Any, "CommandResult[Any, Any]"]
+#: The most events one group's chunk carries; the commands after that wait for the next PUT.
+MAX_GROUP_EVENTS = 1_000
+#: From this many conflicts of one command on, a fair retry reads the next versions' keys
+#: before it decides again.
+CHASE_AFTER = 2
+
+
+@attrs.frozen
+class Decision(Generic[S, E]):
+    """One command decided on a state: its events and the state after them, or its error."""
+
+    events: tuple[E, ...]
+    state: S
+    error: Exception | None = None
+
+
 class CommandHandler(Generic[S, C, E]):
     """Runs commands against the streams of one aggregate, retrying on concurrency conflicts.
 
     A conflict means another writer stored the version this one decided on. The handler then
-    applies what is new and calls ``decide`` again on the newer state: after a first conflict
-    the winning chunk (read while resolving the conflict, so no extra request), after further
-    ones the stream's latest state (a load), so a writer on a hot stream does not fall behind.
-    Errors raised by ``decide`` are domain errors: they propagate unchanged and are never
-    retried. ``inline`` projections are given each command's events once they are stored.
+    applies what is new and calls ``decide`` again on the newer state: the winning chunk, read
+    while resolving the conflict, so catching up costs no further request. Errors raised by
+    ``decide`` are domain errors: they propagate unchanged and are never retried. ``inline``
+    projections are given each stored chunk's events once they are stored. How retries are
+    paced, and how writers take turns on a hot stream, is the ``retry`` policy's.
 
     The handler keeps the latest state it knows of the last ``cache_size`` streams, so a
     command on a warm stream costs one request, its PUT. A cached state may be stale; that is
@@ -101,6 +140,16 @@ class CommandHandler(Generic[S, C, E]):
     made again. A decision that writes nothing (no events, or a domain error) on a cached state
     is confirmed by reading what is new first (one LIST), so it is never based on stale state.
     Safe to share between threads.
+
+    With ``group_commit``, commands for one stream that arrive while that stream's PUT is in
+    flight queue up in order, and the next PUT stores all of their decisions as one chunk (one
+    version): each is decided on the state after the ones before it, each caller gets its own
+    result, and a decision that raises fails only its own command. A group is bounded by
+    MAX_GROUP_COMMANDS commands and MAX_GROUP_EVENTS events, and halved when its chunk would
+    exceed ``max_chunk_bytes``. Off by default: a result's ``state`` is then no longer
+    always the state at its ``version``.
+
+    .. versionchanged:: 0.2  ``group_commit``.
     """
 
     def __init__(
@@ -112,6 +161,7 @@ class CommandHandler(Generic[S, C, E]):
         inline: Sequence[InlineView] = (),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        group_commit: bool = False,
     ) -> None:
         stream_type = repository.stream("-").type
         for view in inline:
@@ -120,8 +170,11 @@ class CommandHandler(Generic[S, C, E]):
         self.repository = repository
         self.retry = retry
         self.cache: LoadedCache[S] = LoadedCache(cache_size)
+        self.group_commit = group_commit
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._turns = Turns(cache_size)
+        self._lanes: Lanes[Any, CommandResult[Any, Any]] = Lanes()
 
     def handle(
         self,
@@ -133,89 +186,276 @@ class CommandHandler(Generic[S, C, E]):
     ) -> CommandResult[S, E]:
         """Decide ``command`` on the stream's current state and store the events.
 
-        ``metadata`` is stored with every event. ``retry`` overrides the handler's policy for
-        this call. Raises RetriesExhausted when every attempt lost to a concurrent writer.
-        The result counts the requests this call sent.
+        ``metadata`` is stored with every event. ``retry`` overrides the handler's attempts for
+        this call (pacing follows the policy of the command that leads a group). Raises
+        RetriesExhausted when every attempt lost to a concurrent writer. The result counts the
+        requests this call sent.
         """
         stream = self.repository.stream(stream_id)
+        policy = retry or self.retry
+        pending: _Pending = Pending(command, metadata, policy.max_attempts)
         # Log lines below (the event store's too) carry the stream and the attempt.
         with (
             measure_requests() as meter,
             structlog.contextvars.bound_contextvars(stream=str(stream), attempt=1),
         ):
-            try:
-                result = self._handle(stream_id, command, metadata, retry or self.retry)
-            except (StreamDeleted, CorruptChunk):
+            group = self._lanes.join(stream_id, pending) if self.group_commit else [pending]
+            if group is not None:
+                try:
+                    self._settle(stream_id, group, policy)
+                finally:
+                    if self.group_commit:
+                        self._lanes.done(stream_id, group)
+        result: CommandResult[S, E] = pending.outcome()
+        return attrs.evolve(result, requests=meter.counts)
+
+    def _settle(self, stream_id: str, group: list[_Pending], policy: RetryPolicy) -> None:
+        """Decide and store ``group``'s commands, in bounded chunks; settle every one.
+
+        An error that is not one command's own (the store failed, the stream is deleted)
+        settles every command not settled yet.
+        """
+        try:
+            rest = group
+            while rest:
+                rest = self._run(stream_id, rest, policy)
+        except BaseException as error:
+            if isinstance(error, StreamDeleted | CorruptChunk):
                 # A deleted stream stays deleted; a corrupt chunk met while catching up from a
                 # cached state may lie below the latest one, which a fresh load reads instead.
                 self.cache.discard(stream_id)
+            for pending in group:
+                pending.fail(error)
+            if not isinstance(error, Exception):
                 raise
-        return attrs.evolve(result, requests=meter.counts)
 
-    def _handle(
-        self,
-        stream_id: str,
-        command: C,
-        metadata: Mapping[str, Any] | None,
-        policy: RetryPolicy,
-    ) -> CommandResult[S, E]:
+    def _run(self, stream_id: str, group: list[_Pending], policy: RetryPolicy) -> list[_Pending]:
+        """Decide ``group`` on the stream's state and store it as one version, retrying.
+
+        Returns the commands left for the next version (past a group's bounds); every other
+        command of ``group`` is settled.
+        """
         repository = self.repository
         cached = self.cache.get(stream_id)
         # fresh: the state was read in this call, not remembered from an earlier one.
         loaded, fresh = (repository.load(stream_id), True) if cached is None else (cached, False)
-        attempt = 1
+        sat_out = False
         while True:
-            structlog.contextvars.bind_contextvars(attempt=attempt)
-            try:
-                # A decide that yields raises its domain errors while it is read: here too.
-                events = self._events(repository.aggregate.decide(command, loaded.state), loaded)
-            except Exception:
-                if fresh:
-                    self.cache.put(stream_id, loaded)
-                    raise
-                loaded, fresh = self._refresh(loaded), True
-                continue
-            if not events:
+            if policy.fair and not sat_out:
+                sat_out = self._sit_out(stream_id, loaded, group)
+            decisions, later = self._decide_group(group, loaded)
+            group = group[: len(decisions)]
+            head = group[0]
+            structlog.contextvars.bind_contextvars(attempt=head.attempts)
+            writing = [
+                (decision.events, pending.metadata)
+                for pending, decision in zip(group, decisions, strict=True)
+                if decision.events
+            ]
+            if not writing:
                 if not fresh:
                     loaded, fresh = self._refresh(loaded), True
                     continue
                 self.cache.put(stream_id, loaded)
-                return CommandResult(loaded.stream, loaded.version, loaded.state, (), attempt)
+                self._settle_decided(group, decisions, loaded, ())
+                return later
+            started = self._turns.now()
             try:
-                appended = repository.append(loaded, events, metadata=metadata)
+                appended = repository.append_decisions(loaded, writing)
+            except ChunkTooLarge:
+                if len(group) == 1:
+                    raise
+                # Too many decisions for one chunk: store the first half, then the rest.
+                return self._halve(stream_id, group, policy, later)
             except ConcurrencyError as conflict:
-                self._log_conflict(conflict, attempt, policy)
-                if attempt == policy.max_attempts:
+                group = self._lost(group, loaded, conflict, policy)
+                if not group:
                     self.cache.discard(stream_id)
-                    raise RetriesExhausted(loaded.stream, attempt, conflict) from conflict
-                self._sleep(policy.backoff.delay(attempt, self._rng))
-                # The winning chunk comes free with the conflict. Losing again means the
-                # stream is hot and moves on while we back off: walking it one version per
-                # attempt would starve us, so load its latest state instead.
-                loaded = (
-                    repository.refresh(loaded, conflict)
-                    if attempt == 1
-                    else repository.load(stream_id)
-                )
+                    return later
+                loaded = self._catch_up(stream_id, loaded, conflict, group, policy)
                 fresh = True
-                attempt += 1
                 _log.debug(
-                    "retry", stream=str(loaded.stream), version=loaded.version + 1, attempt=attempt
+                    "retry",
+                    stream=str(loaded.stream),
+                    version=loaded.version + 1,
+                    attempt=group[0].attempts,
                 )
                 continue
-            new = appended.loaded
-            self.cache.put(stream_id, new)
-            _log.debug("handled", stream=str(new.stream), version=new.version, attempt=attempt)
-            for projection in self.inline:
-                projection.appended(repository, appended.recorded)
-            return CommandResult(
-                new.stream,
-                new.version,
-                new.state,
-                appended.recorded,
-                attempt,
-                recovered=appended.recovered,
+            self._stored(stream_id, loaded, appended, self._turns.now() - started)
+            self._settle_decided(group, decisions, appended.loaded, appended.recorded, appended)
+            return later
+
+    def _sit_out(self, stream_id: str, loaded: Loaded[S], group: list[_Pending]) -> bool:
+        """If we hold a contended stream, let the writers we beat take the next round.
+
+        Only a pause: no request. A writer that stored meanwhile makes our PUT lose, and the
+        conflict hands us its chunk.
+        """
+        pause = self._turns.sit_out(stream_id, loaded.version)
+        if not pause:
+            return False
+        for pending in group:
+            pending.rounds += 1
+        _log.debug("sit_out", stream=str(loaded.stream), seconds=round(pause, 4))
+        self._sleep(pause)
+        return True
+
+    def _halve(
+        self, stream_id: str, group: list[_Pending], policy: RetryPolicy, later: list[_Pending]
+    ) -> list[_Pending]:
+        """Store the first half of ``group`` as its own version; the rest goes on with ``later``."""
+        half = len(group) // 2
+        rest = self._run(stream_id, group[:half], policy)
+        return rest + group[half:] + later
+
+    def _decide_group(
+        self, group: list[_Pending], loaded: Loaded[S]
+    ) -> tuple[list[Decision[S, E]], list[_Pending]]:
+        """Each command of ``group`` decided in order, each on the state the ones before left.
+
+        Stops before the command that would take the group past MAX_GROUP_EVENTS events (the
+        first command always goes in); returns the decisions and the commands left out.
+        """
+        decisions: list[Decision[S, E]] = []
+        state, events = loaded.state, 0
+        for index, pending in enumerate(group):
+            decision = self.decide(pending.command, loaded, state)
+            if decisions and events + len(decision.events) > MAX_GROUP_EVENTS:
+                return decisions, group[index:]
+            decisions.append(decision)
+            state, events = decision.state, events + len(decision.events)
+        return decisions, []
+
+    def decide(self, command: C, loaded: Loaded[S], state: S) -> Decision[S, E]:
+        """``command`` decided on ``state``: the seam where one command's decision is made.
+
+        ``state`` is ``loaded``'s, or under group commit the state after the group's earlier
+        decisions on top of it. A domain error (whatever ``decide`` or ``evolve`` raise,
+        DomainContractError included) is returned in the decision, not raised: it fails this
+        command only, once the state it was decided on is known to be current.
+        """
+        try:
+            # A decide that yields raises its domain errors while it is read: here too.
+            events = self._events(self.repository.aggregate.decide(command, state), loaded)
+            after = self.repository._evolve(loaded.stream, state, events)  # noqa: SLF001
+        except Exception as error:  # noqa: BLE001 - a domain error, settled with its command
+            return Decision((), state, error)
+        return Decision(events, after)
+
+    def _settle_decided(
+        self,
+        group: list[_Pending],
+        decisions: list[Decision[S, E]],
+        loaded: Loaded[S],
+        recorded: tuple[RecordedEvent[E], ...],
+        appended: Appended[S, E] | None = None,
+    ) -> None:
+        """Settle each command of ``group`` with its decision, now that the version stands."""
+        offset = 0
+        for pending, decision in zip(group, decisions, strict=True):
+            if decision.error is not None:
+                pending.fail(decision.error)
+                continue
+            own = recorded[offset : offset + len(decision.events)]
+            offset += len(own)
+            pending.succeed(
+                CommandResult(
+                    loaded.stream,
+                    loaded.version,
+                    decision.state,
+                    own,
+                    pending.attempts,
+                    recovered=appended.recovered if appended is not None and own else False,
+                )
             )
+
+    def _stored(
+        self, stream_id: str, base: Loaded[S], appended: Appended[S, E], seconds: float
+    ) -> None:
+        """Remember a stored version; tell the inline projections."""
+        new = appended.loaded
+        self.cache.put(stream_id, new)
+        self._turns.stored(stream_id, base.version, new.version, seconds)
+        _log.debug("handled", stream=str(new.stream), version=new.version)
+        for projection in self.inline:
+            projection.appended(self.repository, appended.recorded)
+
+    def _lost(
+        self,
+        group: list[_Pending],
+        loaded: Loaded[S],
+        conflict: ConcurrencyError,
+        policy: RetryPolicy,
+    ) -> list[_Pending]:
+        """After a conflict: settle the commands out of attempts; return those that go on."""
+        self._log_conflict(conflict, group[0].attempts, policy)
+        self._turns.conflicted(loaded.stream.id)
+        going_on = []
+        for pending in group:
+            pending.rounds += 1
+            if pending.attempts >= pending.max_attempts:
+                exhausted = RetriesExhausted(loaded.stream, pending.attempts, conflict)
+                exhausted.__cause__ = conflict  # as ``raise ... from conflict`` would
+                pending.fail(exhausted)
+            else:
+                pending.attempts += 1
+                going_on.append(pending)
+        return going_on
+
+    def _catch_up(
+        self,
+        stream_id: str,
+        loaded: Loaded[S],
+        conflict: ConcurrencyError,
+        group: list[_Pending],
+        policy: RetryPolicy,
+    ) -> Loaded[S]:
+        """The state to decide on again after losing ``loaded.version + 1``, paced by ``policy``."""
+        repository = self.repository
+        attempt = group[0].attempts - 1  # the attempt that lost
+        if not policy.fair:
+            self._sleep(policy.backoff.delay(attempt, self._rng))
+            # The winning chunk comes free with the conflict. Losing again means the stream is
+            # hot and moves on while we back off: load its latest state instead.
+            return (
+                repository.refresh(loaded, conflict) if attempt == 1 else repository.load(stream_id)
+            )
+        found = conflict.found if isinstance(conflict, StreamConflict) else None
+        if found is not None and not found.erased and found.base_version == loaded.version:
+            # Handed the winning chunk: no request to catch up. Retry at once, the longest
+            # waiting first.
+            caught_up = repository.refresh(loaded, conflict)
+            if attempt >= CHASE_AFTER:
+                # Lost again: a writer may be storing version after version; keep up with it
+                # one GET per version rather than one lost PUT and GET per version.
+                caught_up = self._read_next(caught_up)
+            delay = self._turns.seniority_delay(min(pending.rounds for pending in group))
+            if delay:
+                self._sleep(delay)
+            return caught_up
+        self._sleep(policy.backoff.delay(attempt, self._rng))
+        return repository.refresh(loaded, conflict)
+
+    def _read_next(self, loaded: Loaded[S]) -> Loaded[S]:
+        """``loaded`` brought forward by reading the next versions' keys directly, one GET each.
+
+        Stops at the first version that is not there (the stream is at the version before it);
+        anything but a plain append there (an erased chunk, a compaction) reads forward as a
+        refresh does. A tombstone raises StreamDeleted.
+        """
+        store = self.repository.event_store
+        while True:
+            stream = loaded.stream
+            where = store.keys.parse(stream, store.keys.chunk_key(stream, loaded.version + 1))
+            found = store.read(where)
+            if found is None:
+                return loaded
+            chunk = found[0]
+            if chunk.deleted:
+                raise StreamDeleted(stream, chunk.version)
+            if chunk.erased or chunk.base_version != loaded.version:
+                return self.repository.refresh(loaded)
+            loaded = self.repository.fold(loaded, [chunk])
 
     def _events(self, decided: Any, loaded: Loaded[S]) -> tuple[E, ...]:
         """What ``decide`` returned for ``loaded``'s stream, as a tuple of events.

@@ -226,3 +226,51 @@ class Repository(Generic[S, C, E]):
             return self.fold(loaded, [found])
         caught_up, _ = self._read_forward(loaded.stream, loaded.state, loaded.version)
         return caught_up
+
+    def append_decisions(
+        self,
+        loaded: Loaded[S],
+        decisions: Sequence[tuple[Sequence[E], Mapping[str, Any] | None]],
+    ) -> Appended[S, E]:
+        """Store the events of several decisions, in order, as ONE next version after ``loaded``.
+
+        Each decision is its events and the metadata stored with each of them, so the events
+        of a group commit stay attributable to their command. Behaves as :meth:`append` (one
+        PUT, ConcurrencyError, NotJSON before any request); the result's events are every
+        decision's, in order.
+        """
+        stream = loaded.stream
+        for _, metadata in decisions:
+            if metadata is not None and not isinstance(metadata, Mapping):
+                raise NotJSON(
+                    f"stream {stream}: metadata must be a mapping (a JSON object), not "
+                    f"{type(metadata).__qualname__}"
+                )
+        # Read twice below: a generator would be empty the second time.
+        tagged = [(event, metadata) for events, metadata in decisions for event in tuple(events)]
+        events = [event for event, _ in tagged]
+        records = []
+        for event, metadata in tagged:
+            name, data = self.codec.encode_event(event, stream)
+            schema = self.codec.event_schema(name)
+            records.append(self.event_store.new_event(name, data, metadata, schema=schema))
+        state = self._evolve(stream, loaded.state, events)
+        result = self.event_store.append(
+            stream,
+            records,
+            expected_version=loaded.version,
+            snapshot=self.codec.snapshot(state, loaded.version + 1),
+        )
+        recorded = tuple(
+            RecordedEvent(
+                stream=stream,
+                version=result.version,
+                id=record.id,
+                type=record.type,
+                event=event,
+                metadata=record.metadata,
+                recorded_at=record.recorded_at,
+            )
+            for record, event in zip(result.events, events, strict=True)
+        )
+        return Appended(Loaded(stream, result.version, state), recorded, result.recovered)

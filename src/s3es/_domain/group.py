@@ -1,0 +1,95 @@
+"""Group commit's queue: commands for one stream that wait while its PUT is in flight.
+
+One thread at a time leads a stream's lane: it decides and stores a group of commands. Commands
+that arrive meanwhile queue up in order; when the leader is done, the first of them leads the
+next group, which takes every command queued by then (up to a bound). So a stream in one
+process has at most one PUT in flight, and each PUT carries every decision that queued behind
+the one before it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+#: The most commands one group decides; more wait for the next group.
+MAX_GROUP_COMMANDS = 256
+
+
+@attrs.define(eq=False)
+class Pending(Generic[C, R]):
+    """A command waiting to be decided and stored, and, once it is, its outcome."""
+
+    command: C
+    metadata: Mapping[str, Any] | None
+    #: Attempts this command's policy allows, and the one it is at (1, plus one per conflict).
+    max_attempts: int
+    attempts: int = 1
+    #: Rounds it waited (lost or sat out): its seniority on a hot stream.
+    rounds: int = 0
+    result: R | None = None
+    error: BaseException | None = None
+    done: bool = False
+    #: The group this command is to lead (handed over by the previous leader), if any.
+    group: list[Pending[C, R]] | None = None
+    _ready: threading.Event = attrs.field(factory=threading.Event)
+
+    def succeed(self, result: R) -> None:
+        """Settle the command with ``result``."""
+        self.result, self.done = result, True
+
+    def fail(self, error: BaseException) -> None:
+        """Settle the command with ``error``, unless it is settled already."""
+        if not self.done:
+            self.error, self.done = error, True
+
+    def outcome(self) -> R:
+        """The result, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None  # noqa: S101 - settled with one or the other
+        return self.result
+
+
+class Lanes(Generic[C, R]):
+    """Each stream's queue of commands waiting for the PUT in flight. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: A stream has a lane while a leader works on it; the lane holds those who wait.
+        self._lanes: dict[str, deque[Pending[C, R]]] = {}
+
+    def join(self, stream_id: str, pending: Pending[C, R]) -> list[Pending[C, R]] | None:
+        """Queue ``pending``; return the group it is to lead, or None once it is settled.
+
+        Blocks while another thread leads the stream and ``pending`` waits its turn.
+        """
+        with self._lock:
+            lane = self._lanes.get(stream_id)
+            if lane is None:
+                self._lanes[stream_id] = deque()
+                return [pending]
+            lane.append(pending)
+        pending._ready.wait()  # noqa: SLF001 - set by the leader that settles or hands over
+        return pending.group
+
+    def done(self, stream_id: str, group: list[Pending[C, R]]) -> None:
+        """The leader settled ``group``: wake its commands; the next group gets a leader."""
+        with self._lock:
+            lane = self._lanes[stream_id]
+            nxt = [lane.popleft() for _ in range(min(len(lane), MAX_GROUP_COMMANDS))]
+            if nxt:
+                nxt[0].group = nxt
+            else:
+                del self._lanes[stream_id]
+        for pending in group[1:]:
+            pending._ready.set()  # noqa: SLF001
+        if nxt:
+            nxt[0]._ready.set()  # noqa: SLF001
