@@ -20,6 +20,7 @@ from s3es import (
     RetryPolicy,
     StreamName,
 )
+from s3es._domain.turns import Turns
 from s3es.metering import RequestCounts
 from s3es.storage import ObjectStore
 from tests.aggregates import (
@@ -479,3 +480,48 @@ def test_corrupt_chunk_behind_the_cache_is_not_met_again() -> None:
         handler.handle(STREAM.id, Increment(4))
     result = handler.handle(STREAM.id, Increment(4))
     assert (result.version, result.state.total) == (4, 10)
+
+
+def _ticking() -> Any:
+    """A clock that moves 10 ms each time it is read."""
+    ticks = iter(range(1, 1_000_000))
+    return lambda: next(ticks) * 0.01
+
+
+class TestFairTurns:
+    FAIR = RetryPolicy(max_attempts=5, backoff=POLICY.backoff, fair=True)
+
+    def test_warm_uncontended_command_is_one_put(self) -> None:
+        """Fair turns cost a lone writer no request: each warm command is exactly one PUT,
+        however many it stores back to back."""
+        store = InMemoryObjectStore()
+        handler, _ = _handler(store, policy=self.FAIR)
+        handler._turns = Turns(10, clock=_ticking())
+        handler.handle(STREAM.id, Increment(1))
+        sent = store.requests
+        results = [handler.handle(STREAM.id, Increment(1)) for _ in range(30)]
+        assert store.requests - sent == RequestCounts(put=30)
+        assert all(result.requests == RequestCounts(put=1) for result in results)
+
+    def test_handed_chunk_retried_without_backoff(self) -> None:
+        """A loser handed the winning chunk retries at once: no backoff pause, and no request
+        besides its PUTs and the GET that judged the conflict."""
+        store, _ = _racing(Increment(10), times=1)
+        handler, slept = _handler(store, policy=self.FAIR)
+        result = handler.handle(STREAM.id, Increment(1))
+        assert (result.version, result.attempts) == (2, 2)
+        assert all(delay < POLICY.backoff.initial for delay in slept)
+        assert store.requests == RequestCounts(list=1, put=2, get=1)
+
+    def test_winner_of_a_contended_stream_sits_out(self) -> None:
+        """A writer that won after a conflict pauses about two round trips before its next
+        decision on that stream, and sends nothing more for it."""
+        store, _ = _racing(Increment(10), times=1)
+        handler, slept = _handler(store, policy=self.FAIR)
+        handler._turns = Turns(10, clock=_ticking())
+        handler.handle(STREAM.id, Increment(1))
+        before = list(slept)
+        result = handler.handle(STREAM.id, Increment(1))
+        assert result.requests == RequestCounts(put=1)
+        (pause,) = slept[len(before) :]
+        assert pause == pytest.approx(2 * handler._turns.round_trip)
