@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from bench import contention
 from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
 from bench.projections import (
@@ -726,7 +727,7 @@ def _read_model_scale_text(results: BenchResults) -> str:
     return (
         "The orders example's order list (`OrderSummaries`: one summary per order, `apply`"
         " updating it in place) over one-event order streams on the in-memory store, no"
-        " latency, followed by a `Projector(feed=True)` (times are CPU, the median of 3 runs;"
+        " latency, followed by a `Projector(feed=True)` (CPU times, the median of 3 runs;"
         " the rebuild runs once, with the default `commit_every` of 1,000). The whole model is"
         " one JSON document with a checkpoint per stream, so what a commit writes grows with the"
         f" orders: from {small.streams:,} to {large.streams:,} orders ({growth:g}x) the document"
@@ -776,6 +777,18 @@ def sections(results: BenchResults) -> list[Section]:
             FIGURES["hot stream"],
             "Commands stored per second on one stream against the limit of one version per PUT"
             " round trip, and the p50 and p99 command durations, for each number of writers",
+        ),
+        *(
+            [
+                Section(
+                    f"One hot stream under contention: fair turns and group commit at"
+                    f" {latency_ms} per request",
+                    table(contention.HEADERS, contention.rows(results.contention)),
+                    contention.text(results.contention, results.config.contention_repeats),
+                )
+            ]
+            if results.contention
+            else []
         ),
         Section(
             "Cold loads by stream length",
