@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 
 from bench.commands import CommandCost, HotStreamRun, hot_stream, hot_stream_runs, uncontended
+from bench.contention import ContentionRun, contention
 from bench.loads import LoadMeasurement, ReplayMeasurement, cold_loads, replay_throughput
 from bench.projections import (
     LagMeasurement,
@@ -67,6 +68,12 @@ class BenchConfig:
     read_model_streams: tuple[int, ...] = (1_000, 10_000, 100_000)
     #: Appends of the streams whose fixed-size and growing states are compared.
     state_sizes: tuple[int, ...] = (250, 1_000, 4_000)
+    #: One hot stream under contention: writers in separate processes, the commands of each
+    #: run, runs per variant (the median is reported), and the thread counts of group commit.
+    contention_writers: int = 8
+    contention_commands: int = 320
+    contention_repeats: int = 1
+    group_threads: tuple[int, ...] = (2, 4, 8, 32)
     seed: int = 3
 
     @property
@@ -95,6 +102,9 @@ QUICK = BenchConfig(
     lag_seconds=0.2,
     read_model_streams=(30,),
     state_sizes=(10, 40),
+    contention_writers=2,
+    contention_commands=6,
+    group_threads=(2,),
 )
 
 
@@ -154,6 +164,8 @@ class BenchResults:
     states: tuple[StateMeasurement, ...] = ()
     #: The orders example's order list, one document, at each size of ``read_model_streams``.
     read_model_scale: tuple[ReadModelScale, ...] = ()
+    #: One hot stream: separate processes (old and fair retries), then group commit.
+    contention: tuple[ContentionRun, ...] = ()
 
 
 def run(config: BenchConfig = BenchConfig()) -> BenchResults:
@@ -202,6 +214,14 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
     )
     states = growing_states(config.state_sizes, repeats=config.load_repeats)
     scaled = [read_model_scale(streams) for streams in config.read_model_streams]
+    contended = contention(
+        writers=config.contention_writers,
+        commands=config.contention_commands,
+        latency=config.latency,
+        group_threads=config.group_threads,
+        repeats=config.contention_repeats,
+        seed=config.seed,
+    )
     return BenchResults(
         config=config,
         machine=Machine.this(),
@@ -218,4 +238,5 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         lag=lagged,
         states=tuple(states),
         read_model_scale=tuple(scaled),
+        contention=tuple(contended),
     )
