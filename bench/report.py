@@ -781,8 +781,8 @@ def sections(results: BenchResults) -> list[Section]:
         *(
             [
                 Section(
-                    f"One hot stream under contention: fair turns and group commit at"
-                    f" {latency_ms} per request",
+                    f"One hot stream under contention: separate processes and group commit"
+                    f" at {latency_ms} per request",
                     table(contention.HEADERS, contention.rows(results.contention)),
                     contention.text(results.contention, results.config.contention_repeats),
                 )

@@ -164,7 +164,7 @@ class BenchResults:
     states: tuple[StateMeasurement, ...] = ()
     #: The orders example's order list, one document, at each size of ``read_model_streams``.
     read_model_scale: tuple[ReadModelScale, ...] = ()
-    #: One hot stream: separate processes (old and fair retries), then group commit.
+    #: One hot stream: writers in separate processes, then group commit in one.
     contention: tuple[ContentionRun, ...] = ()
 
 

@@ -20,7 +20,6 @@ from s3es import (
     RetryPolicy,
     StreamName,
 )
-from s3es._domain.turns import Turns
 from s3es.metering import RequestCounts
 from s3es.storage import ObjectStore
 from tests.aggregates import (
@@ -203,6 +202,26 @@ class TestConflict:
             ("put", keys.chunk_key(STREAM, 2)),
         ]
 
+    def test_second_conflict_loads_the_stream(self) -> None:
+        """From the second conflict on, the retry loads the stream's latest state (a LIST and a
+        GET of the newest chunk) instead of walking it one version per attempt."""
+        store, _ = _racing(Increment(10), times=2)
+        handler, slept = _handler(store)
+        result = handler.handle(STREAM.id, Increment(1))
+        keys = handler.repository.event_store.keys
+        assert [(call.kind, call.key) for call in store.calls] == [
+            ("list", keys.stream_prefix(STREAM)),
+            ("put", keys.chunk_key(STREAM, 1)),
+            ("get", keys.chunk_key(STREAM, 1)),
+            ("put", keys.chunk_key(STREAM, 2)),
+            ("get", keys.chunk_key(STREAM, 2)),
+            ("list", keys.stream_prefix(STREAM)),
+            ("get", keys.chunk_key(STREAM, 2)),
+            ("put", keys.chunk_key(STREAM, 3)),
+        ]
+        assert (result.version, result.attempts, result.state.total) == (3, 3, 21)
+        assert len(slept) == 2
+
     def test_retries_exhausted(self) -> None:
         """When every attempt loses, RetriesExhausted names the stream and the attempts, chains
         the last conflict, and nothing of the command is stored."""
@@ -373,6 +392,19 @@ class TestCache:
         assert store.requests - sent == RequestCounts(put=1)
         assert (warm.version, warm.state) == (2, CounterState(3, 2))
 
+    def test_warm_commands_back_to_back_cost_one_put_each(self) -> None:
+        """A lone writer storing version after version on a stream it knows sends exactly one
+        request per command, its PUT, however many it stores in a row."""
+        store = InMemoryObjectStore()
+        handler, slept = _handler(store)
+        handler.handle(STREAM.id, Increment(1))
+        sent = store.requests
+        results = [handler.handle(STREAM.id, Increment(1)) for _ in range(30)]
+        assert store.requests - sent == RequestCounts(put=30)
+        assert all(result.requests == RequestCounts(put=1) for result in results)
+        assert [result.version for result in results] == list(range(2, 32))
+        assert slept == []
+
     def test_stale_cache_never_lands_a_decision(self) -> None:
         """A decision made on a cached state that another process has moved past loses its PUT
         and is made again on the newer state, here refused by it: nothing of it is stored."""
@@ -480,48 +512,3 @@ def test_corrupt_chunk_behind_the_cache_is_not_met_again() -> None:
         handler.handle(STREAM.id, Increment(4))
     result = handler.handle(STREAM.id, Increment(4))
     assert (result.version, result.state.total) == (4, 10)
-
-
-def _ticking() -> Any:
-    """A clock that moves 10 ms each time it is read."""
-    ticks = iter(range(1, 1_000_000))
-    return lambda: next(ticks) * 0.01
-
-
-class TestFairTurns:
-    FAIR = RetryPolicy(max_attempts=5, backoff=POLICY.backoff, fair=True)
-
-    def test_warm_uncontended_command_is_one_put(self) -> None:
-        """Fair turns cost a lone writer no request: each warm command is exactly one PUT,
-        however many it stores back to back."""
-        store = InMemoryObjectStore()
-        handler, _ = _handler(store, policy=self.FAIR)
-        handler._turns = Turns(10, clock=_ticking())
-        handler.handle(STREAM.id, Increment(1))
-        sent = store.requests
-        results = [handler.handle(STREAM.id, Increment(1)) for _ in range(30)]
-        assert store.requests - sent == RequestCounts(put=30)
-        assert all(result.requests == RequestCounts(put=1) for result in results)
-
-    def test_handed_chunk_retried_without_backoff(self) -> None:
-        """A loser handed the winning chunk retries at once: no backoff pause, and no request
-        besides its PUTs and the GET that judged the conflict."""
-        store, _ = _racing(Increment(10), times=1)
-        handler, slept = _handler(store, policy=self.FAIR)
-        result = handler.handle(STREAM.id, Increment(1))
-        assert (result.version, result.attempts) == (2, 2)
-        assert all(delay < POLICY.backoff.initial for delay in slept)
-        assert store.requests == RequestCounts(list=1, put=2, get=1)
-
-    def test_winner_of_a_contended_stream_sits_out(self) -> None:
-        """A writer that won after a conflict pauses about two round trips before its next
-        decision on that stream, and sends nothing more for it."""
-        store, _ = _racing(Increment(10), times=1)
-        handler, slept = _handler(store, policy=self.FAIR)
-        handler._turns = Turns(10, clock=_ticking())
-        handler.handle(STREAM.id, Increment(1))
-        before = list(slept)
-        result = handler.handle(STREAM.id, Increment(1))
-        assert result.requests == RequestCounts(put=1)
-        (pause,) = slept[len(before) :]
-        assert pause == pytest.approx(2 * handler._turns.round_trip)

@@ -1,8 +1,8 @@
 """Command handling: load, decide, append; on a conflict, catch up and decide again.
 
-On a hot stream, writers take turns (docs/design.md, "Fairness on a hot stream"); with
-``group_commit``, the commands one handler receives for a stream while its PUT is in flight
-ride the next PUT together.
+With ``group_commit``, the commands one handler receives for a stream while its PUT is in
+flight ride the next PUT together: how writers share a hot stream without starving one another
+(docs/design.md, "Fairness on a hot stream").
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from s3es._domain.aggregate import C, E, RecordedEvent, S
 from s3es._domain.cache import LoadedCache
 from s3es._domain.group import Lanes, Pending
 from s3es._domain.repository import Appended, Loaded, Repository
-from s3es._domain.turns import Turns
-from s3es._eventstore.store import StreamConflict
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import (
@@ -57,21 +55,12 @@ class InlineView(Protocol):
 class RetryPolicy:
     """How a command handler answers concurrency conflicts.
 
-    At most ``max_attempts`` decisions in all (1: never retry).
-
-    ``fair`` (the default): writers take turns on a hot stream. A loser that the conflict
-    handed the winning chunk retries at once, after a pause that is shorter the more rounds
-    it has waited (so the longest-waiting writer lands first); ``backoff`` paces only the
-    retries that must read the stream first. A writer that has just won a contended stream
-    sits out the next round before deciding again. Without ``fair``, every retry waits a
-    jittered pause from ``backoff``, and from the second conflict on loads the stream.
-
-    .. versionchanged:: 0.2  ``fair``, on by default.
+    At most ``max_attempts`` decisions in all (1: never retry); between two, a jittered pause
+    from ``backoff``.
     """
 
     max_attempts: int = attrs.field(default=10, validator=attrs.validators.ge(1))
     backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.005, maximum=0.25))
-    fair: bool = False
 
 
 @attrs.frozen
@@ -110,9 +99,6 @@ class CommandResult(Generic[S, E]):
 _Pending: TypeAlias = Pending[Any, "CommandResult[Any, Any]"]
 #: The most events one group's chunk carries; the commands after that wait for the next PUT.
 MAX_GROUP_EVENTS = 1_000
-#: From this many conflicts of one command on, a fair retry reads the next versions' keys
-#: before it decides again.
-CHASE_AFTER = 2
 
 
 @attrs.frozen
@@ -128,11 +114,12 @@ class CommandHandler(Generic[S, C, E]):
     """Runs commands against the streams of one aggregate, retrying on concurrency conflicts.
 
     A conflict means another writer stored the version this one decided on. The handler then
-    applies what is new and calls ``decide`` again on the newer state: the winning chunk, read
-    while resolving the conflict, so catching up costs no further request. Errors raised by
-    ``decide`` are domain errors: they propagate unchanged and are never retried. ``inline``
-    projections are given each stored chunk's events once they are stored. How retries are
-    paced, and how writers take turns on a hot stream, is the ``retry`` policy's.
+    applies what is new and calls ``decide`` again on the newer state: after a first conflict
+    the winning chunk (read while resolving the conflict, so no extra request), after further
+    ones the stream's latest state (a load), so a writer on a hot stream does not fall behind.
+    Errors raised by ``decide`` are domain errors: they propagate unchanged and are never
+    retried. ``inline`` projections are given each stored chunk's events once they are stored.
+    How many retries, and the pause before each, is the ``retry`` policy's.
 
     The handler keeps the latest state it knows of the last ``cache_size`` streams, so a
     command on a warm stream costs one request, its PUT. A cached state may be stale; that is
@@ -173,7 +160,6 @@ class CommandHandler(Generic[S, C, E]):
         self.group_commit = group_commit
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._turns = Turns(cache_size)
         self._lanes: Lanes[Any, CommandResult[Any, Any]] = Lanes()
 
     def handle(
@@ -239,10 +225,7 @@ class CommandHandler(Generic[S, C, E]):
         cached = self.cache.get(stream_id)
         # fresh: the state was read in this call, not remembered from an earlier one.
         loaded, fresh = (repository.load(stream_id), True) if cached is None else (cached, False)
-        sat_out = False
         while True:
-            if policy.fair and not sat_out:
-                sat_out = self._sit_out(stream_id, loaded, group)
             decisions, later = self._decide_group(group, loaded)
             group = group[: len(decisions)]
             head = group[0]
@@ -259,7 +242,6 @@ class CommandHandler(Generic[S, C, E]):
                 self.cache.put(stream_id, loaded)
                 self._settle_decided(group, decisions, loaded, ())
                 return later
-            started = self._turns.now()
             try:
                 appended = repository.append_decisions(loaded, writing)
             except ChunkTooLarge:
@@ -272,7 +254,8 @@ class CommandHandler(Generic[S, C, E]):
                 if not group:
                     self.cache.discard(stream_id)
                     return later
-                loaded = self._catch_up(stream_id, loaded, conflict, group, policy)
+                lost = group[0].attempts - 1  # the attempt that lost
+                loaded = self._catch_up(stream_id, loaded, conflict, lost, policy)
                 fresh = True
                 _log.debug(
                     "retry",
@@ -281,24 +264,9 @@ class CommandHandler(Generic[S, C, E]):
                     attempt=group[0].attempts,
                 )
                 continue
-            self._stored(stream_id, loaded, appended, self._turns.now() - started)
+            self._stored(stream_id, appended)
             self._settle_decided(group, decisions, appended.loaded, appended.recorded, appended)
             return later
-
-    def _sit_out(self, stream_id: str, loaded: Loaded[S], group: list[_Pending]) -> bool:
-        """If we hold a contended stream, let the writers we beat take the next round.
-
-        Only a pause: no request. A writer that stored meanwhile makes our PUT lose, and the
-        conflict hands us its chunk.
-        """
-        pause = self._turns.sit_out(stream_id, loaded.version)
-        if not pause:
-            return False
-        for pending in group:
-            pending.rounds += 1
-        _log.debug("sit_out", stream=str(loaded.stream), seconds=round(pause, 4))
-        self._sleep(pause)
-        return True
 
     def _halve(
         self, stream_id: str, group: list[_Pending], policy: RetryPolicy, later: list[_Pending]
@@ -337,7 +305,7 @@ class CommandHandler(Generic[S, C, E]):
         try:
             # A decide that yields raises its domain errors while it is read: here too.
             events = self._events(self.repository.aggregate.decide(command, state), loaded)
-            after = self.repository._evolve(loaded.stream, state, events)  # noqa: SLF001
+            after = self.repository.evolve(loaded.stream, state, events)
         except Exception as error:  # noqa: BLE001 - a domain error, settled with its command
             return Decision((), state, error)
         return Decision(events, after)
@@ -369,13 +337,10 @@ class CommandHandler(Generic[S, C, E]):
                 )
             )
 
-    def _stored(
-        self, stream_id: str, base: Loaded[S], appended: Appended[S, E], seconds: float
-    ) -> None:
+    def _stored(self, stream_id: str, appended: Appended[S, E]) -> None:
         """Remember a stored version; tell the inline projections."""
         new = appended.loaded
         self.cache.put(stream_id, new)
-        self._turns.stored(stream_id, base.version, new.version, seconds)
         _log.debug("handled", stream=str(new.stream), version=new.version)
         for projection in self.inline:
             projection.appended(self.repository, appended.recorded)
@@ -389,10 +354,8 @@ class CommandHandler(Generic[S, C, E]):
     ) -> list[_Pending]:
         """After a conflict: settle the commands out of attempts; return those that go on."""
         self._log_conflict(conflict, group[0].attempts, policy)
-        self._turns.conflicted(loaded.stream.id)
         going_on = []
         for pending in group:
-            pending.rounds += 1
             if pending.attempts >= pending.max_attempts:
                 exhausted = RetriesExhausted(loaded.stream, pending.attempts, conflict)
                 exhausted.__cause__ = conflict  # as ``raise ... from conflict`` would
@@ -407,55 +370,19 @@ class CommandHandler(Generic[S, C, E]):
         stream_id: str,
         loaded: Loaded[S],
         conflict: ConcurrencyError,
-        group: list[_Pending],
+        lost: int,
         policy: RetryPolicy,
     ) -> Loaded[S]:
-        """The state to decide on again after losing ``loaded.version + 1``, paced by ``policy``."""
-        repository = self.repository
-        attempt = group[0].attempts - 1  # the attempt that lost
-        if not policy.fair:
-            self._sleep(policy.backoff.delay(attempt, self._rng))
-            # The winning chunk comes free with the conflict. Losing again means the stream is
-            # hot and moves on while we back off: load its latest state instead.
-            return (
-                repository.refresh(loaded, conflict) if attempt == 1 else repository.load(stream_id)
-            )
-        found = conflict.found if isinstance(conflict, StreamConflict) else None
-        if found is not None and not found.erased and found.base_version == loaded.version:
-            # Handed the winning chunk: no request to catch up. Retry at once, the longest
-            # waiting first.
-            caught_up = repository.refresh(loaded, conflict)
-            if attempt >= CHASE_AFTER:
-                # Lost again: a writer may be storing version after version; keep up with it
-                # one GET per version rather than one lost PUT and GET per version.
-                caught_up = self._read_next(caught_up)
-            delay = self._turns.seniority_delay(min(pending.rounds for pending in group))
-            if delay:
-                self._sleep(delay)
-            return caught_up
-        self._sleep(policy.backoff.delay(attempt, self._rng))
-        return repository.refresh(loaded, conflict)
+        """The state to decide on again after attempt ``lost`` lost ``loaded.version + 1``.
 
-    def _read_next(self, loaded: Loaded[S]) -> Loaded[S]:
-        """``loaded`` brought forward by reading the next versions' keys directly, one GET each.
-
-        Stops at the first version that is not there (the stream is at the version before it);
-        anything but a plain append there (an erased chunk, a compaction) reads forward as a
-        refresh does. A tombstone raises StreamDeleted.
+        Pauses as ``policy`` says first. The winning chunk comes free with the first conflict.
+        Losing again means the stream is hot and moves on while we back off: walking it one
+        version per attempt would let us fall behind, so load its latest state instead.
         """
-        store = self.repository.event_store
-        while True:
-            stream = loaded.stream
-            where = store.keys.parse(stream, store.keys.chunk_key(stream, loaded.version + 1))
-            found = store.read(where)
-            if found is None:
-                return loaded
-            chunk = found[0]
-            if chunk.deleted:
-                raise StreamDeleted(stream, chunk.version)
-            if chunk.erased or chunk.base_version != loaded.version:
-                return self.repository.refresh(loaded)
-            loaded = self.repository.fold(loaded, [chunk])
+        self._sleep(policy.backoff.delay(lost, self._rng))
+        if lost == 1:
+            return self.repository.refresh(loaded, conflict)
+        return self.repository.load(stream_id)
 
     def _events(self, decided: Any, loaded: Loaded[S]) -> tuple[E, ...]:
         """What ``decide`` returned for ``loaded``'s stream, as a tuple of events.

@@ -32,8 +32,6 @@ class Pending(Generic[C, R]):
     #: Attempts this command's policy allows, and the one it is at (1, plus one per conflict).
     max_attempts: int
     attempts: int = 1
-    #: Rounds it waited (lost or sat out): its seniority on a hot stream.
-    rounds: int = 0
     result: R | None = None
     error: BaseException | None = None
     done: bool = False

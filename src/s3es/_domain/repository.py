@@ -137,8 +137,12 @@ class Repository(Generic[S, C, E]):
         key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
         return self.codec.recorded(chunk, key)
 
-    def _evolve(self, stream: StreamName, state: S, events: Iterable[E]) -> S:
-        """``state`` after ``events``; DomainContractError if ``evolve`` returns None."""
+    def evolve(self, stream: StreamName, state: S, events: Iterable[E]) -> S:
+        """``state`` of ``stream`` after ``events``, each applied by the aggregate's ``evolve``.
+
+        Raises DomainContractError (naming the aggregate, the event's type and ``stream``) if
+        ``evolve`` returns None.
+        """
         evolve = self.aggregate.evolve
         for event in events:
             state = evolve(state, event)
@@ -155,7 +159,7 @@ class Repository(Generic[S, C, E]):
         state, version = loaded.state, loaded.version
         for chunk in chunks:
             events = (recorded.event for recorded in self.recorded(chunk))
-            state = self._evolve(loaded.stream, state, events)
+            state = self.evolve(loaded.stream, state, events)
             version = chunk.version
         return Loaded(loaded.stream, version, state)
 
@@ -192,7 +196,7 @@ class Repository(Generic[S, C, E]):
             name, data = self.codec.encode_event(event, stream)
             schema = self.codec.event_schema(name)
             records.append(self.event_store.new_event(name, data, metadata, schema=schema))
-        state = self._evolve(stream, loaded.state, events)
+        state = self.evolve(stream, loaded.state, events)
         result = self.event_store.append(
             stream,
             records,
@@ -254,7 +258,7 @@ class Repository(Generic[S, C, E]):
             name, data = self.codec.encode_event(event, stream)
             schema = self.codec.event_schema(name)
             records.append(self.event_store.new_event(name, data, metadata, schema=schema))
-        state = self._evolve(stream, loaded.state, events)
+        state = self.evolve(stream, loaded.state, events)
         result = self.event_store.append(
             stream,
             records,
