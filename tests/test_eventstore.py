@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -32,10 +33,16 @@ from s3es._eventstore.chain import (
 from s3es._eventstore.chunk import decode_chunk, encode_chunk
 from s3es._eventstore.store import StreamConflict
 from s3es._storage.keys import ChunkKey
-from s3es.errors import InvalidStreamName, ObjectAlreadyExists
+from s3es.errors import InvalidConfiguration, InvalidStreamName, ObjectAlreadyExists
 from s3es.eventstore import Chunk, EventRecord, Snapshot, StreamKeys
-from s3es.metering import RequestCounts
-from s3es.storage import ObjectStore, StoredObject
+from s3es.metering import RequestCounts, measure_requests
+from s3es.storage import (
+    ForwardingObjectStore,
+    LatencyObjectStore,
+    ObjectStore,
+    SimulatedLatency,
+    StoredObject,
+)
 
 
 def rewrite(events: EventStore, chunk: Chunk, snapshot: Snapshot) -> bool:
@@ -728,7 +735,16 @@ class TestChainWalk:
 
 
 class TestChunksAtABreak:
-    """How EventStore.chunks turns each break of the shared walk into its error, and its cost."""
+    """How EventStore.chunks turns each break of the shared walk into its error, and its cost.
+
+    The exact counts are those of a store reading one chunk at a time: a read-ahead store may
+    have started a GET below a break before it reads the break (see TestReadAhead).
+    """
+
+    @pytest.fixture
+    def events(self, store: InMemoryObjectStore) -> EventStore:
+        """An event store on the in-memory store that reads one chunk at a time."""
+        return EventStore(store, read_ahead=0)
 
     def _put(self, store: InMemoryObjectStore, chunk: Chunk) -> str:
         key = StreamKeys().chunk_key(STREAM, chunk.version, chunk.number)
@@ -769,3 +785,117 @@ class TestChunksAtABreak:
         with pytest.raises(CorruptChunk, match="stream order/o-1 has no version 2"):
             list(events.chunks(STREAM))
         assert requests() == RequestCounts(list=1, get=2)
+
+
+def _slow(store: ObjectStore) -> ObjectStore:
+    """``store`` with GETs slow enough (1.5 ms) for a read to send them ahead: from memory,
+    one at a time is faster."""
+    return LatencyObjectStore(store, SimulatedLatency(put=0, get=0.0015, list=0, delete=0))
+
+
+class _BarrierStore(ForwardingObjectStore):
+    """Lets a GET through only once ``parties`` GETs wait together (after the first ``free``).
+
+    A read that sends them one at a time would wait for ever: the barrier's timeout fails it.
+    """
+
+    def __init__(self, inner: ObjectStore, parties: int, free: int) -> None:
+        super().__init__(inner)
+        self._barrier = threading.Barrier(parties, timeout=30)
+        self._free = free
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> StoredObject | None:
+        with self._lock:
+            free, self._free = self._free > 0, self._free - 1
+        if free:
+            time.sleep(0.002)  # slow enough for the read to send the next GETs ahead
+        else:
+            self._barrier.wait()
+        return super().get(key)
+
+
+class TestReadAhead:
+    """Reads of a stream's chunks send GETs ahead, and no more of them than needed."""
+
+    @pytest.mark.parametrize(
+        ("length", "depth"), [(1, 4), (2, 4), (3, 1), (3, 4), (40, 1), (40, 4), (1_001, 32)]
+    )
+    def test_same_requests_as_one_at_a_time(
+        self, store: InMemoryObjectStore, length: int, depth: int
+    ) -> None:
+        """A stream of appends costs the same requests, and reads the same chunks, at any
+        read-ahead depth as one chunk at a time, from the start or after a version."""
+        _fill(_event_store(store), length)
+        serial = EventStore(store, read_ahead=0)
+        ahead = EventStore(_slow(store), read_ahead=depth)
+        for after in sorted({0, length // 2, length - 1}):
+            counts, read = [], []
+            for events in (serial, ahead):
+                requests = _requests(store)
+                read.append(list(events.chunks(STREAM, after_version=after)))
+                counts.append(requests())
+            assert read[0] == read[1]
+            expected = RequestCounts(list=1 + (length - after) // 1_000, get=length - after)
+            assert counts[0] == counts[1] == expected
+
+    def test_gets_in_flight_together(self, store: InMemoryObjectStore) -> None:
+        """After the newest chunk, the next ``read_ahead`` chunks are requested together."""
+        _fill(_event_store(store), 9)
+        events = EventStore(_BarrierStore(store, parties=4, free=1), read_ahead=4)
+        assert [chunk.version for chunk in events.chunks(STREAM)] == list(range(1, 10))
+
+    def test_meters_count_the_gets_sent_ahead(self, store: InMemoryObjectStore) -> None:
+        """GETs sent from the read-ahead threads count in the caller's request meter."""
+        _fill(_event_store(store), 12)
+        with measure_requests() as meter:
+            list(EventStore(_slow(store), read_ahead=4).chunks(STREAM))
+        assert meter.counts == RequestCounts(list=1, get=12)
+
+    def test_compacted_chunk_skips_the_versions_it_covers(self, store: InMemoryObjectStore) -> None:
+        """Below a chunk of a higher number, nothing is fetched until it is read: the versions a
+        compacted chunk covers cost no GET, and only the links of the chain are read."""
+        events = _event_store(store)
+        _fill(events, 10)
+        chunks = list(events.chunks(STREAM))
+        compacted = attrs.evolve(
+            chunks[-1],
+            number=1,
+            base_version=0,
+            events=tuple(
+                attrs.evolve(event, version=chunk.version)
+                for chunk in chunks
+                for event in chunk.events
+            ),
+        )
+        events.store(compacted)
+        for version in range(11, 16):
+            events.append(STREAM, _events(events, version), expected_version=version - 1)
+        requests = _requests(store)
+        read = list(EventStore(_slow(store), read_ahead=32).chunks(STREAM))
+        assert [(chunk.version, chunk.number) for chunk in read] == [
+            (10, 1),
+            *((version, 0) for version in range(11, 16)),
+        ]
+        assert requests() == RequestCounts(list=1, get=6)
+
+    def test_waste_at_a_break_is_bounded(self, store: InMemoryObjectStore) -> None:
+        """A tombstone below the top ends the walk; the GETs sent ahead below it are at most
+        ``read_ahead``."""
+        events = _event_store(store)
+        _fill(events, 20)
+        key = StreamKeys().chunk_key(STREAM, 15)
+        store.delete(key)
+        store.put_if_absent(key, encode_chunk(_chain_chunk(15, 14, deleted=True)))
+        requests = _requests(store)
+        with pytest.raises(StreamDeleted):
+            list(EventStore(_slow(store), read_ahead=4).chunks(STREAM))
+        sent = requests()
+        assert sent.list == 1
+        assert 6 <= sent.get <= 6 + 4  # 20 down to 15, and what was sent ahead of 15
+
+    def test_invalid_depth(self, store: InMemoryObjectStore) -> None:
+        """A read_ahead that is not an int >= 0 is refused when the store is made."""
+        for depth in (-1, 1.5, True):
+            with pytest.raises(InvalidConfiguration, match="read_ahead must be an int >= 0"):
+                EventStore(store, read_ahead=depth)  # type: ignore[arg-type]

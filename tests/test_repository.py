@@ -15,12 +15,14 @@ from s3es import (
     InMemoryObjectStore,
     ObjectStoreError,
     Repository,
+    StreamDeleted,
     StreamName,
 )
 from s3es._eventstore.chunk import Chunk, decode_chunk
 from s3es._eventstore.store import StreamConflict
 from s3es.eventstore import Snapshot
 from s3es.metering import RequestCounts
+from s3es.ops import delete
 from s3es.storage import ObjectStore
 from tests.aggregates import (
     Counter,
@@ -253,9 +255,9 @@ class TestCatchUp:
         [None, ConcurrencyError(STREAM, 2, 3), StreamConflict(STREAM, 2, 3, None)],
         ids=["no conflict", "ConcurrencyError", "StreamConflict without chunk"],
     )
-    def test_reads_only_new_chunks(self, conflict: ConcurrencyError | None) -> None:
-        """Without the winning chunk, catch-up LISTs the newest keys down to its version and GETs
-        only the new chunks."""
+    def test_reads_only_the_latest_chunk(self, conflict: ConcurrencyError | None) -> None:
+        """Without the winning chunk, catch-up LISTs the newest key and GETs the latest chunk
+        alone, whose snapshot is the state: not one GET per new version."""
         inner = InMemoryObjectStore()
         handler = CommandHandler(_repository(inner))
         handler.handle(STREAM.id, Increment(1))
@@ -271,10 +273,51 @@ class TestCatchUp:
         assert [(call.kind, call.key, call.start_after) for call in store.calls] == [
             ("list", keys.stream_prefix(STREAM), None),
             ("get", keys.chunk_key(STREAM, 5), None),
-            ("get", keys.chunk_key(STREAM, 4), None),
-            ("get", keys.chunk_key(STREAM, 3), None),
         ]
         assert caught_up == _repository(inner).replay(STREAM.id)
+
+    @pytest.mark.parametrize("behind", [0, 1, 2, 3, 10, 200])
+    def test_costs_at_most_a_load(self, behind: int) -> None:
+        """However far behind a state is, bringing it up to date costs one LIST, and one GET
+        if the stream moved: what a load costs."""
+        store = InMemoryObjectStore()
+        handler = CommandHandler(_repository(store))
+        handler.handle(STREAM.id, Increment(1))
+        repository = _repository(store)
+        loaded = repository.load(STREAM.id)
+        for _ in range(behind):
+            handler.handle(STREAM.id, Increment(1))
+        since = _since(store)
+        caught_up = repository.refresh(loaded)
+        assert since() == RequestCounts(list=1, get=1 if behind else 0)
+        assert (caught_up.version, caught_up.state) == (
+            1 + behind,
+            CounterState(1 + behind, 1 + behind),
+        )
+
+    def test_unusable_snapshot_walks_the_new_chunks(self) -> None:
+        """When the latest snapshot is of another schema, the chunks after the state's version
+        are read and applied instead (and nothing is written)."""
+        store = InMemoryObjectStore()
+        _write(store, CounterV2)  # snapshots of schema 2, which Counter cannot use
+        repository = _repository(store)
+        loaded = repository.initial(STREAM)
+        since = _since(store)
+        caught_up = repository.refresh(loaded)
+        # the newest key and its chunk, then the listing and every chunk
+        assert since() == RequestCounts(list=2, get=1 + 3)
+        assert caught_up == repository.replay(STREAM.id)
+
+    def test_deleted_meanwhile(self) -> None:
+        """A stream deleted since the state was read raises StreamDeleted with its version."""
+        store = InMemoryObjectStore()
+        _write(store)
+        repository = _repository(store)
+        loaded = repository.load(STREAM.id)
+        delete(repository, STREAM.id)
+        with pytest.raises(StreamDeleted) as raised:
+            repository.refresh(loaded)
+        assert raised.value.version == loaded.version + 1
 
     def test_nothing_new(self) -> None:
         """Catching up a stream nobody wrote to since returns the same state and version."""

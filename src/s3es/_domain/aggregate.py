@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import attrs
 import cattrs
@@ -24,6 +24,14 @@ E = TypeVar("E")
 
 #: The converter aggregates use unless they set ``CONVERTER``.
 DEFAULT_CONVERTER: cattrs.Converter = make_strict_converter()
+
+#: The key of the chunk an event is read from, for the CorruptChunk that names it: the key, or a
+#: function that makes it, called only when an error is raised (a replay makes none).
+KeyOf: TypeAlias = str | Callable[[], str]
+
+
+def _key(key: KeyOf) -> str:
+    return key if isinstance(key, str) else key()
 
 
 class Aggregate(abc.ABC, Generic[S, C, E]):
@@ -148,6 +156,14 @@ class AggregateCodec(Generic[S, C, E]):
         initial = aggregate.initial_state()
         self.state_type: Any = cls.STATE_TYPE or type(initial)
         self._check_converter(cls)
+        # Built once per class: the converter's dispatch is not paid per event.
+        self._structure_hooks: dict[str, Callable[[Any, Any], Any]] = {
+            name: self.converter.get_structure_hook(event_class)
+            for name, event_class in self._class_of.items()
+        }
+        #: (type name, schema) of the events that need no upcasting: stored at the current schema.
+        self._up_to_date = {(name, self.upcasting.current(name)) for name in self._class_of}
+        self._state_hook = self.converter.get_structure_hook(self.state_type)
         #: "object" or "array" if states are stored as one: a snapshot of another shape does
         #: not fit (cattrs would read a list or a str as an attrs class's defaults).
         self._state_shape = _json_shape(self.converter.unstructure(initial, self.state_type))
@@ -220,28 +236,29 @@ class AggregateCodec(Generic[S, C, E]):
             )
         return name, data
 
-    def decode_event(self, record: EventRecord, key: str) -> E:
+    def decode_event(self, record: EventRecord, key: KeyOf) -> E:
         """The domain event stored as ``record`` in the chunk at ``key``."""
         return self.decode(record, key)[1]
 
-    def decode(self, record: EventRecord, key: str) -> tuple[str, E]:
+    def decode(self, record: EventRecord, key: KeyOf) -> tuple[str, E]:
         """The type name (after any rename by an upcaster) and domain event of ``record``.
 
-        Raises CorruptChunk naming ``key`` and the event if it cannot be read as one of
-        ``EVENT_TYPES``.
+        Raises CorruptChunk naming ``key`` (see :data:`KeyOf`) and the event if it cannot be
+        read as one of ``EVENT_TYPES``.
         """
-        name, schema, data = self.upcasting.upcast(record, key)
-        came_from = origin(record, name, schema)
-        event_class = self._class_of.get(name)
-        if event_class is None:
+        name, schema, data = record.type, record.schema, record.data
+        if type(schema) is not int or (name, schema) not in self._up_to_date:
+            name, schema, data = self.upcasting.upcast(record, _key(key))
+        hook = self._structure_hooks.get(name)
+        if hook is None:
             raise CorruptChunk(
-                key,
-                f"unknown event type {name!r}{came_from} (event {record.id}); "
+                _key(key),
+                f"unknown event type {name!r}{origin(record, name, schema)} (event {record.id}); "
                 f"{type(self.aggregate).__qualname__} registers "
                 f"{', '.join(sorted(self._class_of))}",
             )
         try:
-            event: E = self.converter.structure(data, event_class)
+            event: E = hook(data, self._class_of[name])
         except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
             detail = (
                 "; ".join(cattrs.transform_error(error, path="data"))
@@ -249,11 +266,19 @@ class AggregateCodec(Generic[S, C, E]):
                 else str(error)
             )
             raise CorruptChunk(
-                key, f"event {record.id} of type {name!r}{came_from} does not fit: {detail}"
+                _key(key),
+                f"event {record.id} of type {name!r}{origin(record, name, schema)} does not "
+                f"fit: {detail}",
             ) from error
         return name, event
 
-    def recorded(self, chunk: Chunk, key: str) -> Iterator[RecordedEvent[E]]:
+    def events(self, chunk: Chunk, key: KeyOf) -> Iterator[E]:
+        """The domain events of ``chunk``, stored at ``key``, without where and when."""
+        decode = self.decode
+        for record in chunk.events:
+            yield decode(record, key)[1]
+
+    def recorded(self, chunk: Chunk, key: KeyOf) -> Iterator[RecordedEvent[E]]:
         """The events of ``chunk``, stored at ``key``, read back as domain events."""
         for record in chunk.events:
             name, event = self.decode(record, key)
@@ -288,7 +313,7 @@ class AggregateCodec(Generic[S, C, E]):
                 f"{self.state_type!r} is stored as a JSON {self._state_shape}"
             )
         try:
-            state: S = self.converter.structure(snapshot.state, self.state_type)
+            state: S = self._state_hook(snapshot.state, self.state_type)
         except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
             return None, f"snapshot does not fit {self.state_type!r}: {error!r}"
         return state, ""

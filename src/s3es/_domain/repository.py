@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic
 
 import attrs
@@ -134,8 +135,13 @@ class Repository(Generic[S, C, E]):
 
     def recorded(self, chunk: Chunk) -> Iterator[RecordedEvent[E]]:
         """The events of ``chunk`` read back as this aggregate's (upcast, typed)."""
-        key = self.event_store.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
-        return self.codec.recorded(chunk, key)
+        return self.codec.recorded(chunk, self._key_of(chunk))
+
+    def _key_of(self, chunk: Chunk) -> Callable[[], str]:
+        """The key of ``chunk``, made only if an error names it."""
+        return functools.partial(
+            self.event_store.keys.chunk_key, chunk.stream, chunk.version, chunk.number
+        )
 
     def evolve(self, stream: StreamName, state: S, events: Iterable[E]) -> S:
         """``state`` of ``stream`` after ``events``, each applied by the aggregate's ``evolve``.
@@ -157,9 +163,9 @@ class Repository(Generic[S, C, E]):
     def fold(self, loaded: Loaded[S], chunks: Iterable[Chunk]) -> Loaded[S]:
         """``loaded`` with the events of ``chunks``, the ones that follow it, applied in order."""
         state, version = loaded.state, loaded.version
+        events = self.codec.events
         for chunk in chunks:
-            events = (recorded.event for recorded in self.recorded(chunk))
-            state = self.evolve(loaded.stream, state, events)
+            state = self.evolve(loaded.stream, state, events(chunk, self._key_of(chunk)))
             version = chunk.version
         return Loaded(loaded.stream, version, state)
 
@@ -218,17 +224,32 @@ class Repository(Generic[S, C, E]):
         return Appended(Loaded(stream, result.version, state), recorded, result.recovered)
 
     def refresh(self, loaded: Loaded[S], conflict: ConcurrencyError | None = None) -> Loaded[S]:
-        """``loaded`` brought forward by the events stored after it.
+        """``loaded`` brought forward to the stream's latest version.
 
         If ``conflict`` carries the chunk that won the contested version, that chunk alone is
-        applied: no request at all. Otherwise the chunks after ``loaded.version`` are read.
+        applied: no request at all. Otherwise it costs at most a load, however far behind
+        ``loaded`` is: one LIST of the newest key, and nothing more if the stream is still at
+        ``loaded.version``; else one GET of the latest chunk, whose snapshot is the state. Only
+        if that snapshot is unusable (another ``SNAPSHOT_SCHEMA``) are the chunks after
+        ``loaded.version`` read and applied, one GET each. Raises StreamDeleted if the stream
+        was deleted meanwhile.
         """
+        stream = loaded.stream
         found = conflict.found if isinstance(conflict, StreamConflict) else None
         if found is not None and found.deleted:
-            raise StreamDeleted(loaded.stream, found.version)
+            raise StreamDeleted(stream, found.version)
         if found is not None and not found.erased and found.base_version == loaded.version:
             return self.fold(loaded, [found])
-        caught_up, _ = self._read_forward(loaded.stream, loaded.state, loaded.version)
+        latest = self.event_store.latest(stream, after_version=loaded.version)
+        if latest is None:
+            return loaded
+        if latest.deleted:
+            raise StreamDeleted(stream, latest.version)
+        state, reason = self.codec.state_from(latest.snapshot)
+        if state is not None:
+            return Loaded(stream, latest.version, state)
+        _log.info("refresh_walk", stream=str(stream), version=latest.version, reason=reason)
+        caught_up, _ = self._read_forward(stream, loaded.state, loaded.version)
         return caught_up
 
     def append_decisions(

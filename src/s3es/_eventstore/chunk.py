@@ -33,6 +33,7 @@ from typing import Any, Final
 
 import attrs
 import cattrs
+import orjson
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from s3es._base.converter import make_strict_converter
@@ -105,8 +106,11 @@ class Chunk:
             raise ValueError("a chunk holds at least one event")
         if self.version - self.base_version > 1:
             self._check_event_versions()
-        elif any(e.version not in {None, self.version} for e in self.events):
-            raise ValueError(f"an event of a chunk of version {self.version} names another")
+        else:
+            version = self.version
+            for event in self.events:
+                if event.version is not None and event.version != version:
+                    raise ValueError(f"an event of a chunk of version {version} names another")
         if self.snapshot is not None and self.snapshot.version != self.version:
             raise ValueError(
                 f"snapshot version ({self.snapshot.version}) is not the chunk's ({self.version})"
@@ -304,6 +308,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: Made once: ``json.loads`` with an option makes a decoder per call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _nested_deeper(document: Any, brackets: int, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether ``document`` nests more than ``limit`` levels of objects and arrays.
 
@@ -325,6 +333,30 @@ def _nested_deeper(document: Any, brackets: int, limit: int = MAX_JSON_DEPTH) ->
     return True
 
 
+#: Every byte a digit "0" or a space: a body so translated holds 19 zeros in a row where it
+#: holds a run of 19 digits, maybe a number orjson reads other than json does (an integer
+#: beyond 64 bits, -9999999999999999999, as a float, -1e19; json keeps it an int). Seven
+#: times faster than a regular expression.
+_DIGITS_ONLY: Final = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))  # noqa: PLR2004 - "0" and "9"
+_LONG_NUMBER: Final = b"0" * 19
+_UNPARSED: Final = object()
+
+
+def _orjson_loads(body: bytes) -> Any:
+    """``body`` parsed by orjson (3 to 5 times faster than json); ``_UNPARSED`` if it cannot say.
+
+    orjson reads JSON as json does (and refuses NaN, the infinities, lone surrogates and invalid
+    UTF-8 too), except for integers beyond 64 bits, so a body with a long run of digits is left
+    to json; and so is any body orjson refuses, for json to name the problem as it always has.
+    """
+    if _LONG_NUMBER in body.translate(_DIGITS_ONLY):
+        return _UNPARSED
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _UNPARSED
+
+
 def _parse(key: str, body: bytes) -> Any:
     r"""The JSON document in ``body``.
 
@@ -332,10 +364,12 @@ def _parse(key: str, body: bytes) -> Any:
     :data:`MAX_JSON_DEPTH` (never RecursionError), or holds a lone surrogate escape
     (``"\ud800"``), which no chunk can be written with.
     """
-    try:
-        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise CorruptChunk(key, f"not UTF-8 JSON: {error}") from error
+    document = _orjson_loads(body)
+    if document is _UNPARSED:
+        try:
+            document = _DECODER.decode(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise CorruptChunk(key, f"not UTF-8 JSON: {error}") from error
     if _nested_deeper(document, body.count(b"[") + body.count(b"{")):
         raise CorruptChunk(key, f"its JSON nests deeper than {MAX_JSON_DEPTH} levels")
     if _SURROGATE_ESCAPE.search(body):
@@ -364,6 +398,107 @@ def _field(key: str, document: Mapping[str, Any], name: str, kind: Any) -> Any:
     return value
 
 
+def _fast_events(events: Any) -> tuple[EventRecord, ...] | None:
+    """``events`` (a chunk's JSON) as EventRecords, or None if anything is off.
+
+    Every field must be exactly what the strict converter accepts; what is not, the converter
+    reads again to say what is wrong.
+    """
+    if type(events) is not list:
+        return None
+    records = []
+    for event in events:
+        if type(event) is not dict:
+            return None
+        get = event.get
+        kind, event_id, data, metadata, recorded_at = (
+            get("type"),
+            get("id"),
+            get("data"),
+            get("metadata"),
+            get("recorded_at"),
+        )
+        schema, version = get("schema", 1), get("version")
+        if (
+            type(kind) is not str
+            or type(event_id) is not str
+            or type(data) is not dict
+            or type(metadata) is not dict
+            or type(recorded_at) is not str
+            or type(schema) is not int
+            or not (version is None or type(version) is int)
+        ):
+            return None
+        try:
+            when = datetime.fromisoformat(recorded_at)
+        except ValueError:
+            return None
+        records.append(EventRecord(kind, event_id, data, metadata, when, schema, version))
+    return tuple(records)
+
+
+def _fast_snapshot(snapshot: Any) -> tuple[Snapshot | None] | None:
+    """``snapshot`` (a chunk's JSON) as a 1-tuple of a Snapshot (or None for null).
+
+    None if anything is off.
+    """
+    if snapshot is None:
+        return (None,)
+    if type(snapshot) is not dict or "state" not in snapshot:
+        return None
+    schema, version = snapshot.get("schema"), snapshot.get("version")
+    if type(schema) is not int or type(version) is not int:
+        return None
+    return (Snapshot(schema, version, snapshot["state"]),)
+
+
+def _fast_chunk(where: ChunkKey, document: dict[str, Any]) -> Chunk | None:
+    """The chunk in ``document`` if it is well-formed and agrees with ``where``; else None.
+
+    The fast path of :func:`decode_chunk`: plain type checks instead of the converter's
+    dispatch per field. It accepts nothing the converter refuses; whatever it declines goes
+    the converter's way, which raises the CorruptChunk naming what is wrong.
+    """
+    get = document.get
+    stream_type, stream_id, version, number, base_version, append_id = (
+        get("stream_type"),
+        get("stream_id"),
+        get("version"),
+        get("chunk"),
+        get("base_version"),
+        get("append_id"),
+    )
+    deleted, erased = get("deleted", False), get("erased", False)
+    stream = where.stream
+    if (
+        stream_type != stream.type
+        or stream_id != stream.id
+        or type(stream_type) is not str
+        or type(stream_id) is not str
+        or type(version) is not int
+        or type(number) is not int
+        or type(base_version) is not int
+        or type(append_id) is not str
+        or type(deleted) is not bool
+        or type(erased) is not bool
+        or "snapshot" not in document
+        or version != where.version
+        or number != where.number
+        or base_version < 0
+    ):
+        return None
+    events = _fast_events(get("events"))
+    snapshot = _fast_snapshot(document["snapshot"])
+    if events is None or snapshot is None:
+        return None
+    try:
+        return Chunk(
+            stream, version, number, base_version, append_id, events, snapshot[0], deleted, erased
+        )
+    except (TypeError, ValueError):
+        return None
+
+
 def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
     """Read the chunk stored at ``where``; raise CorruptChunk naming the key if it is not one.
 
@@ -372,6 +507,18 @@ def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
     """
     key = where.key
     document = _parse(key, body)
+    if type(document) is dict:
+        chunk_format = document.get("format")
+        if type(chunk_format) is int and chunk_format == CHUNK_FORMAT:
+            fast = _fast_chunk(where, document)
+            if fast is not None:
+                return fast
+    return _decode_strictly(where, document)
+
+
+def _decode_strictly(where: ChunkKey, document: Any) -> Chunk:
+    """The chunk in ``document``, read field by field with the converter; or CorruptChunk."""
+    key = where.key
     if not isinstance(document, dict):
         raise CorruptChunk(key, f"expected a JSON object, got {type(document).__name__}")
     chunk_format = document.get("format")
