@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from bench import contention
+from bench import contention, replay
 from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
 from bench.projections import (
@@ -832,6 +832,29 @@ def sections(results: BenchResults) -> list[Section]:
             "Projections: lag behind the writers",
             lag_table(results.lag),
             _lag_text(results),
+        ),
+        *(
+            [
+                Section(
+                    "Replay beside the decode floor (CPU only)",
+                    table(replay.FLOOR_HEADERS, replay.floor_rows(results.replay.floor)),
+                    replay.FLOOR_TEXT,
+                ),
+                Section(
+                    f"Replay with read-ahead at {latency_ms} per request",
+                    table(
+                        replay.READ_AHEAD_HEADERS, replay.read_ahead_rows(results.replay.read_ahead)
+                    ),
+                    replay.read_ahead_text(results.replay.read_ahead),
+                ),
+                Section(
+                    "Stale refresh cost by versions behind",
+                    table(replay.STALE_HEADERS, replay.stale_rows(results.replay.stale)),
+                    replay.STALE_TEXT,
+                ),
+            ]
+            if results.replay is not None
+            else []
         ),
         *(
             [

@@ -23,6 +23,7 @@ from bench.projections import (
     rebuilds,
     steady_state,
 )
+from bench.replay import ReplayResults, measure
 from bench.states import StateMeasurement, growing_states
 from bench.stores import OverwritingStore
 from s3es import InMemoryObjectStore, RetryPolicy
@@ -74,6 +75,13 @@ class BenchConfig:
     contention_commands: int = 320
     contention_repeats: int = 1
     group_threads: tuple[int, ...] = (2, 4, 8, 32)
+    #: Replay beside the decode floor: (chunks, events per chunk) of each stream; the chunks
+    #: of the stream read through the latency store at each read-ahead depth; the versions a
+    #: cached state is behind when a no-op is confirmed.
+    floor_shapes: tuple[tuple[int, int], ...] = ((10_000, 1), (1_000, 10))
+    read_ahead_chunks: int = 10_000
+    read_ahead_depths: tuple[int, ...] = (0, 8, 16, 32)
+    stale_behind: tuple[int, ...] = (0, 1, 2, 3, 10, 200)
     seed: int = 3
 
     @property
@@ -105,6 +113,10 @@ QUICK = BenchConfig(
     contention_writers=2,
     contention_commands=6,
     group_threads=(2,),
+    floor_shapes=((30, 1), (3, 10)),
+    read_ahead_chunks=20,
+    read_ahead_depths=(0, 4),
+    stale_behind=(0, 3),
 )
 
 
@@ -166,6 +178,8 @@ class BenchResults:
     read_model_scale: tuple[ReadModelScale, ...] = ()
     #: One hot stream: writers in separate processes, then group commit in one.
     contention: tuple[ContentionRun, ...] = ()
+    #: Replay beside its decode floor, read-ahead over the latency store, stale refreshes.
+    replay: ReplayResults | None = None
 
 
 def run(config: BenchConfig = BenchConfig()) -> BenchResults:
@@ -222,6 +236,14 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         repeats=config.contention_repeats,
         seed=config.seed,
     )
+    replayed = measure(
+        config.floor_shapes,
+        config.read_ahead_chunks,
+        config.read_ahead_depths,
+        config.stale_behind,
+        latency=config.latency,
+        repeats=config.load_repeats,
+    )
     return BenchResults(
         config=config,
         machine=Machine.this(),
@@ -239,4 +261,5 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         states=tuple(states),
         read_model_scale=tuple(scaled),
         contention=tuple(contended),
+        replay=replayed,
     )
