@@ -592,10 +592,15 @@ class TestStoredDocuments:
         class Stamped:
             at: dict[str, datetime] = attrs.Factory(dict)
 
+        # Not the JSON preset: it reads datetimes back from strings, but leaves them as they
+        # are when it unstructures.
+        lax = cattrs.Converter()
+        lax.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+
         class Stamps(Projection[Stamped]):
             NAME = "stamps"
             SOURCES = (Counter,)
-            CONVERTER = cattrs.Converter()  # not the JSON preset: datetimes stay datetimes
+            CONVERTER = lax
 
             def initial_model(self) -> Stamped:
                 return Stamped()
@@ -886,3 +891,26 @@ def test_idle_full_scan_of_a_feed_projector_writes_nothing() -> None:
     world.add("c-1", 2)
     run = projector.catch_up()
     assert (run.full_scan, run.events) == (False, 1)
+
+
+class TestModelTypeChecked:
+    def test_unreadable_model_type_refused_when_wired(self) -> None:
+        """A model type CONVERTER cannot read is an InvalidConfiguration naming the projection,
+        raised when the Projector is made, not a failure at the first read of a stored model."""
+
+        class Board:
+            def __init__(self, orders: int) -> None:
+                self.orders = orders
+
+        class BoardProjection(Projection[Board]):
+            NAME = "board"
+            SOURCES = (Counter,)
+
+            def initial_model(self) -> Board:
+                return Board(0)
+
+            def apply(self, model: Board, event: RecordedEvent[Any]) -> Board:
+                return Board(model.orders + 1)
+
+        with pytest.raises(InvalidConfiguration, match=r"BoardProjection: CONVERTER cannot read"):
+            Projector(EventStore(InMemoryObjectStore()), BoardProjection)

@@ -171,6 +171,16 @@ class ProjectionCodec(Generic[M]):
             self.codecs[codec.stream_type] = codec
         self.converter = cls.CONVERTER
         self.model_type: Any = cls.MODEL_TYPE or type(projection.initial_model())
+        try:
+            # cattrs finds a type it cannot read when it makes the hook: here, not at the first
+            # read of a stored model, where it would pass for a corrupt document.
+            self.converter.get_structure_hook(self.model_type)
+        except Exception as error:  # whatever cattrs met is reported, with the projection
+            raise _configuration_error(
+                cls,
+                f"CONVERTER cannot read the model type {self.model_type!r} ({error}): make it "
+                "an attrs class or a dataclass, set MODEL_TYPE, or register a structure hook",
+            ) from error
         self.key = keys.read_model_key(self.name)
         self.lease_key = keys.lease_key(self.name)
 
