@@ -25,7 +25,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
@@ -102,21 +102,24 @@ def get_logger(name: str) -> FilteringBoundLogger:
 
 
 @contextlib.contextmanager
-def log_to_stderr(level: int) -> Iterator[None]:
-    """Within the block, s3es's lines at ``level`` and above print to standard error.
+def log_to_stderr(level: int, *, stream: TextIO | None = None) -> Iterator[None]:
+    """Within the block, log records print to ``stream`` (standard error): s3es's from ``level``.
 
-    For a program's ``main`` (the CLI, the benchmarks, the demo): it adds a handler to the
-    ``s3es`` stdlib logger and sets its level, and takes both back after the block, leaving
-    the root logger to the application. Lines read ``LEVEL logger: event key=value...``.
+    For a program's ``main`` (the CLI, the benchmarks): it adds a handler to the root logger, so
+    other libraries' records print too, at the root's level (WARNING unless set), and sets the
+    ``s3es`` logger's level. Both are put back after the block rather than configured for good
+    with ``logging.basicConfig``, because a ``main`` is also called in-process, by tests and
+    scripts. A program may configure logging; the library itself never does. Lines read
+    ``LEVEL logger: event key=value...``.
     """
-    logger = logging.getLogger(ROOT)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    root, ours = logging.getLogger(), logging.getLogger(ROOT)
+    previous = ours.level
+    root.addHandler(handler)
+    ours.setLevel(level)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
+        ours.setLevel(previous)
+        root.removeHandler(handler)

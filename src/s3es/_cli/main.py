@@ -11,16 +11,16 @@ turns every failure into one line and an exit status (see :func:`main`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import NoReturn, TextIO
 from urllib.parse import urlsplit
 
 from s3es import __version__
+from s3es._base.logging import log_to_stderr
 from s3es._cli.bucket import (
     policy_arguments,
     run_policy,
@@ -161,7 +161,8 @@ def main(
         if arguments.bucket is None:
             sub.error("--bucket is required (or set S3ES_BUCKET)")
         invocation = Invocation(sub, arguments, out=out, err=err, stdin=stdin, store=store)
-        with _logging_to(err, verbose=getattr(arguments, "verbose", False)):
+        verbose = getattr(arguments, "verbose", False)
+        with log_to_stderr(logging.INFO if verbose else logging.WARNING, stream=err):
             return command.run(invocation)
     except UsageError as error:
         print(error, file=err)
@@ -177,30 +178,6 @@ def main(
             # Python would report the failed flush of stdout at exit; point it at nothing.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
-
-
-@contextlib.contextmanager
-def _logging_to(err: TextIO, *, verbose: bool) -> Iterator[None]:
-    """Within the block, log records reach ``err``: s3es's from INFO (``verbose``) or WARNING.
-
-    Other libraries' records reach it at the root logger's level (WARNING unless set).
-
-    A program may configure logging; the library may not. This is the program, but
-    :func:`main` is also called in-process (by tests, by scripts), so the handler and the
-    ``s3es`` logger's level are put back afterwards instead of calling
-    ``logging.basicConfig`` once for good.
-    """
-    handler = logging.StreamHandler(err)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root, ours = logging.getLogger(), logging.getLogger("s3es")
-    level = ours.level
-    root.addHandler(handler)
-    ours.setLevel(logging.INFO if verbose else logging.WARNING)
-    try:
-        yield
-    finally:
-        ours.setLevel(level)
-        root.removeHandler(handler)
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
