@@ -31,6 +31,7 @@ from s3es.errors import (
     LeaseHeld,
     NotJSON,
     ObjectAlreadyExists,
+    ObjectChanged,
     ProjectionFenced,
 )
 from s3es.metering import RequestCounts
@@ -299,6 +300,31 @@ class TestCrashes:
         with pytest.raises(ObjectStoreError, match=r"es/_projections/applied-ids/model\.json"):
             projector.catch_up()
         assert world.projector().read().etag is None
+
+    def test_unjudgeable_conflict_is_a_store_error(self, world: World) -> None:
+        """A commit refused (412) whose read-back fails too raises ObjectStoreError naming the
+        key, which the run loop survives, not the bare ObjectChanged (soak seed 196775910040)."""
+        world.add("a", 1)
+        projector = world.projector()
+        projector.catch_up()  # the model's ETag is now held: the next commit is an If-Match
+        world.add("a", 2)
+
+        class RefusedThenUnreadable(ForwardingObjectStore):
+            def replace(self, key: str, body: bytes, *, etag: str) -> str:
+                if key.endswith("model.json"):
+                    raise ObjectChanged(key)
+                return self.inner.replace(key, body, etag=etag)
+
+            def get(self, key: str) -> StoredObject | None:
+                if key.endswith("model.json"):
+                    raise ObjectStoreError("GET", key, "connection reset")
+                return self.inner.get(key)
+
+        projector.event_store.objects = RefusedThenUnreadable(world.store)
+        with pytest.raises(ObjectStoreError, match=r"commit is stored is unknown") as raised:
+            projector.catch_up()
+        assert raised.value.key == "es/_projections/applied-ids/model.json"
+        assert isinstance(raised.value.__cause__, ObjectChanged)
 
 
 class TestHeldModel:

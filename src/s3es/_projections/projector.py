@@ -556,8 +556,17 @@ class Projector(Generic[M]):
         """After a commit that did not say it succeeded: ours (its ETag), or why not (raised)."""
         try:
             found = self._load()
-        except ObjectStoreError:
-            raise error from None
+        except ObjectStoreError as check_error:
+            if isinstance(error, ObjectStoreError):
+                raise error from None
+            # A 412 that cannot be judged: a rival's commit, or ours whose first answer was lost
+            # and whose retry met it. Either way the store failed; the run loop retries it.
+            raise ObjectStoreError(
+                "PUT",
+                self._codec.key,
+                f"{error}; reading the read model back failed too ({check_error.detail}), so "
+                "whether this commit is stored is unknown",
+            ) from error
         if found.commit_id == commit_id and found.read_model.etag is not None:
             self._log.info("commit_recovered", cause=str(error))
             return found.read_model.etag
