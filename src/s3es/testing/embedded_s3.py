@@ -2,8 +2,9 @@
 
 moto checks a PUT's condition and stores the object in two steps with no lock between them, so
 two concurrent ``If-None-Match: *`` PUTs of one key can both succeed; S3's conditional writes
-are atomic. While an EmbeddedS3 runs, moto's PUT and DELETE handlers are serialised by one lock,
-which makes its conditional writes atomic as S3's are. Reads stay concurrent.
+are atomic. While an EmbeddedS3 runs, moto's PUT, DELETE and LIST handlers are serialised by
+one lock, which makes its conditional writes atomic as S3's are, and keeps a LIST from
+meeting a key half-deleted. GETs stay concurrent.
 
 moto keeps its buckets in process-wide memory: servers in one process share them. Needs
 ``moto[s3]`` and Flask (the ``testing`` extra of s3es).
@@ -50,7 +51,16 @@ _write_lock = threading.RLock()
 _patch_lock = threading.Lock()
 _patch_users = 0
 _originals: dict[str, Callable[..., Any]] = {}
-_SERIALISED_HANDLERS = ("put_object", "copy_object", "delete_object")
+#: moto's handlers that run one at a time: the writes, whose condition check and store are two
+#: steps, and the listings, which iterate a bucket's keys while a DELETE may remove one (moto
+#: then raises KeyError inside the LIST and answers 500; found by make soak). GETs stay concurrent.
+_SERIALISED_HANDLERS = (
+    "put_object",
+    "copy_object",
+    "delete_object",
+    "list_objects",
+    "list_objects_v2",
+)
 
 
 def _serialised(handler: Callable[..., Any]) -> Callable[..., Any]:
