@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from s3es._base.backoff import Backoff
 from s3es._domain.aggregate import Aggregate, RecordedEvent
 from s3es._domain.commands import CommandHandler, CommandResult, RetryPolicy
+from s3es._domain.expected import ExpectedVersion
 from s3es._domain.repository import Appended, Loaded, Repository
 from s3es._domain.upcasting import Renamed, Upcaster
 from s3es._eventstore.store import EventStore
@@ -62,6 +63,7 @@ __all__ = [
     "ConcurrencyError",
     "CorruptChunk",
     "EventStore",
+    "ExpectedVersion",
     "InMemoryObjectStore",
     "InlineProjection",
     "InvalidConfiguration",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from s3es._domain.expected import ExpectedVersion
     from s3es._storage.keys import StreamName
 
 
@@ -61,6 +62,41 @@ class ConcurrencyError(S3esError):
         super().__init__(
             f"stream {stream} is at version {actual_version} or later, "
             f"not at the expected version {expected_version}"
+        )
+
+
+class WrongExpectedVersion(S3esError):  # noqa: N818 - reads as what is wrong
+    """The stream is not at the version the caller expected: nothing was stored.
+
+    Raised by ``CommandHandler.handle(..., expected_version=...)`` and never retried. Carries
+    the stream, the ``expected_version`` given (an int, or an :class:`~s3es.ExpectedVersion`)
+    and the ``actual_version`` the stream was found at: the version read, or the version the
+    stream moved to when another writer stored the expected version's successor first. Under
+    group commit it is the version the command would have been stored after, at its place in
+    the group. An HTTP layer answers it with 412 Precondition Failed.
+
+    Not a :class:`ConcurrencyError`, on purpose. A ConcurrencyError tells its catcher to bring
+    the state forward and decide again, and that is what code that catches it does (the
+    command handler among them). An expected version says the decision belongs to the caller,
+    on the state it saw (a form, a page, a message): deciding again on a newer state is the
+    lost update the check exists to prevent. So code written to retry ConcurrencyError must not
+    catch this; only the caller can read the stream again and resend.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(
+        self,
+        stream: StreamName,
+        expected_version: int | ExpectedVersion,
+        actual_version: int,
+    ) -> None:
+        self.stream = stream
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"stream {stream} is at version {actual_version}, which does not match the expected "
+            f"version {expected_version!r}: nothing was stored"
         )
 
 
@@ -240,4 +276,5 @@ __all__ = [
     "RetriesExhausted",
     "S3esError",
     "StreamDeleted",
+    "WrongExpectedVersion",
 ]

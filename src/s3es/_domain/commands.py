@@ -19,6 +19,7 @@ from s3es._base.backoff import Backoff
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import C, E, RecordedEvent, S
 from s3es._domain.cache import LoadedCache
+from s3es._domain.expected import ExpectedVersion, admits, pinned, validated
 from s3es._domain.group import Lanes, Pending
 from s3es._domain.repository import Appended, Loaded, Repository
 from s3es._storage.keys import StreamName
@@ -30,6 +31,7 @@ from s3es.errors import (
     DomainContractError,
     RetriesExhausted,
     StreamDeleted,
+    WrongExpectedVersion,
 )
 
 _log = get_logger("s3es.commands")
@@ -134,9 +136,13 @@ class CommandHandler(Generic[S, C, E]):
     result, and a decision that raises fails only its own command. A group is bounded by
     MAX_GROUP_COMMANDS commands and MAX_GROUP_EVENTS events, and halved when its chunk would
     exceed ``max_chunk_bytes``. Off by default: a result's ``state`` is then no longer
-    always the state at its ``version``.
+    always the state at its ``version``. A command with an exact expected version (or
+    ``NO_STREAM``) is never decided on top of the writes of the commands queued before it: they
+    are stored first, as one version, and it is decided on that version's state, as it would be
+    one command at a time. So of several commands expecting the same version, the first that
+    writes passes and the others raise WrongExpectedVersion.
 
-    .. versionchanged:: 0.2  ``group_commit``.
+    .. versionchanged:: 0.2  ``group_commit``; ``handle(..., expected_version=...)``.
     """
 
     def __init__(
@@ -169,6 +175,7 @@ class CommandHandler(Generic[S, C, E]):
         *,
         metadata: Mapping[str, Any] | None = None,
         retry: RetryPolicy | None = None,
+        expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
     ) -> CommandResult[S, E]:
         """Decide ``command`` on the stream's current state and store the events.
 
@@ -176,10 +183,23 @@ class CommandHandler(Generic[S, C, E]):
         this call (pacing follows the policy of the command that leads a group). Raises
         RetriesExhausted when every attempt lost to a concurrent writer. The result counts the
         requests this call sent.
+
+        ``expected_version`` is what the caller expects of the stream: the exact version it saw
+        (an int >= 0, e.g. from an HTTP ``If-Match``), ``ExpectedVersion.NO_STREAM`` (create
+        only), ``ExpectedVersion.STREAM_EXISTS``, or ``ExpectedVersion.ANY`` (no check, the
+        default). A stream that does not match raises WrongExpectedVersion (carrying the
+        version it is at), stores nothing and is never retried. An exact version is checked
+        against the stream's actual version: a cached state that disagrees is brought up to
+        date first (a LIST), and one that agrees costs nothing more (a warm command stays one
+        PUT). Losing the PUT to another writer means the stream moved past the expected
+        version, so that raises WrongExpectedVersion too rather than deciding again. The
+        result's ``version`` is then ``expected_version + 1``. InvalidConfiguration, before any
+        request, if ``expected_version`` is none of these.
         """
         stream = self.repository.stream(stream_id)
+        expected = validated(expected_version, stream)
         policy = retry or self.retry
-        pending: _Pending = Pending(command, metadata, policy.max_attempts)
+        pending: _Pending = Pending(command, metadata, policy.max_attempts, expected)
         # Log lines below (the event store's too) carry the stream and the attempt.
         with (
             measure_requests() as meter,
@@ -225,9 +245,11 @@ class CommandHandler(Generic[S, C, E]):
         cached = self.cache.get(stream_id)
         # fresh: the state was read in this call, not remembered from an earlier one.
         loaded, fresh = (repository.load(stream_id), True) if cached is None else (cached, False)
+        later: list[_Pending] = []
         while True:
-            decisions, later = self._decide_group(group, loaded)
-            group = group[: len(decisions)]
+            decisions, cut = self._decide_group(group, loaded)
+            # Left out now: before those left out by an earlier round of this loop.
+            group, later = group[: len(decisions)], cut + later
             head = group[0]
             structlog.contextvars.bind_contextvars(attempt=head.attempts)
             writing = [
@@ -235,10 +257,15 @@ class CommandHandler(Generic[S, C, E]):
                 for pending, decision in zip(group, decisions, strict=True)
                 if decision.events
             ]
+            mismatch = any(
+                isinstance(decision.error, WrongExpectedVersion) for decision in decisions
+            )
+            if not fresh and (not writing or mismatch):
+                # A decision that writes nothing, or a cached state that disagrees with an
+                # expected version: the state may be behind, so read what is new first.
+                loaded, fresh = self._refresh(loaded), True
+                continue
             if not writing:
-                if not fresh:
-                    loaded, fresh = self._refresh(loaded), True
-                    continue
                 self.cache.put(stream_id, loaded)
                 self._settle_decided(group, decisions, loaded, ())
                 return later
@@ -250,12 +277,15 @@ class CommandHandler(Generic[S, C, E]):
                 # Too many decisions for one chunk: store the first half, then the rest.
                 return self._halve(stream_id, group, policy, later)
             except ConcurrencyError as conflict:
-                group = self._lost(group, loaded, conflict, policy)
+                caught, group = self._overtaken(stream_id, group, loaded, conflict)
+                if group:
+                    group = self._lost(group, loaded, conflict, policy)
                 if not group:
-                    self.cache.discard(stream_id)
+                    if caught is None:
+                        self.cache.discard(stream_id)
                     return later
                 lost = group[0].attempts - 1  # the attempt that lost
-                loaded = self._catch_up(stream_id, loaded, conflict, lost, policy)
+                loaded = self._catch_up(stream_id, loaded, conflict, lost, policy, caught=caught)
                 fresh = True
                 _log.debug(
                     "retry",
@@ -282,26 +312,53 @@ class CommandHandler(Generic[S, C, E]):
         """Each command of ``group`` decided in order, each on the state the ones before left.
 
         Stops before the command that would take the group past MAX_GROUP_EVENTS events (the
-        first command always goes in); returns the decisions and the commands left out.
+        first command always goes in), and before a command that expects an exact version once
+        an earlier one writes: that one is decided on the state of the version they make, not
+        on a state no version holds. Returns the decisions and the commands left out.
         """
         decisions: list[Decision[S, E]] = []
         state, events = loaded.state, 0
         for index, pending in enumerate(group):
-            decision = self.decide(pending.command, loaded, state)
+            if events and pinned(pending.expected_version) is not None:
+                return decisions, group[index:]
+            # Once an earlier command writes, the state is that of the version to be stored.
+            version = loaded.version + 1 if events else loaded.version
+            decision = self.decide(
+                pending.command,
+                loaded,
+                state,
+                version=version,
+                expected_version=pending.expected_version,
+            )
             if decisions and events + len(decision.events) > MAX_GROUP_EVENTS:
                 return decisions, group[index:]
             decisions.append(decision)
             state, events = decision.state, events + len(decision.events)
         return decisions, []
 
-    def decide(self, command: C, loaded: Loaded[S], state: S) -> Decision[S, E]:
+    def decide(
+        self,
+        command: C,
+        loaded: Loaded[S],
+        state: S,
+        *,
+        version: int | None = None,
+        expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
+    ) -> Decision[S, E]:
         """``command`` decided on ``state``: the seam where one command's decision is made.
 
         ``state`` is ``loaded``'s, or under group commit the state after the group's earlier
-        decisions on top of it. A domain error (whatever ``decide`` or ``evolve`` raise,
-        DomainContractError included) is returned in the decision, not raised: it fails this
-        command only, once the state it was decided on is known to be current.
+        decisions on top of it. ``version`` is the version ``state`` counts as: ``loaded``'s
+        (the default), or under group commit the one the group will be stored as once an
+        earlier decision writes. Unless that version is what ``expected_version`` expects,
+        the decision is a WrongExpectedVersion carrying it, and ``decide`` is not called. A
+        domain error (whatever ``decide`` or ``evolve`` raise, DomainContractError included) is
+        returned in the decision, not raised. Either fails this command only, once the state it
+        was decided on is known to be current.
         """
+        at = loaded.version if version is None else version
+        if not admits(expected_version, at):
+            return Decision((), state, WrongExpectedVersion(loaded.stream, expected_version, at))
         try:
             # A decide that yields raises its domain errors while it is read: here too.
             events = self._events(self.repository.aggregate.decide(command, state), loaded)
@@ -345,6 +402,43 @@ class CommandHandler(Generic[S, C, E]):
         for projection in self.inline:
             projection.appended(self.repository, appended.recorded)
 
+    def _overtaken(
+        self,
+        stream_id: str,
+        group: list[_Pending],
+        loaded: Loaded[S],
+        conflict: ConcurrencyError,
+    ) -> tuple[Loaded[S] | None, list[_Pending]]:
+        """After a conflict: fail the commands that expect a version the stream has moved past.
+
+        Another writer stored ``loaded.version + 1``: a command expecting ``loaded.version`` or
+        an earlier one can no longer pass, and deciding it again on the newer state is what
+        its expectation forbids. Each gets WrongExpectedVersion with the version the stream is
+        found at (no request when the winning chunk came with the conflict). Returns that state,
+        now cached (None if no command was overtaken), and the commands that go on.
+        """
+        overtaken = [
+            pending
+            for pending in group
+            if (version := pinned(pending.expected_version)) is not None
+            and version <= loaded.version
+        ]
+        if not overtaken:
+            return None, group
+        caught = self.repository.refresh(loaded, conflict)
+        self.cache.put(stream_id, caught)
+        for pending in overtaken:
+            _log.info(
+                "wrong_expected_version",
+                stream=str(loaded.stream),
+                expected_version=pinned(pending.expected_version),
+                version=caught.version,
+            )
+            pending.fail(
+                WrongExpectedVersion(loaded.stream, pending.expected_version, caught.version)
+            )
+        return caught, [pending for pending in group if pending not in overtaken]
+
     def _lost(
         self,
         group: list[_Pending],
@@ -372,16 +466,19 @@ class CommandHandler(Generic[S, C, E]):
         conflict: ConcurrencyError,
         lost: int,
         policy: RetryPolicy,
+        *,
+        caught: Loaded[S] | None = None,
     ) -> Loaded[S]:
         """The state to decide on again after attempt ``lost`` lost ``loaded.version + 1``.
 
-        Pauses as ``policy`` says first. The winning chunk comes free with the first conflict.
-        Losing again means the stream is hot and moves on while we back off: walking it one
-        version per attempt would let us fall behind, so load its latest state instead.
+        Pauses as ``policy`` says first. The winning chunk comes free with the first conflict
+        (``caught``: the state after it, when already applied). Losing again means the stream
+        is hot and moves on while we back off: walking it one version per attempt would let us
+        fall behind, so load its latest state instead.
         """
         self._sleep(policy.backoff.delay(lost, self._rng))
         if lost == 1:
-            return self.repository.refresh(loaded, conflict)
+            return caught if caught is not None else self.repository.refresh(loaded, conflict)
         return self.repository.load(stream_id)
 
     def _events(self, decided: Any, loaded: Loaded[S]) -> tuple[E, ...]:

@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from s3es._domain.expected import ExpectedVersion
+
 C = TypeVar("C")
 R = TypeVar("R")
 
@@ -31,6 +33,8 @@ class Pending(Generic[C, R]):
     metadata: Mapping[str, Any] | None
     #: Attempts this command's policy allows, and the one it is at (1, plus one per conflict).
     max_attempts: int
+    #: What the caller expects of the stream's version (an int: that exact version).
+    expected_version: int | ExpectedVersion = ExpectedVersion.ANY
     attempts: int = 1
     result: R | None = None
     error: BaseException | None = None
