@@ -38,6 +38,7 @@ from tests.aggregates import (
     CounterState,
     Decrement,
     Increment,
+    IncrementEach,
     Incremented,
     InterceptingStore,
     RecordingCounter,
@@ -528,6 +529,37 @@ class TestGroupCommit:
         assert _mismatch(outcomes[1]) == (1, 2)
         assert _version_of(outcomes[2]) == 3
         assert _versions(store.inner) == [1, 2, 3]
+
+    def test_cut_commands_survive_a_lost_put(self) -> None:
+        """Commands left for the next version (an exact one after a write, and those behind
+        it) are still decided when the group loses its PUT and is decided again."""
+        inner = InMemoryObjectStore()
+        commands: list[Expecting] = [
+            (Increment(1), ANY),
+            (Increment(2), ANY),
+            (Increment(3), 2),
+            (Increment(4), ANY),
+        ]
+        store, outcomes = _grouped(commands, inner=inner, before_put=Rival(inner))
+        assert [_version_of(outcomes[0]), _version_of(outcomes[1])] == [1, 3]
+        assert _mismatch(outcomes[2]) == (2, 3)
+        assert _version_of(outcomes[3]) == 4
+        assert _versions(store.inner) == [1, 2, 3, 4]
+
+    def test_cut_by_the_event_bound_survives_a_lost_put(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Commands past a group's event bound are still decided when the group loses its PUT
+        (they used to be dropped, never answered)."""
+        monkeypatch.setattr("s3es._domain.commands.MAX_GROUP_EVENTS", 2)
+        inner = InMemoryObjectStore()
+        commands: list[Expecting] = [
+            (Increment(1), ANY),
+            (IncrementEach((2, 3)), ANY),
+            (Increment(4), ANY),
+        ]
+        _, outcomes = _grouped(commands, inner=inner, before_put=Rival(inner))
+        assert [_version_of(outcome) for outcome in outcomes] == [1, 3, 4]
 
     def test_warm_matching_group_is_one_put(self) -> None:
         """A group led by a command whose expected version matches the cache is one PUT."""

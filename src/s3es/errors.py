@@ -70,10 +70,10 @@ class WrongExpectedVersion(S3esError):  # noqa: N818 - reads as what is wrong
 
     Raised by ``CommandHandler.handle(..., expected_version=...)`` and never retried. Carries
     the stream, the ``expected_version`` given (an int, or an :class:`~s3es.ExpectedVersion`)
-    and the ``actual_version`` the stream was found at: the version read, or the version the
-    stream moved to when another writer stored the expected version's successor first. Under
-    group commit it is the version the command would have been stored after, at its place in
-    the group. An HTTP layer answers it with 412 Precondition Failed.
+    and the ``actual_version`` the stream was found at: the version read or, when another
+    writer stored the version after the expected one first, the winning chunk's version (the
+    stream may have moved further since). Under group commit, the version made by the commands
+    queued before this one counts. An HTTP layer answers it with 412 Precondition Failed.
 
     Not a :class:`ConcurrencyError`, on purpose. A ConcurrencyError tells its catcher to bring
     the state forward and decide again, and that is what code that catches it does (the

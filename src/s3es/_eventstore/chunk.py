@@ -19,7 +19,10 @@ A chunk holds the events of one append and a snapshot of the state after them::
 (``chunk`` > 0) carries the same events and a new snapshot. A tombstone (``"deleted": true``,
 no events, no snapshot) marks the version at which the stream was deleted; an erased chunk
 (``"erased": true``, no events, no snapshot) keeps the key of a chunk whose content an erasure
-removed, after a merged chunk took over its (redacted) events.
+removed, after a merged chunk took over its (redacted) events. An erasure's fence
+(``"rebased": true``, no events) is a version committed above the redacted stream: its
+snapshot, when it has one, is the state a reader catching up through it takes instead of
+folding onto the state it held (which may hold what the erasure removed).
 """
 
 from __future__ import annotations
@@ -92,6 +95,10 @@ class Chunk:
     deleted: bool = False
     #: What an erasure left of a chunk: its key and version, no event, no snapshot.
     erased: bool = False
+    #: An erasure's fence: no event, and the stream rewritten below it. Its snapshot (None
+    #: when the erasure could not know the state, see docs/chunk-format.md) replaces the
+    #: state of a reader that catches up through it, instead of a fold onto that state.
+    rebased: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not self.base_version < self.version:
@@ -99,8 +106,15 @@ class Chunk:
                 f"base_version ({self.base_version}) must be below version ({self.version})"
             )
         if self.deleted or self.erased:
-            if self.events or self.snapshot is not None:
-                raise ValueError("a tombstone or an erased chunk holds no event and no snapshot")
+            if self.events or self.snapshot is not None or self.rebased:
+                raise ValueError(
+                    "a tombstone or an erased chunk holds no event, no snapshot and is no fence"
+                )
+            return
+        if self.rebased:
+            if self.events:
+                raise ValueError("an erasure's fence (rebased) holds no event")
+            self._check_snapshot_version()
             return
         if not self.events:
             raise ValueError("a chunk holds at least one event")
@@ -111,13 +125,20 @@ class Chunk:
             for event in self.events:
                 if event.version is not None and event.version != version:
                     raise ValueError(f"an event of a chunk of version {version} names another")
+        self._check_snapshot_version()
+
+    def _check_snapshot_version(self) -> None:
         if self.snapshot is not None and self.snapshot.version != self.version:
             raise ValueError(
                 f"snapshot version ({self.snapshot.version}) is not the chunk's ({self.version})"
             )
 
     def _check_event_versions(self) -> None:
-        """A chunk covering several versions names each event's, in order, each at least once."""
+        """A chunk covering several versions names each event's version, in order, in range.
+
+        A version it covers may have no event: an erasure's fence, which a merged chunk
+        (compaction's or erasure's) stands for with the versions around it.
+        """
         versions = [event.version for event in self.events if event.version is not None]
         if len(versions) != len(self.events):
             raise ValueError(
@@ -125,10 +146,10 @@ class Chunk:
                 "version of every event"
             )
         covered = range(self.base_version + 1, self.version + 1)
-        if versions != sorted(versions) or sorted(set(versions)) != list(covered):
+        if versions != sorted(versions) or not all(version in covered for version in versions):
             raise ValueError(
                 f"the events of a chunk of versions {covered.start} to {covered.stop - 1} must "
-                f"cover each of them, in order; they name {versions}"
+                f"name versions among them, in order; they name {versions}"
             )
 
 
@@ -178,6 +199,8 @@ def encode_chunk(chunk: Chunk) -> bytes:
         document["deleted"] = True
     if chunk.erased:
         document["erased"] = True
+    if chunk.rebased:
+        document["rebased"] = True
     try:
         return _dumps(document)
     except (TypeError, ValueError, RecursionError) as error:
@@ -452,7 +475,9 @@ def _fast_snapshot(snapshot: Any) -> tuple[Snapshot | None] | None:
     return (Snapshot(schema, version, snapshot["state"]),)
 
 
-def _fast_chunk(where: ChunkKey, document: dict[str, Any]) -> Chunk | None:
+def _fast_chunk(
+    where: ChunkKey, document: dict[str, Any], *, with_snapshot: bool = True
+) -> Chunk | None:
     """The chunk in ``document`` if it is well-formed and agrees with ``where``; else None.
 
     The fast path of :func:`decode_chunk`: plain type checks instead of the converter's
@@ -468,7 +493,7 @@ def _fast_chunk(where: ChunkKey, document: dict[str, Any]) -> Chunk | None:
         get("base_version"),
         get("append_id"),
     )
-    deleted, erased = get("deleted", False), get("erased", False)
+    deleted, erased, rebased = get("deleted", False), get("erased", False), get("rebased", False)
     stream = where.stream
     if (
         stream_type != stream.type
@@ -481,6 +506,7 @@ def _fast_chunk(where: ChunkKey, document: dict[str, Any]) -> Chunk | None:
         or type(append_id) is not str
         or type(deleted) is not bool
         or type(erased) is not bool
+        or type(rebased) is not bool
         or "snapshot" not in document
         or version != where.version
         or number != where.number
@@ -491,29 +517,47 @@ def _fast_chunk(where: ChunkKey, document: dict[str, Any]) -> Chunk | None:
     snapshot = _fast_snapshot(document["snapshot"])
     if events is None or snapshot is None:
         return None
+    if not with_snapshot and snapshot[0] is not None:
+        if snapshot[0].version != version:
+            return None  # the converter's way names the mismatch
+        snapshot = (None,)
     try:
         return Chunk(
-            stream, version, number, base_version, append_id, events, snapshot[0], deleted, erased
+            stream,
+            version,
+            number,
+            base_version,
+            append_id,
+            events,
+            snapshot[0],
+            deleted,
+            erased,
+            rebased,
         )
     except (TypeError, ValueError):
         return None
 
 
-def decode_chunk(where: ChunkKey, body: bytes) -> Chunk:
+def decode_chunk(where: ChunkKey, body: bytes, *, with_snapshot: bool = True) -> Chunk:
     """Read the chunk stored at ``where``; raise CorruptChunk naming the key if it is not one.
 
     Besides the JSON and its fields, the content must agree with the key: the same stream,
-    version and chunk number.
+    version and chunk number. ``with_snapshot=False`` checks the stored snapshot as strictly
+    but leaves it out of the chunk (``snapshot`` None): for a reader that folds events and
+    holds many chunks at once, whose snapshots would cost more memory and time than the rest.
     """
     key = where.key
     document = _parse(key, body)
     if type(document) is dict:
         chunk_format = document.get("format")
         if type(chunk_format) is int and chunk_format == CHUNK_FORMAT:
-            fast = _fast_chunk(where, document)
+            fast = _fast_chunk(where, document, with_snapshot=with_snapshot)
             if fast is not None:
                 return fast
-    return _decode_strictly(where, document)
+    chunk = _decode_strictly(where, document)
+    if with_snapshot or chunk.snapshot is None:
+        return chunk
+    return attrs.evolve(chunk, snapshot=None)
 
 
 def _decode_strictly(where: ChunkKey, document: Any) -> Chunk:
@@ -544,6 +588,7 @@ def _decode_strictly(where: ChunkKey, document: Any) -> Chunk:
             snapshot=field("snapshot", Snapshot | None),
             deleted=field("deleted", bool) if "deleted" in document else False,
             erased=field("erased", bool) if "erased" in document else False,
+            rebased=field("rebased", bool) if "rebased" in document else False,
         )
     except (TypeError, ValueError) as error:
         raise CorruptChunk(key, str(error)) from error

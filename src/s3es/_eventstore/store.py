@@ -297,8 +297,8 @@ class EventStore:
 
         Raises CorruptChunk for a key under the stream that is not a chunk key.
         """
-        for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
-            yield self.keys.parse(stream, key)
+        keys = self.objects.list_keys(self.keys.stream_prefix(stream))
+        yield from self.keys.parse_listing(stream, keys)
 
     def read(self, where: ChunkKey) -> tuple[Chunk, str] | None:
         """The chunk stored at ``where`` and its ETag, or None if it is gone. One GET."""
@@ -363,7 +363,9 @@ class EventStore:
             f"the latest chunk vanished between LIST and GET {_READ_ATTEMPTS} times",
         )
 
-    def chunks(self, stream: StreamName, *, after_version: int = 0) -> Iterator[Chunk]:
+    def chunks(
+        self, stream: StreamName, *, after_version: int = 0, older_snapshots: bool = True
+    ) -> Iterator[Chunk]:
         """The chunks holding every event of ``stream`` after ``after_version``, oldest first.
 
         Of the chunks of one version the highest-numbered is read. A compacted chunk stands for
@@ -375,18 +377,23 @@ class EventStore:
         between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
         chunk that stands for it is stored before any chunk is erased. An ``after_version`` that
         is not an int >= 0 raises InvalidConfiguration, naming the stream, before any request.
+
+        ``older_snapshots=False`` yields every chunk but the newest without its snapshot
+        (None; each is still checked as strictly when read), for a reader that folds the events
+        and needs no state but the latest: the walk holds every chunk until it reaches the
+        oldest, and a long stream's snapshots held that long cost more than decoding them.
         """
         if type(after_version) is not int or after_version < 0:
             raise InvalidConfiguration(
                 f"chunks of stream {stream}: after_version must be an int >= 0 (0: from the "
                 f"start), not {after_version!r}"
             )
-        newest_first = self._chain(stream, after_version)
+        newest_first = self._chain(stream, after_version, older_snapshots=older_snapshots)
         for attempt in range(1, _READ_ATTEMPTS):
             if not isinstance(newest_first, ChainBreak):
                 break
             _log.debug("chain_erased", stream=str(stream), key=newest_first.key, attempt=attempt)
-            newest_first = self._chain(stream, after_version)
+            newest_first = self._chain(stream, after_version, older_snapshots=older_snapshots)
         if isinstance(newest_first, ChainBreak):
             raise CorruptChunk(
                 newest_first.key, "an erased chunk in the chain: no merged chunk stands for it"
@@ -394,27 +401,38 @@ class EventStore:
         for chunk in reversed(newest_first):
             yield _trimmed(chunk, after_version)
 
-    def _chain(self, stream: StreamName, after_version: int) -> list[Chunk] | ChainBreak:
+    def _chain(
+        self, stream: StreamName, after_version: int, *, older_snapshots: bool
+    ) -> list[Chunk] | ChainBreak:
         """The chunks :meth:`chunks` yields, newest first and not trimmed.
 
         Or the break at an erased chunk, for :meth:`chunks` to list again; any other break
         raises: a missing version CorruptChunk, a tombstone StreamDeleted.
         """
         newest = newest_of_each_version(self.listing(stream), after_version=after_version)
-        read: Callable[[ChunkKey], Chunk] = self._read
+        top = max(newest, default=0)
+
+        def decode(where: ChunkKey, stored: StoredObject) -> Chunk:
+            keep = older_snapshots or where.version == top
+            return self._decode(where, stored.body, with_snapshot=keep)
+
+        def read(where: ChunkKey) -> Chunk:
+            return decode(where, self._get_listed(where))
+
+        reader: Callable[[ChunkKey], Chunk] = read
         ahead = None
         if self.read_ahead and len(newest) > 1:
             ahead = ReadAhead(
                 newest,
                 self._get_listed,
-                lambda where, stored: self._decode(where, stored.body),
+                decode,
                 submit=self._submit,
                 depth=self.read_ahead,
                 after_version=after_version,
             )
-            read = ahead
+            reader = ahead
         try:
-            return self._walk(stream, newest, read, after_version)
+            return self._walk(stream, newest, reader, after_version)
         finally:
             if ahead is not None:
                 ahead.close()
@@ -443,10 +461,6 @@ class EventStore:
                     "which this chunk's events follow",
                 )
         return newest_first
-
-    def _read(self, where: ChunkKey) -> Chunk:
-        """The chunk at ``where``; ObjectStoreError if it was listed but is gone. One GET."""
-        return self._decode(where, self._get_listed(where).body)
 
     def _get_listed(self, where: ChunkKey) -> StoredObject:
         """The object at ``where``; ObjectStoreError if it was listed but is gone. One GET."""
@@ -477,20 +491,28 @@ class EventStore:
             raise ChunkTooLarge(chunk.stream, chunk.version, len(body), self.max_chunk_bytes)
         return body
 
-    def _decode(self, where: ChunkKey, body: bytes) -> Chunk:
-        """The chunk stored at ``where``; CorruptChunk if it is larger than ``max_chunk_bytes``."""
+    def _decode(self, where: ChunkKey, body: bytes, *, with_snapshot: bool = True) -> Chunk:
+        """The chunk stored at ``where``; CorruptChunk if it is larger than ``max_chunk_bytes``.
+
+        ``with_snapshot=False``: see :func:`~s3es._eventstore.chunk.decode_chunk`.
+        """
         if len(body) > self.max_chunk_bytes:
             raise CorruptChunk(
                 where.key,
                 f"{len(body):,} bytes, more than max_chunk_bytes ({self.max_chunk_bytes:,}) "
                 "allows; an EventStore with a larger max_chunk_bytes can read it",
             )
-        return decode_chunk(where, body)
+        return decode_chunk(where, body, with_snapshot=with_snapshot)
 
 
 def _trimmed(chunk: Chunk, after_version: int) -> Chunk:
-    """``chunk`` without the events of versions up to ``after_version``."""
+    """``chunk`` without the events of versions up to ``after_version``.
+
+    A merged chunk whose versions after ``after_version`` hold no event (erasures' fences)
+    comes as a fence (``rebased``, no event, its snapshot): a reader catching up through it
+    must not fold onto the state it held.
+    """
     if chunk.base_version >= after_version:
         return chunk
     later = tuple(e for e in chunk.events if (e.version or chunk.version) > after_version)
-    return attrs.evolve(chunk, base_version=after_version, events=later)
+    return attrs.evolve(chunk, base_version=after_version, events=later, rebased=not later)
