@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import attrs
@@ -13,13 +13,15 @@ from s3es import (
     Aggregate,
     Backoff,
     CommandHandler,
+    CommandResult,
     EventStore,
     InMemoryObjectStore,
+    Loaded,
     ObjectStoreError,
     Repository,
     RetryPolicy,
 )
-from s3es.ops import erase
+from s3es.ops import erase, verify_stream
 from s3es.storage import ForwardingObjectStore, StoredObject
 
 PERSONAL = "alice@example.com"
@@ -68,6 +70,11 @@ def _bodies(store: InMemoryObjectStore) -> list[bytes]:
     return bodies
 
 
+def written_loaded(result: CommandResult[Notes, Noted]) -> Loaded[Notes]:
+    """What a load of the stream should give after ``result``."""
+    return Loaded(result.stream, result.version, result.state)
+
+
 def _notebook(*texts: str) -> tuple[InMemoryObjectStore, Repository[Notes, Write, Noted]]:
     store = InMemoryObjectStore()
     repository = Repository(EventStore(store), Notebook)
@@ -103,7 +110,8 @@ class TestErase:
 
     def test_writers_go_on_after_erasure(self) -> None:
         """A writer whose version predates the erasure loses its PUT to an erased chunk,
-        catches up from the redacted stream, and stores its command once."""
+        catches up from the redacted stream (through the fence at version 3), and stores its
+        command once."""
         store = InMemoryObjectStore()
         repository = Repository(EventStore(store), Notebook)
         stale, other = CommandHandler(repository, FAST), CommandHandler(repository, FAST)
@@ -111,25 +119,56 @@ class TestErase:
         other.handle("n-1", Write(f"two {PERSONAL}"))
         erase(repository, "n-1", redact)
         result = stale.handle("n-1", Write("three"))
-        assert result.version == 3
+        assert result.version == 4
         assert result.state == Notes(("one", "two [erased]", "three"))
         assert [r.event.text for r in repository.read("n-1")] == ["one", "two [erased]", "three"]
 
-    def test_rerun_removes_data_a_cached_state_brought_back(self) -> None:
-        """A writer that held the state from before the erasure stores its snapshot with the
-        data again; running the erasure again removes it."""
+    def test_stale_writer_stores_no_erased_data(self) -> None:
+        """A writer that holds the state from before the erasure loses its PUT to the fence,
+        takes the fence's redacted state instead of folding onto its own, decides again, and
+        its chunk's snapshot, like every object of the stream, holds no erased value."""
         store = InMemoryObjectStore()
         repository = Repository(EventStore(store), Notebook)
         cached = CommandHandler(repository, FAST)
         cached.handle("n-1", Write(f"mail {PERSONAL}"))  # remembers a state with the secret
-        erase(repository, "n-1", redact)
-        # Its PUT at version 2 wins (nobody took it): the snapshot it stores is its own state.
-        cached.handle("n-1", Write("later"))
-        assert any(PERSONAL.encode() in body for body in _bodies(store))
-        again = erase(repository, "n-1", redact)
-        assert again.version == 2
+        result = erase(repository, "n-1", redact)
+        assert (result.version, result.fence) == (1, 2)
+        written = cached.handle("n-1", Write("later"))
+        assert (written.version, written.attempts) == (3, 2)
+        assert written.state == Notes(("mail [erased]", "later"))
+        stored = store.get(repository.event_store.keys.chunk_key(repository.stream("n-1"), 3))
+        assert stored is not None
+        assert b"later" in stored.body
         assert not any(PERSONAL.encode() in body for body in _bodies(store))
-        assert repository.load("n-1").state == Notes(("mail [erased]", "later"))
+        assert repository.load("n-1") == repository.replay("n-1") == written_loaded(written)
+
+    def test_fence_is_a_version_without_events(self) -> None:
+        """The fence is the stream's next version: no event, its snapshot the redacted state.
+        Reads and replays pass through it, and the redacted merged chunk below folds to the
+        same state as its snapshot holds."""
+        _, repository = _notebook("hello", f"mail {PERSONAL}")
+        result = erase(repository, "n-1", redact)
+        assert (result.version, result.fence) == (2, 3)
+        chunks = list(repository.event_store.chunks(repository.stream("n-1")))
+        fence = chunks[-1]
+        assert (fence.version, fence.rebased, fence.events) == (3, True, ())
+        assert fence.snapshot is not None
+        below = repository.fold(repository.initial(fence.stream), chunks[:-1])
+        assert repository.codec.state_from(fence.snapshot)[0] == below.state
+        assert repository.replay("n-1").state == below.state == repository.load("n-1").state
+        assert repository.load("n-1").version == 3
+        assert [r.version for r in repository.read("n-1")] == [1, 2]
+        assert list(repository.read("n-1", after_version=2)) == []
+
+    def test_erasing_twice(self) -> None:
+        """A second erasure merges over the first one's fence (a version with no event) and
+        fences again: the stream reads the same, with both redactions applied."""
+        _, repository = _notebook(f"a {PERSONAL}", "b bob@example.com")
+        erase(repository, "n-1", redact)
+        again = erase(repository, "n-1", lambda e: Noted(e.text.replace("bob@example.com", "-")))
+        assert (again.version, again.fence) == (3, 4)
+        expected = Notes(("a [erased]", "b -"))
+        assert repository.load("n-1").state == repository.replay("n-1").state == expected
 
     def test_empty_stream(self) -> None:
         """Erasing a stream with no chunk writes nothing."""
@@ -169,7 +208,9 @@ class TestInterrupted:
 
     def test_appends_racing_the_erasure(self) -> None:
         """Writers appending (data-free notes) while the stream is erased lose nothing: every
-        acknowledged note is read back once, and no stored object keeps the data."""
+        acknowledged note is read back once, and once the one erasure returned and the writers
+        stopped, no stored object keeps the data (each writer's state was read before the
+        merge, after it, or through the fence)."""
         store, repository = _notebook(f"first {PERSONAL}")
         start = threading.Barrier(3)
         acknowledged: list[str] = []
@@ -190,7 +231,6 @@ class TestInterrupted:
         erase(repository, "n-1", redact)
         for thread in threads:
             thread.join()
-        erase(repository, "n-1", redact)  # what came after the first run's merge
         recorded = list(repository.read("n-1"))
         assert sorted(r.id for r in recorded[1:]) == sorted(acknowledged)
         assert recorded[0].event == Noted("first [erased]")
@@ -217,3 +257,54 @@ def test_read_racing_an_erasure_lists_again() -> None:
         "mail [erased]",
         "bye",
     ]
+
+
+class _WriterFirst(ForwardingObjectStore):
+    """Lets ``write`` append first when the erasure's first fence is sent: a writer wins."""
+
+    def __init__(
+        self, inner: InMemoryObjectStore, fence_key: str, write: Callable[[], object]
+    ) -> None:
+        super().__init__(inner)
+        self.fence_key = fence_key
+        self.write: Callable[[], object] | None = write
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        if key == self.fence_key and self.write is not None:
+            write, self.write = self.write, None
+            write()
+        return super().put_if_absent(key, body)
+
+
+class TestFenceRounds:
+    def test_writer_takes_the_first_fence_version(self) -> None:
+        """A stale writer that stores the version the fence aimed at hands its chunk back:
+        the erasure redacts it, sends fences at the next two versions at once (the lower
+        with the state, the higher without, then re-snapshotted), merges the writer's chunk
+        in and erases it. Nothing keeps the data, the writer's command is kept, a load takes
+        the re-snapshot (1 LIST + 1 GET) and verification finds nothing wrong."""
+        store, _ = _notebook(f"mail {PERSONAL}")
+        stale = CommandHandler(Repository(EventStore(store), Notebook), FAST)
+        stale.handle("n-1", Write("warm"))  # version 2: it holds a state with the secret
+        repository = Repository(EventStore(store), Notebook)
+        stream = repository.stream("n-1")
+        keys = repository.event_store.keys
+        racing = _WriterFirst(
+            store, keys.chunk_key(stream, 3), lambda: stale.handle("n-1", Write("racer"))
+        )
+        result = erase(Repository(EventStore(racing), Notebook), "n-1", redact)
+        assert (result.version, result.fence) == (3, 4)
+        fence = repository.event_store.read(keys.parse(stream, keys.chunk_key(stream, 5, 1)))
+        assert fence is not None
+        assert (fence[0].rebased, fence[0].snapshot is not None) == (True, True)
+        assert not any(PERSONAL.encode() in body for body in _bodies(store))
+        expected = Notes(("mail [erased]", "warm", "racer"))
+        before = store.requests
+        loaded = repository.load("n-1")
+        assert (store.requests - before).total == 2
+        assert (loaded.version, loaded.state) == (5, expected)
+        assert repository.replay("n-1").state == expected
+        assert verify_stream(repository.event_store, stream, aggregate=Notebook).ok
+        after = stale.handle("n-1", Write("next"))
+        assert (after.version, after.state.texts[-1]) == (6, "next")
+        assert not any(PERSONAL.encode() in body for body in _bodies(store))

@@ -112,6 +112,9 @@ def _flags(chunk: Chunk, deleted_at: int | None) -> list[str]:
         )
     if chunk.erased:
         flags.append("erased")
+    if chunk.rebased:
+        # An erasure's fence: a writer catching up through it takes its state (or replays).
+        flags.append("erasure fence" if chunk.snapshot is not None else "erasure fence, no state")
     if chunk.version - chunk.base_version > 1:
         flags.append(f"merged {chunk.base_version + 1}-{chunk.version}")
     elif chunk.number > 0:

@@ -161,19 +161,67 @@ class Repository(Generic[S, C, E]):
         return state
 
     def fold(self, loaded: Loaded[S], chunks: Iterable[Chunk]) -> Loaded[S]:
-        """``loaded`` with the events of ``chunks``, the ones that follow it, applied in order."""
-        state, version = loaded.state, loaded.version
+        """``loaded`` with the events of ``chunks``, the ones that follow it, applied in order.
+
+        From version 0, every chunk's events are applied: they are the stream as it stands
+        (an erasure's fence has none, and the redacted chunk below it folds to its snapshot).
+        Onto a state of a later version, which may hold what an erasure removed since, the
+        last chunk that is an erasure's fence (``rebased``), or a merged chunk (which may stand
+        for one), gives the state instead: its snapshot; or, if it has none this code can use
+        (another ``SNAPSHOT_SCHEMA``), the stream replayed from its start up to that chunk's
+        version, the only case in which ``fold`` sends requests. The chunks after it are
+        applied to that state.
+
+        .. versionchanged:: 0.2  Fences and merged chunks replace a later state, not fold onto it.
+        """
+        stream = loaded.stream
+        chunks = list(chunks)
+        state, version, start = loaded.state, loaded.version, 0
+        if version > 0:
+            rebases = [i for i, chunk in enumerate(chunks) if _rebases(chunk)]
+            if rebases:
+                start = rebases[-1] + 1
+                fence = chunks[rebases[-1]]
+                state, version = self._rebased(fence), fence.version
         events = self.codec.events
-        for chunk in chunks:
-            state = self.evolve(loaded.stream, state, events(chunk, self._key_of(chunk)))
+        for chunk in chunks[start:]:
+            state = self.evolve(stream, state, events(chunk, self._key_of(chunk)))
             version = chunk.version
-        return Loaded(loaded.stream, version, state)
+        return Loaded(stream, version, state)
+
+    def _rebased(self, fence: Chunk) -> S:
+        """The state at ``fence``'s version: its snapshot, else a replay up to that version."""
+        state, reason = self.codec.state_from(fence.snapshot)
+        if state is not None:
+            return state
+        stream = fence.stream
+        _log.info("rebase_replay", stream=str(stream), version=fence.version, reason=reason)
+        state = self.aggregate.initial_state()
+        decode = self.codec.decode
+        for chunk in self.event_store.chunks(stream):
+            key = self._key_of(chunk)
+            state = self.evolve(
+                stream,
+                state,
+                (
+                    decode(record, key)[1]
+                    for record in chunk.events
+                    if (record.version or chunk.version) <= fence.version
+                ),
+            )
+            if chunk.version >= fence.version:
+                break
+        return state
 
     def _read_forward(
         self, stream: StreamName, state: S, version: int
     ) -> tuple[Loaded[S], Chunk | None]:
-        """The state after reading the chunks after ``version``, and the last chunk read."""
-        chunks = list(self.event_store.chunks(stream, after_version=version))
+        """The state after reading the chunks after ``version``, and the last chunk read.
+
+        Only the last chunk's snapshot is kept (the caller's to compare or re-write): the
+        others' would be held until the fold begins, for nothing.
+        """
+        chunks = list(self.event_store.chunks(stream, after_version=version, older_snapshots=False))
         folded = self.fold(Loaded(stream, version, state), chunks)
         return folded, (chunks[-1] if chunks else None)
 
@@ -227,18 +275,24 @@ class Repository(Generic[S, C, E]):
         """``loaded`` brought forward to the stream's latest version.
 
         If ``conflict`` carries the chunk that won the contested version, that chunk alone is
-        applied: no request at all. Otherwise it costs at most a load, however far behind
-        ``loaded`` is: one LIST of the newest key, and nothing more if the stream is still at
-        ``loaded.version``; else one GET of the latest chunk, whose snapshot is the state. Only
-        if that snapshot is unusable (another ``SNAPSHOT_SCHEMA``) are the chunks after
-        ``loaded.version`` read and applied, one GET each. Raises StreamDeleted if the stream
-        was deleted meanwhile.
+        applied: no request at all; an erasure's fence gives its snapshot as the state instead
+        (``loaded`` may hold what the erasure removed). Otherwise it costs at most a load,
+        however far behind ``loaded`` is: one LIST of the newest key, and nothing more if the
+        stream is still at ``loaded.version``; else one GET of the latest chunk, whose
+        snapshot is the state. Only if that snapshot is unusable (another ``SNAPSHOT_SCHEMA``)
+        are the chunks after ``loaded.version`` read and applied, one GET each, as
+        :meth:`fold` does (an erasure's fence among them replaces the state). Raises
+        StreamDeleted if the stream was deleted meanwhile.
         """
         stream = loaded.stream
         found = conflict.found if isinstance(conflict, StreamConflict) else None
         if found is not None and found.deleted:
             raise StreamDeleted(stream, found.version)
-        if found is not None and not found.erased and found.base_version == loaded.version:
+        if found is not None and found.rebased:
+            state, _ = self.codec.state_from(found.snapshot)
+            if state is not None:
+                return Loaded(stream, found.version, state)
+        elif found is not None and not found.erased and found.base_version == loaded.version:
             return self.fold(loaded, [found])
         latest = self.event_store.latest(stream, after_version=loaded.version)
         if latest is None:
@@ -299,3 +353,13 @@ class Repository(Generic[S, C, E]):
             for record, event in zip(result.events, events, strict=True)
         )
         return Appended(Loaded(stream, result.version, state), recorded, result.recovered)
+
+
+def _rebases(chunk: Chunk) -> bool:
+    """Whether catching up through ``chunk`` from an older state must take its state instead.
+
+    An erasure's fence does; so does a chunk merged over several versions, which may stand for
+    fences among them (the events of an erasure's merged chunk are redacted, an older state's
+    are not).
+    """
+    return chunk.rebased or chunk.version - chunk.base_version > 1

@@ -17,12 +17,18 @@ import attrs
 
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import E
-from s3es._domain.repository import Repository
+from s3es._domain.repository import Loaded, Repository
 from s3es._eventstore.chunk import Chunk, Snapshot
 from s3es._eventstore.store import EventStore, StreamConflict
 from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
-from s3es.errors import ConcurrencyError, ObjectAlreadyExists, ObjectChanged, RetriesExhausted
+from s3es.errors import (
+    ConcurrencyError,
+    ObjectAlreadyExists,
+    ObjectChanged,
+    RetriesExhausted,
+    StreamDeleted,
+)
 
 _log = get_logger("s3es.maintenance")
 
@@ -55,10 +61,13 @@ class Compaction:
 
 @attrs.frozen
 class Erasure:
-    """What an erasure did: the redacted merged chunk, and how many chunks it erased.
+    """What an erasure did: the redacted merged chunk, its fence, and the chunks it erased.
 
-    ``key`` is None when the stream has no chunk, or when another writer took the merged
-    chunk's key first (run it again).
+    ``version`` is the version the redacted merged chunk stands for; ``fence`` the version of
+    the fence committed above it (0: none). ``key`` is None when the stream has no chunk, or
+    when another writer (or erasure) took the merged chunk's key first (run it again).
+
+    .. versionchanged:: 0.2  ``fence``.
     """
 
     stream: StreamName
@@ -66,6 +75,7 @@ class Erasure:
     key: str | None
     erased: int
     requests: RequestCounts
+    fence: int = 0
 
 
 @attrs.frozen
@@ -142,33 +152,155 @@ def delete(repository: Repository[Any, Any, Any], stream_id: str) -> Deletion:
 
 
 def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[[E], E]) -> Erasure:
-    """Rewrite the stream with ``redact`` applied to every event, and erase the originals.
+    """Rewrite the stream with ``redact`` applied to every event, fence it, erase the originals.
 
     A merged chunk (as compaction writes) takes every event through ``redact`` (which
     returns the event without the data to erase) and a snapshot folded from the redacted
-    events; then every chunk it stands for is replaced, conditionally on its ETag, by an
-    erased chunk that keeps the key (each version's lock) and nothing else. Event ids,
-    versions and metadata are kept. Safe to re-run, and needed again if a writer appended
-    from a state it held from before (its snapshot would carry the data again).
+    events. Then a fence is committed at the stream's next version, as an append is: a chunk
+    with no event whose snapshot is the redacted state, flagged ``rebased``. A writer holding
+    a state from before the erasure loses its PUT to it (or to an erased chunk below it),
+    takes the fence's state instead of folding onto its own, and decides again: its chunk
+    carries no erased data. A fence lost to writers appending back to back hands back their
+    chunks, which are redacted in turn; the next round sends fences at twice as many
+    versions at once (1, 2, 4... up to 64), as a deletion's tombstones do, so the erasure
+    overtakes writers that always hold the latest state. Only the lowest fence of a round
+    can know its state (the versions below the others may be a writer's): the others carry
+    no snapshot, so a reader catching up through them replays the redacted stream, and the
+    highest is re-snapshotted once the round is won.
+
+    Last, the chunks writers stored between the merge and the fence are merged in as well,
+    and every chunk the merged chunk stands for is replaced, conditionally on its ETag, by an
+    erased chunk that keeps the key (each version's lock) and nothing else, 16 at once.
+    Event ids, versions and metadata are kept. Safe to re-run. Raises StreamDeleted if the
+    stream is (or gets) deleted, RetriesExhausted if writers took every version of
+    ``_DELETE_ROUNDS`` rounds.
+
+    .. versionchanged:: 0.2  The fence: a stale writer no longer stores the erased data again.
     """
     event_store = repository.event_store
     stream = repository.stream(stream_id)
     with measure_requests() as meter:
         chunks = list(event_store.chunks(stream))
-        merged = None
+        merged, fence, erased = None, 0, 0
         if chunks:
             redacted = [_redacted(repository, chunk, redact) for chunk in chunks]
             folded = repository.fold(repository.initial(stream), redacted)
             snapshot = repository.codec.snapshot(folded.state, folded.version)
             merged = _merge(event_store, redacted, snapshot)
-        erased = _erase_below(event_store, merged) if merged is not None else 0
+            if merged is not None:
+                fenced = _fence_erasure(repository, redact, folded)
+                if fenced is None:
+                    merged = None  # another erasure fenced the stream: run it again
+                else:
+                    fence, came, folded = fenced
+                    if came:
+                        # Writers stored these between the merge and the fence: merge them in.
+                        snapshot = repository.codec.snapshot(folded.state, folded.version)
+                        merged = _merge(event_store, [*redacted, *came], snapshot)
+            erased = _erase_below(event_store, merged) if merged is not None else 0
     return Erasure(
         stream=stream,
-        version=chunks[-1].version if chunks else 0,
+        version=merged.version if merged is not None else (chunks[-1].version if chunks else 0),
         key=_key_of(event_store, merged),
         erased=erased,
         requests=meter.counts,
+        fence=fence,
     )
+
+
+def _erasure_fence(
+    stream: StreamName, version: int, erasure_id: str, snapshot: Snapshot | None
+) -> Chunk:
+    """An erasure's fence at ``version``: no event, ``snapshot`` the state if it is known."""
+    return Chunk(
+        stream=stream,
+        version=version,
+        number=FIRST_CHUNK,
+        base_version=version - 1,
+        append_id=erasure_id,
+        events=(),
+        snapshot=snapshot,
+        rebased=True,
+    )
+
+
+def _fence_erasure(
+    repository: Repository[Any, Any, E], redact: Callable[[E], E], folded: Loaded[Any]
+) -> tuple[int, list[Chunk], Loaded[Any]] | None:
+    """Commit the erasure's fence above ``folded`` (the redacted stream's state), in rounds.
+
+    Returns the fence's version, the chunks writers stored between ``folded``'s version and
+    the fence (redacted), and the redacted state below the fence; None if another erasure's
+    fence or erased chunk was met (run the erasure again). See :func:`erase`.
+    """
+    event_store = repository.event_store
+    codec = repository.codec
+    stream = folded.stream
+    erasure_id = event_store.new_id()
+    window, came = 1, []
+    log = _log.bind(stream=str(stream))
+    lost: ConcurrencyError | None = None
+    for round_ in range(1, _DELETE_ROUNDS + 1):
+        versions = range(folded.version + 1, folded.version + window + 1)
+        fences = [
+            _erasure_fence(
+                stream,
+                version,
+                erasure_id,
+                codec.snapshot(folded.state, version) if version == versions[0] else None,
+            )
+            for version in versions
+        ]
+        outcomes = _each(lambda fence: _try_commit(event_store, fence), fences)
+        won = [fence for fence, outcome in zip(fences, outcomes, strict=True) if not outcome]
+        lowest = won[0].version if won else versions[-1] + 1
+        for conflict in outcomes:
+            if conflict is None or conflict.expected_version + 1 > lowest:
+                continue  # ours, or a writer's above our fence: it caught up through it
+            found = conflict.found
+            if found is None or found.deleted:
+                raise StreamDeleted(stream, conflict.actual_version)
+            if found.rebased or found.erased:
+                log.info("fence_met_another_erasure", version=found.version, round=round_)
+                return None
+            chunk = _redacted(repository, found, redact)
+            came.append(chunk)
+            folded = repository.fold(folded, [chunk])
+            lost = conflict
+        if won:
+            _resnapshot_fence(event_store, codec.snapshot, folded, won, versions[-1])
+            log.info("fenced", version=lowest, round=round_, sent=window, writers=len(came))
+            return lowest, came, folded
+        window = min(2 * window, _MAX_TOMBSTONES)
+        log.debug("fences_lost", round=round_, stored=folded.version, next_window=window)
+    assert lost is not None  # noqa: S101 - every round that did not return lost
+    raise RetriesExhausted(stream, _DELETE_ROUNDS, lost)
+
+
+def _resnapshot_fence(
+    event_store: EventStore,
+    snapshot: Callable[[Any, int], Snapshot],
+    folded: Loaded[Any],
+    won: Sequence[Chunk],
+    top: int,
+) -> None:
+    """Give the top fence of a round a snapshot, if ours runs unbroken to it and has none.
+
+    Fences above a round's lowest carry no snapshot; if they run unbroken from the lowest to
+    the round's top, nobody stored a version among them, so the state at the top is
+    ``folded``'s: stored as the top fence's chunk 1, loads take it instead of replaying.
+    """
+    versions = [fence.version for fence in won]
+    last = won[-1]
+    if last.snapshot is not None or last.version != top:
+        return
+    if versions != list(range(versions[0], top + 1)):
+        return  # a writer stored a version among ours: a load replays and re-snapshots
+    resnapshot = attrs.evolve(last, number=last.number + 1, snapshot=snapshot(folded.state, top))
+    try:
+        event_store.store(resnapshot)
+    except ObjectAlreadyExists:
+        _log.debug("fence_resnapshot_lost", stream=str(last.stream), version=top)
 
 
 def _key_of(event_store: EventStore, chunk: Chunk | None) -> str | None:
@@ -267,7 +399,12 @@ def _merge(event_store: EventStore, chunks: Sequence[Chunk], snapshot: Snapshot)
         for event in chunk.events
     )
     merged = attrs.evolve(
-        last, number=last.number + 1, base_version=0, events=events, snapshot=snapshot
+        last,
+        number=last.number + 1,
+        base_version=0,
+        events=events,
+        snapshot=snapshot,
+        rebased=False,
     )
     log = _log.bind(stream=str(last.stream), version=last.version, chunk=merged.number)
     try:
@@ -312,7 +449,8 @@ def _erase_below(event_store: EventStore, merged: Chunk) -> int:
         chunk, etag = found
         try:
             event_store.replace(
-                attrs.evolve(chunk, events=(), snapshot=None, erased=True), etag=etag
+                attrs.evolve(chunk, events=(), snapshot=None, erased=True, rebased=False),
+                etag=etag,
             )
         except ObjectChanged:
             _log.info("erase_skipped", stream=str(stream), key=where.key, reason="changed")

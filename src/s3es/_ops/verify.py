@@ -243,37 +243,72 @@ def _event_problems(stored: Sequence[StoredChunk]) -> list[VerifyProblem]:
 def _snapshot_problems(
     codec: AggregateCodec[Any, Any, Any], links: Sequence[StoredChunk]
 ) -> tuple[bool, list[VerifyProblem]]:
-    """Whether the latest snapshot was compared with a full replay; the problems found."""
+    """Whether the latest snapshot was compared with a full replay; the problems found.
+
+    Each erasure's fence in the chain with a snapshot of the code's schema is compared with
+    the replay up to its version too: its snapshot is the state a writer that catches up
+    through it takes.
+    """
     latest = links[-1]
     assert latest.chunk is not None  # noqa: S101 - chain() links only readable chunks
     stream = latest.chunk.stream
-    events = []
+    aggregate = codec.aggregate
+    replayed = aggregate.initial_state()
+    problems = []
     for item in links:
         assert item.chunk is not None  # noqa: S101
+        events = []
         for record in item.chunk.events:
             try:
                 events.append(codec.decode(record, item.key)[1])
             except CorruptChunk as error:
                 return False, [VerifyProblem(stream, item.key, error.reason)]
-    aggregate = codec.aggregate
-    replayed = functools.reduce(aggregate.evolve, events, aggregate.initial_state())
+        replayed = functools.reduce(aggregate.evolve, events, replayed)
+        if item.chunk.rebased and item is not latest:
+            problems += _fence_snapshot_problems(codec, item, replayed)
     snapshot = latest.chunk.snapshot
     if snapshot is None or snapshot.schema != codec.snapshot_schema:
         # Loads replay such a stream, then store a snapshot of the code's schema: not a fault.
-        return False, []
+        return False, problems
     state, reason = codec.state_from(snapshot)
     if state is None:
-        return False, [VerifyProblem(stream, latest.key, f"the snapshot cannot be read: {reason}")]
+        problems.append(VerifyProblem(stream, latest.key, f"the snapshot cannot be read: {reason}"))
+        return False, problems
     if state != replayed:
-        return True, [
+        count = sum(len(item.chunk.events) for item in links if item.chunk is not None)
+        problems.append(
             VerifyProblem(
                 stream,
                 latest.key,
-                f"the snapshot is not the state a full replay of {len(events)} events gives: "
+                f"the snapshot is not the state a full replay of {count} events gives: "
                 f"{state!r} in the snapshot, {replayed!r} replayed",
             )
-        ]
-    return True, []
+        )
+    return True, problems
+
+
+def _fence_snapshot_problems(
+    codec: AggregateCodec[Any, Any, Any], item: StoredChunk, replayed: Any
+) -> list[VerifyProblem]:
+    """An erasure's fence below the top whose snapshot is not the replayed state there."""
+    chunk = item.chunk
+    assert chunk is not None  # noqa: S101 - a link of the chain
+    if chunk.snapshot is None or chunk.snapshot.schema != codec.snapshot_schema:
+        return []  # a writer crossing it replays the stream instead
+    state, reason = codec.state_from(chunk.snapshot)
+    if state is None:
+        return [VerifyProblem(chunk.stream, item.key, f"the snapshot cannot be read: {reason}")]
+    if state == replayed:
+        return []
+    return [
+        VerifyProblem(
+            chunk.stream,
+            item.key,
+            f"an erasure's fence whose snapshot is not the state a replay up to version "
+            f"{chunk.version} gives: a writer catching up through it would take "
+            f"{state!r}, the stream folds to {replayed!r}",
+        )
+    ]
 
 
 def verify_stream(
@@ -288,8 +323,9 @@ def verify_stream(
     follows reaches version 0 with no gap, no erased chunk and no tombstone in it; that every
     version keeps its chunk 0 (its lock); and that re-written and merged chunks hold the same
     events as the versions they stand for. With ``aggregate`` (of the stream's type), every
-    event of the chain must decode, and the latest snapshot, if written under the aggregate's
-    ``SNAPSHOT_SCHEMA``, must equal the state a full replay gives. A deleted stream is checked
+    event of the chain must decode, and the latest snapshot, and that of every erasure's fence
+    in the chain, if written under the aggregate's ``SNAPSHOT_SCHEMA``, must equal the state
+    a replay up to its version gives. A deleted stream is checked
     only for its fences: every version below its tombstone keeps a chunk 0 that is a
     tombstone of that version, and nothing else is left. Writes nothing.
     """
