@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 
 import attrs
 
@@ -139,6 +140,24 @@ class FeedEntry:
     key: str
 
 
+def _parse_chunk_key(stream: StreamName, stream_prefix: str, key: str) -> ChunkKey:
+    """The chunk ``key`` names, ``stream_prefix`` being ``stream``'s; else CorruptChunk."""
+    match = (
+        _CHUNK_NAME.fullmatch(key, len(stream_prefix)) if key.startswith(stream_prefix) else None
+    )
+    if match is None:
+        raise CorruptChunk(
+            key,
+            f"not a chunk key of stream {stream} (expected {stream_prefix}"
+            f"{'9' * VERSION_WIDTH}.{'9' * CHUNK_WIDTH}.json)",
+        )
+    countdown_version, countdown_number = match.groups()
+    version = MAX_VERSION - int(countdown_version)
+    if version < 1:
+        raise CorruptChunk(key, f"version must be at least 1 in a chunk key of stream {stream}")
+    return ChunkKey(stream, version, MAX_CHUNK - int(countdown_number), key)
+
+
 @attrs.frozen
 class StreamKeys:
     """The key layout under one prefix: the key of every object s3es stores there.
@@ -189,22 +208,18 @@ class StreamKeys:
         Raises CorruptChunk if the key is not a chunk key of ``stream``: a stray object in a stream
         is never ignored.
         """
+        return _parse_chunk_key(stream, self.stream_prefix(stream), key)
+
+    def parse_listing(self, stream: StreamName, keys: Iterable[str]) -> Iterator[ChunkKey]:
+        """Each of ``keys`` (a listing of ``stream``'s prefix) parsed as :meth:`parse` does.
+
+        The stream's prefix is made and checked once for the whole listing, not once per key.
+        Lazy: a key is parsed (and raises CorruptChunk if it is no chunk key of ``stream``)
+        when it is reached.
+        """
         stream_prefix = self.stream_prefix(stream)
-        match = (
-            _CHUNK_NAME.fullmatch(key[len(stream_prefix) :])
-            if key.startswith(stream_prefix)
-            else None
-        )
-        if match is None:
-            raise CorruptChunk(
-                key,
-                f"not a chunk key of stream {stream} (expected {stream_prefix}"
-                f"{'9' * VERSION_WIDTH}.{'9' * CHUNK_WIDTH}.json)",
-            )
-        version, number = MAX_VERSION - int(match[1]), MAX_CHUNK - int(match[2])
-        if version < 1:
-            raise CorruptChunk(key, f"version must be at least 1 in a chunk key of stream {stream}")
-        return ChunkKey(stream=stream, version=version, number=number, key=key)
+        for key in keys:
+            yield _parse_chunk_key(stream, stream_prefix, key)
 
     def feed_prefix(self, stream_type: str) -> str:
         """The key prefix (ending in ``/``) of the change-feed entries of ``stream_type``."""
