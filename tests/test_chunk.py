@@ -463,3 +463,73 @@ class TestEncodeErrors:
         stream, the event and the field."""
         with pytest.raises(NotJSON, match=r"order/o-1, event 1 of 1 .*data\['name'\]"):
             encode_chunk(_chunk(events=(_event({"name": "\ud800"}),)))
+
+
+# An erasure's fence (``"rebased": true``)
+
+
+def _fence(version: int = 2, snapshot: Snapshot | None = None, **changes: Any) -> Chunk:
+    fields: dict[str, Any] = {
+        "stream": STREAM,
+        "version": version,
+        "number": 0,
+        "base_version": version - 1,
+        "append_id": "erasure-1",
+        "events": (),
+        "snapshot": snapshot,
+        "rebased": True,
+    }
+    return Chunk(**{**fields, **changes})
+
+
+class TestFence:
+    @pytest.mark.parametrize(
+        "snapshot", [None, Snapshot(1, 2, {"total": 2})], ids=["no state", "state"]
+    )
+    def test_round_trip(self, snapshot: Snapshot | None) -> None:
+        """A fence, with its state or without, is stored with "rebased": true and no event,
+        and reads back equal (by the fast path and by the converter's)."""
+        chunk = _fence(snapshot=snapshot)
+        body = encode_chunk(chunk)
+        document = json.loads(body)
+        assert (document["rebased"], document["events"]) == (True, [])
+        assert decode_chunk(_where(version=2), body) == chunk
+        document["format_note"] = "an unknown field sends the converter's way"
+        document["rebased"] = 1  # not a bool: the fast path declines, the converter names it
+        assert "rebased" in _corrupt(json.dumps(document).encode(), _where(version=2)).reason
+
+    def test_older_code_refuses_a_fence(self) -> None:
+        """Code that does not know the flag reads a fence as a chunk with no event and no
+        tombstone or erased flag: corrupt, never a version with an empty fold onto a state
+        that may hold what the erasure removed. So the format stays 1."""
+        document = json.loads(encode_chunk(_fence(snapshot=Snapshot(1, 2, {}))))
+        del document["rebased"]  # what older code, which ignores unknown fields, sees
+        error = _corrupt(json.dumps(document).encode(), _where(version=2))
+        assert "at least one event" in error.reason
+
+    @pytest.mark.parametrize(
+        ("changes", "problem"),
+        [
+            ({"events": (_event(),)}, "fence (rebased) holds no event"),
+            ({"deleted": True}, "is no fence"),
+            ({"erased": True}, "is no fence"),
+            ({"snapshot": Snapshot(1, 3, {})}, "snapshot version (3) is not the chunk's (2)"),
+        ],
+    )
+    def test_invalid_fence_refused(self, changes: dict[str, Any], problem: str) -> None:
+        """A fence with an event, also a tombstone or erased, or with the snapshot of another
+        version is refused when it is made."""
+        fields = {"snapshot": None, **changes}
+        with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+            _fence(**fields)
+
+    def test_merged_chunk_over_a_fence(self) -> None:
+        """A merged chunk may cover a version with no event (a fence it stands for), even
+        its own; its events must still name versions in its range, in order."""
+        events = (_event(version=1), _event(version=3))
+        merged = _chunk(version=4, number=1, base_version=0, events=events, snapshot=None)
+        assert decode_chunk(_where(version=4, chunk=1), encode_chunk(merged)) == merged
+        with pytest.raises(ValueError, match="must name versions among them, in order"):
+            _chunk(version=4, base_version=0, events=events[::-1], snapshot=None)
+        with pytest.raises(ValueError, match="must name versions among them, in order"):
+            _chunk(version=2, base_version=0, events=events, snapshot=None)

@@ -22,7 +22,7 @@ from s3es._eventstore.chunk import Chunk, decode_chunk
 from s3es._eventstore.store import StreamConflict
 from s3es.eventstore import Snapshot
 from s3es.metering import RequestCounts
-from s3es.ops import delete
+from s3es.ops import delete, erase
 from s3es.storage import ObjectStore
 from tests.aggregates import (
     Counter,
@@ -326,3 +326,83 @@ class TestCatchUp:
         repository = _repository(store)
         loaded = repository.load(STREAM.id)
         assert repository.refresh(loaded) == loaded
+
+
+def _redact(event: Any) -> Any:
+    """Erase the first increment's amount, as far as 5 can be told from 4."""
+    return Incremented(4) if event == Incremented(5) else event
+
+
+class TestThroughAnErasureFence:
+    """A state from before an erasure never folds onto the redacted stream: it is replaced."""
+
+    def test_refresh_from_the_winning_fence(self) -> None:
+        """A PUT on a pre-erasure state loses to the fence, whose snapshot is the state the
+        catch-up takes: the redacted total, at the fence's version, with no request."""
+        store = InMemoryObjectStore()
+        _write(store)
+        repository = _repository(store)
+        stale = repository.load(STREAM.id)
+        assert stale.state == CounterState(5, 4)
+        assert erase(repository, STREAM.id, _redact).fence == 4
+        with pytest.raises(StreamConflict) as conflict:
+            repository.append(stale, [Incremented(1)])
+        assert conflict.value.found is not None
+        assert conflict.value.found.rebased
+        since = _since(store)
+        caught_up = repository.refresh(stale, conflict.value)
+        assert since().total == 0
+        assert (caught_up.version, caught_up.state) == (4, CounterState(4, 4))
+        assert repository.refresh(stale) == caught_up == repository.load(STREAM.id)
+
+    def test_fold_onto_a_stale_state_takes_the_fence(self) -> None:
+        """fold onto a state of a later version than 0 takes the fence's snapshot; from
+        version 0 it folds every chunk's events, passing through the fence to the same state."""
+        store = InMemoryObjectStore()
+        _write(store)
+        repository = _repository(store)
+        stale = repository.load(STREAM.id)
+        erase(repository, STREAM.id, _redact)
+        chunks = list(repository.event_store.chunks(STREAM))
+        fence = chunks[-1]
+        assert fence.rebased
+        from_start = repository.fold(repository.initial(STREAM), chunks)
+        assert repository.fold(stale, [fence]) == from_start
+        assert from_start == repository.replay(STREAM.id) == repository.load(STREAM.id)
+
+    @pytest.mark.parametrize("commands", [1, 3], ids=["behind the merged chunk", "at its top"])
+    def test_unusable_fence_snapshot_replays_from_the_start(self, commands: int) -> None:
+        """A fence whose snapshot this code cannot use (another SNAPSHOT_SCHEMA) makes the
+        catch-up replay the redacted stream from its start, never fold onto the stale state:
+        the fence folded (no event), or the merged chunk below it trimmed to the versions
+        after the state's, would keep the erased amount."""
+        store = InMemoryObjectStore()
+        handler = CommandHandler(_repository(store))
+        for command in HISTORY[:commands]:
+            handler.handle(STREAM.id, command)
+        repository = _repository(store)
+        stale = repository.load(STREAM.id)
+        for command in HISTORY[commands:]:
+            handler.handle(STREAM.id, command)
+        erase(_repository(store, CounterV2), STREAM.id, _redact)  # snapshots of schema 2
+        with pytest.raises(StreamConflict) as conflict:
+            repository.append(stale, [Incremented(1)])
+        caught_up = repository.refresh(stale, conflict.value)
+        assert (caught_up.version, caught_up.state) == (4, CounterState(4, 4))
+        assert repository.refresh(stale) == caught_up
+        assert caught_up == repository.replay(STREAM.id)
+
+    def test_handler_with_a_cached_state_stores_the_redacted_state(self) -> None:
+        """A handler whose cache predates the erasure decides again on the fence's state:
+        its chunk's snapshot holds the redacted total."""
+        store = InMemoryObjectStore()
+        handler = CommandHandler(_repository(store))
+        for command in HISTORY:
+            handler.handle(STREAM.id, command)
+        erase(_repository(store), STREAM.id, _redact)
+        result = handler.handle(STREAM.id, Increment(1))
+        assert (result.version, result.state, result.attempts) == (5, CounterState(5, 5), 2)
+        stored = _stored_chunk(store, 5, 0)
+        assert stored is not None
+        assert stored.snapshot is not None
+        assert stored.snapshot.state == {"total": 5, "events": 5}

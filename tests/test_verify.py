@@ -346,3 +346,39 @@ class TestReadAsTheEventStoreReads:
         assert "more than max_chunk_bytes (1,000) allows" in problem.reason
         assert (report.chunks, report.events) == (2, 1)
         assert verify_stream(event_store, _stream("a")).ok
+
+
+class TestErasureFences:
+    def test_fenced_stream_is_sound(self) -> None:
+        """An erased stream, its fence and the appends after it pass; the fence's snapshot is
+        compared with the replay up to it, like the latest one."""
+        _, event_store = _store(a=3)
+        repository = Repository(event_store, Counter)
+        assert erase(repository, "a", lambda event: event).fence == 4
+        CommandHandler(repository).handle("a", Increment(1))
+        report = verify_stream(event_store, _stream("a"), aggregate=Counter)
+        assert report.ok, report.problems
+        assert (report.version, report.events, report.snapshot_checked) == (5, 4, True)
+
+    def test_fence_whose_snapshot_differs_from_replay(self) -> None:
+        """A fence below the top whose snapshot is not the state the stream folds to there is
+        a problem naming its key: a writer catching up through it would take that state."""
+        objects, event_store = _store(a=2)
+        repository = Repository(event_store, Counter)
+        erase(repository, "a", lambda event: event)
+        CommandHandler(repository).handle("a", Increment(1))
+        key = _key(event_store, "a", 3)
+        fence = event_store.read(event_store.keys.parse(_stream("a"), key))
+        assert fence is not None
+        assert fence[0].rebased
+        wrong = Snapshot(schema=1, version=3, state={"total": 99, "events": 2})
+        _overwrite(objects, key, encode_chunk(attrs.evolve(fence[0], snapshot=wrong)))
+        assert verify_stream(event_store, _stream("a")).ok
+        report = verify_stream(event_store, _stream("a"), aggregate=Counter)
+        (problem,) = report.problems
+        assert problem.key == key
+        assert problem.reason == (
+            "an erasure's fence whose snapshot is not the state a replay up to version 3 "
+            "gives: a writer catching up through it would take CounterState(total=99, "
+            "events=2), the stream folds to CounterState(total=3, events=2)"
+        )
