@@ -5,6 +5,9 @@ No timing is asserted: request counts and states only, which do not depend on th
 
 from __future__ import annotations
 
+import json
+
+import attrs
 import pytest
 from bench.replay import (
     decode_floor,
@@ -14,9 +17,10 @@ from bench.replay import (
     stored_bodies,
 )
 
-from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository
+from s3es import CommandHandler, CorruptChunk, EventStore, InMemoryObjectStore, Repository
 from s3es.metering import RequestCounts
-from tests.aggregates import Counter, CounterError, Decrement, Increment
+from s3es.ops import compact
+from tests.aggregates import Counter, CounterError, Decrement, Increment, counter_stream
 
 BEHIND = (0, 1, 2, 3, 10, 200)
 
@@ -55,6 +59,68 @@ class TestStaleRefresh:
         with pytest.raises(CounterError):
             stale.handle("c-1", Decrement(100))
         assert store.requests - before == RequestCounts(list=1, get=1)
+
+
+def _rewrite(store: InMemoryObjectStore, key: str, change: dict[str, object]) -> None:
+    """Replace the chunk at ``key`` by its JSON with the fields of ``change`` set."""
+    stored = store.get(key)
+    assert stored is not None
+    document = {**json.loads(stored.body), **change}
+    store.replace(key, json.dumps(document).encode(), etag=stored.etag)
+
+
+class TestOlderSnapshots:
+    def test_only_the_newest_keeps_its_snapshot(self) -> None:
+        """chunks(older_snapshots=False) gives the same chunks, with the snapshot of the newest
+        alone; by default every chunk keeps its own."""
+        _, repository = counter_stream("c-1", 4)
+        stream = repository.stream("c-1")
+        every = list(repository.event_store.chunks(stream))
+        lean = list(repository.event_store.chunks(stream, older_snapshots=False))
+        assert [chunk.snapshot is None for chunk in every] == [False] * 4
+        assert [chunk.snapshot is None for chunk in lean] == [True, True, True, False]
+        assert [attrs.evolve(chunk, snapshot=None) for chunk in every[:3]] == lean[:3]
+        assert every[3] == lean[3]
+        assert lean == list(repository.event_store.chunks(stream, older_snapshots=False)), (
+            "the same on every read"
+        )
+
+    def test_a_merged_chunk_keeps_its_snapshot(self) -> None:
+        """A chunk covering several versions (compaction's, or an erasure's, which may stand
+        for a fence) keeps its snapshot below the newest: a reader catching up through it
+        takes that state."""
+        _, repository = counter_stream("c-1", 3)
+        compact(repository, "c-1")
+        CommandHandler(repository).handle("c-1", Increment(4))
+        stream = repository.stream("c-1")
+        lean = list(repository.event_store.chunks(stream, older_snapshots=False))
+        assert [(chunk.version, chunk.base_version) for chunk in lean] == [(3, 0), (4, 3)]
+        assert [chunk.snapshot is not None for chunk in lean] == [True, True]
+
+    @pytest.mark.parametrize(
+        ("snapshot", "field"),
+        [
+            pytest.param({"schema": "1", "version": 1, "state": {}}, "schema", id="str-schema"),
+            pytest.param({"schema": 1, "version": True, "state": {}}, "version", id="bool-version"),
+            pytest.param({"schema": 1, "version": 2, "state": {}}, "snapshot version", id="other"),
+            pytest.param({"schema": 1, "version": 1}, "state", id="no-state"),
+            pytest.param([], "snapshot", id="array"),
+        ],
+    )
+    def test_an_older_snapshot_is_checked_as_strictly(self, snapshot: object, field: str) -> None:
+        """A snapshot left out of an older chunk is still read strictly: a mistyped one makes
+        the chunk corrupt, named by its key, as when it is kept."""
+        store, repository = counter_stream("c-1", 3)
+        stream = repository.stream("c-1")
+        key = repository.event_store.keys.chunk_key(stream, 1)
+        _rewrite(store, key, {"snapshot": snapshot})
+        for older_snapshots in (True, False):
+            with pytest.raises(CorruptChunk) as raised:
+                list(repository.event_store.chunks(stream, older_snapshots=older_snapshots))
+            assert raised.value.key == key
+            assert field in raised.value.reason
+        with pytest.raises(CorruptChunk):
+            repository.replay("c-1")
 
 
 class TestFloorBench:

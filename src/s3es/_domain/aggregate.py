@@ -156,13 +156,17 @@ class AggregateCodec(Generic[S, C, E]):
         initial = aggregate.initial_state()
         self.state_type: Any = cls.STATE_TYPE or type(initial)
         self._check_converter(cls)
-        # Built once per class: the converter's dispatch is not paid per event.
-        self._structure_hooks: dict[str, Callable[[Any, Any], Any]] = {
-            name: self.converter.get_structure_hook(event_class)
+        #: Of each event type: its current schema, structure hook and class, built once per
+        #: class so that the converter's dispatch is not paid per event. An event stored at its
+        #: type's current schema needs no upcasting: one lookup and one call read it.
+        self._readers: dict[str, tuple[int, Callable[[Any, Any], Any], type[Any]]] = {
+            name: (
+                self.upcasting.current(name),
+                self.converter.get_structure_hook(event_class),
+                event_class,
+            )
             for name, event_class in self._class_of.items()
         }
-        #: (type name, schema) of the events that need no upcasting: stored at the current schema.
-        self._up_to_date = {(name, self.upcasting.current(name)) for name in self._class_of}
         self._state_hook = self.converter.get_structure_hook(self.state_type)
         #: "object" or "array" if states are stored as one: a snapshot of another shape does
         #: not fit (cattrs would read a list or a str as an attrs class's defaults).
@@ -247,18 +251,19 @@ class AggregateCodec(Generic[S, C, E]):
         read as one of ``EVENT_TYPES``.
         """
         name, schema, data = record.type, record.schema, record.data
-        if type(schema) is not int or (name, schema) not in self._up_to_date:
+        reader = self._readers.get(name)
+        if reader is None or reader[0] != schema or type(schema) is not int:
             name, schema, data = self.upcasting.upcast(record, _key(key))
-        hook = self._structure_hooks.get(name)
-        if hook is None:
-            raise CorruptChunk(
-                _key(key),
-                f"unknown event type {name!r}{origin(record, name, schema)} (event {record.id}); "
-                f"{type(self.aggregate).__qualname__} registers "
-                f"{', '.join(sorted(self._class_of))}",
-            )
+            reader = self._readers.get(name)
+            if reader is None:
+                raise CorruptChunk(
+                    _key(key),
+                    f"unknown event type {name!r}{origin(record, name, schema)} "
+                    f"(event {record.id}); {type(self.aggregate).__qualname__} registers "
+                    f"{', '.join(sorted(self._class_of))}",
+                )
         try:
-            event: E = hook(data, self._class_of[name])
+            event: E = reader[1](data, reader[2])
         except (cattrs.errors.CattrsError, TypeError, ValueError, KeyError) as error:
             detail = (
                 "; ".join(cattrs.transform_error(error, path="data"))
@@ -275,8 +280,7 @@ class AggregateCodec(Generic[S, C, E]):
     def events(self, chunk: Chunk, key: KeyOf) -> Iterator[E]:
         """The domain events of ``chunk``, stored at ``key``, without where and when."""
         decode = self.decode
-        for record in chunk.events:
-            yield decode(record, key)[1]
+        return iter([decode(record, key)[1] for record in chunk.events])
 
     def recorded(self, chunk: Chunk, key: KeyOf) -> Iterator[RecordedEvent[E]]:
         """The events of ``chunk``, stored at ``key``, read back as domain events."""

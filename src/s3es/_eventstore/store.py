@@ -378,10 +378,12 @@ class EventStore:
         chunk that stands for it is stored before any chunk is erased. An ``after_version`` that
         is not an int >= 0 raises InvalidConfiguration, naming the stream, before any request.
 
-        ``older_snapshots=False`` yields every chunk but the newest without its snapshot
-        (None; each is still checked as strictly when read), for a reader that folds the events
-        and needs no state but the latest: the walk holds every chunk until it reaches the
-        oldest, and a long stream's snapshots held that long cost more than decoding them.
+        ``older_snapshots=False`` yields the chunks below the newest without their snapshots
+        (None; each is still checked as strictly when read), but for an erasure's fence's and
+        a merged chunk's, whose state a reader catching up through them takes: for a reader
+        that folds the events and needs no other state. The walk holds every chunk until it
+        reaches the oldest, and a long stream's snapshots held that long cost more than
+        decoding them (a fifth of a replay of 10,000 appends).
         """
         if type(after_version) is not int or after_version < 0:
             raise InvalidConfiguration(
