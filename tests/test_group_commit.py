@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,7 @@ from s3es import (
     InMemoryObjectStore,
     Repository,
 )
+from s3es._domain import group
 from s3es.metering import RequestCounts
 from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 from tests.aggregates import (
@@ -257,14 +260,31 @@ class TestUnderLoad:
             results = list(pool.map(run, plans))
         _check_history(store, results)
 
-    def test_fewer_requests_than_commands(self) -> None:
+    def test_fewer_requests_than_commands(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Eight threads of back-to-back commands through one handler, each PUT held until
-        every other thread's command has queued behind it: fewer than one request per
+        every other thread's command has joined the stream's lane: fewer than one request per
         command (about one per four: every other thread rides each PUT)."""
         store = InMemoryObjectStore()
         threads, commands_per_thread = 8, 10
         lock = threading.Lock()
-        active, inside = [threads], [0]
+        #: Threads still running, and commands that have reached the lanes and not returned.
+        active, joined = [threads], [0]
+
+        class CountingDeque(deque[Any]):
+            """A lane that counts each command as it joins, under the lanes' own lock: a
+            leader when its lane is made, a follower when it is appended."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                with lock:
+                    joined[0] += 1
+
+            def append(self, item: Any) -> None:
+                super().append(item)
+                with lock:
+                    joined[0] += 1
+
+        monkeypatch.setattr(group, "deque", CountingDeque)
 
         def hold(key: str) -> None:
             if not key.endswith(".999999.json"):
@@ -272,7 +292,7 @@ class TestUnderLoad:
             deadline = time.monotonic() + 10
             while True:
                 with lock:
-                    if inside[0] >= active[0]:  # every thread's command is in or queued
+                    if joined[0] >= active[0]:  # every running thread's command is in or queued
                         return
                 assert time.monotonic() < deadline, "the other threads never queued"
                 time.sleep(0.0005)
@@ -280,21 +300,17 @@ class TestUnderLoad:
         intercepting = InterceptingStore(store, before_put=hold)
         handler = _handler(intercepting)
 
-        def handle(thread: int) -> Result:
-            with lock:
-                inside[0] += 1
-            try:
-                return handler.handle(STREAM_ID, Increment(1), metadata={"t": thread})
-            finally:
-                with lock:
-                    inside[0] -= 1
-
         def run(thread: int) -> list[Result]:
+            results = []
             try:
-                return [handle(thread) for _ in range(commands_per_thread)]
+                for _ in range(commands_per_thread):
+                    results.append(handler.handle(STREAM_ID, Increment(1), metadata={"t": thread}))
+                    with lock:
+                        joined[0] -= 1
             finally:
                 with lock:
                     active[0] -= 1
+            return results
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
             results = list(pool.map(run, range(threads)))
