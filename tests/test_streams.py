@@ -335,6 +335,47 @@ class TestParse:
         assert "stream order/o-1" in raised.value.reason
 
 
+class TestParseListing:
+    def test_same_as_parse(self) -> None:
+        """parse_listing reads each key of a listing as parse does, in the listing's order."""
+        keys = StreamKeys("t")
+        listed = [
+            keys.chunk_key(STREAM, version, number) for version, number in ((3, 1), (3, 0), (2, 0))
+        ]
+        assert list(keys.parse_listing(STREAM, listed)) == [
+            keys.parse(STREAM, key) for key in listed
+        ]
+
+    def test_stray_key_raises_when_reached(self) -> None:
+        """A key that is not a chunk key of the stream raises parse's CorruptChunk, naming it,
+        when the listing reaches it: the keys before it are read."""
+        keys = StreamKeys("t")
+        good = keys.chunk_key(STREAM, 2)
+        stray = keys.stream_prefix(STREAM) + "notes.txt"
+        other = keys.chunk_key(StreamName("order", "o-2"), 1)
+        for bad in (stray, other):
+            parsed = keys.parse_listing(STREAM, [good, bad])
+            assert next(parsed) == keys.parse(STREAM, good)
+            with pytest.raises(CorruptChunk) as raised:
+                next(parsed)
+            assert raised.value.key == bad
+            assert "not a chunk key of stream order/o-1" in raised.value.reason
+
+    def test_version_zero(self) -> None:
+        """A chunk key of version 0 is refused in a listing too."""
+        keys = StreamKeys()
+        key = keys.stream_prefix(STREAM) + "9" * 20 + ".999999.json"
+        with pytest.raises(CorruptChunk, match="version must be at least 1"):
+            list(keys.parse_listing(STREAM, [key]))
+
+    def test_too_long_stream_raises_before_any_key(self) -> None:
+        """A stream whose keys S3 could not hold raises InvalidStreamName at the first key, as
+        parse does for each."""
+        stream = StreamName("order", "x" * S3_MAX_KEY_BYTES)
+        with pytest.raises(InvalidStreamName):
+            next(StreamKeys().parse_listing(stream, ["order/x/00000000000000000001.000000.json"]))
+
+
 # Properties
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -394,14 +395,17 @@ def _parse(key: str, body: bytes) -> Any:
     """
     scanned = body.translate(_SCAN)
     document = _orjson_loads(body, scanned)
+    # orjson refuses a lone surrogate escape: only a document json read may hold one.
+    lone_surrogates = False
     if document is _UNPARSED:
         try:
             document = _DECODER.decode(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise CorruptChunk(key, f"not UTF-8 JSON: {error}") from error
+        lone_surrogates = _SURROGATE_ESCAPE.search(body) is not None
     if _nested_deeper(document, scanned.count(b"[")):
         raise CorruptChunk(key, f"its JSON nests deeper than {MAX_JSON_DEPTH} levels")
-    if _SURROGATE_ESCAPE.search(body):
+    if lone_surrogates:
         # "\ud800" is valid JSON and valid UTF-8, but no Unicode text: writing it fails.
         problem = json_problem(document)
         if problem is not None:
@@ -427,6 +431,20 @@ def _field(key: str, document: Mapping[str, Any], name: str, kind: Any) -> Any:
     return value
 
 
+#: The fields every stored event has, and every chunk: one lookup for all of them.
+_EVENT_FIELDS: Final = operator.itemgetter("type", "id", "data", "metadata", "recorded_at")
+_CHUNK_FIELDS: Final = operator.itemgetter(
+    "stream_type",
+    "stream_id",
+    "version",
+    "chunk",
+    "base_version",
+    "append_id",
+    "events",
+    "snapshot",
+)
+
+
 def _fast_events(events: Any) -> tuple[EventRecord, ...] | None:
     """``events`` (a chunk's JSON) as EventRecords, or None if anything is off.
 
@@ -439,14 +457,11 @@ def _fast_events(events: Any) -> tuple[EventRecord, ...] | None:
     for event in events:
         if type(event) is not dict:
             return None
+        try:
+            kind, event_id, data, metadata, recorded_at = _EVENT_FIELDS(event)
+        except KeyError:
+            return None
         get = event.get
-        kind, event_id, data, metadata, recorded_at = (
-            get("type"),
-            get("id"),
-            get("data"),
-            get("metadata"),
-            get("recorded_at"),
-        )
         schema, version = get("schema", 1), get("version")
         if (
             type(kind) is not str
@@ -491,15 +506,13 @@ def _fast_chunk(
     dispatch per field. It accepts nothing the converter refuses; whatever it declines goes
     the converter's way, which raises the CorruptChunk naming what is wrong.
     """
+    try:
+        stream_type, stream_id, version, number, base_version, append_id, events, snapshot = (
+            _CHUNK_FIELDS(document)
+        )
+    except KeyError:
+        return None
     get = document.get
-    stream_type, stream_id, version, number, base_version, append_id = (
-        get("stream_type"),
-        get("stream_id"),
-        get("version"),
-        get("chunk"),
-        get("base_version"),
-        get("append_id"),
-    )
     deleted, erased, rebased = get("deleted", False), get("erased", False), get("rebased", False)
     stream = where.stream
     if (
@@ -514,16 +527,15 @@ def _fast_chunk(
         or type(deleted) is not bool
         or type(erased) is not bool
         or type(rebased) is not bool
-        or "snapshot" not in document
         or version != where.version
         or number != where.number
         or base_version < 0
     ):
         return None
-    events = _fast_events(get("events"))
+    records = _fast_events(events)
     keep = with_snapshot or rebased or version - base_version > 1
-    snapshot = _fast_snapshot(document["snapshot"], version, keep=keep)
-    if events is None or snapshot is None:
+    stored_snapshot = _fast_snapshot(snapshot, version, keep=keep)
+    if records is None or stored_snapshot is None:
         return None
     try:
         return Chunk(
@@ -532,8 +544,8 @@ def _fast_chunk(
             number,
             base_version,
             append_id,
-            events,
-            snapshot[0],
+            records,
+            stored_snapshot[0],
             deleted,
             erased,
             rebased,

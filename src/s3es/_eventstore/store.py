@@ -384,6 +384,8 @@ class EventStore:
         that folds the events and needs no other state. The walk holds every chunk until it
         reaches the oldest, and a long stream's snapshots held that long cost more than
         decoding them (a fifth of a replay of 10,000 appends).
+
+        .. versionchanged:: 0.2  ``older_snapshots``.
         """
         if type(after_version) is not int or after_version < 0:
             raise InvalidConfiguration(

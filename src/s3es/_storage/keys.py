@@ -216,6 +216,8 @@ class StreamKeys:
         The stream's prefix is made and checked once for the whole listing, not once per key.
         Lazy: a key is parsed (and raises CorruptChunk if it is no chunk key of ``stream``)
         when it is reached.
+
+        .. versionadded:: 0.2
         """
         stream_prefix = self.stream_prefix(stream)
         for key in keys:
