@@ -19,7 +19,7 @@ from bench.replay import (
 
 from s3es import CommandHandler, CorruptChunk, EventStore, InMemoryObjectStore, Repository
 from s3es.metering import RequestCounts
-from s3es.ops import compact
+from s3es.ops import compact, erase
 from tests.aggregates import Counter, CounterError, Decrement, Increment, counter_stream
 
 BEHIND = (0, 1, 2, 3, 10, 200)
@@ -96,6 +96,21 @@ class TestOlderSnapshots:
         lean = list(repository.event_store.chunks(stream, older_snapshots=False))
         assert [(chunk.version, chunk.base_version) for chunk in lean] == [(3, 0), (4, 3)]
         assert [chunk.snapshot is not None for chunk in lean] == [True, True]
+
+    def test_an_erasure_fence_keeps_its_snapshot(self) -> None:
+        """An erasure's fence below the newest chunk keeps its snapshot (the redacted state a
+        reader catching up through it takes); the merged chunk below it keeps its own."""
+        _, repository = counter_stream("c-1", 3)
+        fenced = erase(repository, "c-1", lambda event: event)
+        CommandHandler(repository).handle("c-1", Increment(4))
+        stream = repository.stream("c-1")
+        lean = list(repository.event_store.chunks(stream, older_snapshots=False))
+        assert [(chunk.version, chunk.rebased) for chunk in lean] == [
+            (3, False),
+            (fenced.fence, True),
+            (fenced.fence + 1, False),
+        ]
+        assert [chunk.snapshot is not None for chunk in lean] == [True, True, True]
 
     @pytest.mark.parametrize(
         ("snapshot", "field"),
