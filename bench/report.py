@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from bench import contention, replay
+from bench import contention, maintenance, replay
 from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
 from bench.projections import (
@@ -859,6 +859,18 @@ def sections(results: BenchResults) -> list[Section]:
         *(
             [
                 Section(
+                    f"Maintenance beside {MAINTENANCE_WRITERS} writers at"
+                    f" {_maintenance_latency(results) * 1000:g} ms per request",
+                    table(maintenance.HEADERS, maintenance.table_rows(results.maintenance)),
+                    _maintenance_text(results),
+                )
+            ]
+            if results.maintenance
+            else []
+        ),
+        *(
+            [
+                Section(
                     "Projections: one read-model document, by orders held",
                     read_model_scale_table(results.read_model_scale),
                     _read_model_scale_text(results),
@@ -868,6 +880,35 @@ def sections(results: BenchResults) -> list[Section]:
             else []
         ),
     ]
+
+
+#: Writers appending back to back beside each maintenance run (bench.maintenance's default).
+MAINTENANCE_WRITERS = 4
+
+
+def _maintenance_latency(results: BenchResults) -> float:
+    config = results.config
+    return config.latency if config.maintenance_latency is None else config.maintenance_latency
+
+
+def _maintenance_text(results: BenchResults) -> str:
+    runs = results.config.maintenance_runs
+    return (
+        f"Each operation ran {runs} times on a ledger stream while {MAINTENANCE_WRITERS} writers,"
+        " each with its own command handler (as separate processes would have), appended to it"
+        " back to back, and went on appending after it. *tries lost* counts attempts that lost"
+        " their version to a writer. A deletion sends its tombstones in rounds (1, 2, 4... up to"
+        " 64 versions at once), each starting past the winning chunk a lost PUT hands back, so"
+        " it overtakes writers that always hold the latest state; its sweep keeps every deleted"
+        " version's chunk 0 as a fence. *acknowledged after deletion* counts writers told they"
+        " stored a version after the deletion returned: it must be 0. An erasure merges the"
+        " redacted events, then commits a fence version (rounds again) whose snapshot is the"
+        " redacted state, so writers holding the state from before lose their PUT and catch up"
+        " onto the redacted one. *objects with erased data* counts objects of the stream still"
+        " holding the erased value once the erasure returned and the writers went on: it must"
+        " be 0. A compaction never races writers for a version (it writes beside the latest"
+        " one). See [Operations](operations.md#deleting-a-stream)."
+    )
 
 
 def _when(results: BenchResults) -> str:

@@ -13,6 +13,7 @@ import attrs
 from bench.commands import CommandCost, HotStreamRun, hot_stream, hot_stream_runs, uncontended
 from bench.contention import ContentionRun, contention
 from bench.loads import LoadMeasurement, ReplayMeasurement, cold_loads, replay_throughput
+from bench.maintenance import MaintenanceSummary, maintenance_runs
 from bench.projections import (
     LagMeasurement,
     ReadModelScale,
@@ -82,6 +83,15 @@ class BenchConfig:
     read_ahead_chunks: int = 10_000
     read_ahead_depths: tuple[int, ...] = (0, 8, 16, 32)
     stale_behind: tuple[int, ...] = (0, 1, 2, 3, 10, 200)
+    #: Runs of each maintenance operation (delete, erase, compact) beside 4 writers appending
+    #: back to back, how long writers run before and after it, and when a run gives up.
+    maintenance_runs: int = 5
+    maintenance_warmup: float = 0.3
+    #: Seconds per request of the maintenance runs (None: ``latency``). Not 0: with no I/O,
+    #: writers in one process append thousands of versions a second, and an erasure, which
+    #: reads the whole stream to merge it, chases a stream it cannot catch.
+    maintenance_latency: float | None = None
+    maintenance_cap: float = 20.0
     seed: int = 3
 
     @property
@@ -117,6 +127,10 @@ QUICK = BenchConfig(
     read_ahead_chunks=20,
     read_ahead_depths=(0, 4),
     stale_behind=(0, 3),
+    maintenance_runs=1,
+    maintenance_warmup=0.02,
+    maintenance_latency=0.001,
+    maintenance_cap=5.0,
 )
 
 
@@ -180,6 +194,8 @@ class BenchResults:
     contention: tuple[ContentionRun, ...] = ()
     #: Replay beside its decode floor, read-ahead over the latency store, stale refreshes.
     replay: ReplayResults | None = None
+    #: Deletion, erasure and compaction beside writers appending back to back.
+    maintenance: tuple[MaintenanceSummary, ...] = ()
 
 
 def run(config: BenchConfig = BenchConfig()) -> BenchResults:
@@ -244,6 +260,14 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         latency=config.latency,
         repeats=config.load_repeats,
     )
+    maintained = maintenance_runs(
+        runs=config.maintenance_runs,
+        latency=SimulatedLatency.fixed(
+            config.latency if config.maintenance_latency is None else config.maintenance_latency
+        ),
+        warmup=config.maintenance_warmup,
+        cap=config.maintenance_cap,
+    )
     return BenchResults(
         config=config,
         machine=Machine.this(),
@@ -262,4 +286,5 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         read_model_scale=tuple(scaled),
         contention=tuple(contended),
         replay=replayed,
+        maintenance=maintained,
     )

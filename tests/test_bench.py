@@ -419,6 +419,13 @@ class TestReport:
         assert {each.load_requests for each in quick_results.states} == {
             RequestCounts(list=1, get=1)
         }
+        assert "## Maintenance beside 4 writers at 1 ms per request\n" in page
+        for summary in quick_results.maintenance:
+            # Beside writers appending back to back: every run finishes, no writer is told it
+            # stored a version once the deletion returned, no object keeps the erased data.
+            assert summary.finished == len(summary.runs) == 1
+            assert (summary.late, summary.leaks) == (0, 0)
+        assert [s.operation for s in quick_results.maintenance] == ["delete", "erase", "compact"]
 
     def test_page_shows_each_figure_under_its_heading(self, quick_results: BenchResults) -> None:
         """Each figure is embedded once, right under its section's heading, with its alt text."""
