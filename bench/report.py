@@ -22,7 +22,7 @@ from bench.projections import (
 )
 from bench.run import BenchResults
 from bench.states import SNAPSHOT_EVERY, StateMeasurement
-from s3es._eventstore.store import DEFAULT_MAX_CHUNK_BYTES
+from s3es._eventstore.store import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_READ_AHEAD
 from s3es.metering import S3_STANDARD_PRICES, RequestCounts
 
 #: The rebuild size the rate of each rebuild is extrapolated to.
@@ -406,7 +406,8 @@ def _loads_text(results: BenchResults) -> str:
     text = (
         "Each stream was built by appending directly to the in-memory store, with no latency;"
         f" each load was then timed through the latency store ({latency_ms} per request, sent one"
-        " after the other), as a process that never saw the stream loads it: the median of"
+        f" after the other, but a replay's GETs, {DEFAULT_READ_AHEAD} at a time: it reads"
+        " ahead), as a process that never saw the stream loads it: the median of"
         f" {config.load_repeats} loads (one, where {config.load_repeats} would wait more than"
         f" {config.load_budget:g} s). s3es's load reads the latest chunk, which carries a"
         f" snapshot of the state: {ours_text}. The list-all design finds the latest chunk by"
@@ -418,7 +419,8 @@ def _loads_text(results: BenchResults) -> str:
     if modelled:
         text += (
             " Times marked * are modelled: the processing time measured without latency plus"
-            f" {latency_ms} per request, because timing them would wait more than"
+            f" {latency_ms} per request ({DEFAULT_READ_AHEAD} GETs at a time), because timing"
+            " them would wait more than"
             f" {config.load_budget:g} s."
         )
         checked = [
@@ -428,12 +430,16 @@ def _loads_text(results: BenchResults) -> str:
         ]
         if checked:
             check = max(checked, key=lambda load: load.requests.total)
-            model = check.cpu_seconds + simulated_wait(check.requests, config.simulated_latency)
+            wait = simulated_wait(
+                check.requests, config.simulated_latency, gets_in_flight=DEFAULT_READ_AHEAD
+            )
+            model = check.cpu_seconds + wait
             text += (
                 f" Where both are known the model is close: the replay of {check.appends:,}"
                 f" appends took {_ms(check.seconds)} ms, the model says {_ms(model)} ms"
                 f" ({abs(check.seconds - model) / check.seconds:.0%} apart: each simulated"
-                " request sleeps a little longer than asked)."
+                " request sleeps a little longer than asked, and read-ahead starts after the"
+                " first GETs)."
             )
     return text
 
@@ -443,6 +449,7 @@ def _replays_text(results: BenchResults) -> str:
     *plain, fallback = replays
     latency = results.config.simulated_latency
     longest = max(plain, key=lambda replay: replay.requests.get)
+    replay_wait = simulated_wait(longest.requests, latency, gets_in_flight=DEFAULT_READ_AHEAD)
     rates = ", ".join(
         f"{replay.events_per_second:,.0f} events/s with {replay.events // replay.chunks}"
         f" event{'s' if replay.events > replay.chunks else ''} per chunk"
@@ -453,8 +460,8 @@ def _replays_text(results: BenchResults) -> str:
         " each chunk, decodes its JSON (the events and the snapshot), turns each event into its"
         f" class and applies `evolve`. On this CPU: {rates}; most of the cost is per chunk. This"
         " is the processing share of the schema fallback; over S3 the requests dominate:"
-        f" {longest.requests.get:,} GETs at {latency.get * 1000:g} ms each, one after the other,"
-        f" wait {_seconds(simulated_wait(longest.requests, latency))}, against"
+        f" {longest.requests.get:,} GETs at {latency.get * 1000:g} ms each,"
+        f" {DEFAULT_READ_AHEAD} at a time, wait {_seconds(replay_wait)}, against"
         f" {_seconds(longest.seconds)} of processing here. The last row is the fallback itself:"
         " `LedgerV2` bumps `SNAPSHOT_SCHEMA`, so its first load of a stream replays it and stores"
         f" a re-snapshotted chunk ({_requests(fallback.requests)}); the loads after it read one"
