@@ -39,6 +39,7 @@ from bench.states import HistoryLedger, growing_states
 from bench.stores import OverwritingStore
 
 from s3es import InMemoryObjectStore
+from s3es._eventstore.store import DEFAULT_READ_AHEAD
 from s3es.metering import S3_STANDARD_PRICES, RequestCounts
 from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 
@@ -225,14 +226,19 @@ class TestColdLoads:
         assert states[0] == states[1] == states[2]
 
     def test_time_over_budget_is_modelled(self) -> None:
-        """A load that would wait longer than the budget is priced, not timed."""
+        """A load that would wait longer than the budget is priced, not timed: each request's
+        latency, one after the other, but a replay's GETs read-ahead at a time."""
         latency = SimulatedLatency.fixed(0.020)
 
-        measured = cold_loads((10,), latency=latency, budget=-1)
+        measured = cold_loads((100,), latency=latency, budget=-1)
 
         for load in measured:
+            requests = load.requests
+            round_trips = requests.list + math.ceil(requests.get / DEFAULT_READ_AHEAD)
             assert load.modelled
-            assert load.seconds == pytest.approx(load.cpu_seconds + 0.020 * load.requests.total)
+            assert load.seconds == pytest.approx(load.cpu_seconds + 0.020 * round_trips)
+        replay = next(load for load in measured if load.design.startswith("GET every"))
+        assert replay.requests == RequestCounts(list=1, get=100)
 
 
 class TestReplay:
