@@ -238,38 +238,7 @@ class Repository(Generic[S, C, E]):
         (naming the stream, the event and the field) before any request if an event or
         ``metadata`` is not JSON.
         """
-        stream = loaded.stream
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise NotJSON(
-                f"stream {stream}: metadata must be a mapping (a JSON object), not "
-                f"{type(metadata).__qualname__}"
-            )
-        events = tuple(events)  # read twice below: a generator would be empty the second time
-        records = []
-        for event in events:
-            name, data = self.codec.encode_event(event, stream)
-            schema = self.codec.event_schema(name)
-            records.append(self.event_store.new_event(name, data, metadata, schema=schema))
-        state = self.evolve(stream, loaded.state, events)
-        result = self.event_store.append(
-            stream,
-            records,
-            expected_version=loaded.version,
-            snapshot=self.codec.snapshot(state, loaded.version + 1),
-        )
-        recorded = tuple(
-            RecordedEvent(
-                stream=stream,
-                version=result.version,
-                id=record.id,
-                type=record.type,
-                event=event,
-                metadata=record.metadata,
-                recorded_at=record.recorded_at,
-            )
-            for record, event in zip(result.events, events, strict=True)
-        )
-        return Appended(Loaded(stream, result.version, state), recorded, result.recovered)
+        return self.append_decisions(loaded, [(events, metadata)])
 
     def refresh(self, loaded: Loaded[S], conflict: ConcurrencyError | None = None) -> Loaded[S]:
         """``loaded`` brought forward to the stream's latest version.
