@@ -166,9 +166,19 @@ class EmbeddedS3:
         """Create ``bucket`` on this endpoint."""
         self.client().create_bucket(Bucket=bucket)
 
-    def object_store(self, bucket: str, **options: Any) -> S3ObjectStore:
-        """An S3ObjectStore on ``bucket`` of this endpoint, with a client of its own."""
+    def object_store(
+        self, bucket: str, *, endpoint_url: str | None = None, **options: Any
+    ) -> S3ObjectStore:
+        """An S3ObjectStore on ``bucket`` of this endpoint, with a client of its own.
+
+        ``endpoint_url`` reaches this endpoint through something in front of it (a
+        :class:`~s3es.testing.FaultProxy`), with the credentials it accepts. ``options`` go to
+        :meth:`S3ObjectStore.connect <s3es.S3ObjectStore.connect>`.
+        """
         with self._session_lock:
             return S3ObjectStore.connect(
-                bucket, endpoint_url=self.endpoint_url, session=self._session, **options
+                bucket,
+                endpoint_url=endpoint_url or self.endpoint_url,
+                session=self._session,
+                **options,
             )
