@@ -533,3 +533,77 @@ class TestFence:
             _chunk(version=4, base_version=0, events=events[::-1], snapshot=None)
         with pytest.raises(ValueError, match="must name versions among them, in order"):
             _chunk(version=2, base_version=0, events=events, snapshot=None)
+
+
+def _with_commands(**changes: Any) -> Chunk:
+    """Chunk 2.0 of two events, the first stored by command k-2, with a window of two ids."""
+    fields: dict[str, Any] = {
+        "version": 2,
+        "base_version": 1,
+        "events": (_event(), _event(id="e-2")),
+        "snapshot": Snapshot(1, 2, {"total": 4}, {"k-1": 1, "k-2": 2}),
+        "commands": {"k-2": (0, 1)},
+    }
+    return _chunk(**{**fields, **changes})
+
+
+class TestCommands:
+    def test_round_trip(self) -> None:
+        """A chunk's command ids (with their events) and its snapshot's window read back, by
+        the fast path and by the converter alike."""
+        from s3es._eventstore.chunk import _decode_strictly  # noqa: PLC0415
+
+        chunk = _with_commands()
+        body = encode_chunk(chunk)
+        document = json.loads(body)
+        assert document["commands"] == {"k-2": [0, 1]}
+        assert document["snapshot"]["commands"] == {"k-1": 1, "k-2": 2}
+        assert decode_chunk(_where(version=2), body) == chunk
+        assert _decode_strictly(_where(version=2), document) == chunk
+
+    def test_left_out_when_empty(self) -> None:
+        """A chunk without command ids is stored exactly as before the field existed."""
+        document = _document()
+        assert "commands" not in document
+        assert "commands" not in document["snapshot"]
+        assert _decode(document).commands == {}
+        snapshot = _decode(document).snapshot
+        assert snapshot is not None
+        assert snapshot.commands == {}
+
+    def test_older_code_ignores_them(self) -> None:
+        """Code that does not know the fields reads the chunk as one without them (unknown
+        fields are ignored): the events and state are the same, so the format stays 1."""
+        chunk = _with_commands()
+        document = json.loads(encode_chunk(chunk))
+        del document["commands"], document["snapshot"]["commands"]
+        expected = attrs.evolve(chunk, commands={}, snapshot=Snapshot(1, 2, {"total": 4}))
+        assert _decode(document, _where(version=2)) == expected
+
+    @pytest.mark.parametrize(
+        ("change", "problem"),
+        [
+            (lambda d: d.update(commands={"k-2": [0]}), "commands"),
+            (lambda d: d.update(commands={"k-2": "0-1"}), "commands"),
+            (lambda d: d.update(commands=["k-2"]), "commands"),
+            (lambda d: d.update(commands={"k-2": [0, 3]}), "names events 0 to 3"),
+            (lambda d: d.update(commands={"k-2": [1, 1]}), "names events 1 to 1"),
+            (lambda d: d["snapshot"].update(commands={"k-1": "1"}), "commands"),
+            (lambda d: d["snapshot"].update(commands={"k-1": True}), "commands"),
+            (lambda d: d["snapshot"].update(commands=["k-1"]), "commands"),
+        ],
+    )
+    def test_mistyped_commands_are_corrupt(
+        self, change: Callable[[dict[str, Any]], object], problem: str
+    ) -> None:
+        """Command ids that are not a JSON object of event ranges (in the chunk) or of
+        versions (in the snapshot) make the chunk corrupt, naming the field."""
+        document = json.loads(encode_chunk(_with_commands()))
+        change(document)
+        error = _corrupt(json.dumps(document).encode(), _where(version=2))
+        assert problem in str(error)
+
+    def test_a_command_holds_an_event(self) -> None:
+        """A chunk naming a command whose range is empty or past its events is refused."""
+        with pytest.raises(ValueError, match="names events 0 to 0"):
+            _with_commands(commands={"k-2": (0, 0)})

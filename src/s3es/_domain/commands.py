@@ -22,6 +22,7 @@ from s3es._domain.cache import LoadedCache
 from s3es._domain.expected import ExpectedVersion, admits, pinned, validated
 from s3es._domain.group import Lanes, Pending
 from s3es._domain.repository import Appended, Loaded, Repository
+from s3es._eventstore.store import StreamConflict
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import (
@@ -29,12 +30,16 @@ from s3es.errors import (
     ConcurrencyError,
     CorruptChunk,
     DomainContractError,
+    InvalidConfiguration,
     RetriesExhausted,
     StreamDeleted,
     WrongExpectedVersion,
 )
 
 _log = get_logger("s3es.commands")
+
+#: The longest command id ``handle`` takes, in characters.
+MAX_COMMAND_ID_LENGTH = 200
 
 
 class InlineView(Protocol):
@@ -73,6 +78,16 @@ class CommandResult(Generic[S, E]):
     group commit, ``version`` is the version whose chunk holds the command's events (shared with
     the other commands of its group), ``state`` the state right after the command's own
     decision, and ``requests`` is zero for a command whose events rode another's PUT.
+
+    A ``duplicate`` is the answer to a command whose ``command_id`` the stream had stored
+    already: nothing was stored this time, and the result is the first one as read back:
+    ``version`` the version that stored the command, ``recorded`` its events as stored then
+    (the same ids, data, metadata and times), and ``state`` the state at that version (under
+    group commit: after the whole group's chunk, not right after the command's own decision).
+    ``attempts`` and ``requests`` are this call's. ``recorded`` is empty if the chunk that
+    stored the command was erased or merged by maintenance since.
+
+    .. versionchanged:: 0.2  ``duplicate``.
     """
 
     stream: StreamName
@@ -85,6 +100,8 @@ class CommandResult(Generic[S, E]):
     recovered: bool = False
     #: Object-store requests this command sent, retries and loads included.
     requests: RequestCounts = attrs.field(factory=RequestCounts)
+    #: True when the command's id was stored already: this is the first result, read back.
+    duplicate: bool = False
 
     @property
     def events(self) -> tuple[E, ...]:
@@ -110,6 +127,11 @@ class Decision(Generic[S, E]):
     events: tuple[E, ...]
     state: S
     error: Exception | None = None
+    #: Under group commit: the index of the earlier decision of the group with the same
+    #: command id, whose result this command shares.
+    duplicate_of: int | None = None
+    #: The version that stored the command's id before: its result is read back from there.
+    recall: int | None = None
 
 
 class CommandHandler(Generic[S, C, E]):
@@ -142,7 +164,16 @@ class CommandHandler(Generic[S, C, E]):
     one command at a time. So of several commands expecting the same version, the first that
     writes passes and the others raise WrongExpectedVersion.
 
-    .. versionchanged:: 0.2  ``group_commit``; ``handle(..., expected_version=...)``.
+    A command may carry a ``command_id`` (an HTTP ``Idempotency-Key``, a message id): its
+    chunk records it, and each snapshot keeps the stream's most recent ids (the repository's
+    ``command_window``, 1,000 by default) with the version that stored each. A command whose
+    id is in that window is a duplicate: it stores nothing, and its result is the first one,
+    read back from the chunk that stored it (one GET; :class:`CommandResult`). Under group
+    commit, a command whose id an earlier command of its group carries shares that one's
+    result. See docs/concepts.md, "Idempotent commands".
+
+    .. versionchanged:: 0.2  ``group_commit``; ``handle(..., expected_version=...)``;
+       ``handle(..., command_id=...)``.
     """
 
     def __init__(
@@ -176,6 +207,7 @@ class CommandHandler(Generic[S, C, E]):
         metadata: Mapping[str, Any] | None = None,
         retry: RetryPolicy | None = None,
         expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
+        command_id: str | None = None,
     ) -> CommandResult[S, E]:
         """Decide ``command`` on the stream's current state and store the events.
 
@@ -195,11 +227,23 @@ class CommandHandler(Generic[S, C, E]):
         version, so that raises WrongExpectedVersion too rather than deciding again. The
         result's ``version`` is then ``expected_version + 1``. InvalidConfiguration, before any
         request, if ``expected_version`` is none of these.
+
+        ``command_id`` (a str of 1 to MAX_COMMAND_ID_LENGTH characters) makes the command
+        idempotent: if the stream stored a command with that id within its window of recent
+        ids, nothing is decided or stored, and the result is the first one, read back
+        (``duplicate`` True; see :class:`CommandResult` for what it holds). That holds from
+        another process, after a restart, or after the first answer was lost. A duplicate is
+        answered whatever ``expected_version`` says (a retry expects the version its first try
+        expected, which its own write moved past). A cached window is brought up to date first
+        (one LIST), so a duplicate on a warm stream costs one LIST and one GET; a command with
+        a new id still costs one PUT. A command that stored no event (``decide`` returned none,
+        or raised) records no id: its retry is decided again.
         """
         stream = self.repository.stream(stream_id)
         expected = validated(expected_version, stream)
+        _check_command_id(command_id, stream)
         policy = retry or self.retry
-        pending: _Pending = Pending(command, metadata, policy.max_attempts, expected)
+        pending: _Pending = Pending(command, metadata, policy.max_attempts, expected, command_id)
         # Log lines below (the event store's too) carry the stream and the attempt.
         with (
             measure_requests() as meter,
@@ -252,17 +296,20 @@ class CommandHandler(Generic[S, C, E]):
             group, later = group[: len(decisions)], cut + later
             head = group[0]
             structlog.contextvars.bind_contextvars(attempt=head.attempts)
-            writing = [
-                (decision.events, pending.metadata)
+            writers = [
+                (pending, decision)
                 for pending, decision in zip(group, decisions, strict=True)
                 if decision.events
             ]
+            writing = [(decision.events, pending.metadata) for pending, decision in writers]
             mismatch = any(
-                isinstance(decision.error, WrongExpectedVersion) for decision in decisions
+                isinstance(decision.error, WrongExpectedVersion) or decision.recall is not None
+                for decision in decisions
             )
             if not fresh and (not writing or mismatch):
-                # A decision that writes nothing, or a cached state that disagrees with an
-                # expected version: the state may be behind, so read what is new first.
+                # A decision that writes nothing, a cached state that disagrees with an expected
+                # version or knows the command's id: the state may be behind (or deleted), so
+                # read what is new first.
                 loaded, fresh = self._refresh(loaded), True
                 continue
             if not writing:
@@ -270,7 +317,9 @@ class CommandHandler(Generic[S, C, E]):
                 self._settle_decided(group, decisions, loaded, ())
                 return later
             try:
-                appended = repository.append_decisions(loaded, writing)
+                appended = repository.append_decisions(
+                    loaded, writing, command_ids=[pending.command_id for pending, _ in writers]
+                )
             except ChunkTooLarge:
                 if len(group) == 1:
                     raise
@@ -318,7 +367,14 @@ class CommandHandler(Generic[S, C, E]):
         """
         decisions: list[Decision[S, E]] = []
         state, events = loaded.state, 0
+        #: The command ids of the group's decisions that write, and which decision has each.
+        writes: dict[str, int] = {}
         for index, pending in enumerate(group):
+            known = self._known(pending.command_id, loaded, state, writes)
+            if known is not None:
+                # A duplicate: the first result, whatever the command expects.
+                decisions.append(known)
+                continue
             if events and pinned(pending.expected_version) is not None:
                 return decisions, group[index:]
             # Once an earlier command writes, the state is that of the version to be stored.
@@ -333,8 +389,23 @@ class CommandHandler(Generic[S, C, E]):
             if decisions and events + len(decision.events) > MAX_GROUP_EVENTS:
                 return decisions, group[index:]
             decisions.append(decision)
+            if pending.command_id is not None and decision.events:
+                writes[pending.command_id] = index
             state, events = decision.state, events + len(decision.events)
         return decisions, []
+
+    @staticmethod
+    def _known(
+        command_id: str | None, loaded: Loaded[S], state: S, writes: Mapping[str, int]
+    ) -> Decision[S, E] | None:
+        """The decision for a command whose id is stored (or rides the group), else None."""
+        if command_id is None:
+            return None
+        first = writes.get(command_id)
+        if first is not None:
+            return Decision((), state, duplicate_of=first)
+        version = loaded.commands.get(command_id)
+        return None if version is None else Decision((), state, recall=version)
 
     def decide(
         self,
@@ -377,22 +448,53 @@ class CommandHandler(Generic[S, C, E]):
     ) -> None:
         """Settle each command of ``group`` with its decision, now that the version stands."""
         offset = 0
-        for pending, decision in zip(group, decisions, strict=True):
+        results: dict[int, CommandResult[S, E]] = {}
+        for index, (pending, decision) in enumerate(zip(group, decisions, strict=True)):
             if decision.error is not None:
                 pending.fail(decision.error)
                 continue
+            if decision.recall is not None:
+                self._recall(loaded.stream, pending, decision.recall)
+                continue
+            if decision.duplicate_of is not None:
+                first = results[decision.duplicate_of]
+                pending.succeed(
+                    attrs.evolve(first, attempts=pending.attempts, recovered=False, duplicate=True)
+                )
+                continue
             own = recorded[offset : offset + len(decision.events)]
             offset += len(own)
-            pending.succeed(
-                CommandResult(
-                    loaded.stream,
-                    loaded.version,
-                    decision.state,
-                    own,
-                    pending.attempts,
-                    recovered=appended.recovered if appended is not None and own else False,
-                )
+            results[index] = CommandResult(
+                loaded.stream,
+                loaded.version,
+                decision.state,
+                own,
+                pending.attempts,
+                recovered=appended.recovered if appended is not None and own else False,
             )
+            pending.succeed(results[index])
+
+    def _recall(self, stream: StreamName, pending: _Pending, version: int) -> None:
+        """Settle ``pending``, whose id ``version`` stored, with its first result, read back."""
+        assert pending.command_id is not None  # noqa: S101 - only commands with ids are known
+        _log.info(
+            "duplicate_command", stream=str(stream), command_id=pending.command_id, version=version
+        )
+        try:
+            recalled = self.repository.recall(stream, pending.command_id, version)
+        except Exception as error:  # noqa: BLE001 - settled with its command, as any error
+            pending.fail(error)
+            return
+        pending.succeed(
+            CommandResult(
+                stream,
+                version,
+                recalled.loaded.state,
+                recalled.recorded,
+                pending.attempts,
+                duplicate=True,
+            )
+        )
 
     def _stored(self, stream_id: str, appended: Appended[S, E]) -> None:
         """Remember a stored version; tell the inline projections."""
@@ -417,16 +519,18 @@ class CommandHandler(Generic[S, C, E]):
         found at (no request when the winning chunk came with the conflict). Returns that state,
         now cached (None if no command was overtaken), and the commands that go on.
         """
-        overtaken = [
+        candidates = [
             pending
             for pending in group
             if (version := pinned(pending.expected_version)) is not None
             and version <= loaded.version
         ]
-        if not overtaken:
+        if not candidates:
             return None, group
         caught = self.repository.refresh(loaded, conflict)
         self.cache.put(stream_id, caught)
+        # A command whose id the stream stored meanwhile is a duplicate, not overtaken.
+        overtaken = [pending for pending in candidates if pending.command_id not in caught.commands]
         for pending in overtaken:
             _log.info(
                 "wrong_expected_version",
@@ -449,8 +553,11 @@ class CommandHandler(Generic[S, C, E]):
         """After a conflict: settle the commands out of attempts; return those that go on."""
         self._log_conflict(conflict, group[0].attempts, policy)
         going_on = []
+        found = conflict.found if isinstance(conflict, StreamConflict) else None
+        stored = found.commands if found is not None else {}
         for pending in group:
-            if pending.attempts >= pending.max_attempts:
+            # A command the winner stored is answered as a duplicate on the next round.
+            if pending.attempts >= pending.max_attempts and pending.command_id not in stored:
                 exhausted = RetriesExhausted(loaded.stream, pending.attempts, conflict)
                 exhausted.__cause__ = conflict  # as ``raise ... from conflict`` would
                 pending.fail(exhausted)
@@ -519,4 +626,24 @@ class CommandHandler(Generic[S, C, E]):
             attempt=attempt,
             version=conflict.expected_version + 1,
             max_attempts=policy.max_attempts,
+        )
+
+
+def _check_command_id(command_id: object, stream: StreamName) -> None:
+    """InvalidConfiguration, naming ``stream``, unless ``command_id`` is None or a usable id."""
+    if command_id is None:
+        return
+    problem = None
+    if not isinstance(command_id, str):
+        problem = f"a str, not {type(command_id).__qualname__}"
+    elif not 1 <= len(command_id) <= MAX_COMMAND_ID_LENGTH:
+        problem = f"1 to {MAX_COMMAND_ID_LENGTH} characters long, not {len(command_id)}"
+    else:
+        try:
+            command_id.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "Unicode text (it holds a lone surrogate)"
+    if problem is not None:
+        raise InvalidConfiguration(
+            f"command_id for stream {stream} must be {problem}: {command_id!r:.80}"
         )

@@ -35,6 +35,8 @@ class Pending(Generic[C, R]):
     max_attempts: int
     #: What the caller expects of the stream's version (an int: that exact version).
     expected_version: int | ExpectedVersion = ExpectedVersion.ANY
+    #: The caller's id of the command (an Idempotency-Key), if any.
+    command_id: str | None = None
     attempts: int = 1
     result: R | None = None
     error: BaseException | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic
 
@@ -11,13 +12,14 @@ import attrs
 from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
-from s3es._eventstore.chunk import Chunk
+from s3es._eventstore.chunk import Chunk, Snapshot
 from s3es._eventstore.store import EventStore, StreamConflict
-from s3es._storage.keys import StreamName
+from s3es._storage.keys import ChunkKey, StreamName
 from s3es.errors import (
     ChunkTooLarge,
     ConcurrencyError,
     DomainContractError,
+    InvalidConfiguration,
     NotJSON,
     ObjectAlreadyExists,
     ObjectStoreError,
@@ -27,13 +29,36 @@ from s3es.errors import (
 _log = get_logger("s3es.repository")
 
 
+#: How many of a stream's most recent command ids a Repository remembers unless told otherwise.
+DEFAULT_COMMAND_WINDOW = 1_000
+
+
+def _no_commands() -> dict[str, int]:
+    return {}
+
+
 @attrs.frozen
 class Loaded(Generic[S]):
-    """An aggregate's state at a version of its stream (0: no events yet)."""
+    """An aggregate's state at a version of its stream (0: no events yet).
+
+    ``commands`` is the stream's window of recent command ids at that version, each with the
+    version that stored it, oldest first: what tells a retried command from a new one.
+
+    .. versionchanged:: 0.2  ``commands``.
+    """
 
     stream: StreamName
     version: int
     state: S
+    commands: Mapping[str, int] = attrs.field(factory=_no_commands, repr=False)
+
+
+@attrs.frozen
+class Recalled(Generic[S, E]):
+    """What a command stored before, read back: the version, the state there, its events."""
+
+    loaded: Loaded[S]
+    recorded: tuple[RecordedEvent[E], ...]
 
 
 @attrs.frozen
@@ -52,11 +77,26 @@ class Repository(Generic[S, C, E]):
     ``load`` reads the latest chunk alone and takes the state from its snapshot. When that
     snapshot was written under another ``SNAPSHOT_SCHEMA`` (or cannot be read), it replays every
     event instead and stores a re-snapshotted chunk, so the next load is cheap again.
+
+    ``command_window`` is how many of a stream's most recent command ids each snapshot keeps
+    (see :class:`~s3es.CommandHandler`'s ``command_id``; 0 keeps none).
+
+    .. versionchanged:: 0.2  ``command_window``.
     """
 
     def __init__(
-        self, event_store: EventStore, aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E]
+        self,
+        event_store: EventStore,
+        aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E],
+        *,
+        command_window: int = DEFAULT_COMMAND_WINDOW,
     ) -> None:
+        if type(command_window) is not int or command_window < 0:
+            raise InvalidConfiguration(
+                f"command_window must be an int >= 0 (0: remember no command id), not "
+                f"{command_window!r}"
+            )
+        self.command_window = command_window
         self.event_store = event_store
         self.aggregate: Aggregate[S, C, E] = as_instance(aggregate)
         self.codec = AggregateCodec(self.aggregate)
@@ -79,7 +119,7 @@ class Repository(Generic[S, C, E]):
             raise StreamDeleted(stream, latest.version)
         state, reason = self.codec.state_from(latest.snapshot)
         if state is not None:
-            return Loaded(stream, latest.version, state)
+            return Loaded(stream, latest.version, state, self._bounded(_commands_of(latest)))
         _log.info("replay_fallback", stream=str(stream), version=latest.version, reason=reason)
         loaded, last = self._read_forward(stream, self.aggregate.initial_state(), 0)
         if last is not None:
@@ -94,7 +134,7 @@ class Repository(Generic[S, C, E]):
             # would replay and re-snapshot again, back and forth.
             _log.info("rewrite_skipped", stream=stream, reason="newer snapshot schema")
             return
-        snapshot = self.codec.snapshot(loaded.state, loaded.version)
+        snapshot = self._snapshot(loaded)
         _, reason = self.codec.state_from(snapshot)
         if reason:
             # Writing it would make every load replay and write again.
@@ -177,6 +217,7 @@ class Repository(Generic[S, C, E]):
         stream = loaded.stream
         chunks = list(chunks)
         state, version, start = loaded.state, loaded.version, 0
+        commands = dict(loaded.commands)
         if version > 0:
             rebases = [i for i, chunk in enumerate(chunks) if _rebases(chunk)]
             if rebases:
@@ -184,18 +225,72 @@ class Repository(Generic[S, C, E]):
                 fence = chunks[rebases[-1]]
                 state, version = self._rebased(fence), fence.version
         events = self.codec.events
-        for chunk in chunks[start:]:
-            state = self.evolve(stream, state, events(chunk, self._key_of(chunk)))
-            version = chunk.version
-        return Loaded(stream, version, state)
+        for index, chunk in enumerate(chunks):
+            _remember(commands, chunk)
+            if index >= start:
+                state = self.evolve(stream, state, events(chunk, self._key_of(chunk)))
+                version = chunk.version
+        return Loaded(stream, version, state, self._bounded(commands))
+
+    def _bounded(self, commands: dict[str, int]) -> dict[str, int]:
+        """``commands`` (oldest first) cut to the ``command_window`` most recent."""
+        excess = len(commands) - self.command_window
+        if excess <= 0:
+            return commands
+        return dict(itertools.islice(commands.items(), excess, None))
+
+    def _snapshot(self, loaded: Loaded[S]) -> Snapshot:
+        """The snapshot of ``loaded``: its state, and its window of command ids."""
+        snapshot = self.codec.snapshot(loaded.state, loaded.version)
+        commands = loaded.commands
+        if len(commands) > self.command_window:
+            commands = self._bounded(dict(commands))
+        return attrs.evolve(snapshot, commands=commands) if commands else snapshot
+
+    def recall(self, stream: StreamName, command_id: str, version: int) -> Recalled[S, E]:
+        """What command ``command_id`` stored at ``version`` of ``stream``, read back.
+
+        One GET, of that version's first chunk: its events (those the chunk names as the
+        command's) and its snapshot (the state at ``version``, window included). If that
+        snapshot is unusable (another ``SNAPSHOT_SCHEMA``), the state is the stream replayed
+        up to ``version``. If the chunk was erased or merged since (it no longer names the
+        command), ``recorded`` is empty. Raises StreamDeleted if the stream was deleted since.
+        """
+        key = self.event_store.keys.chunk_key(stream, version)
+        found = self.event_store.read(ChunkKey(stream, version, 0, key))
+        chunk = None if found is None else found[0]
+        if chunk is None or chunk.erased or chunk.deleted:
+            latest = self.event_store.latest(stream)
+            if latest is not None and latest.deleted:
+                raise StreamDeleted(stream, latest.version)
+            state = self._state_at(stream, version, None)
+            return Recalled(Loaded(stream, version, state), ())
+        state = self._state_at(stream, version, chunk.snapshot)
+        loaded = Loaded(stream, version, state, self._bounded(_commands_of(chunk)))
+        span = chunk.commands.get(command_id)
+        if span is None:
+            return Recalled(loaded, ())
+        recorded = tuple(self.recorded(chunk))[span[0] : span[1]]
+        return Recalled(loaded, recorded)
+
+    def _state_at(self, stream: StreamName, version: int, snapshot: Snapshot | None) -> S:
+        """The state at ``version``: ``snapshot``'s if usable, else a replay up to it."""
+        state, reason = self.codec.state_from(snapshot)
+        if state is not None:
+            return state
+        _log.info("recall_replay", stream=str(stream), version=version, reason=reason)
+        return self._replayed_to(stream, version)
 
     def _rebased(self, fence: Chunk) -> S:
         """The state at ``fence``'s version: its snapshot, else a replay up to that version."""
         state, reason = self.codec.state_from(fence.snapshot)
         if state is not None:
             return state
-        stream = fence.stream
-        _log.info("rebase_replay", stream=str(stream), version=fence.version, reason=reason)
+        _log.info("rebase_replay", stream=str(fence.stream), version=fence.version, reason=reason)
+        return self._replayed_to(fence.stream, fence.version)
+
+    def _replayed_to(self, stream: StreamName, version: int) -> S:
+        """The state of ``stream`` replayed from its start up to ``version``."""
         state = self.aggregate.initial_state()
         decode = self.codec.decode
         for chunk in self.event_store.chunks(stream):
@@ -206,10 +301,10 @@ class Repository(Generic[S, C, E]):
                 (
                     decode(record, key)[1]
                     for record in chunk.events
-                    if (record.version or chunk.version) <= fence.version
+                    if (record.version or chunk.version) <= version
                 ),
             )
-            if chunk.version >= fence.version:
+            if chunk.version >= version:
                 break
         return state
 
@@ -231,14 +326,18 @@ class Repository(Generic[S, C, E]):
         events: Sequence[E],
         *,
         metadata: Mapping[str, Any] | None = None,
+        command_id: str | None = None,
     ) -> Appended[S, E]:
         """Store ``events`` as the next version after ``loaded``, with a snapshot of the result.
 
         Raises ConcurrencyError if the stream is no longer at ``loaded.version``, and NotJSON
         (naming the stream, the event and the field) before any request if an event or
-        ``metadata`` is not JSON.
+        ``metadata`` is not JSON. ``command_id`` is recorded in the chunk and added to the
+        snapshot's window of command ids (the caller checks it is not there already).
+
+        .. versionchanged:: 0.2  ``command_id``.
         """
-        return self.append_decisions(loaded, [(events, metadata)])
+        return self.append_decisions(loaded, [(events, metadata)], command_ids=[command_id])
 
     def refresh(self, loaded: Loaded[S], conflict: ConcurrencyError | None = None) -> Loaded[S]:
         """``loaded`` brought forward to the stream's latest version.
@@ -260,7 +359,8 @@ class Repository(Generic[S, C, E]):
         if found is not None and found.rebased:
             state, _ = self.codec.state_from(found.snapshot)
             if state is not None:
-                return Loaded(stream, found.version, state)
+                commands = _remember(dict(loaded.commands), found)
+                return Loaded(stream, found.version, state, self._bounded(commands))
         elif found is not None and not found.erased and found.base_version == loaded.version:
             return self.fold(loaded, [found])
         latest = self.event_store.latest(stream, after_version=loaded.version)
@@ -270,7 +370,7 @@ class Repository(Generic[S, C, E]):
             raise StreamDeleted(stream, latest.version)
         state, reason = self.codec.state_from(latest.snapshot)
         if state is not None:
-            return Loaded(stream, latest.version, state)
+            return Loaded(stream, latest.version, state, self._bounded(_commands_of(latest)))
         _log.info("refresh_walk", stream=str(stream), version=latest.version, reason=reason)
         caught_up, _ = self._read_forward(stream, loaded.state, loaded.version)
         return caught_up
@@ -279,13 +379,19 @@ class Repository(Generic[S, C, E]):
         self,
         loaded: Loaded[S],
         decisions: Sequence[tuple[Sequence[E], Mapping[str, Any] | None]],
+        *,
+        command_ids: Sequence[str | None] = (),
     ) -> Appended[S, E]:
         """Store the events of several decisions, in order, as ONE next version after ``loaded``.
 
         Each decision is its events and the metadata stored with each of them, so the events
         of a group commit stay attributable to their command. Behaves as :meth:`append` (one
         PUT, ConcurrencyError, NotJSON before any request); the result's events are every
-        decision's, in order.
+        decision's, in order. ``command_ids``, if given, holds each decision's command id (or
+        None): the chunk names each id with its events, and the new snapshot's window of
+        command ids (``loaded``'s, bounded by ``command_window``) gains them.
+
+        .. versionchanged:: 0.2  ``command_ids``.
         """
         stream = loaded.stream
         for _, metadata in decisions:
@@ -295,19 +401,36 @@ class Repository(Generic[S, C, E]):
                     f"{type(metadata).__qualname__}"
                 )
         # Read twice below: a generator would be empty the second time.
-        tagged = [(event, metadata) for events, metadata in decisions for event in tuple(events)]
+        decided = [tuple(events) for events, _ in decisions]
+        tagged = [
+            (event, metadata)
+            for events, (_, metadata) in zip(decided, decisions, strict=True)
+            for event in events
+        ]
         events = [event for event, _ in tagged]
+        commands: dict[str, tuple[int, int]] = {}
+        start = 0
+        for command_id, own in zip(command_ids, decided, strict=False):
+            if command_id is not None and own:
+                commands[command_id] = (start, start + len(own))
+            start += len(own)
         records = []
         for event, metadata in tagged:
             name, data = self.codec.encode_event(event, stream)
             schema = self.codec.event_schema(name)
             records.append(self.event_store.new_event(name, data, metadata, schema=schema))
+        version = loaded.version + 1
+        window = dict(loaded.commands)
+        if self.command_window:
+            window.update(dict.fromkeys(commands, version))
         state = self.evolve(stream, loaded.state, events)
+        new = Loaded(stream, version, state, self._bounded(window))
         result = self.event_store.append(
             stream,
             records,
             expected_version=loaded.version,
-            snapshot=self.codec.snapshot(state, loaded.version + 1),
+            snapshot=self._snapshot(new),
+            commands=commands,
         )
         recorded = tuple(
             RecordedEvent(
@@ -321,7 +444,20 @@ class Repository(Generic[S, C, E]):
             )
             for record, event in zip(result.events, events, strict=True)
         )
-        return Appended(Loaded(stream, result.version, state), recorded, result.recovered)
+        return Appended(new, recorded, result.recovered)
+
+
+def _remember(commands: dict[str, int], chunk: Chunk) -> dict[str, int]:
+    """``commands`` (a window, oldest first) plus the ids ``chunk`` stores, at its version."""
+    for command_id in chunk.commands:
+        commands.setdefault(command_id, chunk.version)
+    return commands
+
+
+def _commands_of(chunk: Chunk) -> dict[str, int]:
+    """The window of command ids at ``chunk``'s version: its snapshot's, and its own."""
+    window = dict(chunk.snapshot.commands) if chunk.snapshot is not None else {}
+    return _remember(window, chunk)
 
 
 def _rebases(chunk: Chunk) -> bool:

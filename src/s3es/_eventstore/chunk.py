@@ -14,6 +14,12 @@ A chunk holds the events of one append and a snapshot of the state after them::
       "snapshot": {"schema": 1, "version": 3, "state": {...}}
     }
 
+A chunk stored by commands that carried a command id (``CommandHandler.handle(...,
+command_id=...)``) also names them, with the events each stored (``"commands": {"<id>": [0,
+1]}``: events 0 up to 1), and its snapshot holds the window of the stream's most recent
+command ids with the version that stored each (``"commands": {"<id>": 3, ...}``). Both are left
+out when empty.
+
 ``events`` are the events that took the stream from ``base_version`` to ``version``
 (``base_version == version - 1`` for an append). A chunk re-written for the same version
 (``chunk`` > 0) carries the same events and a new snapshot. A tombstone (``"deleted": true``,
@@ -72,13 +78,25 @@ class EventRecord:
     version: int | None = None
 
 
+def _no_commands() -> dict[str, Any]:
+    return {}
+
+
 @attrs.frozen
 class Snapshot:
-    """The state after ``version``, as JSON, stamped with the schema of the code that wrote it."""
+    """The state after ``version``, as JSON, stamped with the schema of the code that wrote it.
+
+    ``commands`` is the window of the stream's most recent command ids, each with the version
+    that stored it, oldest first (see :class:`~s3es.CommandHandler`): part of the snapshot's
+    envelope, not of the state, so it reads whatever the state's schema.
+
+    .. versionchanged:: 0.2  ``commands``.
+    """
 
     schema: int
     version: int
     state: Any
+    commands: Mapping[str, int] = attrs.field(factory=_no_commands)
 
 
 @attrs.frozen
@@ -100,12 +118,16 @@ class Chunk:
     #: when the erasure could not know the state, see docs/chunk-format.md) replaces the
     #: state of a reader that catches up through it, instead of a fold onto that state.
     rebased: bool = False
+    #: The command ids of the commands whose events this chunk stores, each with the range of
+    #: its events (start, stop: indexes into ``events``). Empty for commands without an id.
+    commands: Mapping[str, tuple[int, int]] = attrs.field(factory=_no_commands)
 
     def __attrs_post_init__(self) -> None:
         if not self.base_version < self.version:
             raise ValueError(
                 f"base_version ({self.base_version}) must be below version ({self.version})"
             )
+        self._check_commands()
         if self.deleted or self.erased:
             if self.events or self.snapshot is not None or self.rebased:
                 raise ValueError(
@@ -127,6 +149,16 @@ class Chunk:
                 if event.version is not None and event.version != version:
                     raise ValueError(f"an event of a chunk of version {version} names another")
         self._check_snapshot_version()
+
+    def _check_commands(self) -> None:
+        """Each command named holds a range of the chunk's events, at least one."""
+        count = len(self.events)
+        for command_id, (start, stop) in self.commands.items():
+            if not 0 <= start < stop <= count:
+                raise ValueError(
+                    f"command {command_id!r} names events {start} to {stop} of a chunk of "
+                    f"{count} events"
+                )
 
     def _check_snapshot_version(self) -> None:
         if self.snapshot is not None and self.snapshot.version != self.version:
@@ -166,6 +198,10 @@ def _make_converter() -> cattrs.Converter:
             version=override(omit_if_default=True),
         ),
     )
+    converter.register_unstructure_hook(
+        Snapshot,
+        make_dict_unstructure_fn(Snapshot, converter, commands=override(omit_if_default=True)),
+    )
     return converter
 
 
@@ -202,6 +238,10 @@ def encode_chunk(chunk: Chunk) -> bytes:
         document["erased"] = True
     if chunk.rebased:
         document["rebased"] = True
+    if chunk.commands:
+        document["commands"] = {
+            command_id: [start, stop] for command_id, (start, stop) in chunk.commands.items()
+        }
     try:
         return _dumps(document)
     except (TypeError, ValueError, RecursionError) as error:
@@ -491,10 +531,30 @@ def _fast_snapshot(snapshot: Any, version: int, *, keep: bool) -> tuple[Snapshot
         return (None,)
     if type(snapshot) is not dict or "state" not in snapshot:
         return None
-    schema, of_version = snapshot.get("schema"), snapshot.get("version")
+    get = snapshot.get
+    schema, of_version, commands = get("schema"), get("version"), get("commands")
     if type(schema) is not int or type(of_version) is not int or of_version != version:
         return None
-    return (Snapshot(schema, version, snapshot["state"]) if keep else None,)
+    if commands is None:
+        return (Snapshot(schema, version, snapshot["state"]) if keep else None,)
+    if type(commands) is not dict or not all(type(at) is int for at in commands.values()):
+        return None
+    return (Snapshot(schema, version, snapshot["state"], commands) if keep else None,)
+
+
+def _fast_commands(commands: Any) -> dict[str, tuple[int, int]] | None:
+    """A chunk's ``commands`` (JSON: ids to [start, stop]) as ranges; None if anything is off."""
+    if type(commands) is not dict:
+        return None
+    ranges = {}
+    for command_id, span in commands.items():
+        if type(span) is not list or len(span) != 2:  # noqa: PLR2004 - start and stop
+            return None
+        start, stop = span
+        if type(start) is not int or type(stop) is not int:
+            return None
+        ranges[command_id] = (start, stop)
+    return ranges
 
 
 def _fast_chunk(
@@ -537,6 +597,13 @@ def _fast_chunk(
     stored_snapshot = _fast_snapshot(snapshot, version, keep=keep)
     if records is None or stored_snapshot is None:
         return None
+    commands = get("commands")
+    if commands is not None:
+        commands = _fast_commands(commands)
+        if commands is None:
+            return None
+    else:
+        commands = {}
     try:
         return Chunk(
             stream,
@@ -549,6 +616,7 @@ def _fast_chunk(
             deleted,
             erased,
             rebased,
+            commands,
         )
     except (TypeError, ValueError):
         return None
@@ -577,6 +645,20 @@ def decode_chunk(where: ChunkKey, body: bytes, *, with_snapshot: bool = True) ->
     if with_snapshot or chunk.rebased or chunk.version - chunk.base_version > 1:
         return chunk
     return attrs.evolve(chunk, snapshot=None)
+
+
+def _commands_field(key: str, document: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """The chunk's ``commands`` (ids to event ranges); {} if absent; CorruptChunk if mistyped."""
+    if "commands" not in document:
+        return {}
+    if type(document["commands"]) is not dict:
+        raise CorruptChunk(
+            key, f"field 'commands' must be a JSON object, not {document['commands']!r:.80}"
+        )
+    commands: dict[str, tuple[int, int]] = _field(
+        key, document, "commands", dict[str, tuple[int, int]]
+    )
+    return commands
 
 
 def _decode_strictly(where: ChunkKey, document: Any) -> Chunk:
@@ -608,6 +690,7 @@ def _decode_strictly(where: ChunkKey, document: Any) -> Chunk:
             deleted=field("deleted", bool) if "deleted" in document else False,
             erased=field("erased", bool) if "erased" in document else False,
             rebased=field("rebased", bool) if "rebased" in document else False,
+            commands=_commands_field(key, document),
         )
     except (TypeError, ValueError) as error:
         raise CorruptChunk(key, str(error)) from error

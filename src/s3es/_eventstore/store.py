@@ -172,6 +172,7 @@ class EventStore:
         *,
         expected_version: int,
         snapshot: Snapshot | None = None,
+        commands: Mapping[str, tuple[int, int]] | None = None,
     ) -> AppendResult:
         """Store ``events`` as the next version of ``stream``, if it is at ``expected_version``.
 
@@ -185,6 +186,11 @@ class EventStore:
         append returned): one ahead of the stream would store a chunk after a gap, which every
         later read refuses. Checking it would cost a request per append; Repository and
         CommandHandler only ever pass versions they read.
+
+        ``commands`` names the command ids whose events the chunk stores, each with the range
+        of its events (see :class:`~s3es._eventstore.chunk.Chunk`).
+
+        .. versionchanged:: 0.2  ``commands``.
         """
         if expected_version < 0:
             raise ValueError(
@@ -201,6 +207,7 @@ class EventStore:
             append_id=self.new_id(),
             events=tuple(events),
             snapshot=snapshot,
+            commands=dict(commands or {}),
         )
         return self.commit(chunk)
 
@@ -519,4 +526,7 @@ def _trimmed(chunk: Chunk, after_version: int) -> Chunk:
     if chunk.base_version >= after_version:
         return chunk
     later = tuple(e for e in chunk.events if (e.version or chunk.version) > after_version)
-    return attrs.evolve(chunk, base_version=after_version, events=later, rebased=not later)
+    # Event ranges of the commands name the untrimmed events: the trimmed chunk names none.
+    return attrs.evolve(
+        chunk, base_version=after_version, events=later, rebased=not later, commands={}
+    )
