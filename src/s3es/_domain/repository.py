@@ -225,11 +225,12 @@ class Repository(Generic[S, C, E]):
                 fence = chunks[rebases[-1]]
                 state, version = self._rebased(fence), fence.version
         events = self.codec.events
-        for index, chunk in enumerate(chunks):
-            _remember(commands, chunk)
-            if index >= start:
-                state = self.evolve(stream, state, events(chunk, self._key_of(chunk)))
-                version = chunk.version
+        for chunk in chunks:
+            if chunk.commands:
+                _remember(commands, chunk)
+        for chunk in chunks[start:]:
+            state = self.evolve(stream, state, events(chunk, self._key_of(chunk)))
+            version = chunk.version
         return Loaded(stream, version, state, self._bounded(commands))
 
     def _bounded(self, commands: dict[str, int]) -> dict[str, int]:
