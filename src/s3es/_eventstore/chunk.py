@@ -39,6 +39,7 @@ import operator
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
@@ -78,8 +79,8 @@ class EventRecord:
     version: int | None = None
 
 
-def _no_commands() -> dict[str, Any]:
-    return {}
+#: No command ids: the one shared (immutable) empty mapping of most chunks and snapshots.
+NO_COMMANDS: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 @attrs.frozen
@@ -96,7 +97,7 @@ class Snapshot:
     schema: int
     version: int
     state: Any
-    commands: Mapping[str, int] = attrs.field(factory=_no_commands)
+    commands: Mapping[str, int] = NO_COMMANDS
 
 
 @attrs.frozen
@@ -120,19 +121,17 @@ class Chunk:
     rebased: bool = False
     #: The command ids of the commands whose events this chunk stores, each with the range of
     #: its events (start, stop: indexes into ``events``). Empty for commands without an id.
-    commands: Mapping[str, tuple[int, int]] = attrs.field(factory=_no_commands)
+    commands: Mapping[str, tuple[int, int]] = NO_COMMANDS
 
     def __attrs_post_init__(self) -> None:
         if not self.base_version < self.version:
             raise ValueError(
                 f"base_version ({self.base_version}) must be below version ({self.version})"
             )
-        self._check_commands()
+        if self.commands:
+            self._check_commands()
         if self.deleted or self.erased:
-            if self.events or self.snapshot is not None or self.rebased:
-                raise ValueError(
-                    "a tombstone or an erased chunk holds no event, no snapshot and is no fence"
-                )
+            self._check_no_content()
             return
         if self.rebased:
             if self.events:
@@ -149,6 +148,12 @@ class Chunk:
                 if event.version is not None and event.version != version:
                     raise ValueError(f"an event of a chunk of version {version} names another")
         self._check_snapshot_version()
+
+    def _check_no_content(self) -> None:
+        if self.events or self.snapshot is not None or self.rebased:
+            raise ValueError(
+                "a tombstone or an erased chunk holds no event, no snapshot and is no fence"
+            )
 
     def _check_commands(self) -> None:
         """Each command named holds a range of the chunk's events, at least one."""
@@ -531,12 +536,12 @@ def _fast_snapshot(snapshot: Any, version: int, *, keep: bool) -> tuple[Snapshot
         return (None,)
     if type(snapshot) is not dict or "state" not in snapshot:
         return None
-    get = snapshot.get
-    schema, of_version, commands = get("schema"), get("version"), get("commands")
+    schema, of_version = snapshot.get("schema"), snapshot.get("version")
     if type(schema) is not int or type(of_version) is not int or of_version != version:
         return None
-    if commands is None:
+    if "commands" not in snapshot:
         return (Snapshot(schema, version, snapshot["state"]) if keep else None,)
+    commands = snapshot["commands"]
     if type(commands) is not dict or not all(type(at) is int for at in commands.values()):
         return None
     return (Snapshot(schema, version, snapshot["state"], commands) if keep else None,)
@@ -597,13 +602,9 @@ def _fast_chunk(
     stored_snapshot = _fast_snapshot(snapshot, version, keep=keep)
     if records is None or stored_snapshot is None:
         return None
-    commands = get("commands")
-    if commands is not None:
-        commands = _fast_commands(commands)
-        if commands is None:
-            return None
-    else:
-        commands = {}
+    commands = _fast_commands(document["commands"]) if "commands" in document else NO_COMMANDS
+    if commands is None:
+        return None
     try:
         return Chunk(
             stream,
@@ -647,10 +648,10 @@ def decode_chunk(where: ChunkKey, body: bytes, *, with_snapshot: bool = True) ->
     return attrs.evolve(chunk, snapshot=None)
 
 
-def _commands_field(key: str, document: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """The chunk's ``commands`` (ids to event ranges); {} if absent; CorruptChunk if mistyped."""
+def _commands_field(key: str, document: Mapping[str, Any]) -> Mapping[str, tuple[int, int]]:
+    """The chunk's ``commands`` (ids to event ranges), if any; CorruptChunk if mistyped."""
     if "commands" not in document:
-        return {}
+        return NO_COMMANDS
     if type(document["commands"]) is not dict:
         raise CorruptChunk(
             key, f"field 'commands' must be a JSON object, not {document['commands']!r:.80}"

@@ -25,7 +25,14 @@ from s3es._eventstore.chain import (
     newest_of_each_version,
     walk_chain,
 )
-from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, decode_chunk, encode_chunk
+from s3es._eventstore.chunk import (
+    NO_COMMANDS,
+    Chunk,
+    EventRecord,
+    Snapshot,
+    decode_chunk,
+    encode_chunk,
+)
 from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
 from s3es._storage.port import ObjectStore, StoredObject
 from s3es.errors import (
@@ -207,7 +214,7 @@ class EventStore:
             append_id=self.new_id(),
             events=tuple(events),
             snapshot=snapshot,
-            commands=dict(commands or {}),
+            commands=dict(commands) if commands else NO_COMMANDS,
         )
         return self.commit(chunk)
 
@@ -528,5 +535,5 @@ def _trimmed(chunk: Chunk, after_version: int) -> Chunk:
     later = tuple(e for e in chunk.events if (e.version or chunk.version) > after_version)
     # Event ranges of the commands name the untrimmed events: the trimmed chunk names none.
     return attrs.evolve(
-        chunk, base_version=after_version, events=later, rebased=not later, commands={}
+        chunk, base_version=after_version, events=later, rebased=not later, commands=NO_COMMANDS
     )
