@@ -59,6 +59,7 @@ def _test_tools() -> list[str]:
 #: What marks a test module as slow or as needing more than the testing extra.
 _NOT_FAST = re.compile(
     r"embedded_s3|s3_store|EmbeddedS3|FaultProxy|\bmoto\b|from (bench|docs|tests\.test_docs)\b"
+    r"|from opentelemetry\b"  # the otel extra and the SDK (tests/test_tracing.py)
 )
 
 

@@ -17,6 +17,7 @@ import structlog
 
 from s3es._base.backoff import Backoff
 from s3es._base.logging import get_logger
+from s3es._base.tracing import Attributes, annotate, request_attributes, traced
 from s3es._domain.aggregate import C, E, RecordedEvent, S
 from s3es._domain.cache import LoadedCache
 from s3es._domain.expected import ExpectedVersion, admits, pinned, validated
@@ -134,6 +135,36 @@ class Decision(Generic[S, E]):
     recall: int | None = None
 
 
+def _handle_span(
+    handler: CommandHandler[Any, Any, Any], stream_id: str, command: object, **_: object
+) -> tuple[str, Attributes]:
+    """The span of one :meth:`CommandHandler.handle` call: its name and first attributes."""
+    command_type = type(command).__qualname__
+    return f"handle {command_type}", {
+        "s3es.stream.type": handler.repository.codec.stream_type,
+        "s3es.stream.id": stream_id,
+        "s3es.command.type": command_type,
+    }
+
+
+def _attempted(attempts: int, requests: RequestCounts) -> Attributes:
+    """What a handled command's span tells, stored or failed: decisions and requests."""
+    return {
+        "s3es.command.attempt_count": attempts,
+        "s3es.command.conflict_count": attempts - 1,
+        **request_attributes(requests),
+    }
+
+
+def _handled(result: CommandResult[Any, Any]) -> Attributes:
+    """What a stored command's span tells besides: the version stored, events, recovery."""
+    return {
+        "s3es.stream.version": result.version,
+        "s3es.command.event_count": len(result.recorded),
+        "s3es.command.recovered": result.recovered,
+    }
+
+
 class CommandHandler(Generic[S, C, E]):
     """Runs commands against the streams of one aggregate, retrying on concurrency conflicts.
 
@@ -199,6 +230,7 @@ class CommandHandler(Generic[S, C, E]):
         self._rng = rng or random.Random()
         self._lanes: Lanes[Any, CommandResult[Any, Any]] = Lanes()
 
+    @traced(start=_handle_span, end=_handled)
     def handle(
         self,
         stream_id: str,
@@ -256,6 +288,7 @@ class CommandHandler(Generic[S, C, E]):
                 finally:
                     if self.group_commit:
                         self._lanes.done(stream_id, group)
+        annotate(lambda: _attempted(pending.attempts, meter.counts))
         result: CommandResult[S, E] = pending.outcome()
         return attrs.evolve(result, requests=meter.counts)
 

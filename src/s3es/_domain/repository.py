@@ -11,6 +11,7 @@ import attrs
 
 from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
+from s3es._base.tracing import Attributes, annotate, traced
 from s3es._domain.aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
 from s3es._eventstore.chunk import Chunk, Snapshot
 from s3es._eventstore.store import EventStore, StreamConflict
@@ -71,6 +72,16 @@ class Appended(Generic[S, E]):
     recovered: bool
 
 
+def _load_span(repository: Repository[Any, Any, Any], stream_id: str) -> tuple[str, Attributes]:
+    """The span of one :meth:`Repository.load`: its name and first attributes."""
+    stream_type = repository.codec.stream_type
+    return f"load {stream_type}", {
+        "s3es.stream.type": stream_type,
+        "s3es.stream.id": stream_id,
+        "s3es.load.replayed": False,
+    }
+
+
 class Repository(Generic[S, C, E]):
     """Loads and appends to the streams of one aggregate type.
 
@@ -105,6 +116,10 @@ class Repository(Generic[S, C, E]):
         """The name of the stream with ``stream_id`` of this aggregate's type (validated)."""
         return StreamName(type=self.codec.stream_type, id=stream_id)
 
+    @traced(
+        start=_load_span,
+        end=lambda loaded: {"s3es.stream.version": loaded.version},
+    )
     def load(self, stream_id: str) -> Loaded[S]:
         """The current state of the stream: one LIST and one GET while its snapshot is usable.
 
@@ -121,6 +136,7 @@ class Repository(Generic[S, C, E]):
         if state is not None:
             return Loaded(stream, latest.version, state, self._bounded(_commands_of(latest)))
         _log.info("replay_fallback", stream=str(stream), version=latest.version, reason=reason)
+        annotate(lambda: {"s3es.load.replayed": True})
         loaded, last = self._read_forward(stream, self.aggregate.initial_state(), 0)
         if last is not None:
             self._resnapshot(last, loaded)

@@ -17,6 +17,7 @@ import attrs
 
 from s3es._base.clock import Clock, utc_now
 from s3es._base.logging import get_logger
+from s3es._base.tracing import Attributes, traced
 from s3es._eventstore.chain import (
     BreakReason,
     ChainBreak,
@@ -92,6 +93,27 @@ class StreamConflict(ConcurrencyError):  # noqa: N818 - a ConcurrencyError, name
     ) -> None:
         super().__init__(stream, expected_version, actual_version)
         self.found = found
+
+
+def _append_span(_: EventStore, chunk: Chunk) -> tuple[str, Attributes]:
+    """The span of one :meth:`EventStore.commit` (an append): its name and first attributes."""
+    stream = chunk.stream
+    return f"append {stream.type}", {
+        "s3es.stream.type": stream.type,
+        "s3es.stream.id": stream.id,
+        "s3es.stream.version": chunk.version,
+        "s3es.append.event_count": len(chunk.events),
+        "s3es.append.deleted": chunk.deleted,
+    }
+
+
+def _append_failure(error: Exception) -> str:
+    """How an append that raised ``error`` ended: conflict, unknown (its outcome) or failed."""
+    if isinstance(error, ConcurrencyError):
+        return "conflict"
+    if isinstance(error, AppendOutcomeUnknown):
+        return "unknown"
+    return "failed"
 
 
 class EventStore:
@@ -218,6 +240,11 @@ class EventStore:
         )
         return self.commit(chunk)
 
+    @traced(
+        start=_append_span,
+        end=lambda result: {"s3es.append.outcome": "recovered" if result.recovered else "stored"},
+        failed=lambda error: {"s3es.append.outcome": _append_failure(error)},
+    )
     def commit(self, chunk: Chunk) -> AppendResult:
         """Store ``chunk`` as chunk 0 of its version, put-if-absent; judge an unclear answer.
 

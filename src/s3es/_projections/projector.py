@@ -23,6 +23,7 @@ from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
+from s3es._base.tracing import Attributes, request_attributes, traced
 from s3es._eventstore.chunk import Chunk
 from s3es._eventstore.store import EventStore
 from s3es._projections.inline import apply_event
@@ -99,6 +100,22 @@ class _Pass(Generic[M]):
             updated_at=None,
             etag=self.etag,
         )
+
+
+def _pass_span(verb: str, projector: Projector[M]) -> tuple[str, Attributes]:
+    """The span of one projector pass (``verb``: catch_up or rebuild): name, first attributes."""
+    return f"{verb} {projector.name}", {"s3es.projection.name": projector.name}
+
+
+def _passed(run: ProjectionPass[M]) -> Attributes:
+    """What a pass's span tells: how it found streams, what it read, applied and committed."""
+    return {
+        "s3es.projection.full_scan": run.full_scan,
+        "s3es.projection.stream_count": run.streams,
+        "s3es.projection.event_count": run.events,
+        "s3es.projection.commit_count": run.commits,
+        **request_attributes(run.requests),
+    }
 
 
 class Projector(Generic[M]):
@@ -203,6 +220,10 @@ class Projector(Generic[M]):
             self._log.info("model_schema_changed", schema=self._codec.schema)
         return committed
 
+    @traced(
+        start=lambda self, **_: _pass_span("catch_up", self),
+        end=_passed,
+    )
     def catch_up(
         self, *, full_scan: bool | None = None, progress: Progress | None = None
     ) -> ProjectionPass[M]:
@@ -232,6 +253,10 @@ class Projector(Generic[M]):
             run = self._run(lease, scan=full_scan, reset=False, progress=progress)
         return attrs.evolve(run, requests=meter.counts)
 
+    @traced(
+        start=lambda self, **_: _pass_span("rebuild", self),
+        end=_passed,
+    )
     def rebuild(
         self, *, force: bool = False, progress: Progress | None = None
     ) -> ProjectionPass[M]:
