@@ -21,6 +21,7 @@ from s3es import (
 )
 from s3es.errors import AppendOutcomeUnknown, ObjectStoreError, WrongExpectedVersion
 from s3es.metering import RequestCounts
+from s3es.ops import compact, erase
 from s3es.storage import ForwardingObjectStore, ObjectStore, StoredObject
 from tests.aggregates import (
     Counter,
@@ -310,6 +311,24 @@ class TestWindow:
         assert latest is not None
         assert latest.snapshot is not None
         assert (latest.number, dict(latest.snapshot.commands)) == (1, {"k-1": 1, "k-2": 2})
+
+    def test_window_survives_compaction_and_erasure(self) -> None:
+        """Maintenance writes snapshots too: a compaction's merged chunk and an erasure's
+        merge and fence keep the window, so a retry after either is still a duplicate, never
+        stored twice."""
+        store = InMemoryObjectStore()
+        first = _handler(store).handle(STREAM.id, Increment(2), command_id="k-1")
+        _handler(store).handle(STREAM.id, Increment(3), command_id="k-2")
+        repository = Repository(EventStore(store), Counter)
+        assert compact(repository, STREAM.id).key is not None
+        after_compaction = _handler(store).handle(STREAM.id, Increment(2), command_id="k-1")
+        assert after_compaction.duplicate
+        assert (after_compaction.version, after_compaction.state) == (first.version, first.state)
+        assert erase(repository, STREAM.id, lambda event: event).key is not None
+        after_erasure = _handler(store).handle(STREAM.id, Increment(3), command_id="k-2")
+        assert after_erasure.duplicate
+        assert after_erasure.version == 2
+        assert repository.load(STREAM.id).commands == {"k-1": 1, "k-2": 2}
 
     def test_deleted_stream_duplicate_raises(self) -> None:
         """A cached id of a stream deleted since is no answer: the refresh finds the deletion."""

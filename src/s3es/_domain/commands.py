@@ -197,7 +197,7 @@ class CommandHandler(Generic[S, C, E]):
 
     A command may carry a ``command_id`` (an HTTP ``Idempotency-Key``, a message id): its
     chunk records it, and each snapshot keeps the stream's most recent ids (the repository's
-    ``command_window``, 1,000 by default) with the version that stored each. A command whose
+    ``command_window``, 100 by default) with the version that stored each. A command whose
     id is in that window is a duplicate: it stores nothing, and its result is the first one,
     read back from the chunk that stored it (one GET; :class:`CommandResult`). Under group
     commit, a command whose id an earlier command of its group carries shares that one's

@@ -31,7 +31,7 @@ _log = get_logger("s3es.repository")
 
 
 #: How many of a stream's most recent command ids a Repository remembers unless told otherwise.
-DEFAULT_COMMAND_WINDOW = 1_000
+DEFAULT_COMMAND_WINDOW = 100
 
 
 def _no_commands() -> dict[str, int]:
@@ -150,7 +150,7 @@ class Repository(Generic[S, C, E]):
             # would replay and re-snapshot again, back and forth.
             _log.info("rewrite_skipped", stream=stream, reason="newer snapshot schema")
             return
-        snapshot = self._snapshot(loaded)
+        snapshot = self.snapshot(loaded)
         _, reason = self.codec.state_from(snapshot)
         if reason:
             # Writing it would make every load replay and write again.
@@ -256,9 +256,14 @@ class Repository(Generic[S, C, E]):
             return commands
         return dict(itertools.islice(commands.items(), excess, None))
 
-    def _snapshot(self, loaded: Loaded[S]) -> Snapshot:
-        """The snapshot of ``loaded``: its state, and its window of command ids."""
-        snapshot = self.codec.snapshot(loaded.state, loaded.version)
+    def snapshot(self, loaded: Loaded[S], version: int | None = None) -> Snapshot:
+        """The snapshot of ``loaded``: its state and its window of command ids.
+
+        Stamped with the current schema, at ``version`` (``loaded``'s unless given: a chunk
+        above it that does not change the state, as an erasure's fence). Every snapshot s3es
+        writes is made here, so none forgets the window.
+        """
+        snapshot = self.codec.snapshot(loaded.state, loaded.version if version is None else version)
         commands = loaded.commands
         if len(commands) > self.command_window:
             commands = self._bounded(dict(commands))
@@ -446,7 +451,7 @@ class Repository(Generic[S, C, E]):
             stream,
             records,
             expected_version=loaded.version,
-            snapshot=self._snapshot(new),
+            snapshot=self.snapshot(new),
             commands=commands,
         )
         recorded = tuple(
@@ -465,9 +470,13 @@ class Repository(Generic[S, C, E]):
 
 
 def _remember(commands: dict[str, int], chunk: Chunk) -> dict[str, int]:
-    """``commands`` (a window, oldest first) plus the ids ``chunk`` stores, at its version."""
-    for command_id in chunk.commands:
-        commands.setdefault(command_id, chunk.version)
+    """``commands`` (a window, oldest first) plus the ids ``chunk`` stores.
+
+    Each at the version that stored it: in a merged chunk, which covers several, its first
+    event's.
+    """
+    for command_id, (start, _) in chunk.commands.items():
+        commands.setdefault(command_id, chunk.events[start].version or chunk.version)
     return commands
 
 

@@ -105,7 +105,7 @@ def compact(repository: Repository[Any, Any, Any], stream_id: str) -> Compaction
         merged = None
         if len(chunks) > 1:
             folded = repository.fold(repository.initial(stream), chunks)
-            snapshot = repository.codec.snapshot(folded.state, version)
+            snapshot = repository.snapshot(folded, version)
             merged = _merge(repository.event_store, chunks, snapshot)
     return Compaction(
         stream=stream,
@@ -185,7 +185,7 @@ def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[
         if chunks:
             redacted = [_redacted(repository, chunk, redact) for chunk in chunks]
             folded = repository.fold(repository.initial(stream), redacted)
-            snapshot = repository.codec.snapshot(folded.state, folded.version)
+            snapshot = repository.snapshot(folded)
             merged = _merge(event_store, redacted, snapshot)
             if merged is not None:
                 fenced = _fence_erasure(repository, redact, folded)
@@ -195,7 +195,7 @@ def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[
                     fence, came, folded = fenced
                     if came:
                         # Writers stored these between the merge and the fence: merge them in.
-                        snapshot = repository.codec.snapshot(folded.state, folded.version)
+                        snapshot = repository.snapshot(folded)
                         merged = _merge(event_store, [*redacted, *came], snapshot)
             erased = _erase_below(event_store, merged) if merged is not None else 0
     return Erasure(
@@ -234,7 +234,6 @@ def _fence_erasure(
     fence or erased chunk was met (run the erasure again). See :func:`erase`.
     """
     event_store = repository.event_store
-    codec = repository.codec
     stream = folded.stream
     erasure_id = event_store.new_id()
     window, came = 1, []
@@ -247,7 +246,7 @@ def _fence_erasure(
                 stream,
                 version,
                 erasure_id,
-                codec.snapshot(folded.state, version) if version == versions[0] else None,
+                repository.snapshot(folded, version) if version == versions[0] else None,
             )
             for version in versions
         ]
@@ -268,7 +267,7 @@ def _fence_erasure(
             folded = repository.fold(folded, [chunk])
             lost = conflict
         if won:
-            _resnapshot_fence(event_store, codec.snapshot, folded, won, versions[-1])
+            _resnapshot_fence(event_store, repository.snapshot, folded, won, versions[-1])
             log.info("fenced", version=lowest, round=round_, sent=window, writers=len(came))
             return lowest, came, folded
         window = min(2 * window, _MAX_TOMBSTONES)
@@ -279,7 +278,7 @@ def _fence_erasure(
 
 def _resnapshot_fence(
     event_store: EventStore,
-    snapshot: Callable[[Any, int], Snapshot],
+    snapshot: Callable[[Loaded[Any], int], Snapshot],
     folded: Loaded[Any],
     won: Sequence[Chunk],
     top: int,
@@ -296,7 +295,7 @@ def _resnapshot_fence(
         return
     if versions != list(range(versions[0], top + 1)):
         return  # a writer stored a version among ours: a load replays and re-snapshots
-    resnapshot = attrs.evolve(last, number=last.number + 1, snapshot=snapshot(folded.state, top))
+    resnapshot = attrs.evolve(last, number=last.number + 1, snapshot=snapshot(folded, top))
     try:
         event_store.store(resnapshot)
     except ObjectAlreadyExists:
@@ -398,6 +397,14 @@ def _merge(event_store: EventStore, chunks: Sequence[Chunk], snapshot: Snapshot)
         for chunk in chunks
         for event in chunk.events
     )
+    # Each chunk names its commands' events by index into its own events: into the merged
+    # events, they move by the events of the chunks before it.
+    commands: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for chunk in chunks:
+        for command_id, (start, stop) in chunk.commands.items():
+            commands[command_id] = (offset + start, offset + stop)
+        offset += len(chunk.events)
     merged = attrs.evolve(
         last,
         number=last.number + 1,
@@ -405,6 +412,7 @@ def _merge(event_store: EventStore, chunks: Sequence[Chunk], snapshot: Snapshot)
         events=events,
         snapshot=snapshot,
         rebased=False,
+        commands=commands,
     )
     log = _log.bind(stream=str(last.stream), version=last.version, chunk=merged.number)
     try:
@@ -449,7 +457,9 @@ def _erase_below(event_store: EventStore, merged: Chunk) -> int:
         chunk, etag = found
         try:
             event_store.replace(
-                attrs.evolve(chunk, events=(), snapshot=None, erased=True, rebased=False),
+                attrs.evolve(
+                    chunk, events=(), snapshot=None, erased=True, rebased=False, commands={}
+                ),
                 etag=etag,
             )
         except ObjectChanged:
