@@ -69,3 +69,18 @@ def make_strict_converter(*, forbid_extra_keys: bool = False) -> cattrs.Converte
     converter.register_unstructure_hook(uuid.UUID, str)
     converter.register_structure_hook(uuid.UUID, _uuid)
     return converter
+
+
+def structure_problem(converter: cattrs.Converter, type_: Any) -> Exception | None:
+    """Why ``converter`` cannot read ``type_`` back from JSON, or None if it can.
+
+    cattrs finds a type it cannot read (a plain class, a field of an unknown type) only when
+    it makes the type's structure hook: asked here when an aggregate or a projection is wired,
+    rather than met at the first read of a stored chunk or model, where it would pass for a
+    corrupt one.
+    """
+    try:
+        converter.get_structure_hook(type_)
+    except Exception as error:  # noqa: BLE001 - whatever cattrs met is the answer
+        return error
+    return None

@@ -11,7 +11,7 @@ import attrs
 import cattrs
 from cattrs.fns import identity
 
-from s3es._base.converter import make_strict_converter
+from s3es._base.converter import make_strict_converter, structure_problem
 from s3es._domain.upcasting import Upcaster, Upcasting, is_schema, origin
 from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, json_problem
 from s3es._storage.keys import StreamName
@@ -193,14 +193,13 @@ class AggregateCodec(Generic[S, C, E]):
         self._check_structure(cls, f"the state type {self.state_type!r}", self.state_type)
 
     def _check_structure(self, cls: type[Any], what: str, type_: Any) -> None:
-        try:
-            self.converter.get_structure_hook(type_)
-        except Exception as error:  # whatever cattrs met is reported, with the class
+        problem = structure_problem(self.converter, type_)
+        if problem is not None:
             raise _configuration_error(
                 cls,
-                f"{what}: CONVERTER cannot read it back from JSON ({error}); register a "
+                f"{what}: CONVERTER cannot read it back from JSON ({problem}); register a "
                 "structure hook for the type it names (docs/concepts.md, Event and state types)",
-            ) from error
+            ) from problem
 
     def is_event(self, value: object) -> bool:
         """Whether ``value`` is an instance of one of ``EVENT_TYPES``'s classes."""

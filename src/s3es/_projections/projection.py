@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, NewType, TypeVar
 import attrs
 import cattrs
 
-from s3es._base.converter import make_strict_converter
+from s3es._base.converter import make_strict_converter, structure_problem
 from s3es._domain.aggregate import (
     DEFAULT_CONVERTER,
     Aggregate,
@@ -171,16 +171,13 @@ class ProjectionCodec(Generic[M]):
             self.codecs[codec.stream_type] = codec
         self.converter = cls.CONVERTER
         self.model_type: Any = cls.MODEL_TYPE or type(projection.initial_model())
-        try:
-            # cattrs finds a type it cannot read when it makes the hook: here, not at the first
-            # read of a stored model, where it would pass for a corrupt document.
-            self.converter.get_structure_hook(self.model_type)
-        except Exception as error:  # whatever cattrs met is reported, with the projection
+        problem = structure_problem(self.converter, self.model_type)
+        if problem is not None:
             raise _configuration_error(
                 cls,
-                f"CONVERTER cannot read the model type {self.model_type!r} ({error}): make it "
+                f"CONVERTER cannot read the model type {self.model_type!r} ({problem}): make it "
                 "an attrs class or a dataclass, set MODEL_TYPE, or register a structure hook",
-            ) from error
+            ) from problem
         self.key = keys.read_model_key(self.name)
         self.lease_key = keys.lease_key(self.name)
 
