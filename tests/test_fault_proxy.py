@@ -51,6 +51,7 @@ from s3es.testing.embedded_s3 import EmbeddedS3
 from s3es.testing.faultproxy import Fault, FaultProxy, Rule, Seen
 from tests.aggregates import FAST_RETRY, Counter, CounterCommand, CounterEvent, CounterState
 from tests.aggregates import Increment as Add
+from tests.soak.plan import BURSTS, WRITERS
 
 BUCKET = "faults"
 STREAM_ID = "c-1"
@@ -402,16 +403,6 @@ class Plan:
     corruption: Corruption | None
 
 
-WRITERS = 3
-#: How many requests in a row each fault may hit: up to one past what the retries absorb.
-_BURSTS = {
-    Fault.DROP_RESPONSE: 3,
-    Fault.RESET: 4,
-    Fault.CONFLICT: 6,
-    Fault.SLOW_DOWN: 16,
-    Fault.INTERNAL_ERROR: 4,
-    Fault.DELAY: 1,
-}
 #: Faults drawn for a rule, the cheap ones more often: each DELAY costs a read timeout.
 _DRAWN = [
     Fault.DROP_RESPONSE,
@@ -433,7 +424,7 @@ def rules(draw: st.DrawFn) -> Rule:
         fault,
         draw(st.sampled_from(["PUT", "PUT", "GET", "LIST", "*"])),
         draw(st.integers(min_value=0, max_value=3)),
-        draw(st.integers(min_value=1, max_value=_BURSTS[fault])),
+        draw(st.integers(min_value=1, max_value=BURSTS[fault])),
     )
 
 
