@@ -257,6 +257,34 @@ class ObjectChanged(S3esError):  # noqa: N818 - it is the answer, not a failure
         super().__init__(f"the object at {key!r} is not the one expected (or is gone)")
 
 
+class ReadModelConflict(S3esError):  # noqa: N818 - it is the answer, not a failure
+    """A read-model store refused a commit: a document or shard state changed since it was read.
+
+    Another shard's projector wrote a document both touch, or another projector (of a newer
+    epoch, or one whose commit's answer was lost) wrote the shard's state. An atomic store
+    wrote nothing of the commit; the projector reads again and decides.
+    """
+
+    def __init__(self, store: str, key: str, detail: str = "changed since it was read") -> None:
+        self.store = store
+        self.key = key
+        self.detail = detail
+        super().__init__(f"{store}: {key!r} {detail}")
+
+
+class ReadModelStoreError(S3esError):
+    """A read-model store (SQLite, PostgreSQL) failed: a lost connection, a locked database.
+
+    ``store`` names the store, ``operation`` what was being done; nothing was committed.
+    """
+
+    def __init__(self, store: str, operation: str, detail: str) -> None:
+        self.store = store
+        self.operation = operation
+        self.detail = detail
+        super().__init__(f"{store}: {operation} failed: {detail}")
+
+
 __all__ = [
     "AppendOutcomeUnknown",
     "ChunkTooLarge",
@@ -273,6 +301,8 @@ __all__ = [
     "ObjectChanged",
     "ObjectStoreError",
     "ProjectionFenced",
+    "ReadModelConflict",
+    "ReadModelStoreError",
     "RetriesExhausted",
     "S3esError",
     "StreamDeleted",

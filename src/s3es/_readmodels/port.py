@@ -1,0 +1,158 @@
+"""The read-model store port: where a document projection keeps its documents and positions.
+
+A :class:`~s3es.projections.DocumentProjection` is written once; the store it runs on is chosen
+when it is wired. Every adapter offers the same contract (checked by
+:class:`s3es.testing.ReadModelStoreContract`):
+
+- **Generations.** A projection's documents live in a numbered :class:`Generation` (its
+  ``SCHEMA`` stamped on it). The store keeps, per projection, which generation readers see
+  (``live``) and which one is being built beside it (``building``): a rebuild, or a bumped
+  ``SCHEMA``, fills a new generation while readers keep the old, complete one, and one
+  conditional write of the :class:`Generations` record switches them.
+- **Documents** by key, each with an opaque ``revision``: a :class:`Change` names the revision it
+  was computed from (None: the document was absent), and a commit whose revision no longer
+  matches raises :class:`~s3es.errors.ReadModelConflict`.
+- **Positions**: the last version of each stream applied to a generation. They move in the same
+  commit as the documents they produced, so that an event is applied once across crashes.
+- **Shard states**: per shard of a generation, the epoch of the projector that writes it (a
+  commit carrying an older epoch's state revision is refused: the fence), whether a full scan
+  has been applied, and the change feed's cursors.
+
+``atomic`` stores (SQLite, PostgreSQL) commit documents, positions and the shard state in one
+transaction. The S3 store cannot: it writes each document with ``If-Match``, carrying in it the
+version of each stream applied to it (``applied``), then the positions, then the shard state.
+A crash in the middle leaves documents ahead of their positions; the projector then reads the
+same events again and skips, per document, those its ``applied`` already holds. Either way each
+event changes each document once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+#: A document's body: what the projection's converter made of it (JSON: an object, a list...).
+Body = Any
+
+
+@attrs.frozen
+class Generation:
+    """One build of a projection's documents: its number and the ``SCHEMA`` it was built with."""
+
+    projection: str
+    number: int
+    schema: int
+
+
+@attrs.frozen
+class Generations:
+    """Which generation of a projection readers see, and which one is being built beside it."""
+
+    projection: str
+    live: Generation | None = None
+    building: Generation | None = None
+    #: The stored record's revision; None if none is stored yet.
+    revision: str | None = None
+
+
+@attrs.frozen
+class StoredDocument:
+    """A document as stored."""
+
+    key: str
+    body: Body
+    revision: str
+    #: ``"type/id"`` -> the last version of that stream applied to this document. Kept by
+    #: stores that are not ``atomic`` (S3); always empty in the others (their positions are
+    #: exact).
+    applied: Mapping[str, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Change:
+    """A document to write (or, with ``body`` None, to delete), made from ``revision``."""
+
+    key: str
+    body: Body | None
+    #: The revision read before the change; None if the document was absent.
+    revision: str | None
+    #: The document's whole ``applied`` map after the change (ignored by ``atomic`` stores).
+    applied: Mapping[str, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ShardState:
+    """What a shard of a generation has done, and under which projector's epoch."""
+
+    shard: int
+    shards: int
+    epoch: int
+    #: True once a full scan of this shard's streams has been applied.
+    complete: bool = False
+    #: Stream type -> the change feed's cursor (milliseconds) up to which it was applied.
+    cursors: Mapping[str, int] = attrs.field(factory=dict)
+    #: Unique to the commit that wrote it: how a commit whose answer was lost is recognised.
+    commit_id: str = ""
+    #: The stored state's revision; None if none is stored yet.
+    revision: str | None = None
+
+
+@runtime_checkable
+class ReadModelStore(Protocol):
+    """What a document projection needs from the store its read model lives in.
+
+    Every method is safe to call from several threads. Failures of the store itself (a lost
+    connection, S3's 503 after retries) raise :class:`~s3es.errors.ObjectStoreError` for S3 and
+    :class:`~s3es.errors.ReadModelStoreError` for the others.
+    """
+
+    #: True if :meth:`commit` applies everything or nothing.
+    atomic: bool
+
+    def generations(self, projection: str) -> Generations:
+        """The projection's generations record (an empty one if none is stored)."""
+        ...
+
+    def set_generations(self, record: Generations) -> Generations:
+        """Store ``record`` if the stored one still has ``record.revision``; the stored record.
+
+        Raises ReadModelConflict if another write came first.
+        """
+        ...
+
+    def get(self, generation: Generation, key: str) -> StoredDocument | None:
+        """The document at ``key``, or None."""
+        ...
+
+    def documents(self, generation: Generation) -> Iterator[StoredDocument]:
+        """Every document of ``generation``, in ascending key order."""
+        ...
+
+    def positions(self, generation: Generation, streams: Collection[str]) -> dict[str, int]:
+        """The position of each of ``streams`` that has one (``"type/id"`` -> version)."""
+        ...
+
+    def shard_state(self, generation: Generation, shard: int, shards: int) -> ShardState | None:
+        """The state of shard ``shard`` of ``shards``, or None if it never committed."""
+        ...
+
+    def commit(
+        self,
+        generation: Generation,
+        changes: Sequence[Change],
+        positions: Mapping[str, int],
+        state: ShardState,
+    ) -> ShardState:
+        """Write ``changes``, move ``positions`` and store ``state``; the state as stored.
+
+        ``state.revision`` is the revision of the state read (None: there was none). Raises
+        ReadModelConflict, naming the key, if a document's or the state's revision moved: an
+        ``atomic`` store then wrote nothing.
+        """
+        ...
+
+    def drop(self, generation: Generation) -> None:
+        """Remove every document, position and shard state of ``generation``."""
+        ...
