@@ -62,7 +62,8 @@ class StoredDocument:
     """A document as stored."""
 
     key: str
-    body: Body
+    #: None only for a tombstone of a store that is not ``atomic`` (see ``get``).
+    body: Body | None
     revision: str
     #: ``"type/id"`` -> the last version of that stream applied to this document. Kept by
     #: stores that are not ``atomic`` (S3); always empty in the others (their positions are
@@ -123,7 +124,12 @@ class ReadModelStore(Protocol):
         ...
 
     def get(self, generation: Generation, key: str) -> StoredDocument | None:
-        """The document at ``key``, or None."""
+        """The document at ``key``, or None.
+
+        A store that is not ``atomic`` keeps a deleted document as a tombstone, so that its
+        ``applied`` map outlives it (an event read again must not bring it back): ``get``
+        returns the tombstone, with ``body`` None; :meth:`documents` skips it.
+        """
         ...
 
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
