@@ -6,6 +6,11 @@ Under ``{prefix}/`` (or the bucket's root for the empty prefix)::
     _feed/{stream_type}/{at_ms:013d}.{version:020d}.{stream_id}                 change-feed entry
     _projections/{name}/model.json                                             read-model document
     _projections/{name}/lease.json                                             projector's lease
+    _projections/{name}/lease.{shard}-of-{shards}.json                         a shard's lease
+    _readmodels/{name}/generations.json                       which generation readers see
+    _readmodels/{name}/g{n}/docs/{quoted key}                  a document of generation n
+    _readmodels/{name}/g{n}/positions/{stream_type}/{stream_id}   a stream's position in it
+    _readmodels/{name}/g{n}/shards/{shard}-of-{shards}.json   a shard's state in it
     _selftest/{random}                                                         self-test scratch key
 
 A stream type never starts with ``_``, so s3es's own folders never meet a stream's. A chunk's
@@ -30,6 +35,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from urllib.parse import quote, unquote
 
 import attrs
 
@@ -52,6 +58,7 @@ _CHUNK_NAME_LENGTH = VERSION_WIDTH + 1 + CHUNK_WIDTH + len(".json")
 #: and of the self-test's scratch keys. Stream types cannot start with ``_``.
 FEED_FOLDER = "_feed"
 PROJECTIONS_FOLDER = "_projections"
+READ_MODELS_FOLDER = "_readmodels"
 SELF_TEST_FOLDER = "_selftest"
 #: Digits of the milliseconds in a change-feed key: enough until the year 2286.
 FEED_AT_WIDTH = 13
@@ -262,6 +269,54 @@ class StreamKeys:
     def lease_key(self, projection: str) -> str:
         """The key of the lease of projection ``projection``'s projector."""
         return f"{self.projection_prefix(projection)}lease.json"
+
+    def shard_lease_key(self, projection: str, shard: int, shards: int) -> str:
+        """The key of the lease of shard ``shard`` of ``shards`` of projection ``projection``."""
+        return f"{self.projection_prefix(projection)}lease.{shard}-of-{shards}.json"
+
+    def read_models_prefix(self, projection: str) -> str:
+        """The key prefix (ending in ``/``) of document projection ``projection``'s objects."""
+        return f"{self.root}{READ_MODELS_FOLDER}/{check_segment('projection name', projection)}/"
+
+    def generations_key(self, projection: str) -> str:
+        """The key of the record of which generation of ``projection`` readers see."""
+        return f"{self.read_models_prefix(projection)}generations.json"
+
+    def generation_prefix(self, projection: str, generation: int) -> str:
+        """The key prefix (ending in ``/``) of generation ``generation`` of ``projection``."""
+        return f"{self.read_models_prefix(projection)}g{generation}/"
+
+    def document_prefix(self, projection: str, generation: int) -> str:
+        """The key prefix (ending in ``/``) of the documents of a generation."""
+        return f"{self.generation_prefix(projection, generation)}docs/"
+
+    def document_key(self, projection: str, generation: int, key: str) -> str:
+        """The object key of document ``key``: percent-encoded, so any string is one segment.
+
+        Raises ValueError, naming the document key, if the object key would be longer than
+        S3 allows.
+        """
+        object_key = f"{self.document_prefix(projection, generation)}{quote(key, safe='')}"
+        if not key or len(object_key.encode()) > MAX_KEY_BYTES:
+            raise ValueError(
+                f"document key {key[:80]!r} of projection {projection!r}: empty, or too long "
+                f"for an S3 key ({len(object_key.encode())} bytes of at most {MAX_KEY_BYTES})"
+            )
+        return object_key
+
+    def parse_document_key(self, projection: str, generation: int, object_key: str) -> str:
+        """The document key that :meth:`document_key` made ``object_key`` from."""
+        return unquote(object_key[len(self.document_prefix(projection, generation)) :])
+
+    def position_key(self, projection: str, generation: int, stream: StreamName) -> str:
+        """The object key of ``stream``'s position in a generation."""
+        positions = f"{self.generation_prefix(projection, generation)}positions/"
+        return f"{positions}{stream.type}/{stream.id}"
+
+    def shard_state_key(self, projection: str, generation: int, shard: int, shards: int) -> str:
+        """The object key of the state of shard ``shard`` of ``shards`` in a generation."""
+        shard_states = f"{self.generation_prefix(projection, generation)}shards/"
+        return f"{shard_states}{shard}-of-{shards}.json"
 
     def self_test_prefix(self) -> str:
         """The key prefix (ending in ``/``) of the self-test's scratch keys."""
