@@ -1,13 +1,39 @@
-"""The read side: projections, the projector that keeps them up to date, and its lease.
+"""The read side: projections, the projectors that keep them up to date, and their leases.
 
-A :class:`Projection` folds events into a read model; a :class:`Projector` runs it over the
-event store (one holder at a time, by its :class:`Lease`); an :class:`InlineProjection` keeps a
-model in the process, updated right after each append.
+A :class:`DocumentProjection` folds events into documents keyed by what readers ask for (an
+order, a product); a :class:`DocumentProjector` runs it, in one or many shards, into a
+read-model store of :mod:`s3es.readmodels` (S3, SQLite, PostgreSQL), and a
+:class:`DocumentReader` reads the live generation. A :class:`Projection` folds events into one
+model kept whole in one S3 document by a :class:`Projector`: the simplest, for small models.
+An :class:`InlineProjection` keeps a model in the process, updated right after each append.
 """
 
+from s3es._projections.document_projector import (
+    ChangeNotifications,
+    DocumentPass,
+    DocumentProjector,
+    DocumentReader,
+    ShardPass,
+    shard_of,
+)
+from s3es._projections.documents import DocumentProjection
 from s3es._projections.inline import InlineProjection
 from s3es._projections.lease import Lease
 from s3es._projections.projection import Projection, ReadModel
 from s3es._projections.projector import ProjectionPass, Projector
 
-__all__ = ["InlineProjection", "Lease", "Projection", "ProjectionPass", "Projector", "ReadModel"]
+__all__ = [
+    "ChangeNotifications",
+    "DocumentPass",
+    "DocumentProjection",
+    "DocumentProjector",
+    "DocumentReader",
+    "InlineProjection",
+    "Lease",
+    "Projection",
+    "ProjectionPass",
+    "Projector",
+    "ReadModel",
+    "ShardPass",
+    "shard_of",
+]

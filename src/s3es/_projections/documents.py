@@ -1,0 +1,188 @@
+"""Document projections: a read model of many documents, each keyed by what readers ask for.
+
+A :class:`DocumentProjection` says which documents an event changes (``document_ids``: by
+default the document named after the event's stream, one per order) and how (``apply``). It
+is written once; where its documents live (S3 keyed documents, SQLite, PostgreSQL) is chosen
+when a :class:`~s3es.projections.DocumentProjector` is wired to a read-model store.
+"""
+
+from __future__ import annotations
+
+import abc
+import typing
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+import cattrs
+
+from s3es._base.converter import structure_problem
+from s3es._domain.aggregate import DEFAULT_CONVERTER, Aggregate, AggregateCodec, RecordedEvent
+from s3es._domain.upcasting import is_schema
+from s3es._eventstore.chunk import Chunk, json_problem
+from s3es._readmodels.port import Body
+from s3es._storage.keys import StreamName, check_segment
+from s3es.errors import (
+    CorruptReadModel,
+    DomainContractError,
+    InvalidConfiguration,
+    InvalidStreamName,
+    NotJSON,
+)
+
+D = TypeVar("D")
+
+
+class DocumentProjection(abc.ABC, Generic[D]):
+    """Documents folded from the events of some aggregates' streams, one per key.
+
+    Subclass it with the document type as its parameter, set the class attributes, and write
+    ``initial_document`` and ``apply``::
+
+        class OrderSummaries(DocumentProjection[OrderSummary]):
+            NAME = "order-summaries"
+            SOURCES = (Order,)
+
+            def initial_document(self, key: str) -> OrderSummary: ...
+            def apply(self, document: OrderSummary, event: RecordedEvent[Any]) -> OrderSummary: ...
+
+    ``apply`` gets each event of each stream of ``SOURCES`` once per document that
+    ``document_ids`` names for it, in version order within a stream, as the stream's aggregate
+    reads it (upcast, typed). Streams are not ordered among themselves. It returns the document
+    after the event; it may change the document in place. Bump ``SCHEMA`` when a document's
+    shape or ``apply`` changes: a new generation is then built beside the live one, and
+    readers switch to it once it is complete.
+    """
+
+    #: The projection's name: one key segment, unique under the store.
+    NAME: ClassVar[str]
+    SCHEMA: ClassVar[int] = 1
+    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
+    SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
+    #: The type documents are read into; by default the class's type parameter.
+    DOCUMENT_TYPE: ClassVar[Any] = None
+    CONVERTER: ClassVar[cattrs.Converter] = DEFAULT_CONVERTER
+
+    def document_ids(self, event: RecordedEvent[Any]) -> Iterable[str]:
+        """The keys of the documents ``event`` changes. By default its stream's id."""
+        return (event.stream.id,)
+
+    @abc.abstractmethod
+    def initial_document(self, key: str) -> D:
+        """Document ``key`` before any event."""
+
+    @abc.abstractmethod
+    def apply(self, document: D, event: RecordedEvent[Any]) -> D:
+        """Document after ``event``."""
+
+    def forgotten_ids(self, stream: StreamName) -> Iterable[str]:
+        """The keys of the documents to tell that ``stream`` was deleted. By default its id."""
+        return (stream.id,)
+
+    def forget(self, document: D, stream: StreamName) -> D | None:  # noqa: ARG002 - for subclasses
+        """Document after ``stream`` was deleted; None removes it (the default)."""
+        return None
+
+
+def _parameter(cls: type[Any]) -> Any:
+    """The document type a subclass gave ``DocumentProjection[...]``, or None."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            if typing.get_origin(base) is DocumentProjection:
+                (argument,) = typing.get_args(base)
+                return None if isinstance(argument, TypeVar) else argument
+    return None
+
+
+def _configuration_error(cls: type[Any], problem: str) -> InvalidConfiguration:
+    return InvalidConfiguration(f"{cls.__qualname__}: {problem}")
+
+
+class DocumentCodec(Generic[D]):
+    """A document projection's configuration, checked once, and its documents' JSON codec."""
+
+    def __init__(self, projection: DocumentProjection[D]) -> None:
+        cls = type(projection)
+        self.projection = projection
+        try:
+            self.name = check_segment("projection NAME", getattr(cls, "NAME", None))
+        except InvalidStreamName as error:
+            raise _configuration_error(cls, str(error)) from error
+        if not is_schema(cls.SCHEMA):
+            raise _configuration_error(cls, f"SCHEMA must be an int >= 1, not {cls.SCHEMA!r}")
+        self.schema: int = cls.SCHEMA
+        sources = getattr(cls, "SOURCES", None)
+        if not isinstance(sources, Sequence) or not sources:
+            raise _configuration_error(cls, "SOURCES must list the aggregates it reads")
+        self.codecs: dict[str, AggregateCodec[Any, Any, Any]] = {}
+        for source in sources:
+            if not (isinstance(source, type) and issubclass(source, Aggregate)):
+                raise _configuration_error(cls, f"SOURCES holds {source!r}, not an Aggregate")
+            codec = AggregateCodec(source())
+            if codec.stream_type in self.codecs:
+                raise _configuration_error(
+                    cls, f"two SOURCES have stream type {codec.stream_type!r}"
+                )
+            self.codecs[codec.stream_type] = codec
+        self.converter = cls.CONVERTER
+        self.document_type: Any = cls.DOCUMENT_TYPE or _parameter(cls)
+        if self.document_type is None:
+            raise _configuration_error(
+                cls,
+                "no document type: subclass DocumentProjection[YourDocument] or set DOCUMENT_TYPE",
+            )
+        problem = structure_problem(self.converter, self.document_type)
+        if problem is not None:
+            raise _configuration_error(
+                cls,
+                f"CONVERTER cannot read the document type {self.document_type!r} ({problem}): "
+                "make it an attrs class or a dataclass, or register a structure hook",
+            ) from problem
+
+    def keys(self, event: RecordedEvent[Any]) -> list[str]:
+        """The document keys ``event`` changes; DomainContractError naming a bad one."""
+        keys = list(self.projection.document_ids(event))
+        for key in keys:
+            if not isinstance(key, str) or not key:
+                raise DomainContractError(
+                    f"{type(self.projection).__qualname__}.document_ids gave {key!r} for an event "
+                    f"of type {event.type} of stream {event.stream} (version {event.version}): "
+                    "a document key is a non-empty str"
+                )
+        return keys
+
+    def apply(self, document: D, event: RecordedEvent[Any], key: str) -> D:
+        """``apply`` of the projection; DomainContractError, naming both, if it returns None."""
+        applied = self.projection.apply(document, event)
+        if applied is None:
+            raise DomainContractError(
+                f"{type(self.projection).__qualname__}.apply returned None for document {key!r} "
+                f"and an event of type {event.type} of stream {event.stream} (version "
+                f"{event.version}): it must return the document after the event (a forgotten "
+                "return?)"
+            )
+        return applied
+
+    def encode(self, key: str, document: D) -> Body:
+        """Document ``key`` as JSON values; NotJSON, naming the projection and key, if not."""
+        body = self.converter.unstructure(document, self.document_type)
+        problem = json_problem(body, "document")
+        if problem is not None:
+            raise NotJSON(
+                f"projection {self.name}: CONVERTER did not turn document {key!r} into JSON: "
+                f"{problem}"
+            )
+        return body
+
+    def decode(self, key: str, body: Body, where: str) -> D:
+        """The document stored as ``body`` (at ``where``); CorruptReadModel if it does not fit."""
+        try:
+            document: D = self.converter.structure(body, self.document_type)
+        except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as error:
+            raise CorruptReadModel(
+                where, f"document {key!r} does not fit {self.document_type!r}: {error!r}"
+            ) from error
+        return document
+
+    def recorded(self, chunk: Chunk, key: str) -> Iterable[RecordedEvent[Any]]:
+        """The events of ``chunk`` (at ``key``), read by its stream type's aggregate."""
+        return self.codecs[chunk.stream.type].recorded(chunk, key)
