@@ -49,7 +49,7 @@ _Fetched = list[Chunk] | StreamDeleted | None
 _PASS_ATTEMPTS = 3
 
 
-def _default_owner() -> str:
+def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -164,7 +164,7 @@ class Projector(Generic[M]):
         self.event_store = event_store
         self.projection: Projection[M] = as_instance(projection)
         self._codec = ProjectionCodec(self.projection, event_store.keys)
-        self.owner = owner or _default_owner()
+        self.owner = owner or default_owner()
         self.feed = feed
         self.feed_lookback = feed_lookback
         if full_scan_interval < 0 or feed_lookback < 0:
