@@ -6,22 +6,35 @@
   conditional writes made atomic), for integration tests; needs the ``testing`` extra.
 - :class:`ObjectStoreContract`: the object-store port's contract as a pytest suite: subclass it
   with a ``store`` fixture to prove an adapter of your own.
+- :class:`ReadModelStoreContract`: the read-model store port's contract as a pytest suite:
+  subclass it with a ``make_store`` method (or a ``store`` fixture) to prove a read-model store.
 - :class:`FaultProxy`: an HTTP proxy that injects the faults of networks and S3 (lost answers,
   resets, 409, 503, late answers) between a client and an endpoint, to test resilience.
 
-``EmbeddedS3`` and ``FaultProxy`` import moto, boto3 and pytest only when used.
+``EmbeddedS3`` and ``FaultProxy`` import moto, boto3 and pytest only when used; the contracts,
+pytest only when used.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from s3es.testing._spec import AggregateSpec, Given, When
+
+#: The contract suites, whose failed asserts pytest explains (values, diffs) if it rewrites them
+#: as it does a test module's: registered while pytest runs, before either is imported.
+_CONTRACTS = ("s3es.testing.objectstore_contract", "s3es.testing.readmodel_contract")
+if "pytest" in sys.modules:
+    sys.modules["pytest"].register_assert_rewrite(
+        *(name for name in _CONTRACTS if name not in sys.modules)
+    )
 
 if TYPE_CHECKING:
     from s3es.testing.embedded_s3 import EmbeddedS3
     from s3es.testing.faultproxy import Fault, FaultProxy, Rule, Seen
     from s3es.testing.objectstore_contract import ObjectStoreContract
+    from s3es.testing.readmodel_contract import ReadModelStoreContract
 
 _LAZY = {
     "EmbeddedS3": "s3es.testing.embedded_s3",
@@ -30,6 +43,7 @@ _LAZY = {
     "Rule": "s3es.testing.faultproxy",
     "Seen": "s3es.testing.faultproxy",
     "ObjectStoreContract": "s3es.testing.objectstore_contract",
+    "ReadModelStoreContract": "s3es.testing.readmodel_contract",
 }
 
 
@@ -50,6 +64,7 @@ __all__ = [
     "FaultProxy",
     "Given",
     "ObjectStoreContract",
+    "ReadModelStoreContract",
     "Rule",
     "Seen",
     "When",
