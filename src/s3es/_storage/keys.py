@@ -230,6 +230,29 @@ class StreamKeys:
         for key in keys:
             yield _parse_chunk_key(stream, stream_prefix, key)
 
+    def parse_any_chunk_key(self, key: str) -> ChunkKey | None:
+        """The chunk that ``key`` names, of whichever stream; None if it names no chunk here.
+
+        For keys that come from outside the layout (S3 event notifications of a whole bucket):
+        a key under another prefix, under s3es's own ``_`` folders (feed, projections, read
+        models, self-test), with a stream name s3es would refuse, or whose last segment is not
+        a chunk's name, is no chunk of this store, not a corrupt one: None, never an error.
+
+        .. versionadded:: 0.2
+        """
+        parts = key[len(self.root) :].split("/") if key.startswith(self.root) else ()
+        if len(parts) != 3:  # noqa: PLR2004 - type, id, chunk name
+            return None
+        match = _CHUNK_NAME.fullmatch(parts[2])
+        if match is None or int(match[1]) == MAX_VERSION:  # version 0: no chunk's
+            return None
+        try:
+            stream = StreamName(parts[0], parts[1])
+        except InvalidStreamName:  # a type starting with "_" among them: s3es's own folders
+            return None
+        version, number = MAX_VERSION - int(match[1]), MAX_CHUNK - int(match[2])
+        return ChunkKey(stream, version, number, key)
+
     def feed_prefix(self, stream_type: str) -> str:
         """The key prefix (ending in ``/``) of the change-feed entries of ``stream_type``."""
         return f"{self.root}{FEED_FOLDER}/{StreamName(stream_type, '-').type}/"
