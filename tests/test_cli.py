@@ -14,7 +14,7 @@ import s3es
 from s3es import CommandHandler, EventStore, InMemoryObjectStore, Projector, Repository, StreamName
 from s3es._cli.invocation import load_aggregate
 from s3es._cli.main import SUBCOMMANDS, main
-from s3es._ops.policies import policies
+from s3es._ops.policies import notification_configuration, policies, queue_policy
 from s3es.eventstore import StreamKeys
 from s3es.ops import bucket_policy, compact, delete
 from s3es.storage import ObjectStore
@@ -844,6 +844,36 @@ class TestPolicy:
         status, _, err = _invoke(["policy", "--bucket", "Not_A_Bucket"])
         assert status == 2
         assert "not an S3 bucket name: 'Not_A_Bucket'" in err
+
+    def test_queue_documents(self) -> None:
+        """--queue-arn adds the notification configuration and the queue policy; --only
+        queue-policy prints the attributes set-queue-attributes takes (the policy as a string)."""
+        queue = "arn:aws:sqs:us-east-1:111122223333:chunks"
+        argv = ["policy", "--bucket", "b-1", "--prefix", "p", "--queue-arn", queue]
+        status, out, _ = _invoke([*argv, "--bucket-account-id", "111122223333"])
+        assert status == 0
+        assert json.loads(out) == policies(
+            "b-1", "p", queue_arn=queue, bucket_account_id="111122223333"
+        )
+        status, out, _ = _invoke([*argv, "--only", "notification-configuration"])
+        assert json.loads(out) == notification_configuration(queue, "p")
+        status, out, _ = _invoke([*argv, "--only", "queue-policy"])
+        assert json.loads(json.loads(out)["Policy"]) == queue_policy("b-1", queue)
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["--only", "queue-policy"], "--only queue-policy needs --queue-arn"),
+            (["--bucket-account-id", "111122223333"], "--bucket-account-id is for the queue"),
+            (["--queue-arn", "arn:aws:sqs:us-east-1:1:q"], "not an SQS queue ARN"),
+            (["--queue-arn", "arn:aws:sqs:us-east-1:111122223333:q.fifo"], "FIFO queue"),
+        ],
+    )
+    def test_queue_usage_errors(self, argv: list[str], message: str) -> None:
+        """A queue document without its queue, or a queue S3 cannot send to: usage errors."""
+        status, _, err = _invoke(["policy", "--bucket", "b-1", *argv])
+        assert status == 2
+        assert message in err
 
 
 PROJECTION = "tests.projections:AppliedIds"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from s3es import S3ObjectStore, StreamName
-from s3es._ops.policies import policies
+from s3es._ops.policies import notification_configuration, policies, queue_policy
 from s3es.errors import InvalidStreamName
 from s3es.eventstore import StreamKeys
 from s3es.ops import application_policy, bucket_policy, operator_policy
@@ -32,6 +32,7 @@ PREFIX = "events"
 OPERATOR = "arn:aws:iam::111122223333:role/s3es-operator"
 APPLICATION = "arn:aws:iam::111122223333:role/s3es-application"
 KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+QUEUE = "arn:aws:sqs:us-east-1:111122223333:s3es-new-chunks"
 
 
 def shipped() -> dict[str, dict[str, Any]]:
@@ -65,6 +66,8 @@ def _holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str
                 ok = present and any(_matches(value, context[key]) for value in values)
             elif operator == "ArnNotEquals":
                 ok = not present or context[key] not in values
+            elif operator in {"ArnEquals", "StringEquals"}:
+                ok = present and context[key] in values
             else:
                 raise AssertionError(f"no evaluator for {operator}")
             if not ok:
@@ -108,7 +111,8 @@ def _object(key: str, bucket: str = BUCKET) -> str:
     return f"arn:aws:s3:::{bucket}/{key}"
 
 
-_CHUNK = StreamKeys(PREFIX).chunk_key(StreamName("order", "o-1"), 42, 1)
+_STREAM = StreamName("order", "o-1")
+_CHUNK = StreamKeys(PREFIX).chunk_key(_STREAM, 42, 1)
 _SELF_TEST_KEY = f"{PREFIX}/_selftest/0f3c9e2a"
 _TLS = {"aws:SecureTransport": "true"}
 _CREATE = {**_TLS, "s3:ObjectCreationOperation": "true"}
@@ -238,6 +242,85 @@ class TestRolePolicies:
             assert _allowed(policy, "kms:GenerateDataKey", KMS_KEY)
             assert _allowed(policy, "kms:Decrypt", KMS_KEY)
         assert not any("kms" in json.dumps(s) for s in application_policy(BUCKET)["Statement"])
+
+
+def _filter_passes(configuration: Mapping[str, Any], key: str) -> bool:
+    """Whether S3 sends a notification of ``key`` created, under ``configuration``'s filter."""
+    (queue,) = configuration["QueueConfigurations"]
+    rules = {r["Name"]: r["Value"] for r in queue["Filter"]["Key"]["FilterRules"]}
+    return key.startswith(rules.get("prefix", "")) and key.endswith(rules.get("suffix", ""))
+
+
+class TestChangeFeedDocuments:
+    def test_notification_configuration(self) -> None:
+        """New objects under the prefix ending in .json go to the queue: every chunk, and
+        read models (ignored by the reader); not feed entries, not other prefixes."""
+        configuration = notification_configuration(QUEUE, PREFIX)
+        (queue,) = configuration["QueueConfigurations"]
+        assert queue["QueueArn"] == QUEUE
+        assert queue["Events"] == ["s3:ObjectCreated:*"]
+        keys = StreamKeys(PREFIX)
+        assert _filter_passes(configuration, _CHUNK)
+        assert _filter_passes(configuration, keys.chunk_key(StreamName("order", "o-1"), 1))
+        assert _filter_passes(configuration, keys.read_model_key("totals"))
+        assert not _filter_passes(configuration, keys.feed_key(StreamName("order", "o-1"), 1, 0))
+        assert not _filter_passes(configuration, StreamKeys("other").chunk_key(_STREAM, 1))
+        assert not _filter_passes(configuration, f"{PREFIX}x/order/o-1/a.json")
+
+    def test_no_prefix(self) -> None:
+        """At the bucket's root, only the suffix filters (S3 refuses an empty prefix rule)."""
+        (queue,) = notification_configuration(QUEUE)["QueueConfigurations"]
+        assert queue["Filter"]["Key"]["FilterRules"] == [{"Name": "suffix", "Value": ".json"}]
+
+    @pytest.mark.parametrize(
+        "arn",
+        [
+            "arn:aws:sns:us-east-1:111122223333:topic",
+            "arn:aws:sqs:us-east-1:1111:q",
+            "https://sqs.us-east-1.amazonaws.com/111122223333/q",
+            "arn:aws:sqs:us-east-1:111122223333:q.fifo",
+        ],
+    )
+    def test_bad_queue_arn(self, arn: str) -> None:
+        """Not a standard queue's ARN (FIFO queues take no S3 notification): ValueError."""
+        with pytest.raises(ValueError, match="queue"):
+            notification_configuration(arn)
+        with pytest.raises(ValueError, match="queue"):
+            queue_policy(BUCKET, arn)
+
+    def test_queue_policy(self) -> None:
+        """S3 may send to the queue for this bucket, and with the account id only for the
+        bucket of that account; never for another bucket."""
+        policy = queue_policy(BUCKET, QUEUE, bucket_account_id="111122223333")
+        (statement,) = policy["Statement"]
+        assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+        ours = {"aws:SourceArn": f"arn:aws:s3:::{BUCKET}", "aws:SourceAccount": "111122223333"}
+        assert _allowed(policy, "sqs:SendMessage", QUEUE, **ours)
+        assert not _allowed(policy, "sqs:ReceiveMessage", QUEUE, **ours)
+        stolen = {**ours, "aws:SourceAccount": "444455556666"}
+        assert not _allowed(policy, "sqs:SendMessage", QUEUE, **stolen)
+        other = {**ours, "aws:SourceArn": "arn:aws:s3:::other-bucket"}
+        assert not _allowed(policy, "sqs:SendMessage", QUEUE, **other)
+        anywhere = queue_policy(BUCKET, QUEUE)
+        assert _allowed(anywhere, "sqs:SendMessage", QUEUE, **stolen)
+        assert not _allowed(anywhere, "sqs:SendMessage", QUEUE, **other)
+
+    def test_bad_account_id(self) -> None:
+        with pytest.raises(ValueError, match="account id"):
+            queue_policy(BUCKET, QUEUE, bucket_account_id="1111-2222-3333")
+
+    def test_policies_with_a_queue(self) -> None:
+        """policies() adds the two documents when given the queue."""
+        documents = policies(BUCKET, PREFIX, queue_arn=QUEUE, bucket_account_id="111122223333")
+        assert documents["notification-configuration"] == notification_configuration(QUEUE, PREFIX)
+        assert documents["queue-policy"] == queue_policy(
+            BUCKET, QUEUE, bucket_account_id="111122223333"
+        )
+        assert set(policies(BUCKET, PREFIX)) == {
+            "bucket-policy",
+            "application-role",
+            "operator-role",
+        }
 
 
 class TestShippedFiles:

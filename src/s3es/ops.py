@@ -5,13 +5,20 @@
   :func:`self_test` and :func:`require_conditional_writes` check that a bucket honours
   conditional writes.
 - Policies and storage classes: :func:`bucket_policy`, :func:`application_policy`,
-  :func:`operator_policy`, :func:`tiering_rule`, :func:`apply_tiering_rule`.
+  :func:`operator_policy`, :func:`tiering_rule`, :func:`apply_tiering_rule`; for the change
+  feed of S3 event notifications, :func:`notification_configuration` and :func:`queue_policy`.
 
 The ``s3es`` command runs each of them.
 """
 
 from s3es._ops.maintenance import Compaction, Deletion, Erasure, compact, delete, erase
-from s3es._ops.policies import application_policy, bucket_policy, operator_policy
+from s3es._ops.policies import (
+    application_policy,
+    bucket_policy,
+    notification_configuration,
+    operator_policy,
+    queue_policy,
+)
 from s3es._ops.tiering import apply_tiering_rule, tiering_rule
 from s3es._ops.verify import (
     StreamReport,
@@ -42,7 +49,9 @@ __all__ = [
     "compact",
     "delete",
     "erase",
+    "notification_configuration",
     "operator_policy",
+    "queue_policy",
     "require_conditional_writes",
     "self_test",
     "tiering_rule",

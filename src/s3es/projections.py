@@ -19,6 +19,7 @@ from s3es._projections.document_projector import (
 from s3es._projections.documents import DocumentProjection
 from s3es._projections.inline import InlineProjection
 from s3es._projections.lease import Lease
+from s3es._projections.notifications import Notified, QueueRequests, SQSChangeNotifications
 from s3es._projections.projection import Projection, ReadModel
 from s3es._projections.projector import ProjectionPass, Projector
 
@@ -30,10 +31,13 @@ __all__ = [
     "DocumentReader",
     "InlineProjection",
     "Lease",
+    "Notified",
     "Projection",
     "ProjectionPass",
     "Projector",
+    "QueueRequests",
     "ReadModel",
+    "SQSChangeNotifications",
     "ShardPass",
     "shard_of",
 ]

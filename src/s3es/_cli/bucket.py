@@ -26,6 +26,9 @@ def run_self_test(invocation: Invocation) -> int:
 
 # policy ---------------------------------------------------------------------------------------
 
+#: The documents of ``s3es policy`` that need ``--queue-arn``.
+_QUEUE_DOCUMENTS = ("notification-configuration", "queue-policy")
+
 
 def policy_arguments(parser: argparse.ArgumentParser) -> None:
     bucket_and_prefix(parser)
@@ -41,24 +44,51 @@ def policy_arguments(parser: argparse.ArgumentParser) -> None:
         "--kms-key-arn", metavar="ARN", help="the KMS key of SSE-KMS: the roles may use it"
     )
     parser.add_argument(
+        "--queue-arn",
+        metavar="ARN",
+        help="the SQS queue of the change feed: print the bucket's notification configuration "
+        "and the queue's policy as well (docs/change-feeds.md)",
+    )
+    parser.add_argument(
+        "--bucket-account-id",
+        metavar="ID",
+        help="the account that owns the bucket: the queue policy accepts S3's messages only on "
+        "its behalf (aws:SourceAccount)",
+    )
+    parser.add_argument(
         "--only",
-        choices=["bucket-policy", "application-role", "operator-role"],
-        help="print only this policy (as put-bucket-policy or put-role-policy take it)",
+        choices=[
+            "bucket-policy",
+            "application-role",
+            "operator-role",
+            *_QUEUE_DOCUMENTS,
+        ],
+        help="print only this document (as put-bucket-policy, put-role-policy, "
+        "put-bucket-notification-configuration or set-queue-attributes take it)",
     )
 
 
 def run_policy(invocation: Invocation) -> int:
     arguments = invocation.arguments
+    if arguments.only in _QUEUE_DOCUMENTS and arguments.queue_arn is None:
+        invocation.usage_error(f"--only {arguments.only} needs --queue-arn")
+    if arguments.bucket_account_id is not None and arguments.queue_arn is None:
+        invocation.usage_error("--bucket-account-id is for the queue policy: give --queue-arn")
     try:
         documents = policies(
             arguments.bucket,
             arguments.prefix,
             operator_arns=arguments.operator_arn,
             kms_key_arn=arguments.kms_key_arn,
+            queue_arn=arguments.queue_arn,
+            bucket_account_id=arguments.bucket_account_id,
         )
     except ValueError as error:
         invocation.usage_error(str(error))
-    chosen = documents[arguments.only] if arguments.only else documents
+    chosen: object = documents[arguments.only] if arguments.only else documents
+    if arguments.only == "queue-policy":
+        # set-queue-attributes takes the policy as a string inside its attributes' JSON.
+        chosen = {"Policy": json.dumps(chosen)}
     invocation.print(json.dumps(chosen, indent=2))
     return 0
 

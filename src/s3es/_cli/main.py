@@ -249,7 +249,9 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         Print, as JSON, the bucket policy that denies every PUT under the prefix without
         If-None-Match or If-Match (and plain HTTP), and the least-privilege IAM policies of
         an application role (list, read, append; no deletion) and of an operator role (plus
-        deletion and the lifecycle rule of `s3es tiering`). Sends no request. See
+        deletion and the lifecycle rule of `s3es tiering`). With --queue-arn, also the
+        bucket's notification configuration and the SQS queue's policy of the change feed
+        of S3 event notifications (docs/change-feeds.md). Sends no request. See
         docs/security.md.
         """,
         run_policy,

@@ -10,6 +10,10 @@ Three JSON documents, for the event store under ``prefix`` in ``bucket``:
 - :func:`operator_policy`, for the role that runs ``s3es delete`` and ``s3es tiering --apply``:
   the application's rights, plus deleting chunks and the bucket's lifecycle configuration.
 
+And two for the change feed of S3 event notifications (``docs/change-feeds.md``): the bucket's
+:func:`notification_configuration`, sending an event per new chunk to an SQS queue, and the
+:func:`queue_policy` that lets S3 send them.
+
 See ``docs/security.md`` for why each statement is there and how to apply them.
 """
 
@@ -26,6 +30,11 @@ POLICY_VERSION = "2012-10-17"
 
 # S3 general purpose bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# arn:{partition}:sqs:{region}:{account}:{queue name}, queue names of 1 to 80 characters.
+_QUEUE_ARN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+#: The Id of the queue configuration that :func:`notification_configuration` makes.
+NOTIFICATION_ID = "s3es-new-chunks"
 
 
 def _bucket_arn(bucket: str) -> str:
@@ -187,16 +196,96 @@ def operator_policy(
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
+def _queue_arn(queue_arn: str) -> str:
+    match = _QUEUE_ARN.fullmatch(queue_arn)
+    if match is None:
+        raise ValueError(f"not an SQS queue ARN: {queue_arn!r}")
+    if match[1]:
+        raise ValueError(f"S3 cannot send event notifications to a FIFO queue: {queue_arn!r}")
+    return queue_arn
+
+
+def notification_configuration(queue_arn: str, prefix: str = "") -> dict[str, Any]:
+    """The bucket's notification configuration: an SQS message per chunk stored under ``prefix``.
+
+    One queue configuration (Id ``s3es-new-chunks``) for ``s3:ObjectCreated:*``, filtered on
+    the key's prefix ``{prefix}/`` and suffix ``.json``: S3's filters take one prefix and one
+    suffix, no pattern, so read models' ``_projections/*/*.json`` keys match as well, and
+    :class:`~s3es.projections.SQSChangeNotifications` counts them as ignored. Feed entries
+    (``_feed/``, no ``.json``) do not match. Re-written chunks (compaction, erasure) are
+    created objects too, and notified.
+
+    ``PutBucketNotificationConfiguration`` replaces the bucket's whole configuration: merge
+    this one into any the bucket has. S3 refuses two configurations whose filters overlap for
+    one event type. Raises ValueError for a queue ARN that is none, or a FIFO queue's (S3
+    does not send to those).
+    """
+    rules = [{"Name": "suffix", "Value": ".json"}]
+    root = StreamKeys(prefix).root
+    if root:
+        rules.insert(0, {"Name": "prefix", "Value": root})
+    return {
+        "QueueConfigurations": [
+            {
+                "Id": NOTIFICATION_ID,
+                "QueueArn": _queue_arn(queue_arn),
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": rules}},
+            }
+        ]
+    }
+
+
+def queue_policy(
+    bucket: str, queue_arn: str, *, bucket_account_id: str | None = None
+) -> dict[str, Any]:
+    """The SQS queue's access policy: S3 may send it messages on behalf of ``bucket`` only.
+
+    Allows the ``s3.amazonaws.com`` service principal ``sqs:SendMessage`` to the queue when
+    ``aws:SourceArn`` is the bucket's ARN; with ``bucket_account_id`` (the account that owns
+    the bucket, 12 digits), also only when ``aws:SourceAccount`` is that account, as AWS
+    advises: bucket names are global and a deleted bucket's name can be taken by another
+    account. A queue encrypted with a customer-managed KMS key also needs S3 allowed to use
+    the key, in the key's policy.
+    """
+    condition: dict[str, Any] = {"ArnEquals": {"aws:SourceArn": _bucket_arn(bucket)}}
+    if bucket_account_id is not None:
+        if not _ACCOUNT_ID.fullmatch(bucket_account_id):
+            raise ValueError(f"not an AWS account id (12 digits): {bucket_account_id!r}")
+        condition["StringEquals"] = {"aws:SourceAccount": bucket_account_id}
+    statement = {
+        "Sid": "S3SendsNewChunks",
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": _queue_arn(queue_arn),
+        "Condition": condition,
+    }
+    return {"Version": POLICY_VERSION, "Statement": [statement]}
+
+
 def policies(
     bucket: str,
     prefix: str = "",
     *,
     operator_arns: Sequence[str] = (),
     kms_key_arn: str | None = None,
+    queue_arn: str | None = None,
+    bucket_account_id: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The three policies by name: ``bucket-policy``, ``application-role``, ``operator-role``."""
-    return {
+    """The policies by name: ``bucket-policy``, ``application-role``, ``operator-role``.
+
+    With ``queue_arn``, the change feed's two documents as well: ``notification-configuration``
+    and ``queue-policy``.
+    """
+    documents = {
         "bucket-policy": bucket_policy(bucket, prefix, operator_arns=operator_arns),
         "application-role": application_policy(bucket, prefix, kms_key_arn=kms_key_arn),
         "operator-role": operator_policy(bucket, prefix, kms_key_arn=kms_key_arn),
     }
+    if queue_arn is not None:
+        documents["notification-configuration"] = notification_configuration(queue_arn, prefix)
+        documents["queue-policy"] = queue_policy(
+            bucket, queue_arn, bucket_account_id=bucket_account_id
+        )
+    return documents

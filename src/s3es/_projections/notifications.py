@@ -2,8 +2,8 @@
 
 S3 can send a message to an SQS queue for each object created in a bucket (free on S3's side;
 SQS charges its requests). With the bucket's notification configuration and the queue's policy
-of :func:`~s3es._ops.policies.notification_configuration` and
-:func:`~s3es._ops.policies.queue_policy` in place, each chunk an append stores is announced on
+of :func:`~s3es.ops.notification_configuration` and
+:func:`~s3es.ops.queue_policy` in place, each chunk an append stores is announced on
 the queue, without the second PUT of ``EventStore(feed=True)`` on the append's path.
 
 Delivery is at least once, unordered, and may be late; a message can be lost to a
@@ -63,11 +63,11 @@ class Notified:
     """What one receive found: the chunks named, and how to acknowledge the messages read.
 
     ``changes`` are the (stream, version) of each chunk announced, in the order received,
-    duplicates kept. ``receipts`` are the opaque handles that :meth:`ChangeNotifications.
-    acknowledge` deletes: those of the messages that named a chunk and of the ``ignored``
-    ones, which named no chunk of this event store (another prefix, s3es's own keys, other
-    events, S3's test event). ``parked`` are the ids of the messages that could not be read at
-    all: they are not acknowledged (see :class:`SQSChangeNotifications`).
+    duplicates kept. ``receipts`` are the opaque handles that ``acknowledge`` deletes: those
+    of the messages that named a chunk and of the ``ignored`` ones, which named no chunk of
+    this event store (another prefix, s3es's own keys, other events, S3's test event).
+    ``parked`` are the ids of the messages that could not be read at all: they are not
+    acknowledged (see :class:`SQSChangeNotifications`).
     """
 
     changes: tuple[tuple[StreamName, int], ...] = ()
@@ -199,7 +199,7 @@ class SQSChangeNotifications:
 
     A message whose body is none of the shapes this module reads is *parked*, not raised
     and not deleted: it is logged (``notification_parked``, warning, with the queue, the
-    message id and the start of the body), its id is in :attr:`Notified.parked`, and it is
+    message id and the start of the body), its id is in ``Notified.parked``, and it is
     left on the queue, so it comes back after the visibility timeout and, with a redrive
     policy, moves to the queue's dead-letter queue after ``maxReceiveCount`` receives, where
     someone can read it. Raising would stop every pass on one message that no pass can ever
