@@ -6,12 +6,12 @@ itself by passing the same tests. A subclass (named ``Test...`` so that pytest c
 base is not collected) overrides :meth:`ReadModelStoreContract.make_store` to return a fresh,
 empty store, or, when making one needs other fixtures, the ``store`` fixture itself.
 
-The suite asserts what :mod:`s3es._readmodels.port` promises, for ``atomic`` stores (a commit
-applies everything or nothing) and for the others (each document carries its ``applied`` map, a
-deleted one stays as a tombstone, and documents are written before positions, positions before
-the shard state). Where the port leaves a choice open, the suite does not assert it: revisions
-are opaque strings (two equal bodies may share one), a key is never empty and at most
-:data:`LONGEST_KEY` bytes of UTF-8, and no commit moves a position back.
+The suite asserts what :class:`s3es.readmodels.ReadModelStore` promises, for ``atomic``
+stores (a commit applies everything or nothing) and for the others (each document carries its
+``applied`` map, a deleted one stays as a tombstone, and documents are written before positions,
+positions before the shard state). Where the port leaves a choice open, the suite does not
+assert it: revisions are opaque strings (two equal bodies may share one), a key is never empty
+and at most :data:`LONGEST_KEY` bytes of UTF-8, and no commit moves a position back.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from s3es._readmodels.port import (
-    Body,
+from s3es.errors import ReadModelConflict
+from s3es.readmodels import (
     Change,
     Generation,
     Generations,
@@ -35,7 +35,6 @@ from s3es._readmodels.port import (
     ShardState,
     StoredDocument,
 )
-from s3es.errors import ReadModelConflict
 
 _T = TypeVar("_T")
 
@@ -109,7 +108,7 @@ UNUSUAL_KEYS = (
     "a/" * (LONGEST_KEY // 2),
 )
 #: Bodies of every JSON kind, each stored as one document and read back exactly.
-BODIES: Mapping[str, Body] = {
+BODIES: Mapping[str, Any] = {
     "empty-object": {},
     "empty-list": [],
     "list": [1, "two", 3.5, True, None, {"six": [7]}],
@@ -125,7 +124,7 @@ BODIES: Mapping[str, Body] = {
 }
 
 
-def _exact(body: Body) -> str:
+def _exact(body: Any) -> str:
     """The body's JSON with its keys sorted: equal only if kinds are equal too (1 is not 1.0)."""
     return json.dumps(body, sort_keys=True)
 
@@ -173,7 +172,7 @@ def put(
     store: ReadModelStore,
     generation: Generation,
     key: str,
-    body: Body,
+    body: Any,
     applied: Mapping[str, int] | None = None,
 ) -> StoredDocument:
     """Write ``body`` at ``key`` from the revision stored now; the document as read back."""
@@ -198,7 +197,7 @@ def _race(count: int, work: Callable[[int], _T]) -> list[_T]:
 
 
 class ReadModelStoreContract:
-    """Every promise of :class:`s3es._readmodels.port.ReadModelStore`.
+    """Every promise of :class:`s3es.readmodels.ReadModelStore`.
 
     Subclasses override :meth:`make_store` (or the ``store`` fixture).
     """
