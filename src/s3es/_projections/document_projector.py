@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import random
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +28,7 @@ from typing import Any, Generic, Protocol
 
 import attrs
 
+from s3es._base.backoff import Backoff
 from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
@@ -60,8 +63,10 @@ _log = get_logger("s3es.document_projector")
 
 #: How often a pass starts again after its shard's state was written by another projector.
 _PASS_ATTEMPTS = 3
-#: How often a commit is folded again after another shard wrote one of its documents.
-_COMMIT_ATTEMPTS = 8
+#: How often a commit is folded again after another shard wrote one of its documents, and
+#: how long it waits before each new attempt (jittered: contending shards spread out).
+_COMMIT_ATTEMPTS = 20
+_COMMIT_BACKOFF = Backoff(initial=0.002, maximum=0.2)
 #: Streams whose positions are read, and chunks fetched, per window of a pass.
 _WINDOW = 256
 
@@ -251,6 +256,7 @@ class DocumentProjector(Generic[D]):
         self.commit_every = commit_every
         self.read_concurrency = read_concurrency
         self._clock = clock
+        self._random = random.Random()
         keys = event_store.keys
         self._shards = [
             _Shard(
@@ -759,7 +765,9 @@ class DocumentProjector(Generic[D]):
         (an atomic store wrote nothing of the refused commit; the S3 store's documents skip
         what they hold already).
         """
-        for _ in range(_COMMIT_ATTEMPTS):
+        for attempt in range(_COMMIT_ATTEMPTS):
+            if attempt:
+                time.sleep(_COMMIT_BACKOFF.delay(attempt, self._random))
             working = self._fold(generation, batch)
             changes = [
                 Change(
