@@ -21,6 +21,7 @@ import contextvars
 import random
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -802,6 +803,7 @@ class DocumentProjector(Generic[D]):
         lease: Lease,
     ) -> ShardState:
         """Commit, and judge a refusal: fenced, superseded, or a document to fold again."""
+        state = attrs.evolve(state, commit_id=uuid.uuid4().hex)
         try:
             return self.store.commit(generation, changes, positions, state)
         except ReadModelConflict as conflict:

@@ -9,7 +9,9 @@ when it is wired. Every adapter offers the same contract (checked by
   (``live``) and which one is being built beside it (``building``): a rebuild, or a bumped
   ``SCHEMA``, fills a new generation while readers keep the old, complete one, and one
   conditional write of the :class:`Generations` record switches them.
-- **Documents** by key, each with an opaque ``revision``: a :class:`Change` names the revision it
+- **Documents** by key (a non-empty str of at most :data:`MAX_DOCUMENT_KEY_BYTES` bytes of
+  UTF-8; listed in ascending order of those bytes, Python's ``str`` order), each with an
+  opaque ``revision``: a :class:`Change` names the revision it
   was computed from (None: the document was absent), and a commit whose revision no longer
   matches raises :class:`~s3es.errors.ReadModelConflict`.
 - **Positions**: the last version of each stream applied to a generation. They move in the same
@@ -32,6 +34,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
+
+#: The longest document key every store takes (S3 keys are at most 1,024 bytes, and a
+#: document key is percent-encoded there).
+MAX_DOCUMENT_KEY_BYTES = 200
 
 #: A document's body: what the projection's converter made of it (JSON: an object, a list...).
 Body = Any
@@ -94,7 +100,8 @@ class ShardState:
     complete: bool = False
     #: Stream type -> the change feed's cursor (milliseconds) up to which it was applied.
     cursors: Mapping[str, int] = attrs.field(factory=dict)
-    #: Unique to the commit that wrote it: how a commit whose answer was lost is recognised.
+    #: Unique to the commit that wrote it, chosen by the caller (a new one for each commit):
+    #: how a store that is not ``atomic`` recognises its own write whose answer was lost.
     commit_id: str = ""
     #: The stored state's revision; None if none is stored yet.
     revision: str | None = None

@@ -281,7 +281,8 @@ class S3ReadModelStore:
         Raises ReadModelConflict, naming the key, for the first document or state whose ETag
         moved; documents written before it stay written, with their ``applied`` maps.
         """
-        commit_id = _new_id()
+        # Without a commit id of the caller's, a write whose answer was lost is a conflict.
+        commit_id = state.commit_id
         failures = [
             failure
             for failure in self._map(
@@ -310,12 +311,12 @@ class S3ReadModelStore:
             etag = self._write(key, body, state.revision)
         except (ObjectAlreadyExists, ObjectChanged) as error:
             stored = self.shard_state(generation, state.shard, state.shards)
-            if stored is None or stored.commit_id != commit_id:
+            if stored is None or not commit_id or stored.commit_id != commit_id:
                 raise ReadModelConflict(
-                    self.name, key, "(a shard state) changed since it was read"
+                    self.name, f"shard {state.shard} of {state.shards}", "state changed"
                 ) from error
             return stored  # ours: its first answer was lost, its retry met it
-        return attrs.evolve(state, commit_id=commit_id, revision=etag)
+        return attrs.evolve(state, revision=etag)
 
     def _write_document(
         self, generation: Generation, change: Change, commit_id: str
@@ -335,9 +336,9 @@ class S3ReadModelStore:
             self._write(key, body, change.revision)
         except (ObjectAlreadyExists, ObjectChanged) as error:
             found = self._read(key, _Document)
-            if found is not None and found[0].commit_id == commit_id:
+            if found is not None and commit_id and found[0].commit_id == commit_id:
                 return None  # ours: its first answer was lost, its retry met it
-            conflict = ReadModelConflict(self.name, key)
+            conflict = ReadModelConflict(self.name, change.key)
             conflict.__cause__ = error
             return conflict
         return None
