@@ -14,19 +14,34 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
+import boto3
 import pytest
 
-from s3es import CommandHandler, EventStore, InMemoryObjectStore, RecordedEvent, Repository
+from s3es import (
+    CommandHandler,
+    EventStore,
+    InMemoryObjectStore,
+    RecordedEvent,
+    Repository,
+    S3ObjectStore,
+)
 from s3es.errors import (
     DomainContractError,
     InvalidConfiguration,
     LeaseHeld,
     ObjectStoreError,
 )
-from s3es.ops import delete
-from s3es.projections import DocumentProjection, DocumentProjector, DocumentReader, shard_of
+from s3es.ops import delete, notification_configuration
+from s3es.projections import (
+    DocumentProjection,
+    DocumentProjector,
+    DocumentReader,
+    SQSChangeNotifications,
+    shard_of,
+)
 from s3es.readmodels import ReadModelStore, S3ReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore
+from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.aggregates import FAST_RETRY, Counter, Increment
 
 
@@ -482,3 +497,57 @@ def test_bad_configuration_names_what_is_wrong(world: World) -> None:
 
     with pytest.raises(DomainContractError, match=r"EmptyKey\.document_ids gave ''"):
         world.projector(EmptyKey).catch_up()
+
+
+def test_s3_event_notifications_drive_the_passes_and_the_scan_stays_the_net(
+    embedded_s3: EmbeddedS3,
+) -> None:
+    """With S3 → SQS notifications as the feed: passes read the streams announced (no feed
+    object is written), acknowledge them after the commit, and a full scan still finds a
+    chunk whose notification never came."""
+    session = boto3.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
+        region_name="us-east-1",
+    )
+    s3: Any = session.client("s3", endpoint_url=embedded_s3.endpoint_url)
+    sqs: Any = session.client("sqs", endpoint_url=embedded_s3.endpoint_url)
+    s3.create_bucket(Bucket="notified-projection")
+    queue_url = sqs.create_queue(QueueName="notified-projection")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket="notified-projection",
+        NotificationConfiguration=notification_configuration(queue_arn, "p"),
+    )
+    objects = S3ObjectStore(s3, "notified-projection")
+    events = EventStore(objects, prefix="p")
+    handler = CommandHandler(Repository(events, Counter), FAST_RETRY)
+    notifications = SQSChangeNotifications(queue_url, events.keys, client=sqs)
+    store = S3ReadModelStore(objects, "p")
+    projector = DocumentProjector(events, StreamIds, store, feed=notifications)
+    acknowledged: dict[str, list[str]] = {}
+
+    def append(stream_id: str) -> None:
+        result = handler.handle(stream_id, Increment(1))
+        acknowledged.setdefault(stream_id, []).extend(r.id for r in result.recorded)
+
+    append("a")
+    assert projector.catch_up().passes[0].full_scan  # the first pass scans
+    append("a")
+    append("b")
+    run = projector.catch_up()
+    assert not run.passes[0].full_scan
+    assert run.events == 2
+    assert projector.catch_up().events == 0  # acknowledged: not delivered again
+    # A chunk stored behind S3's back (no notification): only the next scan finds it.
+    s3.put_bucket_notification_configuration(
+        Bucket="notified-projection", NotificationConfiguration={}
+    )
+    append("c")
+    assert projector.catch_up().events == 0
+    assert projector.catch_up(full_scan=True).events == 1
+    assert dict(DocumentReader(store, StreamIds).documents()) == {
+        k: Ids(v) for k, v in acknowledged.items()
+    }

@@ -9,7 +9,6 @@ An :class:`InlineProjection` keeps a model in the process, updated right after e
 """
 
 from s3es._projections.document_projector import (
-    ChangeNotifications,
     DocumentPass,
     DocumentProjector,
     DocumentReader,
@@ -19,7 +18,12 @@ from s3es._projections.document_projector import (
 from s3es._projections.documents import DocumentProjection
 from s3es._projections.inline import InlineProjection
 from s3es._projections.lease import Lease
-from s3es._projections.notifications import Notified, QueueRequests, SQSChangeNotifications
+from s3es._projections.notifications import (
+    ChangeNotifications,
+    Notified,
+    QueueRequests,
+    SQSChangeNotifications,
+)
 from s3es._projections.projection import Projection, ReadModel
 from s3es._projections.projector import ProjectionPass, Projector
 

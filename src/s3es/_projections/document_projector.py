@@ -25,7 +25,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, Protocol
+from typing import Any, Generic
 
 import attrs
 
@@ -40,6 +40,7 @@ from s3es._eventstore.chunk import Chunk
 from s3es._eventstore.store import EventStore
 from s3es._projections.documents import D, DocumentCodec, DocumentProjection
 from s3es._projections.lease import Lease, LeaseKeeper
+from s3es._projections.notifications import ChangeNotifications, Notified
 from s3es._projections.projector import default_owner
 from s3es._readmodels.port import (
     Change,
@@ -75,18 +76,6 @@ _WINDOW = 256
 def shard_of(stream: StreamName | str, shards: int) -> int:
     """The shard of ``shards`` that ``stream`` belongs to: a stable hash (CRC-32) of its name."""
     return zlib.crc32(str(stream).encode()) % shards
-
-
-class ChangeNotifications(Protocol):
-    """A change feed that names new chunks (S3 event notifications through SQS)."""
-
-    def receive(self) -> Any:
-        """The chunks named since the last receive (at least once, unordered)."""
-        ...
-
-    def acknowledge(self, notified: Any) -> None:
-        """Forget what ``notified`` named, once it is applied."""
-        ...
 
 
 @attrs.frozen
@@ -252,6 +241,7 @@ class DocumentProjector(Generic[D]):
         self.shards = shards
         self.owner = owner or default_owner()
         self.feed = feed
+        self._notifications = None if isinstance(feed, bool) else feed
         self.feed_lookback = feed_lookback
         self.full_scan_interval = full_scan_interval
         self.commit_every = commit_every
@@ -500,13 +490,13 @@ class DocumentProjector(Generic[D]):
         started_ms = int(self._clock().timestamp() * 1000)
         scanning = self._scan_needed(shard, state, asked=scan, now_ms=started_ms)
         cursors = dict(state.cursors)
-        notified: Any = None
+        notified: Notified | None = None
         if scanning:
             streams = self._scanned(shard.number)
-        elif self.feed is True:
+        elif self._notifications is None:
             streams = self._from_feed(shard.number, cursors, started_ms)
         else:
-            notified = self.feed.receive()  # type: ignore[union-attr]
+            notified = self._notifications.receive()
             streams = self._from_notifications(shard.number, notified)
         counts = collections.Counter[str]()
         state, batch = self._apply_streams(
@@ -531,8 +521,8 @@ class DocumentProjector(Generic[D]):
         if dirty:
             state = self._commit(generation, batch, state, lease, counts)
             shard.positions.update(batch.positions)
-        if notified is not None:
-            self.feed.acknowledge(notified)  # type: ignore[union-attr]
+        if notified is not None and self._notifications is not None:
+            self._notifications.acknowledge(notified)
         shard.state = state
         switched = False
         if scanning:
@@ -653,7 +643,7 @@ class DocumentProjector(Generic[D]):
     def _from_notifications(
         self,
         shard: int,
-        notified: Any,
+        notified: Notified,
     ) -> list[tuple[StreamName, int | None]]:
         newest: dict[StreamName, int] = {}
         for stream, version in notified.changes:
@@ -864,7 +854,6 @@ class DocumentReader(Generic[D]):
 
 
 __all__ = [
-    "ChangeNotifications",
     "DocumentPass",
     "DocumentProjector",
     "DocumentReader",
