@@ -60,6 +60,7 @@ def _test_tools() -> list[str]:
 _NOT_FAST = re.compile(
     r"embedded_s3|s3_store|EmbeddedS3|FaultProxy|\bmoto\b|from (bench|docs|tests\.test_docs)\b"
     r"|from opentelemetry\b"  # the otel extra and the SDK (tests/test_tracing.py)
+    r"|\bpsycopg\b|\bpostgres_(uri|conninfo)\b"  # the postgres extra and pgserver (dev)
 )
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,7 @@ from s3es import InMemoryObjectStore, S3ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 
 _buckets = itertools.count()
+_schemas = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +40,37 @@ def s3_store(embedded_s3: EmbeddedS3) -> S3ObjectStore:
 def memory_store() -> InMemoryObjectStore:
     """A fresh in-memory object store."""
     return InMemoryObjectStore()
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    """A PostgreSQL 16 server for the session (pgserver's binaries, a Unix socket): its URI.
+
+    As root, pgserver runs the server as a system user of its own, and opens the folders above
+    its data to that user. Its data is in a folder of its own under the system's temporary
+    folder, not under pytest's: every pytest run that starts (the nox sessions, another
+    checkout's) closes pytest-of-root to other users again, and the server's files with it.
+    A server that cannot start fails the tests that ask for it: none is skipped.
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (root shells, CI) as pgserver is
+        # imported: it then keeps its lock file under /tmp, which is what we want.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        from pgserver.postgres_server import get_server  # noqa: PLC0415 - the dev extra
+
+    server = get_server(Path(tempfile.mkdtemp(prefix="s3es-pg-")), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_conninfo(postgres_uri: str) -> str:
+    """A connection string to a fresh, empty schema of the session's server (its search_path)."""
+    import psycopg  # noqa: PLC0415 - the postgres extra, only for the tests that need it
+
+    schema = f"test_{next(_schemas)}"
+    with psycopg.connect(postgres_uri, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    return psycopg.conninfo.make_conninfo(postgres_uri, options=f"-csearch_path={schema}")
