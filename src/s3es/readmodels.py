@@ -22,14 +22,18 @@ from s3es._readmodels.port import (
     ShardState,
     StoredDocument,
 )
+from s3es._readmodels.postgres import PostgresReadModelStore  # imports psycopg when made
 from s3es._readmodels.s3 import S3ReadModelStore
+from s3es._readmodels.sqlite import SQLiteReadModelStore
 
 __all__ = [
     "Change",
     "Generation",
     "Generations",
+    "PostgresReadModelStore",
     "ReadModelStore",
     "S3ReadModelStore",
+    "SQLiteReadModelStore",
     "ShardState",
     "StoredDocument",
 ]

@@ -175,7 +175,7 @@ class SQLReadModelStore(abc.ABC):
     (:attr:`name`) and the operation.
     """
 
-    atomic: ClassVar[bool] = True
+    atomic = True
     dialect: ClassVar[Dialect]
 
     def __init__(self, name: str) -> None:
