@@ -8,13 +8,8 @@ model kept whole in one S3 document by a :class:`Projector`: the simplest, for s
 An :class:`InlineProjection` keeps a model in the process, updated right after each append.
 """
 
-from s3es._projections.document_projector import (
-    DocumentPass,
-    DocumentProjector,
-    DocumentReader,
-    ShardPass,
-    shard_of,
-)
+from s3es._projections.consumer import ShardPass, shard_of
+from s3es._projections.document_projector import DocumentPass, DocumentProjector, DocumentReader
 from s3es._projections.documents import DocumentProjection
 from s3es._projections.inline import InlineProjection
 from s3es._projections.lease import Lease

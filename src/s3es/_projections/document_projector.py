@@ -1,30 +1,16 @@
 """The document projector: keeps a document projection up to date in a read-model store.
 
-A projection runs as ``shards`` shards: a stream belongs to shard ``shard_of(stream, shards)``
-(a stable hash), and each shard has its own lease (and epoch), its own state in the store and
-its own feed cursors, so that as many processes as shards share one projection; a process may
-hold several. One pass of a shard finds the streams that moved (a full scan, or the change
-feed), reads their positions, reads their new chunks, folds the events into the documents they
-name, and commits documents, positions and the shard's state together (see
-:mod:`s3es._readmodels.port` for what "together" means on each store).
-
-Generations: the documents live in a numbered generation. Readers see the ``live`` one; a
-rebuild, or a projection whose ``SCHEMA`` differs from the live generation's, fills a new one
-(``building``) beside it, and the shard that completes the last full scan switches readers to
-it in one conditional write, then drops the old one. Readers never see a half-built model.
+It is a consumer (see :mod:`s3es._projections.consumer` for shards, leases, generations and
+passes) whose batches are folded into the documents their events name, then committed with
+the positions of their streams and the shard's state (see :mod:`s3es._readmodels.port` for
+what "together" means on each store). Readers use a :class:`DocumentReader`.
 """
 
 from __future__ import annotations
 
 import collections
-import contextvars
-import random
-import threading
 import time
-import uuid
-import zlib
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from typing import Any, Generic
 
 import attrs
@@ -32,16 +18,13 @@ import attrs
 from s3es._base.backoff import Backoff
 from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
-from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
 from s3es._base.tracing import Attributes, request_attributes, traced
-from s3es._domain.aggregate import RecordedEvent
-from s3es._eventstore.chunk import Chunk
 from s3es._eventstore.store import EventStore
+from s3es._projections.consumer import Batch, Consumer, DocumentConflict, ShardPass
 from s3es._projections.documents import D, DocumentCodec, DocumentProjection
-from s3es._projections.lease import Lease, LeaseKeeper
-from s3es._projections.notifications import ChangeNotifications, Notified
-from s3es._projections.projector import default_owner
+from s3es._projections.lease import Lease
+from s3es._projections.notifications import ChangeNotifications
 from s3es._readmodels.port import (
     Change,
     Generation,
@@ -49,52 +32,16 @@ from s3es._readmodels.port import (
     ShardState,
     StoredDocument,
 )
-from s3es._storage.keys import StreamName
-from s3es._storage.metering import RequestCounts, measure_requests
+from s3es._storage.metering import RequestCounts
 from s3es.errors import (
-    InvalidConfiguration,
-    LeaseHeld,
     ObjectStoreError,
-    ProjectionFenced,
-    ReadModelConflict,
-    ReadModelStoreError,
     StreamDeleted,
 )
 
-_log = get_logger("s3es.document_projector")
-
-#: How often a pass starts again after its shard's state was written by another projector.
-_PASS_ATTEMPTS = 3
 #: How often a commit is folded again after another shard wrote one of its documents, and
 #: how long it waits before each new attempt (jittered: contending shards spread out).
 _COMMIT_ATTEMPTS = 20
 _COMMIT_BACKOFF = Backoff(initial=0.002, maximum=0.2)
-#: Streams whose positions are read, and chunks fetched, per window of a pass.
-_WINDOW = 256
-
-
-def shard_of(stream: StreamName | str, shards: int) -> int:
-    """The shard of ``shards`` that ``stream`` belongs to: a stable hash (CRC-32) of its name."""
-    return zlib.crc32(str(stream).encode()) % shards
-
-
-@attrs.frozen
-class ShardPass:
-    """What one pass of one shard did."""
-
-    shard: int
-    generation: Generation
-    #: True for a pass over every stream of the shard; False for one over the feed's.
-    full_scan: bool
-    #: Streams whose new chunks were read.
-    streams: int
-    events: int
-    #: Commits of documents, positions and state to the store.
-    commits: int
-    #: Documents written (or deleted) by those commits.
-    documents: int
-    #: True if this pass completed a generation's build and switched readers to it.
-    switched: bool = False
 
 
 @attrs.frozen
@@ -124,10 +71,6 @@ class DocumentPass:
         return sum(p.commits for p in self.passes)
 
 
-class _Superseded(Exception):  # noqa: N818 - internal signal: start the pass again
-    """Another write of this shard's state came first (an older epoch's, or a rebuild)."""
-
-
 @attrs.define
 class _Working(Generic[D]):
     """A document being changed by a batch: as read, and as folded so far."""
@@ -136,40 +79,6 @@ class _Working(Generic[D]):
     applied: dict[str, int]
     document: D | None
     changed: bool = False
-
-
-@attrs.define
-class _Batch:
-    """Events read but not committed, and the positions they bring their streams to."""
-
-    events: list[RecordedEvent[Any] | StreamDeleted] = attrs.field(factory=list)
-    positions: dict[str, int] = attrs.field(factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-
-@attrs.define
-class _Shard:
-    """What this projector knows of one of its shards between passes."""
-
-    number: int
-    keeper: LeaseKeeper
-    lease: Lease | None = None
-    #: The state as this projector last committed it, with its generation; None: read it.
-    state: ShardState | None = None
-    generation: Generation | None = None
-    #: When this shard's last full scan began (clock seconds), None before the first.
-    scanned_at: float | None = None
-    #: Positions read or committed under ``state``'s epoch and generation, which no other
-    #: projector writes meanwhile (a newer epoch's first commit fences this one's): a stream
-    #: the feed names again, or a scan finds unmoved, costs no read of its position.
-    positions: dict[str, int] = attrs.field(factory=dict)
-
-    def forget(self) -> None:
-        """Read the state, and positions, from the store at the next pass."""
-        self.state, self.generation = None, None
-        self.positions.clear()
 
 
 def _pass_span(verb: str, projector: DocumentProjector[Any]) -> tuple[str, Attributes]:
@@ -185,7 +94,7 @@ def _passed(run: DocumentPass) -> Attributes:
     }
 
 
-class DocumentProjector(Generic[D]):
+class DocumentProjector(Consumer[DocumentPass], Generic[D]):
     """Runs a :class:`DocumentProjection` over ``event_store``'s streams into ``store``.
 
     ``shards`` is how many shards the projection runs as (the same number in every process);
@@ -217,73 +126,29 @@ class DocumentProjector(Generic[D]):
         read_concurrency: int = 8,
         clock: Clock = utc_now,
     ) -> None:
-        for option, value in [
-            ("shards", shards),
-            ("commit_every", commit_every),
-            ("read_concurrency", read_concurrency),
-        ]:
-            if type(value) is not int or value < 1:
-                raise InvalidConfiguration(f"{option} must be an int >= 1, not {value!r}")
-        if full_scan_interval < 0 or feed_lookback < 0:
-            raise InvalidConfiguration(
-                f"full_scan_interval and feed_lookback must be >= 0, not {full_scan_interval} "
-                f"and {feed_lookback}"
-            )
-        ids = list(range(shards)) if shard_ids is None else list(shard_ids)
-        if not ids or len(set(ids)) != len(ids) or not all(0 <= i < shards for i in ids):
-            raise InvalidConfiguration(
-                f"shard_ids must be distinct shards in range(0, {shards}), not {shard_ids!r}"
-            )
-        self.event_store = event_store
         self.projection: DocumentProjection[D] = as_instance(projection)
         self._codec = DocumentCodec(self.projection)
-        self.store = store
-        self.shards = shards
-        self.owner = owner or default_owner()
-        self.feed = feed
-        self._notifications = None if isinstance(feed, bool) else feed
-        self.feed_lookback = feed_lookback
-        self.full_scan_interval = full_scan_interval
-        self.commit_every = commit_every
-        self.read_concurrency = read_concurrency
-        self._clock = clock
-        self._random = random.Random()
-        keys = event_store.keys
-        self._shards = [
-            _Shard(
-                number,
-                LeaseKeeper(
-                    event_store.objects,
-                    keys.shard_lease_key(self._codec.name, number, shards),
-                    projection=f"{self._codec.name} shard {number} of {shards}",
-                    owner=self.owner,
-                    ttl=lease_ttl,
-                    clock=clock,
-                ),
-            )
-            for number in ids
-        ]
-        self._log = _log.bind(projection=self._codec.name, owner=self.owner)
-
-    @property
-    def name(self) -> str:
-        """The projection's name."""
-        return self._codec.name
-
-    @property
-    def shard_ids(self) -> tuple[int, ...]:
-        """The shards this projector runs."""
-        return tuple(shard.number for shard in self._shards)
+        super().__init__(
+            event_store,
+            store,
+            name=self._codec.name,
+            schema=self._codec.schema,
+            codecs=self._codec.codecs,
+            shards=shards,
+            shard_ids=shard_ids,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            feed=feed,
+            feed_lookback=feed_lookback,
+            full_scan_interval=full_scan_interval,
+            commit_every=commit_every,
+            read_concurrency=read_concurrency,
+            clock=clock,
+        )
 
     def reader(self) -> DocumentReader[D]:
         """A reader of the live generation's documents (no lease needed)."""
         return DocumentReader(self.store, self.projection)
-
-    def leases(self) -> dict[int, Lease | None]:
-        """Each shard's lease as stored (whoever holds it); None for one never taken."""
-        return {shard.number: shard.keeper.read() for shard in self._shards}
-
-    # Passes --------------------------------------------------------------------------------
 
     @traced(start=lambda self, **_: _pass_span("catch_up", self), end=_passed)
     def catch_up(
@@ -298,27 +163,8 @@ class DocumentProjector(Generic[D]):
         during the pass is reported in ``fenced`` (its lease is dropped, its uncommitted work
         forgotten) and taken again at a later pass.
         """
-        with measure_requests() as meter:
-            passes: list[ShardPass] = []
-            held: list[tuple[int, LeaseHeld]] = []
-            fenced: list[int] = []
-            for shard in self._shards:
-                try:
-                    passes.append(self._run(shard, scan=full_scan, progress=progress))
-                except LeaseHeld as error:
-                    held.append((shard.number, error))
-                except ProjectionFenced as error:
-                    self._log.warning(
-                        "fenced", shard=shard.number, epoch=error.epoch, newer=error.newer_epoch
-                    )
-                    shard.lease = None
-                    shard.forget()
-                    fenced.append(shard.number)
-            if held and len(held) == len(self._shards):
-                raise held[0][1]
-        return DocumentPass(
-            tuple(passes), tuple(number for number, _ in held), tuple(fenced), meter.counts
-        )
+        passes, held, fenced, requests = self._passes(full_scan=full_scan, progress=progress)
+        return DocumentPass(tuple(passes), held, fenced, requests)
 
     def rebuild(self, *, progress: Progress | None = None) -> DocumentPass:
         """Build a new generation from every event beside the live one, then switch to it.
@@ -333,367 +179,9 @@ class DocumentProjector(Generic[D]):
             shard.forget()
         return self.catch_up(full_scan=True, progress=progress)
 
-    def run(
-        self,
-        stop: threading.Event,
-        *,
-        interval: float = 1.0,
-        on_pass: Callable[[DocumentPass], None] | None = None,
-    ) -> None:
-        """Run passes every ``interval`` seconds until ``stop`` is set; then release the leases.
-
-        While other projectors hold every shard it stands by; a pass that the store failed
-        (ObjectStoreError, ReadModelStoreError) is logged and run again. Any other error (a
-        corrupt chunk, a failing ``apply``) ends the loop.
-        """
-        try:
-            while not stop.is_set():
-                try:
-                    run = self.catch_up()
-                    if on_pass is not None:
-                        on_pass(run)
-                except LeaseHeld as held:
-                    self._log.debug("standing_by", holder=held.owner, epoch=held.epoch)
-                except (ObjectStoreError, ReadModelStoreError) as error:
-                    self._log.warning("pass_failed", error=str(error))
-                    for shard in self._shards:
-                        shard.forget()
-                stop.wait(interval)
-        finally:
-            self.release(quietly=True)
-
-    def release(self, *, quietly: bool = False) -> None:
-        """Give every lease up now, so that standbys need not wait for them to expire."""
-        for shard in self._shards:
-            lease, shard.lease = shard.lease, None
-            shard.forget()
-            if lease is None:
-                continue
-            try:
-                shard.keeper.release(lease)
-            except ObjectStoreError as error:
-                if not quietly:
-                    raise
-                self._log.warning("lease_release_failed", shard=shard.number, error=str(error))
-
-    def _hold_lease(self, shard: _Shard) -> Lease:
-        if shard.lease is None:
-            shard.lease = shard.keeper.acquire()
-            shard.forget()  # a new epoch: read (and stamp) the state again
-        elif shard.keeper.expiring(shard.lease):
-            try:
-                shard.lease = shard.keeper.renew(shard.lease)
-            except ProjectionFenced:
-                shard.lease = None
-                raise
-        return shard.lease
-
-    def _run(self, shard: _Shard, *, scan: bool | None, progress: Progress | None) -> ShardPass:
-        for attempt in range(1, _PASS_ATTEMPTS + 1):
-            try:
-                return self._pass(shard, scan=scan, progress=progress)
-            except _Superseded:
-                shard.forget()
-                self._log.info("pass_superseded", shard=shard.number, attempt=attempt)
-            except BaseException:
-                # ``apply`` may have failed, or the store: what this projector holds in memory
-                # may be ahead of the store. The next pass reads the store again.
-                shard.forget()
-                raise
-        raise ObjectStoreError(
-            "PUT",
-            f"{self.name} shard {shard.number}",
-            f"the shard's state changed under each of {_PASS_ATTEMPTS} passes (an older "
-            "projector still writing)",
-        )
-
-    # Generations ---------------------------------------------------------------------------
-
-    def _target(self) -> Generation:
-        """The generation this projector's passes write: live, or the one being built."""
-        record = self.store.generations(self.name)
-        schema = self._codec.schema
-        building, live = record.building, record.live
-        if building is not None and building.schema == schema:
-            return building
-        if live is not None and live.schema == schema:
-            return live
-        if building is not None and building.schema > schema:
-            raise InvalidConfiguration(
-                f"projection {self.name}: generation {building.number} is being built with "
-                f"SCHEMA {building.schema}, newer than this code's {schema}: run the new code"
-            )
-        return self._begin_build(force=False)
-
-    def _begin_build(self, *, force: bool) -> Generation:
-        """Start a generation of this code's schema beside the live one (and return it)."""
-        for _ in range(_PASS_ATTEMPTS):
-            record = self.store.generations(self.name)
-            building = record.building
-            if not force and building is not None and building.schema == self._codec.schema:
-                return building
-            numbers = [g.number for g in (record.live, building) if g is not None]
-            generation = Generation(self.name, max(numbers, default=0) + 1, self._codec.schema)
-            try:
-                self.store.set_generations(attrs.evolve(record, building=generation))
-            except ReadModelConflict:
-                continue
-            if building is not None:
-                self.store.drop(building)  # an abandoned build, of an older schema or rebuild
-            self._log.info("build_started", generation=generation.number)
-            return generation
-        raise ObjectStoreError(
-            "PUT", f"{self.name} generations", "the record changed under each attempt"
-        )
-
-    def _switch(self, generation: Generation) -> bool:
-        """Make ``generation`` live if every shard has completed its scan; True if switched."""
-        for number in range(self.shards):
-            state = self.store.shard_state(generation, number, self.shards)
-            if state is None or not state.complete:
-                return False
-        record = self.store.generations(self.name)
-        if record.building != generation:
-            return False  # another shard switched already, or a newer build began
-        try:
-            self.store.set_generations(attrs.evolve(record, live=generation, building=None))
-        except ReadModelConflict:
-            return False
-        if record.live is not None:
-            self.store.drop(record.live)
-        self._log.info("generation_live", generation=generation.number)
-        return True
-
-    # One pass ------------------------------------------------------------------------------
-
-    def _begin(self, shard: _Shard, lease: Lease) -> tuple[Generation, ShardState]:
-        generation = self._target()
-        state = shard.state
-        if state is not None and shard.generation == generation and state.epoch == lease.epoch:
-            return generation, state
-        shard.forget()
-        stored = self.store.shard_state(generation, shard.number, self.shards)
-        if stored is not None and stored.epoch > lease.epoch:
-            shard.lease = None
-            raise ProjectionFenced(self.name, lease.epoch, stored.epoch)
-        if stored is None or stored.epoch < lease.epoch:
-            # Stamped at once: from here on an older projector's commit of this shard fails.
-            fresh = ShardState(shard.number, self.shards, lease.epoch)
-            base = fresh if stored is None else attrs.evolve(stored, epoch=lease.epoch)
-            stored = self._commit_state(generation, [], {}, base, lease)
-        shard.generation = generation
-        return generation, stored
-
-    def _pass(self, shard: _Shard, *, scan: bool | None, progress: Progress | None) -> ShardPass:
-        lease = self._hold_lease(shard)
-        generation, state = self._begin(shard, lease)
-        started_ms = int(self._clock().timestamp() * 1000)
-        scanning = self._scan_needed(shard, state, asked=scan, now_ms=started_ms)
-        cursors = dict(state.cursors)
-        notified: Notified | None = None
-        if scanning:
-            streams = self._scanned(shard.number)
-        elif self._notifications is None:
-            streams = self._from_feed(shard.number, cursors, started_ms)
-        else:
-            notified = self._notifications.receive()
-            streams = self._from_notifications(shard.number, notified)
-        counts = collections.Counter[str]()
-        state, batch = self._apply_streams(
-            shard,
-            generation=generation,
-            state=state,
-            streams=streams,
-            counts=counts,
-            progress=progress,
-        )
-        # A moved cursor rides along with the next commit rather than cost a write of its own
-        # (the old one only lists a little more), unless a type had none: then every pass
-        # would scan again.
-        dirty = bool(batch.events or batch.positions)
-        if scanning:
-            dirty = dirty or not state.complete
-            state = attrs.evolve(state, complete=True)
-            if self.feed is True:
-                cursors = dict.fromkeys(self._codec.codecs, started_ms)
-        dirty = dirty or any(t not in state.cursors for t in cursors)
-        state = attrs.evolve(state, cursors=cursors)
-        if dirty:
-            state = self._commit(generation, batch, state, lease, counts)
-            shard.positions.update(batch.positions)
-        if notified is not None and self._notifications is not None:
-            self._notifications.acknowledge(notified)
-        shard.state = state
-        switched = False
-        if scanning:
-            shard.scanned_at = started_ms / 1000
-            if self.store.generations(self.name).building == generation:
-                switched = self._switch(generation)
-        self._log.info(
-            "pass",
-            shard=shard.number,
-            generation=generation.number,
-            full_scan=scanning,
-            streams=counts["streams"],
-            events=counts["events"],
-            commits=counts["commits"],
-        )
-        return ShardPass(
-            shard.number,
-            generation,
-            scanning,
-            counts["streams"],
-            counts["events"],
-            counts["commits"],
-            counts["documents"],
-            switched,
-        )
-
-    def _apply_streams(
-        self,
-        shard: _Shard,
-        *,
-        generation: Generation,
-        state: ShardState,
-        streams: list[tuple[StreamName, int | None]],
-        counts: collections.Counter[str],
-        progress: Progress | None,
-    ) -> tuple[ShardState, _Batch]:
-        """Read ``streams`` past their positions, committing every ``commit_every`` events.
-
-        Returns the state as last committed and the batch not committed yet.
-        """
-        batch = _Batch()
-        done = 0
-        for window_start in range(0, len(streams), _WINDOW):
-            window = streams[window_start : window_start + _WINDOW]
-            positions = shard.positions
-            unknown = [str(s) for s, _ in window if str(s) not in positions]
-            if unknown:
-                found = self.store.positions(generation, unknown)
-                positions.update(dict.fromkeys(unknown, 0) | found)
-            for stream, fetched in self._fetched(window, positions):
-                lease = self._hold_lease(shard)  # renewed on a long pass, before it runs out
-                done += 1
-                if progress is not None:
-                    progress(done, len(streams))
-                if fetched is None:
-                    continue
-                if isinstance(fetched, StreamDeleted):
-                    batch.events.append(fetched)
-                    batch.positions[str(stream)] = fetched.version
-                    continue
-                counts["streams"] += 1
-                for event in self._events(fetched):
-                    batch.events.append(event)
-                    counts["events"] += 1
-                batch.positions[str(stream)] = fetched[-1].version
-                if len(batch) >= self.commit_every:
-                    state = self._commit(generation, batch, state, lease, counts)
-                    positions.update(batch.positions)
-                    batch = _Batch()
-        return state, batch
-
-    def _scan_needed(
-        self, shard: _Shard, state: ShardState, *, asked: bool | None, now_ms: int
-    ) -> bool:
-        unscanned = self.feed is True and any(t not in state.cursors for t in self._codec.codecs)
-        if not self.feed or not state.complete or unscanned or asked:
-            return True
-        if asked is False:
-            return False
-        last = shard.scanned_at
-        return last is None or now_ms / 1000 - last >= self.full_scan_interval
-
-    def _mine(self, stream: StreamName, shard: int) -> bool:
-        return self.shards == 1 or shard_of(stream, self.shards) == shard
-
-    def _scanned(self, shard: int) -> list[tuple[StreamName, int | None]]:
-        return [
-            (stream, None)
-            for stream_type in self._codec.codecs
-            for stream in self.event_store.streams(stream_type)
-            if self._mine(stream, shard)
-        ]
-
-    def _from_feed(
-        self, shard: int, cursors: dict[str, int], started_ms: int
-    ) -> list[tuple[StreamName, int | None]]:
-        """The streams of this shard the ``_feed/`` names since the cursors, newest version.
-
-        Moves ``cursors`` to the newest entry listed, never later than ``started_ms``.
-        """
-        newest: dict[StreamName, int] = {}
-        keys = self.event_store.keys
-        lookback_ms = int(self.feed_lookback * 1000)
-        for stream_type in self._codec.codecs:
-            cursor = cursors.get(stream_type, 0)
-            listed = self.event_store.objects.list_keys(
-                keys.feed_prefix(stream_type),
-                start_after=keys.feed_cursor(stream_type, cursor - lookback_ms),
-            )
-            for key in listed:
-                entry = keys.parse_feed_key(stream_type, key)
-                cursor = max(cursor, min(entry.at_ms, started_ms))
-                if self._mine(entry.stream, shard):
-                    newest[entry.stream] = max(entry.version, newest.get(entry.stream, 0))
-            cursors[stream_type] = cursor
-        return list(newest.items())
-
-    def _from_notifications(
-        self,
-        shard: int,
-        notified: Notified,
-    ) -> list[tuple[StreamName, int | None]]:
-        newest: dict[StreamName, int] = {}
-        for stream, version in notified.changes:
-            if stream.type in self._codec.codecs and self._mine(stream, shard):
-                newest[stream] = max(version, newest.get(stream, 0))
-        return list(newest.items())
-
-    def _fetched(
-        self, streams: list[tuple[StreamName, int | None]], positions: dict[str, int]
-    ) -> Iterator[tuple[StreamName, list[Chunk] | StreamDeleted | None]]:
-        with ThreadPoolExecutor(self.read_concurrency, "s3es-documents") as pool:
-            window: collections.deque[
-                tuple[StreamName, Future[list[Chunk] | StreamDeleted | None]]
-            ] = collections.deque()
-            pending = iter(streams)
-            while True:
-                while len(window) < 4 * self.read_concurrency:
-                    stream, named = next(pending, (None, None))
-                    if stream is None:
-                        break
-                    after = positions.get(str(stream), 0)
-                    context = contextvars.copy_context()
-                    window.append(
-                        (stream, pool.submit(context.run, self._fetch, stream, named, after))
-                    )
-                if not window:
-                    return
-                stream, future = window.popleft()
-                yield stream, future.result()
-
-    def _fetch(
-        self, stream: StreamName, named: int | None, after: int
-    ) -> list[Chunk] | StreamDeleted | None:
-        version = self.event_store.version(stream) if named is None else named
-        if version <= after:
-            return None
-        try:
-            return list(self.event_store.chunks(stream, after_version=after))
-        except StreamDeleted as deleted:
-            return deleted
-
-    def _events(self, chunks: list[Chunk]) -> Iterator[RecordedEvent[Any]]:
-        keys = self.event_store.keys
-        for chunk in chunks:
-            key = keys.chunk_key(chunk.stream, chunk.version, chunk.number)
-            yield from self._codec.recorded(chunk, key)
-
     # Commits -------------------------------------------------------------------------------
 
-    def _fold(self, generation: Generation, batch: _Batch) -> dict[str, _Working[D]]:
+    def _fold(self, generation: Generation, batch: Batch) -> dict[str, _Working[D]]:
         """The documents ``batch`` changes, read from the store and folded with its events.
 
         A store that is not atomic may hold a document ahead of its stream's position (a
@@ -742,10 +230,10 @@ class DocumentProjector(Generic[D]):
         document = None if stored.body is None else self._codec.decode(key, stored.body, where)
         return _Working(stored.revision, dict(stored.applied), document)
 
-    def _commit(
+    def _process(
         self,
         generation: Generation,
-        batch: _Batch,
+        batch: Batch,
         state: ShardState,
         lease: Lease,
         counts: collections.Counter[str],
@@ -772,7 +260,7 @@ class DocumentProjector(Generic[D]):
             ]
             try:
                 stored = self._commit_state(generation, changes, batch.positions, state, lease)
-            except _DocumentConflict:
+            except DocumentConflict:
                 self._log.info("documents_changed", generation=generation.number)
                 continue
             counts["commits"] += 1
@@ -783,32 +271,6 @@ class DocumentProjector(Generic[D]):
             f"{self.name} generation {generation.number}",
             f"documents changed under each of {_COMMIT_ATTEMPTS} commits (shards contending)",
         )
-
-    def _commit_state(
-        self,
-        generation: Generation,
-        changes: list[Change],
-        positions: dict[str, int],
-        state: ShardState,
-        lease: Lease,
-    ) -> ShardState:
-        """Commit, and judge a refusal: fenced, superseded, or a document to fold again."""
-        state = attrs.evolve(state, commit_id=uuid.uuid4().hex)
-        try:
-            return self.store.commit(generation, changes, positions, state)
-        except ReadModelConflict as conflict:
-            stored = self.store.shard_state(generation, state.shard, state.shards)
-            if stored is not None and stored.epoch > lease.epoch:
-                raise ProjectionFenced(self.name, lease.epoch, stored.epoch) from conflict
-            if (stored is None) != (state.revision is None) or (
-                stored is not None and stored.revision != state.revision
-            ):
-                raise _Superseded from conflict
-            raise _DocumentConflict from conflict
-
-
-class _DocumentConflict(Exception):  # noqa: N818 - internal signal: fold the batch again
-    """Another shard wrote a document of the batch since it was read."""
 
 
 class DocumentReader(Generic[D]):
@@ -857,6 +319,4 @@ __all__ = [
     "DocumentPass",
     "DocumentProjector",
     "DocumentReader",
-    "ShardPass",
-    "shard_of",
 ]
