@@ -23,6 +23,7 @@ from urllib.parse import quote, quote_plus
 import attrs
 import boto3
 import pytest
+import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -111,6 +112,18 @@ def bucket(request: pytest.FixtureRequest, embedded_s3: EmbeddedS3) -> Iterator[
         yield _bucket(session, None)
     finally:
         mock.stop(remove_data=False)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """capture_logs leaves structlog configured for the rest of the process: a later test
+    that expects s3es's own chain (test_cli's -v) would then see structlog's console lines."""
+    was_configured, saved = structlog.is_configured(), structlog.get_config()
+    yield
+    if was_configured:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
 
 
 def _record(key: str, event: str = "ObjectCreated:Put") -> dict[str, Any]:
