@@ -30,6 +30,7 @@ each adapter lends it (:meth:`SQLReadModelStore._session`).
 from __future__ import annotations
 
 import abc
+import functools
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -53,6 +54,7 @@ _RESERVED_PREFIXES = ("s3es_", "sqlite_", "pg_")
 _GENERATION_SUFFIX = re.compile(r"__g[0-9]+$")
 
 
+@functools.lru_cache(maxsize=1024)
 def sql_name(projection: str) -> str:
     """The SQL name of ``projection``'s view (InvalidConfiguration if it cannot have one)."""
     if not isinstance(projection, str) or not _PROJECTION.fullmatch(projection):
@@ -73,6 +75,7 @@ def sql_name(projection: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=1024)
 def table_name(generation: Generation) -> str:
     """The name of ``generation``'s table of documents: ``{sql name}__g{number}``."""
     if generation.number < 0:
