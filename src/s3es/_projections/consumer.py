@@ -239,12 +239,18 @@ class Consumer(abc.ABC, Generic[P]):
         Raises LeaseHeld if another consumer holds every one of its shards.
         """
         with measure_requests() as meter:
+            # Received once for every shard this process runs: the messages of the others'
+            # streams are theirs, in their own queue (one queue per process: see
+            # docs/change-feeds.md). Acknowledged only once every pass went through.
+            notified = None if self._notifications is None else self._notifications.receive()
             passes: list[ShardPass] = []
             held: list[tuple[int, LeaseHeld]] = []
             fenced: list[int] = []
             for shard in self._shards:
                 try:
-                    passes.append(self._run(shard, scan=full_scan, progress=progress))
+                    passes.append(
+                        self._run(shard, scan=full_scan, progress=progress, notified=notified)
+                    )
                 except LeaseHeld as error:
                     held.append((shard.number, error))
                 except ProjectionFenced as error:
@@ -256,6 +262,8 @@ class Consumer(abc.ABC, Generic[P]):
                     fenced.append(shard.number)
             if held and len(held) == len(self._shards):
                 raise held[0][1]
+            if notified is not None and self._notifications is not None:
+                self._notifications.acknowledge(notified)
         return passes, tuple(number for number, _ in held), tuple(fenced), meter.counts
 
     def run(
@@ -313,10 +321,17 @@ class Consumer(abc.ABC, Generic[P]):
                 raise
         return shard.lease
 
-    def _run(self, shard: _Shard, *, scan: bool | None, progress: Progress | None) -> ShardPass:
+    def _run(
+        self,
+        shard: _Shard,
+        *,
+        scan: bool | None,
+        progress: Progress | None,
+        notified: Notified | None,
+    ) -> ShardPass:
         for attempt in range(1, _PASS_ATTEMPTS + 1):
             try:
-                return self._pass(shard, scan=scan, progress=progress)
+                return self._pass(shard, scan=scan, progress=progress, notified=notified)
             except _Superseded:
                 shard.forget()
                 self._log.info("pass_superseded", shard=shard.number, attempt=attempt)
@@ -409,19 +424,24 @@ class Consumer(abc.ABC, Generic[P]):
         shard.generation = generation
         return generation, stored
 
-    def _pass(self, shard: _Shard, *, scan: bool | None, progress: Progress | None) -> ShardPass:
+    def _pass(
+        self,
+        shard: _Shard,
+        *,
+        scan: bool | None,
+        progress: Progress | None,
+        notified: Notified | None,
+    ) -> ShardPass:
         lease = self._hold_lease(shard)
         generation, state = self._begin(shard, lease)
         started_ms = int(self._clock().timestamp() * 1000)
         scanning = self._scan_needed(shard, state, asked=scan, now_ms=started_ms)
         cursors = dict(state.cursors)
-        notified: Notified | None = None
         if scanning:
             streams = self._scanned(shard.number)
-        elif self._notifications is None:
+        elif notified is None:
             streams = self._from_feed(shard.number, cursors, started_ms)
         else:
-            notified = self._notifications.receive()
             streams = self._from_notifications(shard.number, notified)
         counts = collections.Counter[str]()
         state, batch = self._apply_streams(
@@ -446,8 +466,6 @@ class Consumer(abc.ABC, Generic[P]):
         if dirty:
             state = self._process(generation, batch, state, lease, counts)
             shard.positions.update(batch.positions)
-        if notified is not None and self._notifications is not None:
-            self._notifications.acknowledge(notified)
         shard.state = state
         switched = False
         if scanning:
