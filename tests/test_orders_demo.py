@@ -1,5 +1,5 @@
-"""The orders example's harness end to end (embedded S3, an explicit endpoint), its output, its
-checks; the app's wiring and its services."""
+"""The orders example's harness end to end (embedded S3, an explicit endpoint; read models in
+SQLite, S3 and PostgreSQL), its output, its checks; the app's wiring and its services."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -50,12 +51,12 @@ from s3es import (
     EventStore,
     InlineProjection,
     InMemoryObjectStore,
-    Projection,
-    Projector,
     Repository,
     RetryPolicy,
 )
 from s3es.metering import RequestCounts
+from s3es.projections import DocumentProjector
+from s3es.readmodels import S3ReadModelStore
 from s3es.storage import ForwardingObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.test_eventstore import rewrite
@@ -69,7 +70,7 @@ CHECKS = (
     "no stock oversold",
     "every order is shipped or cancelled",
     "each read model equals one rebuilt from every event read back",
-    "each event applied once: every checkpoint is its stream's version",
+    "each event applied once: every stream's position is its version",
     "the read models agree with the streams' rebuilt states",
     "the order summaries kept inline (read-your-writes) equal the stored ones",
 )
@@ -125,14 +126,19 @@ class TestMainOnEmbeddedS3:
             background = rf"^ +{name} +1 full scan, then \d+ passes over the feed: .* epoch 1$"
             assert re.search(background, output, re.MULTILINE), background
         assert "The outcome, as readers get it from the read models" in output
-        assert "The stock per product in warehouse-1 (read model reserved-stock)" in output
+        assert "The stock per product in warehouse-1 (read model reserved-stock" in output
         # The last pass applies what shipping wrote: one event per order, none on the warehouse.
+        # The documents are in SQLite: S3 sees the feed, the streams and the chunks only.
         for last_pass in (
-            r"^ +order-summaries +4 events: 5 LIST \+ 4 GET \+ 1 PUT ",
-            r"^ +reserved-stock +0 events: 1 LIST ",
+            r"^ +order-summaries +4 events: 5 LIST \+ 4 GET +1 LIST +5 LIST$",
+            r"^ +reserved-stock +0 events: 1 LIST +1 LIST +2 LIST$",
         ):
             assert re.search(last_pass, output, re.MULTILINE), last_pass
-        assert "a reader gets a model with 1 GET" in output
+        assert "models  in SQLite: " in output
+        assert "removed at the end" in output
+        for name, documents in (("order-summaries", 4), ("reserved-stock", r"\d")):
+            reader = rf"^ +{name} +a reader gets one document with no S3 request, all {documents} "
+            assert re.search(reader, output, re.MULTILINE), reader
         # Each term said once, after the first line that uses it.
         for term in TERMS.values():
             assert output.count(f"· {term.name}: ") == 1, term.name
@@ -215,6 +221,7 @@ class TestMainOnEndpoint:
         keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
         assert all(key.startswith("runs/one/") for key in keys)
         folders = Counter(key.split("/")[2] for key in keys)
+        # The documents are in SQLite; the projectors' leases in S3.
         assert set(folders) == {"inventory", "order", "_feed", "_projections"}
         stored = re.search(r"the acknowledged ones, each once: (\d+) events", output)
         assert stored is not None
@@ -222,10 +229,8 @@ class TestMainOnEndpoint:
         assert folders["inventory"] + folders["order"] == int(stored[1])
         assert folders["_feed"] == int(stored[1])
         assert sorted(key.split("/", 3)[3] for key in keys if "/_projections/" in key) == [
-            "order-summaries/lease.json",
-            "order-summaries/model.json",
-            "reserved-stock/lease.json",
-            "reserved-stock/model.json",
+            "order-summaries/lease.0-of-1.json",
+            "reserved-stock/lease.0-of-1.json",
         ]
 
     def test_missing_bucket(
@@ -264,6 +269,66 @@ class TestMainOnEndpoint:
             main([option, value])
         assert exit_info.value.code == 2
         assert re.search(f"argument {option}: {message}", capsys.readouterr().err)
+
+
+class TestReadModelStores:
+    def test_s3(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--read-models s3: the documents are S3 objects beside the events, every check
+        passes, and the report prices a pass and a read in S3 requests."""
+        code = main([*SMALL, "--verbose", "--read-models", "s3"])
+        output = capsys.readouterr().out
+        assert code == 0, output
+        assert passed(output) == list(CHECKS)
+        assert "models  in S3: one object per document, under " in output
+        # Each summary the last pass changes: a GET of the document, a PUT of it and of its
+        # stream's position; an idle pass over the feed reads the generations record.
+        last = r"^ +order-summaries +4 events: 5 LIST \+ 9 GET \+ 9 PUT +1 LIST \+ 1 GET +5 LIST"
+        assert re.search(last, output, re.MULTILINE), output
+        reader = r"^ +order-summaries +a reader gets one document with 2 GET, all 4 with 1 LIST"
+        assert re.search(reader, output, re.MULTILINE), output
+
+    def test_postgres(
+        self,
+        postgres_conninfo: str,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """--read-models postgres on the database S3ES_POSTGRES_URL names, then on the same
+        one by --postgres-url: the second run finds the first's documents and rebuilds the
+        read models from its own streams; every check passes both times."""
+        monkeypatch.setenv("S3ES_POSTGRES_URL", postgres_conninfo)
+        assert main([*SMALL, "--read-models", "postgres"]) == 0, capsys.readouterr().out
+        monkeypatch.delenv("S3ES_POSTGRES_URL")
+        arguments = ["--read-models", "postgres", "--postgres-url", postgres_conninfo]
+        code = main([*SMALL, "--verbose", *arguments])
+        output = capsys.readouterr().out
+        assert code == 0, output
+        assert passed(output) == list(CHECKS)
+        assert "models  in PostgreSQL: the database of --postgres-url" in output
+        assert output.count("(a rebuild: an earlier run's documents were there)") == 2
+
+    def test_sqlite_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--sqlite-file keeps the documents in that file; a second run on it rebuilds them."""
+        path = tmp_path / "models.sqlite3"
+        assert main([*SMALL, "--sqlite-file", str(path)]) == 0
+        first = capsys.readouterr().out
+        assert main([*SMALL, "--verbose", "--sqlite-file", str(path)]) == 0
+        second = capsys.readouterr().out
+        assert f"models  in SQLite: {path}\n" in first
+        assert passed(second) == list(CHECKS)
+        assert "an earlier run's documents" not in first
+        assert second.count("(a rebuild: an earlier run's documents were there)") == 2
+
+    def test_postgres_unavailable(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--read-models postgres with no URL and no pgserver to start one ends the run with
+        status 2, saying what would do."""
+        monkeypatch.delenv("S3ES_POSTGRES_URL", raising=False)
+        monkeypatch.setitem(sys.modules, "pgserver.postgres_server", None)
+        assert main([*SMALL, "--read-models", "postgres"]) == 2
+        error = capsys.readouterr().err
+        assert "--read-models postgres needs --postgres-url or S3ES_POSTGRES_URL" in error
 
 
 class TestImports:
@@ -396,83 +461,91 @@ class TestChecks:
 
 
 class TestReadModels:
-    def test_passes_and_models(self) -> None:
-        """After the run each projector's stored model reflects every stream; its last pass
-        applied what shipping wrote; an idle pass over the feed LISTs one feed, an idle full
-        scan LISTs the streams and each stream."""
+    def test_passes_and_documents(self) -> None:
+        """After the run each read model holds a document per order and per product; the last
+        pass applied what shipping wrote; an idle pass over the feed LISTs one feed and GETs
+        the generations record, an idle full scan LISTs the streams and each stream."""
         demo, _ = in_memory_demo(orders=5)
         assert played(demo)[0] == 0
         summaries = demo.projected["order-summaries"]
         levels = demo.projected["reserved-stock"]
-        assert summaries.stored is not None
-        assert levels.stored is not None
-        assert sorted(summaries.stored.model.orders) == [order.order_id for order in demo.plan]
-        assert {o.status for o in summaries.stored.model.orders.values()} <= {
+        assert summaries.documents is not None
+        assert levels.documents is not None
+        assert sorted(summaries.documents) == [order.order_id for order in demo.plan]
+        assert {o.status for o in summaries.documents.values()} <= {
             OrderStatus.SHIPPED,
             OrderStatus.CANCELLED,
         }
-        assert list(levels.stored.model.warehouses) == ["warehouse-1"]
+        assert sorted(levels.documents) == sorted({item.sku for item in demo.stock})
+        assert all(list(p.warehouses) == ["warehouse-1"] for p in levels.documents.values())
         assert summaries.background.full_scans == levels.background.full_scans == 1
         assert summaries.last is not None
         assert levels.last is not None
-        assert (summaries.last.full_scan, summaries.last.events) == (False, 5)
-        assert (levels.last.full_scan, levels.last.events) == (False, 0)
+        assert (summaries.last.passes[0].full_scan, summaries.last.events) == (False, 5)
+        assert (levels.last.passes[0].full_scan, levels.last.events) == (False, 0)
         # A lease renewal would add a PUT: only GETs and LISTs are compared.
         for report, streams in ((summaries, 5), (levels, 1)):
             assert report.idle_feed is not None
             assert report.idle_scan is not None
-            # No GET: the projector holds the model it committed.
-            assert (report.idle_feed.get, report.idle_feed.list) == (0, 1)
-            assert (report.idle_scan.get, report.idle_scan.list) == (0, 1 + streams)
-            assert report.read_cost == RequestCounts(get=1)
+            assert (report.idle_feed.get, report.idle_feed.list) == (1, 1)
+            assert report.idle_scan.list == 1 + streams
+            # The generations record, then the document (S3ReadModelStore, in_memory_demo's).
+            assert report.read_cost == RequestCounts(get=2)
+            assert report.epoch == 1
 
     def test_leases_released(self) -> None:
         """The projectors give their leases up at the end: another projector starts at once."""
         demo, _ = in_memory_demo()
         played(demo)
-        projections: list[Projection[Any]] = [p.projection for p in demo.shop.projectors]
-        for projection in projections:
-            run = Projector(demo.shop.event_store, projection, owner="next").catch_up()
-            assert run.read_model.epoch == 2
+        for projector in demo.shop.projectors:
+            successor: DocumentProjector[Any] = DocumentProjector(
+                demo.shop.event_store,
+                projector.projection,
+                demo.shop.read_models,
+                owner="next",
+            )
+            assert successor.catch_up().held_elsewhere == ()
+            assert [lease and lease.epoch for lease in successor.leases().values()] == [2]
 
     def test_event_applied_twice(self) -> None:
-        """A stored model with an event applied twice fails the fold and agreement checks,
+        """A stored summary with an event applied twice fails the fold and agreement checks,
         naming the order and field."""
         demo, _ = in_memory_demo()
         played(demo)
         report = demo.projected["order-summaries"]
-        assert report.stored is not None
-        model = report.stored.model
+        assert report.documents is not None
         order_id = demo.plan[0].order_id
-        twice = attrs.evolve(model.orders[order_id], events=model.orders[order_id].events + 1)
-        report.stored = attrs.evolve(
-            report.stored, model=OrderList({**model.orders, order_id: twice})
-        )
-        once, doubled = twice.events - 1, twice.events
+        summary = report.documents[order_id]
+        report.documents[order_id] = attrs.evolve(summary, events=summary.events + 1)
+        once, doubled = summary.events, summary.events + 1
         assert failures(demo) == {
             "each read model equals one rebuilt from every event read back": [
-                f"order-summaries.orders[{order_id}].events: {doubled}, expected {once}"
+                f"order-summaries[{order_id}].events: {doubled}, expected {once}"
             ],
             "the read models agree with the streams' rebuilt states": [
                 f"order summaries[{order_id}].events: {doubled}, expected {once}"
             ],
             "the order summaries kept inline (read-your-writes) equal the stored ones": [
-                f"inline.orders[{order_id}].events: {once}, expected {doubled}"
+                f"inline[{order_id}].events: {once}, expected {doubled}"
             ],
         }
 
-    def test_checkpoint_behind(self) -> None:
-        """A checkpoint short of its stream's version fails the applied-once check."""
+    def test_position_behind(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A stream's stored position short of its version fails the applied-once check."""
         demo, _ = in_memory_demo()
         played(demo)
-        report = demo.projected["reserved-stock"]
-        assert report.stored is not None
         stream = "inventory/warehouse-1"
-        version = report.stored.checkpoints[stream]
-        report.stored = attrs.evolve(report.stored, checkpoints={stream: version - 1})
+        version = demo.shop.event_store.version(demo.shop.warehouses.stream("warehouse-1"))
+        positions = S3ReadModelStore.positions
+
+        def behind(self: S3ReadModelStore, generation: Any, streams: Any) -> dict[str, int]:
+            found = positions(self, generation, streams)
+            return found | ({stream: found[stream] - 1} if stream in found else {})
+
+        monkeypatch.setattr(S3ReadModelStore, "positions", behind)
         assert failures(demo) == {
-            "each event applied once: every checkpoint is its stream's version": [
-                f"reserved-stock checkpoints[{stream}]: {version - 1}, expected {version}"
+            "each event applied once: every stream's position is its version": [
+                f"reserved-stock positions[{stream}]: {version - 1}, expected {version}"
             ]
         }
 
@@ -484,20 +557,17 @@ class TestReadModels:
         monkeypatch.setattr(InlineProjection, "model", property(lambda _: OrderList()))
         [(title, problems)] = failures(demo).items()
         assert title == "the order summaries kept inline (read-your-writes) equal the stored ones"
-        assert [problem.split(":")[0] for problem in problems] == [
-            "inline.orders[o-001]",
-            "inline.orders[o-002]",
-        ]
-        assert problems[0].startswith("inline.orders[o-001]: nothing, expected OrderSummary(")
+        assert [problem.split(":")[0] for problem in problems] == ["inline[o-001]", "inline[o-002]"]
+        assert problems[0].startswith("inline[o-001]: nothing, expected OrderSummary(")
 
     def test_projector_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A projector that fails makes the run fail: its errors are shown, the read models
         are not checked, and run returns 1."""
 
-        def broken(self: Projector[Any], **_: object) -> None:
+        def broken(self: DocumentProjector[Any], **_: object) -> None:
             raise RuntimeError(f"{self.name}: model store unreachable")
 
-        monkeypatch.setattr(Projector, "catch_up", broken)
+        monkeypatch.setattr(DocumentProjector, "catch_up", broken)
         demo, _ = in_memory_demo()
         code, lines = played(demo, verbose=True)
         assert code == 1

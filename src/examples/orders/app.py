@@ -3,15 +3,15 @@
 The rules are in :mod:`examples.orders.domain` (an order) and :mod:`examples.orders.inventory`
 (a warehouse's stock): plain ``decide`` and ``evolve``, nothing about storage. Here they meet
 S3: one object store, one event store over it, a repository and a command handler per
-aggregate, the read models of :mod:`examples.orders.projections`, and the services of
-:mod:`examples.orders.services` that turn outside events (a payment notice, an order to fill)
-into commands. ::
+aggregate, the read models of :mod:`examples.orders.projections` in a read-model store, and
+the services of :mod:`examples.orders.services` that turn outside events (a payment notice,
+an order to fill) into commands. ::
 
     shop = Shop.on_s3("my-bucket")  # or Shop(InMemoryObjectStore()) in a test
     shop.order_handler.handle("o-1", PlaceOrder(order_id="o-1", lines=lines))
     shop.payments.record_payment(notice)  # a notice delivered twice records one payment
-    shop.summaries.catch_up()  # bring the order list stored in S3 up to date
-    shop.summaries.read().model.by_status()
+    shop.summaries.catch_up()  # bring the order summaries in the read-model store up to date
+    shop.summaries.reader().get("o-1")  # one order's summary
 """
 
 from __future__ import annotations
@@ -21,11 +21,20 @@ from typing import TYPE_CHECKING
 import s3es
 from examples.orders.domain import Order
 from examples.orders.inventory import Inventory
-from examples.orders.projections import OrderList, OrderSummaries, ReservedStock, StockLevels
+from examples.orders.projections import (
+    OrdersByStatus,
+    OrderSummaries,
+    OrderSummary,
+    ProductLevels,
+    ReservedStock,
+)
 from examples.orders.services import InventoryService, Ledger, PaymentService, ShippingService
-from s3es import CommandHandler, EventStore, InlineProjection, Projector, Repository, RetryPolicy
+from s3es import CommandHandler, EventStore, InlineProjection, Repository, RetryPolicy
+from s3es.projections import DocumentProjector
+from s3es.readmodels import S3ReadModelStore
 
 if TYPE_CHECKING:
+    from s3es.readmodels import ReadModelStore
     from s3es.storage import ObjectStore
 
 WAREHOUSE_ID = "warehouse-1"
@@ -42,9 +51,18 @@ class Shop:
     """
 
     def __init__(
-        self, store: ObjectStore, *, prefix: str = "shop", warehouse_id: str = WAREHOUSE_ID
+        self,
+        store: ObjectStore,
+        *,
+        prefix: str = "shop",
+        warehouse_id: str = WAREHOUSE_ID,
+        read_models: ReadModelStore | None = None,
     ) -> None:
-        """Wire the application over ``store``; nothing is read or written yet."""
+        """Wire the application over ``store``; nothing is read or written yet.
+
+        ``read_models`` keeps the read models' documents: an SQLite or PostgreSQL store of
+        :mod:`s3es.readmodels`, or by default one S3 object per document beside the events.
+        """
         self.store = store
         # The event store: an append PUTs the stream's next version with If-None-Match, so of
         # two writers racing for that version exactly one wins. feed=True: each append also
@@ -56,14 +74,20 @@ class Shop:
         self.warehouses = Repository(self.event_store, Inventory)
         # The order list as this process wrote it, updated in memory right after each append
         # of the order handler: read-your-writes, without waiting for the projector.
-        self.inline_summaries = InlineProjection(OrderSummaries)
+        self.inline_summaries = InlineProjection(OrdersByStatus)
         # A command handler loads, decides and appends; on a conflict (another writer took the
         # version) it reads what is new, decides again and retries, up to its RetryPolicy.
         self.order_handler = CommandHandler(self.orders, inline=[self.inline_summaries])
         self.warehouse_handler = CommandHandler(self.warehouses, WAREHOUSE_RETRY)
-        # Read models stored in S3, each brought up to date by a projector's catch_up().
-        self.summaries = Projector(self.event_store, OrderSummaries, feed=True)
-        self.stock_levels = Projector(self.event_store, ReservedStock, feed=True)
+        # Read models of keyed documents (a summary per order, the stock per product), each
+        # brought up to date by a projector's catch_up() and read a key at a time by reader().
+        self.read_models = read_models or S3ReadModelStore(store, prefix)
+        self.summaries = DocumentProjector(
+            self.event_store, OrderSummaries, self.read_models, feed=True
+        )
+        self.stock_levels = DocumentProjector(
+            self.event_store, ReservedStock, self.read_models, feed=True
+        )
         # The services send commands through the handlers; the ledger keeps what they did.
         self.ledger = Ledger()
         self.payments = PaymentService(self.order_handler, self.ledger)
@@ -73,14 +97,24 @@ class Shop:
         self.shipping = ShippingService(self.order_handler, self.ledger)
 
     @classmethod
-    def on_s3(cls, bucket: str, *, endpoint_url: str | None = None, prefix: str = "shop") -> Shop:
+    def on_s3(
+        cls,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        prefix: str = "shop",
+        read_models: ReadModelStore | None = None,
+    ) -> Shop:
         """The application on an S3 bucket (AWS by default; any S3 endpoint by URL).
 
         Credentials come from the usual AWS sources (environment, ``~/.aws``).
         """
-        return cls(s3es.S3ObjectStore.connect(bucket, endpoint_url=endpoint_url), prefix=prefix)
+        objects = s3es.S3ObjectStore.connect(bucket, endpoint_url=endpoint_url)
+        return cls(objects, prefix=prefix, read_models=read_models)
 
     @property
-    def projectors(self) -> tuple[Projector[OrderList], Projector[StockLevels]]:
+    def projectors(
+        self,
+    ) -> tuple[DocumentProjector[OrderSummary], DocumentProjector[ProductLevels]]:
         """Every projector of the application, the order list's first."""
         return (self.summaries, self.stock_levels)

@@ -1,27 +1,31 @@
-"""The read models of the orders example: orders listed by status, stock reserved per product.
+"""The read models of the orders example: one summary per order, the stock of each product.
 
-Each is a :class:`~s3es.Projection`: a :class:`~s3es.Projector` keeps it up to date from the
-streams and stores it, with the version of each stream it reflects, in one JSON document in S3.
+Each is a :class:`~s3es.projections.DocumentProjection`: a read model of many small documents,
+each keyed by what a reader asks for, which a :class:`~s3es.projections.DocumentProjector`
+keeps up to date in a read-model store (SQLite, PostgreSQL, or one S3 object per document)
+and a :class:`~s3es.projections.DocumentReader` reads one key at a time.
 
-- :class:`OrderSummaries` folds every order stream into an :class:`OrderList`: one
-  :class:`OrderSummary` per order, listed by status with :meth:`OrderList.by_status`.
-- :class:`ReservedStock` folds every warehouse stream into :class:`StockLevels`: units received,
-  reserved and available per product, with :meth:`StockLevels.by_product` adding up warehouses.
+- :class:`OrderSummaries`: one :class:`OrderSummary` per order, keyed by the order id (the id
+  of its stream, the default key). A pass that applies one payment rewrites one summary,
+  whether the shop holds a hundred orders or a million.
+- :class:`ReservedStock`: one :class:`ProductLevels` per product, keyed by SKU: units received,
+  reserved and available in each warehouse and in all of them. An inventory event names the
+  products it changes (``document_ids``), so one event may change several documents.
 
-``apply`` updates the model in place, as the projection contract allows: each event replaces
-one order's summary (or one warehouse's stock) in the model's dict, so an event costs the same
-whether the model holds a hundred orders or a million (copying the dict per event made a
-rebuild quadratic). Summaries are frozen and built whole before the one assignment that puts
-them in, after everything that can fail: an ``apply`` that raises changes nothing, and a
-reader sees each summary whole. A reader in another thread (an
-:class:`~s3es.InlineProjection`'s ``model``) that walks the dict while a command adds an order
-must take a copy first (``dict(model.orders)``, one step under the GIL).
+:class:`OrdersByStatus` is the whole order list in one model, on the older
+:class:`~s3es.Projection` API, for an :class:`~s3es.InlineProjection` (the order handler keeps
+it in memory, right after each append: read-your-writes) and for a list by status, which keyed
+documents cannot give in one read. It applies each event with :class:`OrderSummaries`' own
+``apply``: the rules of a summary are written once.
+
+:func:`fold_documents` folds events into a projection's documents in memory: what the demo's
+checks compare the stored documents with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, assert_never
+from typing import Any, ClassVar, TypeVar, assert_never
 
 import attrs
 
@@ -47,13 +51,37 @@ from examples.orders.inventory import (
     StockShortage,
 )
 from s3es import Projection, RecordedEvent, StreamName
+from s3es.projections import DocumentProjection
+
+D = TypeVar("D")
 
 
 class ProjectionError(Exception):
     """An event the projection cannot apply; the message names the stream and version."""
 
 
-# Orders by status
+def fold_documents(
+    projection: DocumentProjection[D],
+    events: Iterable[RecordedEvent[Any]],
+    documents: dict[str, D] | None = None,
+) -> dict[str, D]:
+    """The documents ``projection`` makes of ``events``, applied in the order given, by key.
+
+    What a projector stores, folded in memory: each event applied to each document its
+    ``document_ids`` names, a document missing from ``documents`` starting as
+    ``initial_document``. ``documents`` (a new dict if None) is updated and returned.
+    """
+    folded: dict[str, D] = {} if documents is None else documents
+    for event in events:
+        for key in projection.document_ids(event):
+            current = folded.get(key)
+            if current is None:
+                current = projection.initial_document(key)
+            folded[key] = projection.apply(current, event)
+    return folded
+
+
+# One summary per order
 
 
 @attrs.frozen
@@ -72,27 +100,21 @@ class OrderSummary:
     events: int = 0
 
 
-@attrs.define
-class OrderList:
-    """Every order's summary, by order id (the id of its stream); ``apply`` updates it."""
+def by_status(summaries: Mapping[str, OrderSummary]) -> dict[OrderStatus, dict[str, OrderSummary]]:
+    """The orders of each status, statuses in the order of an order's life, ids sorted.
 
-    orders: dict[str, OrderSummary] = attrs.field(factory=dict)
-
-    def by_status(self) -> dict[OrderStatus, dict[str, OrderSummary]]:
-        """The orders of each status, statuses in the order of an order's life, ids sorted.
-
-        Statuses no order has are left out.
-        """
-        listed: dict[OrderStatus, dict[str, OrderSummary]] = {}
-        for status in OrderStatus:
-            orders = {
-                order_id: summary
-                for order_id, summary in sorted(self.orders.items())
-                if summary.status is status
-            }
-            if orders:
-                listed[status] = orders
-        return listed
+    Statuses no order has are left out.
+    """
+    listed: dict[OrderStatus, dict[str, OrderSummary]] = {}
+    for status in OrderStatus:
+        orders = {
+            order_id: summary
+            for order_id, summary in sorted(summaries.items())
+            if summary.status is status
+        }
+        if orders:
+            listed[status] = orders
+    return listed
 
 
 def summarised(summary: OrderSummary, event: OrderEvent) -> OrderSummary:
@@ -121,32 +143,71 @@ def summarised(summary: OrderSummary, event: OrderEvent) -> OrderSummary:
             assert_never(event)
 
 
-class OrderSummaries(Projection[OrderList]):
-    """Every order's summary (status, total, payment, stock), listed by status."""
+class OrderSummaries(DocumentProjection[OrderSummary]):
+    """One summary per order (status, total, payment, stock), keyed by the order id.
+
+    A summary is a small frozen value: ``apply`` returns a new one, built whole after
+    everything that can fail, so a failing ``apply`` changes nothing. A deleted order's summary
+    is removed (``forget``'s default).
+    """
 
     NAME = "order-summaries"
     SCHEMA = 1
     SOURCES: ClassVar[tuple[type[Order]]] = (Order,)
+
+    def initial_document(self, key: str) -> OrderSummary:  # noqa: ARG002 - every order alike
+        """An order not placed yet."""
+        return OrderSummary()
+
+    def apply(self, document: OrderSummary, event: RecordedEvent[Any]) -> OrderSummary:
+        """The order's summary after ``event``, one more event counted.
+
+        Raises ProjectionError, naming the stream, for an event of an order never placed (an
+        order stream always starts with its OrderPlaced).
+        """
+        order_event: OrderEvent = event.event
+        if document.status is OrderStatus.NEW and not isinstance(order_event, OrderPlaced):
+            raise ProjectionError(
+                f"{event.stream} version {event.version}: {event.type} of an order never placed"
+            )
+        summary = summarised(document, order_event)
+        return attrs.evolve(summary, events=summary.events + 1)
+
+
+@attrs.define
+class OrderList:
+    """Every order's summary, by order id: the model of :class:`OrdersByStatus`."""
+
+    orders: dict[str, OrderSummary] = attrs.field(factory=dict)
+
+    def by_status(self) -> dict[OrderStatus, dict[str, OrderSummary]]:
+        """The orders of each status (see :func:`by_status`)."""
+        return by_status(self.orders)
+
+
+class OrdersByStatus(Projection[OrderList]):
+    """The whole order list in one model, each summary made by :class:`OrderSummaries`.
+
+    ``apply`` replaces one order's summary in the model's dict, in place, so an event costs the
+    same whatever the number of orders. A reader in another thread (an
+    :class:`~s3es.InlineProjection`'s ``model``) that walks the dict while a command adds an
+    order must take a copy first (``dict(model.orders)``, one step under the GIL).
+    """
+
+    NAME = "orders-by-status"
+    SCHEMA = 1
+    SOURCES: ClassVar[tuple[type[Order]]] = (Order,)
+    _SUMMARIES = OrderSummaries()
 
     def initial_model(self) -> OrderList:
         """No order yet."""
         return OrderList()
 
     def apply(self, model: OrderList, event: RecordedEvent[Any]) -> OrderList:
-        """The list with ``event``'s order summarised again: its summary replaced in place.
-
-        Raises ProjectionError, naming the stream, for an event of an order never placed
-        (an order stream always starts with its OrderPlaced); the list is then unchanged.
-        """
+        """The list with ``event``'s order summarised again (ProjectionError: list unchanged)."""
         order_id = event.stream.id
-        order_event: OrderEvent = event.event
-        summary = model.orders.get(order_id, OrderSummary())
-        if summary.status is OrderStatus.NEW and not isinstance(order_event, OrderPlaced):
-            raise ProjectionError(
-                f"{event.stream} version {event.version}: {event.type} of an order never placed"
-            )
-        summary = summarised(summary, order_event)
-        model.orders[order_id] = attrs.evolve(summary, events=summary.events + 1)
+        summary = model.orders.get(order_id) or self._SUMMARIES.initial_document(order_id)
+        model.orders[order_id] = self._SUMMARIES.apply(summary, event)
         return model
 
     def forget(self, model: OrderList, stream: StreamName) -> OrderList:
@@ -155,7 +216,7 @@ class OrderSummaries(Projection[OrderList]):
         return model
 
 
-# Stock reserved per product
+# Stock per product
 
 
 @attrs.frozen
@@ -182,28 +243,16 @@ class ProductStock:
 
 
 @attrs.define
-class StockLevels:
-    """Each warehouse's stock (by the id of its stream), by product (SKU); ``apply`` updates it."""
+class ProductLevels:
+    """One product's stock: in each warehouse (by the id of its stream), and in all of them."""
 
-    warehouses: dict[str, Mapping[str, ProductStock]] = attrs.field(factory=dict)
+    sku: str
+    warehouses: dict[str, ProductStock] = attrs.field(factory=dict)
 
-    def by_product(self) -> dict[str, ProductStock]:
-        """Every warehouse's stock of each product added up, SKUs sorted."""
-        totals: dict[str, ProductStock] = {}
-        for products in self.warehouses.values():
-            for sku, stock in products.items():
-                totals[sku] = totals.get(sku, ProductStock()) + stock
-        return dict(sorted(totals.items()))
-
-
-def _changed(
-    products: Mapping[str, ProductStock], skus: Iterable[tuple[str, ProductStock]]
-) -> dict[str, ProductStock]:
-    """``products`` with each ``(sku, change)`` added, SKUs sorted."""
-    result = dict(products)
-    for sku, change in skus:
-        result[sku] = result.get(sku, ProductStock()) + change
-    return dict(sorted(result.items()))
+    @property
+    def total(self) -> ProductStock:
+        """Every warehouse's stock of the product added up."""
+        return sum(self.warehouses.values(), ProductStock())
 
 
 def stock_changes(event: InventoryEvent) -> list[tuple[str, ProductStock]]:
@@ -225,25 +274,44 @@ def stock_changes(event: InventoryEvent) -> list[tuple[str, ProductStock]]:
             assert_never(event)
 
 
-class ReservedStock(Projection[StockLevels]):
-    """Units received, reserved and available per product, in each warehouse."""
+class ReservedStock(DocumentProjection[ProductLevels]):
+    """Units received, reserved and available of each product, keyed by SKU.
+
+    ``document_ids`` names the SKUs an inventory event changes; ``apply`` adds the event's
+    change to its warehouse's line of the document, in place. A product's document is written
+    by every warehouse's stream: in the S3 read-model store each document carries the version
+    of every stream applied to it (its ``applied`` map, which makes a commit that died half-way
+    safe to repeat), so a product's document grows by one entry per warehouse that stocks it.
+    That is the price of keying a document by something no one stream owns; SQL stores pay
+    nothing of it.
+
+    ``forgotten_ids`` names no document: a deleted warehouse stream's name does not say which
+    products it stocked, so its lines stay until the projection is rebuilt (a rebuild reads no
+    deleted stream).
+    """
 
     NAME = "reserved-stock"
     SCHEMA = 1
     SOURCES: ClassVar[tuple[type[Inventory]]] = (Inventory,)
 
-    def initial_model(self) -> StockLevels:
-        """No warehouse yet."""
-        return StockLevels()
+    def document_ids(self, event: RecordedEvent[Any]) -> list[str]:
+        """The SKUs ``event`` changes, each once."""
+        return list(dict.fromkeys(sku for sku, _ in stock_changes(event.event)))
 
-    def apply(self, model: StockLevels, event: RecordedEvent[Any]) -> StockLevels:
-        """The levels with ``event``'s warehouse changed by it (its products replaced in place)."""
+    def initial_document(self, key: str) -> ProductLevels:
+        """Product ``key`` in no warehouse yet."""
+        return ProductLevels(sku=key)
+
+    def apply(self, document: ProductLevels, event: RecordedEvent[Any]) -> ProductLevels:
+        """The product after ``event``: its warehouse's line changed in place."""
         warehouse_id = event.stream.id
-        products = _changed(model.warehouses.get(warehouse_id, {}), stock_changes(event.event))
-        model.warehouses[warehouse_id] = products
-        return model
+        line = document.warehouses.get(warehouse_id, ProductStock())
+        for sku, change in stock_changes(event.event):
+            if sku == document.sku:
+                line += change
+        document.warehouses[warehouse_id] = line
+        return document
 
-    def forget(self, model: StockLevels, stream: StreamName) -> StockLevels:
-        """The levels without the deleted warehouse (removed in place)."""
-        model.warehouses.pop(stream.id, None)
-        return model
+    def forgotten_ids(self, stream: StreamName) -> list[str]:  # noqa: ARG002 - see the class
+        """None: see the class's docstring."""
+        return []

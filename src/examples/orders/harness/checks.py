@@ -3,9 +3,11 @@
 - each stream's loaded state (from its latest snapshot) equals a full replay of its events, the
   events read back are exactly the acknowledged ones, and its versions have no gap;
 - the orders and the warehouse agree, no stock was oversold, every order is finished;
-- each read model equals a fold of every event read back, its checkpoints are the streams'
-  versions (each event applied once), it agrees with the replayed states, and the order
-  summaries kept inline by the order handler equal the stored ones.
+- each read model's documents, read back through a reader, equal those folded in memory from
+  every event read back (one per order, one per product); the positions stored with them are
+  the streams' versions and each summary counts its order's events (each event applied once);
+  they agree with the replayed states; and the order summaries kept inline by the order handler
+  equal the stored ones.
 """
 
 from __future__ import annotations
@@ -18,8 +20,17 @@ import attrs
 
 from examples.orders.domain import Order, OrderState, OrderStatus, StockStatus
 from examples.orders.inventory import Inventory, InventoryState
-from examples.orders.projections import OrderList, OrderSummary, ProductStock, StockLevels
-from s3es import CorruptChunk, Projection, ReadModel, RecordedEvent, Repository, StreamName
+from examples.orders.projections import (
+    OrderSummary,
+    ProductLevels,
+    ProductStock,
+    fold_documents,
+)
+from s3es import CorruptChunk, RecordedEvent, Repository, StreamName
+
+if TYPE_CHECKING:
+    from s3es.projections import DocumentProjection, DocumentProjector
+    from s3es.readmodels import Generation
 
 if TYPE_CHECKING:
     from examples.orders.harness.contention import Contention
@@ -146,51 +157,70 @@ def _check_stock(run: Contention, replayed: dict[str, Any]) -> list[Check]:
 def _check_read_models(
     run: Contention, read_back: Mapping[StreamName, StreamRead], replayed: Mapping[str, Any]
 ) -> list[Check]:
-    """Each stored read model against the events and states read back from the streams."""
+    """Each read model's documents against the events and states read back from the streams."""
     shop = run.shop
     folded = Check("each read model equals one rebuilt from every event read back")
-    once = Check("each event applied once: every checkpoint is its stream's version")
+    once = Check("each event applied once: every stream's position is its version")
     agree = Check("the read models agree with the streams' rebuilt states")
     inline = Check("the order summaries kept inline (read-your-writes) equal the stored ones")
-    stored: dict[str, ReadModel[Any]] = {}
+    stored: dict[str, tuple[dict[str, Any], Generation]] = {}
     for name, report in run.projected.items():
-        if report.stored is None:
+        if report.documents is None or report.generation is None:
             folded.problems.append(f"not checked: no read model of {name}, see the errors")
         else:
-            stored[name] = report.stored
+            stored[name] = (report.documents, report.generation)
     if len(read_back) < len(run.plan) + 1:
         folded.problems.append("not checked: some streams could not be read")
     if folded.problems:
         return [folded]
-    events = streams = 0
+    events = streams = documents = 0
+    positions: dict[str, dict[str, int]] = {}
     for projector in shop.projectors:
-        read_model = stored[projector.name]
-        model, versions, applied = _fold(run, projector.projection, read_back)
+        found, generation = stored[projector.name]
+        expected, versions, applied = _fold(run, projector.projection, read_back)
         events, streams = events + applied, streams + len(versions)
-        folded.problems += differences(projector.name, read_model.model, model)
+        documents += len(found)
+        folded.problems += differences(projector.name, found, expected)
+        positions[projector.name] = projector.store.positions(generation, list(versions))
         once.problems += differences(
-            f"{projector.name} checkpoints", read_model.checkpoints, versions
+            f"{projector.name} positions", positions[projector.name], versions
         )
-        if not read_model.complete:
-            once.problems.append(f"{projector.name}: not marked complete")
-    folded.summary = f"{len(shop.projectors)} read models, {events} events"
+        once.problems += _incomplete(projector, generation)
+    folded.summary = f"{len(shop.projectors)} read models, {documents} documents, {events} events"
     once.summary = f"{streams} streams"
-    summaries, levels = stored[shop.summaries.name], stored[shop.stock_levels.name]
-    agree.problems = _disagreements(run, summaries.model, levels.model, read_back, replayed)
-    agree.summary = (
-        f"{len(summaries.model.orders)} orders, {len(levels.model.by_product())} products"
-    )
+    summaries, products = stored[shop.summaries.name][0], stored[shop.stock_levels.name][0]
+    agree.problems = _disagreements(run, summaries, products, read_back, replayed)
+    agree.summary = f"{len(summaries)} orders, {len(products)} products"
     inline.problems = differences(
-        "inline", shop.inline_summaries.model, summaries.model
-    ) + differences("inline checkpoints", shop.inline_summaries.checkpoints, summaries.checkpoints)
+        "inline", dict(shop.inline_summaries.model.orders), summaries
+    ) + differences(
+        "inline checkpoints",
+        shop.inline_summaries.checkpoints,
+        positions[shop.summaries.name],
+    )
     inline.summary = f"{len(shop.inline_summaries.model.orders)} orders"
     return [folded, once, agree, inline]
 
 
+def _incomplete(projector: DocumentProjector[Any], generation: Generation) -> list[str]:
+    """A problem per shard of ``generation`` whose full scan is not applied."""
+    problems = []
+    for shard in range(projector.shards):
+        state = projector.store.shard_state(generation, shard, projector.shards)
+        if state is None or not state.complete:
+            problems.append(
+                f"{projector.name} generation {generation.number} shard {shard}: "
+                "its full scan is not applied"
+            )
+    return problems
+
+
 def _fold(
-    run: Contention, projection: Projection[Any], read_back: Mapping[StreamName, StreamRead]
-) -> tuple[Any, dict[str, int], int]:
-    """``projection``'s model folded from its sources' streams; their versions; the events.
+    run: Contention,
+    projection: DocumentProjection[Any],
+    read_back: Mapping[StreamName, StreamRead],
+) -> tuple[dict[str, Any], dict[str, int], int]:
+    """``projection``'s documents folded from its sources' streams; their versions; the events.
 
     The streams are those the run wrote and any other listed under the prefix, folded one
     after the other in name order.
@@ -200,7 +230,9 @@ def _fold(
         Order.STREAM_TYPE: shop.orders,
         Inventory.STREAM_TYPE: shop.warehouses,
     }
-    model, versions, events = projection.initial_model(), {}, 0
+    documents: dict[str, Any] = {}
+    versions: dict[str, int] = {}
+    events = 0
     for source in type(projection).SOURCES:
         streams = {s for s in read_back if s.type == source.STREAM_TYPE}
         streams.update(shop.event_store.streams(source.STREAM_TYPE))
@@ -209,17 +241,16 @@ def _fold(
                 shop.event_store.version(stream),
                 list(repositories[stream.type].read(stream.id)),
             )
-            for event in read.events:
-                model = projection.apply(model, event)
+            fold_documents(projection, read.events, documents)
             events += len(read.events)
             versions[str(stream)] = read.version
-    return model, versions, events
+    return documents, versions, events
 
 
 def _disagreements(
     run: Contention,
-    summaries: OrderList,
-    levels: StockLevels,
+    summaries: Mapping[str, OrderSummary],
+    products: Mapping[str, ProductLevels],
     read_back: Mapping[StreamName, StreamRead],
     replayed: Mapping[str, Any],
 ) -> list[str]:
@@ -237,16 +268,16 @@ def _disagreements(
             refund_due_cents=state.refund_due_cents,
             events=len(read_back[run.shop.orders.stream(order.order_id)].events),
         )
-    problems = differences("order summaries", dict(summaries.orders), expected)
+    problems = differences("order summaries", summaries, expected)
     warehouse_id = run.shop.inventory.warehouse_id
     warehouse: InventoryState = replayed[warehouse_id]
     reserved: Counter[str] = Counter()
     for items in warehouse.reservations.values():
         reserved.update({item.sku: item.quantity for item in items})
     short = Counter(sku for skus in warehouse.shortages.values() for sku in skus)
-    products = levels.warehouses.get(warehouse_id, {})
     for sku in sorted(set(products) | set(warehouse.available)):
-        stock = products.get(sku, ProductStock())
+        product = products.get(sku, ProductLevels(sku))
+        stock = product.warehouses.get(warehouse_id, ProductStock())
         said = (stock.available, stock.reserved, stock.short)
         state_says = (warehouse.available.get(sku, 0), reserved[sku], short[sku])
         if said != state_says:

@@ -1,9 +1,9 @@
 """``python -m examples.orders``: the command line of the contention run.
 
-It opens an S3 bucket (an embedded moto server's by default), wires the
-:class:`~examples.orders.app.Shop` on it, runs the :class:`~.contention.Contention`, checks it
-and tells it (:func:`play`). s3es's log lines go to stderr: warnings, and with ``--verbose``
-each conflict and recovered append too.
+It opens an S3 bucket (an embedded moto server's by default) and a read-model store (SQLite
+by default, see :mod:`~.stores`), wires the :class:`~examples.orders.app.Shop` on them, runs
+the :class:`~.contention.Contention`, checks it and tells it (:func:`play`). s3es's log lines
+go to stderr: warnings, and with ``--verbose`` each conflict and recovered append too.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ from examples.orders.app import Shop
 from examples.orders.harness.checks import check
 from examples.orders.harness.contention import STOCK_SHARE, Contention
 from examples.orders.harness.report import report
+from examples.orders.harness.stores import (
+    KINDS,
+    POSTGRES_URL_VARIABLE,
+    SetupError,
+    open_read_models,
+)
 from s3es import S3ObjectStore
 from s3es.errors import InvalidStreamName
 from s3es.eventstore import StreamKeys
@@ -74,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m examples.orders",
         description=(
             "A payment service and an inventory service write concurrently to the same order "
-            "streams (and the inventory service to one warehouse stream) in S3; then every "
-            "stream and read model is checked against the events read back."
+            "streams (and the inventory service to one warehouse stream) in S3, while projectors "
+            "keep the read models (a summary per order, the stock per product) in a read-model "
+            "store; then every stream and document is checked against the events read back."
         ),
         epilog=(
             "Without --endpoint-url, moto's S3 server is started on 127.0.0.1 for the run (its "
@@ -115,6 +122,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=7, help="seed of the orders' contents (default: 7)"
     )
     parser.add_argument(
+        "--read-models",
+        choices=KINDS,
+        default=KINDS[0],
+        help="where the read models' documents are kept: an SQLite file, one S3 object per"
+        " document beside the events, or PostgreSQL (default: sqlite)",
+    )
+    parser.add_argument(
+        "--sqlite-file",
+        metavar="PATH",
+        help="the SQLite database of --read-models sqlite (default: a file in a temporary"
+        " directory, removed at the end)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        metavar="URL",
+        help=f"the database of --read-models postgres (default: ${POSTGRES_URL_VARIABLE}; without"
+        " it, a server started by pgserver for the run, if installed)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="tell the details (each order, each phase's requests, the projectors' passes) and"
@@ -141,10 +167,6 @@ def s3es_logging(level: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
-
-
-class SetupError(Exception):
-    """The run cannot start: no S3 endpoint or bucket to use."""
 
 
 def ensure_bucket(client: S3Client, bucket: str) -> bool:
@@ -215,7 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             except SetupError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
-            shop = Shop(store, prefix=arguments.prefix)
+            try:
+                read_models = open_read_models(arguments, store, stack, out)
+            except SetupError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            shop = Shop(store, prefix=arguments.prefix, read_models=read_models)
             run = Contention(
                 shop, orders=arguments.orders, workers=arguments.workers, seed=arguments.seed
             )

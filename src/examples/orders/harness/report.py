@@ -17,7 +17,7 @@ import attrs
 
 from examples.orders.domain import Order, OrderStatus, format_cents
 from examples.orders.inventory import Inventory
-from examples.orders.projections import OrderList, StockLevels
+from examples.orders.projections import OrderSummary, ProductLevels, ProductStock, by_status
 from s3es.metering import S3_STANDARD_PRICES, RequestCounts
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ TERMS = {
         ),
         Term(
             "read model, projector",
-            "a view of the events for readers, one S3 object, updated by a projector",
+            "a view of the events for readers (a document per order, per product), kept by a"
+            " projector",
         ),
         Term(
             "snapshot",
@@ -80,8 +81,8 @@ TERMS = {
             ("stream, version",),
         ),
         Term(
-            "checkpoint",
-            "the version of each stream a read model has applied",
+            "position",
+            "the version of each stream a read model has applied, committed with its documents",
             ("read model, projector", "stream, version"),
         ),
         Term(
@@ -198,23 +199,21 @@ def raced(run: Contention) -> list[str]:
 
 def outcome(run: Contention) -> list[str]:
     """The orders and the stock, as a reader gets them from the read models."""
-    summaries = run.projected[run.shop.summaries.name].stored
-    levels = run.projected[run.shop.stock_levels.name].stored
-    if summaries is None or levels is None:
+    summaries: dict[str, OrderSummary] | None = run.projected[run.shop.summaries.name].documents
+    products: dict[str, ProductLevels] | None = run.projected[run.shop.stock_levels.name].documents
+    if summaries is None or products is None:
         return ["The outcome: a read model is missing, see the checks"]
-    order_list: OrderList = summaries.model
-    stock: StockLevels = levels.model
-    lines = ["The outcome, as readers get it from the read models (one GET each)"]
-    for status, orders in order_list.by_status().items():
+    lines = ["The outcome, as readers get it from the read models (a document each)"]
+    for status, orders in by_status(summaries).items():
         refunds = sum(summary.refund_due_cents for summary in orders.values())
         why = f" (out of stock, {format_cents(refunds)} to refund)"
         lines.append(
             f"  {status:<10}{len(orders):>4}  {_some(list(orders))}"
             + (why if status is OrderStatus.CANCELLED else "")
         )
+    totals = {sku: product.total for sku, product in sorted(products.items())}
     left = ", ".join(
-        f"{sku} {product.available} of {product.received}"
-        for sku, product in stock.by_product().items()
+        f"{sku} {stock.available} of {stock.received}" for sku, stock in totals.items()
     )
     lines.append(f"  {'in stock':<16}{left}")
     return lines
@@ -290,21 +289,23 @@ def orders_table(run: Contention) -> list[str]:
 
 def stock_table(run: Contention) -> list[str]:
     """Units received, reserved and available per product (read model reserved-stock)."""
-    levels = run.projected[run.shop.stock_levels.name].stored
-    if levels is None:
+    products: dict[str, ProductLevels] | None = run.projected[run.shop.stock_levels.name].documents
+    if products is None:
         return []
-    model: StockLevels = levels.model
+    warehouses = sorted({w for product in products.values() for w in product.warehouses})
     lines = [
         (
-            f"The stock per product in {', '.join(sorted(model.warehouses))}"
-            f" (read model {run.shop.stock_levels.name})"
+            f"The stock per product in {', '.join(warehouses)}"
+            f" (read model {run.shop.stock_levels.name}, a document per product)"
         ),
         f"  {'product':<10}{'received':>9}{'reserved':>10}{'available':>11}{'orders short':>14}",
     ]
-    lines += [
-        f"  {sku:<10}{stock.received:>9}{stock.reserved:>10}{stock.available:>11}{stock.short:>14}"
-        for sku, stock in model.by_product().items()
-    ]
+    for sku, product in sorted(products.items()):
+        stock: ProductStock = product.total
+        lines.append(
+            f"  {sku:<10}{stock.received:>9}{stock.reserved:>10}{stock.available:>11}"
+            f"{stock.short:>14}"
+        )
     return lines
 
 
@@ -330,13 +331,17 @@ def phases_table(run: Contention) -> list[str]:
 
 def projectors(run: Contention) -> list[str]:
     """What each projector's passes did and cost; what an idle pass and a read cost."""
-    lines = ["The projectors, in a thread while the services raced, then once more each"]
+    store = run.shop.read_models
+    where = getattr(store, "name", type(store).__name__)
+    lines = [f"The projectors, in a thread while the services raced, then once more each ({where})"]
     for name, report in run.projected.items():
         passes = report.background
-        epoch = "?" if report.stored is None else report.stored.epoch
+        epoch = "?" if report.epoch is None else report.epoch
+        scans = f"{passes.full_scans} full scan{'s' if passes.full_scans != 1 else ''}"
+        if report.rebuilt:
+            scans += " (a rebuild: an earlier run's documents were there)"
         lines.append(
-            f"  {name:<17}{passes.full_scans} full scan{'s' if passes.full_scans != 1 else ''},"
-            f" then {passes.passes - passes.full_scans}"
+            f"  {name:<17}{scans}, then {passes.passes - passes.full_scans}"
             f" passes over the feed: {passes.events} events, {passes.requests.total} requests;"
             f" lease epoch {epoch}"
         )
@@ -347,17 +352,25 @@ def projectors(run: Contention) -> list[str]:
             continue
         last = f"{report.last.events} events: {report.last.requests}"
         lines.append(f"  {name:<17}{last:<36}{report.idle_feed!s:<17}{report.idle_scan}")
-    reads = {str(r.read_cost) for r in run.projected.values() if r.read_cost is not None}
-    lines.append(
-        f"  a reader gets a model with {' or '.join(sorted(reads))}; an idle full scan LISTs"
-        " the streams and each stream"
-    )
+    lines.append("  an idle full scan LISTs the streams and each stream")
+    for name, report in run.projected.items():
+        if report.read_cost is None or report.list_cost is None or report.documents is None:
+            continue
+        lines.append(
+            f"  {name:<17}a reader gets one document with {_s3(report.read_cost)},"
+            f" all {len(report.documents)} with {_s3(report.list_cost)}"
+        )
     return lines
 
 
 def run_requests(run: Contention) -> RequestCounts:
     """The requests of every phase of the run (the checks' left out)."""
     return sum((phase.requests for phase in run.phases if phase.label != "checks"), RequestCounts())
+
+
+def _s3(counts: RequestCounts) -> str:
+    """``counts`` as the report says them: ``no S3 request`` when there are none."""
+    return str(counts) if counts.total else "no S3 request"
 
 
 def _typical(samples: Sequence[RequestCounts]) -> str:
