@@ -552,7 +552,7 @@ def _median(values: Sequence[float]) -> float:
 
 
 def read_model_scale(streams: int, *, repeats: int = 3) -> ReadModelScale:
-    """Measure the order list (``OrderSummaries``) over ``streams`` orders, one event each.
+    """Measure the order list (``OrdersByStatus``) over ``streams`` orders, one event each.
 
     The orders are placed straight through the repository (no handler, no latency), with the
     feed on and a clock the bench moves. A projector rebuilds the model, runs the first full
@@ -560,7 +560,7 @@ def read_model_scale(streams: int, *, repeats: int = 3) -> ReadModelScale:
     ``read`` is timed ``repeats`` times.
     """
     from examples.orders.domain import Order, OrderLine, OrderPlaced, PaymentRecorded  # noqa: PLC0415 - bench-only
-    from examples.orders.projections import OrderSummaries  # noqa: PLC0415 - bench-only
+    from examples.orders.projections import OrdersByStatus  # noqa: PLC0415 - bench-only
 
     clock = _Clock()
     objects = InMemoryObjectStore()
@@ -572,7 +572,7 @@ def read_model_scale(streams: int, *, repeats: int = 3) -> ReadModelScale:
         orders.append(orders.initial(orders.stream(order_id)), [OrderPlaced(order_id, lines, 1798)])
     projector = Projector(
         events,
-        OrderSummaries,
+        OrdersByStatus,
         owner="scale",
         feed=True,
         clock=clock,
@@ -607,7 +607,7 @@ def read_model_scale(streams: int, *, repeats: int = 3) -> ReadModelScale:
         stored = projector.read()
         reads.append(time.process_time() - started)
     projector.release()
-    document = objects.get(events.keys.read_model_key(OrderSummaries.NAME))
+    document = objects.get(events.keys.read_model_key(OrdersByStatus.NAME))
     paid = {f"o-{(r + 1) * streams // (repeats + 1):06d}" for r in range(repeats)}
     mismatched = sum(
         summary.paid != (order_id in paid) or summary.events != 1 + (order_id in paid)
