@@ -1,0 +1,458 @@
+"""Reactors (process managers): consumers that turn events into commands on other streams.
+
+A :class:`Reactor` says which commands an event calls for (``react``); a
+:class:`ReactorRunner` runs it on the consumers' machinery (shards, leases, positions in a
+read-model store, the feed) and sends each command through a
+:class:`~s3es.CommandHandler`. Delivery is at least once (a crash between a command and the
+commit of the event's position sends it again), and made one effect by the command id: the
+``n``-th command an event calls for is sent with the id ``{event id}.{n}``, which its stream
+remembers (see idempotent commands in docs/commands). The events a command stores carry
+``correlation_id`` (the first event of the flow's) and ``causation_id`` (the event that caused
+them) in their metadata.
+
+An event whose reaction keeps failing (``react`` raising, a command refused by its aggregate)
+is retried ``attempts`` times with backoff, then **parked**: recorded in the reactor's store
+with the error, never dropped silently, and the stream goes on. ``parked()`` lists them;
+``retry(event_id)`` reacts again and un-parks on success; ``skip(event_id)`` marks it skipped
+(kept for the record). Failures of S3 or of the store are not the event's fault: they fail the
+pass, which the next pass runs again.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import attrs
+import cattrs
+
+from s3es._base.backoff import Backoff
+from s3es._base.clock import Clock, utc_now
+from s3es._base.coerce import as_instance
+from s3es._base.converter import make_strict_converter
+from s3es._base.progress import Progress
+from s3es._base.tracing import Attributes, request_attributes, traced
+from s3es._domain.aggregate import Aggregate, AggregateCodec, RecordedEvent
+from s3es._domain.commands import CommandHandler, CommandResult
+from s3es._domain.repository import Repository
+from s3es._eventstore.store import EventStore
+from s3es._projections.consumer import Batch, Consumer, DocumentConflict, ShardPass, shard_of
+from s3es._projections.lease import Lease
+from s3es._projections.notifications import ChangeNotifications
+from s3es._readmodels.port import Change, Generation, ReadModelStore, ShardState
+from s3es._storage.keys import StreamName, check_segment
+from s3es._storage.metering import RequestCounts
+from s3es.errors import (
+    CorruptReadModel,
+    InvalidConfiguration,
+    InvalidStreamName,
+    ObjectStoreError,
+    ReadModelConflict,
+    ReadModelStoreError,
+    StreamDeleted,
+)
+
+#: The metadata keys a reactor's commands stamp on the events they store.
+CORRELATION_ID = "correlation_id"
+CAUSATION_ID = "causation_id"
+
+#: Parked and skipped events are documents of the reactor's store, stored strictly.
+_CONVERTER = make_strict_converter(forbid_extra_keys=True)
+#: How often a commit of parked events is tried again after another shard wrote one.
+_COMMIT_ATTEMPTS = 5
+
+
+@attrs.frozen
+class Send:
+    """A command a reactor sends: ``command`` to stream ``stream_id`` of ``aggregate``."""
+
+    aggregate: type[Aggregate[Any, Any, Any]]
+    stream_id: str
+    command: Any
+
+
+class Reactor(abc.ABC):
+    """Turns events of some aggregates' streams into commands on other streams.
+
+    Subclass it, set ``NAME`` and ``SOURCES``, and write ``react``::
+
+        class Fulfilment(Reactor):
+            NAME = "fulfilment"
+            SOURCES = (Order,)
+
+            def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
+                if isinstance(event.event, OrderPlaced):
+                    yield Send(Warehouse, "main", Reserve(event.stream.id, event.event.lines))
+
+    ``react`` must give the same commands, in the same order, each time it is given the same
+    event (it may be given it again after a crash): their ids are derived from the event's.
+    A condition on several events belongs in the target aggregate's ``decide``, which sees
+    its stream's state (a command that changes nothing stores nothing).
+    """
+
+    #: The reactor's name: one key segment, unique under the store.
+    NAME: ClassVar[str]
+    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
+    SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
+
+    @abc.abstractmethod
+    def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
+        """The commands ``event`` calls for (none for most events)."""
+
+
+@attrs.frozen
+class Parked:
+    """An event whose reaction failed ``attempts`` times: why, and what was decided since."""
+
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    error: str
+    attempts: int
+    parked_at: datetime
+    #: "parked", or "skipped" once an operator skipped it.
+    status: str = "parked"
+
+
+@attrs.frozen
+class ReactorPass:
+    """What one pass over this runner's shards did."""
+
+    passes: tuple[ShardPass, ...]
+    held_elsewhere: tuple[int, ...]
+    fenced: tuple[int, ...]
+    #: Commands sent (duplicates included), and those their stream had already stored.
+    commands: int
+    duplicates: int
+    #: Ids of the events parked by this pass.
+    parked: tuple[str, ...]
+    requests: RequestCounts
+
+    @property
+    def events(self) -> int:
+        """Events read, over every shard."""
+        return sum(p.events for p in self.passes)
+
+
+def _pass_span(runner: ReactorRunner) -> tuple[str, Attributes]:
+    return f"react {runner.name}", {"s3es.reactor.name": runner.name}
+
+
+def _passed(run: ReactorPass) -> Attributes:
+    return {
+        "s3es.reactor.event_count": run.events,
+        "s3es.reactor.command_count": run.commands,
+        "s3es.reactor.parked_count": len(run.parked),
+        **request_attributes(run.requests),
+    }
+
+
+class ReactorRunner(Consumer[ReactorPass]):
+    """Runs a :class:`Reactor` over ``event_store``'s streams; its positions live in ``store``.
+
+    ``handlers`` are the command handlers to send through (one per target aggregate); a
+    target with none gets a plain ``CommandHandler(Repository(event_store, aggregate))``.
+    ``attempts`` and ``backoff`` pace the retries of a failing reaction before it is parked.
+    The other options are those of :class:`~s3es.projections.DocumentProjector`; passes
+    commit every ``commit_every`` events, which bounds what a crash makes it send again.
+    """
+
+    def __init__(
+        self,
+        event_store: EventStore,
+        reactor: Reactor | type[Reactor],
+        store: ReadModelStore,
+        *,
+        handlers: Iterable[CommandHandler[Any, Any, Any]] = (),
+        attempts: int = 3,
+        backoff: Backoff = Backoff(initial=0.05, maximum=2.0),  # noqa: B008 - frozen, shared
+        shards: int = 1,
+        shard_ids: Sequence[int] | None = None,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        feed: bool | ChangeNotifications = False,
+        feed_lookback: float = 30.0,
+        full_scan_interval: float = 3600.0,
+        commit_every: int = 100,
+        read_concurrency: int = 8,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.reactor: Reactor = as_instance(reactor)
+        cls = type(self.reactor)
+        try:
+            name = check_segment("reactor NAME", getattr(cls, "NAME", None))
+        except InvalidStreamName as error:
+            raise InvalidConfiguration(f"{cls.__qualname__}: {error}") from error
+        sources = getattr(cls, "SOURCES", None)
+        if not isinstance(sources, Sequence) or not sources:
+            raise InvalidConfiguration(f"{cls.__qualname__}: SOURCES must list the aggregates")
+        codecs: dict[str, AggregateCodec[Any, Any, Any]] = {}
+        for source in sources:
+            if not (isinstance(source, type) and issubclass(source, Aggregate)):
+                raise InvalidConfiguration(
+                    f"{cls.__qualname__}: SOURCES holds {source!r}, not an Aggregate"
+                )
+            codec = AggregateCodec(source())
+            codecs[codec.stream_type] = codec
+        if type(attempts) is not int or attempts < 1:
+            raise InvalidConfiguration(f"attempts must be an int >= 1, not {attempts!r}")
+        super().__init__(
+            event_store,
+            store,
+            name=name,
+            schema=1,
+            codecs=codecs,
+            shards=shards,
+            shard_ids=shard_ids,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            feed=feed,
+            feed_lookback=feed_lookback,
+            full_scan_interval=full_scan_interval,
+            commit_every=commit_every,
+            read_concurrency=read_concurrency,
+            clock=clock,
+        )
+        self.attempts = attempts
+        self.backoff = backoff
+        self._handlers: dict[type[Any], CommandHandler[Any, Any, Any]] = {
+            type(handler.repository.aggregate): handler for handler in handlers
+        }
+        self._sent = collections.Counter[str]()
+        self._parked: list[str] = []
+
+    # Passes --------------------------------------------------------------------------------
+
+    @traced(start=lambda self, **_: _pass_span(self), end=_passed)
+    def catch_up(
+        self, *, full_scan: bool | None = None, progress: Progress | None = None
+    ) -> ReactorPass:
+        """One pass of each of this runner's shards: react to every event not reacted to yet.
+
+        Raises LeaseHeld if another runner holds every one of its shards.
+        """
+        self._sent, self._parked = collections.Counter[str](), []
+        passes, held, fenced, requests = self._passes(full_scan=full_scan, progress=progress)
+        return ReactorPass(
+            tuple(passes),
+            held,
+            fenced,
+            self._sent["commands"],
+            self._sent["duplicates"],
+            tuple(self._parked),
+            requests,
+        )
+
+    def _process(
+        self,
+        generation: Generation,
+        batch: Batch,
+        state: ShardState,
+        lease: Lease,
+        counts: collections.Counter[str],
+    ) -> ShardState:
+        """React to each event of ``batch``, park what keeps failing, commit the positions."""
+        parked: list[Parked] = []
+        for item in batch.events:
+            if isinstance(item, StreamDeleted):
+                continue  # a deletion calls for no command
+            failure = self._react(item)
+            if failure is not None:
+                error, attempts = failure
+                parked.append(
+                    Parked(
+                        item.id,
+                        str(item.stream),
+                        item.version,
+                        item.type,
+                        error,
+                        attempts,
+                        self._clock(),
+                    )
+                )
+        for attempt in range(_COMMIT_ATTEMPTS):
+            changes = [self._park_change(generation, p) for p in parked]
+            try:
+                stored = self._commit_state(generation, changes, batch.positions, state, lease)
+            except DocumentConflict:
+                if attempt == _COMMIT_ATTEMPTS - 1:
+                    raise
+                continue
+            counts["commits"] += 1
+            counts["documents"] += len(changes)
+            for record in parked:
+                self._log.warning(
+                    "event_parked",
+                    event_id=record.event_id,
+                    stream=record.stream,
+                    version=record.version,
+                    error=record.error,
+                )
+                self._parked.append(record.event_id)
+            return stored
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _react(self, event: RecordedEvent[Any]) -> tuple[str, int] | None:
+        """React to ``event``, retrying with backoff; None, or the last error and attempts."""
+        error: Exception | None = None
+        for attempt in range(1, self.attempts + 1):
+            if attempt > 1:
+                time.sleep(self.backoff.delay(attempt - 1, self._random))
+            try:
+                self._send_all(event)
+            except (ObjectStoreError, ReadModelStoreError):
+                raise  # the store's failure, not the event's: the pass fails, and runs again
+            except Exception as failed:  # noqa: BLE001 - any failure of the reaction parks it
+                error = failed
+                self._log.info(
+                    "reaction_failed", event_id=event.id, attempt=attempt, error=repr(failed)
+                )
+            else:
+                return None
+        return f"{type(error).__qualname__}: {error}", self.attempts
+
+    def _send_all(self, event: RecordedEvent[Any]) -> list[CommandResult[Any, Any]]:
+        """Send every command ``event`` calls for, each with its id derived from the event's."""
+        sends = list(self.reactor.react(event))
+        correlation = event.metadata.get(CORRELATION_ID, event.id)
+        metadata = {CORRELATION_ID: correlation, CAUSATION_ID: event.id}
+        results = []
+        for number, send in enumerate(sends):
+            if not isinstance(send, Send):
+                raise InvalidConfiguration(
+                    f"{type(self.reactor).__qualname__}.react gave {send!r} for event "
+                    f"{event.id} of stream {event.stream}: react yields Send(...)"
+                )
+            result = self._handler(send.aggregate).handle(
+                send.stream_id,
+                send.command,
+                metadata=metadata,
+                command_id=f"{event.id}.{number}",
+            )
+            self._sent["commands"] += 1
+            self._sent["duplicates"] += result.duplicate
+            results.append(result)
+        return results
+
+    def _handler(self, aggregate: type[Aggregate[Any, Any, Any]]) -> CommandHandler[Any, Any, Any]:
+        handler = self._handlers.get(aggregate)
+        if handler is None:
+            handler = CommandHandler(Repository(self.event_store, aggregate))
+            self._handlers[aggregate] = handler
+        return handler
+
+    # Parked events -------------------------------------------------------------------------
+
+    def _generation(self) -> Generation:
+        """The generation the reactor's positions and parked events live in."""
+        record = self.store.generations(self.name)
+        generation = record.live or record.building
+        if generation is None:
+            raise InvalidConfiguration(f"reactor {self.name} has not run yet: nothing is parked")
+        return generation
+
+    def _park_change(self, generation: Generation, record: Parked) -> Change:
+        stored = self.store.get(generation, record.event_id)
+        body = _CONVERTER.unstructure(record)
+        return Change(record.event_id, body, None if stored is None else stored.revision)
+
+    def parked(self, *, skipped: bool = False) -> list[Parked]:
+        """The events parked (and, with ``skipped``, those an operator skipped), by event id."""
+        generation = self._generation()
+        records = []
+        for stored in self.store.documents(generation):
+            try:
+                record = _CONVERTER.structure(stored.body, Parked)
+            except (cattrs.BaseValidationError, TypeError, ValueError) as error:
+                raise CorruptReadModel(
+                    f"{self.name} parked event {stored.key}", repr(error)
+                ) from error
+            if record.status == "parked" or skipped:
+                records.append(record)
+        return records
+
+    def retry(self, event_id: str) -> list[CommandResult[Any, Any]]:
+        """React to parked event ``event_id`` again; on success it is no longer parked.
+
+        Returns the results of its commands. Raises what the reaction raises (it stays
+        parked), and InvalidConfiguration if no such event is parked.
+        """
+        record = self._record(event_id)
+        stream_type, _, stream_id = record.stream.partition("/")
+        stream = StreamName(stream_type, stream_id)
+        event = self._event(stream, record.version, event_id)
+        results = self._send_all(event)
+        self._settle(stream, Change(event_id, None, self._revision(event_id)))
+        self._log.info("parked_event_retried", event_id=event_id, commands=len(results))
+        return results
+
+    def skip(self, event_id: str) -> None:
+        """Mark parked event ``event_id`` skipped: it is kept, with its error, for the record."""
+        record = self._record(event_id)
+        stream_type, _, stream_id = record.stream.partition("/")
+        body = _CONVERTER.unstructure(attrs.evolve(record, status="skipped"))
+        self._settle(
+            StreamName(stream_type, stream_id), Change(event_id, body, self._revision(event_id))
+        )
+        self._log.warning("parked_event_skipped", event_id=event_id, stream=record.stream)
+
+    def _record(self, event_id: str) -> Parked:
+        for record in self.parked():
+            if record.event_id == event_id:
+                return record
+        raise InvalidConfiguration(f"reactor {self.name}: no event {event_id!r} is parked")
+
+    def _revision(self, event_id: str) -> str | None:
+        stored = self.store.get(self._generation(), event_id)
+        return None if stored is None else stored.revision
+
+    def _event(self, stream: StreamName, version: int, event_id: str) -> RecordedEvent[Any]:
+        keys = self.event_store.keys
+        for chunk in self.event_store.chunks(stream, after_version=version - 1):
+            key = keys.chunk_key(chunk.stream, chunk.version, chunk.number)
+            for event in self._recorded(chunk, key):
+                if event.id == event_id:
+                    return event
+        raise InvalidConfiguration(
+            f"reactor {self.name}: parked event {event_id} is no longer in stream {stream} "
+            f"at version {version} (compacted away, erased or deleted): skip it"
+        )
+
+    def _settle(self, stream: StreamName, change: Change) -> None:
+        """Store ``change`` to a parked event with its shard's state (the store's one commit).
+
+        The shard's running holder, if any, sees its state changed and starts its pass again.
+        """
+        generation = self._generation()
+        shard = shard_of(stream, self.shards)
+        for _ in range(_COMMIT_ATTEMPTS):
+            state = self.store.shard_state(generation, shard, self.shards)
+            if state is None:
+                state = ShardState(shard, self.shards, 0)
+            state = attrs.evolve(state, commit_id=uuid.uuid4().hex)
+            try:
+                self.store.commit(generation, [change], {}, state)
+            except ReadModelConflict:
+                change = attrs.evolve(change, revision=self._revision(change.key))
+                continue
+            return
+        raise ObjectStoreError(
+            "PUT", f"{self.name} parked event {change.key}", "the shard's state kept changing"
+        )
+
+
+__all__ = [
+    "CAUSATION_ID",
+    "CORRELATION_ID",
+    "Parked",
+    "Reactor",
+    "ReactorPass",
+    "ReactorRunner",
+    "Send",
+]
