@@ -120,7 +120,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     if request.param == "s3":
         yield lambda objects: S3ReadModelStore(objects, "p")
     elif request.param == "sqlite":
-        from s3es._readmodels.sqlite import SQLiteReadModelStore  # noqa: PLC0415
+        from s3es.readmodels import SQLiteReadModelStore  # noqa: PLC0415
 
         stores: list[Any] = []
 
@@ -132,7 +132,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         for store in stores:
             store.close()
     else:
-        from s3es._readmodels.postgres import PostgresReadModelStore  # noqa: PLC0415
+        from s3es.readmodels import PostgresReadModelStore  # noqa: PLC0415
 
         conninfo: str = request.getfixturevalue("postgres_conninfo")
         stores = []

@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 import pytest
 
 from s3es import Backoff, CommandHandler, EventStore, InMemoryObjectStore, RecordedEvent, Repository
-from s3es._readmodels.sqlite import SQLiteReadModelStore
 from s3es.errors import InvalidConfiguration, LeaseHeld, ObjectStoreError
 from s3es.reactors import CAUSATION_ID, CORRELATION_ID, Reactor, ReactorRunner, Send
-from s3es.readmodels import ReadModelStore, S3ReadModelStore
+from s3es.readmodels import ReadModelStore, S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore
 from tests.aggregates import FAST_RETRY, Counter, Decrement, Increment, Incremented
 

@@ -2,6 +2,8 @@
 
 - :class:`AggregateSpec`: an aggregate's rules as given events, a command, then events or an
   error, with no store at all.
+- :class:`ProjectionSpec`: a document projection's rules as given events of several streams,
+  then the documents, run by a real projector on the read-model store of your choice.
 - :class:`EmbeddedS3`: an S3 endpoint on 127.0.0.1 in this process (moto's server, with its
   conditional writes made atomic), for integration tests; needs the ``testing`` extra.
 - :class:`ObjectStoreContract`: the object-store port's contract as a pytest suite: subclass it
@@ -20,6 +22,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from s3es.testing._projection_spec import ProjectionGiven, ProjectionSpec
 from s3es.testing._spec import AggregateSpec, Given, When
 
 #: The contract suites, whose failed asserts pytest explains (values, diffs) if it rewrites them
@@ -64,6 +67,8 @@ __all__ = [
     "FaultProxy",
     "Given",
     "ObjectStoreContract",
+    "ProjectionGiven",
+    "ProjectionSpec",
     "ReadModelStoreContract",
     "Rule",
     "Seen",

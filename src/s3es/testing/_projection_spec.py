@@ -1,0 +1,130 @@
+"""Given events of several streams, then documents: a document projection in a test.
+
+The events are stored (in memory), a :class:`~s3es.projections.DocumentProjector` runs the
+projection into a read-model store of the test's choice, and the documents are read back as
+readers would read them; then the projection is rebuilt, and must give the same documents. So
+a test fails on an event or a document that would not survive storage, on an ``apply`` that
+is not a function of its document and event, not only on wrong rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Generic
+
+from s3es._base.coerce import as_instance
+from s3es._domain.aggregate import Aggregate
+from s3es._domain.repository import Repository
+from s3es._eventstore.store import EventStore
+from s3es._projections.document_projector import DocumentProjector, DocumentReader
+from s3es._projections.documents import D, DocumentCodec, DocumentProjection
+from s3es._readmodels.port import ReadModelStore
+from s3es._readmodels.s3 import S3ReadModelStore
+from s3es._storage.keys import StreamName
+from s3es._storage.memory import InMemoryObjectStore
+from s3es._storage.port import ObjectStore
+
+#: One given event: ``(stream, event)``, the stream a StreamName, or an id of the projection's
+#: first source's stream type.
+Given = tuple[StreamName | str, Any]
+
+
+def _s3(objects: ObjectStore) -> ReadModelStore:
+    return S3ReadModelStore(objects, "spec")
+
+
+class ProjectionSpec(Generic[D]):
+    """Specifications of one document projection: ``spec.given(*events).then(documents)``.
+
+    ``store`` makes the read-model store a specification runs on, given the object store the
+    events are in: by default an :class:`~s3es.readmodels.S3ReadModelStore` beside them; pass
+    ``lambda _: SQLiteReadModelStore(":memory:")`` (or a PostgreSQL one) to run the same
+    specifications on another adapter. Each ``given`` starts from nothing.
+    """
+
+    def __init__(
+        self,
+        projection: DocumentProjection[D] | type[DocumentProjection[D]],
+        *,
+        store: Callable[[ObjectStore], ReadModelStore] = _s3,
+    ) -> None:
+        self.projection: DocumentProjection[D] = as_instance(projection)
+        self._codec = DocumentCodec(self.projection)
+        self._store = store
+
+    def given(self, *events: Given) -> ProjectionGiven[D]:
+        """The streams' histories: each ``(stream, event)`` appended in turn to its stream."""
+        objects = InMemoryObjectStore()
+        event_store = EventStore(objects, prefix="spec")
+        repositories: dict[str, Repository[Any, Any, Any]] = {}
+        first_type = next(iter(self._codec.codecs))
+        for stream, event in events:
+            name = stream if isinstance(stream, StreamName) else StreamName(first_type, stream)
+            codec = self._codec.codecs.get(name.type)
+            if codec is None:
+                raise AssertionError(
+                    f"stream {name}: {type(self.projection).__qualname__} reads no stream of "
+                    f"type {name.type!r} (its SOURCES: {sorted(self._codec.codecs)})"
+                )
+            repository = repositories.get(name.type)
+            if repository is None:
+                aggregate: type[Aggregate[Any, Any, Any]] = type(codec.aggregate)
+                repository = repositories[name.type] = Repository(event_store, aggregate)
+            repository.append(repository.load(name.id), [event])
+        return ProjectionGiven(self, event_store, self._store(objects))
+
+
+class ProjectionGiven(Generic[D]):
+    """A specification with its events: say which documents they must make."""
+
+    def __init__(
+        self, spec: ProjectionSpec[D], event_store: EventStore, store: ReadModelStore
+    ) -> None:
+        self.spec = spec
+        self.event_store = event_store
+        self.store = store
+
+    def documents(self) -> dict[str, D]:
+        """The documents the projection makes of the given events (a projector's pass)."""
+        projector = DocumentProjector(self.event_store, self.spec.projection, self.store)
+        try:
+            projector.catch_up()
+        finally:
+            projector.release()
+        return dict(DocumentReader(self.store, self.spec.projection).documents())
+
+    def then(self, expected: Mapping[str, D]) -> dict[str, D]:
+        """Assert the documents are exactly ``expected`` (by key), then again after a rebuild."""
+        documents = self.documents()
+        _compare("the documents", documents, expected)
+        projector = DocumentProjector(self.event_store, self.spec.projection, self.store)
+        try:
+            projector.rebuild()
+        finally:
+            projector.release()
+        rebuilt = dict(DocumentReader(self.store, self.spec.projection).documents())
+        _compare("the documents after a rebuild", rebuilt, expected)
+        return documents
+
+    def then_document(self, key: str, expected: D | None) -> D | None:
+        """Assert document ``key`` is ``expected`` (None: there is no such document)."""
+        documents = self.documents()
+        found = documents.get(key)
+        if found != expected:
+            raise AssertionError(f"document {key!r} is {found!r}, not {expected!r}")
+        return found
+
+
+def _compare(what: str, found: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
+    if dict(found) == dict(expected):
+        return
+    problems = [f"{key!r}: missing" for key in expected if key not in found]
+    problems += [
+        f"{key!r}: not expected, found {found[key]!r}" for key in found if key not in expected
+    ]
+    problems += [
+        f"{key!r}: {found[key]!r}, not {expected[key]!r}"
+        for key in expected
+        if key in found and found[key] != expected[key]
+    ]
+    raise AssertionError(f"{what} differ: " + "; ".join(problems))
