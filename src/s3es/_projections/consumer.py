@@ -354,9 +354,9 @@ class Consumer(abc.ABC, Generic[P]):
         record = self.store.generations(self.name)
         schema = self._schema
         building, live = record.building, record.live
-        if building is not None and building.schema == schema:
+        if building is not None and (building.schema, building.shards) == (schema, self.shards):
             return building
-        if live is not None and live.schema == schema:
+        if live is not None and (live.schema, live.shards) == (schema, self.shards):
             return live
         if building is not None and building.schema > schema:
             raise InvalidConfiguration(
@@ -366,14 +366,21 @@ class Consumer(abc.ABC, Generic[P]):
         return self._begin_build(force=False)
 
     def _begin_build(self, *, force: bool) -> Generation:
-        """Start a generation of this code's schema beside the live one (and return it)."""
+        """Start a generation of this code's schema and shards beside the live one.
+
+        A build of another configuration under way is abandoned (dropped): run one
+        configuration of a consumer at a time.
+        """
         for _ in range(_PASS_ATTEMPTS):
             record = self.store.generations(self.name)
             building = record.building
-            if not force and building is not None and building.schema == self._schema:
+            mine = (self._schema, self.shards)
+            if not force and building is not None and (building.schema, building.shards) == mine:
                 return building
             numbers = [g.number for g in (record.live, building) if g is not None]
-            generation = Generation(self.name, max(numbers, default=0) + 1, self._schema)
+            generation = Generation(
+                self.name, max(numbers, default=0) + 1, self._schema, self.shards
+            )
             try:
                 self.store.set_generations(attrs.evolve(record, building=generation))
             except ReadModelConflict:

@@ -45,11 +45,16 @@ Body = Any
 
 @attrs.frozen
 class Generation:
-    """One build of a projection's documents: its number and the ``SCHEMA`` it was built with."""
+    """One build of a projection's documents: its number, ``SCHEMA`` and number of shards.
+
+    Another schema, or another number of shards, is another build: two configurations of one
+    projection never write one generation (their streams' shards would overlap).
+    """
 
     projection: str
     number: int
     schema: int
+    shards: int = 1
 
 
 @attrs.frozen

@@ -266,8 +266,9 @@ class SQLReadModelStore(abc.ABC):
         for statement in (
             (
                 "CREATE TABLE IF NOT EXISTS s3es_generations (projection TEXT PRIMARY KEY, "
-                "live_number BIGINT, live_schema BIGINT, building_number BIGINT, "
-                "building_schema BIGINT, revision BIGINT NOT NULL)"
+                "live_number BIGINT, live_schema BIGINT, live_shards BIGINT, "
+                "building_number BIGINT, building_schema BIGINT, building_shards BIGINT, "
+                "revision BIGINT NOT NULL)"
             ),
             (
                 "CREATE TABLE IF NOT EXISTS s3es_positions (projection TEXT NOT NULL, "
@@ -303,7 +304,10 @@ class SQLReadModelStore(abc.ABC):
 
     # Generations ----------------------------------------------------------------------------
 
-    _GENERATIONS_COLUMNS = "live_number, live_schema, building_number, building_schema, revision"
+    _GENERATIONS_COLUMNS = (
+        "live_number, live_schema, live_shards, building_number, building_schema, "
+        "building_shards, revision"
+    )
 
     def generations(self, projection: str) -> Generations:
         """The projection's generations record (an empty one if none is stored)."""
@@ -321,13 +325,13 @@ class SQLReadModelStore(abc.ABC):
     def _generations(projection: str, row: tuple[Any, ...] | None) -> Generations:
         if row is None:
             return Generations(projection)
-        live_number, live_schema, building_number, building_schema, revision = row
+        live_number, live_schema, live_shards, number, schema, shards, revision = row
         return Generations(
             projection,
-            None if live_number is None else Generation(projection, live_number, live_schema),
             None
-            if building_number is None
-            else Generation(projection, building_number, building_schema),
+            if live_number is None
+            else Generation(projection, live_number, live_schema, live_shards),
+            None if number is None else Generation(projection, number, schema, shards),
             str(revision),
         )
 
@@ -375,7 +379,7 @@ class SQLReadModelStore(abc.ABC):
                 written = session.execute(
                     self.dialect.sql(
                         f"INSERT INTO s3es_generations (projection, {self._GENERATIONS_COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (projection) DO NOTHING"
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (projection) DO NOTHING"
                     ),
                     (projection, *values),
                 )
@@ -383,7 +387,8 @@ class SQLReadModelStore(abc.ABC):
                 written = session.execute(
                     self.dialect.sql(
                         "UPDATE s3es_generations SET live_number = ?, live_schema = ?, "
-                        "building_number = ?, building_schema = ?, revision = ? "
+                        "live_shards = ?, building_number = ?, building_schema = ?, "
+                        "building_shards = ?, revision = ? "
                         "WHERE projection = ? AND revision = ?"
                     ),
                     (*values, projection, expected),
@@ -663,5 +668,9 @@ class SQLReadModelStore(abc.ABC):
                 )
 
 
-def _generation_columns(generation: Generation | None) -> tuple[int | None, int | None]:
-    return (None, None) if generation is None else (generation.number, generation.schema)
+def _generation_columns(
+    generation: Generation | None,
+) -> tuple[int | None, int | None, int | None]:
+    if generation is None:
+        return (None, None, None)
+    return (generation.number, generation.schema, generation.shards)
