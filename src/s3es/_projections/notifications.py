@@ -37,8 +37,6 @@ from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 import attrs
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from s3es._base.logging import get_logger
 from s3es._storage.keys import StreamKeys, StreamName
@@ -233,7 +231,11 @@ class SQSChangeNotifications:
             raise ValueError(f"wait_seconds must be 0 to {MAX_WAIT_SECONDS}, not {wait_seconds}")
         self.queue_url = queue_url
         self.keys = keys
-        self.client = boto3.client("sqs") if client is None else client
+        if client is None:
+            import boto3  # noqa: PLC0415 - only for this feed: importing s3es loads no AWS SDK
+
+            client = boto3.client("sqs")
+        self.client = client
         self.max_messages = max_messages
         self.wait_seconds = wait_seconds
         self.visibility_timeout = visibility_timeout
@@ -326,6 +328,9 @@ class SQSChangeNotifications:
         )
         with self._lock:
             self._requests += counted
+        # Loaded already by the client that makes the calls.
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
         try:
             return call(**request)
         except (ClientError, BotoCoreError) as error:
