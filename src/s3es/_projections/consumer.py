@@ -309,6 +309,17 @@ class Consumer(abc.ABC, Generic[P]):
                     raise
                 self._log.warning("lease_release_failed", shard=shard.number, error=str(error))
 
+    def _hold_any_lease(self) -> None:
+        """Take the leases of this consumer's shards that are free; LeaseHeld if none is."""
+        held: list[LeaseHeld] = []
+        for shard in self._shards:
+            try:
+                self._hold_lease(shard)
+            except LeaseHeld as error:
+                held.append(error)
+        if len(held) == len(self._shards):
+            raise held[0]
+
     def _hold_lease(self, shard: _Shard) -> Lease:
         if shard.lease is None:
             shard.lease = shard.keeper.acquire()

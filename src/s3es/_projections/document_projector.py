@@ -172,8 +172,10 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         Readers keep the live generation, complete, until the new one is: then one write
         switches them, and the old generation is dropped. With several shards in several
         processes, each one's next passes join the build; the shard that completes it last
-        switches. Returns the first pass over this projector's shards (a full scan).
+        switches. Returns the first pass over this projector's shards (a full scan). Raises
+        LeaseHeld, having started nothing, if other projectors hold every one of its shards.
         """
+        self._hold_any_lease()
         self._begin_build(force=True)
         for shard in self._shards:
             shard.forget()
