@@ -45,6 +45,8 @@ import s3es.eventstore
 import s3es.metering
 import s3es.ops
 import s3es.projections
+import s3es.reactors
+import s3es.readmodels
 import s3es.storage
 import s3es.testing
 
@@ -56,6 +58,8 @@ PUBLIC_MODULES = (
     s3es.storage,
     s3es.metering,
     s3es.projections,
+    s3es.readmodels,
+    s3es.reactors,
     s3es.ops,
     s3es.testing,
 )
