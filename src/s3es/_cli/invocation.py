@@ -12,14 +12,16 @@ import functools
 import importlib
 import os
 from collections.abc import Callable
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar, cast
 
 import attrs
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3es._domain.aggregate import Aggregate
 from s3es._eventstore.store import EventStore
+from s3es._projections.documents import DocumentProjection
 from s3es._projections.projection import Projection
+from s3es._projections.reactor import Reactor
 from s3es._storage.keys import check_prefix
 from s3es._storage.metering import RequestCounts
 from s3es._storage.port import ObjectStore
@@ -72,16 +74,22 @@ def _import(spec: str, option: str, what: str) -> tuple[str, Any]:
     return module_name, getattr(module, name, None)
 
 
-def _load_class(spec: str, base: type[_T], option: str) -> type[_T]:
-    """The subclass of ``base`` named ``module:Class``; ValueError saying what is wrong."""
+def _load_class(
+    spec: str, base: type[_T], option: str, *, also: tuple[type[Any], ...] = ()
+) -> type[_T]:
+    """The subclass of ``base`` (or of one of ``also``) named ``module:Class``.
+
+    Raises ValueError saying what is wrong.
+    """
     module_name, found = _import(spec, option, "Class")
-    if not (isinstance(found, type) and issubclass(found, base)):
+    if not (isinstance(found, type) and issubclass(found, (base, *also))):
         # A wrong command line, reported as a usage error: ValueError, not TypeError.
         class_name = spec.partition(":")[2]
+        nor = "".join(f", nor {kind.__name__}" for kind in also)
         raise ValueError(  # noqa: TRY004
-            f"{option} {spec!r}: {module_name} has no {base.__name__} {class_name!r}"
+            f"{option} {spec!r}: {module_name} has no {base.__name__} {class_name!r}{nor}"
         )
-    return found
+    return cast("type[_T]", found)
 
 
 def load_aggregate(spec: str) -> type[Aggregate[Any, Any, Any]]:
@@ -89,9 +97,23 @@ def load_aggregate(spec: str) -> type[Aggregate[Any, Any, Any]]:
     return _load_class(spec, Aggregate, "--aggregate")  # type: ignore[type-abstract]
 
 
-def load_projection(spec: str) -> type[Projection[Any]]:
-    """The Projection subclass named ``module:Class``; ValueError saying what is wrong."""
-    return _load_class(spec, Projection, "--projection")  # type: ignore[type-abstract]
+def load_projection(spec: str) -> type[Projection[Any] | DocumentProjection[Any]]:
+    """The Projection or DocumentProjection subclass named ``module:Class``.
+
+    Raises ValueError saying what is wrong.
+    """
+    found: type[Any] = _load_class(
+        spec,
+        Projection,
+        "--projection",
+        also=(DocumentProjection,),
+    )
+    return found
+
+
+def load_reactor(spec: str) -> type[Reactor]:
+    """The Reactor subclass named ``module:Class``; ValueError saying what is wrong."""
+    return _load_class(spec, Reactor, "--reactor")  # type: ignore[type-abstract]
 
 
 def load_function(spec: str, option: str) -> Callable[..., Any]:

@@ -2,7 +2,8 @@
 
 Each subcommand is a :class:`~s3es._cli.invocation.Subcommand` in :data:`SUBCOMMANDS`: its
 help, a function adding its own arguments, and a handler (in :mod:`s3es._cli.streams`,
-:mod:`~s3es._cli.maintenance`, :mod:`~s3es._cli.bucket` or :mod:`~s3es._cli.projection`) that
+:mod:`~s3es._cli.maintenance`, :mod:`~s3es._cli.bucket`, :mod:`~s3es._cli.projection`,
+:mod:`~s3es._cli.reactor` or :mod:`~s3es._cli.flow`) that
 gets an :class:`~s3es._cli.invocation.Invocation` and returns the exit status. Adding a
 subcommand is adding an entry there. This module parses the command line, sets up logging and
 turns every failure into one line and an exit status (see :func:`main`).
@@ -28,6 +29,7 @@ from s3es._cli.bucket import (
     run_tiering,
     tiering_arguments,
 )
+from s3es._cli.flow import flow_arguments, run_flow
 from s3es._cli.invocation import (
     BROKEN_PIPE,
     INTERRUPTED,
@@ -50,6 +52,7 @@ from s3es._cli.maintenance import (
     run_erase,
 )
 from s3es._cli.projection import projection_arguments, run_projection
+from s3es._cli.reactor import reactor_arguments, run_reactor
 from s3es._cli.streams import (
     list_arguments,
     run_list,
@@ -260,19 +263,74 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "projection",
-        "show a projection's read model and lease, bring it up to date, or rebuild it",
+        "show a projection's generations, shards and leases; run passes, a rebuild, a loop",
         """
-        status: print the stored read model's schema, epoch, completeness and streams, and
-        who holds its lease (2 GET). catch-up: take the lease, run one pass (a full scan: one
-        LIST per stream; with --feed, the change feed: one LIST per stream type) and release
-        the lease. rebuild: take the lease under a new epoch (with --force even from a live
-        projector, which is then fenced), throw the model away and apply every event of
-        every stream again, with a progress bar on stderr when it is a terminal. Exit status
-        1 if another projector holds the lease or a chunk cannot be read. See
-        docs/projections.md.
+        For a Projection (one document): status prints the stored read model's schema,
+        epoch, completeness and streams, and who holds its lease (2 GET). catch-up: take the
+        lease, run one pass (a full scan: one LIST per stream; with --feed, the change feed:
+        one LIST per stream type) and release the lease. rebuild: take the lease under a new
+        epoch (with --force even from a live projector, which is then fenced), throw the
+        model away and apply every event of every stream again. run: passes every
+        --interval seconds until SIGTERM or Ctrl-C, then the lease released.
+
+        For a DocumentProjection, in the read-model store --store names (s3 by default,
+        beside the event store; sqlite:PATH; postgresql://...), as --shards N shards, of
+        which this process takes those --shard names (all by default): status prints the
+        generations (live, building, their SCHEMA), then per shard who holds its lease (until
+        when, or released, or expired) and its state in each generation (epoch, whether its
+        full scan is done, how far its feed cursors are behind now: an upper bound of its
+        lag, which an idle event store also makes grow); it reads 1 GET per shard for the
+        lease, and the states. With --lag it counts, per shard, the streams behind their
+        positions and by how many versions: a scan, 1 LIST per 1,000 streams, 1 LIST per
+        stream and the positions' reads (1 GET per stream on the s3 store). catch-up and
+        rebuild run one pass per shard in turn, each under its lease taken and released,
+        and print per shard the events, commits and requests; rebuild first starts a new
+        generation, which readers switch to once every shard has scanned into it. run is
+        the process to deploy, one per shard under systemd, Kubernetes or ECS: passes every
+        --interval seconds until SIGTERM or Ctrl-C (the first lets the pass under way end,
+        then releases the leases; a second stops at once). A progress bar on stderr when it
+        is a terminal. Exit status 1 if a shard's lease is held by another process (named) or
+        a chunk cannot be read. See docs/projections.md and docs/operations.md.
         """,
         run_projection,
         projection_arguments,
+    ),
+    Subcommand(
+        "reactor",
+        "show a reactor's shards and parked events; run passes; retry or skip a parked event",
+        """
+        A Reactor (--reactor module:Class) turns events into commands; its positions,
+        shard states and parked events live in the read-model store --store names (s3 by
+        default; sqlite:PATH; postgresql://...). --shards, --shard, --owner, --feed,
+        --interval and --lag are those of `s3es projection`. status: the generations, a
+        line per shard (lease, state, feed cursors' age, with --lag the streams behind), and
+        how many events are parked. catch-up: one pass per shard, printing its events,
+        commands and requests. run: passes until SIGTERM or Ctrl-C, then the leases
+        released. parked: one line per parked event (id, stream, version, type, attempts,
+        when, error); --all adds the skipped ones. retry EVENT_ID: react to it again; once
+        its commands went through it is no longer parked (if it fails again it stays parked,
+        exit status 1). skip EVENT_ID: mark it skipped (kept for the record, never reacted to
+        again), after a confirmation on a terminal (--yes does not ask; without a terminal,
+        --yes is needed). retry and skip need the --shards the reactor runs with. Exit status
+        1 if a shard's lease is held elsewhere, or no such event is parked.
+        """,
+        run_reactor,
+        reactor_arguments,
+    ),
+    Subcommand(
+        "flow",
+        "list the events of one flow (a correlation id) across the streams of some types",
+        """
+        List, in recorded time order, every event of the streams of each --type whose
+        metadata has correlation_id CORRELATION_ID, and the event of that id (the flow's
+        first): stream, version, type, id and causation_id (the event that caused it). A
+        reactor's commands stamp both ids on the events they store. A scan: 1 LIST per 1,000
+        streams of each type, then per stream 1 LIST + 1 GET per chunk read (what `s3es
+        show` of every stream would cost). A progress bar on stderr when it is a terminal.
+        Exit status 1 if a stream cannot be read.
+        """,
+        run_flow,
+        flow_arguments,
     ),
     Subcommand(
         "compact",

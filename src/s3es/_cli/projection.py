@@ -1,4 +1,9 @@
-"""``s3es projection``: a projection's read model and lease, a pass, a rebuild."""
+"""``s3es projection``: a projection's read model and lease, a pass, a rebuild, a loop.
+
+A :class:`~s3es._projections.projection.Projection` (one document, one lease) is handled here;
+a :class:`~s3es._projections.documents.DocumentProjection` (shards, a read-model store) by
+:func:`s3es._cli.consumers.run_document_projection`.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +11,45 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from s3es._cli.consumers import consumer_arguments, run_document_projection, run_until_stopped
 from s3es._cli.invocation import Invocation, load_projection
 from s3es._cli.progress import ProgressBar
+from s3es._projections.documents import DocumentProjection
 from s3es._projections.lease import Lease
 from s3es._projections.projection import ReadModel
-from s3es._projections.projector import Projector
+from s3es._projections.projector import ProjectionPass, Projector
 from s3es._storage.metering import measure_requests
 
 
 def projection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action",
-        choices=["status", "catch-up", "rebuild"],
-        help="status: the stored model and lease; catch-up: one pass; rebuild: from nothing",
+        choices=["status", "catch-up", "rebuild", "run"],
+        help="status: the stored model (generations, shards) and leases; catch-up: one pass; "
+        "rebuild: from nothing; run: passes until SIGTERM or Ctrl-C",
     )
     parser.add_argument(
-        "--projection", required=True, metavar="module:Class", help="the projection"
+        "--projection",
+        required=True,
+        metavar="module:Class",
+        help="the Projection or DocumentProjection",
     )
+    consumer_arguments(parser, kind="document projection")
     parser.add_argument(
         "--feed",
         action="store_true",
-        help="catch-up reads the change feed (the writers must write it) instead of scanning "
-        "every stream; a model with no feed cursor yet is scanned",
+        help="catch-up and run read the change feed (the writers must write it) instead of "
+        "scanning every stream; a model (a shard) with no feed cursor yet is scanned",
     )
     parser.add_argument(
         "--force",
         action="store_true",
-        help="rebuild even while another projector holds the lease (it is fenced)",
+        help="rebuild a Projection even while another projector holds the lease (it is fenced)",
     )
+
+
+#: The options that only a DocumentProjection takes.
+_DOCUMENT_OPTIONS = {"store": "--store", "shards": "--shards", "shard": "--shard", "lag": "--lag"}
 
 
 def run_projection(invocation: Invocation) -> int:
@@ -42,7 +58,23 @@ def run_projection(invocation: Invocation) -> int:
         projection = load_projection(arguments.projection)
     except ValueError as error:
         invocation.usage_error(str(error))
-    projector = Projector(invocation.event_store, projection, feed=arguments.feed)
+    if issubclass(projection, DocumentProjection):
+        return run_document_projection(invocation, projection)
+    for name, option in _DOCUMENT_OPTIONS.items():
+        if getattr(arguments, name):
+            invocation.usage_error(
+                f"{option} is for a DocumentProjection; {arguments.projection} is a Projection"
+            )
+    projector = Projector(
+        invocation.event_store, projection, feed=arguments.feed, owner=arguments.owner
+    )
+    if arguments.action == "run":
+        title = (
+            f"projection {projector.name}: running as {projector.owner!r}, reading "
+            f"{'the change feed' if arguments.feed else 'full scans'}, a pass every "
+            f"{arguments.interval:g}s"
+        )
+        return run_until_stopped(invocation, projector, _busy_lines, title=title)
     with measure_requests() as meter:
         if arguments.action == "status":
             stored = projector.read()
@@ -90,3 +122,14 @@ def _status_lines(name: str, stored: ReadModel[Any], lease: Lease | None) -> lis
         ),
         f"  lease: {holder}",
     ]
+
+
+def _busy_lines(run: ProjectionPass[Any]) -> list[str]:
+    if not run.events:
+        return []
+    scan = "a full scan" if run.full_scan else "the change feed"
+    line = (
+        f"{scan}: {run.events:,} events of {run.streams:,} streams applied, {run.commits} "
+        f"commits; {run.requests}"
+    )
+    return [line]

@@ -14,6 +14,7 @@ from s3es._domain.aggregate import Aggregate
 from s3es._eventstore.chunk import Chunk, EventRecord
 from s3es._eventstore.store import EventStore
 from s3es._ops.verify import StoredChunk, VerifyProblem, chain, read_stored_chunks, verify_prefix
+from s3es._projections.reactor import CAUSATION_ID, CORRELATION_ID
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import measure_requests
 from s3es.errors import CorruptChunk, InvalidStreamName, StreamDeleted
@@ -220,7 +221,7 @@ def run_show(invocation: Invocation) -> int:
     return PROBLEM if problems else 0
 
 
-def _table(rows: list[list[str]]) -> list[str]:
+def table(rows: list[list[str]]) -> list[str]:
     """``rows`` (the first is the header) as lines of left-aligned columns."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
@@ -254,23 +255,49 @@ def _print_stream(
             ]
             for row in chunks
         ]
-        invocation.print(*_table([header, *rows]))
+        invocation.print(*table([header, *rows]))
     if events:
-        header = ["VERSION", "TYPE", "ID", "SCHEMA", "RECORDED_AT", "DATA"]
-        rows = [
-            [
-                str(e["version"]),
-                e["type"],
-                e["id"],
-                str(e["schema"]),
-                e["recorded_at"],
-                json.dumps(e["data"], ensure_ascii=False, separators=(",", ":")),
-            ]
-            for e in events
-        ]
-        invocation.print("", *_table([header, *rows]))
+        invocation.print("", *table(_event_rows(events)))
     for problem in problems:
         invocation.print(f"problem: {problem}")
+
+
+#: The metadata a reactor's commands stamp on the events they cause (s3es.reactors), shown in
+#: columns of their own: ``s3es flow`` follows them across streams.
+FLOW_KEYS = (CORRELATION_ID, CAUSATION_ID)
+
+
+def _event_rows(events: list[dict[str, Any]]) -> list[list[str]]:
+    """The events table, its header first.
+
+    CORRELATION_ID and CAUSATION_ID columns if an event has either (a reactor's), a METADATA
+    column (compact JSON) if an event has other metadata.
+    """
+    flow = any(key in e["metadata"] for e in events for key in FLOW_KEYS)
+    other = [{k: v for k, v in e["metadata"].items() if k not in FLOW_KEYS} for e in events]
+    header = ["VERSION", "TYPE", "ID", "SCHEMA", "RECORDED_AT"]
+    header += [key.upper() for key in FLOW_KEYS] if flow else []
+    header += ["METADATA"] if any(other) else []
+    rows = [header]
+    for event, rest in zip(events, other, strict=True):
+        row = [
+            str(event["version"]),
+            event["type"],
+            event["id"],
+            str(event["schema"]),
+            event["recorded_at"],
+        ]
+        if flow:
+            row += [str(event["metadata"].get(key, "-")) for key in FLOW_KEYS]
+        if any(other):
+            row.append(_compact(rest) if rest else "-")
+        rows.append([*row, _compact(event["data"])])
+    header.append("DATA")
+    return rows
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _text(value: object, *, none: str = "?") -> str:

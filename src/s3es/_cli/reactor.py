@@ -1,0 +1,202 @@
+"""``s3es reactor``: a reactor's shards and leases, its passes, and its parked events.
+
+The shards, store and loop are :mod:`s3es._cli.consumers`'; here are what only a reactor has:
+``parked`` lists the events whose reaction kept failing, ``retry EVENT_ID`` reacts to one
+again (no longer parked once its commands went through), ``skip EVENT_ID`` marks one skipped
+(kept for the record), after a confirmation.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from s3es._cli.consumers import (
+    catch_up_each,
+    consumer_arguments,
+    open_store,
+    run_consumer,
+    shard_ids,
+    status_lines,
+)
+from s3es._cli.invocation import PROBLEM, Invocation, described, load_reactor, plural
+from s3es._cli.streams import table
+from s3es._projections.consumer import shard_of
+from s3es._projections.reactor import Parked, ReactorRunner
+from s3es._storage.keys import StreamName
+from s3es._storage.metering import measure_requests
+from s3es.errors import InvalidConfiguration, ObjectStoreError, ReadModelStoreError
+
+#: Failures of S3 or of the store: not a reaction's, so ``retry`` does not report them as one.
+_STORE_FAILURES = (ObjectStoreError, ReadModelStoreError)
+
+
+def reactor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action",
+        choices=["status", "catch-up", "run", "parked", "retry", "skip"],
+        help="status: generations, leases, shards, parked count; catch-up: one pass; run: "
+        "passes until SIGTERM; parked: the parked events; retry/skip EVENT_ID: settle one",
+    )
+    parser.add_argument(
+        "event_id", nargs="?", metavar="EVENT_ID", help="retry, skip: the parked event"
+    )
+    parser.add_argument("--reactor", required=True, metavar="module:Class", help="the reactor")
+    consumer_arguments(parser, kind="reactor")
+    parser.add_argument(
+        "--feed",
+        action="store_true",
+        help="passes read the change feed (the writers must write it) instead of scanning "
+        "every stream; a shard with no feed cursor yet is scanned",
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="parked: the skipped events too, with their status"
+    )
+    parser.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="skip: do not ask for confirmation (needed when stdin is not a terminal)",
+    )
+
+
+def run_reactor(invocation: Invocation) -> int:
+    """``s3es reactor ACTION``."""
+    arguments = invocation.arguments
+    try:
+        reactor = load_reactor(arguments.reactor)
+    except ValueError as error:
+        invocation.usage_error(str(error))
+    settling = arguments.action in {"retry", "skip"}
+    if settling and not arguments.event_id:
+        invocation.usage_error(f"{arguments.action} needs the EVENT_ID of a parked event")
+    if not settling and arguments.event_id:
+        invocation.usage_error(f"{arguments.action} takes no EVENT_ID")
+    if arguments.action == "skip" and not arguments.yes and not invocation.stdin.isatty():
+        invocation.usage_error(
+            "skip writes to the reactor's store: confirm with --yes (stdin is not a terminal "
+            "to ask on)"
+        )
+    shards, ids = shard_ids(invocation)
+    with open_store(invocation) as store:
+
+        def make(chosen: list[int]) -> ReactorRunner:
+            return ReactorRunner(
+                invocation.event_store,
+                reactor,
+                store,
+                shards=shards,
+                shard_ids=chosen,
+                owner=arguments.owner,
+                feed=arguments.feed,
+            )
+
+        action = arguments.action
+        if action == "catch-up":
+            return catch_up_each(invocation, make, ids, rebuild=False)
+        if action == "run":
+            return run_consumer(invocation, make(ids), "reactor")
+        with measure_requests() as meter:
+            runner = make(ids)
+            if action == "status":
+                status = _reactor_status(runner, reactor.__qualname__, lag=arguments.lag)
+            elif action == "parked":
+                status = _parked_lines(runner, every=arguments.all)
+            else:
+                status = _settle(invocation, runner, action, arguments.event_id)
+        lines, failed = status
+        invocation.print(*lines)
+        invocation.requests(meter.counts)
+        return PROBLEM if failed else 0
+
+
+def _reactor_status(runner: ReactorRunner, class_name: str, *, lag: bool) -> tuple[list[str], bool]:
+    title = f"reactor {runner.name} ({class_name}) in {runner.store!r}"
+    lines = [
+        f"{title}, {plural(runner.shards, 'shard')}",
+        *status_lines(runner, type(runner.reactor).SOURCES, lag=lag),
+    ]
+    if _ran(runner):
+        records = runner.parked(skipped=True)
+        parked = sum(record.status == "parked" for record in records)
+        see = ": see `s3es reactor parked`" if parked else ""
+        lines.append(f"parked: {plural(parked, 'event')} ({len(records) - parked:,} skipped){see}")
+    return lines, False
+
+
+def _ran(runner: ReactorRunner) -> bool:
+    record = runner.store.generations(runner.name)
+    return record.live is not None or record.building is not None
+
+
+def _parked_lines(runner: ReactorRunner, *, every: bool) -> tuple[list[str], bool]:
+    if not _ran(runner):
+        return [f"reactor {runner.name} has not run yet: nothing is parked"], False
+    records = runner.parked(skipped=every)
+    if not records:
+        return [f"reactor {runner.name}: no event is parked"], False
+    header = ["EVENT_ID", "STREAM", "VERSION", "TYPE", "ATTEMPTS", "PARKED_AT"]
+    header += ["STATUS", "ERROR"] if every else ["ERROR"]
+    rows = [_parked_row(record, every=every) for record in records]
+    return table([header, *rows]), False
+
+
+def _parked_row(record: Parked, *, every: bool) -> list[str]:
+    row = [
+        record.event_id,
+        record.stream,
+        str(record.version),
+        record.type,
+        str(record.attempts),
+        record.parked_at.isoformat(timespec="seconds"),
+    ]
+    error = " ".join(record.error.split())  # one line, whatever the exception said
+    return [*row, record.status, error] if every else [*row, error]
+
+
+def _settle(
+    invocation: Invocation, runner: ReactorRunner, action: str, event_id: str
+) -> tuple[list[str], bool]:
+    """Retry or skip parked event ``event_id``: the lines to print, and whether it failed."""
+    record = (
+        next((r for r in runner.parked() if r.event_id == event_id), None) if _ran(runner) else None
+    )
+    if record is None:
+        raise InvalidConfiguration(f"reactor {runner.name}: no event {event_id!r} is parked")
+    stream_type, _, stream_id = record.stream.partition("/")
+    shard = shard_of(StreamName(stream_type, stream_id), runner.shards)
+    generation = runner.store.generations(runner.name)
+    current = generation.live or generation.building
+    if current is None or runner.store.shard_state(current, shard, runner.shards) is None:
+        invocation.usage_error(
+            f"{record.stream} is in shard {shard} of --shards {runner.shards}, which has no "
+            "state: give the --shards the reactor runs with"
+        )
+    what = f"event {event_id} ({record.type}, {record.stream} version {record.version})"
+    if action == "skip":
+        if not invocation.arguments.yes and not _confirmed(invocation, what):
+            invocation.problem("not confirmed; nothing written")
+            return [], True
+        runner.skip(event_id)
+        return [f"skipped {what}: it stays recorded, as skipped (see parked --all)"], False
+    try:
+        results = runner.retry(event_id)
+    except (InvalidConfiguration, *_STORE_FAILURES):
+        raise  # the event gone from its stream (the message says to skip it), or the store
+    except Exception as error:  # noqa: BLE001 - the reaction's failure is what is reported
+        invocation.problem(f"{what} failed again, and stays parked: {described(error)}")
+        return [], True
+    duplicates = sum(result.duplicate for result in results)
+    line = (
+        f"retried {what}: {plural(len(results), 'command')} sent ({duplicates:,} already "
+        "stored); no longer parked"
+    )
+    return [line], False
+
+
+def _confirmed(invocation: Invocation, what: str) -> bool:
+    """Ask on stderr, read the answer from stdin: only ``y`` or ``yes`` goes on."""
+    invocation.err.write(
+        f"skip {what}: it will not be reacted to again (it is kept, marked skipped)? [y/N] "
+    )
+    invocation.err.flush()
+    return invocation.stdin.readline().strip().lower() in {"y", "yes"}

@@ -1,0 +1,56 @@
+"""A document projection and a reactor for the ``s3es projection`` and ``s3es reactor`` tests.
+
+Named on the command line as ``tests.consumers_cli_fixtures:CounterIds`` and
+``tests.consumers_cli_fixtures:Mirror``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import attrs
+
+from s3es import RecordedEvent
+from s3es.projections import DocumentProjection
+from s3es.reactors import Reactor, Send
+from tests.aggregates import Counter, Decrement, Increment, Incremented
+
+
+@attrs.define
+class Ids:
+    """The event ids applied to one counter stream's document, in order."""
+
+    ids: list[str] = attrs.Factory(list)
+
+
+class CounterIds(DocumentProjection[Ids]):
+    """One document per counter stream: the ids of its events."""
+
+    NAME = "counter-ids"
+    SOURCES: ClassVar[tuple[type[Counter]]] = (Counter,)
+
+    def initial_document(self, key: str) -> Ids:
+        """No event yet."""
+        return Ids()
+
+    def apply(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
+        """The event's id appended."""
+        document.ids.append(event.id)
+        return document
+
+
+class Mirror(Reactor):
+    """Each increment of a ``c-*`` counter is made on ``mirror-*``; a 7 is taken from "sink",
+    which refuses (the event is parked) until it holds 7."""
+
+    NAME = "mirror"
+    SOURCES: ClassVar[tuple[type[Counter]]] = (Counter,)
+
+    def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
+        """The mirror's increment, and the sink's decrement for a 7."""
+        if not event.stream.id.startswith("c-") or not isinstance(event.event, Incremented):
+            return
+        yield Send(Counter, f"mirror-{event.stream.id}", Increment(event.event.amount))
+        if event.event.amount == 7:
+            yield Send(Counter, "sink", Decrement(7))
