@@ -177,6 +177,33 @@ class TestDocumentProjection:
         assert "generations: live 2 (SCHEMA 1), building none" in out
         assert _documents(store, S3ReadModelStore(store, "p")) == {"c-1": 1, "c-2": 1, "c-3": 1}
 
+    def test_rebuild_with_a_shard_held_elsewhere(self) -> None:
+        """rebuild starts the build from the first shard it can hold, fills the shards it
+        holds (exit status 1 for the held one), and the holder's next pass completes it."""
+        store = _filled()
+        argv = [*_ON, *PROJECTION, "--shards", "2"]
+        _invoke(["projection", "catch-up", *argv], store)
+        daemon = DocumentProjector(
+            EventStore(store, prefix="p"),
+            CounterIds,
+            S3ReadModelStore(store, "p"),
+            shards=2,
+            shard_ids=[0],
+            owner="daemon",
+        )
+        daemon.catch_up()
+        status, out, err = _invoke(["projection", "rebuild", *argv], store)
+        assert status == 1
+        assert "shard 0 of 2: " in err
+        assert out.startswith("shard 1 of 2: a full scan")
+        assert "generation 2" in out
+        _, out, _ = _invoke(["projection", "status", *argv], store)
+        assert "generations: live 1 (SCHEMA 1), building 2 (SCHEMA 1)" in out
+        daemon.catch_up()
+        daemon.release()
+        _, out, _ = _invoke(["projection", "status", *argv], store)
+        assert "generations: live 2 (SCHEMA 1), building none" in out
+
     def test_run_stops_on_sigterm_and_releases_the_leases(self, tmp_path: Path) -> None:
         """run loops until SIGTERM: the pass under way ends, the leases are released, and it
         exits 0 saying what it did."""

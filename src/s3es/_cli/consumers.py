@@ -415,8 +415,10 @@ def catch_up_each(
             try:
                 with measure_requests() as shard_meter:
                     if rebuild and not begun and isinstance(consumer, DocumentProjector):
-                        begun = True  # the build is begun before the pass, held or not
+                        # Starts the build once it holds the shard (LeaseHeld: nothing begun,
+                        # the next shard starts it); the later shards' scans fill it.
                         run: Pass = consumer.rebuild(progress=bar)
+                        begun = True
                     else:
                         # Asked for the feed, read the feed: a process's first pass would scan.
                         scan = True if rebuild else (False if consumer.feed else None)
