@@ -22,8 +22,10 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from bench import readside
 from bench.commands import FLOOR, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement
+from bench.projections import ReadModelScale
 from bench.report import FIGURES, GOAL_WRITERS, THROUGHPUT_GOAL
 from bench.run import BenchResults
 from bench.states import SNAPSHOT_EVERY, StateMeasurement
@@ -387,6 +389,67 @@ def states_figure(states: Sequence[StateMeasurement]) -> Figure:
     return figure
 
 
+#: The colour of each read-model store's line, and of the old one-document projector's.
+STORE_COLOURS = {
+    readside.OLD_PROJECTOR: "#c8463d",
+    readside.S3_MEMORY: "#3b6fb6",
+    readside.S3_MOTO: "#8fb0dd",
+    readside.SQLITE: "#4f9a5a",
+    readside.POSTGRES: "#e08a2e",
+}
+
+
+def read_models_figure(
+    results: readside.ReadSideResults, old: Sequence[ReadModelScale] = ()
+) -> Figure:
+    """A one-event pass and an idle pass, by streams held, for each store (log scales)."""
+    figure = Figure(figsize=SIZE, layout="constrained")
+    one_event, idle = figure.subplots(1, 2)
+    series: list[tuple[str, list[int], list[float], list[float]]] = []
+    if old:
+        series.append(
+            (
+                readside.OLD_PROJECTOR,
+                [each.streams for each in old],
+                [each.one_event_seconds for each in old],
+                [each.idle_seconds for each in old],
+            )
+        )
+    for store in readside.STORES:
+        runs = results.of(store)
+        if runs:
+            series.append(
+                (
+                    store,
+                    [run.streams for run in runs],
+                    [run.one_event.seconds for run in runs],
+                    [run.idle.seconds for run in runs],
+                )
+            )
+    sizes = sorted({size for _, streams, _, _ in series for size in streams})
+    for store, streams, moved, still in series:
+        for axes, kind, seconds in ((one_event, "one-event", moved), (idle, "idle", still)):
+            (line,) = axes.plot(
+                streams,
+                [each * 1000 for each in seconds],
+                marker="o",
+                color=STORE_COLOURS.get(store, "#333333"),
+                label=store,
+            )
+            line.set_gid(f"series-{kind}-{_slug(store)}")
+    for axes in (one_event, idle):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(sizes, [f"{size:,}" for size in sizes])
+        axes.minorticks_off()
+        axes.set_xlabel("streams, one document each (log scale)")
+        axes.set_ylabel("ms per pass (log scale)")
+    one_event.set_title("A pass that applies one event")
+    idle.set_title("An idle pass")
+    one_event.legend(loc="upper left")
+    return figure
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
@@ -402,6 +465,10 @@ def draw(results: BenchResults, folder: Path) -> tuple[Path, ...]:
             "loads": loads_figure(results.loads),
             "states": states_figure(results.states),
         }
+        if results.read_models is not None:
+            figures["read models"] = read_models_figure(
+                results.read_models, results.read_model_scale
+            )
         for name, figure in figures.items():
             path = folder / FIGURES[name]
             figure.savefig(path, format="svg", metadata={"Date": None, "Creator": None})

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from bench import contention, maintenance, replay
+from bench import contention, maintenance, readside, replay
 from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
 from bench.projections import (
@@ -40,6 +40,7 @@ FIGURES = {
     "hot stream": "bench-hot-stream.svg",
     "loads": "bench-loads.svg",
     "states": "bench-states.svg",
+    "read models": "bench-read-models.svg",
 }
 
 
@@ -732,7 +733,7 @@ def _read_model_scale_text(results: BenchResults) -> str:
     small, large = scaled[0], scaled[-1]
     growth = large.streams / small.streams
     return (
-        "The orders example's order list (`OrderSummaries`: one summary per order, `apply`"
+        "The orders example's order list (`OrdersByStatus`: one summary per order, `apply`"
         " updating it in place) over one-event order streams on the in-memory store, no"
         " latency, followed by a `Projector(feed=True)` (CPU times, the median of 3 runs;"
         " the rebuild runs once, with the default `commit_every` of 1,000). The whole model is"
@@ -873,6 +874,29 @@ def sections(results: BenchResults) -> list[Section]:
                 )
             ]
             if results.maintenance
+            else []
+        ),
+        *(
+            [
+                Section(
+                    "Read models at scale",
+                    table(
+                        readside.HEADERS,
+                        readside.rows(results.read_models, results.read_model_scale),
+                    ),
+                    readside.text(results.read_models, results.read_model_scale),
+                    FIGURES["read models"],
+                    "Milliseconds of a pass that applies one event, and of an idle pass, by"
+                    " streams held (log scales), for each read-model store and for the old"
+                    " one-document projector",
+                ),
+                Section(
+                    "Read models at scale: issue 11's targets",
+                    table(readside.TARGET_HEADERS, readside.target_rows(results.read_models)),
+                    readside.TARGETS_TEXT,
+                ),
+            ]
+            if results.read_models is not None
             else []
         ),
         *(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import attrs
 
+from bench import readside
 from bench.commands import CommandCost, HotStreamRun, hot_stream, hot_stream_runs, uncontended
 from bench.contention import ContentionRun, contention
 from bench.loads import LoadMeasurement, ReplayMeasurement, cold_loads, replay_throughput
@@ -92,6 +93,13 @@ class BenchConfig:
     #: reads the whole stream to merge it, chases a stream it cannot catch.
     maintenance_latency: float | None = None
     maintenance_cap: float = 20.0
+    #: Read models at scale (bench.readside): order streams of one event each, by size; the
+    #: sizes moto's embedded S3 runs at too (every request an HTTP round trip to moto on the
+    #: same cores: 1,000 streams take it about 2 minutes); the stores; the timed passes of each.
+    readside_streams: tuple[int, ...] = (1_000, 10_000, 100_000)
+    readside_moto_streams: tuple[int, ...] = (1_000,)
+    readside_stores: tuple[str, ...] = readside.STORES
+    readside_repeats: int = 5
     seed: int = 3
 
     @property
@@ -131,6 +139,9 @@ QUICK = BenchConfig(
     maintenance_warmup=0.02,
     maintenance_latency=0.001,
     maintenance_cap=5.0,
+    readside_streams=(30,),
+    readside_moto_streams=(30,),
+    readside_repeats=2,
 )
 
 
@@ -196,6 +207,8 @@ class BenchResults:
     replay: ReplayResults | None = None
     #: Deletion, erasure and compaction beside writers appending back to back.
     maintenance: tuple[MaintenanceSummary, ...] = ()
+    #: Document projections on each read-model store, by streams held.
+    read_models: readside.ReadSideResults | None = None
 
 
 def run(config: BenchConfig = BenchConfig()) -> BenchResults:
@@ -268,6 +281,12 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         warmup=config.maintenance_warmup,
         cap=config.maintenance_cap,
     )
+    read_side = readside.readside(
+        config.readside_streams,
+        stores=config.readside_stores,
+        moto_sizes=config.readside_moto_streams,
+        repeats=config.readside_repeats,
+    )
     return BenchResults(
         config=config,
         machine=Machine.this(),
@@ -287,4 +306,5 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         contention=tuple(contended),
         replay=replayed,
         maintenance=maintained,
+        read_models=read_side,
     )

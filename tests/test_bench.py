@@ -23,7 +23,7 @@ from bench.commands import (
 )
 from bench.ledger import RECENT_ENTRIES, Deposit, Deposited, Ledger
 from bench.loads import DESIGNS, build_stream, cold_loads, replay_throughput
-from bench.plots import draw
+from bench.plots import _slug, draw
 from bench.projections import (
     Entries,
     PassCost,
@@ -33,6 +33,20 @@ from bench.projections import (
     rebuilds,
     steady_state,
 )
+from bench.readside import (
+    S3_MEMORY,
+    SQLITE,
+    STORES,
+    BareSQLite,
+    PassMeasurement,
+    PutBytes,
+    ReadSideResults,
+    RebuildRun,
+    StoreRun,
+    build_orders,
+    measure_store,
+    targets,
+)
 from bench.report import FIGURES, IMAGES, console, markdown, sections, table
 from bench.run import QUICK, BenchResults, run
 from bench.states import HistoryLedger, growing_states
@@ -41,6 +55,7 @@ from bench.stores import OverwritingStore
 from s3es import InMemoryObjectStore
 from s3es._eventstore.store import DEFAULT_READ_AHEAD
 from s3es.metering import S3_STANDARD_PRICES, RequestCounts
+from s3es.readmodels import S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 
 NO_LATENCY = SimulatedLatency.fixed(0)
@@ -397,6 +412,115 @@ class TestProjections:
         assert quantile([4.0, 1.0, 3.0, 2.0], 0.5) == 3.0
         assert quantile([4.0, 1.0, 3.0, 2.0], 0.95) == 4.0
         assert math.isnan(quantile([], 0.5))
+
+
+def _read_side(objects: InMemoryObjectStore, streams: int, store: str, folder: Path) -> StoreRun:
+    """``store`` measured over ``streams`` one-event order streams, with 8 shards too."""
+    build_orders(objects, streams)
+    made = iter(range(100))
+
+    def make() -> tuple[S3ReadModelStore | SQLiteReadModelStore, PutBytes | None]:
+        if store == SQLITE:
+            return SQLiteReadModelStore(folder / f"{streams}-{next(made)}.sqlite"), None
+        counted = PutBytes(objects)
+        return S3ReadModelStore(counted, f"rm-{next(made)}"), counted
+
+    with BareSQLite(folder / f"bare-{streams}.sqlite", streams) as bare:
+        return measure_store(
+            store, objects, make, streams, bare=bare, read_seconds=1.0, payments={}, repeats=2
+        )
+
+
+class TestReadSide:
+    @pytest.mark.parametrize("streams", [10, 40])
+    def test_s3_passes_send_the_same_requests_at_any_size(
+        self, streams: int, tmp_path: Path
+    ) -> None:
+        """On S3 keyed documents a one-event pass is 2 LIST + 3 GET + 3 PUT, an idle one
+        1 LIST + 1 GET and writes nothing, at 10 streams as at 40; each build is exact."""
+        run = _read_side(InMemoryObjectStore(), streams, S3_MEMORY, tmp_path)
+
+        assert run.one_event.requests == RequestCounts(list=2, get=3, put=3)
+        assert run.one_event.events == 1
+        assert run.one_event.bytes_written
+        assert run.idle.requests == RequestCounts(list=1, get=1)
+        assert run.idle.bytes_written == 0
+        # The 8 shards build after the two payments: they apply them too.
+        assert [(r.shards, r.events) for r in run.rebuilds] == [(1, streams), (8, streams + 2)]
+        assert run.mismatched == 0
+
+    def test_sqlite_passes_read_only_the_event_store(self, tmp_path: Path) -> None:
+        """On SQLite the object store sees the feed's LIST when idle, and the moved stream's
+        LIST and GET besides for one event; the store cannot tell its bytes."""
+        run = _read_side(InMemoryObjectStore(), 20, SQLITE, tmp_path)
+
+        assert run.idle.requests == RequestCounts(list=1)
+        assert run.one_event.requests == RequestCounts(list=2, get=1)
+        assert (run.one_event.bytes_written, run.idle.bytes_written) == (None, None)
+        assert run.mismatched == 0
+
+    def test_put_bytes_adds_up_every_body_written(self) -> None:
+        """New objects and replacements both count; reads do not."""
+        counted = PutBytes(InMemoryObjectStore())
+        etag = counted.put_if_absent("a", b"12345")
+        counted.replace("a", b"123", etag=etag)
+        counted.get("a")
+
+        assert counted.bytes == 8
+
+    def test_targets_are_ratios_of_the_same_run(self) -> None:
+        """Each store gets its pass targets (largest size over smallest) and its rebuild
+        target; SQLite its bare-transaction target at each size."""
+
+        def measured(store: str, streams: int, one_event: float) -> StoreRun:
+            passes = PassMeasurement(one_event, RequestCounts(), None, 1)
+            rebuild = RebuildRun(1, 3.0, streams, 1, RequestCounts(), 0)
+            return StoreRun(store, streams, passes, passes, (rebuild,), 1.0, 0.001, 0)
+
+        results = ReadSideResults(
+            (measured(SQLITE, 10, 0.002), measured(SQLITE, 1_000, 0.005)), build_seconds=0.0
+        )
+
+        found = {(t.target, t.store): (round(t.ratio, 6), t.met) for t in targets(results)}
+
+        assert found == {
+            ("one-event pass, 1,000 over 10 streams", SQLITE): (2.5, False),
+            ("idle pass, 1,000 over 10 streams", SQLITE): (2.5, False),
+            ("one-event pass over a bare SQLite transaction, 10 streams", SQLITE): (
+                2.0,
+                True,
+            ),
+            ("one-event pass over a bare SQLite transaction, 1,000 streams", SQLITE): (
+                5.0,
+                True,
+            ),
+            ("1-shard rebuild over reading the streams, 1,000 streams", SQLITE): (
+                3.0,
+                False,
+            ),
+        }
+
+    def test_quick_run_measures_every_store_exactly(self, quick_results: BenchResults) -> None:
+        """The quick run measures each store (moto and PostgreSQL included), and every
+        document of every build matches its stream."""
+        read_models = quick_results.read_models
+
+        assert read_models is not None
+        assert {run.store for run in read_models.runs} == set(STORES)
+        assert all(run.mismatched == 0 for run in read_models.runs)
+        page = markdown(quick_results)
+        assert "## Read models at scale\n" in page
+        assert "## Read models at scale: issue 11's targets\n" in page
+
+    def test_figure_draws_each_store_and_the_old_projector(
+        self, quick_results: BenchResults, tmp_path: Path
+    ) -> None:
+        """The read models' figure has a line per store, and the old projector's, per pass."""
+        draw(quick_results, tmp_path)
+
+        names = ["one-document-projector-in-memory", *(_slug(store) for store in STORES)]
+        lines = {f"series-{kind}-{name}" for kind in ("one-event", "idle") for name in names}
+        assert lines <= _series(tmp_path / FIGURES["read models"])
 
 
 class TestReport:
