@@ -26,6 +26,7 @@ from examples.orders.domain import (
     RecordPayment,
     RefuseStock,
     ShipOrder,
+    ShipWhenReady,
     StockConfirmed,
     StockRefused,
     StockStatus,
@@ -207,10 +208,9 @@ class TestConfirmStock:
         )
 
     def test_cancelled(self, order: OrderSpec) -> None:
-        """Stock reserved for a cancelled order is refused, saying it must be released."""
-        order.given(PLACED, CANCELLED).when(self.command).then_raises(
-            OrderError, match=f"order {ORDER}: cancelled: release the stock warehouse {WAREHOUSE}"
-        )
+        """Stock reserved for a cancelled order is not recorded: the reaction to the
+        cancellation releases it."""
+        order.given(PLACED, CANCELLED).when(self.command).then()
 
 
 class TestRefuseStock:
@@ -273,6 +273,37 @@ class TestShipOrder:
         """A cancelled order is not shipped."""
         order.given(PLACED, PAID, CONFIRMED, CANCELLED).when(self.command).then_raises(
             OrderError, match=f"order {ORDER}: cancelled: cannot ship"
+        )
+
+
+class TestShipWhenReady:
+    command = ShipWhenReady(order_id=ORDER)
+
+    def test_ready(self, order: OrderSpec) -> None:
+        """An order paid and reserved (in either order) is shipped."""
+        order.given(PLACED, PAID, CONFIRMED).when(self.command).then(OrderShipped())
+        order.given(PLACED, CONFIRMED, PAID).when(self.command).then(OrderShipped())
+
+    @pytest.mark.parametrize(
+        "history",
+        [
+            (PLACED,),
+            (PLACED, PAID),
+            (PLACED, CONFIRMED),
+            (PLACED, PAID, REFUSED),
+            (PLACED, PAID, CONFIRMED, OrderShipped()),
+            (PLACED, PAID, CONFIRMED, CANCELLED),
+        ],
+        ids=["placed", "paid", "reserved", "refused", "shipped", "cancelled"],
+    )
+    def test_not_ready(self, order: OrderSpec, history: tuple[OrderEvent, ...]) -> None:
+        """An order not paid and reserved, or over, decides nothing (and raises nothing)."""
+        order.given(*history).when(self.command).then()
+
+    def test_never_placed(self, order: OrderSpec) -> None:
+        """An order never placed is refused, as for any command but PlaceOrder."""
+        order.given().when(self.command).then_raises(
+            OrderError, match=f"order {ORDER}: not placed: cannot ship"
         )
 
 

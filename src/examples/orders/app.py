@@ -3,23 +3,26 @@
 The rules are in :mod:`examples.orders.domain` (an order) and :mod:`examples.orders.inventory`
 (a warehouse's stock): plain ``decide`` and ``evolve``, nothing about storage. Here they meet
 S3: one object store, one event store over it, a repository and a command handler per
-aggregate, the read models of :mod:`examples.orders.projections` in a read-model store, and
-the services of :mod:`examples.orders.services` that turn outside events (a payment notice,
-an order to fill) into commands. ::
+aggregate, the read models of :mod:`examples.orders.projections` and the fulfilment reactor of
+:mod:`examples.orders.reactors` (which turns each stream's events into the other's commands),
+both with their positions in a read-model store, and the payment service of
+:mod:`examples.orders.services`, which turns a payment notice into a command. ::
 
     shop = Shop.on_s3("my-bucket")  # or Shop(InMemoryObjectStore()) in a test
-    shop.order_handler.handle("o-1", PlaceOrder(order_id="o-1", lines=lines))
+    shop.place(PlaceOrder(order_id="o-1", lines=lines))
     shop.payments.record_payment(notice)  # a notice delivered twice records one payment
+    shop.fulfilment.catch_up()  # react: reserve the stock, record it, ship...
     shop.summaries.catch_up()  # bring the order summaries in the read-model store up to date
     shop.summaries.reader().get("o-1")  # one order's summary
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import s3es
-from examples.orders.domain import Order
+from examples.orders.domain import Order, OrderEvent, OrderState, PlaceOrder
 from examples.orders.inventory import Inventory
 from examples.orders.projections import (
     OrdersByStatus,
@@ -28,9 +31,18 @@ from examples.orders.projections import (
     ProductLevels,
     ReservedStock,
 )
-from examples.orders.services import InventoryService, Ledger, PaymentService, ShippingService
-from s3es import CommandHandler, EventStore, InlineProjection, Repository, RetryPolicy
+from examples.orders.reactors import Fulfilment
+from examples.orders.services import Ledger, LedgerHandler, PaymentService, send
+from s3es import (
+    CommandHandler,
+    CommandResult,
+    EventStore,
+    InlineProjection,
+    Repository,
+    RetryPolicy,
+)
 from s3es.projections import DocumentProjector
+from s3es.reactors import CORRELATION_ID, ReactorRunner
 from s3es.readmodels import S3ReadModelStore
 
 if TYPE_CHECKING:
@@ -41,13 +53,15 @@ WAREHOUSE_ID = "warehouse-1"
 #: Every reservation appends to the one warehouse stream: with many writers one can lose many
 #: races in a row, so the warehouse's handler is more patient than the default (10 attempts).
 WAREHOUSE_RETRY = RetryPolicy(max_attempts=30)
+#: The fulfilment reactor's shards: as many runners (threads, processes) can share its work.
+FULFILMENT_SHARDS = 2
 
 
 class Shop:
     """The orders application on one object store, under one key prefix.
 
     Every part is safe to share between threads: a handler, a repository or a service keeps
-    nothing of one call for the next.
+    nothing of one call for the next (a projector or reactor runner is one thread's at a time).
     """
 
     def __init__(
@@ -66,7 +80,8 @@ class Shop:
         self.store = store
         # The event store: an append PUTs the stream's next version with If-None-Match, so of
         # two writers racing for that version exactly one wins. feed=True: each append also
-        # PUTs an empty feed entry, which lets a projector list one feed, not every stream.
+        # PUTs an empty feed entry, which lets a projector (or reactor) list one feed, not
+        # every stream.
         self.event_store = EventStore(store, prefix=prefix, feed=True)
         # A repository loads an aggregate's state (its latest snapshot, then any newer events)
         # and appends the events a decision made.
@@ -88,13 +103,27 @@ class Shop:
         self.stock_levels = DocumentProjector(
             self.event_store, ReservedStock, self.read_models, feed=True
         )
-        # The services send commands through the handlers; the ledger keeps what they did.
+        # The payment service sends its commands through the order handler; the ledger keeps
+        # what every command did, whoever sent it.
         self.ledger = Ledger()
         self.payments = PaymentService(self.order_handler, self.ledger)
-        self.inventory = InventoryService(
-            self.warehouse_handler, self.order_handler, self.ledger, warehouse_id
+        # The fulfilment reactor turns each stream's events into the other's commands (an order
+        # placed reserves its stock, a shortage cancels the order...). Its runner keeps its
+        # positions in the read-model store, and sends the commands through handlers of its own
+        # that count them in the ledger (the order list inline is kept by them too).
+        self.warehouse_id = warehouse_id
+        self.fulfilment_handlers = (
+            LedgerHandler(
+                self.orders,
+                ledger=self.ledger,
+                service="fulfilment",
+                inline=[self.inline_summaries],
+            ),
+            LedgerHandler(
+                self.warehouses, WAREHOUSE_RETRY, ledger=self.ledger, service="fulfilment"
+            ),
         )
-        self.shipping = ShippingService(self.order_handler, self.ledger)
+        self.fulfilment = self.fulfilment_runner()
 
     @classmethod
     def on_s3(
@@ -118,3 +147,34 @@ class Shop:
     ) -> tuple[DocumentProjector[OrderSummary], DocumentProjector[ProductLevels]]:
         """Every projector of the application, the order list's first."""
         return (self.summaries, self.stock_levels)
+
+    def fulfilment_runner(self, shard_ids: Sequence[int] | None = None) -> ReactorRunner:
+        """A runner of the fulfilment reactor, for ``shard_ids`` (by default every shard).
+
+        ``fulfilment`` runs every shard; runners of a few shards each share the work between
+        threads or processes, each holding its shards' leases.
+        """
+        return ReactorRunner(
+            self.event_store,
+            Fulfilment(self.warehouse_id),
+            self.read_models,
+            handlers=self.fulfilment_handlers,
+            shards=FULFILMENT_SHARDS,
+            shard_ids=shard_ids,
+            feed=True,
+        )
+
+    def place(self, order: PlaceOrder) -> CommandResult[OrderState, OrderEvent]:
+        """Place ``order`` (counted in the ledger, as the shop's).
+
+        The order's id is the correlation id of its flow: every event of the order, on its
+        stream and on the warehouse's, carries it.
+        """
+        return send(
+            self.order_handler,
+            order.order_id,
+            order,
+            self.ledger,
+            service="shop",
+            metadata={CORRELATION_ID: order.order_id},
+        )

@@ -1,10 +1,16 @@
 """The Order aggregate: an order is placed, paid, gets its stock, and is shipped or cancelled.
 
-Every rule lives in :meth:`Order.decide`. Commands are idempotent where the services that send
-them retry: a payment delivered twice with the same payment id, a stock outcome recorded twice,
-a second ship or cancel of the same order all decide no events instead of failing. A command
+Every rule lives in :meth:`Order.decide`. Commands are idempotent where those who send them
+retry: a payment delivered twice with the same payment id, a stock outcome recorded twice, a
+second ship or cancel of the same order all decide no events instead of failing. A command
 that contradicts what is recorded (a second, different payment; shipping an unpaid order) is
 refused with an :class:`OrderError` naming the order.
+
+Two commands are for the fulfilment reactor (:mod:`examples.orders.reactors`), which reacts to
+one event at a time and knows nothing of the order's state: :class:`ShipWhenReady`, sent after
+the payment and after the stock confirmation, ships on whichever comes second (the condition on
+both lives here, not in the reactor); and a stock confirmation for an order cancelled meanwhile
+records nothing, since the cancellation's own reaction gives the stock back.
 
 Money is in integer cents. Every command names its order, so that an error can say which order
 it is about and a command sent to the wrong stream is refused.
@@ -113,6 +119,18 @@ class ShipOrder:
 
 
 @attrs.frozen
+class ShipWhenReady:
+    """Ship the order if it is placed, paid and its stock reserved; else decide nothing.
+
+    What the fulfilment reactor sends after each of the two events shipping waits for: the
+    first finds the order not ready and stores nothing, the second ships it. Unlike
+    :class:`ShipOrder`, an order not ready (or cancelled, or shipped) is no error.
+    """
+
+    order_id: str
+
+
+@attrs.frozen
 class CancelOrder:
     """Cancel the order, which must not be shipped; a payment taken becomes a refund due."""
 
@@ -120,7 +138,15 @@ class CancelOrder:
     reason: str
 
 
-OrderCommand = PlaceOrder | RecordPayment | ConfirmStock | RefuseStock | ShipOrder | CancelOrder
+OrderCommand = (
+    PlaceOrder
+    | RecordPayment
+    | ConfirmStock
+    | RefuseStock
+    | ShipOrder
+    | ShipWhenReady
+    | CancelOrder
+)
 
 # Events
 
@@ -273,7 +299,7 @@ class Order(Aggregate[OrderState, OrderCommand, OrderEvent]):
                 return _confirm_stock(command, state)
             case RefuseStock():
                 return _refuse_stock(command, state)
-            case ShipOrder():
+            case ShipOrder() | ShipWhenReady():
                 return _ship(command, state)
             case CancelOrder():
                 return _cancel(command, state)
@@ -288,6 +314,7 @@ def _verb(command: OrderCommand) -> str:
         ConfirmStock: "confirm stock for",
         RefuseStock: "refuse stock for",
         ShipOrder: "ship",
+        ShipWhenReady: "ship",
         CancelOrder: "cancel",
     }[type(command)]
 
@@ -341,9 +368,9 @@ def _confirm_stock(command: ConfirmStock, state: OrderState) -> list[OrderEvent]
     if state.stock is StockStatus.REFUSED:
         raise OrderError(order_id, "stock was refused: cannot confirm it now")
     if state.status is OrderStatus.CANCELLED:
-        raise OrderError(
-            order_id, f"cancelled: release the stock warehouse {command.warehouse_id} reserved"
-        )
+        # Nothing to record: the order is over, and the reaction to its cancellation releases
+        # what the warehouse reserved (the warehouse answered before: see ReleaseStock).
+        return []
     return [StockConfirmed(warehouse_id=command.warehouse_id)]
 
 
@@ -360,8 +387,11 @@ def _refuse_stock(command: RefuseStock, state: OrderState) -> list[OrderEvent]:
     return [StockRefused(warehouse_id=command.warehouse_id, short_skus=command.short_skus)]
 
 
-def _ship(_command: ShipOrder, state: OrderState) -> list[OrderEvent]:
+def _ship(command: ShipOrder | ShipWhenReady, state: OrderState) -> list[OrderEvent]:
     order_id = state.order_id
+    if isinstance(command, ShipWhenReady):
+        ready = state.status is OrderStatus.PLACED and state.paid
+        return [OrderShipped()] if ready and state.stock is StockStatus.RESERVED else []
     if state.status is OrderStatus.SHIPPED:
         return []  # shipped already
     if state.status is OrderStatus.CANCELLED:

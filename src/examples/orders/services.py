@@ -1,45 +1,41 @@
-"""The services of the orders example: payment, inventory and shipping.
+"""What comes from outside the shop (a payment notice), and the ledger of every command.
 
-Each service sends commands through a :class:`~s3es.CommandHandler` (one per aggregate, shared by
-every thread: a handler keeps no per-call state). The handler retries a command that lost a
-race for a stream's next version; when it gives up (:class:`~s3es.RetriesExhausted`), the
-service sends the whole command again, which is safe because every command they send is
-idempotent. A :class:`Ledger` keeps what happened: the ids of every acknowledged event, the
-conflicts met, the retries made.
+The :class:`PaymentService` turns a payment provider's notice into a command on the order's
+stream, sent through a :class:`~s3es.CommandHandler` (one per aggregate, shared by every
+thread: a handler keeps no per-call state). The handler retries a command that lost a race for
+a stream's next version; when it gives up (:class:`~s3es.RetriesExhausted`), :func:`send` sends
+the whole command again, which is safe because the command is idempotent. What happens inside
+the shop (reserving stock, shipping, cancelling) is the fulfilment reactor's
+(:mod:`examples.orders.reactors`), whose command handlers are :class:`LedgerHandler` instances.
+
+A :class:`Ledger` keeps what every command did, whoever sent it: the ids of every acknowledged
+event, the conflicts met, the retries made, the duplicates answered.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from examples.orders.domain import (
-    CancelOrder,
-    ConfirmStock,
-    OrderCommand,
-    OrderError,
-    OrderEvent,
-    OrderLine,
-    OrderState,
-    OrderStatus,
-    RecordPayment,
-    RefuseStock,
-    ShipOrder,
-    StockStatus,
+from examples.orders.domain import OrderCommand, OrderEvent, OrderState, RecordPayment
+from examples.orders.inventory import InventoryCommand, InventoryEvent, InventoryState
+from s3es import (
+    CommandHandler,
+    CommandResult,
+    ExpectedVersion,
+    Repository,
+    RetriesExhausted,
+    RetryPolicy,
+    StreamName,
 )
-from examples.orders.inventory import (
-    InventoryCommand,
-    InventoryEvent,
-    InventoryState,
-    ReleaseStock,
-    ReserveStock,
-    StockItem,
-)
-from s3es import CommandHandler, CommandResult, RetriesExhausted, StreamName
+from s3es.reactors import CORRELATION_ID
+
+if TYPE_CHECKING:
+    from s3es.projections import InlineProjection
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -63,6 +59,11 @@ class Ledger:
         self.commands: Counter[StreamName] = Counter()
         #: Commands that returned without storing anything (idempotent repeats), per stream.
         self.unchanged: Counter[StreamName] = Counter()
+        #: Commands whose id the stream had stored already: the first result, read back.
+        self.duplicates: Counter[StreamName] = Counter()
+        #: Commands, and those that stored nothing, per service.
+        self.commands_by: Counter[str] = Counter()
+        self.unchanged_by: Counter[str] = Counter()
         #: Concurrency conflicts met, per stream (each one a retry, or the end of a handle).
         self.conflicts: Counter[StreamName] = Counter()
         #: Handles that ended in RetriesExhausted, per stream.
@@ -73,18 +74,23 @@ class Ledger:
         self.longest: Counter[str] = Counter()
 
     def record(self, result: CommandResult[Any, Any], service: str) -> None:
-        """Count a command ``service`` sent, and keep the ids of the events it stored."""
+        """Count a command ``service`` sent, and keep the ids of the events it stored.
+
+        A duplicate's events were acknowledged to the command's first sending: not again.
+        """
         with self._lock:
             self.losers[result.stream.type, service] += result.conflicts
-            self.acknowledged.setdefault(result.stream, []).extend(
-                recorded.id for recorded in result.recorded
-            )
+            stored = () if result.duplicate else result.recorded
+            self.acknowledged.setdefault(result.stream, []).extend(e.id for e in stored)
+            self.duplicates[result.stream] += result.duplicate
             self.commands[result.stream] += 1
+            self.commands_by[service] += 1
             self.conflicts[result.stream] += result.conflicts
             kind = result.stream.type
             self.longest[kind] = max(self.longest[kind], result.conflicts)
-            if not result.recorded:
+            if not stored:
                 self.unchanged[result.stream] += 1
+                self.unchanged_by[service] += 1
 
     def record_exhausted(self, error: RetriesExhausted, service: str) -> None:
         """Count a command ``service`` sent that lost a race on every attempt."""
@@ -109,12 +115,18 @@ def send(
     ledger: Ledger,
     *,
     service: str,
+    metadata: Mapping[str, Any] | None = None,
 ) -> CommandResult[S, E]:
-    """Handle ``command``; send it again (at most RESENDS times) if the handler gives up."""
+    """Handle ``command``; send it again (at most RESENDS times) if the handler gives up.
+
+    The events it stores carry ``metadata``, the service's name and the resend's number.
+    """
     for resend in range(RESENDS + 1):
         try:
             result = handler.handle(
-                stream_id, command, metadata={"service": service, "resend": resend}
+                stream_id,
+                command,
+                metadata={**(metadata or {}), "service": service, "resend": resend},
             )
         except RetriesExhausted as error:
             ledger.record_exhausted(error, service)
@@ -136,7 +148,11 @@ class PaymentDelivery:
 
 
 class PaymentService:
-    """Records payments on order streams; a notice delivered twice records one payment."""
+    """Records payments on order streams; a notice delivered twice records one payment.
+
+    A payment belongs to its order's flow: its event carries the order id as its correlation
+    id, as the order's other events do, and so does the shipment it may cause.
+    """
 
     def __init__(self, orders: OrderHandler, ledger: Ledger) -> None:
         self.orders = orders
@@ -149,86 +165,58 @@ class PaymentService:
             payment_id=delivery.payment_id,
             amount_cents=delivery.amount_cents,
         )
-        return send(self.orders, delivery.order_id, command, self.ledger, service="payment")
+        return send(
+            self.orders,
+            delivery.order_id,
+            command,
+            self.ledger,
+            service="payment",
+            metadata={CORRELATION_ID: delivery.order_id},
+        )
 
 
-StockOutcome = Literal["reserved", "refused", "released"]
+class LedgerHandler(CommandHandler[S, C, E]):
+    """A command handler that counts each command it handles in ``ledger``, as ``service``'s.
 
-
-class InventoryService:
-    """Reserves an order's lines on the warehouse stream, then records the answer on the order.
-
-    Two streams, two appends, no transaction between them: if the service stops in between, the
-    order still shows stock pending, and running ``reserve`` again finishes the job, because the
-    warehouse answers the same order id the same way every time.
+    For senders that call ``handle`` themselves (a reactor's runner): what they did shows in
+    the ledger beside what :func:`send` counts. RetriesExhausted is counted, then raised.
     """
 
     def __init__(
         self,
-        inventory: InventoryHandler,
-        orders: OrderHandler,
+        repository: Repository[S, C, E],
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared
+        *,
         ledger: Ledger,
-        warehouse_id: str,
+        service: str,
+        inline: Sequence[InlineProjection[Any]] = (),
     ) -> None:
-        self.inventory = inventory
-        self.orders = orders
+        super().__init__(repository, retry, inline=inline)
         self.ledger = ledger
-        self.warehouse_id = warehouse_id
+        self.service = service
 
-    def reserve(self, order_id: str, lines: tuple[OrderLine, ...]) -> StockOutcome:
-        """Reserve ``lines`` for ``order_id`` and record the warehouse's answer on the order.
-
-        If the order was cancelled meanwhile, the reservation is released again.
-        """
-        items = tuple(StockItem(sku=line.sku, quantity=line.quantity) for line in lines)
-        warehouse = send(
-            self.inventory,
-            self.warehouse_id,
-            ReserveStock(warehouse_id=self.warehouse_id, order_id=order_id, items=items),
-            self.ledger,
-            service="inventory",
-        ).state
-        if order_id not in warehouse.reservations:
-            refuse = RefuseStock(
-                order_id=order_id,
-                warehouse_id=self.warehouse_id,
-                short_skus=warehouse.shortages[order_id],
-            )
-            send(self.orders, order_id, refuse, self.ledger, service="inventory")
-            return "refused"
-        confirm = ConfirmStock(order_id=order_id, warehouse_id=self.warehouse_id)
+    def handle(
+        self,
+        stream_id: str,
+        command: C,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
+        command_id: str | None = None,
+    ) -> CommandResult[S, E]:
+        """:meth:`CommandHandler.handle`, counted in the ledger."""
         try:
-            send(self.orders, order_id, confirm, self.ledger, service="inventory")
-        except OrderError:  # cancelled meanwhile: give the stock back
-            release = ReleaseStock(warehouse_id=self.warehouse_id, order_id=order_id)
-            send(self.inventory, self.warehouse_id, release, self.ledger, service="inventory")
-            return "released"
-        return "reserved"
-
-
-class ShippingService:
-    """Ships orders that are paid and reserved; cancels those the warehouse could not fill."""
-
-    def __init__(self, orders: OrderHandler, ledger: Ledger) -> None:
-        self.orders = orders
-        self.ledger = ledger
-
-    @staticmethod
-    def next_command(state: OrderState) -> ShipOrder | CancelOrder | None:
-        """What shipping does with an order in ``state``: ship, cancel, or nothing yet."""
-        if state.status is not OrderStatus.PLACED:
-            return None
-        if state.paid and state.stock is StockStatus.RESERVED:
-            return ShipOrder(order_id=state.order_id)
-        if state.stock is StockStatus.REFUSED:
-            return CancelOrder(
-                order_id=state.order_id, reason=f"out of stock: {', '.join(state.short_skus)}"
+            result = super().handle(
+                stream_id,
+                command,
+                metadata=metadata,
+                retry=retry,
+                expected_version=expected_version,
+                command_id=command_id,
             )
-        return None
-
-    def dispatch(self, state: OrderState) -> CommandResult[OrderState, OrderEvent] | None:
-        """Send :meth:`next_command` for the order in ``state``, if there is one."""
-        command = self.next_command(state)
-        if command is None:
-            return None
-        return send(self.orders, state.order_id, command, self.ledger, service="shipping")
+        except RetriesExhausted as error:
+            self.ledger.record_exhausted(error, self.service)
+            raise
+        self.ledger.record(result, self.service)
+        return result

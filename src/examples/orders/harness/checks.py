@@ -3,6 +3,11 @@
 - each stream's loaded state (from its latest snapshot) equals a full replay of its events, the
   events read back are exactly the acknowledged ones, and its versions have no gap;
 - the orders and the warehouse agree, no stock was oversold, every order is finished;
+- the fulfilment reactor reacted to every event (its positions are the streams' versions) and
+  parked none; each order placed got one answer from the warehouse; every order shipped was
+  paid and reserved; every shortage cancelled its order and released nothing; and every event
+  it caused carries its order's flow (``correlation_id``) and its cause (``causation_id``), an
+  event of the same flow of the type that calls for it;
 - each read model's documents, read back through a reader, equal those folded in memory from
   every event read back (one per order, one per product); the positions stored with them are
   the streams' versions and each summary counts its order's events (each event applied once);
@@ -19,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from examples.orders.domain import Order, OrderState, OrderStatus, StockStatus
-from examples.orders.inventory import Inventory, InventoryState
+from examples.orders.inventory import (
+    Inventory,
+    InventoryState,
+    StockReleased,
+    StockReserved,
+    StockShortage,
+)
 from examples.orders.projections import (
     OrderSummary,
     ProductLevels,
@@ -27,6 +38,7 @@ from examples.orders.projections import (
     fold_documents,
 )
 from s3es import CorruptChunk, RecordedEvent, Repository, StreamName
+from s3es.reactors import CAUSATION_ID, CORRELATION_ID
 
 if TYPE_CHECKING:
     from s3es.projections import DocumentProjection, DocumentProjector
@@ -62,9 +74,10 @@ class StreamRead:
 def check(run: Contention) -> list[Check]:
     """Read every stream of ``run`` back; check it, then the stock and the read models."""
     shop = run.shop
-    errors = Check("the services and the projectors ran without errors")
+    errors = Check("the customers, the reactor and the projectors ran without errors")
     errors.problems = [
-        f"{type(error).__name__}: {error}" for error in (*run.worker_errors, *run.projector_errors)
+        f"{type(error).__name__}: {error}"
+        for error in (*run.worker_errors, *run.reactor_errors, *run.projector_errors)
     ]
     replay = Check("each stream loaded from its snapshot equals one rebuilt from every event")
     acknowledged = Check("the events read back are exactly the acknowledged ones, each once")
@@ -72,7 +85,7 @@ def check(run: Contention) -> list[Check]:
     streams: list[tuple[Repository[Any, Any, Any], str]] = [
         (shop.orders, order.order_id) for order in run.plan
     ]
-    streams.append((shop.warehouses, shop.inventory.warehouse_id))
+    streams.append((shop.warehouses, shop.warehouse_id))
     replayed: dict[str, Any] = {}
     read_back: dict[StreamName, StreamRead] = {}
     events = 0
@@ -106,6 +119,7 @@ def check(run: Contention) -> list[Check]:
         acknowledged,
         gapless,
         *_check_stock(run, replayed),
+        *_check_reactor(run, read_back),
         *_check_read_models(run, read_back, replayed),
     ]
 
@@ -115,7 +129,7 @@ def _check_stock(run: Contention, replayed: dict[str, Any]) -> list[Check]:
     agree = Check("orders and warehouse agree on which orders got stock")
     oversold = Check("no stock oversold: available = received - reserved by orders, all >= 0")
     finished = Check("every order is shipped or cancelled")
-    warehouse: InventoryState | None = replayed.get(run.shop.inventory.warehouse_id)
+    warehouse: InventoryState | None = replayed.get(run.shop.warehouse_id)
     orders: dict[str, OrderState] = {
         order.order_id: replayed[order.order_id] for order in run.plan if order.order_id in replayed
     }
@@ -152,6 +166,143 @@ def _check_stock(run: Contention, replayed: dict[str, Any]) -> list[Check]:
                 f"{taken[item.sku]}, available {left}"
             )
     return [agree, oversold, finished]
+
+
+#: Event types sent from outside the shop: by the shop, the warehouse's staff, the customers.
+OUTSIDE = frozenset({"OrderPlaced", "PaymentRecorded", "StockReceived"})
+#: Each event type the reactor causes, and the types of the events that call for it.
+CAUSES = {
+    "StockReserved": {"OrderPlaced"},
+    "StockShortage": {"OrderPlaced"},
+    "StockConfirmed": {"StockReserved"},
+    "StockRefused": {"StockShortage"},
+    "OrderShipped": {"PaymentRecorded", "StockConfirmed"},
+    "OrderCancelled": {"StockRefused"},
+    "StockReleased": {"OrderCancelled"},
+}
+
+
+def _order_of(event: RecordedEvent[Any]) -> str | None:
+    """The order an event is about: its stream's, or the one a warehouse's event names."""
+    if event.stream.type == Order.STREAM_TYPE:
+        return event.stream.id
+    order_id: str | None = getattr(event.event, "order_id", None)
+    return order_id
+
+
+def _check_reactor(run: Contention, read_back: Mapping[StreamName, StreamRead]) -> list[Check]:
+    """What the fulfilment reactor did, read back from every stream and from its store."""
+    reacted = Check("the reactor reacted to every event: its positions are the streams' versions")
+    parked = Check("the reactor parked no event")
+    answered = Check("each order placed got one answer from its warehouse, caused by it")
+    shipped = Check("every order shipped was paid and its stock reserved, and kept")
+    short = Check("every shortage cancelled its order and released nothing it did not reserve")
+    flows = Check("every event the reactor caused carries its order's flow and its cause")
+    if len(read_back) < len(run.plan) + 1:
+        answered.problems.append("not checked: some streams could not be read")
+        return [answered]
+    runner = run.shop.fulfilment
+    record = runner.store.generations(runner.name)
+    if record.live is None:
+        reacted.problems.append(f"{runner.name} has no live generation in the read-model store")
+    else:
+        versions = {str(stream): read.version for stream, read in read_back.items()}
+        positions = runner.store.positions(record.live, list(versions))
+        reacted.problems = differences(f"{runner.name} positions", positions, versions)
+        parked.problems = [
+            f"{p.stream} v{p.version} {p.type} ({p.event_id}), {p.status}: {p.error}"
+            for p in runner.parked(skipped=True)
+        ]
+    reacted.summary = f"{len(read_back)} streams"
+    parked.summary = f"{run.reacted.events} events read in {run.reacted.passes} passes"
+    events = [event for read in read_back.values() for event in read.events]
+    by_order: dict[str, list[RecordedEvent[Any]]] = {order.order_id: [] for order in run.plan}
+    for event in events:
+        order_id = _order_of(event)
+        if order_id is not None:
+            by_order.setdefault(order_id, []).append(event)
+    for order_id, about in by_order.items():
+        answered.problems += _answers(order_id, about)
+        shipped.problems += _shipment(order_id, about)
+        short.problems += _shortage(order_id, about)
+    answered.summary = f"{len(by_order)} orders"
+    flows.problems, caused = _flows(events)
+    flows.summary = f"{caused} events caused, {len(events) - caused} from outside"
+    return [reacted, parked, answered, shipped, short, flows]
+
+
+def _types(events: list[RecordedEvent[Any]], *types: type[Any]) -> list[RecordedEvent[Any]]:
+    return [event for event in events if isinstance(event.event, types)]
+
+
+def _answers(order_id: str, about: list[RecordedEvent[Any]]) -> list[str]:
+    placed = [event for event in about if event.type == "OrderPlaced"]
+    answers = _types(about, StockReserved, StockShortage)
+    if len(placed) != 1 or len(answers) != 1:
+        said = ", ".join(f"{a.type} at {a.stream} v{a.version}" for a in answers) or "none"
+        return [f"order {order_id}: placed {len(placed)} times, answered {len(answers)}: {said}"]
+    cause = answers[0].metadata.get(CAUSATION_ID)
+    if cause != placed[0].id:
+        return [f"order {order_id}: its {answers[0].type} was caused by {cause}, not its placing"]
+    return []
+
+
+def _shipment(order_id: str, about: list[RecordedEvent[Any]]) -> list[str]:
+    types = [event.type for event in about if event.stream.type == Order.STREAM_TYPE]
+    if "OrderShipped" not in types:
+        return []
+    before = types[: types.index("OrderShipped")]
+    kept = _types(about, StockReserved) and not _types(about, StockReleased)
+    if "PaymentRecorded" in before and "StockConfirmed" in before and kept:
+        return []
+    return [f"order {order_id} was shipped after {before}, its stock reserved and kept: {kept}"]
+
+
+def _shortage(order_id: str, about: list[RecordedEvent[Any]]) -> list[str]:
+    problems = []
+    types = [event.type for event in about if event.stream.type == Order.STREAM_TYPE]
+    if _types(about, StockShortage) and not {"StockRefused", "OrderCancelled"} <= set(types):
+        problems.append(f"order {order_id}: short of stock, but its events are {types}")
+    reserved = [event.event.items for event in _types(about, StockReserved)]
+    problems += [
+        f"order {order_id}: {released.stream} v{released.version} released"
+        f" {released.event.items}, which it had not reserved"
+        for released in _types(about, StockReleased)
+        if released.event.items not in reserved
+    ]
+    return problems
+
+
+def _flows(events: list[RecordedEvent[Any]]) -> tuple[list[str], int]:
+    """Problems with the correlation and causation ids of ``events``; how many were caused."""
+    by_id = {event.id: event for event in events}
+    problems = []
+    caused = 0
+    for event in events:
+        where = f"{event.stream} v{event.version} {event.type}"
+        order_id = _order_of(event)
+        correlation = event.metadata.get(CORRELATION_ID)
+        cause_id = event.metadata.get(CAUSATION_ID)
+        if event.type in OUTSIDE:
+            if cause_id is not None:
+                problems.append(f"{where}: sent from outside, yet caused by {cause_id}")
+            if correlation != order_id:
+                problems.append(f"{where}: correlation id {correlation!r}, not {order_id!r}")
+            continue
+        caused += 1
+        cause = by_id.get(cause_id) if isinstance(cause_id, str) else None
+        if cause is None:
+            problems.append(f"{where}: its causation id {cause_id!r} names no event read back")
+            continue
+        if cause.type not in CAUSES.get(event.type, set()):
+            problems.append(f"{where}: caused by a {cause.type}, which does not call for it")
+        expected = cause.metadata.get(CORRELATION_ID, cause.id)
+        if correlation != order_id or correlation != expected:
+            problems.append(
+                f"{where}: correlation id {correlation!r}, its order {order_id!r}, its cause's"
+                f" {expected!r}"
+            )
+    return problems, caused
 
 
 def _check_read_models(
@@ -269,7 +420,7 @@ def _disagreements(
             events=len(read_back[run.shop.orders.stream(order.order_id)].events),
         )
     problems = differences("order summaries", summaries, expected)
-    warehouse_id = run.shop.inventory.warehouse_id
+    warehouse_id = run.shop.warehouse_id
     warehouse: InventoryState = replayed[warehouse_id]
     reserved: Counter[str] = Counter()
     for items in warehouse.reservations.values():

@@ -1,14 +1,17 @@
-"""The contention run: the payment and inventory services racing over the same orders.
+"""The contention run: customers' payments and the fulfilment reactor racing over the orders.
 
 In phases, each measured (S3 requests and seconds):
 
 1. stock the warehouse (less than the orders will ask for) and place the orders;
-2. the payment and inventory services at once, ``workers`` threads each, over the same orders:
-   their appends to one order stream collide, the inventory workers' appends to the one
-   warehouse stream collide, and every other payment notice is delivered twice. Meanwhile a
-   thread keeps both read models up to date (a projector pass every ``PROJECTOR_INTERVAL``; the
-   first a full scan, or a rebuild if the read-model store holds an earlier run's documents);
-3. ship every order that is paid and reserved, cancel every order the warehouse refused;
+2. the customers pay (``workers`` threads, every other payment notice delivered twice) while
+   the fulfilment reactor fills the orders, a thread per shard (a pass every
+   ``REACTOR_INTERVAL``): the payments and the reactor's stock confirmations, shipments and
+   cancellations collide on the order streams, the shards' reservations on the one warehouse
+   stream. Meanwhile a thread keeps both read models up to date (a projector pass every
+   ``PROJECTOR_INTERVAL``; the first a full scan, or a rebuild if the read-model store holds an
+   earlier run's documents). Once every payment is in, the reactor's threads stop and its
+   passes run until one (a full scan) finds nothing new: every flow has ended;
+3. load each order as it ended;
 4. each projector's last pass, then an idle pass of each kind (over the feed, a full scan), to
    show what they cost; every document read back, and one by key; then each projector lets its
    lease go.
@@ -31,12 +34,14 @@ from typing import Any
 
 import attrs
 
-from examples.orders.app import Shop
-from examples.orders.domain import OrderLine, OrderState, PlaceOrder
+from examples.orders.app import FULFILMENT_SHARDS, Shop
+from examples.orders.domain import OrderError, OrderLine, OrderState, OrderStatus, PlaceOrder
 from examples.orders.inventory import ReceiveStock, StockItem
 from examples.orders.services import PaymentDelivery, send
+from s3es import RecordedEvent
 from s3es.metering import RequestCounts, measure_requests
 from s3es.projections import DocumentPass, DocumentProjector
+from s3es.reactors import CORRELATION_ID, ReactorPass, ReactorRunner
 from s3es.readmodels import Generation
 
 #: SKU to unit price in cents.
@@ -45,6 +50,10 @@ CATALOGUE = {"kettle": 3499, "teapot": 2450, "tea-tin": 1275, "mug": 899, "strai
 STOCK_SHARE = 0.75
 #: Seconds between two passes of the projectors running in the background.
 PROJECTOR_INTERVAL = 0.1
+#: Seconds between two passes of each of the reactor's threads.
+REACTOR_INTERVAL = 0.02
+#: At most this many rounds of passes to let the reactor finish every flow at the end.
+SETTLE_ROUNDS = 50
 
 
 @attrs.frozen
@@ -139,6 +148,33 @@ class ProjectorReport:
     epoch: int | None = None
 
 
+@attrs.define
+class ReactorWork:
+    """What the fulfilment reactor's passes did, added up (from several threads)."""
+
+    passes: int = 0
+    events: int = 0
+    commands: int = 0
+    duplicates: int = 0
+    parked: list[str] = attrs.field(factory=list)
+    requests: RequestCounts = attrs.field(factory=RequestCounts)
+    #: Rounds of passes (every shard) run at the end, until one found nothing new.
+    settle_rounds: int = 0
+    #: True if the store held an earlier run's positions, dropped before the first pass.
+    reset: bool = False
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def add(self, done: ReactorPass) -> None:
+        """Count one more pass."""
+        with self._lock:
+            self.passes += 1
+            self.events += done.events
+            self.commands += done.commands
+            self.duplicates += done.duplicates
+            self.parked += done.parked
+            self.requests += done.requests
+
+
 class Contention:
     """One contention run of the :class:`~examples.orders.app.Shop` (S3 or in memory)."""
 
@@ -150,25 +186,31 @@ class Contention:
         self.projected = {projector.name: ProjectorReport() for projector in shop.projectors}
         self.projector_errors: list[BaseException] = []
         self.worker_errors: list[BaseException] = []
+        self.reactor_errors: list[BaseException] = []
+        self.reacted = ReactorWork()
         # Requests the projectors sent: the phases count the writers' requests without them.
         self._projector_lock = threading.Lock()
         self.projector_requests = RequestCounts()
         self.phases: list[Phase] = []
         self.duplicates_ignored = 0
+        #: Payments that came after their order was cancelled (out of stock): refused.
+        self.payments_refused = 0
         self.race_commands = 0
         self.outcomes: dict[str, Outcome] = {}
         self.place_costs: list[RequestCounts] = []
         self.load_costs: list[RequestCounts] = []
-        self.command_costs: list[RequestCounts] = []
 
     def run(self) -> None:
         """Every phase, one after the other; errors of the threads are kept, not raised."""
         with self.phase("stock and place"):
             self.prepare()
-        with self.phase("services race"), self.projecting_in_background():
-            self.race()
-        with self.phase("ship or cancel"):
-            self.ship()
+        with self.phase("pay and fulfil"), self.projecting_in_background():
+            commands_before = sum(self.shop.ledger.commands.values())
+            with self.reacting_in_background():
+                self.pay()
+            self.race_commands = sum(self.shop.ledger.commands.values()) - commands_before
+        with self.phase("load each order"):
+            self.load()
         self.project()
 
     def writer_requests(self) -> RequestCounts:
@@ -194,7 +236,7 @@ class Contention:
     def prepare(self) -> None:
         """Stock the warehouse and place every order, one after the other."""
         shop = self.shop
-        receive = ReceiveStock(warehouse_id=shop.inventory.warehouse_id, items=self.stock)
+        receive = ReceiveStock(warehouse_id=shop.warehouse_id, items=self.stock)
         send(
             shop.warehouse_handler,
             receive.warehouse_id,
@@ -204,14 +246,16 @@ class Contention:
         )
         for order in self.plan:
             before = shop.store.requests
-            place = PlaceOrder(order_id=order.order_id, lines=order.lines)
-            send(shop.order_handler, order.order_id, place, shop.ledger, service="shop")
+            shop.place(PlaceOrder(order_id=order.order_id, lines=order.lines))
             self.place_costs.append(shop.store.requests - before)
 
-    def race(self) -> None:
-        """Both services, ``workers`` threads each, over the same orders at the same time."""
+    def pay(self) -> None:
+        """The customers pay, ``workers`` threads, each notice of every other order twice.
+
+        A payment that comes after its order was cancelled (the reactor found it out of stock
+        first) is refused by the order: counted, for the provider to pay back.
+        """
         deliveries: queue.SimpleQueue[PaymentDelivery] = queue.SimpleQueue()
-        reservations: queue.SimpleQueue[PlannedOrder] = queue.SimpleQueue()
         for number, order in enumerate(self.plan):
             delivery = PaymentDelivery(
                 order_id=order.order_id,
@@ -221,47 +265,116 @@ class Contention:
             # Payment providers deliver notices at least once: every other one comes twice.
             for _ in range(2 if number % 2 == 0 else 1):
                 deliveries.put(delivery)
-            reservations.put(order)
         lock = threading.Lock()
-        start = threading.Barrier(2 * self.workers)
-        commands_before = sum(self.shop.ledger.commands.values())
+        start = threading.Barrier(self.workers)
+        shop = self.shop
 
         def pay() -> None:
             start.wait(timeout=60)
             with contextlib.suppress(queue.Empty):
                 while True:
-                    result = self.shop.payments.record_payment(deliveries.get_nowait())
+                    delivery = deliveries.get_nowait()
+                    try:
+                        result = shop.payments.record_payment(delivery)
+                    except OrderError:
+                        state = shop.orders.load(delivery.order_id).state
+                        if state.status is not OrderStatus.CANCELLED or state.paid:
+                            raise
+                        with lock:
+                            self.payments_refused += 1
+                        continue
                     if not result.recorded:
                         with lock:
                             self.duplicates_ignored += 1
 
-        def reserve() -> None:
-            start.wait(timeout=60)
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    order = reservations.get_nowait()
-                    self.shop.inventory.reserve(order.order_id, order.lines)
-
-        with ThreadPoolExecutor(max_workers=2 * self.workers) as pool:
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
             futures = [pool.submit(pay) for _ in range(self.workers)]
-            futures += [pool.submit(reserve) for _ in range(self.workers)]
         self.worker_errors = [error for f in futures if (error := f.exception()) is not None]
-        self.race_commands = sum(self.shop.ledger.commands.values()) - commands_before
 
-    def ship(self) -> None:
-        """Ship or cancel every order, one after the other, measuring each load and command."""
+    def load(self) -> None:
+        """Load each order as it ended, measuring each load."""
         shop = self.shop
         for order in self.plan:
             before = shop.store.requests
             loaded = shop.orders.load(order.order_id)
-            after_load = shop.store.requests
-            result = shop.shipping.dispatch(loaded.state)
-            self.load_costs.append(after_load - before)
-            if result is None:
-                self.outcomes[order.order_id] = Outcome(loaded.version, loaded.state)
-            else:
-                self.command_costs.append(shop.store.requests - after_load)
-                self.outcomes[order.order_id] = Outcome(result.version, result.state)
+            self.load_costs.append(shop.store.requests - before)
+            self.outcomes[order.order_id] = Outcome(loaded.version, loaded.state)
+
+    def flow(self, order_id: str) -> list[RecordedEvent[Any]]:
+        """The events of ``order_id``'s flow, in the order they were stored.
+
+        Those of its stream and the warehouse's whose correlation id is the order's id.
+        """
+        shop = self.shop
+        events: list[RecordedEvent[Any]] = [
+            *shop.orders.read(order_id),
+            *shop.warehouses.read(shop.warehouse_id),
+        ]
+        mine = [event for event in events if event.metadata.get(CORRELATION_ID) == order_id]
+        return sorted(mine, key=lambda event: (event.recorded_at, str(event.stream), event.version))
+
+    @contextlib.contextmanager
+    def reacting_in_background(self) -> Iterator[None]:
+        """Run the fulfilment reactor while the block runs, then until every flow has ended.
+
+        A thread per shard, each running its own runner (holding that shard's lease), a pass
+        every REACTOR_INTERVAL seconds. After the block the threads stop (letting their leases
+        go) and one runner of every shard runs passes until one, a full scan, finds nothing
+        new. An error of a thread, or of those last passes, goes to ``reactor_errors``.
+        """
+        self._forget_earlier_run(self.shop.fulfilment)
+        stop = threading.Event()
+        runners = [self.shop.fulfilment_runner([shard]) for shard in range(FULFILMENT_SHARDS)]
+        with ThreadPoolExecutor(max_workers=len(runners)) as pool:
+            futures = [pool.submit(self._react_until, runner, stop) for runner in runners]
+            try:
+                yield
+            finally:
+                stop.set()
+        self.reactor_errors += [error for f in futures if (error := f.exception()) is not None]
+        try:
+            self._settle()
+        except Exception as error:  # noqa: BLE001 - reported by the checks
+            self.reactor_errors.append(error)
+
+    def _react_until(self, runner: ReactorRunner, stop: threading.Event) -> None:
+        runner.run(stop, interval=REACTOR_INTERVAL, on_pass=self.reacted.add)
+
+    def _settle(self) -> None:
+        """Passes of every shard until a full scan finds nothing new; then release the leases."""
+        runner = self.shop.fulfilment
+        try:
+            for _ in range(SETTLE_ROUNDS):
+                self.reacted.settle_rounds += 1
+                done = runner.catch_up()
+                self.reacted.add(done)
+                if done.events == 0:
+                    scan = runner.catch_up(full_scan=True)
+                    self.reacted.add(scan)
+                    if scan.events == 0:
+                        return
+            raise RuntimeError(
+                f"the reactor still found new events after {SETTLE_ROUNDS} rounds of passes"
+            )
+        finally:
+            runner.release()
+
+    def _forget_earlier_run(self, runner: ReactorRunner) -> None:
+        """Drop the positions an earlier run left in the read-model store, if any.
+
+        SQL tables are named after the reactor, not the run: the positions of an earlier run's
+        streams (the same names, under another prefix) would have the reactor skip this run's
+        events. A projector rebuilds instead; a reactor's positions are all it keeps.
+        """
+        store = runner.store
+        record = store.generations(runner.name)
+        earlier = [g for g in (record.live, record.building) if g is not None]
+        if not earlier:
+            return
+        store.set_generations(attrs.evolve(record, live=None, building=None))
+        for generation in earlier:
+            store.drop(generation)
+        self.reacted.reset = True
 
     @contextlib.contextmanager
     def projecting_in_background(self) -> Iterator[None]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from examples.orders.app import Shop
+from examples.orders.app import FULFILMENT_SHARDS, Shop
 from examples.orders.harness.checks import check
 from examples.orders.harness.contention import STOCK_SHARE, Contention
 from examples.orders.harness.report import report
@@ -47,7 +47,7 @@ def play(run: Contention, out: Callable[[str], None] = print, *, verbose: bool =
     """Run, check and tell ``run``; 0 if every check passed, else 1."""
     stock = ", ".join(f"{item.sku} {item.quantity}" for item in run.stock)
     out(
-        f"  stock   {run.shop.inventory.warehouse_id}: {STOCK_SHARE:.0%} of what"
+        f"  stock   {run.shop.warehouse_id}: {STOCK_SHARE:.0%} of what"
         f" {len(run.plan)} orders ask for, {stock}"
     )
     run.run()
@@ -79,10 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m examples.orders",
         description=(
-            "A payment service and an inventory service write concurrently to the same order "
-            "streams (and the inventory service to one warehouse stream) in S3, while projectors "
-            "keep the read models (a summary per order, the stock per product) in a read-model "
-            "store; then every stream and document is checked against the events read back."
+            "Customers pay their orders while a reactor fills them (an order placed reserves "
+            "stock on the warehouse's stream; stock reserved and a payment ship the order; a "
+            "shortage cancels it), all writing concurrently to the same order streams in S3, "
+            "while projectors keep the read models (a summary per order, the stock per product) "
+            "in a read-model store; then every stream, flow and document is checked against the "
+            "events read back."
         ),
         epilog=(
             "Without --endpoint-url, moto's S3 server is started on 127.0.0.1 for the run (its "
@@ -116,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=positive_int,
         default=DEFAULT_WORKERS,
-        help=f"threads of each service (default: {DEFAULT_WORKERS})",
+        help=f"threads of customers paying (default: {DEFAULT_WORKERS})",
     )
     parser.add_argument(
         "--seed", type=int, default=7, help="seed of the orders' contents (default: 7)"
@@ -193,8 +195,8 @@ def _open_store(
     arguments: argparse.Namespace, stack: contextlib.ExitStack, out: Callable[[str], None]
 ) -> S3ObjectStore:
     """The object store of the run: on the given endpoint, or on an embedded one."""
-    # Every thread of both services may hold a connection at once.
-    config = Config(max_pool_connections=2 * arguments.workers + 4)
+    # Every customer thread, reactor thread and the projectors may hold a connection at once.
+    config = Config(max_pool_connections=arguments.workers + FULFILMENT_SHARDS + 4)
     if arguments.endpoint_url is None:
         try:
             from s3es.testing.embedded_s3 import EmbeddedS3  # noqa: PLC0415 - needs moto
@@ -227,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.prefix is None:
         arguments.prefix = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     with s3es_logging(logging.INFO if arguments.verbose else logging.WARNING):
-        out("s3es orders demo: a payment and an inventory service race over the same orders")
+        out("s3es orders demo: customers pay while a reactor fills their orders, at once")
         with contextlib.ExitStack() as stack:
             try:
                 store = _open_store(arguments, stack, out)

@@ -1,7 +1,8 @@
 """What a contention run tells: the story first, then the cost, then the checks.
 
-The story: what raced and who lost and retried, then the orders and stock it left. The cost:
-S3 requests and dollars. The checks: one line each. With ``verbose``, the details too: each
+The story: what raced and who lost and retried, what the fulfilment reactor did (and one
+order's flow across streams), then the orders and stock it left. The cost: S3 requests and
+dollars. The checks: one line each. With ``verbose``, the details too: each
 order, the stock per product, each phase's requests, the projectors' passes. A :class:`Glossary`
 says each term in one plain line after the section where it first appears.
 """
@@ -15,15 +16,19 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from examples.orders.app import FULFILMENT_SHARDS
 from examples.orders.domain import Order, OrderStatus, format_cents
 from examples.orders.inventory import Inventory
 from examples.orders.projections import OrderSummary, ProductLevels, ProductStock, by_status
 from s3es.metering import S3_STANDARD_PRICES, RequestCounts
+from s3es.reactors import CAUSATION_ID
 
 if TYPE_CHECKING:
     from examples.orders.harness.checks import Check
     from examples.orders.harness.contention import Contention
 
+#: Who sent an event from outside, by the service its metadata names.
+SENDERS = {"shop": "placed by the customer", "payment": "paid by the customer"}
 #: A problem list longer than this is cut short.
 PROBLEMS_SHOWN = 10
 #: Above this many orders, the verbose table of orders shows the busiest only.
@@ -71,6 +76,34 @@ TERMS = {
             ("retries", "retried"),
         ),
         Term(
+            "reactor",
+            "turns each event into commands on other streams (an order placed: reserve its"
+            " stock on the warehouse's), and stores how far it got",
+            ("stream, version",),
+        ),
+        Term(
+            "shard",
+            "a share of the streams, by a hash of their names: one thread reacts to each",
+            ("reactor",),
+        ),
+        Term(
+            "duplicate",
+            "a command sent again with the id it was first sent with (after a crash): its stream"
+            " answers the first result and stores nothing",
+            ("reactor",),
+        ),
+        Term(
+            "parked",
+            "an event whose reaction kept failing, set aside with its error for an operator",
+            ("reactor",),
+        ),
+        Term(
+            "flow, correlation id",
+            "one order's events on every stream: each carries the order's id as its correlation"
+            " id, and the id of the event that caused it",
+            ("reactor",),
+        ),
+        Term(
             "read model, projector",
             "a view of the events for readers (a document per order, per product), kept by a"
             " projector",
@@ -87,8 +120,9 @@ TERMS = {
         ),
         Term(
             "pass",
-            "one round of a projector: find the streams with new events, apply them, store",
-            ("read model, projector",),
+            "one round of a projector or reactor: find the streams with new events, apply them"
+            " (or react to them), store how far it got",
+            ("stream, version",),
         ),
         Term(
             "feed",
@@ -144,7 +178,7 @@ def report(
 ) -> tuple[list[str], int]:
     """The lines that tell ``run``, and the exit status: 0 if every check passed, else 1."""
     glossary = Glossary()
-    sections = [raced(run), outcome(run)]
+    sections = [raced(run), reacted(run), outcome(run)]
     if verbose:
         sections += [orders_table(run), stock_table(run)]
     sections.append(cost(run))
@@ -168,8 +202,13 @@ def raced(run: Contention) -> list[str]:
     conflicts = ledger.by_stream_type(ledger.conflicts)
     exhausted = ledger.by_stream_type(ledger.exhausted)
     commands = ledger.by_stream_type(ledger.commands)
-    workers = f"{run.workers} thread{'s' if run.workers > 1 else ''} each"
-    lines = [f"What raced: the payment and the inventory services, {workers}, at once"]
+    customers = f"{run.workers} thread{'s' if run.workers > 1 else ''}"
+    lines = [
+        (
+            f"What raced: customers paying ({customers}) and the fulfilment reactor"
+            f" ({FULFILMENT_SHARDS} shards, a thread each), at once"
+        )
+    ]
     for stream_type, label in (
         (Order.STREAM_TYPE, f"{len(run.plan)} order streams"),
         (Inventory.STREAM_TYPE, "1 warehouse stream"),
@@ -194,7 +233,57 @@ def raced(run: Contention) -> list[str]:
         f"  {run.duplicates_ignored} payment notices came twice: the second found its payment"
         " id recorded and stored nothing"
     )
+    if run.payments_refused:
+        lines.append(
+            f"  {run.payments_refused} payments came after their order was cancelled (out of"
+            " stock): the order refused them, for the provider to pay back"
+        )
     return lines
+
+
+def reacted(run: Contention) -> list[str]:
+    """What the fulfilment reactor did, and one order's flow across the streams."""
+    work, ledger = run.reacted, run.shop.ledger
+    idle = ledger.unchanged_by["fulfilment"]
+    lines = [
+        "What the reactor did: fulfilment, then passes until a full scan found nothing new"
+        + (" (an earlier run's positions dropped first)" if work.reset else ""),
+        (
+            f"  {work.events} events read in {work.passes} passes: {work.commands} commands sent,"
+            f" {idle} of them stored nothing (an order not ready to ship, no stock to release)"
+        ),
+        f"  {work.duplicates} duplicates, {len(work.parked)} events parked",
+    ]
+    followed = _followed(run)
+    if followed is None:
+        return lines
+    events = run.flow(followed)
+    lines.append(
+        f"  one flow across streams, order {followed} (its correlation id), in time order:"
+    )
+    if not events:
+        return [*lines, "    no event carries it: see the checks"]
+    by_id = {event.id: event for event in events}
+    start = events[0].recorded_at
+    for event in events:
+        cause = by_id.get(event.metadata.get(CAUSATION_ID, ""))
+        why = (
+            f"caused by {cause.stream} v{cause.version}"
+            if cause is not None
+            else SENDERS.get(str(event.metadata.get("service")), "sent from outside")
+        )
+        seconds = (event.recorded_at - start).total_seconds()
+        where = f"{event.stream} v{event.version}"
+        lines.append(f"    +{seconds:.3f}s  {where:<26}{event.type:<16} {why}")
+    return lines
+
+
+def _followed(run: Contention) -> str | None:
+    """The order whose flow the report follows: the first cancelled, else the first."""
+    for order_id, outcome in run.outcomes.items():
+        if outcome.state.status is OrderStatus.CANCELLED:
+            return order_id
+    return next(iter(run.outcomes), None)
 
 
 def outcome(run: Contention) -> list[str]:
@@ -224,7 +313,7 @@ def cost(run: Contention) -> list[str]:
     total = run_requests(run)
     dollars = total.cost(S3_STANDARD_PRICES)
     per_million = dollars / len(run.plan) * 1_000_000
-    race = next(phase for phase in run.phases if phase.label == "services race")
+    race = next(phase for phase in run.phases if phase.label == "pay and fulfil")
     projectors = sum(
         (phase.requests for phase in run.phases if phase.label == "projectors"), RequestCounts()
     )
@@ -237,7 +326,11 @@ def cost(run: Contention) -> list[str]:
         ),
         (
             f"  one at a time: place an order {_typical(run.place_costs)}, load one"
-            f" {_typical(run.load_costs)}, ship one {_typical(run.command_costs)}"
+            f" {_typical(run.load_costs)}"
+        ),
+        (
+            f"  the reactor: {run.reacted.requests.total} of the {total.total} requests"
+            f" ({run.reacted.commands} commands, and the passes that found what to react to)"
         ),
         f"  keeping the read models up to date: {projectors.total} of the {total.total} requests",
     ]
@@ -333,7 +426,7 @@ def projectors(run: Contention) -> list[str]:
     """What each projector's passes did and cost; what an idle pass and a read cost."""
     store = run.shop.read_models
     where = getattr(store, "name", type(store).__name__)
-    lines = [f"The projectors, in a thread while the services raced, then once more each ({where})"]
+    lines = [f"The projectors, in a thread while the others raced, then once more each ({where})"]
     for name, report in run.projected.items():
         passes = report.background
         epoch = "?" if report.epoch is None else report.epoch
