@@ -40,6 +40,7 @@ SRC = Path("src/s3es")
 
 #: Each async source and the sync module generated from it.
 MODULES = (
+    (SRC / "_storage/_async/latency.py", SRC / "_storage/latency.py"),
     (SRC / "_eventstore/_async/chain.py", SRC / "_eventstore/chain.py"),
     (SRC / "_eventstore/_async/store.py", SRC / "_eventstore/store.py"),
     (SRC / "_domain/_async/group.py", SRC / "_domain/group.py"),
@@ -51,6 +52,8 @@ MODULES = (
 NAMES = {
     # s3es's own classes
     "AsyncObjectStore": "ObjectStore",
+    "AsyncForwardingObjectStore": "ForwardingObjectStore",
+    "AsyncLatencyObjectStore": "LatencyObjectStore",
     "AsyncEventStore": "EventStore",
     "AsyncRepository": "Repository",
     "AsyncCommandHandler": "CommandHandler",

@@ -5,7 +5,8 @@
 - :class:`EmbeddedS3`: an S3 endpoint on 127.0.0.1 in this process (moto's server, with its
   conditional writes made atomic), for integration tests; needs the ``testing`` extra.
 - :class:`ObjectStoreContract`: the object-store port's contract as a pytest suite: subclass it
-  with a ``store`` fixture to prove an adapter of your own.
+  with a ``store`` fixture to prove an adapter of your own; :class:`AsyncObjectStoreContract`
+  runs it on an async adapter (:class:`s3es.aio.AsyncObjectStore`), given its ``open_store``.
 - :class:`FaultProxy`: an HTTP proxy that injects the faults of networks and S3 (lost answers,
   resets, 409, 503, late answers) between a client and an endpoint, to test resilience.
 
@@ -21,7 +22,7 @@ from s3es.testing._spec import AggregateSpec, Given, When
 if TYPE_CHECKING:
     from s3es.testing.embedded_s3 import EmbeddedS3
     from s3es.testing.faultproxy import Fault, FaultProxy, Rule, Seen
-    from s3es.testing.objectstore_contract import ObjectStoreContract
+    from s3es.testing.objectstore_contract import AsyncObjectStoreContract, ObjectStoreContract
 
 _LAZY = {
     "EmbeddedS3": "s3es.testing.embedded_s3",
@@ -30,6 +31,7 @@ _LAZY = {
     "Rule": "s3es.testing.faultproxy",
     "Seen": "s3es.testing.faultproxy",
     "ObjectStoreContract": "s3es.testing.objectstore_contract",
+    "AsyncObjectStoreContract": "s3es.testing.objectstore_contract",
 }
 
 
@@ -45,6 +47,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AggregateSpec",
+    "AsyncObjectStoreContract",
     "EmbeddedS3",
     "Fault",
     "FaultProxy",
