@@ -60,7 +60,9 @@ def _session() -> Any:
     return session
 
 
-def connect(endpoint_url: str, bucket: str, **options: Any) -> Any:
+def connect(
+    endpoint_url: str, bucket: str, **options: Any
+) -> contextlib.AbstractAsyncContextManager[AsyncS3ObjectStore]:
     """An AsyncS3ObjectStore on ``bucket`` of ``endpoint_url``, for an ``async with`` block."""
     return AsyncS3ObjectStore.connect(
         bucket, endpoint_url=endpoint_url, region_name="us-east-1", session=_session(), **options
@@ -102,7 +104,7 @@ class TestPublicModule:
         """s3es.aio exports the async API, the aiobotocore adapter among it (lazily)."""
         assert s3es.aio.AsyncS3ObjectStore is AsyncS3ObjectStore
         with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-            _ = s3es.aio.Nope  # type: ignore[attr-defined]
+            _ = s3es.aio.Nope
         assert set(s3es.aio.__all__) >= {
             "AsyncCommandHandler",
             "AsyncEventStore",
