@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from bench.aio import QUICK, markdown_section, throughput_runs
 from moto.backends import get_backend
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
@@ -450,3 +451,21 @@ def test_domain_errors_are_not_retried() -> None:
     )
     with pytest.raises(CounterError, match="cannot take 1"):
         asyncio.run(handler.handle("c-1", Decrement(1)))
+
+
+class TestBench:
+    def test_both_apis_send_the_same_requests_per_command(self) -> None:
+        """The bench's runs (at tiny sizes, no latency): every command is handled, and each API
+        sends a LIST per stream and a PUT per command."""
+        runs = throughput_runs(QUICK)
+        assert [(run.api, run.in_flight) for run in runs] == [
+            ("async", 1),
+            ("async", 10),
+            ("sync", 4),
+        ]
+        for run in runs:
+            assert run.commands == run.streams * QUICK.commands_per_stream
+            assert run.requests == RequestCounts(list=run.streams, put=run.commands)
+        section = markdown_section(runs, QUICK)
+        assert "| async | 10 tasks | 20 | 40 |" in section
+        assert "| sync | 4 threads | 20 | 40 |" in section
