@@ -535,7 +535,7 @@ class AsyncObjectStoreContract(ObjectStoreContract):
     """Every promise of :class:`s3es.aio.AsyncObjectStore`: the suite above, awaited.
 
     Each test of :class:`ObjectStoreContract` runs on the async store through a
-    :class:`BlockingObjectStore`, on an event loop in a thread of its own; the races' threads
+    ``BlockingObjectStore``, on an event loop in a thread of its own; the races' threads
     have their requests in flight together on that loop. Subclasses override
     :meth:`open_store`; the ``store`` fixture is the blocking view of what it opens.
     """

@@ -14,7 +14,7 @@ from s3es._storage.port import StoredObject
 
 
 class AsyncInMemoryObjectStore:
-    """An :class:`~s3es._storage._async.port.AsyncObjectStore` in memory.
+    """An :class:`~s3es.aio.AsyncObjectStore` in memory.
 
     Each request is answered at once, without giving way to other tasks: put-if-absent is
     atomic, as S3's is. ``sync`` is the same objects seen through the sync port (given, or a
