@@ -21,6 +21,9 @@ from aiobotocore.session import get_session
 from bench.aio import QUICK, markdown_section, throughput_runs
 from moto.backends import get_backend
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import s3es.aio
 from s3es import (
@@ -32,6 +35,7 @@ from s3es import (
     Repository,
     StreamName,
 )
+from s3es._base import tracing
 from s3es.aio import (
     AsyncCommandHandler,
     AsyncEventStore,
@@ -48,6 +52,7 @@ from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 from s3es.testing import AsyncObjectStoreContract, EmbeddedS3
 from s3es.testing.faultproxy import Fault, FaultProxy, Rule
 from tests.aggregates import Counter, CounterError, CounterV2, Decrement, Increment
+from tests.test_tracing import attributes, children, root, s3es_version
 
 T = TypeVar("T")
 _buckets = itertools.count()
@@ -469,3 +474,31 @@ class TestBench:
         section = markdown_section(runs, QUICK)
         assert "| async | 10 tasks | 20 | 40 |" in section
         assert "| sync | 4 threads | 20 | 40 |" in section
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """The spans s3es ends while the test runs, exported to memory (as in test_tracing.py)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("s3es", s3es_version())
+    monkeypatch.setattr(tracing, "_active_tracer", lambda: tracer)
+    yield exporter
+    provider.shutdown()
+
+
+class TestSpans:
+    def test_an_async_command_spans_its_load_and_append(self, spans: InMemorySpanExporter) -> None:
+        """An awaited command's span lasts until it is done, and holds the load and the append
+        it awaited, as a sync command's does."""
+        handler = AsyncCommandHandler(
+            AsyncRepository(AsyncEventStore(AsyncInMemoryObjectStore()), Counter)
+        )
+        result = asyncio.run(handler.handle("c-1", Increment(1)))
+        handle = root(spans, "handle Increment")
+        assert attributes(handle)["s3es.stream.version"] == result.version == 1
+        assert attributes(handle)["s3es.request.put_count"] == 1
+        assert [span.name for span in children(spans, handle, "load counter")] == ["load counter"]
+        [append] = children(spans, handle, "append counter")
+        assert attributes(append)["s3es.append.outcome"] == "stored"
