@@ -101,9 +101,10 @@ class AsyncS3ObjectStore:
     ) -> AsyncIterator[AsyncS3ObjectStore]:
         """An AsyncS3ObjectStore with a client of its own, open for the ``async with`` block.
 
-        The client is configured as :meth:`S3ObjectStore.connect
-        <s3es.storage.S3ObjectStore.connect>` configures its own (botocore's "standard"
-        retries, path-style addressing for an endpoint URL), ``client_config`` merged in.
+        The client is configured as that of
+        :meth:`S3ObjectStore.connect <s3es.storage.S3ObjectStore.connect>` (botocore's
+        "standard" retries, path-style addressing for an endpoint URL), ``client_config``
+        merged in.
         ``options`` go to ``AsyncS3ObjectStore(...)``.
         """
         config = AioConfig(**client_options(endpoint_url=endpoint_url))
