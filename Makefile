@@ -28,7 +28,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-testing
 	PYTHONPATH=src $(BIN)/python -m examples.orders $(ARGS)
 
+# tools/async_to_sync.py --check: the sync modules generated from the async source are current.
 lint: $(VENV)/.installed-dev
+	$(BIN)/python tools/async_to_sync.py --check
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy

@@ -40,6 +40,7 @@ import structlog
 from docs import hooks
 
 import s3es
+import s3es.aio
 import s3es.errors
 import s3es.eventstore
 import s3es.metering
@@ -62,6 +63,7 @@ PUBLIC_MODULES = (
     s3es.reactors,
     s3es.ops,
     s3es.testing,
+    s3es.aio,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

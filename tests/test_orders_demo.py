@@ -1,5 +1,6 @@
 """The orders example's harness end to end (embedded S3, an explicit endpoint; read models in
-SQLite, S3 and PostgreSQL), its output, its checks; the app's wiring and its services."""
+SQLite, S3 and PostgreSQL), its output, its checks; the app's wiring, its payment service and
+its fulfilment reactor."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +21,19 @@ import pytest
 from examples.orders.app import Shop
 from examples.orders.domain import (
     CancelOrder,
+    ConfirmStock,
     Order,
+    OrderCancelled,
     OrderLine,
     OrderPlaced,
-    OrderState,
+    OrderShipped,
     OrderStatus,
+    PaymentRecorded,
     PlaceOrder,
     RecordPayment,
-    ShipOrder,
+    RefuseStock,
+    ShipWhenReady,
+    StockConfirmed,
     StockRefused,
     StockStatus,
 )
@@ -34,41 +41,52 @@ from examples.orders.harness.checks import check
 from examples.orders.harness.contention import Contention, plan_orders
 from examples.orders.harness.main import main, play
 from examples.orders.harness.report import TERMS
-from examples.orders.inventory import Inventory, ReceiveStock, StockItem, StockReleased
-from examples.orders.projections import OrderList
-from examples.orders.services import (
-    InventoryHandler,
-    InventoryService,
-    Ledger,
-    OrderHandler,
-    PaymentDelivery,
-    PaymentService,
-    ShippingService,
-    send,
+from examples.orders.inventory import (
+    Inventory,
+    ReceiveStock,
+    ReleaseStock,
+    ReserveStock,
+    StockItem,
+    StockReceived,
+    StockReleased,
+    StockReserved,
+    StockShortage,
 )
+from examples.orders.projections import OrderList
+from examples.orders.reactors import Fulfilment
+from examples.orders.services import Ledger, LedgerHandler, PaymentDelivery, PaymentService, send
 from s3es import (
     CommandHandler,
     EventStore,
     InlineProjection,
     InMemoryObjectStore,
+    RecordedEvent,
     Repository,
     RetryPolicy,
+    StreamName,
 )
 from s3es.metering import RequestCounts
 from s3es.projections import DocumentProjector
+from s3es.reactors import CAUSATION_ID, CORRELATION_ID, ReactorRunner, Send
 from s3es.readmodels import S3ReadModelStore
 from s3es.storage import ForwardingObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.test_eventstore import rewrite
 
 CHECKS = (
-    "the services and the projectors ran without errors",
+    "the customers, the reactor and the projectors ran without errors",
     "each stream loaded from its snapshot equals one rebuilt from every event",
     "the events read back are exactly the acknowledged ones, each once",
     "each stream's versions run from 1 with no gap",
     "orders and warehouse agree on which orders got stock",
     "no stock oversold",
     "every order is shipped or cancelled",
+    "the reactor reacted to every event: its positions are the streams' versions",
+    "the reactor parked no event",
+    "each order placed got one answer from its warehouse, caused by it",
+    "every order shipped was paid and its stock reserved, and kept",
+    "every shortage cancelled its order and released nothing it did not reserve",
+    "every event the reactor caused carries its order's flow and its cause",
     "each read model equals one rebuilt from every event read back",
     "each event applied once: every stream's position is its version",
     "the read models agree with the streams' rebuilt states",
@@ -127,10 +145,10 @@ class TestMainOnEmbeddedS3:
             assert re.search(background, output, re.MULTILINE), background
         assert "The outcome, as readers get it from the read models" in output
         assert "The stock per product in warehouse-1 (read model reserved-stock" in output
-        # The last pass applies what shipping wrote: one event per order, none on the warehouse.
-        # The documents are in SQLite: S3 sees the feed, the streams and the chunks only.
+        # The background thread applied every event, the reactor's last ones included: the last
+        # pass finds nothing new. The documents are in SQLite: S3 sees the feed and the streams.
         for last_pass in (
-            r"^ +order-summaries +4 events: 5 LIST \+ 4 GET +1 LIST +5 LIST$",
+            r"^ +order-summaries +0 events: 1 LIST +1 LIST +5 LIST$",
             r"^ +reserved-stock +0 events: 1 LIST +1 LIST +2 LIST$",
         ):
             assert re.search(last_pass, output, re.MULTILINE), last_pass
@@ -144,15 +162,22 @@ class TestMainOnEmbeddedS3:
             assert output.count(f"· {term.name}: ") == 1, term.name
 
     def test_story_first(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """Without --verbose: what raced, then the outcome, then the cost, then one line per
-        check, in at most 45 lines; each term it uses is said once, after its first use."""
+        """Without --verbose: what raced, what the reactor did and one order's flow, then the
+        outcome, then the cost, then one line per check, in at most 70 lines; each term it uses
+        is said once, after its first use."""
         assert main(SMALL) == 0
         lines = capsys.readouterr().out.splitlines()
-        assert len(lines) <= 45, "\n".join(lines)
+        assert len(lines) <= 70, "\n".join(lines)
         starts = [
             next(n for n, line in enumerate(lines) if line.startswith(heading))
             for heading in ("What raced", "The outcome", "What it cost", "Checks")
         ]
+        reactor = next(n for n, line in enumerate(lines) if line.startswith("What the reactor"))
+        assert starts[0] < reactor < starts[1]
+        assert re.match(r"  \d+ events read in \d+ passes: \d+ commands sent", lines[reactor + 1])
+        assert lines[reactor + 2] == "  0 duplicates, 0 events parked"
+        assert re.match(r"  one flow across streams, order o-00\d", lines[reactor + 3])
+        assert re.match(r"    \+0\.000s  order/o-00\d v1 +OrderPlaced +placed", lines[reactor + 4])
         assert starts == sorted(starts)
         assert re.match(r"  4 order streams +\d+ conflicts in +\d+ commands", lines[starts[0] + 1])
         assert re.match(r"  1 warehouse stream +\d+ conflicts", lines[starts[0] + 2])
@@ -229,6 +254,8 @@ class TestMainOnEndpoint:
         assert folders["inventory"] + folders["order"] == int(stored[1])
         assert folders["_feed"] == int(stored[1])
         assert sorted(key.split("/", 3)[3] for key in keys if "/_projections/" in key) == [
+            "fulfilment/lease.0-of-2.json",
+            "fulfilment/lease.1-of-2.json",
             "order-summaries/lease.0-of-1.json",
             "reserved-stock/lease.0-of-1.json",
         ]
@@ -280,9 +307,8 @@ class TestReadModelStores:
         assert code == 0, output
         assert passed(output) == list(CHECKS)
         assert "models  in S3: one object per document, under " in output
-        # Each summary the last pass changes: a GET of the document, a PUT of it and of its
-        # stream's position; an idle pass over the feed reads the generations record.
-        last = r"^ +order-summaries +4 events: 5 LIST \+ 9 GET \+ 9 PUT +1 LIST \+ 1 GET +5 LIST"
+        # The last pass, like an idle one, lists the feed and reads the generations record.
+        last = r"^ +order-summaries +0 events: 1 LIST \+ 1 GET +1 LIST \+ 1 GET +5 LIST"
         assert re.search(last, output, re.MULTILINE), output
         reader = r"^ +order-summaries +a reader gets one document with 2 GET, all 4 with 1 LIST"
         assert re.search(reader, output, re.MULTILINE), output
@@ -306,6 +332,7 @@ class TestReadModelStores:
         assert passed(output) == list(CHECKS)
         assert "models  in PostgreSQL: the database of --postgres-url" in output
         assert output.count("(a rebuild: an earlier run's documents were there)") == 2
+        assert output.count("(an earlier run's positions dropped first)") == 1
 
     def test_sqlite_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """--sqlite-file keeps the documents in that file; a second run on it rebuilds them."""
@@ -318,6 +345,8 @@ class TestReadModelStores:
         assert passed(second) == list(CHECKS)
         assert "an earlier run's documents" not in first
         assert second.count("(a rebuild: an earlier run's documents were there)") == 2
+        assert "earlier run's positions" not in first
+        assert second.count("(an earlier run's positions dropped first)") == 1
 
     def test_postgres_unavailable(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -339,6 +368,7 @@ class TestImports:
             "import sys\n"
             "import examples.orders, examples.orders.domain, examples.orders.inventory\n"
             "import examples.orders.projections, examples.orders.services, examples.orders.app\n"
+            "import examples.orders.reactors\n"
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'boto3', 'botocore',"
             " 'moto'} or m.startswith('examples.orders.harness'))\n"
             "print(heavy)\n"
@@ -419,6 +449,9 @@ class TestChecks:
             "orders and warehouse agree on which orders got stock": [
                 "not checked: some streams could not be read"
             ],
+            "each order placed got one answer from its warehouse, caused by it": [
+                "not checked: some streams could not be read"
+            ],
             "each read model equals one rebuilt from every event read back": [
                 "not checked: some streams could not be read"
             ],
@@ -444,18 +477,19 @@ class TestChecks:
         assert problems[next(iter(problems))][0].startswith(f"{stream}: load gave version")
 
     def test_worker_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A service that fails makes the run fail: the error is shown and run returns 1."""
+        """A customer's thread that fails makes the run fail: the error is shown, the orders
+        left unpaid are not finished, and run returns 1."""
 
         def broken(*_: object) -> str:
-            raise RuntimeError("warehouse unreachable")
+            raise RuntimeError("payment provider unreachable")
 
-        monkeypatch.setattr(InventoryService, "reserve", broken)
+        monkeypatch.setattr(PaymentService, "record_payment", broken)
         demo, _ = in_memory_demo()
         code, lines = played(demo)
         assert code == 1
         output = "\n".join(lines)
-        assert "FAIL  the services and the projectors ran without errors" in output
-        assert "RuntimeError: warehouse unreachable" in output
+        assert "FAIL  the customers, the reactor and the projectors ran without errors" in output
+        assert "RuntimeError: payment provider unreachable" in output
         assert "FAIL  every order is shipped or cancelled" in output
         assert f"FAILED: 2 of {len(CHECKS)} checks" in output
 
@@ -463,8 +497,9 @@ class TestChecks:
 class TestReadModels:
     def test_passes_and_documents(self) -> None:
         """After the run each read model holds a document per order and per product; the last
-        pass applied what shipping wrote; an idle pass over the feed LISTs one feed and GETs
-        the generations record, an idle full scan LISTs the streams and each stream."""
+        pass finds nothing new (the background thread applied the reactor's last events); an
+        idle pass over the feed LISTs one feed and GETs the generations record, an idle full
+        scan LISTs the streams and each stream."""
         demo, _ = in_memory_demo(orders=5)
         assert played(demo)[0] == 0
         summaries = demo.projected["order-summaries"]
@@ -481,7 +516,7 @@ class TestReadModels:
         assert summaries.background.full_scans == levels.background.full_scans == 1
         assert summaries.last is not None
         assert levels.last is not None
-        assert (summaries.last.passes[0].full_scan, summaries.last.events) == (False, 5)
+        assert (summaries.last.passes[0].full_scan, summaries.last.events) == (False, 0)
         assert (levels.last.passes[0].full_scan, levels.last.events) == (False, 0)
         # A lease renewal would add a PUT: only GETs and LISTs are compared.
         for report, streams in ((summaries, 5), (levels, 1)):
@@ -506,6 +541,37 @@ class TestReadModels:
             )
             assert successor.catch_up().held_elsewhere == ()
             assert [lease and lease.epoch for lease in successor.leases().values()] == [2]
+        reactor = demo.shop.fulfilment_runner()
+        run = reactor.catch_up()
+        assert (run.held_elsewhere, run.events, run.commands) == ((), 0, 0)
+        assert all(lease is not None for lease in reactor.leases().values())
+        reactor.release()
+
+    def test_parked(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An event whose reaction keeps failing is parked and reported: the checks name it,
+        and what it would have caused (an answer, a finished order) is missing."""
+        react = Fulfilment.react
+
+        def poisoned(self: Fulfilment, event: RecordedEvent[Any]) -> list[Send]:
+            if event.stream == StreamName("order", "o-001") and event.version == 1:
+                raise RuntimeError("the warehouse's API refused the request")
+            return list(react(self, event))
+
+        monkeypatch.setattr(Fulfilment, "react", poisoned)
+        demo, _ = in_memory_demo(orders=2)
+        code, lines = played(demo)
+        assert code == 1
+        problems = failures(demo)
+        [parked] = problems["the reactor parked no event"]
+        assert parked.startswith("order/o-001 v1 OrderPlaced (")
+        assert parked.endswith("parked: RuntimeError: the warehouse's API refused the request")
+        assert problems["each order placed got one answer from its warehouse, caused by it"] == [
+            "order o-001: placed 1 times, answered 0: none"
+        ]
+        assert problems["every order is shipped or cancelled"] == [
+            "order o-001 is placed (stock pending, paid)"
+        ]
+        assert "  0 duplicates, 1 events parked" in lines
 
     def test_event_applied_twice(self) -> None:
         """A stored summary with an event applied twice fails the fold and agreement checks,
@@ -531,7 +597,8 @@ class TestReadModels:
         }
 
     def test_position_behind(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A stream's stored position short of its version fails the applied-once check."""
+        """A stream's stored position short of its version fails the applied-once check, and
+        the reactor's (its positions are in the same store)."""
         demo, _ = in_memory_demo()
         played(demo)
         stream = "inventory/warehouse-1"
@@ -544,9 +611,12 @@ class TestReadModels:
 
         monkeypatch.setattr(S3ReadModelStore, "positions", behind)
         assert failures(demo) == {
+            "the reactor reacted to every event: its positions are the streams' versions": [
+                f"fulfilment positions[{stream}]: {version - 1}, expected {version}"
+            ],
             "each event applied once: every stream's position is its version": [
                 f"reserved-stock positions[{stream}]: {version - 1}, expected {version}"
-            ]
+            ],
         }
 
     def test_inline_differs(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -572,7 +642,7 @@ class TestReadModels:
         code, lines = played(demo, verbose=True)
         assert code == 1
         output = "\n".join(lines)
-        assert "FAIL  the services and the projectors ran without errors" in output
+        assert "FAIL  the customers, the reactor and the projectors ran without errors" in output
         # The background thread's first pass, then each projector's last pass.
         assert output.count("RuntimeError: order-summaries: model store unreachable") == 2
         assert output.count("RuntimeError: reserved-stock: model store unreachable") == 1
@@ -605,118 +675,55 @@ class TestPlan:
         assert sum(item.quantity for item in stock) < sum(asked.values())
 
 
-# Services, on an in-memory store
-
-
-@attrs.define
-class Streams:
-    """Handlers for both aggregates on one in-memory store."""
-
-    store: InMemoryObjectStore
-    orders: OrderHandler
-    inventory: InventoryHandler
-    ledger: Ledger
-
-
-@pytest.fixture
-def streams() -> Streams:
-    store = InMemoryObjectStore()
-    event_store = EventStore(store, prefix="svc")
-    orders = CommandHandler(Repository(event_store, Order))
-    inventory = CommandHandler(Repository(event_store, Inventory))
-    inventory.handle(
-        "w-1", ReceiveStock(warehouse_id="w-1", items=(StockItem(sku="mug", quantity=2),))
-    )
-    return Streams(store, orders, inventory, Ledger())
+# The payment service and the fulfilment reactor, on an in-memory store
 
 
 MUGS = (OrderLine(sku="mug", quantity=2, unit_price_cents=899),)
 
 
-def place(streams: Streams, order_id: str, lines: tuple[OrderLine, ...] = MUGS) -> None:
-    streams.orders.handle(order_id, PlaceOrder(order_id=order_id, lines=lines))
+@pytest.fixture
+def shop() -> Shop:
+    """A shop whose warehouse w-1 holds 2 mugs."""
+    shop = Shop(InMemoryObjectStore(), warehouse_id="w-1")
+    mugs = (StockItem(sku="mug", quantity=2),)
+    shop.warehouse_handler.handle("w-1", ReceiveStock(warehouse_id="w-1", items=mugs))
+    return shop
 
 
-class RivalFirst(ForwardingObjectStore):
-    """An in-memory store on which a rival's command runs just before our first PUT of a key."""
-
-    def __init__(self, store: InMemoryObjectStore, rival: Callable[[], object]) -> None:
-        super().__init__(store)
-        self.rival: Callable[[], object] | None = rival
-
-    def put_if_absent(self, key: str, body: bytes) -> str:
-        rival, self.rival = self.rival, None
-        if rival is not None:
-            rival()
-        return super().put_if_absent(key, body)
+def place(shop: Shop, order_id: str, lines: tuple[OrderLine, ...] = MUGS) -> None:
+    shop.place(PlaceOrder(order_id=order_id, lines=lines))
 
 
-class TestServices:
-    def test_duplicate_payment(self, streams: Streams) -> None:
+def pay(shop: Shop, order_id: str, cents: int = 2 * 899) -> None:
+    shop.payments.record_payment(PaymentDelivery(order_id, f"p-{order_id}", cents))
+
+
+def settle(runner: ReactorRunner) -> int:
+    """Passes until one reads nothing new; the commands sent."""
+    commands = 0
+    while (run := runner.catch_up()).events:
+        assert run.parked == ()
+        commands += run.commands
+    return commands
+
+
+def events(shop: Shop, stream: StreamName) -> list[RecordedEvent[Any]]:
+    repository = shop.orders if stream.type == Order.STREAM_TYPE else shop.warehouses
+    return list(repository.read(stream.id))
+
+
+class TestPaymentService:
+    def test_duplicate_payment(self, shop: Shop) -> None:
         """A payment notice delivered twice records one payment; the second stores nothing."""
-        place(streams, "o-1")
-        payments = PaymentService(streams.orders, streams.ledger)
+        place(shop, "o-1")
         delivery = PaymentDelivery(order_id="o-1", payment_id="p-1", amount_cents=2 * 899)
-        first, second = payments.record_payment(delivery), payments.record_payment(delivery)
+        first = shop.payments.record_payment(delivery)
+        second = shop.payments.record_payment(delivery)
         assert (len(first.recorded), len(second.recorded)) == (1, 0)
         stream = first.stream
-        assert streams.ledger.acknowledged[stream] == [first.recorded[0].id]
-        assert (streams.ledger.commands[stream], streams.ledger.unchanged[stream]) == (2, 1)
-
-    def test_reserve(self, streams: Streams) -> None:
-        """Stock the warehouse holds is confirmed on the order; the next order is refused."""
-        place(streams, "o-1")
-        place(streams, "o-2")
-        inventory = InventoryService(streams.inventory, streams.orders, streams.ledger, "w-1")
-        assert inventory.reserve("o-1", MUGS) == "reserved"
-        assert inventory.reserve("o-2", MUGS) == "refused"
-        assert inventory.reserve("o-1", MUGS) == "reserved"  # a retry changes nothing
-        orders = streams.orders.repository
-        assert orders.load("o-1").state.stock is StockStatus.RESERVED
-        refused = orders.load("o-2").state
-        assert (refused.stock, refused.short_skus) == (StockStatus.REFUSED, ("mug",))
-        assert [event.event for event in orders.read("o-2")][-1] == StockRefused(
-            warehouse_id="w-1", short_skus=("mug",)
-        )
-
-    def test_reserve_cancelled(self, streams: Streams) -> None:
-        """Stock reserved for an order cancelled meanwhile is released again."""
-        place(streams, "o-1")
-        streams.orders.handle("o-1", CancelOrder(order_id="o-1", reason="changed my mind"))
-        inventory = InventoryService(streams.inventory, streams.orders, streams.ledger, "w-1")
-        assert inventory.reserve("o-1", MUGS) == "released"
-        events = [event.event for event in streams.inventory.repository.read("w-1")]
-        assert events[-1] == StockReleased(
-            order_id="o-1", items=(StockItem(sku="mug", quantity=2),)
-        )
-        assert streams.inventory.repository.load("w-1").state.available == {"mug": 2}
-
-    def test_refuse_cancelled(self, streams: Streams) -> None:
-        """A refusal for an order cancelled meanwhile is not recorded on the order."""
-        place(streams, "o-1", (OrderLine(sku="mug", quantity=5, unit_price_cents=899),))
-        cancelled = streams.orders.handle("o-1", CancelOrder(order_id="o-1", reason="-"))
-        inventory = InventoryService(streams.inventory, streams.orders, streams.ledger, "w-1")
-        assert (
-            inventory.reserve("o-1", (OrderLine(sku="mug", quantity=5, unit_price_cents=899),))
-            == "refused"
-        )
-        assert streams.orders.repository.load("o-1") == streams.orders.repository.replay("o-1")
-        assert streams.orders.repository.load("o-1").version == cancelled.version
-
-    def test_next_command(self) -> None:
-        """Shipping ships what is paid and reserved, cancels what was refused, else waits."""
-        placed = Order().evolve(
-            OrderState(), OrderPlaced(order_id="o-1", lines=MUGS, total_cents=2 * 899)
-        )
-        ready = attrs.evolve(placed, payment_id="p-1", paid_cents=1798, stock=StockStatus.RESERVED)
-        refused = attrs.evolve(placed, stock=StockStatus.REFUSED, short_skus=("mug", "cup"))
-        shipped = attrs.evolve(ready, status=OrderStatus.SHIPPED)
-        assert ShippingService.next_command(ready) == ShipOrder(order_id="o-1")
-        assert ShippingService.next_command(refused) == CancelOrder(
-            order_id="o-1", reason="out of stock: mug, cup"
-        )
-        assert ShippingService.next_command(placed) is None
-        assert ShippingService.next_command(shipped) is None
+        assert shop.ledger.acknowledged[stream][1:] == [first.recorded[0].id]
+        assert (shop.ledger.commands[stream], shop.ledger.unchanged[stream]) == (3, 1)
+        assert first.recorded[0].metadata[CORRELATION_ID] == "o-1"
 
     def test_resend_after_retries_exhausted(self) -> None:
         """A command that lost every attempt is sent again whole; being idempotent, it succeeds."""
@@ -736,3 +743,202 @@ class TestServices:
             1,
         )
         assert ledger.by_stream_type(ledger.exhausted) == {"order": 1}
+
+
+class RivalFirst(ForwardingObjectStore):
+    """An in-memory store on which a rival's command runs just before our first PUT of a key."""
+
+    def __init__(self, store: InMemoryObjectStore, rival: Callable[[], object]) -> None:
+        super().__init__(store)
+        self.rival: Callable[[], object] | None = rival
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        rival, self.rival = self.rival, None
+        if rival is not None:
+            rival()
+        return super().put_if_absent(key, body)
+
+
+def recorded(stream: StreamName, version: int, event: object) -> RecordedEvent[Any]:
+    return RecordedEvent(
+        stream, version, f"e-{version}", type(event).__name__, event, {}, datetime.now(UTC)
+    )
+
+
+class TestFulfilment:
+    ORDER = StreamName("order", "o-1")
+    WAREHOUSE = StreamName("inventory", "w-1")
+    ITEMS = (StockItem(sku="mug", quantity=2),)
+
+    @pytest.mark.parametrize(
+        ("stream", "event", "expected"),
+        [
+            (
+                ORDER,
+                OrderPlaced(order_id="o-1", lines=MUGS, total_cents=1798),
+                Send(Inventory, "w-1", ReserveStock("w-1", "o-1", ITEMS)),
+            ),
+            (
+                WAREHOUSE,
+                StockReserved(order_id="o-1", items=ITEMS),
+                Send(Order, "o-1", ConfirmStock("o-1", "w-1")),
+            ),
+            (
+                WAREHOUSE,
+                StockShortage(order_id="o-1", short_skus=("mug", "cup")),
+                Send(Order, "o-1", RefuseStock("o-1", "w-1", ("mug", "cup"))),
+            ),
+            (
+                ORDER,
+                PaymentRecorded(payment_id="p-1", amount_cents=1798),
+                Send(Order, "o-1", ShipWhenReady("o-1")),
+            ),
+            (
+                ORDER,
+                StockConfirmed(warehouse_id="w-1"),
+                Send(Order, "o-1", ShipWhenReady("o-1")),
+            ),
+            (
+                ORDER,
+                StockRefused(warehouse_id="w-1", short_skus=("mug", "cup")),
+                Send(Order, "o-1", CancelOrder("o-1", "out of stock: mug, cup")),
+            ),
+            (
+                ORDER,
+                OrderCancelled(reason="-", refund_due_cents=0),
+                Send(Inventory, "w-1", ReleaseStock("w-1", "o-1")),
+            ),
+        ],
+        ids=lambda value: type(value).__name__ if not isinstance(value, StreamName) else "",
+    )
+    def test_react(self, stream: StreamName, event: object, expected: Send) -> None:
+        """Each event calls for one command, on the stream the table names."""
+        assert list(Fulfilment("w-1").react(recorded(stream, 1, event))) == [expected]
+
+    @pytest.mark.parametrize(
+        ("stream", "event"),
+        [
+            (ORDER, OrderShipped()),
+            (WAREHOUSE, StockReceived(warehouse_id="w-1", items=ITEMS)),
+            (WAREHOUSE, StockReleased(order_id="o-1", items=ITEMS)),
+        ],
+        ids=["shipped", "received", "released"],
+    )
+    def test_no_reaction(self, stream: StreamName, event: object) -> None:
+        """The end of a flow, and stock received, call for nothing."""
+        assert list(Fulfilment("w-1").react(recorded(stream, 1, event))) == []
+
+    def test_ships(self, shop: Shop) -> None:
+        """An order placed and paid is reserved, confirmed and shipped, each event of its flow
+        on both streams carrying the order's id and its cause."""
+        place(shop, "o-1")
+        pay(shop, "o-1")
+        settle(shop.fulfilment)
+        order = events(shop, self.ORDER)
+        warehouse = events(shop, self.WAREHOUSE)
+        assert [e.type for e in order] == [
+            "OrderPlaced",
+            "PaymentRecorded",
+            "StockConfirmed",
+            "OrderShipped",
+        ]
+        assert [e.type for e in warehouse] == ["StockReceived", "StockReserved"]
+        placed, paid, confirmed, shipped = order
+        reserved = warehouse[1]
+        causes = {e.type: e.metadata.get(CAUSATION_ID) for e in (*order, reserved)}
+        assert causes == {
+            "OrderPlaced": None,
+            "PaymentRecorded": None,
+            "StockReserved": placed.id,
+            "StockConfirmed": reserved.id,
+            "OrderShipped": confirmed.id,
+        }
+        assert {e.metadata[CORRELATION_ID] for e in (*order, reserved)} == {"o-1"}
+        assert shop.inline_summaries.model.orders["o-1"].status is OrderStatus.SHIPPED
+        assert paid.id in shop.ledger.acknowledged[self.ORDER]
+        assert shipped.id in shop.ledger.acknowledged[self.ORDER]
+
+    def test_ships_when_paid_last(self, shop: Shop) -> None:
+        """Reserved first, paid after: the reaction to the payment ships it."""
+        place(shop, "o-1")
+        settle(shop.fulfilment)
+        assert shop.orders.load("o-1").state.status is OrderStatus.PLACED
+        pay(shop, "o-1")
+        settle(shop.fulfilment)
+        *_, paid, shipped = events(shop, self.ORDER)
+        assert (paid.type, shipped.type) == ("PaymentRecorded", "OrderShipped")
+        assert shipped.metadata[CAUSATION_ID] == paid.id
+
+    def test_shortage_cancels(self, shop: Shop) -> None:
+        """An order the warehouse cannot fill is refused, then cancelled with its payment due
+        back; the release its cancellation calls for stores nothing."""
+        place(shop, "o-1", (OrderLine(sku="mug", quantity=5, unit_price_cents=899),))
+        pay(shop, "o-1", 5 * 899)
+        settle(shop.fulfilment)
+        state = shop.orders.load("o-1").state
+        assert (state.status, state.stock, state.refund_due_cents) == (
+            OrderStatus.CANCELLED,
+            StockStatus.REFUSED,
+            5 * 899,
+        )
+        assert state.cancel_reason == "out of stock: mug"
+        assert [e.type for e in events(shop, self.WAREHOUSE)] == ["StockReceived", "StockShortage"]
+        assert shop.ledger.unchanged_by["fulfilment"] >= 1  # the release: nothing to give back
+
+    def test_cancelled_releases(self, shop: Shop) -> None:
+        """An order its customer cancels after the stock was reserved gives the stock back."""
+        place(shop, "o-1")
+        settle(shop.fulfilment)
+        shop.order_handler.handle("o-1", CancelOrder(order_id="o-1", reason="changed my mind"))
+        settle(shop.fulfilment)
+        *_, released = events(shop, self.WAREHOUSE)
+        assert released.event == StockReleased(order_id="o-1", items=self.ITEMS)
+        assert shop.warehouses.load("w-1").state.available == {"mug": 2}
+
+    def test_cancelled_before_reserved(self, shop: Shop) -> None:
+        """An order cancelled before the reactor saw it placed: the stock is reserved, not
+        confirmed on the order, then released."""
+        place(shop, "o-1")
+        shop.order_handler.handle("o-1", CancelOrder(order_id="o-1", reason="changed my mind"))
+        settle(shop.fulfilment)
+        assert [e.type for e in events(shop, self.WAREHOUSE)] == [
+            "StockReceived",
+            "StockReserved",
+            "StockReleased",
+        ]
+        assert [e.type for e in events(shop, self.ORDER)] == ["OrderPlaced", "OrderCancelled"]
+
+    def test_reacted_again(self, shop: Shop) -> None:
+        """A runner that reacts to every event again (its positions lost) sends the same
+        commands: each stored one is answered as a duplicate, and nothing more is stored."""
+        place(shop, "o-1")
+        pay(shop, "o-1")
+        settle(shop.fulfilment)
+        shop.fulfilment.release()
+        versions = [shop.event_store.version(s) for s in (self.ORDER, self.WAREHOUSE)]
+        again = ReactorRunner(
+            shop.event_store,
+            Fulfilment("w-1"),
+            S3ReadModelStore(shop.store, "replayed"),
+            handlers=shop.fulfilment_handlers,
+        )
+        run = again.catch_up()
+        assert (run.events, run.parked) == (6, ())
+        assert run.duplicates == 3  # the reservation, the confirmation, the shipment
+        assert [shop.event_store.version(s) for s in (self.ORDER, self.WAREHOUSE)] == versions
+        assert sum(shop.ledger.duplicates.values()) == 3
+
+    def test_ledger_handler(self) -> None:
+        """A LedgerHandler counts each command as its service's; a duplicate is not
+        acknowledged again."""
+        ledger = Ledger()
+        store = EventStore(InMemoryObjectStore())
+        orders = LedgerHandler(Repository(store, Order), ledger=ledger, service="fulfilment")
+        place_order = PlaceOrder(order_id="o-1", lines=MUGS)
+        first = orders.handle("o-1", place_order, command_id="c-1")
+        again = orders.handle("o-1", place_order, command_id="c-1")
+        assert again.duplicate
+        stream = first.stream
+        assert ledger.acknowledged[stream] == [first.recorded[0].id]
+        assert (ledger.commands[stream], ledger.duplicates[stream]) == (2, 1)
+        assert (ledger.commands_by["fulfilment"], ledger.unchanged_by["fulfilment"]) == (2, 1)

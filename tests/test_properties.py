@@ -16,9 +16,9 @@ import itertools
 import random
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
 import pytest
@@ -116,12 +116,28 @@ def _frequent_thread_switches() -> Iterator[None]:
         sys.setswitchinterval(interval)
 
 
+#: Runs each plan's commands by a writer of its own, as _run_writers does (tests/test_aio_*).
+Writers: TypeAlias = Callable[[str, list[list[CounterCommand]], RetryPolicy], list[list[Outcome]]]
+
+
 def check_concurrent_appends(
-    objects: ObjectStore, prefix: str, plans: list[list[CounterCommand]], max_attempts: int
+    objects: ObjectStore,
+    prefix: str,
+    plans: list[list[CounterCommand]],
+    max_attempts: int,
+    *,
+    writers: Writers | None = None,
 ) -> None:
-    """Race ``plans`` on one stream, then check the stream holds exactly what was acknowledged."""
+    """Race ``plans`` on one stream, then check the stream holds exactly what was acknowledged.
+
+    The writers are threads of CommandHandlers on ``objects`` unless ``writers`` runs them
+    (the async handler's tasks); the checks read ``objects``.
+    """
     policy = RetryPolicy(max_attempts=max_attempts, backoff=_BACKOFF)
-    by_writer = _run_writers(objects, prefix, plans, policy)
+    if writers is None:
+        by_writer = _run_writers(objects, prefix, plans, policy)
+    else:
+        by_writer = writers(prefix, plans, policy)
     outcomes = [outcome for outcomes in by_writer for outcome in outcomes]
     acknowledged = [o.result for o in outcomes if o.result is not None and o.result.recorded]
     exhausted = [o for o in outcomes if o.refusal == "exhausted"]

@@ -20,9 +20,11 @@ s3es's. An error that leaves a span is recorded on it as OpenTelemetry's error c
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeAlias, TypeVar
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
 
 #: The values a span attribute can hold.
 AttributeValue: TypeAlias = (
@@ -84,40 +86,70 @@ def traced(
     names) and returns the span's name and first attributes; ``end`` gives the attributes
     read from the return value, ``failed`` those read from an exception (after which the
     exception is recorded on the span and raised unchanged). The hooks run only for a span
-    that records. Without OpenTelemetry, the function itself is returned.
+    that records. Without OpenTelemetry, the function itself is returned. A coroutine
+    function's span lasts until its coroutine is done, and ``end`` reads what it returns.
     """
 
     def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
         if _TRACER is None:
             return function
 
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def in_async_span(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+                tracer = _active_tracer()
+                if tracer is None:
+                    return await function(*args, **kwargs)
+                with _span(tracer, start(*args, **kwargs), failed) as span:
+                    value = await function(*args, **kwargs)
+                    if end is not None and span.is_recording():
+                        span.set_attributes(end(value))
+                    return value
+
+            return cast("Callable[_P, _R]", in_async_span)
+
         @functools.wraps(function)
         def in_span(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             tracer = _active_tracer()
             if tracer is None:
                 return function(*args, **kwargs)
-            name, attributes = start(*args, **kwargs)
-            span = tracer.start_span(name, attributes=attributes)
-            token = _context.attach(_trace.set_span_in_context(span))
-            try:
-                try:
-                    value = function(*args, **kwargs)
-                except Exception as error:
-                    if span.is_recording():
-                        if failed is not None:
-                            span.set_attributes(failed(error))
-                        _record_error(span, error)
-                    raise
+            with _span(tracer, start(*args, **kwargs), failed) as span:
+                value = function(*args, **kwargs)
                 if end is not None and span.is_recording():
                     span.set_attributes(end(value))
                 return value
-            finally:
-                _context.detach(token)
-                span.end()
 
         return in_span
 
     return decorate
+
+
+@contextlib.contextmanager
+def _span(
+    tracer: Any,
+    opening: tuple[str, Attributes],
+    failed: Callable[[Exception], Attributes] | None,
+) -> Iterator[Any]:
+    """A span named and first annotated by ``opening``, current inside the block.
+
+    An exception that leaves the block is recorded on the span (with ``failed``'s attributes)
+    and raised unchanged.
+    """
+    name, attributes = opening
+    span = tracer.start_span(name, attributes=attributes)
+    token = _context.attach(_trace.set_span_in_context(span))
+    try:
+        yield span
+    except Exception as error:
+        if span.is_recording():
+            if failed is not None:
+                span.set_attributes(failed(error))
+            _record_error(span, error)
+        raise
+    finally:
+        _context.detach(token)
+        span.end()
 
 
 def annotate(attributes: Callable[[], Attributes]) -> None:

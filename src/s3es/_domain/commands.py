@@ -1,3 +1,4 @@
+# Generated from src/s3es/_domain/_async/commands.py by tools/async_to_sync.py: do not edit.
 """Command handling: load, decide, append; on a conflict, catch up and decide again.
 
 With ``group_commit``, the commands one handler receives for a stream while its PUT is in
@@ -8,39 +9,60 @@ flight ride the next PUT together: how writers share a hot stream without starvi
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeAlias
 
 import attrs
 import structlog
 
-from s3es._base.backoff import Backoff
+from s3es._base.concurrency import pause
 from s3es._base.logging import get_logger
-from s3es._base.tracing import Attributes, annotate, request_attributes, traced
+from s3es._base.tracing import annotate, traced
 from s3es._domain.aggregate import C, E, RecordedEvent, S
 from s3es._domain.cache import LoadedCache
 from s3es._domain.expected import ExpectedVersion, admits, pinned, validated
 from s3es._domain.group import Lanes, Pending
-from s3es._domain.repository import Appended, Loaded, Repository
-from s3es._eventstore.store import StreamConflict
+from s3es._domain.repository import Repository
+from s3es._domain.values import (
+    MAX_COMMAND_ID_LENGTH,
+    MAX_GROUP_EVENTS,
+    Appended,
+    CommandResult,
+    Decision,
+    Loaded,
+    RetryPolicy,
+    attempted,
+    check_command_id,
+    handle_span,
+    handled,
+)
+from s3es._eventstore.values import StreamConflict
 from s3es._storage.keys import StreamName
-from s3es._storage.metering import RequestCounts, measure_requests
+from s3es._storage.metering import measure_requests
 from s3es.errors import (
     ChunkTooLarge,
     ConcurrencyError,
     CorruptChunk,
     DomainContractError,
-    InvalidConfiguration,
     RetriesExhausted,
     StreamDeleted,
     WrongExpectedVersion,
 )
 
+__all__ = [
+    "MAX_COMMAND_ID_LENGTH",
+    "MAX_GROUP_EVENTS",
+    "CommandHandler",
+    "CommandResult",
+    "Decision",
+    "InlineView",
+    "RetryPolicy",
+]
+
 _log = get_logger("s3es.commands")
 
-#: The longest command id ``handle`` takes, in characters.
-MAX_COMMAND_ID_LENGTH = 200
+#: A command waiting to be decided, settled with a result or an error.
+PendingCommand: TypeAlias = Pending[Any, "CommandResult[Any, Any]"]
 
 
 class InlineView(Protocol):
@@ -57,112 +79,6 @@ class InlineView(Protocol):
         self, repository: Repository[Any, Any, Any], recorded: Sequence[RecordedEvent[Any]]
     ) -> None:
         """Take in ``recorded``, the events one append stored through ``repository``."""
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How a command handler answers concurrency conflicts.
-
-    At most ``max_attempts`` decisions in all (1: never retry); between two, a jittered pause
-    from ``backoff``.
-    """
-
-    max_attempts: int = attrs.field(default=10, validator=attrs.validators.ge(1))
-    backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.005, maximum=0.25))
-
-
-@attrs.frozen
-class CommandResult(Generic[S, E]):
-    """A handled command: the stream's new state and version, and what it stored.
-
-    ``recorded`` is empty (and nothing was written) when ``decide`` returned no events. Under
-    group commit, ``version`` is the version whose chunk holds the command's events (shared with
-    the other commands of its group), ``state`` the state right after the command's own
-    decision, and ``requests`` is zero for a command whose events rode another's PUT.
-
-    A ``duplicate`` is the answer to a command whose ``command_id`` the stream had stored
-    already: nothing was stored this time, and the result is the first one as read back:
-    ``version`` the version that stored the command, ``recorded`` its events as stored then
-    (the same ids, data, metadata and times), and ``state`` the state at that version (under
-    group commit: after the whole group's chunk, not right after the command's own decision).
-    ``attempts`` and ``requests`` are this call's. ``recorded`` is empty if the chunk that
-    stored the command was erased or merged by maintenance since.
-
-    .. versionchanged:: 0.2  ``duplicate``.
-    """
-
-    stream: StreamName
-    version: int
-    state: S
-    recorded: tuple[RecordedEvent[E], ...]
-    #: Decisions made: 1, plus one per concurrency conflict met.
-    attempts: int
-    #: True when the PUT's answer was lost and the stored chunk was found to be ours afterwards.
-    recovered: bool = False
-    #: Object-store requests this command sent, retries and loads included.
-    requests: RequestCounts = attrs.field(factory=RequestCounts)
-    #: True when the command's id was stored already: this is the first result, read back.
-    duplicate: bool = False
-
-    @property
-    def events(self) -> tuple[E, ...]:
-        """The domain events the command stored."""
-        return tuple(recorded.event for recorded in self.recorded)
-
-    @property
-    def conflicts(self) -> int:
-        """Concurrency conflicts met before the command's events were stored."""
-        return self.attempts - 1
-
-
-#: A command waiting to be decided, settled with a result or an error.
-_Pending: TypeAlias = Pending[Any, "CommandResult[Any, Any]"]
-#: The most events one group's chunk carries; the commands after that wait for the next PUT.
-MAX_GROUP_EVENTS = 1_000
-
-
-@attrs.frozen
-class Decision(Generic[S, E]):
-    """One command decided on a state: its events and the state after them, or its error."""
-
-    events: tuple[E, ...]
-    state: S
-    error: Exception | None = None
-    #: Under group commit: the index of the earlier decision of the group with the same
-    #: command id, whose result this command shares.
-    duplicate_of: int | None = None
-    #: The version that stored the command's id before: its result is read back from there.
-    recall: int | None = None
-
-
-def _handle_span(
-    handler: CommandHandler[Any, Any, Any], stream_id: str, command: object, **_: object
-) -> tuple[str, Attributes]:
-    """The span of one :meth:`CommandHandler.handle` call: its name and first attributes."""
-    command_type = type(command).__qualname__
-    return f"handle {command_type}", {
-        "s3es.stream.type": handler.repository.codec.stream_type,
-        "s3es.stream.id": stream_id,
-        "s3es.command.type": command_type,
-    }
-
-
-def _attempted(attempts: int, requests: RequestCounts) -> Attributes:
-    """What a handled command's span tells, stored or failed: decisions and requests."""
-    return {
-        "s3es.command.attempt_count": attempts,
-        "s3es.command.conflict_count": attempts - 1,
-        **request_attributes(requests),
-    }
-
-
-def _handled(result: CommandResult[Any, Any]) -> Attributes:
-    """What a stored command's span tells besides: the version stored, events, recovery."""
-    return {
-        "s3es.stream.version": result.version,
-        "s3es.command.event_count": len(result.recorded),
-        "s3es.command.recovered": result.recovered,
-    }
 
 
 class CommandHandler(Generic[S, C, E]):
@@ -210,11 +126,11 @@ class CommandHandler(Generic[S, C, E]):
     def __init__(
         self,
         repository: Repository[S, C, E],
-        retry: RetryPolicy = RetryPolicy(),  # noqa: RUF100
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - a frozen value
         *,
         cache_size: int = 10_000,
         inline: Sequence[InlineView] = (),
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         rng: random.Random | None = None,
         group_commit: bool = False,
     ) -> None:
@@ -230,7 +146,7 @@ class CommandHandler(Generic[S, C, E]):
         self._rng = rng or random.Random()
         self._lanes: Lanes[Any, CommandResult[Any, Any]] = Lanes()
 
-    @traced(start=_handle_span, end=_handled)
+    @traced(start=handle_span, end=handled)
     def handle(
         self,
         stream_id: str,
@@ -273,9 +189,11 @@ class CommandHandler(Generic[S, C, E]):
         """
         stream = self.repository.stream(stream_id)
         expected = validated(expected_version, stream)
-        _check_command_id(command_id, stream)
+        check_command_id(command_id, stream)
         policy = retry or self.retry
-        pending: _Pending = Pending(command, metadata, policy.max_attempts, expected, command_id)
+        pending: PendingCommand = Pending(
+            command, metadata, policy.max_attempts, expected, command_id
+        )
         # Log lines below (the event store's too) carry the stream and the attempt.
         with (
             measure_requests() as meter,
@@ -288,11 +206,11 @@ class CommandHandler(Generic[S, C, E]):
                 finally:
                     if self.group_commit:
                         self._lanes.done(stream_id, group)
-        annotate(lambda: _attempted(pending.attempts, meter.counts))
+        annotate(lambda: attempted(pending.attempts, meter.counts))
         result: CommandResult[S, E] = pending.outcome()
         return attrs.evolve(result, requests=meter.counts)
 
-    def _settle(self, stream_id: str, group: list[_Pending], policy: RetryPolicy) -> None:
+    def _settle(self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy) -> None:
         """Decide and store ``group``'s commands, in bounded chunks; settle every one.
 
         An error that is not one command's own (the store failed, the stream is deleted)
@@ -312,7 +230,9 @@ class CommandHandler(Generic[S, C, E]):
             if not isinstance(error, Exception):
                 raise
 
-    def _run(self, stream_id: str, group: list[_Pending], policy: RetryPolicy) -> list[_Pending]:
+    def _run(
+        self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy
+    ) -> list[PendingCommand]:
         """Decide ``group`` on the stream's state and store it as one version, retrying.
 
         Returns the commands left for the next version (past a group's bounds); every other
@@ -322,7 +242,7 @@ class CommandHandler(Generic[S, C, E]):
         cached = self.cache.get(stream_id)
         # fresh: the state was read in this call, not remembered from an earlier one.
         loaded, fresh = (repository.load(stream_id), True) if cached is None else (cached, False)
-        later: list[_Pending] = []
+        later: list[PendingCommand] = []
         while True:
             decisions, cut = self._decide_group(group, loaded)
             # Left out now: before those left out by an earlier round of this loop.
@@ -381,16 +301,20 @@ class CommandHandler(Generic[S, C, E]):
             return later
 
     def _halve(
-        self, stream_id: str, group: list[_Pending], policy: RetryPolicy, later: list[_Pending]
-    ) -> list[_Pending]:
+        self,
+        stream_id: str,
+        group: list[PendingCommand],
+        policy: RetryPolicy,
+        later: list[PendingCommand],
+    ) -> list[PendingCommand]:
         """Store the first half of ``group`` as its own version; the rest goes on with ``later``."""
         half = len(group) // 2
         rest = self._run(stream_id, group[:half], policy)
         return rest + group[half:] + later
 
     def _decide_group(
-        self, group: list[_Pending], loaded: Loaded[S]
-    ) -> tuple[list[Decision[S, E]], list[_Pending]]:
+        self, group: list[PendingCommand], loaded: Loaded[S]
+    ) -> tuple[list[Decision[S, E]], list[PendingCommand]]:
         """Each command of ``group`` decided in order, each on the state the ones before left.
 
         Stops before the command that would take the group past MAX_GROUP_EVENTS events (the
@@ -473,7 +397,7 @@ class CommandHandler(Generic[S, C, E]):
 
     def _settle_decided(
         self,
-        group: list[_Pending],
+        group: list[PendingCommand],
         decisions: list[Decision[S, E]],
         loaded: Loaded[S],
         recorded: tuple[RecordedEvent[E], ...],
@@ -507,7 +431,7 @@ class CommandHandler(Generic[S, C, E]):
             )
             pending.succeed(results[index])
 
-    def _recall(self, stream: StreamName, pending: _Pending, version: int) -> None:
+    def _recall(self, stream: StreamName, pending: PendingCommand, version: int) -> None:
         """Settle ``pending``, whose id ``version`` stored, with its first result, read back."""
         assert pending.command_id is not None  # noqa: S101 - only commands with ids are known
         _log.info(
@@ -540,10 +464,10 @@ class CommandHandler(Generic[S, C, E]):
     def _overtaken(
         self,
         stream_id: str,
-        group: list[_Pending],
+        group: list[PendingCommand],
         loaded: Loaded[S],
         conflict: ConcurrencyError,
-    ) -> tuple[Loaded[S] | None, list[_Pending]]:
+    ) -> tuple[Loaded[S] | None, list[PendingCommand]]:
         """After a conflict: fail the commands that expect a version the stream has moved past.
 
         Another writer stored ``loaded.version + 1``: a command expecting ``loaded.version`` or
@@ -578,11 +502,11 @@ class CommandHandler(Generic[S, C, E]):
 
     def _lost(
         self,
-        group: list[_Pending],
+        group: list[PendingCommand],
         loaded: Loaded[S],
         conflict: ConcurrencyError,
         policy: RetryPolicy,
-    ) -> list[_Pending]:
+    ) -> list[PendingCommand]:
         """After a conflict: settle the commands out of attempts; return those that go on."""
         self._log_conflict(conflict, group[0].attempts, policy)
         going_on = []
@@ -659,24 +583,4 @@ class CommandHandler(Generic[S, C, E]):
             attempt=attempt,
             version=conflict.expected_version + 1,
             max_attempts=policy.max_attempts,
-        )
-
-
-def _check_command_id(command_id: object, stream: StreamName) -> None:
-    """InvalidConfiguration, naming ``stream``, unless ``command_id`` is None or a usable id."""
-    if command_id is None:
-        return
-    problem = None
-    if not isinstance(command_id, str):
-        problem = f"a str, not {type(command_id).__qualname__}"
-    elif not 1 <= len(command_id) <= MAX_COMMAND_ID_LENGTH:
-        problem = f"1 to {MAX_COMMAND_ID_LENGTH} characters long, not {len(command_id)}"
-    else:
-        try:
-            command_id.encode("utf-8")
-        except UnicodeEncodeError:
-            problem = "Unicode text (it holds a lone surrogate)"
-    if problem is not None:
-        raise InvalidConfiguration(
-            f"command_id for stream {stream} must be {problem}: {command_id!r:.80}"
         )

@@ -1,10 +1,11 @@
+# Generated from src/s3es/_domain/_async/group.py by tools/async_to_sync.py: do not edit.
 """Group commit's queue: commands for one stream that wait while its PUT is in flight.
 
-One thread at a time leads a stream's lane: it decides and stores a group of commands. Commands
-that arrive meanwhile queue up in order; when the leader is done, the first of them leads the
-next group, which takes every command queued by then (up to a bound). So a stream in one
-process has at most one PUT in flight, and each PUT carries every decision that queued behind
-the one before it.
+One caller (a thread, or a task) at a time leads a stream's lane: it decides and stores a
+group of commands. Commands that arrive meanwhile queue up in order; when the leader is done,
+the first of them leads the next group, which takes every command queued by then (up to a
+bound). So a stream in one process has at most one PUT in flight, and each PUT carries every
+decision that queued behind the one before it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from s3es._base.concurrency import Signal
 from s3es._domain.expected import ExpectedVersion
 
 C = TypeVar("C")
@@ -43,7 +45,9 @@ class Pending(Generic[C, R]):
     done: bool = False
     #: The group this command is to lead (handed over by the previous leader), if any.
     group: list[Pending[C, R]] | None = None
-    _ready: threading.Event = attrs.field(factory=threading.Event)
+    #: Set when the command waits in a lane: the leader sets it once the command is settled or
+    #: is to lead.
+    ready: Signal | None = None
 
     def succeed(self, result: R) -> None:
         """Settle the command with ``result``."""
@@ -54,6 +58,11 @@ class Pending(Generic[C, R]):
         if not self.done:
             self.error, self.done = error, True
 
+    def wake(self) -> None:
+        """Let the command that waits in its lane go on: it is settled, or it is to lead."""
+        if self.ready is not None:
+            self.ready.set()
+
     def outcome(self) -> R:
         """The result, or raise the error."""
         if self.error is not None:
@@ -63,7 +72,10 @@ class Pending(Generic[C, R]):
 
 
 class Lanes(Generic[C, R]):
-    """Each stream's queue of commands waiting for the PUT in flight. Thread-safe."""
+    """Each stream's queue of commands waiting for the PUT in flight. Thread-safe.
+
+    Its lock is never held across an ``await``: the async lanes take it as the threads' do.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -73,15 +85,16 @@ class Lanes(Generic[C, R]):
     def join(self, stream_id: str, pending: Pending[C, R]) -> list[Pending[C, R]] | None:
         """Queue ``pending``; return the group it is to lead, or None once it is settled.
 
-        Blocks while another thread leads the stream and ``pending`` waits its turn.
+        Waits while another caller leads the stream and ``pending`` waits its turn.
         """
         with self._lock:
             lane = self._lanes.get(stream_id)
             if lane is None:
                 self._lanes[stream_id] = deque()
                 return [pending]
+            ready = pending.ready = Signal()
             lane.append(pending)
-        pending._ready.wait()  # noqa: SLF001 - set by the leader that settles or hands over
+        ready.wait()  # set by the leader that settles it or hands it the lead
         return pending.group
 
     def done(self, stream_id: str, group: list[Pending[C, R]]) -> None:
@@ -94,6 +107,6 @@ class Lanes(Generic[C, R]):
             else:
                 del self._lanes[stream_id]
         for pending in group[1:]:
-            pending._ready.set()  # noqa: SLF001
+            pending.wake()
         if nxt:
-            nxt[0]._ready.set()  # noqa: SLF001
+            nxt[0].wake()

@@ -1,9 +1,9 @@
+# Generated from src/s3es/_domain/_async/repository.py by tools/async_to_sync.py: do not edit.
 """The repository: an aggregate's streams in an event store, loaded from snapshots."""
 
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic
 
@@ -11,10 +11,22 @@ import attrs
 
 from s3es._base.coerce import as_instance
 from s3es._base.logging import get_logger
-from s3es._base.tracing import Attributes, annotate, traced
+from s3es._base.tracing import annotate, traced
 from s3es._domain.aggregate import Aggregate, AggregateCodec, C, E, RecordedEvent, S
+from s3es._domain.values import (
+    DEFAULT_COMMAND_WINDOW,
+    Appended,
+    Loaded,
+    Recalled,
+    bounded,
+    commands_of,
+    load_span,
+    rebases,
+    remember,
+)
 from s3es._eventstore.chunk import Chunk, Snapshot
-from s3es._eventstore.store import EventStore, StreamConflict
+from s3es._eventstore.store import EventStore
+from s3es._eventstore.values import StreamConflict
 from s3es._storage.keys import ChunkKey, StreamName
 from s3es.errors import (
     ChunkTooLarge,
@@ -27,59 +39,9 @@ from s3es.errors import (
     StreamDeleted,
 )
 
+__all__ = ["DEFAULT_COMMAND_WINDOW", "Appended", "Loaded", "Recalled", "Repository"]
+
 _log = get_logger("s3es.repository")
-
-
-#: How many of a stream's most recent command ids a Repository remembers unless told otherwise.
-DEFAULT_COMMAND_WINDOW = 100
-
-
-def _no_commands() -> dict[str, int]:
-    return {}
-
-
-@attrs.frozen
-class Loaded(Generic[S]):
-    """An aggregate's state at a version of its stream (0: no events yet).
-
-    ``commands`` is the stream's window of recent command ids at that version, each with the
-    version that stored it, oldest first: what tells a retried command from a new one.
-
-    .. versionchanged:: 0.2  ``commands``.
-    """
-
-    stream: StreamName
-    version: int
-    state: S
-    commands: Mapping[str, int] = attrs.field(factory=_no_commands, repr=False)
-
-
-@attrs.frozen
-class Recalled(Generic[S, E]):
-    """What a command stored before, read back: the version, the state there, its events."""
-
-    loaded: Loaded[S]
-    recorded: tuple[RecordedEvent[E], ...]
-
-
-@attrs.frozen
-class Appended(Generic[S, E]):
-    """What an append stored: the new state and version, and the events with their ids."""
-
-    loaded: Loaded[S]
-    recorded: tuple[RecordedEvent[E], ...]
-    #: True when the PUT's answer was lost and the chunk was found to be ours afterwards.
-    recovered: bool
-
-
-def _load_span(repository: Repository[Any, Any, Any], stream_id: str) -> tuple[str, Attributes]:
-    """The span of one :meth:`Repository.load`: its name and first attributes."""
-    stream_type = repository.codec.stream_type
-    return f"load {stream_type}", {
-        "s3es.stream.type": stream_type,
-        "s3es.stream.id": stream_id,
-        "s3es.load.replayed": False,
-    }
 
 
 class Repository(Generic[S, C, E]):
@@ -117,7 +79,7 @@ class Repository(Generic[S, C, E]):
         return StreamName(type=self.codec.stream_type, id=stream_id)
 
     @traced(
-        start=_load_span,
+        start=load_span,
         end=lambda loaded: {"s3es.stream.version": loaded.version},
     )
     def load(self, stream_id: str) -> Loaded[S]:
@@ -134,7 +96,7 @@ class Repository(Generic[S, C, E]):
             raise StreamDeleted(stream, latest.version)
         state, reason = self.codec.state_from(latest.snapshot)
         if state is not None:
-            return Loaded(stream, latest.version, state, self._bounded(_commands_of(latest)))
+            return Loaded(stream, latest.version, state, self._bounded(commands_of(latest)))
         _log.info("replay_fallback", stream=str(stream), version=latest.version, reason=reason)
         annotate(lambda: {"s3es.load.replayed": True})
         loaded, last = self._read_forward(stream, self.aggregate.initial_state(), 0)
@@ -235,15 +197,15 @@ class Repository(Generic[S, C, E]):
         state, version, start = loaded.state, loaded.version, 0
         commands = dict(loaded.commands)
         if version > 0:
-            rebases = [i for i, chunk in enumerate(chunks) if _rebases(chunk)]
-            if rebases:
-                start = rebases[-1] + 1
-                fence = chunks[rebases[-1]]
+            fences = [i for i, chunk in enumerate(chunks) if rebases(chunk)]
+            if fences:
+                start = fences[-1] + 1
+                fence = chunks[fences[-1]]
                 state, version = self._rebased(fence), fence.version
         events = self.codec.events
         for chunk in chunks:
             if chunk.commands:
-                _remember(commands, chunk)
+                remember(commands, chunk)
         for chunk in chunks[start:]:
             state = self.evolve(stream, state, events(chunk, self._key_of(chunk)))
             version = chunk.version
@@ -251,10 +213,7 @@ class Repository(Generic[S, C, E]):
 
     def _bounded(self, commands: dict[str, int]) -> dict[str, int]:
         """``commands`` (oldest first) cut to the ``command_window`` most recent."""
-        excess = len(commands) - self.command_window
-        if excess <= 0:
-            return commands
-        return dict(itertools.islice(commands.items(), excess, None))
+        return bounded(commands, self.command_window)
 
     def snapshot(self, loaded: Loaded[S], version: int | None = None) -> Snapshot:
         """The snapshot of ``loaded``: its state and its window of command ids.
@@ -288,7 +247,7 @@ class Repository(Generic[S, C, E]):
             state = self._state_at(stream, version, None)
             return Recalled(Loaded(stream, version, state), ())
         state = self._state_at(stream, version, chunk.snapshot)
-        loaded = Loaded(stream, version, state, self._bounded(_commands_of(chunk)))
+        loaded = Loaded(stream, version, state, self._bounded(commands_of(chunk)))
         span = chunk.commands.get(command_id)
         if span is None:
             return Recalled(loaded, ())
@@ -381,7 +340,7 @@ class Repository(Generic[S, C, E]):
         if found is not None and found.rebased:
             state, _ = self.codec.state_from(found.snapshot)
             if state is not None:
-                commands = _remember(dict(loaded.commands), found)
+                commands = remember(dict(loaded.commands), found)
                 return Loaded(stream, found.version, state, self._bounded(commands))
         elif found is not None and not found.erased and found.base_version == loaded.version:
             return self.fold(loaded, [found])
@@ -392,7 +351,7 @@ class Repository(Generic[S, C, E]):
             raise StreamDeleted(stream, latest.version)
         state, reason = self.codec.state_from(latest.snapshot)
         if state is not None:
-            return Loaded(stream, latest.version, state, self._bounded(_commands_of(latest)))
+            return Loaded(stream, latest.version, state, self._bounded(commands_of(latest)))
         _log.info("refresh_walk", stream=str(stream), version=latest.version, reason=reason)
         caught_up, _ = self._read_forward(stream, loaded.state, loaded.version)
         return caught_up
@@ -467,30 +426,3 @@ class Repository(Generic[S, C, E]):
             for record, event in zip(result.events, events, strict=True)
         )
         return Appended(new, recorded, result.recovered)
-
-
-def _remember(commands: dict[str, int], chunk: Chunk) -> dict[str, int]:
-    """``commands`` (a window, oldest first) plus the ids ``chunk`` stores.
-
-    Each at the version that stored it: in a merged chunk, which covers several, its first
-    event's.
-    """
-    for command_id, (start, _) in chunk.commands.items():
-        commands.setdefault(command_id, chunk.events[start].version or chunk.version)
-    return commands
-
-
-def _commands_of(chunk: Chunk) -> dict[str, int]:
-    """The window of command ids at ``chunk``'s version: its snapshot's, and its own."""
-    window = dict(chunk.snapshot.commands) if chunk.snapshot is not None else {}
-    return _remember(window, chunk)
-
-
-def _rebases(chunk: Chunk) -> bool:
-    """Whether catching up through ``chunk`` from an older state must take its state instead.
-
-    An erasure's fence does; so does a chunk merged over several versions, which may stand for
-    fences among them (the events of an erasure's merged chunk are redacted, an older state's
-    are not).
-    """
-    return chunk.rebased or chunk.version - chunk.base_version > 1

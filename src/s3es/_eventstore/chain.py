@@ -1,44 +1,47 @@
-"""The chain of chunks a full read of a stream follows, walked in one place for every reader.
+# Generated from src/s3es/_eventstore/_async/chain.py by tools/async_to_sync.py: do not edit.
+"""The walk down the chain of chunks a full read of a stream follows, in one place for every reader.
 
-A stream's latest version names the version its events follow (``base_version``), that one the
-one before, down to version 0: a compacted chunk skips the versions it covers. Of the chunks of
-one version the highest-numbered stands for it (a re-snapshotted or merged chunk is stored
-beside the version's chunk 0, with a higher number). The event store walks this chain to read a
-stream and raises at a break; verification walks it to report the break as a problem. Both get
-their chains from :func:`newest_of_each_version` and :func:`walk_chain`, which send no request
-of their own: the caller's listing and ``read`` do.
+The event store walks this chain to read a stream and raises at a break; verification walks it
+to report the break as a problem. Both get their chains from
+:func:`newest_of_each_version` and :func:`walk_chain`, which send no
+request of their own: the caller's listing and ``read`` do. :class:`ReadAhead` is a ``read``
+that fetches the links the walk will need next while it decodes the one at hand.
 """
 
 from __future__ import annotations
 
 import collections
-import enum
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
-import attrs
-
+from s3es._base.concurrency import Future, forget, outcome
 from s3es._eventstore.chunk import Chunk
+from s3es._eventstore.links import (
+    MIN_WAIT,
+    BreakReason,
+    ChainBreak,
+    L,
+    Link,
+    Location,
+    N,
+    NumberedLocation,
+)
 from s3es._storage.keys import FIRST_CHUNK
 
+__all__ = [
+    "MIN_WAIT",
+    "BreakReason",
+    "ChainBreak",
+    "Link",
+    "Location",
+    "NumberedLocation",
+    "ReadAhead",
+    "newest_of_each_version",
+    "walk_chain",
+]
 
-class Location(Protocol):
-    """Where a chunk is stored: what the walk needs to know of it before reading it."""
-
-    @property
-    def key(self) -> str:
-        """The chunk's object key."""
-        ...  # pragma: no cover - a protocol
-
-    @property
-    def version(self) -> int:
-        """The version the chunk is of."""
-        ...  # pragma: no cover - a protocol
-
-
-L = TypeVar("L", bound=Location)
+T = TypeVar("T")
 
 
 def newest_of_each_version(listed: Iterable[L], *, after_version: int = 0) -> dict[int, L]:
@@ -54,38 +57,6 @@ def newest_of_each_version(listed: Iterable[L], *, after_version: int = 0) -> di
             break
         newest.setdefault(where.version, where)
     return newest
-
-
-class BreakReason(enum.Enum):
-    """Why a chain ends before it reaches the version a read started after."""
-
-    #: No chunk of ``version`` is listed, though the chunk at ``key`` follows it.
-    MISSING = "missing"
-    #: The chunk at ``key`` is an erased chunk, and no merged chunk stands for it.
-    ERASED = "erased"
-    #: The chunk at ``key`` is a tombstone below the top of the chain, stored after it.
-    TOMBSTONE = "tombstone"
-
-
-@attrs.frozen
-class ChainBreak:
-    """Where and why a chain breaks.
-
-    ``key`` is the key the reason names; ``version`` the missing version, or that of the
-    erased chunk or the tombstone.
-    """
-
-    reason: BreakReason
-    key: str
-    version: int
-
-
-@attrs.frozen
-class Link(Generic[L]):
-    """One chunk of the chain and where it is stored."""
-
-    where: L
-    chunk: Chunk
 
 
 def walk_chain(
@@ -123,22 +94,6 @@ def walk_chain(
         where, at_top = below, False
 
 
-class NumberedLocation(Location, Protocol):
-    """A location that also says which chunk of its version it is."""
-
-    @property
-    def number(self) -> int:
-        """The chunk's number within its version (0: an append's)."""
-        ...  # pragma: no cover - a protocol
-
-
-N = TypeVar("N", bound=NumberedLocation)
-#: Seconds a fetch must take for :class:`ReadAhead` to send the next ones ahead: 1 ms, less
-#: than any request over a network takes, more than a read from memory.
-MIN_WAIT = 0.001
-T = TypeVar("T")
-
-
 class ReadAhead(Generic[N, T]):
     """A ``read`` for :func:`walk_chain` that fetches the links the walk will likely need next.
 
@@ -156,14 +111,15 @@ class ReadAhead(Generic[N, T]):
     or stops below the top (a tombstone or an erased chunk there), wastes at most the fetches
     already started (``depth``). Those not started are cancelled.
 
-    Handing a fetch to a thread costs some 15 µs of CPU: more than a GET from memory or a
-    local disk takes. So a fetch read at once that took less than ``min_wait`` seconds starts
-    no read-ahead; the walk reads one chunk at a time for as long as the store answers that
-    fast (a stream in memory replays at the speed of decoding it).
+    Handing a fetch to a thread (or a task) costs some 15 µs of CPU: more than a GET from
+    memory or a local disk takes. So a fetch read at once that took less than ``min_wait``
+    seconds starts no read-ahead; the walk reads one chunk at a time for as long as the store
+    answers that fast (a stream in memory replays at the speed of decoding it).
 
-    ``fetch`` runs through ``submit`` (a thread pool's); ``finish`` turns its result into the
-    chunk in the caller's thread, so a corrupt chunk raises in walk order. Call :meth:`close`
-    when the walk ends, to cancel what it no longer needs.
+    ``fetch`` runs through ``submit`` (a thread pool's; the event loop's tasks for the async
+    store); ``finish`` turns its result into the chunk in the caller's thread (or task), so a
+    corrupt chunk raises in walk order. Call :meth:`close` when the walk ends, to cancel what
+    it no longer needs.
     """
 
     def __init__(
@@ -194,11 +150,11 @@ class ReadAhead(Generic[N, T]):
         """The chunk at ``where``: fetched ahead if it was predicted, else read now."""
         pending = self._pending
         while pending and pending[0][0] is not where and pending[0][0] != where:
-            pending.popleft()[1].cancel()  # mispredicted
+            forget(pending.popleft()[1])  # mispredicted
         if pending:
             _, future = pending.popleft()
             self._fill()
-            chunk = self._finish(where, future.result())
+            chunk = self._finish(where, outcome(future))
         else:
             self._next = None
             started = time.perf_counter()
@@ -217,7 +173,7 @@ class ReadAhead(Generic[N, T]):
     def close(self) -> None:
         """Cancel every fetch not started yet; forget the prediction."""
         while self._pending:
-            self._pending.popleft()[1].cancel()
+            forget(self._pending.popleft()[1])
         self._next = None
 
     def _fill(self) -> None:

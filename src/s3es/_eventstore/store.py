@@ -1,3 +1,4 @@
+# Generated from src/s3es/_eventstore/_async/store.py by tools/async_to_sync.py: do not edit.
 """The event store: streams of chunks on an object store, appended with put-if-absent.
 
 It knows keys, chunks and versions, and nothing of aggregates: events arrive as EventRecords
@@ -6,26 +7,14 @@ and snapshots as JSON.
 
 from __future__ import annotations
 
-import contextvars
-import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import attrs
-
 from s3es._base.clock import Clock, utc_now
+from s3es._base.concurrency import Future, Workers
 from s3es._base.logging import get_logger
-from s3es._base.tracing import Attributes, traced
-from s3es._eventstore.chain import (
-    BreakReason,
-    ChainBreak,
-    Link,
-    ReadAhead,
-    newest_of_each_version,
-    walk_chain,
-)
+from s3es._base.tracing import traced
+from s3es._eventstore.chain import ReadAhead, newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import (
     NO_COMMANDS,
     Chunk,
@@ -34,12 +23,23 @@ from s3es._eventstore.chunk import (
     decode_chunk,
     encode_chunk,
 )
+from s3es._eventstore.links import BreakReason, ChainBreak, Link
+from s3es._eventstore.values import (
+    DEFAULT_MAX_CHUNK_BYTES,
+    DEFAULT_READ_AHEAD,
+    READ_ATTEMPTS,
+    AppendResult,
+    StreamConflict,
+    append_failure,
+    append_span,
+    new_id,
+    trimmed,
+)
 from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
 from s3es._storage.port import ObjectStore, StoredObject
 from s3es.errors import (
     AppendOutcomeUnknown,
     ChunkTooLarge,
-    ConcurrencyError,
     CorruptChunk,
     InvalidConfiguration,
     InvalidStreamName,
@@ -49,71 +49,17 @@ from s3es.errors import (
     StreamDeleted,
 )
 
+__all__ = [
+    "DEFAULT_MAX_CHUNK_BYTES",
+    "DEFAULT_READ_AHEAD",
+    "AppendResult",
+    "EventStore",
+    "StreamConflict",
+]
+
 _log = get_logger("s3es.eventstore")
 
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
-#: How often a read lists the stream again when a chunk it listed is gone, or erased, before
-#: it is read.
-_READ_ATTEMPTS = 3
-#: The largest chunk an EventStore writes or reads unless told otherwise: 16 MiB.
-DEFAULT_MAX_CHUNK_BYTES = 16 * 1024 * 1024
-#: GETs a read of a long stream keeps in flight unless told otherwise. At 20 ms a request,
-#: 10,000 chunks need 20 in flight to be read in 10 s; 32 leaves room, and stays below the
-#: S3 adapter's 50 pooled connections.
-DEFAULT_READ_AHEAD = 32
-
 _R = TypeVar("_R")
-
-
-@attrs.frozen
-class AppendResult:
-    """An append that is stored: the chunk written and its events, with their ids."""
-
-    stream: StreamName
-    version: int
-    key: str
-    append_id: str
-    events: tuple[EventRecord, ...]
-    #: True when the PUT's answer was lost and the stored chunk was found to be ours afterwards.
-    recovered: bool = False
-
-
-class StreamConflict(ConcurrencyError):  # noqa: N818 - a ConcurrencyError, named as one
-    """A ConcurrencyError that carries the chunk found at the contested version, if it was read.
-
-    A writer that catches up from ``found`` needs no further request to learn the next version.
-    """
-
-    def __init__(
-        self, stream: StreamName, expected_version: int, actual_version: int, found: Chunk | None
-    ) -> None:
-        super().__init__(stream, expected_version, actual_version)
-        self.found = found
-
-
-def _append_span(_: EventStore, chunk: Chunk) -> tuple[str, Attributes]:
-    """The span of one :meth:`EventStore.commit` (an append): its name and first attributes."""
-    stream = chunk.stream
-    return f"append {stream.type}", {
-        "s3es.stream.type": stream.type,
-        "s3es.stream.id": stream.id,
-        "s3es.stream.version": chunk.version,
-        "s3es.append.event_count": len(chunk.events),
-        "s3es.append.deleted": chunk.deleted,
-    }
-
-
-def _append_failure(error: Exception) -> str:
-    """How an append that raised ``error`` ended: conflict, unknown (its outcome) or failed."""
-    if isinstance(error, ConcurrencyError):
-        return "conflict"
-    if isinstance(error, AppendOutcomeUnknown):
-        return "unknown"
-    return "failed"
 
 
 class EventStore:
@@ -134,8 +80,9 @@ class EventStore:
     ``read_ahead`` bounds the GETs a read of a stream's chunks (:meth:`chunks`) keeps in
     flight: from the listing it knows which chunk stands for each version, so it fetches the
     ones the chain will need next before it has read their successors, in a thread pool of
-    that many workers shared by the store's reads. 0 reads one chunk at a time. It sends no
-    more requests than reading one at a time for a stream of appends; see
+    that many workers shared by the store's reads (tasks of the event loop, for the async
+    store). 0 reads one chunk at a time. It sends no more requests than reading one at a time
+    for a stream of appends; see
     :class:`~s3es._eventstore.chain.ReadAhead` for the few a compacted stream can waste.
     """
 
@@ -145,7 +92,7 @@ class EventStore:
         *,
         prefix: str = "",
         clock: Clock = utc_now,
-        new_id: Callable[[], str] = _new_id,
+        new_id: Callable[[], str] = new_id,
         feed: bool = False,
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
         read_ahead: int = DEFAULT_READ_AHEAD,
@@ -157,8 +104,7 @@ class EventStore:
                 f"read_ahead must be an int >= 0 (0: one GET at a time), not {read_ahead!r}"
             )
         self.read_ahead = read_ahead
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._workers = Workers(read_ahead, "s3es-read-ahead")
         self.objects = objects
         self.keys = StreamKeys(prefix)
         self.feed = feed
@@ -241,9 +187,9 @@ class EventStore:
         return self.commit(chunk)
 
     @traced(
-        start=_append_span,
+        start=append_span,
         end=lambda result: {"s3es.append.outcome": "recovered" if result.recovered else "stored"},
-        failed=lambda error: {"s3es.append.outcome": _append_failure(error)},
+        failed=lambda error: {"s3es.append.outcome": append_failure(error)},
     )
     def commit(self, chunk: Chunk) -> AppendResult:
         """Store ``chunk`` as chunk 0 of its version, put-if-absent; judge an unclear answer.
@@ -338,8 +284,9 @@ class EventStore:
 
         Raises CorruptChunk for a key under the stream that is not a chunk key.
         """
-        keys = self.objects.list_keys(self.keys.stream_prefix(stream))
-        yield from self.keys.parse_listing(stream, keys)
+        parse = self.keys.parser(stream)
+        for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
+            yield parse(key)
 
     def read(self, where: ChunkKey) -> tuple[Chunk, str] | None:
         """The chunk stored at ``where`` and its ETag, or None if it is gone. One GET."""
@@ -376,8 +323,9 @@ class EventStore:
 
     def _newest(self, stream: StreamName) -> ChunkKey | None:
         """Where the newest chunk of ``stream`` is (keys list newest first); one LIST of one key."""
-        newest = next(iter(self.objects.list_keys(self.keys.stream_prefix(stream), limit=1)), None)
-        return None if newest is None else self.keys.parse(stream, newest)
+        for newest in self.objects.list_keys(self.keys.stream_prefix(stream), limit=1):
+            return self.keys.parse(stream, newest)
+        return None
 
     def version(self, stream: StreamName) -> int:
         """The latest version of ``stream`` (a tombstone's too), 0 if it has none. One LIST."""
@@ -391,7 +339,7 @@ class EventStore:
         ``after_version``, None also if the stream has no version after it: then the LIST is
         the only request (a cached state that is still current costs no GET).
         """
-        for _ in range(_READ_ATTEMPTS):
+        for _ in range(READ_ATTEMPTS):
             newest = self._newest(stream)
             if newest is None or newest.version <= after_version:
                 return None
@@ -401,7 +349,7 @@ class EventStore:
         raise ObjectStoreError(
             "GET",
             self.keys.stream_prefix(stream),
-            f"the latest chunk vanished between LIST and GET {_READ_ATTEMPTS} times",
+            f"the latest chunk vanished between LIST and GET {READ_ATTEMPTS} times",
         )
 
     def chunks(
@@ -434,7 +382,7 @@ class EventStore:
                 f"start), not {after_version!r}"
             )
         newest_first = self._chain(stream, after_version, older_snapshots=older_snapshots)
-        for attempt in range(1, _READ_ATTEMPTS):
+        for attempt in range(1, READ_ATTEMPTS):
             if not isinstance(newest_first, ChainBreak):
                 break
             _log.debug("chain_erased", stream=str(stream), key=newest_first.key, attempt=attempt)
@@ -444,7 +392,7 @@ class EventStore:
                 newest_first.key, "an erased chunk in the chain: no merged chunk stands for it"
             )
         for chunk in reversed(newest_first):
-            yield _trimmed(chunk, after_version)
+            yield trimmed(chunk, after_version)
 
     def _chain(
         self, stream: StreamName, after_version: int, *, older_snapshots: bool
@@ -515,19 +463,12 @@ class EventStore:
         return stored
 
     def _submit(self, fetch: Callable[[ChunkKey], _R], where: ChunkKey) -> Future[_R]:
-        """Run ``fetch(where)`` in the read-ahead pool, in the caller's context.
+        """Start ``fetch(where)`` in the background, in the caller's context.
 
         The context carries the request meters (:func:`~s3es.metering.measure_requests`) and
         the log's bound values, so a GET sent ahead counts and logs as the caller's.
         """
-        with self._pool_lock:
-            if self._pool is None:
-                # Its idle threads end when the store (and so the pool) is collected.
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.read_ahead, thread_name_prefix="s3es-read-ahead"
-                )
-            pool = self._pool
-        return pool.submit(contextvars.copy_context().run, fetch, where)
+        return self._workers.submit(fetch, where)
 
     def _encode(self, chunk: Chunk) -> bytes:
         """``chunk`` as stored; ChunkTooLarge if it is larger than ``max_chunk_bytes``."""
@@ -548,19 +489,3 @@ class EventStore:
                 "allows; an EventStore with a larger max_chunk_bytes can read it",
             )
         return decode_chunk(where, body, with_snapshot=with_snapshot)
-
-
-def _trimmed(chunk: Chunk, after_version: int) -> Chunk:
-    """``chunk`` without the events of versions up to ``after_version``.
-
-    A merged chunk whose versions after ``after_version`` hold no event (erasures' fences)
-    comes as a fence (``rebased``, no event, its snapshot): a reader catching up through it
-    must not fold onto the state it held.
-    """
-    if chunk.base_version >= after_version:
-        return chunk
-    later = tuple(e for e in chunk.events if (e.version or chunk.version) > after_version)
-    # Event ranges of the commands name the untrimmed events: the trimmed chunk names none.
-    return attrs.evolve(
-        chunk, base_version=after_version, events=later, rebased=not later, commands=NO_COMMANDS
-    )

@@ -32,9 +32,10 @@ appender died between its two PUTs) is caught by the projector's periodic full s
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote, unquote
 
 import attrs
@@ -226,9 +227,11 @@ class StreamKeys:
 
         .. versionadded:: 0.2
         """
-        stream_prefix = self.stream_prefix(stream)
-        for key in keys:
-            yield _parse_chunk_key(stream, stream_prefix, key)
+        return map(self.parser(stream), keys)
+
+    def parser(self, stream: StreamName) -> Callable[[str], ChunkKey]:
+        """:meth:`parse` for the keys of ``stream``, its prefix made and checked once for all."""
+        return functools.partial(_parse_chunk_key, stream, self.stream_prefix(stream))
 
     def parse_any_chunk_key(self, key: str) -> ChunkKey | None:
         """The chunk that ``key`` names, of whichever stream; None if it names no chunk here.

@@ -1,39 +1,17 @@
+# Generated from src/s3es/_storage/_async/latency.py by tools/async_to_sync.py: do not edit.
 """An object-store wrapper that takes as long as S3 would: for measuring speed on one machine."""
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 
-import attrs
-
+from s3es._base.concurrency import pause
+from s3es._storage.latency_model import SimulatedLatency
 from s3es._storage.port import LIST_PAGE_SIZE, ForwardingObjectStore, ObjectStore, StoredObject
 
-
-@attrs.frozen
-class SimulatedLatency:
-    """Seconds each kind of request takes, each drawn within ``jitter`` (a fraction) of it.
-
-    The defaults are round figures for S3 Standard seen from EC2 in the same region.
-    """
-
-    put: float = attrs.field(default=0.020, validator=attrs.validators.ge(0))
-    get: float = attrs.field(default=0.015, validator=attrs.validators.ge(0))
-    list: float = attrs.field(default=0.020, validator=attrs.validators.ge(0))
-    delete: float = attrs.field(default=0.015, validator=attrs.validators.ge(0))
-    jitter: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
-
-    @classmethod
-    def fixed(cls, seconds: float) -> SimulatedLatency:
-        """The same latency for every request."""
-        return cls(put=seconds, get=seconds, list=seconds, delete=seconds)
-
-    def sample(self, kind: str, rng: random.Random) -> float:
-        """A latency for one request of ``kind``."""
-        base: float = getattr(self, kind)
-        return base * rng.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else base
+__all__ = ["LatencyObjectStore", "SimulatedLatency"]
 
 
 class LatencyObjectStore(ForwardingObjectStore):
@@ -47,7 +25,7 @@ class LatencyObjectStore(ForwardingObjectStore):
         inner: ObjectStore,
         latency: SimulatedLatency,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         seed: int | None = None,
     ) -> None:
         super().__init__(inner)
@@ -82,18 +60,23 @@ class LatencyObjectStore(ForwardingObjectStore):
     ) -> Iterator[str]:
         """The wrapped listing, with a LIST's latency before each page of 1,000 keys."""
         self._wait("list")
-        listing = super().list_keys(prefix, start_after=start_after, limit=limit)
-        for listed, key in enumerate(listing):
-            if listed and listed % LIST_PAGE_SIZE == 0:
+        on_page = LIST_PAGE_SIZE  # keys the page waited for may still hold
+        for key in super().list_keys(prefix, start_after=start_after, limit=limit):
+            if not on_page:
                 self._wait("list")  # the next page: waited for only if there is a key on it
+                on_page = LIST_PAGE_SIZE
+            on_page -= 1
             yield key
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
         """The wrapped listing of common prefixes, with a LIST's latency before each page."""
         self._wait("list")
-        for listed, folder in enumerate(super().list_prefixes(prefix)):
-            if listed and listed % LIST_PAGE_SIZE == 0:
+        on_page = LIST_PAGE_SIZE
+        for folder in super().list_prefixes(prefix):
+            if not on_page:
                 self._wait("list")
+                on_page = LIST_PAGE_SIZE
+            on_page -= 1
             yield folder
 
     def delete(self, key: str) -> None:

@@ -16,6 +16,21 @@ from s3es._base.backoff import Backoff
 from s3es._base.logging import get_logger
 from s3es._storage.metering import RequestCounter, RequestCounts
 from s3es._storage.port import StoredObject, keys_wanted, list_page_size
+from s3es._storage.s3_protocol import (
+    client_options,
+    error_code,
+    failure,
+    listed_keys,
+    listed_prefixes,
+    listing_arguments,
+    missing,
+    next_page,
+    put_arguments,
+    put_refused,
+    replace_refused,
+    request_kind,
+    retryable,
+)
 from s3es._storage.selftest import require_conditional_writes
 from s3es.errors import ObjectAlreadyExists, ObjectChanged, ObjectStoreError
 
@@ -24,24 +39,6 @@ if TYPE_CHECKING:
 
 _log = get_logger("s3es.s3")
 _T = TypeVar("_T")
-
-_REQUEST_KINDS = {
-    "PutObject": "put",
-    "GetObject": "get",
-    "ListObjectsV2": "list",
-    "DeleteObject": "delete",
-}
-#: Answers after which S3 asks the client to send the same request again, with backoff.
-#: botocore retries none of 409 and gives up on 503 after its own attempts.
-_RETRYABLE_CODES = frozenset({"ConditionalRequestConflict", "SlowDown", "ServiceUnavailable"})
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _status(error: ClientError) -> int:
-    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 class S3ObjectStore:
@@ -99,14 +96,7 @@ class S3ObjectStore:
         :func:`~s3es.ops.self_test`, under ``self_test_prefix``: the event store's prefix) and
         raises InvalidConfiguration, naming the bucket and the condition, if it does not.
         """
-        config = Config(
-            # 3 attempts in all; the adapter's own retries of 409 and 503 come on top.
-            retries={"mode": "standard", "total_max_attempts": 3},
-            connect_timeout=5,
-            read_timeout=20,
-            max_pool_connections=50,  # botocore's 10 is fewer than a busy process's threads
-            s3={"addressing_style": "path"} if endpoint_url else {},
-        )
+        config = Config(**client_options(endpoint_url=endpoint_url))
         if client_config is not None:
             config = config.merge(client_config)
         client = (session or boto3.Session()).client(
@@ -123,7 +113,7 @@ class S3ObjectStore:
         return self._counter.snapshot()
 
     def _count_request(self, event_name: str, **_: Any) -> None:
-        kind = _REQUEST_KINDS.get(event_name.rsplit(".", 1)[-1])
+        kind = request_kind(event_name)
         if kind is not None:
             self._counter.add(kind)
 
@@ -134,14 +124,13 @@ class S3ObjectStore:
             try:
                 return request()
             except ClientError as error:
-                retryable = _error_code(error) in _RETRYABLE_CODES or _status(error) in {409, 503}
-                if not retryable or attempt >= self._max_attempts:
+                if not retryable(error) or attempt >= self._max_attempts:
                     raise
                 _log.debug(
                     "s3_retry",
                     operation=operation,
                     key=key,
-                    code=_error_code(error),
+                    code=error_code(error),
                     attempt=attempt,
                 )
                 self._sleep(self._backoff.delay(attempt, self._rng))
@@ -149,25 +138,13 @@ class S3ObjectStore:
             except BotoCoreError as error:
                 raise ObjectStoreError(operation, key, str(error)) from error
 
-    @staticmethod
-    def _failure(operation: str, key: str, error: ClientError) -> ObjectStoreError:
-        message = error.response.get("Error", {}).get("Message", "")
-        return ObjectStoreError(
-            operation, key, f"{_error_code(error) or _status(error)}: {message}"
-        )
-
     def _put(self, key: str, body: bytes, condition: Mapping[str, str]) -> str:
         """``PutObject`` with ``condition`` (IfNoneMatch or IfMatch); 409 and 503 retried."""
         response = self._send(
             "PUT",
             key,
             lambda: self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                **condition,  # type: ignore[arg-type]
-                **self._put_args,
+                **put_arguments(self.bucket, key, body, condition, self._put_args)
             ),
         )
         return str(response["ETag"])
@@ -177,19 +154,18 @@ class S3ObjectStore:
         try:
             return self._put(key, body, {"IfNoneMatch": "*"})
         except ClientError as error:
-            if _error_code(error) == "PreconditionFailed" or _status(error) == 412:  # noqa: PLR2004
+            if put_refused(error):
                 raise ObjectAlreadyExists(key) from error
-            raise self._failure("PUT", key, error) from error
+            raise failure("PUT", key, error) from error
 
     def replace(self, key: str, body: bytes, *, etag: str) -> str:
         """``PutObject`` with ``If-Match: etag``; ObjectChanged on 412 or 404."""
         try:
             return self._put(key, body, {"IfMatch": etag})
         except ClientError as error:
-            refused = _error_code(error) in {"PreconditionFailed", "NoSuchKey"}
-            if refused or _status(error) in {404, 412}:
+            if replace_refused(error):
                 raise ObjectChanged(key) from error
-            raise self._failure("PUT", key, error) from error
+            raise failure("PUT", key, error) from error
 
     def get(self, key: str) -> StoredObject | None:
         """``GetObject``; None on 404."""
@@ -201,9 +177,9 @@ class S3ObjectStore:
         try:
             return self._send("GET", key, request)
         except ClientError as error:
-            if _error_code(error) == "NoSuchKey":  # not NoSuchBucket, also a 404
+            if missing(error):
                 return None
-            raise self._failure("GET", key, error) from error
+            raise failure("GET", key, error) from error
 
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
@@ -214,45 +190,35 @@ class S3ObjectStore:
         entries, the next ones for 1,000 (``MaxKeys``).
         """
         left = keys_wanted(limit)
-        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
-        if start_after is not None:
-            arguments["StartAfter"] = start_after
+        arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, start_after)
         first = True
-        while left:
+        while left and arguments is not None:
             arguments["MaxKeys"] = list_page_size(left, first=first)
             first = False
-            try:
-                response = self._send(
-                    "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
-                )
-            except ClientError as error:
-                raise self._failure("LIST", prefix, error) from error
-            for item in response.get("Contents", []):
-                yield item["Key"]
+            response = self._list(prefix, arguments)
+            for key in listed_keys(response):
+                yield key
                 left -= 1
                 if not left:
                     return
-            token = response.get("NextContinuationToken")
-            if not response.get("IsTruncated") or not token:
-                return
-            arguments = {**arguments, "ContinuationToken": token}
+            arguments = next_page(arguments, response)
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
         """``ListObjectsV2`` with ``Delimiter="/"``: its ``CommonPrefixes``, page by page."""
-        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
-        while True:
-            try:
-                response = self._send(
-                    "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
-                )
-            except ClientError as error:
-                raise self._failure("LIST", prefix, error) from error
-            for item in response.get("CommonPrefixes", []):
-                yield item["Prefix"]
-            token = response.get("NextContinuationToken")
-            if not response.get("IsTruncated") or not token:
-                return
-            arguments = {**arguments, "ContinuationToken": token}
+        arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, None)
+        while arguments is not None:
+            response = self._list(prefix, arguments)
+            yield from listed_prefixes(response)
+            arguments = next_page(arguments, response)
+
+    def _list(self, prefix: str, arguments: dict[str, Any]) -> Mapping[str, Any]:
+        """One page of ``ListObjectsV2``; 409 and 503 retried, other errors ObjectStoreError."""
+        try:
+            return self._send(
+                "LIST", prefix, functools.partial(self.client.list_objects_v2, **arguments)
+            )
+        except ClientError as error:
+            raise failure("LIST", prefix, error) from error
 
     def delete(self, key: str) -> None:
         """``DeleteObject``."""
@@ -261,4 +227,4 @@ class S3ObjectStore:
                 "DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
             )
         except ClientError as error:
-            raise self._failure("DELETE", key, error) from error
+            raise failure("DELETE", key, error) from error

@@ -7,7 +7,8 @@
 - :class:`EmbeddedS3`: an S3 endpoint on 127.0.0.1 in this process (moto's server, with its
   conditional writes made atomic), for integration tests; needs the ``testing`` extra.
 - :class:`ObjectStoreContract`: the object-store port's contract as a pytest suite: subclass it
-  with a ``store`` fixture to prove an adapter of your own.
+  with a ``store`` fixture to prove an adapter of your own; :class:`AsyncObjectStoreContract`
+  runs it on an async adapter (:class:`s3es.aio.AsyncObjectStore`), given its ``open_store``.
 - :class:`ReadModelStoreContract`: the read-model store port's contract as a pytest suite:
   subclass it with a ``make_store`` method (or a ``store`` fixture) to prove a read-model store.
 - :class:`FaultProxy`: an HTTP proxy that injects the faults of networks and S3 (lost answers,
@@ -36,7 +37,7 @@ if "pytest" in sys.modules:
 if TYPE_CHECKING:
     from s3es.testing.embedded_s3 import EmbeddedS3
     from s3es.testing.faultproxy import Fault, FaultProxy, Rule, Seen
-    from s3es.testing.objectstore_contract import ObjectStoreContract
+    from s3es.testing.objectstore_contract import AsyncObjectStoreContract, ObjectStoreContract
     from s3es.testing.readmodel_contract import ReadModelStoreContract
 
 _LAZY = {
@@ -47,6 +48,7 @@ _LAZY = {
     "Seen": "s3es.testing.faultproxy",
     "ObjectStoreContract": "s3es.testing.objectstore_contract",
     "ReadModelStoreContract": "s3es.testing.readmodel_contract",
+    "AsyncObjectStoreContract": "s3es.testing.objectstore_contract",
 }
 
 
@@ -62,6 +64,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AggregateSpec",
+    "AsyncObjectStoreContract",
     "EmbeddedS3",
     "Fault",
     "FaultProxy",

@@ -4,21 +4,29 @@ In the style of eventsourcing's recorder tests: a backend proves itself by passi
 tests. A subclass (named ``Test...`` so that pytest collects it; this base is not collected)
 provides the ``store`` fixture, a fresh and empty store per test, and may override
 :meth:`ObjectStoreContract.put_many` when writing a thousand keys through the store would be slow.
+
+:class:`AsyncObjectStoreContract` runs the same tests on an async adapter (``open_store``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
+from s3es._storage._async.port import AsyncObjectStore
 from s3es.errors import ObjectAlreadyExists, ObjectChanged
 from s3es.metering import RequestCounts
-from s3es.storage import ObjectStore
+from s3es.storage import ObjectStore, StoredObject
+
+T = TypeVar("T")
 
 #: ListObjectsV2's page size, as S3 documents it (stated here, not read from s3es).
 PAGE = 1000
@@ -442,3 +450,126 @@ class ObjectStoreContract:
             assert stored is not None
             assert stored.body == f"writer {won.index(True)}".encode()
             assert (store.requests - before).put == RACERS
+
+
+class EventLoopThread:
+    """An asyncio event loop running in a thread of its own, until :meth:`close`.
+
+    :meth:`run` runs a coroutine on it from any other thread and waits for its outcome: what
+    lets the sync contract above drive an async store, with its racing threads' requests in
+    flight together on the one loop.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="s3es-contract-loop", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop; return what it returns (or raise what it raises)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        """Finish the loop's async generators, stop it and close it."""
+        self.run(self.loop.shutdown_asyncgens())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class BlockingObjectStore:
+    """An :class:`~s3es.storage.ObjectStore` that sends each request through an async store.
+
+    Each call runs the async store's on ``runner``'s loop and waits for it; a listing awaits
+    one key at a time, so its pages are sent as lazily as the async store sends them.
+    """
+
+    def __init__(self, inner: AsyncObjectStore, runner: EventLoopThread) -> None:
+        self.inner = inner
+        self._run = runner.run
+
+    @property
+    def requests(self) -> RequestCounts:
+        """The async store's request counts."""
+        return self.inner.requests
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        """The async store's put-if-absent."""
+        return self._run(self.inner.put_if_absent(key, body))
+
+    def get(self, key: str) -> StoredObject | None:
+        """The async store's get."""
+        return self._run(self.inner.get(key))
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """The async store's replace."""
+        return self._run(self.inner.replace(key, body, etag=etag))
+
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[str]:
+        """The async store's listing, a key at a time."""
+        return self._iterate(self.inner.list_keys(prefix, start_after=start_after, limit=limit))
+
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """The async store's listing of common prefixes, a folder at a time."""
+        return self._iterate(self.inner.list_prefixes(prefix))
+
+    def delete(self, key: str) -> None:
+        """The async store's delete."""
+        self._run(self.inner.delete(key))
+
+    def _iterate(self, listing: AsyncIterator[str]) -> Iterator[str]:
+        async def step() -> tuple[str] | None:
+            async for item in listing:
+                return (item,)
+            return None
+
+        while (item := self._run(step())) is not None:
+            yield item[0]
+
+
+class AsyncObjectStoreContract(ObjectStoreContract):
+    """Every promise of :class:`s3es.aio.AsyncObjectStore`: the suite above, awaited.
+
+    Each test of :class:`ObjectStoreContract` runs on the async store through a
+    ``BlockingObjectStore``, on an event loop in a thread of its own; the races' threads
+    have their requests in flight together on that loop. Subclasses override
+    :meth:`open_store`; the ``store`` fixture is the blocking view of what it opens.
+    """
+
+    def open_store(self) -> contextlib.AbstractAsyncContextManager[AsyncObjectStore]:
+        """A fresh, empty async store, open for an ``async with`` block (entered on the loop).
+
+        What a subclass must provide.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must override open_store")
+
+    @pytest.fixture
+    def event_loop_thread(self) -> Iterator[EventLoopThread]:
+        """An event loop in a thread of its own, for one test."""
+        runner = EventLoopThread()
+        yield runner
+        runner.close()
+
+    @pytest.fixture
+    def async_store(self, event_loop_thread: EventLoopThread) -> Iterator[AsyncObjectStore]:
+        """The store :meth:`open_store` opens, open for one test (on the test's loop)."""
+        opened = self.open_store()
+        store = event_loop_thread.run(opened.__aenter__())
+        try:
+            yield store
+        finally:
+            event_loop_thread.run(opened.__aexit__(None, None, None))
+
+    @pytest.fixture
+    def store(
+        self, async_store: AsyncObjectStore, event_loop_thread: EventLoopThread
+    ) -> ObjectStore:
+        return BlockingObjectStore(async_store, event_loop_thread)
+
+    def test_is_an_async_object_store(self, async_store: AsyncObjectStore) -> None:
+        """The adapter satisfies the AsyncObjectStore protocol."""
+        assert isinstance(async_store, AsyncObjectStore)

@@ -1,0 +1,1 @@
+"""The async source of the repository and the command handler: generates their sync modules."""

@@ -1,0 +1,593 @@
+"""Command handling: load, decide, append; on a conflict, catch up and decide again.
+
+With ``group_commit``, the commands one handler receives for a stream while its PUT is in
+flight ride the next PUT together: how writers share a hot stream without starving one another
+(docs/design.md, "Fairness on a hot stream").
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeAlias
+
+import attrs
+import structlog
+
+from s3es._base.concurrency import async_pause
+from s3es._base.logging import get_logger
+from s3es._base.tracing import annotate, traced
+from s3es._domain._async.group import AsyncLanes, Pending
+from s3es._domain._async.repository import AsyncRepository
+from s3es._domain.aggregate import C, E, RecordedEvent, S
+from s3es._domain.cache import LoadedCache
+from s3es._domain.expected import ExpectedVersion, admits, pinned, validated
+from s3es._domain.values import (
+    MAX_COMMAND_ID_LENGTH,
+    MAX_GROUP_EVENTS,
+    Appended,
+    CommandResult,
+    Decision,
+    Loaded,
+    RetryPolicy,
+    attempted,
+    check_command_id,
+    handle_span,
+    handled,
+)
+from s3es._eventstore.values import StreamConflict
+from s3es._storage.keys import StreamName
+from s3es._storage.metering import measure_requests
+from s3es.errors import (
+    ChunkTooLarge,
+    ConcurrencyError,
+    CorruptChunk,
+    DomainContractError,
+    RetriesExhausted,
+    StreamDeleted,
+    WrongExpectedVersion,
+)
+
+__all__ = [
+    "MAX_COMMAND_ID_LENGTH",
+    "MAX_GROUP_EVENTS",
+    "AsyncCommandHandler",
+    "AsyncInlineView",
+    "CommandResult",
+    "Decision",
+    "RetryPolicy",
+]
+
+_log = get_logger("s3es.commands")
+
+#: A command waiting to be decided, settled with a result or an error.
+PendingCommand: TypeAlias = Pending[Any, "CommandResult[Any, Any]"]
+
+
+class AsyncInlineView(Protocol):
+    """What a command handler tells of each append it stores: an inline projection.
+
+    The handler lies below the read side, so it knows views only by this protocol;
+    :class:`~s3es.InlineProjection` implements it.
+    """
+
+    def check_source(self, stream_type: str) -> None:
+        """Raise InvalidConfiguration unless the view reads streams of ``stream_type``."""
+
+    async def appended(
+        self, repository: AsyncRepository[Any, Any, Any], recorded: Sequence[RecordedEvent[Any]]
+    ) -> None:
+        """Take in ``recorded``, the events one append stored through ``repository``."""
+
+
+class AsyncCommandHandler(Generic[S, C, E]):
+    """Runs commands against the streams of one aggregate, retrying on concurrency conflicts.
+
+    A conflict means another writer stored the version this one decided on. The handler then
+    applies what is new and calls ``decide`` again on the newer state: after a first conflict
+    the winning chunk (read while resolving the conflict, so no extra request), after further
+    ones the stream's latest state (a load), so a writer on a hot stream does not fall behind.
+    Errors raised by ``decide`` are domain errors: they propagate unchanged and are never
+    retried. ``inline`` projections are given each stored chunk's events once they are stored.
+    How many retries, and the pause before each, is the ``retry`` policy's.
+
+    The handler keeps the latest state it knows of the last ``cache_size`` streams, so a
+    command on a warm stream costs one request, its PUT. A cached state may be stale; that is
+    safe because the PUT is conditional: a decision made on a stale state loses its PUT and is
+    made again. A decision that writes nothing (no events, or a domain error) on a cached state
+    is confirmed by reading what is new first (one LIST), so it is never based on stale state.
+    Safe to share between threads.
+
+    With ``group_commit``, commands for one stream that arrive while that stream's PUT is in
+    flight queue up in order, and the next PUT stores all of their decisions as one chunk (one
+    version): each is decided on the state after the ones before it, each caller gets its own
+    result, and a decision that raises fails only its own command. A group is bounded by
+    MAX_GROUP_COMMANDS commands and MAX_GROUP_EVENTS events, and halved when its chunk would
+    exceed ``max_chunk_bytes``. Off by default: a result's ``state`` is then no longer
+    always the state at its ``version``. A command with an exact expected version (or
+    ``NO_STREAM``) is never decided on top of the writes of the commands queued before it: they
+    are stored first, as one version, and it is decided on that version's state, as it would be
+    one command at a time. So of several commands expecting the same version, the first that
+    writes passes and the others raise WrongExpectedVersion.
+
+    A command may carry a ``command_id`` (an HTTP ``Idempotency-Key``, a message id): its
+    chunk records it, and each snapshot keeps the stream's most recent ids (the repository's
+    ``command_window``, 100 by default) with the version that stored each. A command whose
+    id is in that window is a duplicate: it stores nothing, and its result is the first one,
+    read back from the chunk that stored it (one GET; :class:`CommandResult`). Under group
+    commit, a command whose id an earlier command of its group carries shares that one's
+    result. See docs/concepts.md, "Idempotent commands".
+
+    .. versionchanged:: 0.2  ``group_commit``; ``handle(..., expected_version=...)``;
+       ``handle(..., command_id=...)``.
+    """
+
+    def __init__(
+        self,
+        repository: AsyncRepository[S, C, E],
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - a frozen value
+        *,
+        cache_size: int = 10_000,
+        inline: Sequence[AsyncInlineView] = (),
+        sleep: Callable[[float], Awaitable[None]] = async_pause,
+        rng: random.Random | None = None,
+        group_commit: bool = False,
+    ) -> None:
+        stream_type = repository.stream("-").type
+        for view in inline:
+            view.check_source(stream_type)
+        self.inline = tuple(inline)
+        self.repository = repository
+        self.retry = retry
+        self.cache: LoadedCache[S] = LoadedCache(cache_size)
+        self.group_commit = group_commit
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._lanes: AsyncLanes[Any, CommandResult[Any, Any]] = AsyncLanes()
+
+    @traced(start=handle_span, end=handled)
+    async def handle(
+        self,
+        stream_id: str,
+        command: C,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
+        command_id: str | None = None,
+    ) -> CommandResult[S, E]:
+        """Decide ``command`` on the stream's current state and store the events.
+
+        ``metadata`` is stored with every event. ``retry`` overrides the handler's attempts for
+        this call (pacing follows the policy of the command that leads a group). Raises
+        RetriesExhausted when every attempt lost to a concurrent writer. The result counts the
+        requests this call sent.
+
+        ``expected_version`` is what the caller expects of the stream: the exact version it saw
+        (an int >= 0, e.g. from an HTTP ``If-Match``), ``ExpectedVersion.NO_STREAM`` (create
+        only), ``ExpectedVersion.STREAM_EXISTS``, or ``ExpectedVersion.ANY`` (no check, the
+        default). A stream that does not match raises WrongExpectedVersion (carrying the
+        version it is at), stores nothing and is never retried. An exact version is checked
+        against the stream's actual version: a cached state that disagrees is brought up to
+        date first (a LIST), and one that agrees costs nothing more (a warm command stays one
+        PUT). Losing the PUT to another writer means the stream moved past the expected
+        version, so that raises WrongExpectedVersion too rather than deciding again. The
+        result's ``version`` is then ``expected_version + 1``. InvalidConfiguration, before any
+        request, if ``expected_version`` is none of these.
+
+        ``command_id`` (a str of 1 to MAX_COMMAND_ID_LENGTH characters) makes the command
+        idempotent: if the stream stored a command with that id within its window of recent
+        ids, nothing is decided or stored, and the result is the first one, read back
+        (``duplicate`` True; see :class:`CommandResult` for what it holds). That holds from
+        another process, after a restart, or after the first answer was lost. A duplicate is
+        answered whatever ``expected_version`` says (a retry expects the version its first try
+        expected, which its own write moved past). A cached window is brought up to date first
+        (one LIST), so a duplicate on a warm stream costs one LIST and one GET; a command with
+        a new id still costs one PUT. A command that stored no event (``decide`` returned none,
+        or raised) records no id: its retry is decided again.
+        """
+        stream = self.repository.stream(stream_id)
+        expected = validated(expected_version, stream)
+        check_command_id(command_id, stream)
+        policy = retry or self.retry
+        pending: PendingCommand = Pending(
+            command, metadata, policy.max_attempts, expected, command_id
+        )
+        # Log lines below (the event store's too) carry the stream and the attempt.
+        with (
+            measure_requests() as meter,
+            structlog.contextvars.bound_contextvars(stream=str(stream), attempt=1),
+        ):
+            group = await self._lanes.join(stream_id, pending) if self.group_commit else [pending]
+            if group is not None:
+                try:
+                    await self._settle(stream_id, group, policy)
+                finally:
+                    if self.group_commit:
+                        self._lanes.done(stream_id, group)
+        annotate(lambda: attempted(pending.attempts, meter.counts))
+        result: CommandResult[S, E] = pending.outcome()
+        return attrs.evolve(result, requests=meter.counts)
+
+    async def _settle(
+        self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy
+    ) -> None:
+        """Decide and store ``group``'s commands, in bounded chunks; settle every one.
+
+        An error that is not one command's own (the store failed, the stream is deleted)
+        settles every command not settled yet.
+        """
+        try:
+            rest = group
+            while rest:
+                rest = await self._run(stream_id, rest, policy)
+        except BaseException as error:
+            if isinstance(error, StreamDeleted | CorruptChunk):
+                # A deleted stream stays deleted; a corrupt chunk met while catching up from a
+                # cached state may lie below the latest one, which a fresh load reads instead.
+                self.cache.discard(stream_id)
+            for pending in group:
+                pending.fail(error)
+            if not isinstance(error, Exception):
+                raise
+
+    async def _run(
+        self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy
+    ) -> list[PendingCommand]:
+        """Decide ``group`` on the stream's state and store it as one version, retrying.
+
+        Returns the commands left for the next version (past a group's bounds); every other
+        command of ``group`` is settled.
+        """
+        repository = self.repository
+        cached = self.cache.get(stream_id)
+        # fresh: the state was read in this call, not remembered from an earlier one.
+        loaded, fresh = (
+            (await repository.load(stream_id), True) if cached is None else (cached, False)
+        )
+        later: list[PendingCommand] = []
+        while True:
+            decisions, cut = self._decide_group(group, loaded)
+            # Left out now: before those left out by an earlier round of this loop.
+            group, later = group[: len(decisions)], cut + later
+            head = group[0]
+            structlog.contextvars.bind_contextvars(attempt=head.attempts)
+            writers = [
+                (pending, decision)
+                for pending, decision in zip(group, decisions, strict=True)
+                if decision.events
+            ]
+            writing = [(decision.events, pending.metadata) for pending, decision in writers]
+            mismatch = any(
+                isinstance(decision.error, WrongExpectedVersion) or decision.recall is not None
+                for decision in decisions
+            )
+            if not fresh and (not writing or mismatch):
+                # A decision that writes nothing, a cached state that disagrees with an expected
+                # version or knows the command's id: the state may be behind (or deleted), so
+                # read what is new first.
+                loaded, fresh = await self._refresh(loaded), True
+                continue
+            if not writing:
+                self.cache.put(stream_id, loaded)
+                await self._settle_decided(group, decisions, loaded, ())
+                return later
+            try:
+                appended = await repository.append_decisions(
+                    loaded, writing, command_ids=[pending.command_id for pending, _ in writers]
+                )
+            except ChunkTooLarge:
+                if len(group) == 1:
+                    raise
+                # Too many decisions for one chunk: store the first half, then the rest.
+                return await self._halve(stream_id, group, policy, later)
+            except ConcurrencyError as conflict:
+                caught, group = await self._overtaken(stream_id, group, loaded, conflict)
+                if group:
+                    group = self._lost(group, loaded, conflict, policy)
+                if not group:
+                    if caught is None:
+                        self.cache.discard(stream_id)
+                    return later
+                lost = group[0].attempts - 1  # the attempt that lost
+                loaded = await self._catch_up(
+                    stream_id, loaded, conflict, lost, policy, caught=caught
+                )
+                fresh = True
+                _log.debug(
+                    "retry",
+                    stream=str(loaded.stream),
+                    version=loaded.version + 1,
+                    attempt=group[0].attempts,
+                )
+                continue
+            await self._stored(stream_id, appended)
+            await self._settle_decided(
+                group, decisions, appended.loaded, appended.recorded, appended
+            )
+            return later
+
+    async def _halve(
+        self,
+        stream_id: str,
+        group: list[PendingCommand],
+        policy: RetryPolicy,
+        later: list[PendingCommand],
+    ) -> list[PendingCommand]:
+        """Store the first half of ``group`` as its own version; the rest goes on with ``later``."""
+        half = len(group) // 2
+        rest = await self._run(stream_id, group[:half], policy)
+        return rest + group[half:] + later
+
+    def _decide_group(
+        self, group: list[PendingCommand], loaded: Loaded[S]
+    ) -> tuple[list[Decision[S, E]], list[PendingCommand]]:
+        """Each command of ``group`` decided in order, each on the state the ones before left.
+
+        Stops before the command that would take the group past MAX_GROUP_EVENTS events (the
+        first command always goes in), and before a command that expects an exact version once
+        an earlier one writes: that one is decided on the state of the version they make, not
+        on a state no version holds. Returns the decisions and the commands left out.
+        """
+        decisions: list[Decision[S, E]] = []
+        state, events = loaded.state, 0
+        #: The command ids of the group's decisions that write, and which decision has each.
+        writes: dict[str, int] = {}
+        for index, pending in enumerate(group):
+            known = self._known(pending.command_id, loaded, state, writes)
+            if known is not None:
+                # A duplicate: the first result, whatever the command expects.
+                decisions.append(known)
+                continue
+            if events and pinned(pending.expected_version) is not None:
+                return decisions, group[index:]
+            # Once an earlier command writes, the state is that of the version to be stored.
+            version = loaded.version + 1 if events else loaded.version
+            decision = self.decide(
+                pending.command,
+                loaded,
+                state,
+                version=version,
+                expected_version=pending.expected_version,
+            )
+            if decisions and events + len(decision.events) > MAX_GROUP_EVENTS:
+                return decisions, group[index:]
+            decisions.append(decision)
+            if pending.command_id is not None and decision.events:
+                writes[pending.command_id] = index
+            state, events = decision.state, events + len(decision.events)
+        return decisions, []
+
+    @staticmethod
+    def _known(
+        command_id: str | None, loaded: Loaded[S], state: S, writes: Mapping[str, int]
+    ) -> Decision[S, E] | None:
+        """The decision for a command whose id is stored (or rides the group), else None."""
+        if command_id is None:
+            return None
+        first = writes.get(command_id)
+        if first is not None:
+            return Decision((), state, duplicate_of=first)
+        version = loaded.commands.get(command_id)
+        return None if version is None else Decision((), state, recall=version)
+
+    def decide(
+        self,
+        command: C,
+        loaded: Loaded[S],
+        state: S,
+        *,
+        version: int | None = None,
+        expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
+    ) -> Decision[S, E]:
+        """``command`` decided on ``state``: the seam where one command's decision is made.
+
+        ``state`` is ``loaded``'s, or under group commit the state after the group's earlier
+        decisions on top of it. ``version`` is the version ``state`` counts as: ``loaded``'s
+        (the default), or under group commit the one the group will be stored as once an
+        earlier decision writes. Unless that version is what ``expected_version`` expects,
+        the decision is a WrongExpectedVersion carrying it, and ``decide`` is not called. A
+        domain error (whatever ``decide`` or ``evolve`` raise, DomainContractError included) is
+        returned in the decision, not raised. Either fails this command only, once the state it
+        was decided on is known to be current.
+        """
+        at = loaded.version if version is None else version
+        if not admits(expected_version, at):
+            return Decision((), state, WrongExpectedVersion(loaded.stream, expected_version, at))
+        try:
+            # A decide that yields raises its domain errors while it is read: here too.
+            events = self._events(self.repository.aggregate.decide(command, state), loaded)
+            after = self.repository.evolve(loaded.stream, state, events)
+        except Exception as error:  # noqa: BLE001 - a domain error, settled with its command
+            return Decision((), state, error)
+        return Decision(events, after)
+
+    async def _settle_decided(
+        self,
+        group: list[PendingCommand],
+        decisions: list[Decision[S, E]],
+        loaded: Loaded[S],
+        recorded: tuple[RecordedEvent[E], ...],
+        appended: Appended[S, E] | None = None,
+    ) -> None:
+        """Settle each command of ``group`` with its decision, now that the version stands."""
+        offset = 0
+        results: dict[int, CommandResult[S, E]] = {}
+        for index, (pending, decision) in enumerate(zip(group, decisions, strict=True)):
+            if decision.error is not None:
+                pending.fail(decision.error)
+                continue
+            if decision.recall is not None:
+                await self._recall(loaded.stream, pending, decision.recall)
+                continue
+            if decision.duplicate_of is not None:
+                first = results[decision.duplicate_of]
+                pending.succeed(
+                    attrs.evolve(first, attempts=pending.attempts, recovered=False, duplicate=True)
+                )
+                continue
+            own = recorded[offset : offset + len(decision.events)]
+            offset += len(own)
+            results[index] = CommandResult(
+                loaded.stream,
+                loaded.version,
+                decision.state,
+                own,
+                pending.attempts,
+                recovered=appended.recovered if appended is not None and own else False,
+            )
+            pending.succeed(results[index])
+
+    async def _recall(self, stream: StreamName, pending: PendingCommand, version: int) -> None:
+        """Settle ``pending``, whose id ``version`` stored, with its first result, read back."""
+        assert pending.command_id is not None  # noqa: S101 - only commands with ids are known
+        _log.info(
+            "duplicate_command", stream=str(stream), command_id=pending.command_id, version=version
+        )
+        try:
+            recalled = await self.repository.recall(stream, pending.command_id, version)
+        except Exception as error:  # noqa: BLE001 - settled with its command, as any error
+            pending.fail(error)
+            return
+        pending.succeed(
+            CommandResult(
+                stream,
+                version,
+                recalled.loaded.state,
+                recalled.recorded,
+                pending.attempts,
+                duplicate=True,
+            )
+        )
+
+    async def _stored(self, stream_id: str, appended: Appended[S, E]) -> None:
+        """Remember a stored version; tell the inline projections."""
+        new = appended.loaded
+        self.cache.put(stream_id, new)
+        _log.debug("handled", stream=str(new.stream), version=new.version)
+        for projection in self.inline:
+            await projection.appended(self.repository, appended.recorded)
+
+    async def _overtaken(
+        self,
+        stream_id: str,
+        group: list[PendingCommand],
+        loaded: Loaded[S],
+        conflict: ConcurrencyError,
+    ) -> tuple[Loaded[S] | None, list[PendingCommand]]:
+        """After a conflict: fail the commands that expect a version the stream has moved past.
+
+        Another writer stored ``loaded.version + 1``: a command expecting ``loaded.version`` or
+        an earlier one can no longer pass, and deciding it again on the newer state is what
+        its expectation forbids. Each gets WrongExpectedVersion with the version the stream is
+        found at (no request when the winning chunk came with the conflict). Returns that state,
+        now cached (None if no command was overtaken), and the commands that go on.
+        """
+        candidates = [
+            pending
+            for pending in group
+            if (version := pinned(pending.expected_version)) is not None
+            and version <= loaded.version
+        ]
+        if not candidates:
+            return None, group
+        caught = await self.repository.refresh(loaded, conflict)
+        self.cache.put(stream_id, caught)
+        # A command whose id the stream stored meanwhile is a duplicate, not overtaken.
+        overtaken = [pending for pending in candidates if pending.command_id not in caught.commands]
+        for pending in overtaken:
+            _log.info(
+                "wrong_expected_version",
+                stream=str(loaded.stream),
+                expected_version=pinned(pending.expected_version),
+                version=caught.version,
+            )
+            pending.fail(
+                WrongExpectedVersion(loaded.stream, pending.expected_version, caught.version)
+            )
+        return caught, [pending for pending in group if pending not in overtaken]
+
+    def _lost(
+        self,
+        group: list[PendingCommand],
+        loaded: Loaded[S],
+        conflict: ConcurrencyError,
+        policy: RetryPolicy,
+    ) -> list[PendingCommand]:
+        """After a conflict: settle the commands out of attempts; return those that go on."""
+        self._log_conflict(conflict, group[0].attempts, policy)
+        going_on = []
+        found = conflict.found if isinstance(conflict, StreamConflict) else None
+        stored = found.commands if found is not None else {}
+        for pending in group:
+            # A command the winner stored is answered as a duplicate on the next round.
+            if pending.attempts >= pending.max_attempts and pending.command_id not in stored:
+                exhausted = RetriesExhausted(loaded.stream, pending.attempts, conflict)
+                exhausted.__cause__ = conflict  # as ``raise ... from conflict`` would
+                pending.fail(exhausted)
+            else:
+                pending.attempts += 1
+                going_on.append(pending)
+        return going_on
+
+    async def _catch_up(
+        self,
+        stream_id: str,
+        loaded: Loaded[S],
+        conflict: ConcurrencyError,
+        lost: int,
+        policy: RetryPolicy,
+        *,
+        caught: Loaded[S] | None = None,
+    ) -> Loaded[S]:
+        """The state to decide on again after attempt ``lost`` lost ``loaded.version + 1``.
+
+        Pauses as ``policy`` says first. The winning chunk comes free with the first conflict
+        (``caught``: the state after it, when already applied). Losing again means the stream
+        is hot and moves on while we back off: walking it one version per attempt would let us
+        fall behind, so load its latest state instead.
+        """
+        await self._sleep(policy.backoff.delay(lost, self._rng))
+        if lost == 1:
+            return caught if caught is not None else await self.repository.refresh(loaded, conflict)
+        return await self.repository.load(stream_id)
+
+    def _events(self, decided: Any, loaded: Loaded[S]) -> tuple[E, ...]:
+        """What ``decide`` returned for ``loaded``'s stream, as a tuple of events.
+
+        Raises DomainContractError unless it is a sequence of events (a list, a tuple, or any
+        iterable but a str, a mapping or one event).
+        """
+        repository = self.repository
+        one_event = repository.codec.is_event(decided)
+        if isinstance(decided, Iterable) and not (isinstance(decided, str | Mapping) or one_event):
+            return tuple(decided)
+        found = (
+            "None" if decided is None else f"{decided!r:.80} (of type {type(decided).__qualname__})"
+        )
+        hint = f" (return [{type(decided).__qualname__}(...)] for one)" if one_event else ""
+        raise DomainContractError(
+            f"{type(repository.aggregate).__qualname__}.decide returned {found} for stream "
+            f"{loaded.stream}: it must return a list of events, [] for none{hint}"
+        )
+
+    async def _refresh(self, cached: Loaded[S]) -> Loaded[S]:
+        """``cached`` brought up to date before a decision that writes nothing stands."""
+        loaded = await self.repository.refresh(cached)
+        _log.debug(
+            "cache_refreshed",
+            stream=str(cached.stream),
+            cached_version=cached.version,
+            version=loaded.version,
+        )
+        return loaded
+
+    @staticmethod
+    def _log_conflict(conflict: ConcurrencyError, attempt: int, policy: RetryPolicy) -> None:
+        _log.info(
+            "conflict",
+            stream=str(conflict.stream),
+            attempt=attempt,
+            version=conflict.expected_version + 1,
+            max_attempts=policy.max_attempts,
+        )

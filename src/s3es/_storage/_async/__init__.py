@@ -1,0 +1,1 @@
+"""The object-store port for asyncio, and its adapters (in memory, aiobotocore)."""

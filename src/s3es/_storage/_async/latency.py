@@ -1,0 +1,85 @@
+"""An object-store wrapper that takes as long as S3 would: for measuring speed on one machine."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from s3es._base.concurrency import async_pause
+from s3es._storage._async.port import AsyncForwardingObjectStore, AsyncObjectStore
+from s3es._storage.latency_model import SimulatedLatency
+from s3es._storage.port import LIST_PAGE_SIZE, StoredObject
+
+__all__ = ["AsyncLatencyObjectStore", "SimulatedLatency"]
+
+
+class AsyncLatencyObjectStore(AsyncForwardingObjectStore):
+    """An :class:`~s3es.storage.ObjectStore` that waits before each request, then delegates it.
+
+    Requests are counted by the wrapped store.
+    """
+
+    def __init__(
+        self,
+        inner: AsyncObjectStore,
+        latency: SimulatedLatency,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = async_pause,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(inner)
+        self.latency = latency
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+
+    async def _wait(self, kind: str) -> None:
+        with self._rng_lock:
+            delay = self.latency.sample(kind, self._rng)
+        if delay:
+            await self._sleep(delay)
+
+    async def put_if_absent(self, key: str, body: bytes) -> str:
+        """The wrapped put-if-absent, after a PUT's latency."""
+        await self._wait("put")
+        return await super().put_if_absent(key, body)
+
+    async def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """The wrapped replace, after a PUT's latency."""
+        await self._wait("put")
+        return await super().replace(key, body, etag=etag)
+
+    async def get(self, key: str) -> StoredObject | None:
+        """The wrapped get, after a GET's latency."""
+        await self._wait("get")
+        return await super().get(key)
+
+    async def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[str]:
+        """The wrapped listing, with a LIST's latency before each page of 1,000 keys."""
+        await self._wait("list")
+        on_page = LIST_PAGE_SIZE  # keys the page waited for may still hold
+        async for key in super().list_keys(prefix, start_after=start_after, limit=limit):
+            if not on_page:
+                await self._wait("list")  # the next page: waited for only if there is a key on it
+                on_page = LIST_PAGE_SIZE
+            on_page -= 1
+            yield key
+
+    async def list_prefixes(self, prefix: str) -> AsyncIterator[str]:
+        """The wrapped listing of common prefixes, with a LIST's latency before each page."""
+        await self._wait("list")
+        on_page = LIST_PAGE_SIZE
+        async for folder in super().list_prefixes(prefix):
+            if not on_page:
+                await self._wait("list")
+                on_page = LIST_PAGE_SIZE
+            on_page -= 1
+            yield folder
+
+    async def delete(self, key: str) -> None:
+        """The wrapped delete, after a DELETE's latency."""
+        await self._wait("delete")
+        await super().delete(key)

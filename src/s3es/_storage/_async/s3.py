@@ -1,0 +1,233 @@
+"""The S3 adapter of the async object-store port, via aiobotocore: AWS, MinIO, a moto server...
+
+It answers as the boto3 adapter (:class:`~s3es.storage.S3ObjectStore`) does, from the same
+reading of S3's answers (:mod:`s3es._storage.s3_protocol`): the same retries of 409 and 503,
+the same errors, the same requests counted. Needs the ``async`` extra (aiobotocore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3es._base.backoff import Backoff
+from s3es._base.logging import get_logger
+from s3es._storage.metering import RequestCounter, RequestCounts
+from s3es._storage.port import StoredObject, keys_wanted, list_page_size
+from s3es._storage.s3_protocol import (
+    client_options,
+    error_code,
+    failure,
+    listed_keys,
+    listed_prefixes,
+    listing_arguments,
+    missing,
+    next_page,
+    put_arguments,
+    put_refused,
+    replace_refused,
+    request_kind,
+    retryable,
+)
+from s3es.errors import ObjectAlreadyExists, ObjectChanged, ObjectStoreError
+
+try:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import AioSession, get_session
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "s3es's aiobotocore adapter needs aiobotocore: pip install 's3es[async]'"
+    ) from error
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+_log = get_logger("s3es.s3")
+_T = TypeVar("_T")
+
+
+class AsyncS3ObjectStore:
+    """An :class:`~s3es.aio.AsyncObjectStore` on an S3 bucket through an aiobotocore client.
+
+    As :class:`~s3es.storage.S3ObjectStore`: put-if-absent is ``PutObject`` with
+    ``If-None-Match: *``; answers 409 (ConditionalRequestConflict) and 503 (SlowDown) are
+    retried here with jittered backoff, at most ``max_attempts`` times in all, after
+    botocore's own retries of connection errors and 5xx; ``put_args`` go to every
+    ``PutObject``. Requests are counted per HTTP attempt (retries and pages included) through
+    the client's event hooks.
+
+    ``client`` is an open aiobotocore S3 client (``async with session.create_client("s3")``);
+    :meth:`connect` makes one and closes it when its block ends.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        put_args: Mapping[str, Any] | None = None,
+        max_attempts: int = 5,
+        backoff: Backoff = Backoff(initial=0.05, maximum=2.0),  # noqa: B008 - frozen value
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.client = client
+        self.bucket = bucket
+        self._put_args = dict(put_args or {})
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._counter = RequestCounter()
+        client.meta.events.register("before-send.s3", self._count_request)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        client_config: AioConfig | None = None,
+        session: AioSession | None = None,
+        **options: Any,
+    ) -> AsyncIterator[AsyncS3ObjectStore]:
+        """An AsyncS3ObjectStore with a client of its own, open for the ``async with`` block.
+
+        The client is configured as that of
+        :meth:`S3ObjectStore.connect <s3es.storage.S3ObjectStore.connect>` (botocore's
+        "standard" retries, path-style addressing for an endpoint URL), ``client_config``
+        merged in.
+        ``options`` go to ``AsyncS3ObjectStore(...)``.
+        """
+        config = AioConfig(**client_options(endpoint_url=endpoint_url))
+        if client_config is not None:
+            config = config.merge(client_config)
+        creator = (session or get_session()).create_client(
+            "s3", endpoint_url=endpoint_url, region_name=region_name, config=config
+        )
+        async with creator as client:
+            yield cls(client, bucket, **options)
+
+    @property
+    def requests(self) -> RequestCounts:
+        """HTTP requests sent so far, by kind."""
+        return self._counter.snapshot()
+
+    def _count_request(self, event_name: str, **_: Any) -> None:
+        kind = request_kind(event_name)
+        if kind is not None:
+            self._counter.add(kind)
+
+    async def _send(self, operation: str, key: str, request: Callable[[], Awaitable[_T]]) -> _T:
+        """Send ``request``, again after 409 or 503 with backoff; re-raise other ClientErrors."""
+        attempt = 1
+        while True:
+            try:
+                return await request()
+            except ClientError as error:
+                if not retryable(error) or attempt >= self._max_attempts:
+                    raise
+                _log.debug(
+                    "s3_retry",
+                    operation=operation,
+                    key=key,
+                    code=error_code(error),
+                    attempt=attempt,
+                )
+                await self._sleep(self._backoff.delay(attempt, self._rng))
+                attempt += 1
+            except BotoCoreError as error:
+                raise ObjectStoreError(operation, key, str(error)) from error
+
+    async def _put(self, key: str, body: bytes, condition: Mapping[str, str]) -> str:
+        """``PutObject`` with ``condition`` (IfNoneMatch or IfMatch); 409 and 503 retried."""
+        arguments = put_arguments(self.bucket, key, body, condition, self._put_args)
+        response = await self._send("PUT", key, lambda: self.client.put_object(**arguments))
+        return str(response["ETag"])
+
+    async def put_if_absent(self, key: str, body: bytes) -> str:
+        """``PutObject`` with ``If-None-Match: *``; ObjectAlreadyExists on 412."""
+        try:
+            return await self._put(key, body, {"IfNoneMatch": "*"})
+        except ClientError as error:
+            if put_refused(error):
+                raise ObjectAlreadyExists(key) from error
+            raise failure("PUT", key, error) from error
+
+    async def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        """``PutObject`` with ``If-Match: etag``; ObjectChanged on 412 or 404."""
+        try:
+            return await self._put(key, body, {"IfMatch": etag})
+        except ClientError as error:
+            if replace_refused(error):
+                raise ObjectChanged(key) from error
+            raise failure("PUT", key, error) from error
+
+    async def get(self, key: str) -> StoredObject | None:
+        """``GetObject``; None on 404."""
+
+        async def request() -> StoredObject:
+            response = await self.client.get_object(Bucket=self.bucket, Key=key)
+            async with response["Body"] as stream:
+                body = await stream.read()
+            return StoredObject(body=body, etag=str(response["ETag"]))
+
+        try:
+            return await self._send("GET", key, request)
+        except ClientError as error:
+            if missing(error):
+                return None
+            raise failure("GET", key, error) from error
+
+    async def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[str]:
+        """``ListObjectsV2`` with ``Delimiter="/"``, page by page (as S3ObjectStore's)."""
+        left = keys_wanted(limit)
+        arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, start_after)
+        first = True
+        while left and arguments is not None:
+            arguments["MaxKeys"] = list_page_size(left, first=first)
+            first = False
+            response = await self._list(prefix, arguments)
+            for key in listed_keys(response):
+                yield key
+                left -= 1
+                if not left:
+                    return
+            arguments = next_page(arguments, response)
+
+    async def list_prefixes(self, prefix: str) -> AsyncIterator[str]:
+        """``ListObjectsV2`` with ``Delimiter="/"``: its ``CommonPrefixes``, page by page."""
+        arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, None)
+        while arguments is not None:
+            response = await self._list(prefix, arguments)
+            for folder in listed_prefixes(response):
+                yield folder
+            arguments = next_page(arguments, response)
+
+    async def _list(self, prefix: str, arguments: dict[str, Any]) -> Mapping[str, Any]:
+        """One page of ``ListObjectsV2``; 409 and 503 retried, other errors ObjectStoreError."""
+        try:
+            return await self._send(
+                "LIST", prefix, lambda: self.client.list_objects_v2(**arguments)
+            )
+        except ClientError as error:
+            raise failure("LIST", prefix, error) from error
+
+    async def delete(self, key: str) -> None:
+        """``DeleteObject``."""
+        try:
+            await self._send(
+                "DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+            )
+        except ClientError as error:
+            raise failure("DELETE", key, error) from error
