@@ -72,7 +72,9 @@ class SQLiteReadModelStore(SQLReadModelStore):
     WAL mode, so that other processes read it while a commit is written; a commit is one
     ``BEGIN IMMEDIATE`` transaction, waiting up to ``timeout`` seconds for another process's
     (then ReadModelStoreError). SQL readers query the view named after the projection
-    (``SELECT body ->> '$.total' FROM orders``: see :mod:`s3es._readmodels.sql`).
+    (``SELECT json_extract(body, '$.total') FROM orders``, or ``body ->> '$.total'`` from
+    SQLite 3.38: see :mod:`s3es._readmodels.sql`). ``synchronous`` stays SQLite's ``FULL``: a
+    commit is on disk when it returns.
 
     The store keeps one connection, opened on first use, and lends it to one thread at a time:
     SQLite writes one transaction at a time anyway, reads take microseconds, and ``":memory:"``
