@@ -42,7 +42,7 @@ from s3es.projections import (
 from s3es.readmodels import ReadModelStore, S3ReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
-from tests.aggregates import FAST_RETRY, Counter, Increment
+from tests.aggregates import FAST_RETRY, Counter, Increment, IncrementEach
 
 
 @attrs.define
@@ -551,3 +551,14 @@ def test_s3_event_notifications_drive_the_passes_and_the_scan_stays_the_net(
     assert dict(DocumentReader(store, StreamIds).documents()) == {
         k: Ids(v) for k, v in acknowledged.items()
     }
+
+
+def test_every_event_of_one_append_reaches_its_documents(world: World) -> None:
+    """A command that records several events stores them as one version: each is applied."""
+    result = world.handler.handle("a", IncrementEach((1, 2, 3)))
+    world.acknowledged["a"] = [r.id for r in result.recorded]
+    world.projector(AllIds).catch_up()
+    world.projector().catch_up()
+    assert world.documents() == {"a": Ids(world.acknowledged["a"])}
+    (everything,) = world.documents(AllIds).values()
+    assert everything.by_stream == {"counter/a": world.acknowledged["a"]}

@@ -314,7 +314,10 @@ class Consumer(abc.ABC, Generic[P]):
         held: list[LeaseHeld] = []
         for shard in self._shards:
             try:
-                self._hold_lease(shard)
+                try:
+                    self._hold_lease(shard)
+                except ProjectionFenced:  # its lease was taken while it held it: take it anew
+                    self._hold_lease(shard)
             except LeaseHeld as error:
                 held.append(error)
         if len(held) == len(self._shards):

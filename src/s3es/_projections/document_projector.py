@@ -76,9 +76,16 @@ class _Working(Generic[D]):
     """A document being changed by a batch: as read, and as folded so far."""
 
     revision: str | None
-    applied: dict[str, int]
+    #: The stream versions the stored document holds: events up to them are skipped. (Not
+    #: the versions folded so far: the events of one version, one append, share it.)
+    stored: dict[str, int]
     document: D | None
     changed: bool = False
+    #: The stream versions the document will hold once the batch is committed.
+    applied: dict[str, int] = attrs.Factory(dict)
+
+    def __attrs_post_init__(self) -> None:
+        self.applied = dict(self.stored)
 
 
 def _pass_span(verb: str, projector: DocumentProjector[Any]) -> tuple[str, Attributes]:
@@ -203,7 +210,7 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
                 name = str(item.stream)
                 for key in self.projection.forgotten_ids(item.stream):
                     doc = document(key)
-                    if doc.document is None or doc.applied.get(name, 0) >= item.version:
+                    if doc.document is None or doc.stored.get(name, 0) >= item.version:
                         continue
                     doc.document = self.projection.forget(doc.document, item.stream)
                     doc.applied[name] = item.version
@@ -213,7 +220,7 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
             name = str(item.stream)
             for key in self._codec.keys(item):
                 doc = document(key)
-                if doc.applied.get(name, 0) >= item.version:
+                if doc.stored.get(name, 0) >= item.version:
                     continue
                 current = doc.document
                 if current is None:
