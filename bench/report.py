@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from bench import contention, maintenance, readside, replay
+from bench import aio, contention, maintenance, readside, replay
 from bench.commands import FLOOR, CommandCost, HotStreamRun, dollars_per_million
 from bench.loads import LoadMeasurement, ReplayMeasurement, simulated_wait
 from bench.projections import (
@@ -874,6 +874,17 @@ def sections(results: BenchResults) -> list[Section]:
                 )
             ]
             if results.maintenance
+            else []
+        ),
+        *(
+            [
+                Section(
+                    "The asyncio API: commands in flight on one event loop",
+                    aio.table(results.asyncio_api),
+                    aio.explanation(results.config.asyncio_api),
+                )
+            ]
+            if results.asyncio_api
             else []
         ),
         *(

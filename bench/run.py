@@ -10,7 +10,7 @@ from pathlib import Path
 
 import attrs
 
-from bench import readside
+from bench import aio, readside
 from bench.commands import CommandCost, HotStreamRun, hot_stream, hot_stream_runs, uncontended
 from bench.contention import ContentionRun, contention
 from bench.loads import LoadMeasurement, ReplayMeasurement, cold_loads, replay_throughput
@@ -100,6 +100,8 @@ class BenchConfig:
     readside_moto_streams: tuple[int, ...] = (1_000,)
     readside_stores: tuple[str, ...] = readside.STORES
     readside_repeats: int = 5
+    #: The asyncio API beside the sync one (bench.aio).
+    asyncio_api: aio.AioBenchConfig = attrs.field(factory=aio.AioBenchConfig)
     seed: int = 3
 
     @property
@@ -142,6 +144,7 @@ QUICK = BenchConfig(
     readside_streams=(30,),
     readside_moto_streams=(30,),
     readside_repeats=2,
+    asyncio_api=aio.QUICK,
 )
 
 
@@ -209,6 +212,7 @@ class BenchResults:
     maintenance: tuple[MaintenanceSummary, ...] = ()
     #: Document projections on each read-model store, by streams held.
     read_models: readside.ReadSideResults | None = None
+    asyncio_api: tuple[aio.Throughput, ...] = ()
 
 
 def run(config: BenchConfig = BenchConfig()) -> BenchResults:
@@ -281,6 +285,7 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         warmup=config.maintenance_warmup,
         cap=config.maintenance_cap,
     )
+    asyncio_api = tuple(aio.throughput_runs(config.asyncio_api))
     read_side = readside.readside(
         config.readside_streams,
         stores=config.readside_stores,
@@ -307,4 +312,5 @@ def run(config: BenchConfig = BenchConfig()) -> BenchResults:
         replay=replayed,
         maintenance=maintained,
         read_models=read_side,
+        asyncio_api=asyncio_api,
     )

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from bench.aio import QUICK, markdown_section, throughput_runs
+from bench.aio import QUICK, table, throughput_runs
 from moto.backends import get_backend
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from opentelemetry.sdk.trace import TracerProvider
@@ -471,7 +471,7 @@ class TestBench:
         for run in runs:
             assert run.commands == run.streams * QUICK.commands_per_stream
             assert run.requests == RequestCounts(list=run.streams, put=run.commands)
-        section = markdown_section(runs, QUICK)
+        section = table(runs)
         assert "| async | 10 tasks | 20 | 40 |" in section
         assert "| sync | 4 threads | 20 | 40 |" in section
 
