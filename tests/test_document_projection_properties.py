@@ -79,10 +79,6 @@ from tests.aggregates import FAST_RETRY, Counter, IncrementEach
 STREAMS = ("s-0", "s-1", "s-4", "s-5")
 SHARED = "_shared"
 LEASE_TTL = 10.0
-#: A library bug this machine found that is still open, with a strict-xfail regression test at
-#: the end of this file: the race step does not assert the fence when the paused projector's
-#: generation was dropped meanwhile. Once fixed, set this False and remove the xfail mark.
-STEP_AROUND_OPEN_BUGS = True
 
 
 @attrs.define
@@ -402,11 +398,6 @@ class DocumentProjectionHistory(RuleBasedStateMachine):
             return
         generation, shard = at[0]
         rival_passes = [p for r in rival_runs if r is not None for p in r.passes]
-        record = self.reader_store.generations(Ledger.NAME)
-        if STEP_AROUND_OPEN_BUGS and generation not in (record.live, record.building):
-            # Open bug: a commit paused before stamping the state of a generation that a
-            # rebuild then dropped stamps it afresh (no state, no fence) and goes on writing it.
-            return
         if any(p.shard == shard and p.generation == generation for p in rival_passes):
             event("paused projector raced")
             assert shard in run.fenced, (shard, run)
@@ -643,7 +634,6 @@ def test_a_rebuild_by_a_projector_whose_lease_was_taken_raises_lease_held(
     assert record.building is None  # nothing started
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: a stale commit stamps a dropped generation")
 def test_a_projector_paused_while_a_rebuild_dropped_its_generation_is_fenced(
     memory_store: InMemoryObjectStore,
 ) -> None:
