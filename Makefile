@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format docs bench soak clean
+.PHONY: demo serve test lint format docs bench soak clean
 LINTED := src tests bench tools noxfile.py docs/hooks.py
 
 $(BIN)/python:
@@ -20,13 +20,24 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[docs]'
 	touch $@
 
+# The orders example over HTTP: FastAPI and uvicorn, on aiobotocore and the embedded endpoint.
+$(VENV)/.installed-web: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[web,async,testing]'
+	touch $@
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@ $(VENV)/.installed-testing $(VENV)/.installed-docs
+	touch $@ $(VENV)/.installed-testing $(VENV)/.installed-docs $(VENV)/.installed-web
 
 # The orders example on an embedded S3 endpoint; `make demo ARGS="--orders 50"` passes options.
 demo: $(VENV)/.installed-testing
 	PYTHONPATH=src $(BIN)/python -m examples.orders $(ARGS)
+
+# The orders example as a FastAPI app (src/examples/orders/web.py) with uvicorn on 127.0.0.1:8000,
+# over an embedded S3 endpoint and SQLite read models; prints the URL and curl examples. Ctrl-C
+# stops it. `make serve ARGS="--port 8001"` passes options.
+serve: $(VENV)/.installed-web
+	PYTHONPATH=src $(BIN)/python -m examples.orders.web $(ARGS)
 
 # tools/async_to_sync.py --check: the sync modules generated from the async source are current.
 lint: $(VENV)/.installed-dev
