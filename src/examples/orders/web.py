@@ -877,7 +877,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
     parser.add_argument("--bucket", default="orders", help="the embedded endpoint's bucket")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # s3es logs each pass at INFO, every second: warnings and errors only (uvicorn logs its own).
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with (
         EmbeddedS3() as s3,
         tempfile.TemporaryDirectory(prefix="s3es-serve-") as folder,
