@@ -425,6 +425,24 @@ class TestLifespan:
         assert passes._thread is not None
         assert not passes._thread.is_alive()
 
+    def test_a_failing_step_stops_no_other(
+        self, app: FastAPI, shop: Shop, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A reactor that fails leaves the projectors their pass; the error is raised after."""
+
+        def broken(**_: object) -> None:
+            raise RuntimeError("the reactor is broken")
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            await place(client)
+            monkeypatch.setattr(shop.fulfilment, "catch_up", broken)
+            with pytest.raises(ExceptionGroup) as failed:
+                await asyncio.to_thread(run_pass, app)
+            assert [str(error) for error in failed.value.exceptions] == ["the reactor is broken"]
+            assert (await client.get("/orders/o-1")).status_code == 200
+
+        run(app, scenario)
+
     def test_commands_need_the_lifespan(self, app: FastAPI) -> None:
         """Without its lifespan the app has no object store to send commands to: it says so."""
 

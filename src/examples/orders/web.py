@@ -361,6 +361,8 @@ class BackgroundPasses:
     """
 
     def __init__(self, shop: Shop, interval: float) -> None:
+        if not interval > 0:
+            raise ValueError(f"the interval between passes must be > 0 seconds, not {interval}")
         self.shop = shop
         self.interval = interval
         self.started = 0
@@ -373,18 +375,27 @@ class BackgroundPasses:
         self._running = threading.Lock()
 
     def run_once(self) -> None:
-        """One pass of the reactor and of every projector, in this thread."""
+        """One pass of the reactor and of every projector, in this thread.
+
+        Each runs even if one before it failed (a reactor that fails must not stop the read
+        models); their errors are raised together afterwards, as an ExceptionGroup.
+        """
         with self._running:
             with self._changed:
                 self.started += 1
+            errors: list[Exception] = []
             try:
-                self.shop.fulfilment.catch_up()
-                for projector in self.shop.projectors:
-                    projector.catch_up()
+                for step in (self.shop.fulfilment, *self.shop.projectors):
+                    try:
+                        step.catch_up()
+                    except Exception as error:  # noqa: BLE001 - raised below, with the others
+                        errors.append(error)
             finally:
                 with self._changed:
                     self.completed += 1
                     self._changed.notify_all()
+            if errors:
+                raise ExceptionGroup("a pass of the orders' reactor and projectors failed", errors)
 
     def wait_for_next(self, timeout: float = 30.0) -> None:
         """Wait until a pass that starts after this call has finished (TimeoutError if not)."""
@@ -395,6 +406,7 @@ class BackgroundPasses:
 
     def start(self) -> None:
         """Start the thread that runs a pass every ``interval`` seconds."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="orders-passes", daemon=True)
         self._thread.start()
 
@@ -410,7 +422,7 @@ class BackgroundPasses:
                 self.run_once()
             except Exception:
                 self.failures += 1
-                logger.exception("a pass of the orders' reactor and projectors failed")
+                logger.exception("pass %d of the orders' reactor and projectors", self.started)
             self._stop.wait(self.interval)
 
 
@@ -510,12 +522,14 @@ def create_app(
     ``objects`` opens, for the app's lifespan, the async view of the object store ``shop`` is
     on (:func:`s3_objects` for S3); None for a shop on an
     :class:`~s3es.InMemoryObjectStore` (:func:`in_memory_objects`). The lifespan runs a pass
-    of the fulfilment reactor and the projectors every ``pass_interval`` seconds in a thread,
-    or none if it is None (the caller then runs ``app.state.web.passes.run_once()``).
+    of the fulfilment reactor and the projectors every ``pass_interval`` seconds (> 0) in a
+    thread, or none if it is None (the caller then runs ``app.state.web.passes.run_once()``).
     ``app.state.web`` is the :class:`WebShop` behind the endpoints.
     """
     web = WebShop(
-        shop, BackgroundPasses(shop, pass_interval or 1.0), objects or in_memory_objects(shop)
+        shop,
+        BackgroundPasses(shop, 1.0 if pass_interval is None else pass_interval),
+        objects or in_memory_objects(shop),
     )
 
     @contextlib.asynccontextmanager
@@ -757,7 +771,7 @@ async def receive_stock(
         ReceiveStock(warehouse_id=warehouse_id, items=items),
         route="receipt",
         body=body,
-        correlation_id=f"receipt-{idempotency_key}" if idempotency_key else warehouse_id,
+        correlation_id=warehouse_id,
         if_match=if_match,
         if_none_match=None,
         idempotency_key=idempotency_key,
