@@ -99,7 +99,7 @@ class BenchConfig:
     readside_streams: tuple[int, ...] = (1_000, 10_000, 100_000)
     readside_moto_streams: tuple[int, ...] = (1_000,)
     readside_stores: tuple[str, ...] = readside.STORES
-    readside_repeats: int = 5
+    readside_repeats: int = 15
     #: The asyncio API beside the sync one (bench.aio).
     asyncio_api: aio.AioBenchConfig = attrs.field(factory=aio.AioBenchConfig)
     seed: int = 3
