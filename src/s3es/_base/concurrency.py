@@ -11,6 +11,7 @@ needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import time
@@ -27,9 +28,11 @@ __all__ = [
     "Workers",
     "async_outcome",
     "async_pause",
+    "async_wait",
     "forget",
     "outcome",
     "pause",
+    "wait",
 ]
 
 _A = TypeVar("_A")
@@ -83,6 +86,18 @@ class AsyncWorkers:
     def submit(self, call: Callable[[_A], Awaitable[_R]], argument: _A) -> AsyncFuture[_R]:
         """Start ``call(argument)`` as a task, in the caller's context."""
         return asyncio.ensure_future(call(argument))
+
+
+def wait(signal: Signal, seconds: float) -> bool:
+    """Wait until ``signal`` is set, at most ``seconds``; whether it is set."""
+    return signal.wait(seconds)
+
+
+async def async_wait(signal: AsyncSignal, seconds: float) -> bool:
+    """Wait until ``signal`` is set, at most ``seconds``; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(signal.wait(), seconds)
+    return signal.is_set()
 
 
 def outcome(future: Future[_R]) -> _R:

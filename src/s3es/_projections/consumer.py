@@ -1,3 +1,4 @@
+# Generated from src/s3es/_projections/_async/consumer.py by tools/async_to_sync.py: do not edit.
 """Consumers of the event streams: the machinery that projectors and reactors share.
 
 A consumer runs as ``shards`` shards: a stream belongs to shard ``shard_of(stream, shards)``
@@ -18,26 +19,39 @@ from __future__ import annotations
 
 import abc
 import collections
-import contextvars
 import random
-import threading
 import uuid
-import zlib
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from typing import Any, Generic, TypeVar
 
 import attrs
 
 from s3es._base.clock import Clock
+from s3es._base.concurrency import (
+    Future,
+    Signal,
+    Workers,
+    forget,
+    outcome,
+    wait,
+)
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
 from s3es._domain.aggregate import AggregateCodec, RecordedEvent
 from s3es._eventstore.chunk import Chunk
 from s3es._eventstore.store import EventStore
-from s3es._projections.lease import Lease, LeaseKeeper
+from s3es._projections.lease import LeaseKeeper
 from s3es._projections.notifications import ChangeNotifications, Notified
 from s3es._projections.projector import default_owner
+from s3es._projections.values import (
+    Batch,
+    DocumentConflict,
+    Lease,
+    ShardPass,
+    Superseded,
+    shard_of,
+)
 from s3es._readmodels.port import Change, Generation, ReadModelStore, ShardState
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
@@ -61,45 +75,6 @@ _WINDOW = 256
 P = TypeVar("P")
 
 
-def shard_of(stream: StreamName | str, shards: int) -> int:
-    """The shard of ``shards`` that ``stream`` belongs to: a stable hash (CRC-32) of its name."""
-    return zlib.crc32(str(stream).encode()) % shards
-
-
-@attrs.frozen
-class ShardPass:
-    """What one pass of one shard did."""
-
-    shard: int
-    generation: Generation
-    #: True for a pass over every stream of the shard; False for one over the feed's.
-    full_scan: bool
-    #: Streams whose new chunks were read.
-    streams: int
-    events: int
-    #: Commits of documents, positions and state to the store.
-    commits: int
-    #: Documents written (or deleted) by those commits.
-    documents: int
-    #: True if this pass completed a generation's build and switched readers to it.
-    switched: bool = False
-
-
-class _Superseded(Exception):  # noqa: N818 - internal signal: start the pass again
-    """Another write of this shard's state came first (an older epoch's, or a rebuild)."""
-
-
-@attrs.define
-class Batch:
-    """Events read but not committed, and the positions they bring their streams to."""
-
-    events: list[RecordedEvent[Any] | StreamDeleted] = attrs.field(factory=list)
-    positions: dict[str, int] = attrs.field(factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-
 @attrs.define
 class _Shard:
     """What this projector knows of one of its shards between passes."""
@@ -121,10 +96,6 @@ class _Shard:
         """Read the state, and positions, from the store at the next pass."""
         self.state, self.generation = None, None
         self.positions.clear()
-
-
-class DocumentConflict(Exception):  # noqa: N818 - a signal: fold the batch again
-    """Another shard wrote a document of the batch since it was read."""
 
 
 class Consumer(abc.ABC, Generic[P]):
@@ -201,6 +172,8 @@ class Consumer(abc.ABC, Generic[P]):
             for number in ids
         ]
         self._log = _log.bind(projection=self.name, owner=self.owner)
+        #: Read streams ahead of the fold: ``read_concurrency`` threads (tasks, in asyncio).
+        self._readers = Workers(read_concurrency, "s3es-documents")
 
     @property
     def shard_ids(self) -> tuple[int, ...]:
@@ -268,7 +241,7 @@ class Consumer(abc.ABC, Generic[P]):
 
     def run(
         self,
-        stop: threading.Event,
+        stop: Signal,
         *,
         interval: float = 1.0,
         on_pass: Callable[[P], None] | None = None,
@@ -291,7 +264,7 @@ class Consumer(abc.ABC, Generic[P]):
                     self._log.warning("pass_failed", error=str(error))
                     for shard in self._shards:
                         shard.forget()
-                stop.wait(interval)
+                wait(stop, interval)
         finally:
             self.release(quietly=True)
 
@@ -346,7 +319,7 @@ class Consumer(abc.ABC, Generic[P]):
         for attempt in range(1, _PASS_ATTEMPTS + 1):
             try:
                 return self._pass(shard, scan=scan, progress=progress, notified=notified)
-            except _Superseded:
+            except Superseded:
                 shard.forget()
                 self._log.info("pass_superseded", shard=shard.number, attempt=attempt)
             except BaseException:
@@ -441,21 +414,9 @@ class Consumer(abc.ABC, Generic[P]):
             # Stamped at once: from here on an older projector's commit of this shard fails.
             fresh = ShardState(shard.number, self.shards, lease.epoch)
             base = fresh if stored is None else attrs.evolve(stored, epoch=lease.epoch)
-            created = stored is None
             stored = self._commit_state(generation, [], {}, base, lease)
-            if created and not self._current(generation):
-                # The generation was dropped (a rebuild went live) between reading the record
-                # and creating this state, which nothing then refused: take the state back
-                # and start again on the generation that is current now.
-                self.store.drop(generation)
-                raise _Superseded
         shard.generation = generation
         return generation, stored
-
-    def _current(self, generation: Generation) -> bool:
-        """Whether ``generation`` is still the live one or the one being built."""
-        record = self.store.generations(self.name)
-        return generation in (record.live, record.building)
 
     def _pass(
         self,
@@ -503,7 +464,7 @@ class Consumer(abc.ABC, Generic[P]):
         switched = False
         if scanning:
             shard.scanned_at = started_ms / 1000
-            if self.store.generations(self.name).building == generation:
+            if (self.store.generations(self.name)).building == generation:
                 switched = self._switch(generation)
         self._log.info(
             "pass",
@@ -548,26 +509,27 @@ class Consumer(abc.ABC, Generic[P]):
             if unknown:
                 found = self.store.positions(generation, unknown)
                 positions.update(dict.fromkeys(unknown, 0) | found)
-            for stream, fetched in self._fetched(window, positions):
-                lease = self._hold_lease(shard)  # renewed on a long pass, before it runs out
-                done += 1
-                if progress is not None:
-                    progress(done, len(streams))
-                if fetched is None:
-                    continue
-                if isinstance(fetched, StreamDeleted):
-                    batch.events.append(fetched)
-                    batch.positions[str(stream)] = fetched.version
-                    continue
-                counts["streams"] += 1
-                for event in self._events(fetched):
-                    batch.events.append(event)
-                    counts["events"] += 1
-                batch.positions[str(stream)] = fetched[-1].version
-                if len(batch) >= self.commit_every:
-                    state = self._process(generation, batch, state, lease, counts)
-                    positions.update(batch.positions)
-                    batch = Batch()
+            with closing(self._fetched(window, positions)) as fetches:
+                for stream, fetched in fetches:
+                    lease = self._hold_lease(shard)  # renewed on a long pass, in time
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(streams))
+                    if fetched is None:
+                        continue
+                    if isinstance(fetched, StreamDeleted):
+                        batch.events.append(fetched)
+                        batch.positions[str(stream)] = fetched.version
+                        continue
+                    counts["streams"] += 1
+                    for event in self._events(fetched):
+                        batch.events.append(event)
+                        counts["events"] += 1
+                    batch.positions[str(stream)] = fetched[-1].version
+                    if len(batch) >= self.commit_every:
+                        state = self._process(generation, batch, state, lease, counts)
+                        positions.update(batch.positions)
+                        batch = Batch()
         return state, batch
 
     def _scan_needed(
@@ -629,30 +591,39 @@ class Consumer(abc.ABC, Generic[P]):
 
     def _fetched(
         self, streams: list[tuple[StreamName, int | None]], positions: dict[str, int]
-    ) -> Iterator[tuple[StreamName, list[Chunk] | StreamDeleted | None]]:
-        with ThreadPoolExecutor(self.read_concurrency, "s3es-documents") as pool:
-            window: collections.deque[
-                tuple[StreamName, Future[list[Chunk] | StreamDeleted | None]]
-            ] = collections.deque()
-            pending = iter(streams)
+    ) -> Generator[tuple[StreamName, list[Chunk] | StreamDeleted | None], None]:
+        """Each of ``streams`` with its chunks past its position, in order, read ahead.
+
+        At most four reads per reader are in flight; those not started yet when the iterator
+        is closed are cancelled.
+        """
+        window: collections.deque[tuple[StreamName, Future[list[Chunk] | StreamDeleted | None]]] = (
+            collections.deque()
+        )
+        pending = iter(streams)
+        try:
             while True:
                 while len(window) < 4 * self.read_concurrency:
                     stream, named = next(pending, (None, None))
                     if stream is None:
                         break
                     after = positions.get(str(stream), 0)
-                    context = contextvars.copy_context()
                     window.append(
-                        (stream, pool.submit(context.run, self._fetch, stream, named, after))
+                        (stream, self._readers.submit(self._fetch, (stream, named, after)))
                     )
                 if not window:
                     return
                 stream, future = window.popleft()
-                yield stream, future.result()
+                yield stream, outcome(future)
+        finally:
+            for _, future in window:
+                forget(future)
 
     def _fetch(
-        self, stream: StreamName, named: int | None, after: int
+        self, read: tuple[StreamName, int | None, int]
     ) -> list[Chunk] | StreamDeleted | None:
+        """The chunks of ``read``'s stream past its position (None if it has not moved)."""
+        stream, named, after = read
         version = self.event_store.version(stream) if named is None else named
         if version <= after:
             return None
@@ -686,5 +657,14 @@ class Consumer(abc.ABC, Generic[P]):
             if (stored is None) != (state.revision is None) or (
                 stored is not None and stored.revision != state.revision
             ):
-                raise _Superseded from conflict
+                raise Superseded from conflict
             raise DocumentConflict from conflict
+
+
+__all__ = [
+    "Batch",
+    "Consumer",
+    "DocumentConflict",
+    "ShardPass",
+    "shard_of",
+]

@@ -1,3 +1,5 @@
+# Generated from src/s3es/_projections/_async/document_projector.py
+# by tools/async_to_sync.py: do not edit.
 """The document projector: keeps a document projection up to date in a read-model store.
 
 It is a consumer (see :mod:`s3es._projections.consumer` for shards, leases, generations and
@@ -9,30 +11,29 @@ what "together" means on each store). Readers use a :class:`DocumentReader`.
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Iterator, Sequence
-from typing import Any, Generic
+from typing import Generic
 
 import attrs
 
 from s3es._base.backoff import Backoff
 from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
+from s3es._base.concurrency import pause
 from s3es._base.progress import Progress
-from s3es._base.tracing import Attributes, request_attributes, traced
+from s3es._base.tracing import Attributes, traced
 from s3es._eventstore.store import EventStore
-from s3es._projections.consumer import Batch, Consumer, DocumentConflict, ShardPass
+from s3es._projections.consumer import Consumer
 from s3es._projections.documents import D, DocumentCodec, DocumentProjection
-from s3es._projections.lease import Lease
 from s3es._projections.notifications import ChangeNotifications
-from s3es._readmodels.port import (
-    Change,
-    Generation,
-    ReadModelStore,
-    ShardState,
-    StoredDocument,
+from s3es._projections.values import (
+    Batch,
+    DocumentConflict,
+    DocumentPass,
+    Lease,
+    document_pass_attributes,
 )
-from s3es._storage.metering import RequestCounts
+from s3es._readmodels.port import Change, Generation, ReadModelStore, ShardState, StoredDocument
 from s3es.errors import (
     ObjectStoreError,
     StreamDeleted,
@@ -42,33 +43,6 @@ from s3es.errors import (
 #: how long it waits before each new attempt (jittered: contending shards spread out).
 _COMMIT_ATTEMPTS = 20
 _COMMIT_BACKOFF = Backoff(initial=0.002, maximum=0.2)
-
-
-@attrs.frozen
-class DocumentPass:
-    """What one pass over this projector's shards did."""
-
-    passes: tuple[ShardPass, ...]
-    #: Shards whose lease another projector holds: this one stood by for them.
-    held_elsewhere: tuple[int, ...]
-    #: Shards this projector lost to a newer epoch during the pass (their work is not kept).
-    fenced: tuple[int, ...]
-    requests: RequestCounts
-
-    @property
-    def events(self) -> int:
-        """Events applied, over every shard."""
-        return sum(p.events for p in self.passes)
-
-    @property
-    def streams(self) -> int:
-        """Streams read, over every shard."""
-        return sum(p.streams for p in self.passes)
-
-    @property
-    def commits(self) -> int:
-        """Commits, over every shard."""
-        return sum(p.commits for p in self.passes)
 
 
 @attrs.define
@@ -88,17 +62,8 @@ class _Working(Generic[D]):
         self.applied = dict(self.stored)
 
 
-def _pass_span(verb: str, projector: DocumentProjector[Any]) -> tuple[str, Attributes]:
-    return f"{verb} {projector.name}", {"s3es.projection.name": projector.name}
-
-
-def _passed(run: DocumentPass) -> Attributes:
-    return {
-        "s3es.projection.stream_count": run.streams,
-        "s3es.projection.event_count": run.events,
-        "s3es.projection.commit_count": run.commits,
-        **request_attributes(run.requests),
-    }
+def _pass_span(verb: str, name: str) -> tuple[str, Attributes]:
+    return f"{verb} {name}", {"s3es.projection.name": name}
 
 
 class DocumentProjector(Consumer[DocumentPass], Generic[D]):
@@ -113,7 +78,8 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
     a :class:`ChangeNotifications` receives S3 event notifications. With a feed, a shard's
     first pass, and the first ``full_scan_interval`` seconds after its last full scan, scans
     all its streams anyway: the feed is a hint, the scan the net. ``read_concurrency`` threads
-    read streams ahead of the fold, which stays in one thread: ``apply`` needs no locks.
+    (tasks, in the asyncio API) read streams ahead of the fold, which stays in one thread (one
+    task): ``apply`` needs no locks.
     """
 
     def __init__(
@@ -157,7 +123,7 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         """A reader of the live generation's documents (no lease needed)."""
         return DocumentReader(self.store, self.projection)
 
-    @traced(start=lambda self, **_: _pass_span("catch_up", self), end=_passed)
+    @traced(start=lambda self, **_: _pass_span("catch_up", self.name), end=document_pass_attributes)
     def catch_up(
         self, *, full_scan: bool | None = None, progress: Progress | None = None
     ) -> DocumentPass:
@@ -255,7 +221,7 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         """
         for attempt in range(_COMMIT_ATTEMPTS):
             if attempt:
-                time.sleep(_COMMIT_BACKOFF.delay(attempt, self._random))
+                pause(_COMMIT_BACKOFF.delay(attempt, self._random))
             working = self._fold(generation, batch)
             changes = [
                 Change(
@@ -300,12 +266,18 @@ class DocumentReader(Generic[D]):
 
     @property
     def generation(self) -> Generation | None:
-        """The live generation; None until the first build is complete."""
-        return self.store.generations(self._codec.name).live
+        """The live generation; None until the first build is complete.
+
+        (Awaited in the asyncio API: ``await reader.generation``.)
+        """
+        return self._live()
+
+    def _live(self) -> Generation | None:
+        return (self.store.generations(self._codec.name)).live
 
     def get(self, key: str) -> D | None:
         """Document ``key`` of the live generation; None if there is none (or no live one)."""
-        generation = self.generation
+        generation = self._live()
         if generation is None:
             return None
         stored = self.store.get(generation, key)
@@ -316,7 +288,7 @@ class DocumentReader(Generic[D]):
 
     def documents(self) -> Iterator[tuple[str, D]]:
         """Every document of the live generation, by key in ascending order."""
-        generation = self.generation
+        generation = self._live()
         if generation is None:
             return
         for stored in self.store.documents(generation):

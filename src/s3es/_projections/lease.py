@@ -1,3 +1,4 @@
+# Generated from src/s3es/_projections/_async/lease.py by tools/async_to_sync.py: do not edit.
 """A lease in S3: one active projector per projection, with an epoch that fences the others.
 
 The lease is one small JSON object. Taking it is a conditional write (put-if-absent for the
@@ -19,6 +20,7 @@ import cattrs
 from s3es._base.clock import Clock
 from s3es._base.converter import make_strict_converter
 from s3es._base.logging import get_logger
+from s3es._projections.values import LEASE_FORMAT, Lease
 from s3es._storage.port import ObjectStore
 from s3es.errors import (
     CorruptReadModel,
@@ -30,26 +32,10 @@ from s3es.errors import (
 
 _log = get_logger("s3es.lease")
 
-LEASE_FORMAT = "s3es.lease/1"
 #: Reads leases strictly: a field of the wrong JSON type, missing or unknown is an error.
 _CONVERTER = make_strict_converter(forbid_extra_keys=True)
 #: How often taking the lease reads it again after losing a race for it.
 _ACQUIRE_ATTEMPTS = 3
-
-
-@attrs.frozen
-class Lease:
-    """A lease as stored: who holds it, under which epoch, until when (Unix time)."""
-
-    format: str
-    projection: str
-    owner: str
-    #: Unique to the keeper that wrote it: two processes given one owner name differ here.
-    token: str
-    epoch: int
-    expires_at: float
-    #: The stored object's ETag; "" for a lease not read from the store.
-    etag: str = attrs.field(default="", eq=False)
 
 
 class LeaseKeeper:
@@ -172,3 +158,6 @@ class LeaseKeeper:
             found = self.read()
             return found if found == lease else None  # the ETag does not count in ==
         return attrs.evolve(lease, etag=new_etag)
+
+
+__all__ = ["LEASE_FORMAT", "Lease", "LeaseKeeper"]

@@ -1,3 +1,4 @@
+# Generated from src/s3es/_projections/_async/reactor.py by tools/async_to_sync.py: do not edit.
 """Reactors (process managers): consumers that turn events into commands on other streams.
 
 A :class:`Reactor` says which commands an event calls for (``react``); a
@@ -20,13 +21,10 @@ pass, which the next pass runs again.
 
 from __future__ import annotations
 
-import abc
 import collections
-import time
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 import cattrs
@@ -34,19 +32,32 @@ import cattrs
 from s3es._base.backoff import Backoff
 from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
+from s3es._base.concurrency import pause
 from s3es._base.converter import make_strict_converter
 from s3es._base.progress import Progress
-from s3es._base.tracing import Attributes, request_attributes, traced
+from s3es._base.tracing import Attributes, traced
 from s3es._domain.aggregate import Aggregate, AggregateCodec, RecordedEvent
-from s3es._domain.commands import CommandHandler, CommandResult
+from s3es._domain.commands import CommandHandler
 from s3es._domain.repository import Repository
+from s3es._domain.values import CommandResult
 from s3es._eventstore.store import EventStore
-from s3es._projections.consumer import Batch, Consumer, DocumentConflict, ShardPass, shard_of
-from s3es._projections.lease import Lease
+from s3es._projections.consumer import Consumer
 from s3es._projections.notifications import ChangeNotifications
+from s3es._projections.values import (
+    CAUSATION_ID,
+    CORRELATION_ID,
+    Batch,
+    DocumentConflict,
+    Lease,
+    Parked,
+    Reactor,
+    ReactorPass,
+    Send,
+    reactor_pass_attributes,
+    shard_of,
+)
 from s3es._readmodels.port import Change, Generation, ReadModelStore, ShardState
 from s3es._storage.keys import StreamName, check_segment
-from s3es._storage.metering import RequestCounts
 from s3es.errors import (
     CorruptReadModel,
     InvalidConfiguration,
@@ -57,100 +68,14 @@ from s3es.errors import (
     StreamDeleted,
 )
 
-#: The metadata keys a reactor's commands stamp on the events they store.
-CORRELATION_ID = "correlation_id"
-CAUSATION_ID = "causation_id"
-
 #: Parked and skipped events are documents of the reactor's store, stored strictly.
 _CONVERTER = make_strict_converter(forbid_extra_keys=True)
 #: How often a commit of parked events is tried again after another shard wrote one.
 _COMMIT_ATTEMPTS = 5
 
 
-@attrs.frozen
-class Send:
-    """A command a reactor sends: ``command`` to stream ``stream_id`` of ``aggregate``."""
-
-    aggregate: type[Aggregate[Any, Any, Any]]
-    stream_id: str
-    command: Any
-
-
-class Reactor(abc.ABC):
-    """Turns events of some aggregates' streams into commands on other streams.
-
-    Subclass it, set ``NAME`` and ``SOURCES``, and write ``react``::
-
-        class Fulfilment(Reactor):
-            NAME = "fulfilment"
-            SOURCES = (Order,)
-
-            def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
-                if isinstance(event.event, OrderPlaced):
-                    yield Send(Warehouse, "main", Reserve(event.stream.id, event.event.lines))
-
-    ``react`` must give the same commands, in the same order, each time it is given the same
-    event (it may be given it again after a crash): their ids are derived from the event's.
-    A condition on several events belongs in the target aggregate's ``decide``, which sees
-    its stream's state (a command that changes nothing stores nothing).
-    """
-
-    #: The reactor's name: one key segment, unique under the store.
-    NAME: ClassVar[str]
-    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
-    SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
-
-    @abc.abstractmethod
-    def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
-        """The commands ``event`` calls for (none for most events)."""
-
-
-@attrs.frozen
-class Parked:
-    """An event whose reaction failed ``attempts`` times: why, and what was decided since."""
-
-    event_id: str
-    stream: str
-    version: int
-    type: str
-    error: str
-    attempts: int
-    parked_at: datetime
-    #: "parked", or "skipped" once an operator skipped it.
-    status: str = "parked"
-
-
-@attrs.frozen
-class ReactorPass:
-    """What one pass over this runner's shards did."""
-
-    passes: tuple[ShardPass, ...]
-    held_elsewhere: tuple[int, ...]
-    fenced: tuple[int, ...]
-    #: Commands sent (duplicates included), and those their stream had already stored.
-    commands: int
-    duplicates: int
-    #: Ids of the events parked by this pass.
-    parked: tuple[str, ...]
-    requests: RequestCounts
-
-    @property
-    def events(self) -> int:
-        """Events read, over every shard."""
-        return sum(p.events for p in self.passes)
-
-
-def _pass_span(runner: ReactorRunner) -> tuple[str, Attributes]:
-    return f"react {runner.name}", {"s3es.reactor.name": runner.name}
-
-
-def _passed(run: ReactorPass) -> Attributes:
-    return {
-        "s3es.reactor.event_count": run.events,
-        "s3es.reactor.command_count": run.commands,
-        "s3es.reactor.parked_count": len(run.parked),
-        **request_attributes(run.requests),
-    }
+def _pass_span(name: str) -> tuple[str, Attributes]:
+    return f"react {name}", {"s3es.reactor.name": name}
 
 
 class ReactorRunner(Consumer[ReactorPass]):
@@ -229,7 +154,7 @@ class ReactorRunner(Consumer[ReactorPass]):
 
     # Passes --------------------------------------------------------------------------------
 
-    @traced(start=lambda self, **_: _pass_span(self), end=_passed)
+    @traced(start=lambda self, **_: _pass_span(self.name), end=reactor_pass_attributes)
     def catch_up(
         self, *, full_scan: bool | None = None, progress: Progress | None = None
     ) -> ReactorPass:
@@ -303,7 +228,7 @@ class ReactorRunner(Consumer[ReactorPass]):
         error: Exception | None = None
         for attempt in range(1, self.attempts + 1):
             if attempt > 1:
-                time.sleep(self.backoff.delay(attempt - 1, self._random))
+                pause(self.backoff.delay(attempt - 1, self._random))
             try:
                 self._send_all(event)
             except (ObjectStoreError, ReadModelStoreError):
@@ -398,7 +323,8 @@ class ReactorRunner(Consumer[ReactorPass]):
         stream_type, _, stream_id = record.stream.partition("/")
         body = _CONVERTER.unstructure(attrs.evolve(record, status="skipped"))
         self._settle(
-            StreamName(stream_type, stream_id), Change(event_id, body, self._revision(event_id))
+            StreamName(stream_type, stream_id),
+            Change(event_id, body, self._revision(event_id)),
         )
         self._log.warning("parked_event_skipped", event_id=event_id, stream=record.stream)
 

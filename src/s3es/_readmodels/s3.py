@@ -1,3 +1,4 @@
+# Generated from src/s3es/_readmodels/_async/s3.py by tools/async_to_sync.py: do not edit.
 """Read models as keyed documents in S3: one object per document, written with If-Match.
 
 Layout (see :mod:`s3es._storage.keys`), under ``{prefix}/_readmodels/{projection}/``::
@@ -24,16 +25,23 @@ again does not bring it back.
 
 from __future__ import annotations
 
-import contextvars
+import collections
 import json
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 
+from s3es._base.concurrency import Future, Workers, forget, outcome
 from s3es._base.converter import make_strict_converter
 from s3es._readmodels.port import (
     Body,
@@ -105,9 +113,10 @@ def _encode(value: object) -> bytes:
 class S3ReadModelStore:
     """A :class:`~s3es.readmodels.ReadModelStore` of one S3 object per document.
 
-    ``objects`` is the object store (an :class:`~s3es.storage.S3ObjectStore`, or the in-memory
-    one in tests), ``prefix`` the key prefix (the event store's, usually). ``concurrency``
-    threads write a commit's documents and positions, and read a scan's positions, at once.
+    ``objects`` is the object store (the S3 adapter, or the in-memory one in tests),
+    ``prefix`` the key prefix (the event store's, usually). ``concurrency`` workers (threads;
+    tasks in the asyncio API) write a commit's documents and positions, and read a scan's
+    positions, at once: at most four times as many are in flight.
     Not ``atomic``: see the module's docstring for what that means and why it is safe.
     """
 
@@ -119,7 +128,7 @@ class S3ReadModelStore:
         self.objects = objects
         self.keys = StreamKeys(prefix)
         self.name = f"s3:{self.keys.prefix or '/'}"
-        self._pool = ThreadPoolExecutor(concurrency, "s3es-readmodels")
+        self._workers = Workers(concurrency, "s3es-readmodels")
         #: The ETag of each position object this store last read or wrote: a position moves
         #: with one conditional PUT, no GET first (a stale one costs a GET, then the PUT).
         self._position_etags: dict[str, str] = {}
@@ -128,11 +137,25 @@ class S3ReadModelStore:
         return f"S3ReadModelStore({self.name!r})"
 
     def _map(self, function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-        """``function`` over ``items`` in the pool, each in the caller's context (its meter)."""
-        futures = [
-            self._pool.submit(contextvars.copy_context().run, function, item) for item in items
-        ]
-        return [future.result() for future in futures]
+        """``function`` over ``items`` by the workers, each in the caller's context (its meter).
+
+        At most four calls per worker are in flight; the results come in the order of
+        ``items``. If one raises, the calls not started yet are cancelled.
+        """
+        results: list[_R] = []
+        window: collections.deque[Future[_R]] = collections.deque()
+        try:
+            for item in items:
+                if len(window) >= 4 * self._workers.size:
+                    results.append(outcome(window.popleft()))
+                window.append(self._workers.submit(function, item))
+            while window:
+                results.append(outcome(window.popleft()))
+        except BaseException:
+            for future in window:
+                forget(future)
+            raise
+        return results
 
     def _read(self, key: str, kind: type[_T]) -> tuple[_T, str] | None:
         stored = self.objects.get(key)
@@ -217,10 +240,10 @@ class S3ReadModelStore:
         # Listed in the order of the percent-encoded keys, which is not the keys' own (a space
         # is "%20"): every name is listed first (names only), then read in key order.
         keys = sorted(
-            (
+            [
                 self.keys.parse_document_key(generation.projection, generation.number, key)
                 for key in self.objects.list_keys(prefix)
-            ),
+            ],
             key=str.encode,
         )
         for start in range(0, len(keys), 256):

@@ -1,0 +1,1 @@
+"""The async source of the consumers: generates ``s3es._projections``' sync modules."""

@@ -1,0 +1,388 @@
+"""Reactors (process managers): consumers that turn events into commands on other streams.
+
+A :class:`Reactor` says which commands an event calls for (``react``); a
+:class:`ReactorRunner` runs it on the consumers' machinery (shards, leases, positions in a
+read-model store, the feed) and sends each command through a
+:class:`~s3es.CommandHandler`. Delivery is at least once (a crash between a command and the
+commit of the event's position sends it again), and made one effect by the command id: the
+``n``-th command an event calls for is sent with the id ``{event id}.{n}``, which its stream
+remembers (see idempotent commands in docs/commands). The events a command stores carry
+``correlation_id`` (the first event of the flow's) and ``causation_id`` (the event that caused
+them) in their metadata.
+
+An event whose reaction keeps failing (``react`` raising, a command refused by its aggregate)
+is retried ``attempts`` times with backoff, then **parked**: recorded in the reactor's store
+with the error, never dropped silently, and the stream goes on. ``parked()`` lists them;
+``retry(event_id)`` reacts again and un-parks on success; ``skip(event_id)`` marks it skipped
+(kept for the record). Failures of S3 or of the store are not the event's fault: they fail the
+pass, which the next pass runs again.
+"""
+
+from __future__ import annotations
+
+import collections
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import cattrs
+
+from s3es._base.backoff import Backoff
+from s3es._base.clock import Clock, utc_now
+from s3es._base.coerce import as_instance
+from s3es._base.concurrency import async_pause
+from s3es._base.converter import make_strict_converter
+from s3es._base.progress import Progress
+from s3es._base.tracing import Attributes, traced
+from s3es._domain._async.commands import AsyncCommandHandler
+from s3es._domain._async.repository import AsyncRepository
+from s3es._domain.aggregate import Aggregate, AggregateCodec, RecordedEvent
+from s3es._domain.values import CommandResult
+from s3es._eventstore._async.store import AsyncEventStore
+from s3es._projections._async.consumer import AsyncConsumer
+from s3es._projections._async.notifications import AsyncChangeNotifications
+from s3es._projections.values import (
+    CAUSATION_ID,
+    CORRELATION_ID,
+    Batch,
+    DocumentConflict,
+    Lease,
+    Parked,
+    Reactor,
+    ReactorPass,
+    Send,
+    reactor_pass_attributes,
+    shard_of,
+)
+from s3es._readmodels._async.port import AsyncReadModelStore
+from s3es._readmodels.port import Change, Generation, ShardState
+from s3es._storage.keys import StreamName, check_segment
+from s3es.errors import (
+    CorruptReadModel,
+    InvalidConfiguration,
+    InvalidStreamName,
+    ObjectStoreError,
+    ReadModelConflict,
+    ReadModelStoreError,
+    StreamDeleted,
+)
+
+#: Parked and skipped events are documents of the reactor's store, stored strictly.
+_CONVERTER = make_strict_converter(forbid_extra_keys=True)
+#: How often a commit of parked events is tried again after another shard wrote one.
+_COMMIT_ATTEMPTS = 5
+
+
+def _pass_span(name: str) -> tuple[str, Attributes]:
+    return f"react {name}", {"s3es.reactor.name": name}
+
+
+class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
+    """Runs a :class:`Reactor` over ``event_store``'s streams; its positions live in ``store``.
+
+    ``handlers`` are the command handlers to send through (one per target aggregate); a
+    target with none gets a plain ``AsyncCommandHandler(AsyncRepository(event_store, aggregate))``.
+    ``attempts`` and ``backoff`` pace the retries of a failing reaction before it is parked.
+    The other options are those of :class:`~s3es.projections.DocumentProjector`; passes
+    commit every ``commit_every`` events, which bounds what a crash makes it send again.
+    """
+
+    def __init__(
+        self,
+        event_store: AsyncEventStore,
+        reactor: Reactor | type[Reactor],
+        store: AsyncReadModelStore,
+        *,
+        handlers: Iterable[AsyncCommandHandler[Any, Any, Any]] = (),
+        attempts: int = 3,
+        backoff: Backoff = Backoff(initial=0.05, maximum=2.0),  # noqa: B008 - frozen, shared
+        shards: int = 1,
+        shard_ids: Sequence[int] | None = None,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        feed: bool | AsyncChangeNotifications = False,
+        feed_lookback: float = 30.0,
+        full_scan_interval: float = 3600.0,
+        commit_every: int = 100,
+        read_concurrency: int = 8,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.reactor: Reactor = as_instance(reactor)
+        cls = type(self.reactor)
+        try:
+            name = check_segment("reactor NAME", getattr(cls, "NAME", None))
+        except InvalidStreamName as error:
+            raise InvalidConfiguration(f"{cls.__qualname__}: {error}") from error
+        sources = getattr(cls, "SOURCES", None)
+        if not isinstance(sources, Sequence) or not sources:
+            raise InvalidConfiguration(f"{cls.__qualname__}: SOURCES must list the aggregates")
+        codecs: dict[str, AggregateCodec[Any, Any, Any]] = {}
+        for source in sources:
+            if not (isinstance(source, type) and issubclass(source, Aggregate)):
+                raise InvalidConfiguration(
+                    f"{cls.__qualname__}: SOURCES holds {source!r}, not an Aggregate"
+                )
+            codec = AggregateCodec(source())
+            codecs[codec.stream_type] = codec
+        if type(attempts) is not int or attempts < 1:
+            raise InvalidConfiguration(f"attempts must be an int >= 1, not {attempts!r}")
+        super().__init__(
+            event_store,
+            store,
+            name=name,
+            schema=1,
+            codecs=codecs,
+            shards=shards,
+            shard_ids=shard_ids,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            feed=feed,
+            feed_lookback=feed_lookback,
+            full_scan_interval=full_scan_interval,
+            commit_every=commit_every,
+            read_concurrency=read_concurrency,
+            clock=clock,
+        )
+        self.attempts = attempts
+        self.backoff = backoff
+        self._handlers: dict[type[Any], AsyncCommandHandler[Any, Any, Any]] = {
+            type(handler.repository.aggregate): handler for handler in handlers
+        }
+        self._sent = collections.Counter[str]()
+        self._parked: list[str] = []
+
+    # Passes --------------------------------------------------------------------------------
+
+    @traced(start=lambda self, **_: _pass_span(self.name), end=reactor_pass_attributes)
+    async def catch_up(
+        self, *, full_scan: bool | None = None, progress: Progress | None = None
+    ) -> ReactorPass:
+        """One pass of each of this runner's shards: react to every event not reacted to yet.
+
+        Raises LeaseHeld if another runner holds every one of its shards.
+        """
+        self._sent, self._parked = collections.Counter[str](), []
+        passes, held, fenced, requests = await self._passes(full_scan=full_scan, progress=progress)
+        return ReactorPass(
+            tuple(passes),
+            held,
+            fenced,
+            self._sent["commands"],
+            self._sent["duplicates"],
+            tuple(self._parked),
+            requests,
+        )
+
+    async def _process(
+        self,
+        generation: Generation,
+        batch: Batch,
+        state: ShardState,
+        lease: Lease,
+        counts: collections.Counter[str],
+    ) -> ShardState:
+        """React to each event of ``batch``, park what keeps failing, commit the positions."""
+        parked: list[Parked] = []
+        for item in batch.events:
+            if isinstance(item, StreamDeleted):
+                continue  # a deletion calls for no command
+            failure = await self._react(item)
+            if failure is not None:
+                error, attempts = failure
+                parked.append(
+                    Parked(
+                        item.id,
+                        str(item.stream),
+                        item.version,
+                        item.type,
+                        error,
+                        attempts,
+                        self._clock(),
+                    )
+                )
+        for attempt in range(_COMMIT_ATTEMPTS):
+            changes = [await self._park_change(generation, p) for p in parked]
+            try:
+                stored = await self._commit_state(
+                    generation, changes, batch.positions, state, lease
+                )
+            except DocumentConflict:
+                if attempt == _COMMIT_ATTEMPTS - 1:
+                    raise
+                continue
+            counts["commits"] += 1
+            counts["documents"] += len(changes)
+            for record in parked:
+                self._log.warning(
+                    "event_parked",
+                    event_id=record.event_id,
+                    stream=record.stream,
+                    version=record.version,
+                    error=record.error,
+                )
+                self._parked.append(record.event_id)
+            return stored
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _react(self, event: RecordedEvent[Any]) -> tuple[str, int] | None:
+        """React to ``event``, retrying with backoff; None, or the last error and attempts."""
+        error: Exception | None = None
+        for attempt in range(1, self.attempts + 1):
+            if attempt > 1:
+                await async_pause(self.backoff.delay(attempt - 1, self._random))
+            try:
+                await self._send_all(event)
+            except (ObjectStoreError, ReadModelStoreError):
+                raise  # the store's failure, not the event's: the pass fails, and runs again
+            except Exception as failed:  # noqa: BLE001 - any failure of the reaction parks it
+                error = failed
+                self._log.info(
+                    "reaction_failed", event_id=event.id, attempt=attempt, error=repr(failed)
+                )
+            else:
+                return None
+        return f"{type(error).__qualname__}: {error}", self.attempts
+
+    async def _send_all(self, event: RecordedEvent[Any]) -> list[CommandResult[Any, Any]]:
+        """Send every command ``event`` calls for, each with its id derived from the event's."""
+        sends = list(self.reactor.react(event))
+        correlation = event.metadata.get(CORRELATION_ID, event.id)
+        metadata = {CORRELATION_ID: correlation, CAUSATION_ID: event.id}
+        results = []
+        for number, send in enumerate(sends):
+            if not isinstance(send, Send):
+                raise InvalidConfiguration(
+                    f"{type(self.reactor).__qualname__}.react gave {send!r} for event "
+                    f"{event.id} of stream {event.stream}: react yields Send(...)"
+                )
+            result = await self._handler(send.aggregate).handle(
+                send.stream_id,
+                send.command,
+                metadata=metadata,
+                command_id=f"{event.id}.{number}",
+            )
+            self._sent["commands"] += 1
+            self._sent["duplicates"] += result.duplicate
+            results.append(result)
+        return results
+
+    def _handler(
+        self, aggregate: type[Aggregate[Any, Any, Any]]
+    ) -> AsyncCommandHandler[Any, Any, Any]:
+        handler = self._handlers.get(aggregate)
+        if handler is None:
+            handler = AsyncCommandHandler(AsyncRepository(self.event_store, aggregate))
+            self._handlers[aggregate] = handler
+        return handler
+
+    # Parked events -------------------------------------------------------------------------
+
+    async def _generation(self) -> Generation:
+        """The generation the reactor's positions and parked events live in."""
+        record = await self.store.generations(self.name)
+        generation = record.live or record.building
+        if generation is None:
+            raise InvalidConfiguration(f"reactor {self.name} has not run yet: nothing is parked")
+        return generation
+
+    async def _park_change(self, generation: Generation, record: Parked) -> Change:
+        stored = await self.store.get(generation, record.event_id)
+        body = _CONVERTER.unstructure(record)
+        return Change(record.event_id, body, None if stored is None else stored.revision)
+
+    async def parked(self, *, skipped: bool = False) -> list[Parked]:
+        """The events parked (and, with ``skipped``, those an operator skipped), by event id."""
+        generation = await self._generation()
+        records = []
+        async for stored in self.store.documents(generation):
+            try:
+                record = _CONVERTER.structure(stored.body, Parked)
+            except (cattrs.BaseValidationError, TypeError, ValueError) as error:
+                raise CorruptReadModel(
+                    f"{self.name} parked event {stored.key}", repr(error)
+                ) from error
+            if record.status == "parked" or skipped:
+                records.append(record)
+        return records
+
+    async def retry(self, event_id: str) -> list[CommandResult[Any, Any]]:
+        """React to parked event ``event_id`` again; on success it is no longer parked.
+
+        Returns the results of its commands. Raises what the reaction raises (it stays
+        parked), and InvalidConfiguration if no such event is parked.
+        """
+        record = await self._record(event_id)
+        stream_type, _, stream_id = record.stream.partition("/")
+        stream = StreamName(stream_type, stream_id)
+        event = await self._event(stream, record.version, event_id)
+        results = await self._send_all(event)
+        await self._settle(stream, Change(event_id, None, await self._revision(event_id)))
+        self._log.info("parked_event_retried", event_id=event_id, commands=len(results))
+        return results
+
+    async def skip(self, event_id: str) -> None:
+        """Mark parked event ``event_id`` skipped: it is kept, with its error, for the record."""
+        record = await self._record(event_id)
+        stream_type, _, stream_id = record.stream.partition("/")
+        body = _CONVERTER.unstructure(attrs.evolve(record, status="skipped"))
+        await self._settle(
+            StreamName(stream_type, stream_id),
+            Change(event_id, body, await self._revision(event_id)),
+        )
+        self._log.warning("parked_event_skipped", event_id=event_id, stream=record.stream)
+
+    async def _record(self, event_id: str) -> Parked:
+        for record in await self.parked():
+            if record.event_id == event_id:
+                return record
+        raise InvalidConfiguration(f"reactor {self.name}: no event {event_id!r} is parked")
+
+    async def _revision(self, event_id: str) -> str | None:
+        stored = await self.store.get(await self._generation(), event_id)
+        return None if stored is None else stored.revision
+
+    async def _event(self, stream: StreamName, version: int, event_id: str) -> RecordedEvent[Any]:
+        keys = self.event_store.keys
+        async for chunk in self.event_store.chunks(stream, after_version=version - 1):
+            key = keys.chunk_key(chunk.stream, chunk.version, chunk.number)
+            for event in self._recorded(chunk, key):
+                if event.id == event_id:
+                    return event
+        raise InvalidConfiguration(
+            f"reactor {self.name}: parked event {event_id} is no longer in stream {stream} "
+            f"at version {version} (compacted away, erased or deleted): skip it"
+        )
+
+    async def _settle(self, stream: StreamName, change: Change) -> None:
+        """Store ``change`` to a parked event with its shard's state (the store's one commit).
+
+        The shard's running holder, if any, sees its state changed and starts its pass again.
+        """
+        generation = await self._generation()
+        shard = shard_of(stream, self.shards)
+        for _ in range(_COMMIT_ATTEMPTS):
+            state = await self.store.shard_state(generation, shard, self.shards)
+            if state is None:
+                state = ShardState(shard, self.shards, 0)
+            state = attrs.evolve(state, commit_id=uuid.uuid4().hex)
+            try:
+                await self.store.commit(generation, [change], {}, state)
+            except ReadModelConflict:
+                change = attrs.evolve(change, revision=await self._revision(change.key))
+                continue
+            return
+        raise ObjectStoreError(
+            "PUT", f"{self.name} parked event {change.key}", "the shard's state kept changing"
+        )
+
+
+__all__ = [
+    "CAUSATION_ID",
+    "CORRELATION_ID",
+    "AsyncReactorRunner",
+    "Parked",
+    "Reactor",
+    "ReactorPass",
+    "Send",
+]

@@ -1,0 +1,232 @@
+"""What the sync and the async consumers share: their results, batches, leases and reactors.
+
+The consumer machinery, the document projector, the reactor runner and the lease keeper are
+written once, for asyncio, in ``_async/``; their sync modules are generated from that source
+(tools/async_to_sync.py). The values here are the same objects for both: a ShardPass from
+either is one class, and a :class:`Reactor` (whose ``react`` computes, and waits for nothing)
+runs in both.
+"""
+
+from __future__ import annotations
+
+import abc
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import attrs
+
+from s3es._base.tracing import Attributes, request_attributes
+from s3es._domain.aggregate import Aggregate, RecordedEvent
+from s3es._readmodels.port import Generation
+from s3es._storage.keys import StreamName
+from s3es._storage.metering import RequestCounts
+from s3es.errors import StreamDeleted
+
+#: The metadata keys a reactor's commands stamp on the events they store.
+CORRELATION_ID = "correlation_id"
+CAUSATION_ID = "causation_id"
+
+#: The format of a stored lease.
+LEASE_FORMAT = "s3es.lease/1"
+
+
+def shard_of(stream: StreamName | str, shards: int) -> int:
+    """The shard of ``shards`` that ``stream`` belongs to: a stable hash (CRC-32) of its name."""
+    return zlib.crc32(str(stream).encode()) % shards
+
+
+@attrs.frozen
+class Lease:
+    """A lease as stored: who holds it, under which epoch, until when (Unix time)."""
+
+    format: str
+    projection: str
+    owner: str
+    #: Unique to the keeper that wrote it: two processes given one owner name differ here.
+    token: str
+    epoch: int
+    expires_at: float
+    #: The stored object's ETag; "" for a lease not read from the store.
+    etag: str = attrs.field(default="", eq=False)
+
+
+@attrs.frozen
+class ShardPass:
+    """What one pass of one shard did."""
+
+    shard: int
+    generation: Generation
+    #: True for a pass over every stream of the shard; False for one over the feed's.
+    full_scan: bool
+    #: Streams whose new chunks were read.
+    streams: int
+    events: int
+    #: Commits of documents, positions and state to the store.
+    commits: int
+    #: Documents written (or deleted) by those commits.
+    documents: int
+    #: True if this pass completed a generation's build and switched readers to it.
+    switched: bool = False
+
+
+@attrs.define
+class Batch:
+    """Events read but not committed, and the positions they bring their streams to."""
+
+    events: list[RecordedEvent[Any] | StreamDeleted] = attrs.field(factory=list)
+    positions: dict[str, int] = attrs.field(factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+class Superseded(Exception):  # noqa: N818 - internal signal: start the pass again
+    """Another write of this shard's state came first (an older epoch's, or a rebuild)."""
+
+
+class DocumentConflict(Exception):  # noqa: N818 - a signal: fold the batch again
+    """Another shard wrote a document of the batch since it was read."""
+
+
+@attrs.frozen
+class DocumentPass:
+    """What one pass over this projector's shards did."""
+
+    passes: tuple[ShardPass, ...]
+    #: Shards whose lease another projector holds: this one stood by for them.
+    held_elsewhere: tuple[int, ...]
+    #: Shards this projector lost to a newer epoch during the pass (their work is not kept).
+    fenced: tuple[int, ...]
+    requests: RequestCounts
+
+    @property
+    def events(self) -> int:
+        """Events applied, over every shard."""
+        return sum(p.events for p in self.passes)
+
+    @property
+    def streams(self) -> int:
+        """Streams read, over every shard."""
+        return sum(p.streams for p in self.passes)
+
+    @property
+    def commits(self) -> int:
+        """Commits, over every shard."""
+        return sum(p.commits for p in self.passes)
+
+
+def document_pass_attributes(run: DocumentPass) -> Attributes:
+    """The span attributes of a document projector's pass."""
+    return {
+        "s3es.projection.stream_count": run.streams,
+        "s3es.projection.event_count": run.events,
+        "s3es.projection.commit_count": run.commits,
+        **request_attributes(run.requests),
+    }
+
+
+@attrs.frozen
+class Send:
+    """A command a reactor sends: ``command`` to stream ``stream_id`` of ``aggregate``."""
+
+    aggregate: type[Aggregate[Any, Any, Any]]
+    stream_id: str
+    command: Any
+
+
+class Reactor(abc.ABC):
+    """Turns events of some aggregates' streams into commands on other streams.
+
+    Subclass it, set ``NAME`` and ``SOURCES``, and write ``react``::
+
+        class Fulfilment(Reactor):
+            NAME = "fulfilment"
+            SOURCES = (Order,)
+
+            def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
+                if isinstance(event.event, OrderPlaced):
+                    yield Send(Warehouse, "main", Reserve(event.stream.id, event.event.lines))
+
+    ``react`` must give the same commands, in the same order, each time it is given the same
+    event (it may be given it again after a crash): their ids are derived from the event's.
+    A condition on several events belongs in the target aggregate's ``decide``, which sees
+    its stream's state (a command that changes nothing stores nothing). The same reactor runs
+    in a :class:`~s3es.reactors.ReactorRunner` and in an
+    :class:`~s3es.aio.AsyncReactorRunner`: ``react`` only computes what to send.
+    """
+
+    #: The reactor's name: one key segment, unique under the store.
+    NAME: ClassVar[str]
+    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
+    SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
+
+    @abc.abstractmethod
+    def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
+        """The commands ``event`` calls for (none for most events)."""
+
+
+@attrs.frozen
+class Parked:
+    """An event whose reaction failed ``attempts`` times: why, and what was decided since."""
+
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    error: str
+    attempts: int
+    parked_at: datetime
+    #: "parked", or "skipped" once an operator skipped it.
+    status: str = "parked"
+
+
+@attrs.frozen
+class ReactorPass:
+    """What one pass over this runner's shards did."""
+
+    passes: tuple[ShardPass, ...]
+    held_elsewhere: tuple[int, ...]
+    fenced: tuple[int, ...]
+    #: Commands sent (duplicates included), and those their stream had already stored.
+    commands: int
+    duplicates: int
+    #: Ids of the events parked by this pass.
+    parked: tuple[str, ...]
+    requests: RequestCounts
+
+    @property
+    def events(self) -> int:
+        """Events read, over every shard."""
+        return sum(p.events for p in self.passes)
+
+
+def reactor_pass_attributes(run: ReactorPass) -> Attributes:
+    """The span attributes of a reactor runner's pass."""
+    return {
+        "s3es.reactor.event_count": run.events,
+        "s3es.reactor.command_count": run.commands,
+        "s3es.reactor.parked_count": len(run.parked),
+        **request_attributes(run.requests),
+    }
+
+
+__all__ = [
+    "CAUSATION_ID",
+    "CORRELATION_ID",
+    "LEASE_FORMAT",
+    "Batch",
+    "DocumentConflict",
+    "DocumentPass",
+    "Lease",
+    "Parked",
+    "Reactor",
+    "ReactorPass",
+    "Send",
+    "ShardPass",
+    "Superseded",
+    "document_pass_attributes",
+    "reactor_pass_attributes",
+    "shard_of",
+]
