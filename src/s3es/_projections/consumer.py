@@ -414,9 +414,21 @@ class Consumer(abc.ABC, Generic[P]):
             # Stamped at once: from here on an older projector's commit of this shard fails.
             fresh = ShardState(shard.number, self.shards, lease.epoch)
             base = fresh if stored is None else attrs.evolve(stored, epoch=lease.epoch)
+            created = stored is None
             stored = self._commit_state(generation, [], {}, base, lease)
+            if created and not self._current(generation):
+                # The generation was dropped (a rebuild went live) between reading the record
+                # and creating this state, which nothing then refused: take the state back
+                # and start again on the generation that is current now.
+                self.store.drop(generation)
+                raise Superseded
         shard.generation = generation
         return generation, stored
+
+    def _current(self, generation: Generation) -> bool:
+        """Whether ``generation`` is still the live one or the one being built."""
+        record = self.store.generations(self.name)
+        return generation in (record.live, record.building)
 
     def _pass(
         self,

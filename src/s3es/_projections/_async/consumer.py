@@ -417,9 +417,21 @@ class AsyncConsumer(abc.ABC, Generic[P]):
             # Stamped at once: from here on an older projector's commit of this shard fails.
             fresh = ShardState(shard.number, self.shards, lease.epoch)
             base = fresh if stored is None else attrs.evolve(stored, epoch=lease.epoch)
+            created = stored is None
             stored = await self._commit_state(generation, [], {}, base, lease)
+            if created and not await self._current(generation):
+                # The generation was dropped (a rebuild went live) between reading the record
+                # and creating this state, which nothing then refused: take the state back
+                # and start again on the generation that is current now.
+                await self.store.drop(generation)
+                raise Superseded
         shard.generation = generation
         return generation, stored
+
+    async def _current(self, generation: Generation) -> bool:
+        """Whether ``generation`` is still the live one or the one being built."""
+        record = await self.store.generations(self.name)
+        return generation in (record.live, record.building)
 
     async def _pass(
         self,
