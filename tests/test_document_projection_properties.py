@@ -166,6 +166,9 @@ class _Pausable:
     def get(self, generation: Generation, key: str) -> StoredDocument | None:
         return self.inner.get(generation, key)
 
+    def get_many(self, generation: Generation, keys: Collection[str]) -> dict[str, StoredDocument]:
+        return self.inner.get_many(generation, keys)
+
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
         return self.inner.documents(generation)
 

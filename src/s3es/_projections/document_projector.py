@@ -162,20 +162,15 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         A store that is not atomic may hold a document ahead of its stream's position (a
         commit that died half-way): the events its ``applied`` map holds are skipped.
         """
-        working: dict[str, _Working[D]] = {}
-
-        def document(key: str) -> _Working[D]:
-            found = working.get(key)
-            if found is None:
-                stored = self.store.get(generation, key)
-                found = working[key] = self._working(generation, key, stored)
-            return found
+        keys = self._keys(batch)
+        stored = self.store.get_many(generation, keys)  # the batch's documents, at once
+        working = {key: self._working(generation, key, stored.get(key)) for key in keys}
 
         for item in batch.events:
             if isinstance(item, StreamDeleted):
                 name = str(item.stream)
                 for key in self.projection.forgotten_ids(item.stream):
-                    doc = document(key)
+                    doc = working[key]
                     if doc.document is None or doc.stored.get(name, 0) >= item.version:
                         continue
                     doc.document = self.projection.forget(doc.document, item.stream)
@@ -185,7 +180,7 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
                 continue
             name = str(item.stream)
             for key in self._codec.keys(item):
-                doc = document(key)
+                doc = working[key]
                 if doc.stored.get(name, 0) >= item.version:
                     continue
                 current = doc.document
@@ -195,6 +190,16 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
                 doc.applied[name] = item.version
                 doc.changed = True
         return working
+
+    def _keys(self, batch: Batch) -> dict[str, None]:
+        """The keys of the documents ``batch`` changes (or tells of a deletion), in order."""
+        keys: dict[str, None] = {}
+        for item in batch.events:
+            if isinstance(item, StreamDeleted):
+                keys.update(dict.fromkeys(self.projection.forgotten_ids(item.stream)))
+            else:
+                keys.update(dict.fromkeys(self._codec.keys(item)))
+        return keys
 
     def _working(
         self, generation: Generation, key: str, stored: StoredDocument | None

@@ -144,6 +144,13 @@ class ReadModelStore(Protocol):
         """
         ...
 
+    def get_many(self, generation: Generation, keys: Collection[str]) -> dict[str, StoredDocument]:
+        """The documents at ``keys`` that exist (tombstones included), by key.
+
+        As many :meth:`get` calls, but in as few round trips as the store allows.
+        """
+        ...
+
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
         """Every document of ``generation``, in ascending key order."""
         ...

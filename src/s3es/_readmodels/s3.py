@@ -231,6 +231,11 @@ class S3ReadModelStore:
             key, None if document.deleted else document.body, etag, document.applied
         )
 
+    def get_many(self, generation: Generation, keys: Collection[str]) -> dict[str, StoredDocument]:
+        """The documents at ``keys`` that exist: one GET each, ``concurrency`` at a time."""
+        found = self._map(lambda key: self.get(generation, key), list(dict.fromkeys(keys)))
+        return {document.key: document for document in found if document is not None}
+
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
         """Every document of ``generation`` but tombstones, in ascending key order.
 

@@ -438,6 +438,27 @@ class SQLReadModelStore(abc.ABC):
         text, revision = rows[0]
         return StoredDocument(key, orjson.loads(text), str(revision))
 
+    def get_many(self, generation: Generation, keys: Collection[str]) -> dict[str, StoredDocument]:
+        """The documents at ``keys`` that exist: one query per PAGE_SIZE keys."""
+        table = table_name(generation)
+        body = self.dialect.json_text.format("body")
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, StoredDocument] = {}
+        with self._connected(f"read {len(wanted)} documents of {table}") as session:
+            for start in range(0, len(wanted), PAGE_SIZE):
+                page = wanted[start : start + PAGE_SIZE]
+                marks = ", ".join(["?"] * len(page))
+                rows = self._read(
+                    session,
+                    self.dialect.sql(
+                        f"SELECT key, {body}, revision FROM {quote(table)} WHERE key IN ({marks})"
+                    ),
+                    page,
+                )
+                for key, text, revision in rows:
+                    found[key] = StoredDocument(key, orjson.loads(text), str(revision))
+        return found
+
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
         """Every document of ``generation``, in ascending key order (code points).
 

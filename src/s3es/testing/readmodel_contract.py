@@ -289,6 +289,20 @@ class ReadModelStoreContract:
         assert store.get(GENERATION, "presen") is None
         assert store.get(GENERATION, "present/") is None
 
+    def test_get_many_reads_what_get_reads(self, store: ReadModelStore) -> None:
+        """``get_many`` gives the documents that exist among the keys, as ``get`` gives each;
+        absent keys and other generations' documents are left out; a key asked twice, once.
+        """
+        assert store.get_many(GENERATION, ["a", "b"]) == {}
+        keys = [f"doc-{n:04d}" for n in range(1_200)]  # more than a page of the SQL stores
+        commit(store, GENERATION, [Change(key, {"n": key}, None) for key in keys])
+        put(store, NEXT, "elsewhere", {"n": 0})
+        asked = [*keys[::7], "absent", keys[0], "elsewhere"]
+        found = store.get_many(GENERATION, asked)
+        assert sorted(found) == sorted(set(keys[::7]))
+        for key, document in found.items():
+            assert document == store.get(GENERATION, key)
+
     def test_create(self, store: ReadModelStore) -> None:
         """A change from revision None creates the document: its key, body and a revision."""
         commit(store, GENERATION, [Change("doc", {"n": 1}, None)])

@@ -52,6 +52,12 @@ class AsyncReadModelStore(Protocol):
         """As :meth:`ReadModelStore.get <s3es.readmodels.ReadModelStore.get>`."""
         ...
 
+    async def get_many(
+        self, generation: Generation, keys: Collection[str]
+    ) -> dict[str, StoredDocument]:
+        """As :meth:`ReadModelStore.get_many <s3es.readmodels.ReadModelStore.get_many>`."""
+        ...
+
     def documents(self, generation: Generation) -> AsyncIterator[StoredDocument]:
         """As :meth:`ReadModelStore.documents <s3es.readmodels.ReadModelStore.documents>`."""
         ...
@@ -111,6 +117,12 @@ class AsyncReadModels:
     async def get(self, generation: Generation, key: str) -> StoredDocument | None:
         """The document at ``key``, read in a thread."""
         return await asyncio.to_thread(self.store.get, generation, key)
+
+    async def get_many(
+        self, generation: Generation, keys: Collection[str]
+    ) -> dict[str, StoredDocument]:
+        """The documents at ``keys``, read in a thread."""
+        return await asyncio.to_thread(self.store.get_many, generation, keys)
 
     async def documents(self, generation: Generation) -> AsyncIterator[StoredDocument]:
         """Every document of ``generation`` in key order, a page at a time from a thread."""

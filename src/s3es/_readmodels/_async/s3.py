@@ -234,6 +234,13 @@ class AsyncS3ReadModelStore:
             key, None if document.deleted else document.body, etag, document.applied
         )
 
+    async def get_many(
+        self, generation: Generation, keys: Collection[str]
+    ) -> dict[str, StoredDocument]:
+        """The documents at ``keys`` that exist: one GET each, ``concurrency`` at a time."""
+        found = await self._map(lambda key: self.get(generation, key), list(dict.fromkeys(keys)))
+        return {document.key: document for document in found if document is not None}
+
     async def documents(self, generation: Generation) -> AsyncIterator[StoredDocument]:
         """Every document of ``generation`` but tombstones, in ascending key order.
 
