@@ -16,16 +16,19 @@ from typing import Any, ClassVar, Generic, TypeVar
 import cattrs
 
 from s3es._base.converter import structure_problem
-from s3es._domain.aggregate import DEFAULT_CONVERTER, Aggregate, AggregateCodec, RecordedEvent
-from s3es._domain.upcasting import is_schema
+from s3es._domain.aggregate import DEFAULT_CONVERTER, Aggregate, RecordedEvent
 from s3es._eventstore.chunk import Chunk, json_problem
+from s3es._projections.config import (
+    configuration_error,
+    declared_name,
+    declared_schema,
+    source_codecs,
+)
 from s3es._readmodels.port import Body
-from s3es._storage.keys import StreamName, check_segment
+from s3es._storage.keys import StreamName
 from s3es.errors import (
     CorruptReadModel,
     DomainContractError,
-    InvalidConfiguration,
-    InvalidStreamName,
     NotJSON,
 )
 
@@ -93,46 +96,25 @@ def _parameter(cls: type[Any]) -> Any:
     return None
 
 
-def _configuration_error(cls: type[Any], problem: str) -> InvalidConfiguration:
-    return InvalidConfiguration(f"{cls.__qualname__}: {problem}")
-
-
 class DocumentCodec(Generic[D]):
     """A document projection's configuration, checked once, and its documents' JSON codec."""
 
     def __init__(self, projection: DocumentProjection[D]) -> None:
         cls = type(projection)
         self.projection = projection
-        try:
-            self.name = check_segment("projection NAME", getattr(cls, "NAME", None))
-        except InvalidStreamName as error:
-            raise _configuration_error(cls, str(error)) from error
-        if not is_schema(cls.SCHEMA):
-            raise _configuration_error(cls, f"SCHEMA must be an int >= 1, not {cls.SCHEMA!r}")
-        self.schema: int = cls.SCHEMA
-        sources = getattr(cls, "SOURCES", None)
-        if not isinstance(sources, Sequence) or not sources:
-            raise _configuration_error(cls, "SOURCES must list the aggregates it reads")
-        self.codecs: dict[str, AggregateCodec[Any, Any, Any]] = {}
-        for source in sources:
-            if not (isinstance(source, type) and issubclass(source, Aggregate)):
-                raise _configuration_error(cls, f"SOURCES holds {source!r}, not an Aggregate")
-            codec = AggregateCodec(source())
-            if codec.stream_type in self.codecs:
-                raise _configuration_error(
-                    cls, f"two SOURCES have stream type {codec.stream_type!r}"
-                )
-            self.codecs[codec.stream_type] = codec
+        self.name = declared_name(cls, "projection")
+        self.schema = declared_schema(cls)
+        self.codecs = source_codecs(cls)
         self.converter = cls.CONVERTER
         self.document_type: Any = cls.DOCUMENT_TYPE or _parameter(cls)
         if self.document_type is None:
-            raise _configuration_error(
+            raise configuration_error(
                 cls,
                 "no document type: subclass DocumentProjection[YourDocument] or set DOCUMENT_TYPE",
             )
         problem = structure_problem(self.converter, self.document_type)
         if problem is not None:
-            raise _configuration_error(
+            raise configuration_error(
                 cls,
                 f"CONVERTER cannot read the document type {self.document_type!r} ({problem}): "
                 "make it an attrs class or a dataclass, or register a structure hook",

@@ -21,13 +21,17 @@ from s3es._base.converter import make_strict_converter, structure_problem
 from s3es._domain.aggregate import (
     DEFAULT_CONVERTER,
     Aggregate,
-    AggregateCodec,
     RecordedEvent,
 )
-from s3es._domain.upcasting import is_schema
 from s3es._eventstore.chunk import Chunk, json_problem
-from s3es._storage.keys import StreamKeys, StreamName, check_segment
-from s3es.errors import CorruptReadModel, InvalidConfiguration, InvalidStreamName, NotJSON
+from s3es._projections.config import (
+    configuration_error,
+    declared_name,
+    declared_schema,
+    source_codecs,
+)
+from s3es._storage.keys import StreamKeys, StreamName
+from s3es.errors import CorruptReadModel, NotJSON
 
 M = TypeVar("M")
 
@@ -128,10 +132,6 @@ DOCUMENT_CONVERTER.register_unstructure_hook(_UnstructuredModel, lambda model: m
 DOCUMENT_CONVERTER.register_structure_hook(_UnstructuredModel, lambda model, _: model)
 
 
-def _configuration_error(projection: type[Any], problem: str) -> InvalidConfiguration:
-    return InvalidConfiguration(f"{projection.__qualname__}: {problem}")
-
-
 @attrs.frozen
 class Committed:
     """A document as it was stored: what the next write's ``If-Match`` needs."""
@@ -147,33 +147,14 @@ class ProjectionCodec(Generic[M]):
     def __init__(self, projection: Projection[M], keys: StreamKeys) -> None:
         cls = type(projection)
         self.projection = projection
-        name = getattr(cls, "NAME", None)
-        try:
-            self.name = check_segment("projection NAME", name)
-        except InvalidStreamName as error:
-            raise _configuration_error(cls, str(error)) from error
-        schema = cls.SCHEMA
-        if not is_schema(schema):
-            raise _configuration_error(cls, f"SCHEMA must be an int >= 1, not {schema!r}")
-        self.schema = schema
-        sources = getattr(cls, "SOURCES", None)
-        if not isinstance(sources, Sequence) or not sources:
-            raise _configuration_error(cls, "SOURCES must list the aggregates it reads")
-        self.codecs: dict[str, AggregateCodec[Any, Any, Any]] = {}
-        for source in sources:
-            if not (isinstance(source, type) and issubclass(source, Aggregate)):
-                raise _configuration_error(cls, f"SOURCES holds {source!r}, not an Aggregate")
-            codec = AggregateCodec(source())
-            if codec.stream_type in self.codecs:
-                raise _configuration_error(
-                    cls, f"two SOURCES have stream type {codec.stream_type!r}"
-                )
-            self.codecs[codec.stream_type] = codec
+        self.name = declared_name(cls, "projection")
+        self.schema = declared_schema(cls)
+        self.codecs = source_codecs(cls)
         self.converter = cls.CONVERTER
         self.model_type: Any = cls.MODEL_TYPE or type(projection.initial_model())
         problem = structure_problem(self.converter, self.model_type)
         if problem is not None:
-            raise _configuration_error(
+            raise configuration_error(
                 cls,
                 f"CONVERTER cannot read the model type {self.model_type!r} ({problem}): make it "
                 "an attrs class or a dataclass, set MODEL_TYPE, or register a structure hook",

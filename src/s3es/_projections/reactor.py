@@ -36,11 +36,12 @@ from s3es._base.concurrency import pause
 from s3es._base.converter import make_strict_converter
 from s3es._base.progress import Progress
 from s3es._base.tracing import Attributes, traced
-from s3es._domain.aggregate import Aggregate, AggregateCodec, RecordedEvent
+from s3es._domain.aggregate import Aggregate, RecordedEvent
 from s3es._domain.commands import CommandHandler
 from s3es._domain.repository import Repository
 from s3es._domain.values import CommandResult
 from s3es._eventstore.store import EventStore
+from s3es._projections.config import declared_name, source_codecs
 from s3es._projections.consumer import Consumer
 from s3es._projections.notifications import ChangeNotifications
 from s3es._projections.values import (
@@ -57,11 +58,10 @@ from s3es._projections.values import (
     shard_of,
 )
 from s3es._readmodels.port import Change, Generation, ReadModelStore, ShardState
-from s3es._storage.keys import StreamName, check_segment
+from s3es._storage.keys import StreamName
 from s3es.errors import (
     CorruptReadModel,
     InvalidConfiguration,
-    InvalidStreamName,
     ObjectStoreError,
     ReadModelConflict,
     ReadModelStoreError,
@@ -110,21 +110,8 @@ class ReactorRunner(Consumer[ReactorPass]):
     ) -> None:
         self.reactor: Reactor = as_instance(reactor)
         cls = type(self.reactor)
-        try:
-            name = check_segment("reactor NAME", getattr(cls, "NAME", None))
-        except InvalidStreamName as error:
-            raise InvalidConfiguration(f"{cls.__qualname__}: {error}") from error
-        sources = getattr(cls, "SOURCES", None)
-        if not isinstance(sources, Sequence) or not sources:
-            raise InvalidConfiguration(f"{cls.__qualname__}: SOURCES must list the aggregates")
-        codecs: dict[str, AggregateCodec[Any, Any, Any]] = {}
-        for source in sources:
-            if not (isinstance(source, type) and issubclass(source, Aggregate)):
-                raise InvalidConfiguration(
-                    f"{cls.__qualname__}: SOURCES holds {source!r}, not an Aggregate"
-                )
-            codec = AggregateCodec(source())
-            codecs[codec.stream_type] = codec
+        name = declared_name(cls, "reactor")
+        codecs = source_codecs(cls)
         if type(attempts) is not int or attempts < 1:
             raise InvalidConfiguration(f"attempts must be an int >= 1, not {attempts!r}")
         super().__init__(
