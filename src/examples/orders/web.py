@@ -689,11 +689,33 @@ async def record_payment(
     command = RecordPayment(
         order_id=order_id, payment_id=body.payment_id, amount_cents=body.amount_cents
     )
+    return await _on_order(
+        web,
+        order_id,
+        command,
+        route="payment",
+        body=body,
+        if_match=if_match,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def _on_order(
+    web: WebShop,
+    order_id: str,
+    command: OrderCommand,
+    *,
+    route: str,
+    body: BaseModel | None,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    """A command on an existing order (its id as the flow's correlation id), answered."""
     result = await _handle(
         web.commands.orders,
         order_id,
         command,
-        route="payment",
+        route=route,
         body=body,
         correlation_id=order_id,
         if_match=if_match,
@@ -713,18 +735,16 @@ async def cancel_order(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Cancel the order (not once shipped); a payment taken becomes a refund due."""
-    result = await _handle(
-        web.commands.orders,
+    command = CancelOrder(order_id=order_id, reason=body.reason)
+    return await _on_order(
+        web,
         order_id,
-        CancelOrder(order_id=order_id, reason=body.reason),
+        command,
         route="cancel",
         body=body,
-        correlation_id=order_id,
         if_match=if_match,
-        if_none_match=None,
         idempotency_key=idempotency_key,
     )
-    return _order_answer(order_id, result)
 
 
 @router.post("/orders/{order_id}/ship")
@@ -740,18 +760,16 @@ async def ship_order(
     The fulfilment reactor ships an order as soon as it is both: this is for a shop that
     ships by hand.
     """
-    result = await _handle(
-        web.commands.orders,
+    command = ShipOrder(order_id=order_id)
+    return await _on_order(
+        web,
         order_id,
-        ShipOrder(order_id=order_id),
+        command,
         route="ship",
         body=None,
-        correlation_id=order_id,
         if_match=if_match,
-        if_none_match=None,
         idempotency_key=idempotency_key,
     )
-    return _order_answer(order_id, result)
 
 
 @router.post("/warehouses/{warehouse_id}/receipts")
