@@ -9,7 +9,8 @@ is not a function of its document and event, not only on wrong rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic
 
 from s3es._base.coerce import as_instance
@@ -94,7 +95,14 @@ class ProjectionGiven(Generic[D]):
         return dict(DocumentReader(self.store, self.spec.projection).documents())
 
     def then(self, expected: Mapping[str, D]) -> dict[str, D]:
-        """Assert the documents are exactly ``expected`` (by key), then again after a rebuild."""
+        """Assert the documents are exactly ``expected`` (by key), then again after a rebuild.
+
+        Ends the specification: its store is closed (if it has a ``close``).
+        """
+        with self._closing():
+            return self._then(expected)
+
+    def _then(self, expected: Mapping[str, D]) -> dict[str, D]:
         documents = self.documents()
         _compare("the documents", documents, expected)
         projector = DocumentProjector(self.event_store, self.spec.projection, self.store)
@@ -107,12 +115,26 @@ class ProjectionGiven(Generic[D]):
         return documents
 
     def then_document(self, key: str, expected: D | None) -> D | None:
-        """Assert document ``key`` is ``expected`` (None: there is no such document)."""
-        documents = self.documents()
+        """Assert document ``key`` is ``expected`` (None: there is no such document).
+
+        Ends the specification: its store is closed (if it has a ``close``).
+        """
+        with self._closing():
+            documents = self.documents()
         found = documents.get(key)
         if found != expected:
             raise AssertionError(f"document {key!r} is {found!r}, not {expected!r}")
         return found
+
+    @contextlib.contextmanager
+    def _closing(self) -> Iterator[None]:
+        """Close the store on the way out (an SQL store holds a connection)."""
+        try:
+            yield
+        finally:
+            close = getattr(self.store, "close", None)
+            if close is not None:
+                close()
 
 
 def _compare(what: str, found: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
