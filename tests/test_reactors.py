@@ -242,3 +242,16 @@ def test_react_giving_something_else_than_send_parks_the_event_naming_it() -> No
     assert len(runner.catch_up().parked) == 1
     (parked,) = runner.parked()
     assert "react yields Send(...)" in parked.error
+
+
+def test_another_number_of_shards_keeps_the_positions_and_parked_events(shop: Shop) -> None:
+    """Resharding a reactor reacts to nothing again and loses no parked event."""
+    shop.handler.handle("c-1", Increment(7))  # parked: the sink is empty
+    shop.handler.handle("c-2", Increment(2))
+    one = shop.runner()
+    assert len(one.catch_up().parked) == 1
+    one.release()
+    two = shop.runner(shards=2, owner="two")
+    again = two.catch_up()
+    assert (again.commands, again.parked) == (0, ())
+    assert [p.stream for p in two.parked()] == ["counter/c-1"]

@@ -110,6 +110,13 @@ class Consumer(abc.ABC, Generic[P]):
     returns (``_passed``).
     """
 
+    #: Whether the number of shards is part of a generation's identity, as its schema is: for
+    #: a projector, another number of shards builds another generation (its documents are
+    #: rebuilt); a reactor keeps its generation, and so its positions and parked events,
+    #: whatever the number of shards (positions are per stream), since building a new one
+    #: would react to every event again.
+    SHARDS_MAKE_A_GENERATION = True
+
     def __init__(
         self,
         event_store: EventStore,
@@ -346,9 +353,9 @@ class Consumer(abc.ABC, Generic[P]):
         record = self.store.generations(self.name)
         schema = self._schema
         building, live = record.building, record.live
-        if building is not None and (building.schema, building.shards) == (schema, self.shards):
+        if building is not None and self._fits(building):
             return building
-        if live is not None and (live.schema, live.shards) == (schema, self.shards):
+        if live is not None and self._fits(live):
             return live
         if building is not None and building.schema > schema:
             raise InvalidConfiguration(
@@ -356,6 +363,12 @@ class Consumer(abc.ABC, Generic[P]):
                 f"SCHEMA {building.schema}, newer than this code's {schema}: run the new code"
             )
         return self._begin_build(force=False)
+
+    def _fits(self, generation: Generation) -> bool:
+        """Whether ``generation`` was built for this consumer's configuration."""
+        if generation.schema != self._schema:
+            return False
+        return generation.shards == self.shards or not self.SHARDS_MAKE_A_GENERATION
 
     def _begin_build(self, *, force: bool) -> Generation:
         """Start a generation of this code's schema and shards beside the live one.
@@ -366,8 +379,7 @@ class Consumer(abc.ABC, Generic[P]):
         for _ in range(_PASS_ATTEMPTS):
             record = self.store.generations(self.name)
             building = record.building
-            mine = (self._schema, self.shards)
-            if not force and building is not None and (building.schema, building.shards) == mine:
+            if not force and building is not None and self._fits(building):
                 return building
             numbers = [g.number for g in (record.live, building) if g is not None]
             generation = Generation(
@@ -427,7 +439,9 @@ class Consumer(abc.ABC, Generic[P]):
                 # and start again on the generation that is current now.
                 self.store.drop(generation)
                 raise Superseded
-            shard.fresh = created
+            # Positions are per stream: with a generation that outlives a number of shards,
+            # a new shard's streams may have positions from the shards before.
+            shard.fresh = created and self.SHARDS_MAKE_A_GENERATION
         shard.generation = generation
         return generation, stored
 

@@ -86,7 +86,11 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
     ``attempts`` and ``backoff`` pace the retries of a failing reaction before it is parked.
     The other options are those of :class:`~s3es.projections.DocumentProjector`; passes
     commit every ``commit_every`` events, which bounds what a crash makes it send again.
+    Changing the number of shards keeps the positions and parked events (run one number of
+    shards at a time).
     """
+
+    SHARDS_MAKE_A_GENERATION = False
 
     def __init__(
         self,
