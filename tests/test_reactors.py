@@ -87,7 +87,13 @@ def test_each_event_is_reacted_to_once_with_correlation_and_causation(shop: Shop
     shop.handler.handle("c-2", Increment(4))
     runner = shop.runner()
     run = runner.catch_up()
-    assert (run.events, run.commands, run.duplicates, run.parked) == (3, 3, 0, ())
+    assert (run.events, run.commands, run.duplicates, run.parked, run.conflicts) == (
+        3,
+        3,
+        0,
+        (),
+        0,
+    )
     assert shop.total("mirror-c-1") == 5
     assert shop.total("mirror-c-2") == 4
     assert runner.catch_up(full_scan=True).commands == 0
@@ -255,3 +261,24 @@ def test_another_number_of_shards_keeps_the_positions_and_parked_events(shop: Sh
     again = two.catch_up()
     assert (again.commands, again.parked) == (0, ())
     assert [p.stream for p in two.parked()] == ["counter/c-1"]
+
+
+def test_commands_that_lose_their_version_are_counted_as_conflicts(shop: Shop) -> None:
+    """A command whose stream moved under it is decided again; the pass counts the loss."""
+
+    class Racing(ForwardingObjectStore):
+        """A rival writer takes mirror-c-1's version 1 just before the reactor's PUT."""
+
+        raced = False
+
+        def put_if_absent(self, key: str, body: bytes) -> str:
+            if not self.raced and "/mirror-c-1/" in key:
+                self.raced = True
+                shop.handler.handle("mirror-c-1", Increment(100))
+            return super().put_if_absent(key, body)
+
+    shop.handler.handle("c-1", Increment(2))
+    events = EventStore(Racing(shop.objects), prefix="p", feed=True)
+    run = ReactorRunner(events, Mirror, shop.store, backoff=FAST_BACKOFF).catch_up()
+    assert (run.commands, run.conflicts) == (1, 1)
+    assert shop.total("mirror-c-1") == 102

@@ -163,6 +163,7 @@ class ReactorRunner(Consumer[ReactorPass]):
             self._sent["duplicates"],
             tuple(self._parked),
             requests,
+            self._sent["conflicts"],
         )
 
     def _process(
@@ -253,6 +254,7 @@ class ReactorRunner(Consumer[ReactorPass]):
             )
             self._sent["commands"] += 1
             self._sent["duplicates"] += result.duplicate
+            self._sent["conflicts"] += result.attempts - 1
             results.append(result)
         return results
 

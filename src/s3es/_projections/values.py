@@ -195,6 +195,9 @@ class ReactorPass:
     #: Ids of the events parked by this pass.
     parked: tuple[str, ...]
     requests: RequestCounts
+    #: Writes of those commands that lost their stream's version to another writer, and
+    #: were decided again (the command handler's retries).
+    conflicts: int = 0
 
     @property
     def events(self) -> int:
@@ -208,6 +211,7 @@ def reactor_pass_attributes(run: ReactorPass) -> Attributes:
         "s3es.reactor.event_count": run.events,
         "s3es.reactor.command_count": run.commands,
         "s3es.reactor.parked_count": len(run.parked),
+        "s3es.reactor.conflict_count": run.conflicts,
         **request_attributes(run.requests),
     }
 

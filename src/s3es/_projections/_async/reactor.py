@@ -163,6 +163,7 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
             self._sent["duplicates"],
             tuple(self._parked),
             requests,
+            self._sent["conflicts"],
         )
 
     async def _process(
@@ -255,6 +256,7 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
             )
             self._sent["commands"] += 1
             self._sent["duplicates"] += result.duplicate
+            self._sent["conflicts"] += result.attempts - 1
             results.append(result)
         return results
 
