@@ -1,6 +1,7 @@
-"""A document projection and a reactor for the ``s3es projection`` and ``s3es reactor`` tests.
+"""A document projection and a reactor that the consumers' tests share.
 
-Named on the command line as ``tests.consumers_cli_fixtures:CounterIds`` and
+The library's tests (tests/test_document_projector.py, tests/test_reactors.py) import them;
+the command line's name them as ``tests.consumers_cli_fixtures:CounterIds`` and
 ``tests.consumers_cli_fixtures:Mirror``.
 """
 

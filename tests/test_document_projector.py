@@ -43,32 +43,10 @@ from s3es.readmodels import ReadModelStore, S3ReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.aggregates import FAST_RETRY, Counter, Increment, IncrementEach
+from tests.consumers_cli_fixtures import CounterIds, Ids
 
 
-@attrs.define
-class Ids:
-    """The event ids applied to one stream's document, in order."""
-
-    ids: list[str] = attrs.Factory(list)
-
-
-class StreamIds(DocumentProjection[Ids]):
-    """One document per counter stream: its event ids."""
-
-    NAME = "stream-ids"
-    SOURCES: ClassVar[tuple[type[Counter]]] = (Counter,)
-
-    def initial_document(self, key: str) -> Ids:
-        """No event yet."""
-        return Ids()
-
-    def apply(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
-        """The event's id appended (in place)."""
-        document.ids.append(event.id)
-        return document
-
-
-class StreamIdsV2(StreamIds):
+class CounterIdsV2(CounterIds):
     """The same projection after a schema bump."""
 
     SCHEMA = 2
@@ -163,13 +141,13 @@ class World:
             result = self.handler.handle(stream_id, Increment(amount))
             self.acknowledged.setdefault(stream_id, []).extend(r.id for r in result.recorded)
 
-    def projector(self, projection: Any = StreamIds, **options: Any) -> DocumentProjector[Any]:
+    def projector(self, projection: Any = CounterIds, **options: Any) -> DocumentProjector[Any]:
         """A projector of ``projection`` on this world, on the test's clock."""
         options.setdefault("clock", self.clock)
         options.setdefault("lease_ttl", 10.0)
         return DocumentProjector(self.events, projection, self.store, **options)
 
-    def documents(self, projection: Any = StreamIds) -> dict[str, Any]:
+    def documents(self, projection: Any = CounterIds) -> dict[str, Any]:
         """The live generation's documents."""
         return dict(DocumentReader(self.store, projection).documents())
 
@@ -188,7 +166,7 @@ def test_a_first_pass_builds_every_document_and_makes_it_live(world: World) -> N
     """Each stream's document holds its event ids once, in order; readers see generation 1."""
     for n in range(6):
         world.append(f"c{n}", *range(1, n + 2))
-    reader = DocumentReader(world.store, StreamIds)
+    reader = DocumentReader(world.store, CounterIds)
     before = reader.generation
     assert before is None
     assert reader.get("c1") is None  # nothing live before the first build completes
@@ -248,7 +226,7 @@ def test_a_failing_apply_commits_nothing_of_its_batch_and_the_next_pass_redoes_i
     world.append("a", 1, 2)
     world.append("b", 3)
 
-    class Failing(StreamIds):
+    class Failing(CounterIds):
         fail = True
 
         def apply(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
@@ -303,12 +281,12 @@ def test_an_s3_commit_that_dies_half_way_is_made_whole_without_applying_twice(
             acknowledged.setdefault(f"c{n}", []).extend(r.id for r in result.recorded)
     failing = _FailingPuts(objects, fail_at)
     store = S3ReadModelStore(failing, "p")
-    projector = DocumentProjector(events, StreamIds, store, commit_every=3)
+    projector = DocumentProjector(events, CounterIds, store, commit_every=3)
     try:
         projector.catch_up()
     except ObjectStoreError:
         projector.catch_up()
-    assert dict(DocumentReader(store, StreamIds).documents()) == {
+    assert dict(DocumentReader(store, CounterIds).documents()) == {
         k: Ids(v) for k, v in acknowledged.items()
     }
 
@@ -318,16 +296,16 @@ def test_a_schema_bump_builds_beside_the_live_generation(world: World) -> None:
     world.append("a", 1)
     world.projector().catch_up()
     world.append("a", 2)
-    bumped = world.projector(StreamIdsV2, shards=2, shard_ids=[0], owner="new")
+    bumped = world.projector(CounterIdsV2, shards=2, shard_ids=[0], owner="new")
     half = bumped.catch_up()
     assert not half.passes[0].switched
-    live = DocumentReader(world.store, StreamIds)
+    live = DocumentReader(world.store, CounterIds)
     assert live.generation is not None
     assert live.generation.number == 1
     assert live.get("a") == Ids(world.acknowledged["a"][:1])  # the old one, complete
-    other = world.projector(StreamIdsV2, shards=2, shard_ids=[1], owner="new-too")
+    other = world.projector(CounterIdsV2, shards=2, shard_ids=[1], owner="new-too")
     assert other.catch_up().passes[0].switched
-    new = DocumentReader(world.store, StreamIdsV2)
+    new = DocumentReader(world.store, CounterIdsV2)
     assert new.generation is not None
     assert new.generation.number == 2
     assert new.generation.schema == 2
@@ -350,7 +328,7 @@ def test_a_rebuild_never_shows_readers_an_incomplete_model(world: World) -> None
     assert all(documents == expected for documents in seen)
     assert world.documents() == expected
     world.projector(shards=2, shard_ids=[1], owner="other").catch_up()
-    reader = DocumentReader(world.store, StreamIds)
+    reader = DocumentReader(world.store, CounterIds)
     assert reader.generation is not None
     assert reader.generation.number == 2
     assert world.documents() == expected
@@ -447,7 +425,7 @@ def test_idle_and_one_event_passes_cost_the_same_at_any_number_of_streams() -> N
         for n in range(streams):
             handler.handle(f"c{n}", Increment(1))
         projector = DocumentProjector(
-            events, StreamIds, S3ReadModelStore(objects, "p"), feed=True, feed_lookback=0
+            events, CounterIds, S3ReadModelStore(objects, "p"), feed=True, feed_lookback=0
         )
         projector.catch_up()
         handler.handle("c1", Increment(2))
@@ -480,7 +458,7 @@ def test_bad_configuration_names_what_is_wrong(world: World) -> None:
     with pytest.raises(InvalidConfiguration, match="Untyped: no document type"):
         world.projector(Untyped)
 
-    class ForgetsReturn(StreamIds):
+    class ForgetsReturn(CounterIds):
         def apply(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
             document.ids.append(event.id)
             return None  # type: ignore[return-value]
@@ -489,7 +467,7 @@ def test_bad_configuration_names_what_is_wrong(world: World) -> None:
     with pytest.raises(DomainContractError, match=r"ForgetsReturn.apply returned None.*'a'"):
         world.projector(ForgetsReturn).catch_up()
 
-    class EmptyKey(StreamIds):
+    class EmptyKey(CounterIds):
         NAME = "empty-key"
 
         def document_ids(self, event: RecordedEvent[Any]) -> Iterable[str]:
@@ -526,7 +504,7 @@ def test_s3_event_notifications_drive_the_passes_and_the_scan_stays_the_net(
     handler = CommandHandler(Repository(events, Counter), FAST_RETRY)
     notifications = SQSChangeNotifications(queue_url, events.keys, client=sqs)
     store = S3ReadModelStore(objects, "p")
-    projector = DocumentProjector(events, StreamIds, store, feed=notifications)
+    projector = DocumentProjector(events, CounterIds, store, feed=notifications)
     acknowledged: dict[str, list[str]] = {}
 
     def append(stream_id: str) -> None:
@@ -548,7 +526,7 @@ def test_s3_event_notifications_drive_the_passes_and_the_scan_stays_the_net(
     append("c")
     assert projector.catch_up().events == 0
     assert projector.catch_up(full_scan=True).events == 1
-    assert dict(DocumentReader(store, StreamIds).documents()) == {
+    assert dict(DocumentReader(store, CounterIds).documents()) == {
         k: Ids(v) for k, v in acknowledged.items()
     }
 

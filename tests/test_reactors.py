@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -20,25 +20,11 @@ from s3es.errors import InvalidConfiguration, LeaseHeld, ObjectStoreError
 from s3es.reactors import CAUSATION_ID, CORRELATION_ID, Reactor, ReactorRunner, Send
 from s3es.readmodels import ReadModelStore, S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore
-from tests.aggregates import FAST_RETRY, Counter, Decrement, Increment, Incremented
+from tests.aggregates import FAST_RETRY, Counter, Increment
+from tests.consumers_cli_fixtures import Mirror
 
 #: Retries of a failing reaction, fast.
 FAST_BACKOFF = Backoff(initial=0.0001, maximum=0.001)
-
-
-class Mirror(Reactor):
-    """Each increment of a ``c-*`` counter is made on ``mirror-*``; a 7 is taken from "sink"."""
-
-    NAME = "mirror"
-    SOURCES: ClassVar[tuple[type[Counter]]] = (Counter,)
-
-    def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
-        """The mirror's increment, and the sink's decrement for a 7."""
-        if not event.stream.id.startswith("c-") or not isinstance(event.event, Incremented):
-            return
-        yield Send(Counter, f"mirror-{event.stream.id}", Increment(event.event.amount))
-        if event.event.amount == 7:
-            yield Send(Counter, "sink", Decrement(7))
 
 
 @pytest.fixture(params=["s3", "sqlite"])
