@@ -398,14 +398,18 @@ class Consumer(abc.ABC, Generic[P]):
         )
 
     def _switch(self, generation: Generation) -> bool:
-        """Make ``generation`` live if every shard has completed its scan; True if switched."""
+        """Make ``generation`` live if every shard has completed its scan; True if switched.
+
+        The switch is conditional on the record read first: a shard that switched meanwhile,
+        or a newer build, makes it fail.
+        """
+        record = self.store.generations(self.name)
+        if record.building != generation:
+            return False  # live already, switched by another shard, or a newer build began
         for number in range(self.shards):
             state = self.store.shard_state(generation, number, self.shards)
             if state is None or not state.complete:
                 return False
-        record = self.store.generations(self.name)
-        if record.building != generation:
-            return False  # another shard switched already, or a newer build began
         try:
             self.store.set_generations(attrs.evolve(record, live=generation, building=None))
         except ReadModelConflict:
@@ -496,8 +500,7 @@ class Consumer(abc.ABC, Generic[P]):
         switched = False
         if scanning:
             shard.scanned_at = started_ms / 1000
-            if (self.store.generations(self.name)).building == generation:
-                switched = self._switch(generation)
+            switched = self._switch(generation)
         self._log.info(
             "pass",
             shard=shard.number,
