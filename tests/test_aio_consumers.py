@@ -58,7 +58,8 @@ from s3es.readmodels import ReadModelStore, S3ReadModelStore, SQLiteReadModelSto
 from s3es.storage import ObjectStore
 from s3es.testing import EmbeddedS3
 from tests.aggregates import FAST_RETRY, Counter, Decrement, Increment, IncrementEach
-from tests.test_reactors import FAST_BACKOFF, Mirror
+from tests.consumers_cli_fixtures import Mirror
+from tests.test_reactors import FAST_BACKOFF
 
 _buckets = itertools.count()
 
