@@ -10,6 +10,7 @@ Run ``.venv/bin/python -m tests.test_policies`` to rewrite ``docs/policies/`` af
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Mapping
@@ -17,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from s3es import S3ObjectStore, StreamName
+from s3es._cli.main import main
 from s3es._ops.policies import notification_configuration, policies, queue_policy
-from s3es.errors import InvalidStreamName
+from s3es.errors import InvalidConfiguration, InvalidStreamName
 from s3es.eventstore import StreamKeys
 from s3es.ops import application_policy, bucket_policy, operator_policy
 from s3es.testing.embedded_s3 import EmbeddedS3
@@ -189,16 +193,104 @@ class TestBucketPolicy:
         policy = bucket_policy(BUCKET)
         assert {s["Resource"] for s in policy["Statement"]} == {f"arn:aws:s3:::{BUCKET}/*"}
 
-    @pytest.mark.parametrize("bucket", ["", "B", "a", "my_bucket", "a/b", "bucket*"])
+    @pytest.mark.parametrize(
+        "bucket",
+        [
+            "",
+            "B",
+            "a",
+            "my_bucket",
+            "a/b",
+            "bucket*",
+            "bucket?",
+            "${aws:username}",
+            "a..b",
+            "192.168.5.4",
+            "xn--bucket",
+            "sthree-bucket",
+            "bucket-s3alias",
+            "bucket--ol-s3",
+        ],
+    )
     def test_bad_bucket(self, bucket: str) -> None:
-        """A name S3 would not accept as a bucket's is refused, quoted."""
-        with pytest.raises(ValueError, match=f"not an S3 bucket name: {re.escape(repr(bucket))}"):
-            bucket_policy(bucket)
+        """A name S3 would not accept as a bucket's is refused, quoted, by every document."""
+        match = f"not an S3 bucket name: {re.escape(repr(bucket))}"
+        for make in (bucket_policy, application_policy, operator_policy):
+            with pytest.raises(InvalidConfiguration, match=match):
+                make(bucket)
 
     def test_bad_prefix(self) -> None:
         """A prefix that could escape its folder is refused, as the event store refuses it."""
         with pytest.raises(InvalidStreamName):
             application_policy(BUCKET, "a/../b")
+
+
+#: Prefix segments of letters and of the characters IAM gives a meaning in an ARN or a condition.
+_SEGMENTS = st.text(alphabet="ab*?${}:", min_size=1, max_size=6).filter(
+    lambda segment: segment not in {".", ".."}
+)
+_PREFIXES = st.lists(_SEGMENTS, min_size=1, max_size=2).map("/".join)
+
+
+def _prefix_keys(prefix: str) -> list[str]:
+    """Keys of an event store under ``prefix``: a chunk, a feed entry's folder, a read model's."""
+    keys = StreamKeys(prefix)
+    return [keys.chunk_key(_STREAM, 1), f"{keys.root}_projections/x.json", keys.root]
+
+
+class TestWildcardsInThePrefix:
+    """IAM reads ``*`` and ``?`` as wildcards and ``${...}`` as a policy variable in ARNs and in
+    StringLike conditions: a prefix holding one would grant more than its own keys."""
+
+    @pytest.mark.parametrize(
+        ("prefix", "named"),
+        [
+            ("team*", "'*'"),
+            ("team?", "'?'"),
+            ("a/${aws:username}", "'${'"),
+            ("t*/events", "'*'"),
+        ],
+    )
+    def test_refused_by_every_document(self, prefix: str, named: str) -> None:
+        """Every IAM document refuses such a prefix, naming the character; none is made."""
+        for make in (bucket_policy, application_policy, operator_policy):
+            with pytest.raises(InvalidConfiguration, match=re.escape(named)) as refused:
+                make(BUCKET, prefix)
+            assert repr(prefix) in str(refused.value)
+        with pytest.raises(InvalidConfiguration, match=re.escape(named)):
+            policies(BUCKET, prefix)
+
+    def test_a_dollar_alone_is_no_variable(self) -> None:
+        """``$`` not followed by ``{`` is a plain character in IAM: such a prefix is taken."""
+        policy = application_policy(BUCKET, "cost$")
+        assert _allowed(policy, "s3:GetObject", _object(StreamKeys("cost$").chunk_key(_STREAM, 1)))
+
+    def test_the_cli_refuses_it_in_one_line(self) -> None:
+        """``s3es policy --prefix 'team*'`` is a usage error of one line naming the character."""
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["policy", "--bucket", "my-bucket", "--prefix", "team*"]
+        status = main(argv, out=out, err=err, stdin=io.StringIO())
+        assert (status, out.getvalue()) == (2, "")
+        (line,) = [line for line in err.getvalue().splitlines() if "team*" in line]
+        assert "'*'" in line
+
+    @given(prefix=_PREFIXES, other=_PREFIXES)
+    def test_a_prefix_grants_no_other_prefix(self, prefix: str, other: str) -> None:
+        """Whatever prefix is asked for, the roles it is given reach no key of another prefix
+        (one not nested under it): the prefix is refused, or its ARNs match its keys alone."""
+        try:
+            documents = [application_policy(BUCKET, prefix), operator_policy(BUCKET, prefix)]
+        except (InvalidConfiguration, InvalidStreamName):
+            return
+        if f"{other}/".startswith(f"{prefix}/"):
+            return  # nested under the prefix: its keys are the prefix's keys
+        bucket_arn = f"arn:aws:s3:::{BUCKET}"
+        for policy in documents:
+            for key in _prefix_keys(other):
+                assert not _allowed(policy, "s3:GetObject", _object(key)), (prefix, key)
+                assert not _allowed(policy, "s3:ListBucket", bucket_arn, **{"s3:prefix": key})
+        for key in _prefix_keys(prefix):
+            assert _allowed(documents[0], "s3:GetObject", _object(key)) or key.endswith("/")
 
 
 class TestRolePolicies:

@@ -15,6 +15,11 @@ And two for the change feed of S3 event notifications (``docs/change-feeds.md``)
 :func:`queue_policy` that lets S3 send them.
 
 See ``docs/security.md`` for why each statement is there and how to apply them.
+
+The prefix goes into ARNs and ``StringLike`` conditions, where IAM reads ``*`` and ``?`` as
+wildcards and ``${...}`` as a policy variable: a prefix holding one is refused
+(InvalidConfiguration) rather than escaped, since ``team*`` would grant every prefix that starts
+with ``team`` and ``${aws:username}`` a prefix per caller. So is a bucket name S3 would refuse.
 """
 
 from __future__ import annotations
@@ -24,12 +29,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3es._storage.keys import StreamKeys
+from s3es.errors import InvalidConfiguration
 
 #: The version of the IAM policy language (the current one, since 2012).
 POLICY_VERSION = "2012-10-17"
 
-# S3 general purpose bucket names: 3 to 63 lower-case letters, digits, dots and hyphens.
+# S3 general purpose bucket names: 3 to 63 lower-case letters, digits, dots and hyphens, no two
+# dots together, not an IP address, none of the prefixes and suffixes S3 reserves.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_NOT_A_BUCKET_NAME = re.compile(
+    r".*\.\..*|[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+|(xn--|sthree-).*"
+    r"|.*(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)"
+)
+#: What IAM reads as a wildcard or a policy variable in an ARN or a StringLike condition.
+_IAM_SPECIAL = ("*", "?", "${")
 # arn:{partition}:sqs:{region}:{account}:{queue name}, queue names of 1 to 80 characters.
 _QUEUE_ARN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?")
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
@@ -38,9 +51,29 @@ NOTIFICATION_ID = "s3es-new-chunks"
 
 
 def _bucket_arn(bucket: str) -> str:
-    if not _BUCKET_NAME.fullmatch(bucket):
-        raise ValueError(f"not an S3 bucket name: {bucket!r}")
+    if not _BUCKET_NAME.fullmatch(bucket) or _NOT_A_BUCKET_NAME.fullmatch(bucket):
+        raise InvalidConfiguration(
+            f"not an S3 bucket name: {bucket!r} (3 to 63 lower-case letters, digits, dots and "
+            "hyphens; see S3's bucket naming rules)"
+        )
     return f"arn:aws:s3:::{bucket}"
+
+
+def _keys(prefix: str) -> StreamKeys:
+    """The key layout under ``prefix``, refused if IAM would read more into it than its text.
+
+    Raises InvalidStreamName for a prefix the event store refuses, InvalidConfiguration for one
+    holding ``*``, ``?`` or ``${``.
+    """
+    keys = StreamKeys(prefix)
+    for special in _IAM_SPECIAL:
+        if special in prefix:
+            raise InvalidConfiguration(
+                f"prefix {prefix!r} holds {special!r}, which IAM policies read as "
+                f"{'a policy variable' if special == '${' else 'a wildcard'}: its policies "
+                "would cover other prefixes' keys; choose a prefix without *, ? and ${"
+            )
+    return keys
 
 
 def _objects_arn(bucket: str, key_pattern: str) -> str:
@@ -64,8 +97,12 @@ def bucket_policy(
     and ``s3es delete`` must then run as one of those roles. They match chunk keys only
     (:meth:`~s3es.eventstore.StreamKeys.chunk_key_pattern`), so the self-test, which replaces
     and deletes a scratch key, still runs as any role.
+
+    Raises InvalidConfiguration for a bucket name S3 refuses or a prefix holding ``*``, ``?``
+    or ``${`` (IAM's wildcards and policy variables), InvalidStreamName for a prefix the event
+    store refuses.
     """
-    keys = StreamKeys(prefix)
+    keys = _keys(prefix)
     objects = _objects_arn(bucket, f"{keys.root}*")
     statements: list[dict[str, Any]] = [
         {
@@ -147,8 +184,10 @@ def application_policy(
     (``{prefix}/_selftest/*``, for ``S3ObjectStore.connect(..., self_test=True)``). With
     ``kms_key_arn``, the KMS rights that SSE-KMS needs: ``GenerateDataKey`` to write,
     ``Decrypt`` to read.
+
+    Raises InvalidConfiguration or InvalidStreamName as :func:`bucket_policy` does.
     """
-    keys = StreamKeys(prefix)
+    keys = _keys(prefix)
     statements = [
         _list_statement(bucket, keys),
         {
@@ -175,8 +214,10 @@ def operator_policy(
 
     Adds ``DeleteObject`` under the prefix (``s3es delete`` sweeps a deleted stream's chunks)
     and the bucket's lifecycle configuration (``s3es tiering --apply`` reads and writes it).
+
+    Raises InvalidConfiguration or InvalidStreamName as :func:`bucket_policy` does.
     """
-    keys = StreamKeys(prefix)
+    keys = _keys(prefix)
     statements = [
         _list_statement(bucket, keys),
         {
