@@ -55,3 +55,50 @@ class Mirror(Reactor):
         yield Send(Counter, f"mirror-{event.stream.id}", Increment(event.event.amount))
         if event.event.amount == 7:
             yield Send(Counter, "sink", Decrement(7))
+
+
+class OffsetMirror(Mirror):
+    """A mirror onto ``{prefix}-*`` counters: a reactor that needs an argument."""
+
+    NAME = "offset-mirror"
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
+        """The increment made on ``{prefix}-{id}``."""
+        if event.stream.id.startswith("c-") and isinstance(event.event, Incremented):
+            yield Send(Counter, f"{self.prefix}-{event.stream.id}", Increment(event.event.amount))
+
+
+def offset_mirror() -> OffsetMirror:
+    """The factory of an OffsetMirror onto ``copy-*``, as ``--reactor`` names it."""
+    return OffsetMirror("copy")
+
+
+class PrefixedIds(CounterIds):
+    """The ids of the counters whose id starts with ``prefix``: a projection with an argument."""
+
+    NAME = "prefixed-ids"
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def document_ids(self, event: RecordedEvent[Any]) -> Iterable[str]:
+        """The stream's id, if it starts with the prefix."""
+        return (event.stream.id,) if event.stream.id.startswith(self.prefix) else ()
+
+
+def prefixed_ids() -> PrefixedIds:
+    """The factory of the PrefixedIds of ``c-`` counters."""
+    return PrefixedIds("c-")
+
+
+def failing_factory() -> Mirror:
+    """A factory that raises, as one whose configuration is missing would."""
+    raise LookupError("WAREHOUSE_ID is not set")
+
+
+def not_a_consumer() -> int:
+    """A factory of something that is neither a reactor nor a projection."""
+    return 42

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository
+from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository, StreamName
 from s3es._cli.main import main
 from s3es.projections import DocumentProjector, DocumentReader
 from s3es.reactors import CAUSATION_ID, CORRELATION_ID
 from s3es.readmodels import S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ObjectStore
 from tests.aggregates import Counter, Increment
-from tests.consumers_cli_fixtures import CounterIds
+from tests.consumers_cli_fixtures import CounterIds, prefixed_ids
 
 #: The bucket arguments: the store given to main replaces the bucket, the prefix counts.
 _ON = ["--bucket", "x", "--prefix", "p"]
@@ -307,6 +307,48 @@ class TestUsageErrors:
             (["projection", "rebuild", *PROJECTION, "--force"], "--force is for a Projection"),
             (["reactor", "retry", *REACTOR], "retry needs the EVENT_ID of a parked event"),
             (["reactor", "skip", "e-1", *REACTOR], "confirm with --yes"),
+            (
+                ["reactor", "status", "--reactor", "tests.consumers_cli_fixtures:OffsetMirror"],
+                (
+                    "--reactor 'tests.consumers_cli_fixtures:OffsetMirror': OffsetMirror() needs "
+                    "arguments (missing a required argument: 'prefix'): name a factory instead, "
+                    "module:callable returning the reactor"
+                ),
+            ),
+            (
+                [
+                    "projection",
+                    "status",
+                    "--projection",
+                    "tests.consumers_cli_fixtures:PrefixedIds",
+                ],
+                (
+                    "--projection 'tests.consumers_cli_fixtures:PrefixedIds': PrefixedIds() needs "
+                    "arguments (missing a required argument: 'prefix'): name a factory instead, "
+                    "module:callable returning the projection"
+                ),
+            ),
+            (
+                ["reactor", "status", "--reactor", "tests.consumers_cli_fixtures:failing_factory"],
+                (
+                    "--reactor 'tests.consumers_cli_fixtures:failing_factory': calling it raised "
+                    "LookupError: WAREHOUSE_ID is not set"
+                ),
+            ),
+            (
+                ["reactor", "status", "--reactor", "tests.consumers_cli_fixtures:not_a_consumer"],
+                (
+                    "--reactor 'tests.consumers_cli_fixtures:not_a_consumer' returned 42, not a "
+                    "Reactor"
+                ),
+            ),
+            (
+                ["projection", "status", "--projection", "tests.consumers_cli_fixtures:Ids"],
+                (
+                    "tests.consumers_cli_fixtures has no Projection 'Ids', nor DocumentProjection, "
+                    "nor a factory of one"
+                ),
+            ),
         ],
     )
     def test_one_line_exit_2(self, argv: list[str], message: str) -> None:
@@ -412,6 +454,37 @@ class TestReactor:
         status, out, _ = _invoke(["reactor", "status", *_ON, *REACTOR], store)
         assert status == 0
         assert "shard 0 of 1: lease never taken; no generation yet" in out
+
+
+class TestFactories:
+    def test_a_reactor_made_by_a_factory(self) -> None:
+        """--reactor module:callable runs the reactor the callable returns (one that needs
+        arguments): status, catch-up and parked all take it."""
+        store = _filled()
+        argv = [*_ON, "--reactor", "tests.consumers_cli_fixtures:offset_mirror"]
+        status, out, _ = _invoke(["reactor", "status", *argv], store)
+        assert status == 0
+        assert out.startswith("reactor offset-mirror (OffsetMirror) in S3ReadModelStore")
+        status, out, _ = _invoke(["reactor", "catch-up", *argv], store)
+        assert status == 0
+        assert "3 commands sent (0 already stored), 0 events parked" in out
+        assert EventStore(store, prefix="p").version(StreamName("counter", "copy-c-1")) == 1
+        assert _invoke(["reactor", "parked", *argv], store)[1].startswith(
+            "reactor offset-mirror: no event is parked"
+        )
+
+    def test_a_projection_made_by_a_factory(self) -> None:
+        """--projection module:callable runs the document projection the callable returns."""
+        store = _filled()
+        _handler(store).handle("d-1", Increment(1))
+        argv = [*_ON, "--projection", "tests.consumers_cli_fixtures:prefixed_ids"]
+        status, out, _ = _invoke(["projection", "catch-up", *argv], store)
+        assert status == 0
+        status, out, _ = _invoke(["projection", "status", *argv], store)
+        assert status == 0
+        assert out.startswith("projection prefixed-ids (PrefixedIds, SCHEMA 1) in S3")
+        reader = DocumentReader(S3ReadModelStore(store, "p"), prefixed_ids())
+        assert [key for key, _ in reader.documents()] == ["c-1", "c-2", "c-3"]
 
 
 class TestFlow:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import inspect
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from s3es._cli.invocation import PROBLEM, Invocation, described, plural
+from s3es._cli.invocation import PROBLEM, Invocation, _import, described, one_line, plural
 from s3es._cli.progress import ProgressBar
 from s3es._domain.aggregate import Aggregate
 from s3es._projections.consumer import Consumer, ShardPass, shard_of
@@ -109,6 +110,50 @@ def open_store(invocation: Invocation) -> Iterator[ReadModelStore]:
         yield store
     finally:
         store.close()
+
+
+# --projection, --reactor: a class, or a factory ---------------------------------------------
+
+
+def load_consumer(spec: str, option: str, kinds: Sequence[type[Any]], what: str) -> Any:
+    """The consumer ``spec`` (``module:name``) names, made: an instance of one of ``kinds``.
+
+    ``name`` is a class of one of ``kinds`` that takes no arguments, or any callable that
+    takes none and returns an instance of one of them (a factory, for a consumer that needs
+    arguments: ``def fulfilment(): return Fulfilment(os.environ["WAREHOUSE_ID"])``).
+    ``what`` names the consumer in messages ("reactor", "projection").
+
+    Raises ValueError, in one line, if the module does not import, ``name`` is neither, a
+    class needs arguments, or the factory raises or returns something else.
+    """
+    module_name, found = _import(spec, option, "Class")
+    name = spec.partition(":")[2]
+    if isinstance(found, type) and issubclass(found, tuple(kinds)):
+        try:
+            inspect.signature(found).bind()
+        except TypeError as error:
+            raise ValueError(
+                f"{option} {spec!r}: {found.__qualname__}() needs arguments ({error}): name a "
+                f"factory instead, module:callable returning the {what}"
+            ) from error
+        except ValueError:
+            pass  # no signature to inspect (a builtin's): try it
+    elif isinstance(found, type) or not callable(found):
+        nor = "".join(f", nor {kind.__name__}" for kind in kinds[1:])
+        raise ValueError(  # noqa: TRY004 - a wrong command line: a usage error
+            f"{option} {spec!r}: {module_name} has no {kinds[0].__name__} {name!r}{nor}, nor a "
+            "factory of one"
+        )
+    try:
+        made = found()
+    except Exception as error:
+        raise ValueError(
+            f"{option} {spec!r}: calling it raised {type(error).__name__}: {one_line(error)}"
+        ) from error
+    if not isinstance(made, tuple(kinds)):
+        expected = " or ".join(kind.__name__ for kind in kinds)
+        raise ValueError(f"{option} {spec!r} returned {made!r}, not a {expected}")  # noqa: TRY004
+    return made
 
 
 # Arguments ------------------------------------------------------------------------------------
@@ -539,9 +584,7 @@ def run_consumer(
 # s3es projection (a DocumentProjection) -----------------------------------------------------
 
 
-def run_document_projection(
-    invocation: Invocation, projection: type[DocumentProjection[Any]]
-) -> int:
+def run_document_projection(invocation: Invocation, projection: DocumentProjection[Any]) -> int:
     """``s3es projection ACTION`` for a document projection."""
     arguments = invocation.arguments
     if arguments.force:
@@ -567,7 +610,7 @@ def run_document_projection(
             with measure_requests() as meter:
                 projector = make(ids)
                 invocation.print(
-                    f"projection {projector.name} ({projection.__qualname__}, SCHEMA "
+                    f"projection {projector.name} ({type(projection).__qualname__}, SCHEMA "
                     f"{projection.SCHEMA}) in {store!r}, {plural(shards, 'shard')}",
                     *status_lines(projector, projection.SOURCES, lag=arguments.lag),
                 )

@@ -11,12 +11,17 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from s3es._cli.consumers import consumer_arguments, run_document_projection, run_until_stopped
-from s3es._cli.invocation import Invocation, load_projection
+from s3es._cli.consumers import (
+    consumer_arguments,
+    load_consumer,
+    run_document_projection,
+    run_until_stopped,
+)
+from s3es._cli.invocation import Invocation
 from s3es._cli.progress import ProgressBar
 from s3es._projections.documents import DocumentProjection
 from s3es._projections.lease import Lease
-from s3es._projections.projection import ReadModel
+from s3es._projections.projection import Projection, ReadModel
 from s3es._projections.projector import ProjectionPass, Projector
 from s3es._storage.metering import measure_requests
 
@@ -32,7 +37,8 @@ def projection_arguments(parser: argparse.ArgumentParser) -> None:
         "--projection",
         required=True,
         metavar="module:Class",
-        help="the Projection or DocumentProjection",
+        help="the Projection or DocumentProjection: a class that takes no arguments, or a "
+        "callable that takes none and returns the projection (module:make_projection)",
     )
     consumer_arguments(parser, kind="document projection")
     parser.add_argument(
@@ -55,10 +61,12 @@ _DOCUMENT_OPTIONS = {"store": "--store", "shards": "--shards", "shard": "--shard
 def run_projection(invocation: Invocation) -> int:
     arguments = invocation.arguments
     try:
-        projection = load_projection(arguments.projection)
+        projection: Projection[Any] | DocumentProjection[Any] = load_consumer(
+            arguments.projection, "--projection", [Projection, DocumentProjection], "projection"
+        )
     except ValueError as error:
         invocation.usage_error(str(error))
-    if issubclass(projection, DocumentProjection):
+    if isinstance(projection, DocumentProjection):
         return run_document_projection(invocation, projection)
     for name, option in _DOCUMENT_OPTIONS.items():
         if getattr(arguments, name):

@@ -13,15 +13,16 @@ import argparse
 from s3es._cli.consumers import (
     catch_up_each,
     consumer_arguments,
+    load_consumer,
     open_store,
     run_consumer,
     shard_ids,
     status_lines,
 )
-from s3es._cli.invocation import PROBLEM, Invocation, described, load_reactor, plural
+from s3es._cli.invocation import PROBLEM, Invocation, described, plural
 from s3es._cli.streams import table
 from s3es._projections.consumer import shard_of
-from s3es._projections.reactor import Parked, ReactorRunner
+from s3es._projections.reactor import Parked, Reactor, ReactorRunner
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import measure_requests
 from s3es.errors import InvalidConfiguration, ObjectStoreError, ReadModelStoreError
@@ -40,7 +41,13 @@ def reactor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "event_id", nargs="?", metavar="EVENT_ID", help="retry, skip: the parked event"
     )
-    parser.add_argument("--reactor", required=True, metavar="module:Class", help="the reactor")
+    parser.add_argument(
+        "--reactor",
+        required=True,
+        metavar="module:Class",
+        help="the Reactor: a class that takes no arguments, or a callable that takes none and "
+        "returns the reactor (module:make_reactor)",
+    )
     consumer_arguments(parser, kind="reactor")
     parser.add_argument(
         "--feed",
@@ -63,7 +70,7 @@ def run_reactor(invocation: Invocation) -> int:
     """``s3es reactor ACTION``."""
     arguments = invocation.arguments
     try:
-        reactor = load_reactor(arguments.reactor)
+        reactor: Reactor = load_consumer(arguments.reactor, "--reactor", [Reactor], "reactor")
     except ValueError as error:
         invocation.usage_error(str(error))
     settling = arguments.action in {"retry", "skip"}
@@ -98,7 +105,7 @@ def run_reactor(invocation: Invocation) -> int:
         with measure_requests() as meter:
             runner = make(ids)
             if action == "status":
-                status = _reactor_status(runner, reactor.__qualname__, lag=arguments.lag)
+                status = _reactor_status(runner, type(reactor).__qualname__, lag=arguments.lag)
             elif action == "parked":
                 status = _parked_lines(runner, every=arguments.all)
             else:
