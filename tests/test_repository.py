@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any
 
@@ -23,7 +25,7 @@ from s3es._eventstore.store import StreamConflict
 from s3es.eventstore import Snapshot
 from s3es.metering import RequestCounts
 from s3es.ops import delete, erase
-from s3es.storage import ObjectStore
+from s3es.storage import ForwardingObjectStore, ObjectStore, StoredObject
 from tests.aggregates import (
     Counter,
     CounterState,
@@ -217,6 +219,63 @@ class TestSnapshotSchema:
         assert rewritten is not None
         assert rewritten.snapshot is not None
         assert rewritten.snapshot.schema == 2
+
+    def test_racing_loads_resnapshot_once(self) -> None:
+        """Two loads started together, both finding the older schema's snapshot, store one
+        re-snapshot between them: the one whose replay reads the other's re-snapshot (a chunk
+        already carrying a snapshot of the current schema) does not re-snapshot it again."""
+        inner = InMemoryObjectStore()
+        version = _write(inner, Counter)
+        latest_key = EventStore(inner).keys.chunk_key(STREAM, version)
+        both_read_latest = threading.Barrier(2)
+        rewritten = threading.Event()
+        listings: list[str] = []
+        gets: list[str] = []
+        lock = threading.Lock()
+
+        class TogetherStore(ForwardingObjectStore):
+            """Holds each load at its GET of the latest chunk until both are there; the
+            second replay's listing waits until the first re-snapshot is stored."""
+
+            def get(self, key: str) -> StoredObject | None:
+                found = super().get(key)
+                if key == latest_key:
+                    with lock:
+                        gets.append(key)
+                        first_two = len(gets) <= 2
+                    if first_two:
+                        both_read_latest.wait(timeout=30)
+                return found
+
+            def list_keys(
+                self, prefix: str, *, start_after: str = "", limit: int | None = None
+            ) -> Iterator[str]:
+                if limit is None:  # a replay's listing, not a load's LIST of the newest key
+                    with lock:
+                        listings.append(prefix)
+                        second = len(listings) == 2
+                    if second:
+                        assert rewritten.wait(timeout=30), "the first re-snapshot never came"
+                return super().list_keys(prefix, start_after=start_after, limit=limit)
+
+            def put_if_absent(self, key: str, body: bytes) -> str:
+                try:
+                    return super().put_if_absent(key, body)
+                finally:
+                    rewritten.set()
+
+        repository = _repository(TogetherStore(inner), CounterV2)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            loads = [pool.submit(repository.load, STREAM.id) for _ in range(2)]
+            loaded = [load.result() for load in loads]
+        replayed = _repository(inner, Counter).replay(STREAM.id)
+        assert loaded == [replayed, replayed]
+        assert len(listings) == 2
+        rewritten_chunk = _stored_chunk(inner, version, 1)
+        assert rewritten_chunk is not None
+        assert rewritten_chunk.snapshot is not None
+        assert rewritten_chunk.snapshot.schema == 2
+        assert _stored_chunk(inner, version, 2) is None
 
 
 class TestRewriteFailure:

@@ -107,6 +107,11 @@ class Repository(Generic[S, C, E]):
     def _resnapshot(self, last: Chunk, loaded: Loaded[S]) -> None:
         """Store ``last`` again with a snapshot of ``loaded``, where that helps and is safe."""
         stream = str(loaded.stream)
+        if self.codec.state_from(last.snapshot)[0] is not None:
+            # Another load re-snapshotted this version between our LIST of the newest key and
+            # our replay's listing: the chunk read last is its re-snapshot, and it is usable.
+            _log.debug("rewrite_skipped", stream=stream, reason="already re-snapshotted")
+            return
         if last.snapshot is not None and last.snapshot.schema > self.codec.snapshot_schema:
             # Never overwrite a newer schema's snapshot: during a rolling deploy the newer code
             # would replay and re-snapshot again, back and forth.
