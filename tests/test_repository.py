@@ -248,7 +248,7 @@ class TestSnapshotSchema:
                 return found
 
             def list_keys(
-                self, prefix: str, *, start_after: str = "", limit: int | None = None
+                self, prefix: str, *, start_after: str | None = None, limit: int | None = None
             ) -> Iterator[str]:
                 if limit is None:  # a replay's listing, not a load's LIST of the newest key
                     with lock:
