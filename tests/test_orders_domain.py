@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Callable
+from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -47,6 +50,7 @@ from examples.orders.inventory import (
     StockReserved,
     StockShortage,
 )
+from examples.orders.limits import MAX_CENTS, MAX_LINES, MAX_QUANTITY
 from s3es.testing import AggregateSpec
 
 ORDER = "o-1"
@@ -543,3 +547,179 @@ class TestReleaseStock:
         warehouse.given(RECEIVED).when(self.command).then_raises(
             InventoryError, match=f"warehouse {WAREHOUSE}: holds no stock for order {ORDER}"
         )
+
+
+class _CountingSku(str):
+    """A SKU that counts the comparisons and hashes made of it, in a shared counter."""
+
+    __slots__ = ()
+    operations: ClassVar[list[int]] = [0]
+
+    def __eq__(self, other: object) -> bool:
+        _CountingSku.operations[0] += 1
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        _CountingSku.operations[0] += 1
+        return str.__ne__(self, other)
+
+    def __lt__(self, other: str) -> bool:
+        _CountingSku.operations[0] += 1
+        return str.__lt__(self, other)
+
+    def __hash__(self) -> int:
+        _CountingSku.operations[0] += 1
+        return str.__hash__(self)
+
+
+def _operations(decide: Callable[[], object]) -> int:
+    """How many comparisons and hashes of counting SKUs ``decide`` made."""
+    _CountingSku.operations[0] = 0
+    with contextlib.suppress(OrderError, InventoryError):
+        decide()
+    return _CountingSku.operations[0]
+
+
+def _line(sku: str = "mug", quantity: int = 1, price: int = 100) -> OrderLine:
+    return OrderLine(sku=sku, quantity=quantity, unit_price_cents=price)
+
+
+def _place(*lines: OrderLine) -> PlaceOrder:
+    return PlaceOrder(order_id=ORDER, lines=lines)
+
+
+class TestOrderBounds:
+    """Every command is held to the bounds of examples.orders.limits; the error names the field."""
+
+    def test_too_many_lines(self, order: OrderSpec) -> None:
+        """An order of more than MAX_LINES lines is refused, naming ``lines``."""
+        lines = tuple(_line(f"s-{n}") for n in range(MAX_LINES + 1))
+        refused = order.given().when(_place(*lines)).then_raises(OrderError, match="lines")
+        assert isinstance(refused, OrderError)
+        assert refused.field == "lines"
+        assert f"at most {MAX_LINES}" in refused.problem
+
+    def test_as_many_lines_as_allowed(self, order: OrderSpec) -> None:
+        """An order of MAX_LINES lines at the largest quantity is placed."""
+        lines = tuple(_line(f"s-{n}", MAX_QUANTITY, 1) for n in range(MAX_LINES))
+        order.given().when(_place(*lines)).then(
+            OrderPlaced(order_id=ORDER, lines=lines, total_cents=MAX_LINES * MAX_QUANTITY)
+        )
+
+    @pytest.mark.parametrize(
+        ("line", "field"),
+        [
+            (_line(quantity=MAX_QUANTITY + 1), "lines[1].quantity"),
+            (_line(price=MAX_CENTS + 1), "lines[1].unit_price_cents"),
+            (_line(price=10**30), "lines[1].unit_price_cents"),
+            (_line(quantity=2, price=MAX_CENTS // 2 + 1), "lines[1]"),
+            (_line(sku="a\x00b"), "lines[1].sku"),
+            (_line(sku="a\nb"), "lines[1].sku"),
+            (_line(sku="a\ud800"), "lines[1].sku"),
+            (_line(sku=""), "lines[1].sku"),
+            (_line(sku="é" * 51), "lines[1].sku"),
+        ],
+    )
+    def test_a_line_out_of_bounds(self, order: OrderSpec, line: OrderLine, field: str) -> None:
+        """A line whose SKU, quantity, price or total is out of bounds is refused, named."""
+        refused = order.given().when(_place(LINES[0], line)).then_raises(OrderError)
+        assert isinstance(refused, OrderError)
+        assert refused.field == field
+        assert refused.problem.startswith(field), refused.problem
+
+    def test_a_nul_is_named(self, order: OrderSpec) -> None:
+        """The character refused is named by its code point."""
+        refused = order.given().when(_place(_line(sku="a\x00b"))).then_raises(OrderError)
+        assert isinstance(refused, OrderError)
+        assert "U+0000" in refused.problem
+
+    def test_the_total_is_bounded(self, order: OrderSpec) -> None:
+        """Lines within bounds whose sum is not are refused, naming the total."""
+        half = MAX_CENTS // 2 + 1
+        refused = (
+            order.given()
+            .when(_place(_line("a", price=half), _line("b", price=half)))
+            .then_raises(OrderError)
+        )
+        assert isinstance(refused, OrderError)
+        assert refused.field == "total_cents"
+
+    @pytest.mark.parametrize(
+        ("command", "field"),
+        [
+            (pay(amount=MAX_CENTS + 1), "amount_cents"),
+            (pay(amount=2**64), "amount_cents"),
+            (pay(amount=-1), "amount_cents"),
+            (pay(payment_id="p\x00"), "payment_id"),
+            (pay(payment_id="p" * 101), "payment_id"),
+            (CancelOrder(order_id=ORDER, reason="no\x00"), "reason"),
+            (CancelOrder(order_id=ORDER, reason=""), "reason"),
+            (ConfirmStock(order_id=ORDER, warehouse_id="w\x07"), "warehouse_id"),
+            (
+                RefuseStock(order_id=ORDER, warehouse_id=WAREHOUSE, short_skus=("m\x00",)),
+                "short_skus[0]",
+            ),
+        ],
+    )
+    def test_other_commands_out_of_bounds(
+        self, order: OrderSpec, command: OrderCommand, field: str
+    ) -> None:
+        """A payment, cancellation or stock answer out of bounds is refused, named, unstored."""
+        refused = order.given(PLACED).when(command).then_raises(OrderError)
+        assert isinstance(refused, OrderError)
+        assert refused.field == field
+
+    @settings(max_examples=25, deadline=None)
+    @given(size=st.integers(min_value=1, max_value=MAX_LINES), repeat=st.booleans())
+    def test_the_repeated_sku_check_is_linear(self, size: int, repeat: bool) -> None:
+        """Placing an order compares and hashes its SKUs a number of times linear in its lines
+        (list.count per line made size * (size - 1) comparisons: 9,900 for 100 lines)."""
+        skus = [_CountingSku(f"sku-{n}") for n in range(size)]
+        if repeat:
+            skus.append(_CountingSku("sku-0"))
+        command = _place(*(_line(sku) for sku in skus))
+        operations = _operations(lambda: Order().decide(command, OrderState()))
+        assert operations <= 4 * len(skus) + 4, (len(skus), operations)
+
+
+class TestInventoryBounds:
+    """The warehouse's commands are held to the same bounds."""
+
+    @pytest.mark.parametrize(
+        ("items", "field"),
+        [
+            ((StockItem(sku="a\x00b", quantity=1),), "items[0].sku"),
+            ((StockItem(sku="mug", quantity=MAX_QUANTITY + 1),), "items[0].quantity"),
+            (tuple(StockItem(sku=f"s-{n}", quantity=1) for n in range(MAX_LINES + 1)), "items"),
+        ],
+    )
+    def test_a_receipt_out_of_bounds(
+        self, warehouse: InventorySpec, items: tuple[StockItem, ...], field: str
+    ) -> None:
+        """A receipt whose SKU, quantity or number of items is out of bounds is refused."""
+        command = ReceiveStock(warehouse_id=WAREHOUSE, items=items)
+        refused = warehouse.given().when(command).then_raises(InventoryError)
+        assert isinstance(refused, InventoryError)
+        assert refused.field == field
+        assert refused.problem.startswith(field)
+
+    def test_a_reservation_out_of_bounds(self, warehouse: InventorySpec) -> None:
+        """A reservation naming a SKU with a NUL is refused, named."""
+        command = reserve(items=(StockItem(sku="\x00", quantity=1),))
+        refused = warehouse.given(RECEIVED).when(command).then_raises(InventoryError)
+        assert isinstance(refused, InventoryError)
+        assert refused.field == "items[0].sku"
+
+    @settings(max_examples=25, deadline=None)
+    @given(size=st.integers(min_value=1, max_value=MAX_LINES), repeat=st.booleans())
+    def test_the_repeated_sku_check_is_linear(self, size: int, repeat: bool) -> None:
+        """Reserving compares and hashes the items' SKUs a number of times linear in them."""
+        skus = [_CountingSku(f"sku-{n}") for n in range(size)]
+        if repeat:
+            skus.append(_CountingSku("sku-0"))
+        items = tuple(StockItem(sku=sku, quantity=1) for sku in skus)
+        inventory = Inventory()
+        received = StockReceived(warehouse_id=WAREHOUSE, items=items[:size])
+        state = inventory.evolve(inventory.initial_state(), received)
+        operations = _operations(lambda: inventory.decide(reserve(items=items), state))
+        assert operations <= 4 * len(skus) + 4, (len(skus), operations)

@@ -13,26 +13,45 @@ both lives here, not in the reactor); and a stock confirmation for an order canc
 records nothing, since the cancellation's own reaction gives the stock back.
 
 Money is in integer cents. Every command names its order, so that an error can say which order
-it is about and a command sent to the wrong stream is refused.
+it is about and a command sent to the wrong stream is refused. Every command is held to the
+bounds of :mod:`examples.orders.limits` (amounts, quantities, number of lines, texts) before
+anything else is decided: an :class:`OrderError` whose ``field`` names what is out of bounds.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import ClassVar, assert_never
 
 import attrs
 
+from examples.orders.limits import (
+    MAX_CENTS,
+    MAX_ID_BYTES,
+    MAX_LINES,
+    MAX_QUANTITY,
+    MAX_REASON_BYTES,
+    MAX_SKU_BYTES,
+    count_problem,
+    integer_problem,
+    repeated,
+    text_problem,
+)
 from s3es import Aggregate
 
 
 class OrderError(Exception):
-    """A command the order's rules refuse; the message names the order and what is wrong."""
+    """A command the order's rules refuse; the message names the order and what is wrong.
 
-    def __init__(self, order_id: str, problem: str) -> None:
+    ``field`` names the command's field that is out of bounds (``lines[2].quantity``), if that
+    is what is wrong.
+    """
+
+    def __init__(self, order_id: str, problem: str, *, field: str | None = None) -> None:
         self.order_id = order_id
         self.problem = problem
+        self.field = field
         super().__init__(f"order {order_id}: {problem}")
 
 
@@ -280,7 +299,13 @@ class Order(Aggregate[OrderState, OrderCommand, OrderEvent]):
                 assert_never(event)
 
     def decide(self, command: OrderCommand, state: OrderState) -> Sequence[OrderEvent]:
-        """The events ``command`` causes; OrderError if the order's rules refuse it."""
+        """The events ``command`` causes; OrderError if the order's rules refuse it.
+
+        A command out of the bounds of :mod:`examples.orders.limits` is refused first, its
+        error's ``field`` naming what is wrong. Linear in the command's lines, which are at
+        most MAX_LINES: cheap enough for an event loop.
+        """
+        _check_bounds(command)
         if isinstance(command, PlaceOrder):
             return _place(command, state)
         if state.status is OrderStatus.NEW:
@@ -307,6 +332,61 @@ class Order(Aggregate[OrderState, OrderCommand, OrderEvent]):
                 assert_never(command)
 
 
+def _lines_problems(lines: Sequence[OrderLine]) -> Iterator[tuple[str, str | None]]:
+    """Each field of an order's ``lines`` with what is wrong with it (None where nothing is)."""
+    yield "lines", count_problem("lines", lines, 0, MAX_LINES)
+    total = 0
+    for number, line in enumerate(lines):
+        field = f"lines[{number}]"
+        yield f"{field}.sku", text_problem(f"{field}.sku", line.sku, MAX_SKU_BYTES)
+        quantity, price = f"{field}.quantity", f"{field}.unit_price_cents"
+        yield quantity, integer_problem(quantity, line.quantity, 1, MAX_QUANTITY)
+        yield price, integer_problem(price, line.unit_price_cents, 0, MAX_CENTS)
+        if line.total_cents > MAX_CENTS:
+            yield field, f"{field} totals {line.total_cents:,} cents, more than {MAX_CENTS:,}"
+        total += line.total_cents
+    if total > MAX_CENTS:
+        yield "total_cents", f"total_cents of {total:,} is more than {MAX_CENTS:,}"
+
+
+def _bounds_problems(command: OrderCommand) -> Iterator[tuple[str, str | None]]:
+    """Each field of ``command`` with what is wrong with it (None where nothing is)."""
+    yield "order_id", text_problem("order_id", command.order_id, MAX_ID_BYTES)
+    match command:
+        case PlaceOrder():
+            yield from _lines_problems(command.lines)
+        case RecordPayment():
+            yield "payment_id", text_problem("payment_id", command.payment_id, MAX_ID_BYTES)
+            amount = integer_problem("amount_cents", command.amount_cents, 0, MAX_CENTS)
+            yield "amount_cents", amount
+        case ConfirmStock() | RefuseStock():
+            yield "warehouse_id", text_problem("warehouse_id", command.warehouse_id, MAX_ID_BYTES)
+            short = command.short_skus if isinstance(command, RefuseStock) else ()
+            yield "short_skus", count_problem("short_skus", short, 0, MAX_LINES)
+            for number, sku in enumerate(short):
+                yield (
+                    f"short_skus[{number}]",
+                    text_problem(f"short_skus[{number}]", sku, MAX_SKU_BYTES),
+                )
+        case CancelOrder():
+            yield "reason", text_problem("reason", command.reason, MAX_REASON_BYTES)
+        case ShipOrder() | ShipWhenReady():
+            pass
+        case _:
+            assert_never(command)
+
+
+def _check_bounds(command: OrderCommand) -> None:
+    """Raise OrderError, naming the field, for the first field of ``command`` out of bounds.
+
+    A count out of bounds is met before the entries are walked: an order of a million lines is
+    refused at its ``lines``, without a look at any of them.
+    """
+    for field, problem in _bounds_problems(command):
+        if problem is not None:
+            raise OrderError(str(command.order_id), problem, field=field)
+
+
 def _verb(command: OrderCommand) -> str:
     return {
         PlaceOrder: "place",
@@ -327,10 +407,11 @@ def _place(command: PlaceOrder, state: OrderState) -> list[OrderEvent]:
         raise OrderError(order_id, f"already placed (as order {state.order_id}) with other lines")
     if not command.lines:
         raise OrderError(order_id, "cannot be placed without lines")
-    skus = [line.sku for line in command.lines]
-    repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
-    if repeated:
-        raise OrderError(order_id, f"lists SKU {', '.join(repeated)} on more than one line")
+    twice = repeated(line.sku for line in command.lines)
+    if twice:
+        raise OrderError(
+            order_id, f"lists SKU {', '.join(twice)} on more than one line", field="lines"
+        )
     total = sum(line.total_cents for line in command.lines)
     return [OrderPlaced(order_id=order_id, lines=command.lines, total_cents=total)]
 

@@ -10,25 +10,44 @@ A reservation is all or nothing: if any SKU of an order is short, nothing is res
 once a warehouse has answered for an order, asking again decides no events and the state holds
 the answer. That is what lets the inventory service retry safely.
 
+Every command is held to the bounds of :mod:`examples.orders.limits` (SKUs, quantities,
+number of items) before anything else is decided: an :class:`InventoryError` whose ``field``
+names what is out of bounds.
+
 The state keeps every order's answer for good; a real warehouse would archive old ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar, assert_never
 
 import attrs
 
+from examples.orders.limits import (
+    MAX_ID_BYTES,
+    MAX_LINES,
+    MAX_QUANTITY,
+    MAX_SKU_BYTES,
+    count_problem,
+    integer_problem,
+    repeated,
+    text_problem,
+)
 from s3es import Aggregate
 
 
 class InventoryError(Exception):
-    """A command the warehouse's rules refuse; the message names the warehouse and the order."""
+    """A command the warehouse's rules refuse; the message names the warehouse and the order.
 
-    def __init__(self, warehouse_id: str, problem: str) -> None:
+    ``field`` names the command's field that is out of bounds (``items[0].sku``), if that is
+    what is wrong.
+    """
+
+    def __init__(self, warehouse_id: str, problem: str, *, field: str | None = None) -> None:
         self.warehouse_id = warehouse_id
         self.problem = problem
+        self.field = field
         super().__init__(f"warehouse {warehouse_id}: {problem}")
 
 
@@ -177,7 +196,12 @@ class Inventory(Aggregate[InventoryState, InventoryCommand, InventoryEvent]):
                 assert_never(event)
 
     def decide(self, command: InventoryCommand, state: InventoryState) -> Sequence[InventoryEvent]:
-        """The events ``command`` causes; InventoryError if the warehouse's rules refuse it."""
+        """The events ``command`` causes; InventoryError if the warehouse's rules refuse it.
+
+        A command out of the bounds of :mod:`examples.orders.limits` is refused first, its
+        error's ``field`` naming what is wrong.
+        """
+        _check_bounds(command)
         if state.warehouse_id and command.warehouse_id != state.warehouse_id:
             raise InventoryError(
                 command.warehouse_id,
@@ -196,6 +220,29 @@ class Inventory(Aggregate[InventoryState, InventoryCommand, InventoryEvent]):
                 assert_never(command)
 
 
+def _bounds_problems(command: InventoryCommand) -> Iterator[tuple[str, str | None]]:
+    """Each field of ``command`` with what is wrong with it (None where nothing is)."""
+    yield "warehouse_id", text_problem("warehouse_id", command.warehouse_id, MAX_ID_BYTES)
+    if isinstance(command, ReserveStock | ReleaseStock):
+        yield "order_id", text_problem("order_id", command.order_id, MAX_ID_BYTES)
+    if isinstance(command, ReceiveStock | ReserveStock):
+        yield "items", count_problem("items", command.items, 0, MAX_LINES)
+        for number, item in enumerate(command.items):
+            field = f"items[{number}]"
+            yield f"{field}.sku", text_problem(f"{field}.sku", item.sku, MAX_SKU_BYTES)
+            yield (
+                f"{field}.quantity",
+                integer_problem(f"{field}.quantity", item.quantity, 1, MAX_QUANTITY),
+            )
+
+
+def _check_bounds(command: InventoryCommand) -> None:
+    """Raise InventoryError, naming the field, for the first field of ``command`` out of bounds."""
+    for field, problem in _bounds_problems(command):
+        if problem is not None:
+            raise InventoryError(str(command.warehouse_id), problem, field=field)
+
+
 def _reserve(command: ReserveStock, state: InventoryState) -> list[InventoryEvent]:
     warehouse_id, order_id = command.warehouse_id, command.order_id
     if order_id in state.reservations:
@@ -208,11 +255,12 @@ def _reserve(command: ReserveStock, state: InventoryState) -> list[InventoryEven
         raise InventoryError(warehouse_id, f"order {order_id} released its stock already")
     if not command.items:
         raise InventoryError(warehouse_id, f"order {order_id} asks to reserve no items")
-    skus = [item.sku for item in command.items]
-    repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
-    if repeated:
+    twice = repeated(item.sku for item in command.items)
+    if twice:
         raise InventoryError(
-            warehouse_id, f"order {order_id} lists SKU {', '.join(repeated)} more than once"
+            warehouse_id,
+            f"order {order_id} lists SKU {', '.join(twice)} more than once",
+            field="items",
         )
     short = tuple(
         sorted(
