@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from s3es._domain.expected import ExpectedVersion
+    from s3es._readmodels.port import Generation
     from s3es._storage.keys import StreamName
 
 
@@ -272,6 +273,29 @@ class ReadModelConflict(S3esError):  # noqa: N818 - it is the answer, not a fail
         super().__init__(f"{store}: {key!r} {detail}")
 
 
+class GenerationChanged(S3esError):  # noqa: N818 - reads as what happened
+    """A read of a document projection was overtaken by a switch of its live generation.
+
+    A rebuild (or a bumped ``SCHEMA``) made another generation live, and dropped the one the
+    read began on, while it was being read: what was read may lack documents. A reader
+    returns one generation whole or raises this; :class:`~s3es.projections.DocumentReader`
+    reads again by itself, once, when nothing was returned yet. ``projection`` names it,
+    ``read`` is the generation read, ``live`` the one live now (None: none).
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, projection: str, read: Generation, live: Generation | None) -> None:
+        self.projection = projection
+        self.read = read
+        self.live = live
+        now = "none is" if live is None else f"generation {live.number} is"
+        super().__init__(
+            f"projection {projection!r}: generation {read.number} stopped being live while it "
+            f"was read ({now} live now): read again"
+        )
+
+
 class ReadModelStoreError(S3esError):
     """A read-model store (SQLite, PostgreSQL) failed: a lost connection, a locked database.
 
@@ -292,6 +316,7 @@ __all__ = [
     "CorruptChunk",
     "CorruptReadModel",
     "DomainContractError",
+    "GenerationChanged",
     "InlineProjectionFailed",
     "InvalidConfiguration",
     "InvalidStreamName",

@@ -11,8 +11,9 @@ what "together" means on each store). Readers use a :class:`DocumentReader`.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Sequence
-from typing import Generic
+from collections.abc import Collection, Generator, Iterator, Sequence
+from contextlib import closing
+from typing import Generic, cast
 
 import attrs
 
@@ -33,8 +34,16 @@ from s3es._projections.values import (
     Lease,
     document_pass_attributes,
 )
-from s3es._readmodels.port import Change, Generation, ReadModelStore, ShardState, StoredDocument
+from s3es._readmodels.port import (
+    Body,
+    Change,
+    Generation,
+    ReadModelStore,
+    ShardState,
+    StoredDocument,
+)
 from s3es.errors import (
+    GenerationChanged,
     ObjectStoreError,
     StreamDeleted,
 )
@@ -43,6 +52,10 @@ from s3es.errors import (
 #: how long it waits before each new attempt (jittered: contending shards spread out).
 _COMMIT_ATTEMPTS = 20
 _COMMIT_BACKOFF = Backoff(initial=0.002, maximum=0.2)
+#: Documents a reader reads before it checks that their generation is still live, and gives
+#: them; and how often a read the switch of generations overtook is made.
+READ_PAGE = 500
+_READ_ATTEMPTS = 2
 
 
 @attrs.define
@@ -258,6 +271,16 @@ class DocumentReader(Generic[D]):
 
     Each call reads which generation is live, then the documents: two GETs for a document in
     S3, two queries in SQL (where readers can also query the projection's view directly).
+
+    A read returns what one generation holds, whole, even while a rebuild switches readers
+    to a new generation and drops the old one: the switch names the new generation live
+    before the old one is dropped, so a read that finds its generation still live afterwards
+    read it before any of it was dropped. So ``get`` and ``get_many`` read the generations
+    record again when a document is missing (not when all are found), and ``documents()``
+    after each page of :data:`READ_PAGE` documents and at its end. A read the switch overtook
+    is read again on the new generation, once, if it has given nothing yet; otherwise it
+    raises :class:`~s3es.errors.GenerationChanged`, as it does when the generation changed
+    again under the second read.
     """
 
     def __init__(
@@ -280,25 +303,86 @@ class DocumentReader(Generic[D]):
     def _live(self) -> Generation | None:
         return (self.store.generations(self._codec.name)).live
 
-    def get(self, key: str) -> D | None:
-        """Document ``key`` of the live generation; None if there is none (or no live one)."""
-        generation = self._live()
-        if generation is None:
-            return None
-        stored = self.store.get(generation, key)
-        if stored is None or stored.body is None:
-            return None
+    def _decode(self, generation: Generation, key: str, body: Body) -> D:
         where = f"{self._codec.name} generation {generation.number} document {key!r}"
-        return self._codec.decode(key, stored.body, where)
+        return self._codec.decode(key, body, where)
+
+    def get(self, key: str) -> D | None:
+        """Document ``key`` of the live generation; None if there is none (or no live one).
+
+        Raises GenerationChanged if the live generation changed under two reads in a row.
+        """
+        return (self._get_many([key])).get(key)
+
+    def get_many(self, keys: Collection[str]) -> dict[str, D]:
+        """The documents at ``keys`` of the live generation that exist, by key.
+
+        All of one generation; one query per 500 keys in SQL, parallel GETs on S3.
+
+        Raises GenerationChanged if the live generation changed under two reads in a row.
+        """
+        return self._get_many(list(dict.fromkeys(keys)))
+
+    def _get_many(self, keys: list[str]) -> dict[str, D]:
+        generation = self._live()
+        for attempt in range(_READ_ATTEMPTS):
+            if generation is None:
+                return {}
+            if len(keys) == 1:
+                one = self.store.get(generation, keys[0])
+                stored = {} if one is None else {one.key: one}
+            else:
+                stored = self.store.get_many(generation, keys)
+            if len(stored) < len(keys):  # one missing: was it dropped under this read?
+                live = self._live()
+                if live != generation:
+                    if attempt + 1 == _READ_ATTEMPTS:
+                        raise GenerationChanged(self._codec.name, generation, live)
+                    generation = live
+                    continue
+            return {
+                key: self._decode(generation, key, document.body)
+                for key, document in stored.items()
+                if document.body is not None
+            }
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def documents(self) -> Iterator[tuple[str, D]]:
-        """Every document of the live generation, by key in ascending order."""
+        """Every document of the live generation, by key in ascending order.
+
+        Raises GenerationChanged if the live generation changed after some documents were
+        given, or under two reads in a row.
+        """
         generation = self._live()
-        if generation is None:
-            return
-        for stored in self.store.documents(generation):
-            where = f"{self._codec.name} generation {generation.number} document {stored.key!r}"
-            yield stored.key, self._codec.decode(stored.key, stored.body, where)
+        given = False
+        for attempt in range(_READ_ATTEMPTS):
+            if generation is None:
+                return
+            page: list[StoredDocument] = []
+            live: Generation | None = generation
+            # Every store's documents() is a generator: closed once this read stops early.
+            listing = cast("Generator[StoredDocument, None]", self.store.documents(generation))
+            with closing(listing) as stored:
+                for document in stored:
+                    page.append(document)
+                    if len(page) < READ_PAGE:
+                        continue
+                    live = self._live()
+                    if live != generation:
+                        break
+                    for read in page:
+                        yield read.key, self._decode(generation, read.key, read.body)
+                    given = True
+                    page = []
+                else:
+                    live = self._live()
+            if live == generation:
+                for read in page:
+                    yield read.key, self._decode(generation, read.key, read.body)
+                return
+            if given or attempt + 1 == _READ_ATTEMPTS:
+                raise GenerationChanged(self._codec.name, generation, live)
+            generation = live
 
 
 __all__ = [
