@@ -300,6 +300,7 @@ class ReadModelStoreError(S3esError):
     """A read-model store (SQLite, PostgreSQL) failed: a lost connection, a locked database.
 
     ``store`` names the store, ``operation`` what was being done; nothing was committed.
+    Its subclass :class:`UnstorableDocument` is no failure of the store but of the document.
     """
 
     def __init__(self, store: str, operation: str, detail: str) -> None:
@@ -307,6 +308,28 @@ class ReadModelStoreError(S3esError):
         self.operation = operation
         self.detail = detail
         super().__init__(f"{store}: {operation} failed: {detail}")
+
+
+class UnstorableDocument(ReadModelStoreError, ValueError):  # noqa: N818 - reads as what is wrong
+    """A document that not every read-model store can keep: nothing of its commit was written.
+
+    Every store refuses the same documents, in ``commit`` before it writes anything: a key that
+    is empty, longer than 200 bytes of UTF-8, or holds U+0000 or a lone surrogate; a body that
+    is not JSON (NaN or an infinity, a key that is not a str, a lone surrogate, another type) or
+    nests deeper than 128 levels. ``key`` is the document's key, ``path`` where in its body the
+    value lies (``$.lines[3].sku``; ``""`` for the key itself), ``reason`` what is wrong with it.
+    Retrying does not help: the projection must make another document.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, key: str, path: str, reason: str) -> None:
+        where = f"{path} of document {key!r}" if path else f"document key {key!r}"
+        super().__init__("read-model store", f"store {where}", reason)
+        self.key = key
+        self.path = path
+        self.reason = reason
+        self.args = (f"{where} cannot be stored: {reason}",)
 
 
 __all__ = [
@@ -331,5 +354,6 @@ __all__ = [
     "RetriesExhausted",
     "S3esError",
     "StreamDeleted",
+    "UnstorableDocument",
     "WrongExpectedVersion",
 ]

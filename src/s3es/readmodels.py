@@ -11,7 +11,9 @@ A :class:`~s3es.projections.DocumentProjection` is written once; the store is ch
   and projectors on many machines.
 
 Each passes :class:`s3es.testing.ReadModelStoreContract`; write your own adapter against
-:class:`ReadModelStore` and run that suite on it.
+:class:`ReadModelStore` and run that suite on it. Every store keeps one domain of keys and
+bodies, and refuses the rest in ``commit`` with :func:`check_document`'s
+:class:`~s3es.errors.UnstorableDocument`: an adapter of your own calls it too.
 """
 
 from s3es._readmodels.port import (
@@ -25,8 +27,10 @@ from s3es._readmodels.port import (
 from s3es._readmodels.postgres import PostgresReadModelStore  # imports psycopg when made
 from s3es._readmodels.s3 import S3ReadModelStore
 from s3es._readmodels.sqlite import SQLiteReadModelStore
+from s3es._readmodels.values import MAX_DOCUMENT_KEY_BYTES, check_document, check_key
 
 __all__ = [
+    "MAX_DOCUMENT_KEY_BYTES",
     "Change",
     "Generation",
     "Generations",
@@ -36,4 +40,6 @@ __all__ = [
     "SQLiteReadModelStore",
     "ShardState",
     "StoredDocument",
+    "check_document",
+    "check_key",
 ]

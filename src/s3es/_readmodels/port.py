@@ -9,11 +9,19 @@ when it is wired. Every adapter offers the same contract (checked by
   (``live``) and which one is being built beside it (``building``): a rebuild, or a bumped
   ``SCHEMA``, fills a new generation while readers keep the old, complete one, and one
   conditional write of the :class:`Generations` record switches them.
-- **Documents** by key (a non-empty str of at most :data:`MAX_DOCUMENT_KEY_BYTES` bytes of
-  UTF-8; listed in ascending order of those bytes, Python's ``str`` order), each with an
-  opaque ``revision``: a :class:`Change` names the revision it
+- **Documents** by key (listed in ascending order of the keys' UTF-8 bytes, Python's ``str``
+  order), each with an opaque ``revision``: a :class:`Change` names the revision it
   was computed from (None: the document was absent), and a commit whose revision no longer
   matches raises :class:`~s3es.errors.ReadModelConflict`.
+- **One domain of keys and bodies** for every store (:mod:`s3es._readmodels.values`): a key is
+  a str of 1 to :data:`MAX_DOCUMENT_KEY_BYTES` bytes of UTF-8 with no U+0000 and no lone
+  surrogate; a body is JSON as the event store takes it (str keys; integers of any size,
+  beyond 64 bits too; finite floats, ``-0.0`` included; strings with no lone surrogate, U+0000
+  included; at most 128 levels deep). What lies inside, every store keeps and reads back equal
+  (a tuple as a list); what lies outside, every store refuses in ``commit``, before writing
+  anything, with :class:`~s3es.errors.UnstorableDocument` naming the key, where in the body
+  and why (:func:`~s3es._readmodels.values.check_document`). A key outside the domain reads as
+  absent.
 - **Positions**: the last version of each stream applied to a generation. They move in the same
   commit as the documents they produced, so that an event is applied once across crashes.
 - **Shard states**: per shard of a generation, the epoch of the projector that writes it (a
@@ -35,9 +43,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-#: The longest document key every store takes (S3 keys are at most 1,024 bytes, and a
-#: document key is percent-encoded there).
-MAX_DOCUMENT_KEY_BYTES = 200
+# Kept here too, where the port's readers have found it.
+from s3es._readmodels.values import MAX_DOCUMENT_KEY_BYTES  # noqa: F401 - re-exported
 
 #: A document's body: what the projection's converter made of it (JSON: an object, a list...).
 Body = Any

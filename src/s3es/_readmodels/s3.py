@@ -51,6 +51,7 @@ from s3es._readmodels.port import (
     ShardState,
     StoredDocument,
 )
+from s3es._readmodels.values import check_document, is_storable_key
 from s3es._storage.keys import StreamKeys, StreamName
 from s3es._storage.port import ObjectStore, StoredObject
 from s3es.errors import CorruptReadModel, ObjectAlreadyExists, ObjectChanged, ReadModelConflict
@@ -221,7 +222,13 @@ class S3ReadModelStore:
     # Documents ------------------------------------------------------------------------------
 
     def get(self, generation: Generation, key: str) -> StoredDocument | None:
-        """The document at ``key`` (a tombstone has ``body`` None), or None. One GET."""
+        """The document at ``key`` (a tombstone has ``body`` None), or None. One GET.
+
+        None, with no request, for a key no document can have
+        (:func:`~s3es._readmodels.values.check_key`).
+        """
+        if not is_storable_key(key):
+            return None
         object_key = self.keys.document_key(generation.projection, generation.number, key)
         read = self._read(object_key, _Document)
         if read is None:
@@ -307,8 +314,12 @@ class S3ReadModelStore:
         """Write the documents, then the positions, then the state (see the module docstring).
 
         Raises ReadModelConflict, naming the key, for the first document or state whose ETag
-        moved; documents written before it stay written, with their ``applied`` maps.
+        moved; documents written before it stay written, with their ``applied`` maps. Raises
+        UnstorableDocument, before writing anything, for a document outside the domain every
+        store keeps (:mod:`s3es._readmodels.values`).
         """
+        for change in changes:
+            check_document(change.key, change.body)
         # Without a commit id of the caller's, a write whose answer was lost is a conflict.
         commit_id = state.commit_id
         failures = [

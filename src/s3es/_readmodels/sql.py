@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Protocol, Self
 import attrs
 import orjson
 
+from s3es._readmodels import values
 from s3es._readmodels.port import Change, Generation, Generations, ShardState, StoredDocument
 from s3es.errors import InvalidConfiguration, NotJSON, ReadModelConflict, ReadModelStoreError
 
@@ -426,6 +427,8 @@ class SQLReadModelStore(abc.ABC):
     def get(self, generation: Generation, key: str) -> StoredDocument | None:
         """The document at ``key``, or None (also when the generation has no table yet)."""
         table = table_name(generation)
+        if not values.is_storable_key(key):
+            return None  # no document can have it (PostgreSQL could not even compare it)
         body = self.dialect.json_text.format("body")
         with self._connected(f"read {key!r} of {table}") as session:
             rows = self._read(
@@ -436,13 +439,13 @@ class SQLReadModelStore(abc.ABC):
         if not rows:
             return None
         text, revision = rows[0]
-        return StoredDocument(key, orjson.loads(text), str(revision))
+        return StoredDocument(key, values.loads(text), str(revision))
 
     def get_many(self, generation: Generation, keys: Collection[str]) -> dict[str, StoredDocument]:
         """The documents at ``keys`` that exist: one query per PAGE_SIZE keys."""
         table = table_name(generation)
         body = self.dialect.json_text.format("body")
-        wanted = list(dict.fromkeys(keys))
+        wanted = [key for key in dict.fromkeys(keys) if values.is_storable_key(key)]
         found: dict[str, StoredDocument] = {}
         with self._connected(f"read {len(wanted)} documents of {table}") as session:
             for start in range(0, len(wanted), PAGE_SIZE):
@@ -456,7 +459,7 @@ class SQLReadModelStore(abc.ABC):
                     page,
                 )
                 for key, text, revision in rows:
-                    found[key] = StoredDocument(key, orjson.loads(text), str(revision))
+                    found[key] = StoredDocument(key, values.loads(text), str(revision))
         return found
 
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
@@ -478,7 +481,7 @@ class SQLReadModelStore(abc.ABC):
                 else:
                     rows = self._read(session, following, (after,))
             for key, text, revision in rows:
-                yield StoredDocument(key, orjson.loads(text), str(revision))
+                yield StoredDocument(key, values.loads(text), str(revision))
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]
@@ -548,11 +551,15 @@ class SQLReadModelStore(abc.ABC):
         Each change is applied if its document still has the revision it names (absent for
         None), in key order; ``positions`` are set to the versions given. Raises
         ReadModelConflict naming the key (a document's, or ``shard i/n``) if a revision moved:
-        nothing of the commit is written. Returns ``state`` with its new revision.
+        nothing of the commit is written. Raises UnstorableDocument, before any SQL, for a
+        document outside the domain every store keeps (:mod:`s3es._readmodels.values`).
+        Returns ``state`` with its new revision.
         """
         table = table_name(generation)
+        for change in changes:
+            values.check_document(change.key, change.body)
         bodies = [
-            (change, None if change.body is None else _encode(change.body, self.name, change.key))
+            (change, None if change.body is None else values.dumps(change.body))
             for change in sorted(changes, key=lambda change: change.key)
         ]
         cursors = _encode(dict(state.cursors), self.name, f"shard {state.shard}/{state.shards}")

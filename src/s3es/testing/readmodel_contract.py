@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from s3es.errors import ReadModelConflict
+from s3es.errors import ReadModelConflict, UnstorableDocument
 from s3es.readmodels import (
     Change,
     Generation,
@@ -196,6 +197,143 @@ def _race(count: int, work: Callable[[int], _T]) -> list[_T]:
         return list(pool.map(run, range(count)))
 
 
+def _nested(levels: int) -> list[Any]:
+    """A list nesting ``levels`` levels of lists."""
+    outer: list[Any] = []
+    inner = outer
+    for _ in range(levels - 1):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+#: Documents in the domain that stores once refused or changed: each kept exactly.
+STORABLE: Mapping[str, Any] = {
+    "beyond-64-bits": {"up": 2**64, "down": -(2**63) - 1, "huge": 10**300, "list": [2**100]},
+    "edges-of-64-bits": {"max": 2**63 - 1, "min": -(2**63), "unsigned": 2**64 - 1},
+    "negative-zero": {"z": -0.0, "list": [-0.0, 0.0]},
+    "nul-in-strings": {"s": "a\x00b", "k\x00": "key with U+0000", "l": ["\x00"]},
+    "control-characters": {"s": "\x01\x1f\x7f\t\n"},
+    "a-tuple": {"t": (1, "two", [3])},
+    "scalar-body": 5,
+    "string-body": "just a string",
+    "x" * LONGEST_KEY: {"longest": "ascii"},
+    "\u00e9" * (LONGEST_KEY // 2): {"longest": "two-byte"},
+    "\U0001f600" * (LONGEST_KEY // 4): {"longest": "four-byte"},
+    "\ufffe\uffff\U0010ffff": {"noncharacters": True},
+}
+#: Documents outside the domain: (key, body, where in the body the problem is; "" the key).
+UNSTORABLE: Sequence[Any] = (
+    pytest.param("x" * (LONGEST_KEY + 1), {}, "", id="key-201-ascii"),
+    pytest.param("\u00e9" * (LONGEST_KEY // 2) + "x", {}, "", id="key-201-two-byte"),
+    pytest.param("\U0001f600" * (LONGEST_KEY // 4 + 1), {}, "", id="key-204-four-byte"),
+    pytest.param("", {}, "", id="key-empty"),
+    pytest.param("a\x00b", {}, "", id="key-nul"),
+    pytest.param("\ud800", {}, "", id="key-surrogate"),
+    pytest.param("lone\udfff", {}, "", id="key-lone-low-surrogate"),
+    pytest.param(7, {}, "", id="key-not-str"),
+    pytest.param("nan", {"n": float("nan")}, "$.n", id="nan"),
+    pytest.param("inf", {"list": [1, float("inf")]}, "$.list[1]", id="inf"),
+    pytest.param("-inf", float("-inf"), "$", id="minus-inf-body"),
+    pytest.param("int-key", {"a": {1: "one"}}, "$.a", id="int-object-key"),
+    pytest.param("surrogate-value", {"s": "\udc00"}, "$.s", id="surrogate-value"),
+    pytest.param("surrogate-key", {"a b": {"\ud83d": 1}}, '$["a b"]', id="surrogate-object-key"),
+    pytest.param("a-set", {"s": {1, 2}}, "$.s", id="set"),
+    pytest.param("bytes", [b"x"], "$[0]", id="bytes"),
+    pytest.param("too-deep", _nested(129), "$" + "[0]" * 128, id="too-deep"),
+)
+
+
+def _in_domain_key(key: object) -> bool:
+    """The domain of keys, as the port states it: a str of 1 to 200 bytes of UTF-8 holding no
+    U+0000 and no lone surrogate.
+    """
+    if not isinstance(key, str) or "\x00" in key:
+        return False
+    try:
+        return 1 <= len(key.encode()) <= LONGEST_KEY
+    except UnicodeEncodeError:
+        return False
+
+
+def _in_domain(body: object) -> bool:
+    """The domain of bodies, as the port states it (for the shallow bodies generated here)."""
+    if isinstance(body, dict):
+        return all(_in_domain_text(k) and _in_domain(v) for k, v in body.items())
+    if isinstance(body, list | tuple):
+        return all(_in_domain(value) for value in body)
+    if isinstance(body, float):
+        return math.isfinite(body)
+    if isinstance(body, str):
+        return _in_domain_text(body)
+    return body is None or isinstance(body, bool | int)
+
+
+def _in_domain_text(text: object) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _generated_keys(st: Any) -> Any:
+    """Keys: any text (surrogates and U+0000 among it), the longest and one byte more."""
+    characters = st.one_of(
+        st.characters(codec=None, exclude_categories=()),
+        st.sampled_from(["\x00", "\ud800", "\udfff", "A", "a", "\u00e9", "\U0001f600", "%"]),
+    )
+    return st.one_of(
+        st.text(characters, min_size=1, max_size=12),
+        st.text(characters, max_size=60),
+        st.sampled_from(
+            [
+                "x" * LONGEST_KEY,
+                "X" * LONGEST_KEY,
+                "\u00e9" * (LONGEST_KEY // 2),
+                "\u00c9" * (LONGEST_KEY // 2),
+                "x" * (LONGEST_KEY + 1),
+                "\U0001f600" * (LONGEST_KEY // 4),
+                "Key",
+                "\u00df",
+            ]
+        ),
+    )
+
+
+def _generated_bodies(st: Any) -> Any:
+    """JSON and near-JSON bodies: huge integers, every float, U+0000, surrogates, int keys."""
+    text = st.text(
+        st.one_of(
+            st.characters(codec=None, exclude_categories=()),
+            st.sampled_from(["\x00", "\ud800", "\u00e9", "\U0001f600"]),
+        ),
+        max_size=8,
+    )
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(min_value=-(2**200), max_value=2**200),
+        st.sampled_from([2**63 - 1, 2**63, 2**64, -(2**63), -(2**63) - 1, 10**40]),
+        st.floats(),
+        st.sampled_from([-0.0, float("nan"), float("inf"), 1e300, 5e-324]),
+        text,
+    )
+    bodies = st.recursive(
+        scalars,
+        lambda children: st.one_of(
+            st.lists(children, max_size=4),
+            st.dictionaries(text, children, max_size=4),
+            st.dictionaries(st.integers(), children, min_size=1, max_size=2),
+        ),
+        max_leaves=12,
+    )
+    return bodies.filter(lambda body: body is not None)
+
+
 class ReadModelStoreContract:
     """Every promise of :class:`s3es.readmodels.ReadModelStore`.
 
@@ -206,6 +344,8 @@ class ReadModelStoreContract:
     #: 999 bound parameters of old, and than a page of S3's listings. A subclass whose store
     #: pays a request per stream over a slow wire may lower it.
     many_streams = 1_200
+    #: Keys and bodies the generated test of the value domain tries (one generation each).
+    generated_examples = 30
 
     def make_store(self) -> ReadModelStore:
         """A fresh, empty store: what a subclass must provide."""
@@ -508,6 +648,110 @@ class ReadModelStoreContract:
         assert {key: _exact(body) for key, body in listed.items()} == {
             key: _exact(body) for key, body in BODIES.items()
         }
+
+    # The value domain: what every store keeps, and what every store refuses the same way
+
+    def test_storable_values_round_trip(self, store: ReadModelStore) -> None:
+        """Values the event store takes are kept exactly by every store: integers beyond 64
+        bits, -0.0, U+0000 in strings and object keys, the longest keys (200 bytes of UTF-8).
+        """
+        commit(store, GENERATION, [Change(key, body, None) for key, body in STORABLE.items()])
+        for key, body in STORABLE.items():
+            stored = store.get(GENERATION, key)
+            assert stored is not None, key
+            assert _exact(stored.body) == _exact(body), key
+        listed = {document.key: _exact(document.body) for document in store.documents(GENERATION)}
+        assert listed == {key: _exact(body) for key, body in STORABLE.items()}
+
+    @pytest.mark.parametrize(("key", "body", "path"), UNSTORABLE)
+    def test_unstorable_values_refused_before_writing(
+        self, store: ReadModelStore, key: Any, body: Any, path: str
+    ) -> None:
+        """A document outside the domain (a key too long, empty, with U+0000 or a lone
+        surrogate; a body with NaN, an infinity, a key that is not a str, a lone surrogate, a
+        value that is not JSON) is refused by ``commit`` with UnstorableDocument naming the key
+        and where in the body, before anything of the commit is written.
+        """
+        put(store, GENERATION, "before", {"n": 0})
+        with pytest.raises(UnstorableDocument) as raised:
+            self._refused_commit(store, GENERATION, key, body)
+        assert (raised.value.path, bool(raised.value.reason)) == (path, True)
+        if isinstance(key, str) and not path:
+            assert raised.value.key == key
+        if path:
+            assert raised.value.key == key
+            assert repr(key) in str(raised.value)
+            assert path in str(raised.value)
+
+    def test_unstorable_keys_read_as_absent(self, store: ReadModelStore) -> None:
+        """A key no document can have reads as absent, by get and get_many: no store fails."""
+        put(store, GENERATION, "x" * LONGEST_KEY, {"n": 1})
+        unstorable = ["x" * (LONGEST_KEY + 1), "", "a\x00b", "\ud800", "é" * 101]
+        for key in unstorable:
+            assert store.get(GENERATION, key) is None, key
+        assert store.get_many(GENERATION, [*unstorable, "x" * LONGEST_KEY]).keys() == {
+            "x" * LONGEST_KEY
+        }
+
+    def _refused_commit(
+        self, store: ReadModelStore, generation: Generation, key: Any, body: Any
+    ) -> None:
+        """Commit a good change, then ``key`` and ``body``, with a position; assert, once it
+        raised, that the store holds what it held before, and re-raise.
+        """
+        documents = list(store.documents(generation))
+        state = store.shard_state(generation, 0, 1)
+        changes = [Change("a-good-one", {"n": 1}, None, {"order/1": 1}), Change(key, body, None)]
+        try:
+            store.commit(
+                generation,
+                changes,
+                {"order/1": 1},
+                shard_state(revision=None if state is None else state.revision),
+            )
+        except UnstorableDocument:
+            assert list(store.documents(generation)) == documents
+            assert store.get(generation, "a-good-one") is None
+            assert store.positions(generation, ["order/1"]) == {}
+            assert store.shard_state(generation, 0, 1) == state
+            raise
+
+    def test_generated_values_kept_or_refused_alike(self, store: ReadModelStore) -> None:
+        """Generated keys and bodies (integers beyond 64 bits, floats with -0.0, NaN and the
+        infinities, U+0000, lone surrogates, non-ASCII, keys that are not str, the longest
+        keys, case variants of a key) are kept and read back equal if the domain holds them,
+        and refused at commit with UnstorableDocument, the store unchanged, if it does not.
+        """
+        from hypothesis import HealthCheck, given, settings  # noqa: PLC0415 - when used
+        from hypothesis import strategies as st  # noqa: PLC0415
+
+        numbers = itertools.count(100)
+
+        @settings(
+            max_examples=self.generated_examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(key=_generated_keys(st), body=_generated_bodies(st))
+        def check(key: str, body: Any) -> None:
+            generation = Generation(PROJECTION, next(numbers), 1)
+            variants = sorted({key, key.upper(), key.lower(), key.swapcase()})
+            if not (_in_domain_key(key) and _in_domain(body)):
+                with pytest.raises(UnstorableDocument):
+                    self._refused_commit(store, generation, key, body)
+                return
+            storable = [variant for variant in variants if _in_domain_key(variant)]
+            changes = [Change(variant, [variant, body], None) for variant in storable]
+            commit(store, generation, changes)
+            for variant in storable:
+                stored = store.get(generation, variant)
+                assert stored is not None, variant
+                assert _exact(stored.body) == _exact([variant, body])
+            listed = [document.key for document in store.documents(generation)]
+            assert listed == sorted(storable, key=str.encode)
+
+        check()
 
     # Positions
 
