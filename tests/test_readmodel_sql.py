@@ -161,6 +161,28 @@ class TestNames:
             )
         assert store.generations("order.lines") == Generations("order.lines")
 
+    @pytest.mark.parametrize(
+        ("first", "second"),
+        [("Totals", "totals"), ("Order-Lines", "order_lines"), ("a.B", "A-b")],
+    )
+    def test_namesakes_refused_whatever_the_case(
+        self, database: Database, first: str, second: str
+    ) -> None:
+        """SQLite's identifiers ignore case: two projections whose SQL names differ only by
+        case would share one table there. Refused on every SQL store, naming both, by another
+        store on the same database too; the first keeps its documents to itself.
+        """
+        store = database.store()
+        store.set_generations(Generations(first, live=Generation(first, 1, 1)))
+        commit(store, Generation(first, 1, 1), [Change("doc", {"n": 1}, None)])
+        for clashing in (store, database.store()):
+            with pytest.raises(InvalidConfiguration) as raised:
+                clashing.set_generations(Generations(second, live=Generation(second, 1, 1)))
+            assert repr(first) in str(raised.value)
+            assert repr(second) in str(raised.value)
+        assert store.generations(second) == Generations(second)
+        assert [document.key for document in store.documents(Generation(first, 1, 1))] == ["doc"]
+
     def test_store_names(self, tmp_path: Path, postgres_conninfo: str) -> None:
         """A store's name says which database, without user or password."""
         with SQLiteReadModelStore(tmp_path / "x.db") as sqlite_store:

@@ -10,12 +10,14 @@ readers may query, and three tables of bookkeeping::
     s3es_shards               per projection, generation and shard: epoch, scan, cursors
 
 A projection's name becomes an SQL name with ``-`` and ``.`` turned into ``_`` (``order-lines``
-is queried as ``order_lines``); it must start with a letter or ``_`` and hold only ASCII
-letters, digits, ``_``, ``-`` and ``.``, so that no quoting is ever needed but for case (a
-name with capitals is queried quoted in PostgreSQL: ``"OrderLines"``). The view is replaced in
-the transaction that switches the live generation, so a reader of the view sees the old
-generation, then the new one, never a mix. The bookkeeping tables are created on a store's
-first use; a generation's table on its first commit (or when it goes live).
+is queried as ``order_lines``); two projections whose SQL names differ only by case
+(``Totals``, ``totals``) cannot share a database, as SQLite's identifiers ignore case. A name
+must start with a letter or ``_`` and hold only ASCII letters, digits, ``_``, ``-`` and ``.``,
+so that no quoting is ever needed but for case (a name with capitals is queried quoted in
+PostgreSQL: ``"OrderLines"``). The view is replaced in the transaction that switches the live
+generation, so a reader of the view sees the old generation, then the new one, never a mix.
+The bookkeeping tables are created on a store's first use; a generation's table on its first
+commit (or when it goes live).
 
 A revision is an integer drawn from one counter per database for each write, rendered as a
 str: it never repeats, so a document deleted and written again does not get back a revision a
@@ -39,8 +41,10 @@ from typing import Any, ClassVar, Protocol, Self
 import attrs
 import orjson
 
-from s3es._readmodels import values
 from s3es._readmodels.port import Change, Generation, Generations, ShardState, StoredDocument
+from s3es._readmodels.values import check_document, is_storable_key
+from s3es._readmodels.values import dumps as dump_body
+from s3es._readmodels.values import loads as load_body
 from s3es.errors import InvalidConfiguration, NotJSON, ReadModelConflict, ReadModelStoreError
 
 #: Documents per page of :meth:`SQLReadModelStore.documents`, and streams per query of
@@ -368,8 +372,7 @@ class SQLReadModelStore(abc.ABC):
             stored = self._generations(projection, rows[0] if rows else None)
             if stored.revision != record.revision:
                 raise ReadModelConflict(self.name, key)
-            if record.revision is None:
-                self._refuse_namesake(session, projection, view)
+            self._refuse_namesake(session, projection, view)
             revision = self._next_revision(session)
             values = (
                 *_generation_columns(record.live),
@@ -403,16 +406,28 @@ class SQLReadModelStore(abc.ABC):
         return attrs.evolve(record, revision=str(revision))
 
     def _refuse_namesake(self, session: Session, projection: str, view: str) -> None:
-        """InvalidConfiguration if another projection's SQL name is ``view``."""
-        for (other,) in session.execute(
-            self.dialect.sql("SELECT projection FROM s3es_generations WHERE projection <> ?"),
-            (projection,),
-        ).rows:
-            if other.replace("-", "_").replace(".", "_") == view:
-                raise InvalidConfiguration(
-                    f"{self.name}: projections {projection!r} and {other!r} have the same SQL "
-                    f"name {view!r}: rename one"
-                )
+        """InvalidConfiguration if another projection's SQL name is ``view``, whatever the case.
+
+        SQLite's identifiers ignore case (``Totals`` is ``totals``), and PostgreSQL folds the
+        unquoted ones: two names that differ only by case are one, on every SQL store, so that
+        a projection's tables may move from one to the other. The name is locked first, so
+        that two projectors of namesakes wired at once do not both pass.
+        """
+        folded = view.lower()
+        self._lock_name(session, f"s3es name {folded}")
+        rows = session.execute(
+            self.dialect.sql(
+                "SELECT projection FROM s3es_generations WHERE projection <> ? "
+                "AND lower(replace(replace(projection, '-', '_'), '.', '_')) = ?"
+            ),
+            (projection, folded),
+        ).rows
+        if rows:
+            other = rows[0][0]
+            raise InvalidConfiguration(
+                f"{self.name}: projections {projection!r} and {other!r} have the same SQL name "
+                f"({view!r} and {sql_name(other)!r}; SQL names ignore case): rename one"
+            )
 
     def _point_view(self, session: Session, view: str, table: str | None) -> None:
         if table is None:
@@ -427,7 +442,7 @@ class SQLReadModelStore(abc.ABC):
     def get(self, generation: Generation, key: str) -> StoredDocument | None:
         """The document at ``key``, or None (also when the generation has no table yet)."""
         table = table_name(generation)
-        if not values.is_storable_key(key):
+        if not is_storable_key(key):
             return None  # no document can have it (PostgreSQL could not even compare it)
         body = self.dialect.json_text.format("body")
         with self._connected(f"read {key!r} of {table}") as session:
@@ -439,13 +454,13 @@ class SQLReadModelStore(abc.ABC):
         if not rows:
             return None
         text, revision = rows[0]
-        return StoredDocument(key, values.loads(text), str(revision))
+        return StoredDocument(key, load_body(text), str(revision))
 
     def get_many(self, generation: Generation, keys: Collection[str]) -> dict[str, StoredDocument]:
         """The documents at ``keys`` that exist: one query per PAGE_SIZE keys."""
         table = table_name(generation)
         body = self.dialect.json_text.format("body")
-        wanted = [key for key in dict.fromkeys(keys) if values.is_storable_key(key)]
+        wanted = [key for key in dict.fromkeys(keys) if is_storable_key(key)]
         found: dict[str, StoredDocument] = {}
         with self._connected(f"read {len(wanted)} documents of {table}") as session:
             for start in range(0, len(wanted), PAGE_SIZE):
@@ -459,7 +474,7 @@ class SQLReadModelStore(abc.ABC):
                     page,
                 )
                 for key, text, revision in rows:
-                    found[key] = StoredDocument(key, values.loads(text), str(revision))
+                    found[key] = StoredDocument(key, load_body(text), str(revision))
         return found
 
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
@@ -481,7 +496,7 @@ class SQLReadModelStore(abc.ABC):
                 else:
                     rows = self._read(session, following, (after,))
             for key, text, revision in rows:
-                yield StoredDocument(key, values.loads(text), str(revision))
+                yield StoredDocument(key, load_body(text), str(revision))
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]
@@ -557,9 +572,9 @@ class SQLReadModelStore(abc.ABC):
         """
         table = table_name(generation)
         for change in changes:
-            values.check_document(change.key, change.body)
+            check_document(change.key, change.body)
         bodies = [
-            (change, None if change.body is None else values.dumps(change.body))
+            (change, None if change.body is None else dump_body(change.body))
             for change in sorted(changes, key=lambda change: change.key)
         ]
         cursors = _encode(dict(state.cursors), self.name, f"shard {state.shard}/{state.shards}")
