@@ -21,7 +21,7 @@ from s3es import (
     Repository,
     RetryPolicy,
 )
-from s3es.ops import erase, verify_stream
+from s3es.ops import Erasure, compact, erase, repair, verify_stream
 from s3es.storage import ForwardingObjectStore, StoredObject
 
 PERSONAL = "alice@example.com"
@@ -308,3 +308,198 @@ class TestFenceRounds:
         after = stale.handle("n-1", Write("next"))
         assert (after.version, after.state.texts[-1]) == (6, "next")
         assert not any(PERSONAL.encode() in body for body in _bodies(store))
+
+
+class Killed(BaseException):
+    """The erasure's process dying where a store wrapper raises it: nothing after it runs."""
+
+
+class _SecondRound(ForwardingObjectStore):
+    """The erasure's store: a writer takes the first fence's version (3), so the second round
+    sends fences at 4 (with the state) and 5 at once; 5 is stored first, then ``at_lower``
+    runs before the PUT of 4 is passed on (it may raise: the PUT fails, or the process dies)."""
+
+    def __init__(
+        self,
+        inner: InMemoryObjectStore,
+        key: Callable[[int], str],
+        racer: Callable[[], object],
+        at_lower: Callable[[str], None],
+    ) -> None:
+        super().__init__(inner)
+        self.first, self.lower, self.higher = key(3), key(4), key(5)
+        self.racer: Callable[[], object] | None = racer
+        self.at_lower = at_lower
+        self.higher_stored = threading.Event()
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        if key == self.first and self.racer is not None:
+            racer, self.racer = self.racer, None
+            racer()
+        if key == self.higher:
+            try:
+                return super().put_if_absent(key, body)
+            finally:
+                self.higher_stored.set()
+        if key == self.lower:
+            assert self.higher_stored.wait(timeout=30), "the higher fence was never sent"
+            self.at_lower(key)
+        return super().put_if_absent(key, body)
+
+
+@attrs.frozen
+class _TwoRounds:
+    """``mail PERSONAL`` and ``warm`` (by ``stale``, a writer whose state holds the secret)."""
+
+    store: InMemoryObjectStore
+    repository: Repository[Notes, Write, Noted]
+    stale: CommandHandler[Notes, Write, Noted]
+
+    @classmethod
+    def make(cls) -> _TwoRounds:
+        store, _ = _notebook(f"mail {PERSONAL}")
+        stale = CommandHandler(Repository(EventStore(store), Notebook), FAST)
+        stale.handle("n-1", Write("warm"))
+        return cls(store, Repository(EventStore(store), Notebook), stale)
+
+    def erase(self, at_lower: Callable[[str], None]) -> Erasure:
+        """An erasure whose first fence (3) the stale writer takes; its second round runs
+        ``at_lower`` once fence 5 is stored, before the PUT of fence 4."""
+        stream = self.repository.stream("n-1")
+        keys = self.repository.event_store.keys
+        rounds = _SecondRound(
+            self.store,
+            lambda version: keys.chunk_key(stream, version),
+            lambda: self.stale.handle("n-1", Write("racer")),
+            at_lower,
+        )
+        return erase(Repository(EventStore(rounds), Notebook), "n-1", redact)
+
+
+UP_TO_RACER = ["mail [erased]", "warm", "racer"]
+
+
+def _texts(repository: Repository[Notes, Write, Noted]) -> list[str]:
+    return [recorded.event.text for recorded in repository.read("n-1")]
+
+
+class TestFenceGaps:
+    """A fence round's higher fence stored before (or without) its lower one: a fence gap."""
+
+    def test_readers_during_the_round(self) -> None:
+        """While fence 5 is stored and 4 is not, reads, loads, replays and a command work: the
+        stream ends at 3 (fence 5 holds no event). The command takes version 4, the erasure's
+        fence there loses to it, 5 is the fence, and the writer's chunk is redacted too."""
+        during: dict[str, object] = {}
+        rounds = _TwoRounds.make()
+        store, repository = rounds.store, rounds.repository
+        reader = Repository(EventStore(store), Notebook)
+
+        def readers(_: str) -> None:
+            during["read"] = _texts(reader)
+            during["load"] = reader.load("n-1")
+            during["replay"] = reader.replay("n-1")
+            during["after 2"] = [r.version for r in reader.read("n-1", after_version=2)]
+            during["command"] = CommandHandler(reader, FAST).handle("n-1", Write("during"))
+
+        assert rounds.erase(readers).fence == 5
+        assert during["read"] == UP_TO_RACER
+        assert (
+            during["load"]
+            == during["replay"]
+            == Loaded(repository.stream("n-1"), 3, Notes(tuple(UP_TO_RACER)))
+        )
+        assert during["after 2"] == [3]
+        command = during["command"]
+        assert isinstance(command, CommandResult)
+        assert command.version == 4
+        assert _texts(repository) == [*UP_TO_RACER, "during"]
+        loaded = repository.load("n-1")
+        assert (loaded.version, loaded.state.texts) == (5, (*UP_TO_RACER, "during"))
+        assert loaded == repository.replay("n-1")
+        assert verify_stream(
+            repository.event_store, repository.stream("n-1"), aggregate=Notebook
+        ).ok
+        assert not any(PERSONAL.encode() in body for body in _bodies(store))
+        assert rounds.stale.handle("n-1", Write("next")).version == 6
+
+    def test_lower_fence_put_fails(self) -> None:
+        """The PUT of fence 4 fails after fence 5 is stored: the erasure raises, and the stream
+        still reads, loads and replays (to version 3); verify names the gap and says how to mend
+        it; repair stores the missing fence; the erasure run again finishes its work."""
+
+        def fail(key: str) -> None:
+            raise ObjectStoreError("PUT", key, "connection reset")
+
+        rounds = _TwoRounds.make()
+        store, repository = rounds.store, rounds.repository
+        with pytest.raises(ObjectStoreError, match="connection reset"):
+            rounds.erase(fail)
+        stream = repository.stream("n-1")
+        assert _texts(repository) == UP_TO_RACER
+        assert repository.load("n-1") == repository.replay("n-1")
+        assert repository.load("n-1").version == 3
+        report = verify_stream(repository.event_store, stream, aggregate=Notebook)
+        assert [problem.key for problem in report.problems] == [
+            repository.event_store.keys.chunk_key(stream, 5)
+        ]
+        (problem,) = report.problems
+        assert "version 4 is missing" in problem.reason
+        assert "s3es repair" in problem.reason
+        repaired = repair(repository, "n-1")
+        assert (repaired.missing, repaired.plugged) == ((4,), (4,))
+        assert verify_stream(repository.event_store, stream, aggregate=Notebook).ok
+        assert repository.load("n-1") == repository.replay("n-1")
+        assert repository.load("n-1").version == 5
+        assert repair(repository, "n-1").missing == ()
+        erase(repository, "n-1", redact)
+        assert not any(PERSONAL.encode() in body for body in _bodies(store))
+        assert verify_stream(repository.event_store, stream, aggregate=Notebook).ok
+        written = CommandHandler(repository, FAST).handle("n-1", Write("after"))
+        assert _texts(repository) == [*UP_TO_RACER, "after"]
+        assert repository.load("n-1") == repository.replay("n-1") == written_loaded(written)
+
+    def test_a_writer_fills_the_gap(self) -> None:
+        """After the failed PUT of fence 4, a writer's command takes version 4: the stream reads
+        through fence 5 again, and the erasure run again finishes."""
+
+        def fail(key: str) -> None:
+            raise ObjectStoreError("PUT", key, "connection reset")
+
+        rounds = _TwoRounds.make()
+        store, repository = rounds.store, rounds.repository
+        with pytest.raises(ObjectStoreError):
+            rounds.erase(fail)
+        written = CommandHandler(repository, FAST).handle("n-1", Write("after"))
+        assert written.version == 4
+        assert _texts(repository) == [*UP_TO_RACER, "after"]
+        assert repository.load("n-1").version == 5
+        assert verify_stream(repository.event_store, repository.stream("n-1")).ok
+        erase(repository, "n-1", redact)
+        assert not any(PERSONAL.encode() in body for body in _bodies(store))
+        assert repository.load("n-1") == repository.replay("n-1")
+
+    def test_killed_between_two_fences(self) -> None:
+        """The process dies after fence 5 is stored, before the PUT of fence 4: the stream
+        reads, a compaction works, and the erasure run again stores fence 4 itself and
+        finishes; nothing keeps the data and verify finds nothing wrong."""
+
+        def die(_: str) -> None:
+            raise Killed
+
+        rounds = _TwoRounds.make()
+        store, repository = rounds.store, rounds.repository
+        with pytest.raises(Killed):
+            rounds.erase(die)
+        stream = repository.stream("n-1")
+        assert _texts(repository) == UP_TO_RACER
+        assert repository.load("n-1") == repository.replay("n-1")
+        assert compact(repository, "n-1").version == 3
+        assert _texts(repository) == UP_TO_RACER
+        erased = erase(repository, "n-1", redact)
+        assert erased.fence == 4
+        assert not any(PERSONAL.encode() in body for body in _bodies(store))
+        assert verify_stream(repository.event_store, stream, aggregate=Notebook).ok
+        loaded = repository.load("n-1")
+        assert (loaded.version, loaded.state.texts) == (5, tuple(UP_TO_RACER))
+        assert loaded == repository.replay("n-1")

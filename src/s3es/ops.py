@@ -1,6 +1,7 @@
 """Operations: maintenance of streams, checks of stored data and buckets, policies, tiering.
 
-- Maintenance, safe while writers append: :func:`compact`, :func:`delete`, :func:`erase`.
+- Maintenance, safe while writers append: :func:`compact`, :func:`delete`, :func:`erase`,
+  and :func:`repair` (stores the fences an erasure cut short left missing).
 - Checks: :func:`verify_stream` and :func:`verify_prefix` read every chunk;
   :func:`self_test` and :func:`require_conditional_writes` check that a bucket honours
   conditional writes.
@@ -11,7 +12,16 @@
 The ``s3es`` command runs each of them.
 """
 
-from s3es._ops.maintenance import Compaction, Deletion, Erasure, compact, delete, erase
+from s3es._ops.maintenance import (
+    Compaction,
+    Deletion,
+    Erasure,
+    Repair,
+    compact,
+    delete,
+    erase,
+    repair,
+)
 from s3es._ops.policies import (
     application_policy,
     bucket_policy,
@@ -38,6 +48,7 @@ __all__ = [
     "Compaction",
     "Deletion",
     "Erasure",
+    "Repair",
     "SelfTestCheck",
     "SelfTestReport",
     "StreamReport",
@@ -52,6 +63,7 @@ __all__ = [
     "notification_configuration",
     "operator_policy",
     "queue_policy",
+    "repair",
     "require_conditional_writes",
     "self_test",
     "tiering_rule",

@@ -1,4 +1,4 @@
-"""``s3es compact``, ``delete`` and ``erase``: maintenance of the streams named, or of a type.
+"""``s3es compact``, ``delete``, ``erase``, ``repair``: maintenance of streams named or of a type.
 
 Each writes to the bucket, so each asks first on a terminal (``--yes`` skips the question, and
 is needed when stdin is not a terminal), and ``--dry-run`` prints each stream's version and
@@ -24,13 +24,14 @@ from s3es._cli.progress import ProgressBar
 from s3es._domain.repository import Repository
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
-from s3es.ops import compact, delete, erase
+from s3es.ops import Repair, compact, delete, erase, repair
 
 #: Per subcommand: what it does to each stream, said in the prompt and after a dry run.
 _DOES = {
     "compact": "merge the chunks a full read follows into one (deletes nothing)",
     "delete": "store a tombstone as the next version, then delete every chunk below it",
     "erase": "rewrite the events through --redact and erase the chunks they were in",
+    "repair": "store a fence at each version missing below an erasure's fences",
 }
 
 
@@ -79,8 +80,15 @@ def _maintenance_arguments(
     return add
 
 
-def _maintain(invocation: Invocation, act: Callable[[Repository[Any, Any, Any], str], str]) -> int:
-    """compact, delete or erase the streams chosen: after a confirmation, or as a dry run."""
+def _maintain(
+    invocation: Invocation,
+    act: Callable[[Repository[Any, Any, Any], str], str],
+    dry: Callable[[Repository[Any, Any, Any], str], str] | None = None,
+) -> int:
+    """compact, delete, erase or repair the streams chosen: after a confirmation, or a dry run.
+
+    A dry run prints each stream's version and chunk count, or ``dry``'s line for each stream.
+    """
     arguments = invocation.arguments
     verb = arguments.command
     repository = _repository(invocation)
@@ -106,6 +114,10 @@ def _maintain(invocation: Invocation, act: Callable[[Repository[Any, Any, Any], 
         invocation.print(f"no stream of type {stream_type!r} under {invocation.where()}")
         invocation.requests(listing.counts)
         return 0
+    if arguments.dry_run and dry is not None:
+        code = _for_each(invocation, stream_ids, lambda s: dry(repository, s), listing.counts)
+        invocation.print(f"dry run, nothing written: {verb} would {_DOES[verb]}")
+        return code
     if arguments.dry_run:
         return _dry_run(invocation, stream_type, stream_ids, listing.counts)
     if asking and not _confirmed(invocation, stream_type, stream_ids):
@@ -231,6 +243,31 @@ def run_erase(invocation: Invocation) -> int:
     return _maintain(invocation, erased)
 
 
+def _repair_line(result: Repair, *, dry_run: bool) -> str:
+    if not result.missing:
+        what = "no version missing below an erasure's fence"
+    elif dry_run:
+        what = "versions missing below an erasure's fences: " + ", ".join(map(str, result.missing))
+    else:
+        taken = sorted(set(result.missing) - set(result.plugged))
+        what = "stored a fence at version" + ("s " if len(result.plugged) > 1 else " ")
+        what += ", ".join(map(str, result.plugged)) if result.plugged else "none"
+        if taken:
+            what += f" ({', '.join(map(str, taken))} taken by a writer first)"
+    return f"{result.stream}: {what}; {result.requests}"
+
+
+def run_repair(invocation: Invocation) -> int:
+    """``s3es repair``: a fence at each version missing below an erasure's fences."""
+    return _maintain(
+        invocation,
+        lambda repository, stream_id: _repair_line(repair(repository, stream_id), dry_run=False),
+        lambda repository, stream_id: _repair_line(
+            repair(repository, stream_id, dry_run=True), dry_run=True
+        ),
+    )
+
+
 def run_compact(invocation: Invocation) -> int:
     """``s3es compact``: merge each stream's chunks into one."""
     return _maintain(invocation, _compacted)
@@ -241,7 +278,9 @@ def run_delete(invocation: Invocation) -> int:
     return _maintain(invocation, _deleted)
 
 
-#: The arguments of each: compact alone can take every stream of a type; erase needs --redact.
+#: The arguments of each: compact and repair can take every stream of a type; erase needs
+#: --redact.
 compact_arguments = _maintenance_arguments(every=True)
 delete_arguments = _maintenance_arguments()
 erase_arguments = _maintenance_arguments(redact=True)
+repair_arguments = _maintenance_arguments(every=True)

@@ -26,6 +26,8 @@ from s3es._eventstore.links import (
     Location,
     N,
     NumberedLocation,
+    is_fence,
+    version_below,
 )
 from s3es._storage.keys import FIRST_CHUNK
 
@@ -37,7 +39,9 @@ __all__ = [
     "Location",
     "NumberedLocation",
     "ReadAhead",
+    "is_fence",
     "newest_of_each_version",
+    "version_below",
     "walk_chain",
 ]
 
@@ -70,11 +74,16 @@ def walk_chain(
     at the highest version and goes down each chunk's ``base_version`` until it reaches
     ``after_version``. A tombstone is a link only at the top (a deleted stream's latest
     version): whether a tombstone at the top is an error is the caller's to say.
+
+    A missing version below links that are all an erasure's fences (rebased, no events) is a
+    :attr:`~BreakReason.FENCE_GAP`: a fence round's PUT not landed (yet). It does not end the
+    walk: the links yielded before it are not part of the stream (yet), and the walk starts
+    again, as at the top, from the newest version below the gap. Every other break ends it.
     """
     top = max(newest, default=after_version)
     if top <= after_version:
         return
-    where, at_top = newest[top], True
+    where, at_top, fences_only = newest[top], True, True
     while True:
         chunk = read(where)
         if chunk.deleted:
@@ -85,12 +94,20 @@ def walk_chain(
             yield ChainBreak(BreakReason.ERASED, where.key, chunk.version)
             return
         yield Link(where, chunk)
+        fences_only = fences_only and is_fence(chunk)
         if chunk.base_version <= after_version:
             return
         below = newest.get(chunk.base_version)
         if below is None:
-            yield ChainBreak(BreakReason.MISSING, where.key, chunk.base_version)
-            return
+            if not fences_only:
+                yield ChainBreak(BreakReason.MISSING, where.key, chunk.base_version)
+                return
+            yield ChainBreak(BreakReason.FENCE_GAP, where.key, chunk.base_version)
+            head = version_below(newest, chunk.base_version)
+            if head <= after_version:
+                return
+            where, at_top, fences_only = newest[head], True, True
+            continue
         where, at_top = below, False
 
 

@@ -11,6 +11,7 @@ beside the version's chunk 0, with a higher number). The walk itself (``newest_o
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Generic, Protocol, TypeVar
 
 import attrs
@@ -44,14 +45,21 @@ class BreakReason(enum.Enum):
     ERASED = "erased"
     #: The chunk at ``key`` is a tombstone below the top of the chain, stored after it.
     TOMBSTONE = "tombstone"
+    #: No chunk of ``version`` is listed, and the chunk at ``key`` and every one above it are
+    #: an erasure's fences (no events): a fence round sends its fences at once, so a higher
+    #: one can be stored while a lower one's PUT is in flight, or never lands (it failed, or
+    #: the process died). Nothing is lost: the stream ends below the gap until a chunk is
+    #: stored there (the fence, a writer's append, or ``s3es repair``'s fence). The only
+    #: break that does not end the walk: it goes on from the newest version below the gap.
+    FENCE_GAP = "fence-gap"
 
 
 @attrs.frozen
 class ChainBreak:
     """Where and why a chain breaks.
 
-    ``key`` is the key the reason names; ``version`` the missing version, or that of the
-    erased chunk or the tombstone.
+    ``key`` is the key the reason names; ``version`` the missing version (the highest one of
+    a fence gap), or that of the erased chunk or the tombstone.
     """
 
     reason: BreakReason
@@ -80,3 +88,13 @@ N = TypeVar("N", bound=NumberedLocation)
 #: Seconds a fetch must take for :class:`ReadAhead` to send the next ones ahead: 1 ms, less
 #: than any request over a network takes, more than a read from memory.
 MIN_WAIT = 0.001
+
+
+def is_fence(chunk: Chunk) -> bool:
+    """Whether ``chunk`` is an erasure's fence (or ``s3es repair``'s): rebased, no events."""
+    return chunk.rebased and not chunk.events and not chunk.deleted and not chunk.erased
+
+
+def version_below(newest: Mapping[int, object], version: int) -> int:
+    """The highest version of ``newest`` below ``version``; 0 if there is none."""
+    return max((listed for listed in newest if listed < version), default=0)

@@ -1,4 +1,4 @@
-"""Maintenance of streams: compaction, deletion and erasure.
+"""Maintenance of streams: compaction, deletion, erasure, and the repair of fence gaps.
 
 Each is built on the event store's primitives (read the chain, commit a version, store a chunk
 beside a version's chunk 0, replace a chunk conditionally, remove one) and on the repository's
@@ -18,7 +18,9 @@ import attrs
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import E
 from s3es._domain.repository import Loaded, Repository
+from s3es._eventstore.chain import newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import Chunk, Snapshot
+from s3es._eventstore.links import BreakReason, ChainBreak, version_below
 from s3es._eventstore.store import EventStore, StreamConflict
 from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
@@ -26,6 +28,7 @@ from s3es.errors import (
     ConcurrencyError,
     ObjectAlreadyExists,
     ObjectChanged,
+    ObjectStoreError,
     RetriesExhausted,
     StreamDeleted,
 )
@@ -76,6 +79,22 @@ class Erasure:
     erased: int
     requests: RequestCounts
     fence: int = 0
+
+
+@attrs.frozen
+class Repair:
+    """What a repair found and did: the versions missing below an erasure's fences.
+
+    ``plugged`` are those it stored a fence at; a missing version that is not among them was
+    taken by a writer (or another repair) first, which mends it as well. A dry run plugs none.
+
+    .. versionadded:: 0.2
+    """
+
+    stream: StreamName
+    missing: tuple[int, ...]
+    plugged: tuple[int, ...]
+    requests: RequestCounts
 
 
 @attrs.frozen
@@ -206,6 +225,69 @@ def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[
         requests=meter.counts,
         fence=fence,
     )
+
+
+def repair(
+    repository: Repository[Any, Any, Any], stream_id: str, *, dry_run: bool = False
+) -> Repair:
+    """Store a fence at each version missing below an erasure's fences: mend a fence gap.
+
+    An erasure sends a round of fences at once (see :func:`erase`), so a higher fence can be
+    stored while a lower one's PUT is in flight; if that PUT fails, or the erasure's process
+    stops, the version stays missing. Reads take such a gap for what it is, a fence not stored
+    (yet): the stream ends below it, and the fences above, which hold no event, wait. A writer's
+    next append fills the gap, and so does running the erasure again; this stores, from the
+    lowest missing version up, the fence that should be there (put-if-absent, no event, no
+    snapshot: a load through it replays the stream and re-snapshots), so the stream reads
+    through its fences again. One LIST per 1,000 chunks, one GET per chunk of the chain, one
+    PUT per missing version. Other damage (a version missing below a chunk with events, an
+    erased chunk in the chain) is left to :func:`~s3es.ops.verify_stream` to name.
+
+    Args:
+        repository: the repository of the stream's aggregate.
+        stream_id: the stream to repair.
+        dry_run: only find the missing versions; write nothing.
+
+    Returns:
+        What was missing, and the versions a fence was stored at.
+
+    Raises:
+        ObjectStoreError: if the store fails (a fence stored before it is kept: run it again).
+
+    .. versionadded:: 0.2
+    """
+    event_store = repository.event_store
+    stream = repository.stream(stream_id)
+    with measure_requests() as meter:
+        missing = _fence_gaps(event_store, stream)
+        plugged = []
+        repair_id = event_store.new_id()
+        for version in [] if dry_run else missing:
+            conflict = _try_commit(event_store, _erasure_fence(stream, version, repair_id, None))
+            if conflict is None:
+                plugged.append(version)
+            else:
+                _log.info("gap_taken", stream=str(stream), version=version)
+    if missing:
+        _log.info("repaired", stream=str(stream), missing=missing, plugged=plugged)
+    return Repair(stream, tuple(missing), tuple(plugged), meter.counts)
+
+
+def _fence_gaps(event_store: EventStore, stream: StreamName) -> list[int]:
+    """The versions missing below an erasure's fences in ``stream``'s chain, lowest first."""
+    newest = newest_of_each_version(event_store.listing(stream))
+
+    def read(where: ChunkKey) -> Chunk:
+        found = event_store.read(where)
+        if found is None:
+            raise ObjectStoreError("GET", where.key, "listed, then gone before it was read")
+        return found[0]
+
+    missing: list[int] = []
+    for step in walk_chain(newest, read):
+        if isinstance(step, ChainBreak) and step.reason is BreakReason.FENCE_GAP:
+            missing += range(version_below(newest, step.version) + 1, step.version + 1)
+    return sorted(missing)
 
 
 def _erasure_fence(

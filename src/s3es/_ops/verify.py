@@ -20,6 +20,7 @@ from s3es._base.progress import Progress
 from s3es._domain.aggregate import Aggregate, AggregateCodec
 from s3es._eventstore.chain import BreakReason, Link, newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import Chunk
+from s3es._eventstore.links import version_below
 from s3es._eventstore.store import EventStore
 from s3es._storage.keys import FIRST_CHUNK, StreamKeys, StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
@@ -164,14 +165,36 @@ def chain(
     over the readable chunks of ``stored`` (listed newest first): from the latest version's
     highest chunk, down each chunk's ``base_version`` to version 0, taking the highest readable
     chunk of each version. A missing version, an erased chunk or a tombstone below the top is
-    a problem, and ends the chain.
+    a problem, and ends the chain; but a version missing below an erasure's fences (a fence
+    gap, which :func:`~s3es.ops.repair` mends) is a problem after which the chain goes on from
+    the newest version below it, without the fences above, as a full read does.
+    """
+    links, problems, _ = _chain(stream, stored)
+    return links, problems
+
+
+def _chain(
+    stream: StreamName, stored: Sequence[StoredChunk]
+) -> tuple[list[StoredChunk], list[VerifyProblem], set[int]]:
+    """:func:`chain`, and the versions missing in its fence gaps.
+
+    A fence gap (a version missing below an erasure's fences) is a problem that does not end
+    the chain: a full read drops the fences above it and goes on below, and so does this.
     """
     newest = newest_of_each_version(item for item in stored if item.chunk is not None)
     links: list[StoredChunk] = []
     problems: list[VerifyProblem] = []
+    gaps: set[int] = set()
     for step in walk_chain(newest, _readable):
         if isinstance(step, Link):
             links.append(step.where)
+            continue
+        if step.reason is BreakReason.FENCE_GAP:
+            head = version_below(newest, step.version)
+            missing = range(head + 1, step.version + 1)
+            gaps.update(missing)
+            problems.append(VerifyProblem(stream, step.key, _fence_gap(missing, head)))
+            links.clear()
             continue
         if step.reason is BreakReason.MISSING:
             reason = (
@@ -183,7 +206,21 @@ def chain(
             reason = f"a tombstone below version {links[-1].version}, stored after it"
         problems.append(VerifyProblem(stream, step.key, reason))
     links.reverse()
-    return links, problems
+    return links, problems, gaps
+
+
+def _fence_gap(missing: range, head: int) -> str:
+    """The problem of a fence gap: which versions are missing, what reads do, what mends it."""
+    what = (
+        f"version {missing[0]} is missing"
+        if len(missing) == 1
+        else f"versions {missing[0]} to {missing[-1]} are missing"
+    )
+    return (
+        f"{what} below this erasure's fence (a fence round cut short: a lower fence's PUT "
+        f"failed or its process stopped); reads end at version {head} until a chunk is stored "
+        "there: `s3es repair` stores the missing fence"
+    )
 
 
 def _readable(item: StoredChunk) -> Chunk:
@@ -192,9 +229,12 @@ def _readable(item: StoredChunk) -> Chunk:
 
 
 def _lock_problems(
-    keys: StreamKeys, stream: StreamName, stored: Sequence[StoredChunk]
+    keys: StreamKeys, stream: StreamName, stored: Sequence[StoredChunk], gaps: set[int]
 ) -> list[VerifyProblem]:
-    """Versions up to the latest without their chunk 0: the lock a stale writer would take."""
+    """Versions up to the latest without their chunk 0: the lock a stale writer would take.
+
+    The versions of fence gaps (``gaps``) are named by their own problem already.
+    """
     if not stored:
         return []
     latest = max(item.version for item in stored)
@@ -207,7 +247,7 @@ def _lock_problems(
             "holding an older version from storing it again",
         )
         for version in range(1, latest + 1)
-        if version not in locked
+        if version not in locked and version not in gaps
     ]
 
 
@@ -320,7 +360,9 @@ def verify_stream(
     """Read every chunk of ``stream`` and check it: one LIST per 1,000 chunks, one GET each.
 
     Checks that every key is a chunk key and every chunk decodes; that the chain a full read
-    follows reaches version 0 with no gap, no erased chunk and no tombstone in it; that every
+    follows reaches version 0 with no gap, no erased chunk and no tombstone in it (a version
+    missing below an erasure's fences is named as such: reads end below it, and
+    :func:`~s3es.ops.repair` stores the missing fence); that every
     version keeps its chunk 0 (its lock); and that re-written and merged chunks hold the same
     events as the versions they stand for. With ``aggregate`` (of the stream's type), every
     event of the chain must decode, and the latest snapshot, and that of every erasure's fence
@@ -345,9 +387,9 @@ def verify_stream(
     if deleted:
         problems += _fence_problems(event_store.keys, stream, stored)
     else:
-        links, chain_problems = chain(stream, stored)
+        links, chain_problems, gaps = _chain(stream, stored)
         problems += chain_problems
-        problems += _lock_problems(event_store.keys, stream, stored)
+        problems += _lock_problems(event_store.keys, stream, stored, gaps)
         problems += _event_problems(stored)
         if codec is not None and links and not chain_problems:
             checked, snapshot_problems = _snapshot_problems(codec, links)

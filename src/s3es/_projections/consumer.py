@@ -663,9 +663,12 @@ class Consumer(abc.ABC, Generic[P]):
         if version <= after:
             return None
         try:
-            return list(self.event_store.chunks(stream, after_version=after))
+            chunks = list(self.event_store.chunks(stream, after_version=after))
         except StreamDeleted as deleted:
             return deleted
+        # None too if the stream ends below a fence gap at or before ``after``: a fence round
+        # whose lower fence is not stored (yet), above versions already read.
+        return chunks or None
 
     def _events(self, chunks: list[Chunk]) -> Iterator[RecordedEvent[Any]]:
         keys = self.event_store.keys

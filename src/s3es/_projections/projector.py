@@ -523,9 +523,12 @@ class Projector(Generic[M]):
         if version <= after:
             return None
         try:
-            return list(self.event_store.chunks(stream, after_version=after))
+            chunks = list(self.event_store.chunks(stream, after_version=after))
         except StreamDeleted as deleted:
             return deleted
+        # None too if the stream ends below a fence gap at or before ``after``: a fence round
+        # whose lower fence is not stored (yet), above versions already read.
+        return chunks or None
 
     def _apply(self, work: _Pass[M], stream: StreamName, fetched: _Fetched) -> None:
         """Apply the events of ``stream`` fetched; commit if enough are pending."""

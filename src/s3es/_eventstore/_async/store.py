@@ -22,7 +22,7 @@ from s3es._eventstore.chunk import (
     decode_chunk,
     encode_chunk,
 )
-from s3es._eventstore.links import BreakReason, ChainBreak, Link
+from s3es._eventstore.links import BreakReason, ChainBreak, Link, version_below
 from s3es._eventstore.values import (
     DEFAULT_MAX_CHUNK_BYTES,
     DEFAULT_READ_AHEAD,
@@ -362,7 +362,10 @@ class AsyncEventStore:
         below ``after_version`` comes trimmed to the later events. Lists newest first down to
         ``after_version`` (one LIST per 1,000 chunks), then GETs from the newest chunk back.
         Raises CorruptChunk if a version is missing (naming the key after the gap), if a chunk
-        does not follow the one before it, or if any chunk cannot be read. A chunk erased
+        does not follow the one before it, or if any chunk cannot be read; but a version missing
+        below an erasure's fences (a fence round whose lower PUT is in flight, failed, or was
+        cut short) is no error: those fences hold no event, and the stream ends below the gap
+        until a chunk is stored there (``s3es repair`` stores the missing fence). A chunk erased
         between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
         chunk that stands for it is stored before any chunk is erased. An ``after_version`` that
         is not an int >= 0 raises InvalidConfiguration, naming the stream, before any request.
@@ -403,10 +406,11 @@ class AsyncEventStore:
         raises: a missing version CorruptChunk, a tombstone StreamDeleted.
         """
         newest = await newest_of_each_version(self.listing(stream), after_version=after_version)
-        top = max(newest, default=0)
+        # The version whose snapshot the caller wants: the top, or the newest below a fence gap.
+        head = [max(newest, default=0)]
 
         def decode(where: ChunkKey, stored: StoredObject) -> Chunk:
-            keep = older_snapshots or where.version == top
+            keep = older_snapshots or where.version == head[0]
             return self._decode(where, stored.body, with_snapshot=keep)
 
         async def read(where: ChunkKey) -> Chunk:
@@ -425,7 +429,7 @@ class AsyncEventStore:
             )
             reader = ahead
         try:
-            return await self._walk(stream, newest, reader, after_version)
+            return await self._walk(stream, newest, reader, after_version, head)
         finally:
             if ahead is not None:
                 ahead.close()
@@ -436,13 +440,28 @@ class AsyncEventStore:
         newest: Mapping[int, ChunkKey],
         read: Callable[[ChunkKey], Awaitable[Chunk]],
         after_version: int,
+        head: list[int],
     ) -> list[Chunk] | ChainBreak:
+        """The chain's chunks, newest first, or the break at an erased chunk (see ``_chain``).
+
+        At a fence gap the fences read above it are dropped: the stream ends below the gap
+        until a chunk is stored there. ``head[0]`` becomes the version the walk goes on from.
+        """
         newest_first: list[Chunk] = []
         async for step in walk_chain(newest, read, after_version=after_version):
             if isinstance(step, Link):
                 if step.chunk.deleted:  # the top: the stream's latest version
                     raise StreamDeleted(stream, step.chunk.version)
                 newest_first.append(step.chunk)
+            elif step.reason is BreakReason.FENCE_GAP:
+                _log.info(
+                    "fence_gap",
+                    stream=str(stream),
+                    missing=step.version,
+                    above=[chunk.version for chunk in newest_first],
+                )
+                newest_first.clear()
+                head[0] = version_below(newest, step.version)
             elif step.reason is BreakReason.ERASED:
                 return step
             elif step.reason is BreakReason.TOMBSTONE:
