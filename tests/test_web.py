@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -20,8 +20,17 @@ from aiobotocore.session import get_session
 from fastapi import FastAPI
 
 from examples.orders.app import Shop
-from examples.orders.domain import OrderStatus
-from examples.orders.web import PROBLEM_JSON, REPLAYED, create_app, s3_objects
+from examples.orders.domain import Order, OrderCommand, OrderEvent, OrderState, OrderStatus
+from examples.orders.limits import MAX_CENTS, MAX_LINES, MAX_QUANTITY
+from examples.orders.web import (
+    MAX_BODY_BYTES,
+    PROBLEM_JSON,
+    PROBLEM_TYPES,
+    REPLAYED,
+    Problem,
+    create_app,
+    s3_objects,
+)
 from s3es import InMemoryObjectStore, S3ObjectStore
 from s3es.readmodels import SQLiteReadModelStore
 from s3es.testing import EmbeddedS3
@@ -279,7 +288,7 @@ class TestProblems:
                 "/orders/o-1/payments", json={"payment_id": "p", "amount_cents": 1}
             )
             problem = assert_problem(short, 422, "order-refused")
-            assert problem["title"] == "Unprocessable Content"
+            assert problem["title"] == "Order refused"
             assert problem["order_id"] == "o-1"
             assert "does not match the order's total of $25.00" in problem["detail"]
 
@@ -492,3 +501,280 @@ class TestOnS3:
 
             run(app, scenario)
             assert event_types(shop, "o-1")[0] == "OrderPlaced"
+
+
+def _lines(count: int, **line: Any) -> dict[str, Any]:
+    """A place-order body of ``count`` lines of distinct SKUs, each updated with ``line``."""
+    return {
+        "lines": [
+            {"sku": f"s-{n}", "quantity": 1, "unit_price_cents": 1, **line} for n in range(count)
+        ]
+    }
+
+
+@pytest.fixture
+def decided(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The commands the Order aggregate decides from here on (decide still runs)."""
+    commands: list[object] = []
+    decide = Order.decide
+
+    def spy(self: Order, command: OrderCommand, state: OrderState) -> Sequence[OrderEvent]:
+        commands.append(command)
+        return decide(self, command, state)
+
+    monkeypatch.setattr(Order, "decide", spy)
+    return commands
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "/orders/%2E%2E"),
+            ("POST", "/orders/%2E"),
+            ("POST", "/orders/%2E%2E/payments"),
+            ("POST", "/orders/%2E%2E/cancel"),
+            ("POST", "/orders/%2E%2E/ship"),
+            ("GET", "/orders/%2E%2E"),
+            ("GET", "/orders/%2E"),
+            ("POST", "/warehouses/%2E%2E/receipts"),
+        ],
+    )
+    def test_dot_ids_are_refused(self, app: FastAPI, method: str, path: str) -> None:
+        """An order or warehouse id of . or .. (no stream can have it) answers a 422 problem
+        naming the path parameter, on every endpoint, instead of a raw 500."""
+        bodies = {"payments": PAYMENT, "cancel": {"reason": "x"}, "receipts": {"items": []}}
+        body = next((b for end, b in bodies.items() if path.endswith(end)), LINES)
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            json = body if method == "POST" and not path.endswith("ship") else None
+            response = await client.request(method, path, json=json)
+            problem = assert_problem(response, 422, "malformed-request")
+            assert ["path", "warehouse_id" if "warehouses" in path else "order_id"] in [
+                error["loc"] for error in problem["errors"]
+            ]
+
+        run(app, scenario)
+
+    def test_ids_with_dots_inside_are_taken(self, app: FastAPI, shop: Shop) -> None:
+        """An id holding dots among other characters is a stream id like any other."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            assert (await place(client, "o.1..x")).status_code == 201
+
+        run(app, scenario)
+        assert version(shop, "o.1..x") == 1
+
+    def test_a_sku_no_product_can_have_is_not_found(self, app: FastAPI) -> None:
+        """GET /stock of a SKU with a NUL answers 404 without asking the read model."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            problem = assert_problem(await client.get("/stock/a%00b"), 404, "unknown-product")
+            assert "U+0000" in problem["detail"]
+
+        run(app, scenario)
+
+
+class TestBounds:
+    def test_a_huge_body_is_refused_before_it_is_read(
+        self, app: FastAPI, decided: list[object]
+    ) -> None:
+        """An order of 20,000 lines (a body of about 1 MB; one blocked the event loop for 35 s)
+        answers 413 from its Content-Length, and nothing is decided."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            response = await client.post("/orders/o-1", json=_lines(20_000))
+            problem = assert_problem(response, 413, "body-too-large")
+            assert str(MAX_BODY_BYTES) in problem["detail"]
+
+        run(app, scenario)
+        assert decided == []
+
+    def test_a_streamed_body_is_cut_at_the_limit(self, app: FastAPI, decided: list[object]) -> None:
+        """A body sent in chunks, without a Content-Length, is refused (413) once it passes the
+        limit: the chunks after that are never read."""
+        chunk = b" " * 16_384
+        sent: list[int] = []
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b'{"lines": ['
+            for number in range(200):  # 3.2 MB
+                sent.append(number)
+                yield chunk
+            yield b"]}"
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            headers = {"Content-Type": "application/json"}
+            response = await client.post("/orders/o-1", content=body(), headers=headers)
+            assert "content-length" not in response.request.headers
+            assert_problem(response, 413, "body-too-large")
+
+        run(app, scenario)
+        assert len(sent) <= MAX_BODY_BYTES // len(chunk) + 1
+        assert decided == []
+
+    def test_too_many_lines_are_refused_undecided(
+        self, app: FastAPI, decided: list[object]
+    ) -> None:
+        """A body within the size limit but of more than MAX_LINES lines answers 422 naming
+        ``lines``, and nothing is decided."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            response = await client.post("/orders/o-1", json=_lines(MAX_LINES + 1))
+            problem = assert_problem(response, 422, "malformed-request")
+            assert [error["loc"] for error in problem["errors"]] == [["body", "lines"]]
+
+        run(app, scenario)
+        assert decided == []
+
+    @pytest.mark.parametrize(
+        ("path", "body", "location"),
+        [
+            ("/orders/o-1", _lines(1, unit_price_cents=2**64), "unit_price_cents"),
+            ("/orders/o-1", _lines(1, quantity=MAX_QUANTITY + 1), "quantity"),
+            ("/orders/o-1", _lines(1, sku="a\u0000b"), "sku"),
+            (
+                "/orders/o-1",
+                b'{"lines": [{"sku": "a\\ud800", "quantity": 1, "unit_price_cents": 1}]}',
+                "sku",
+            ),
+            ("/orders/o-1/payments", {"payment_id": "p", "amount_cents": 2**64}, "amount_cents"),
+            ("/orders/o-1/payments", {"payment_id": "p\u0000", "amount_cents": 1}, "payment_id"),
+            ("/orders/o-1/cancel", {"reason": "x\u0000"}, "reason"),
+            ("/warehouses/w-1/receipts", {"items": [{"sku": "\u0000", "quantity": 1}]}, "sku"),
+        ],
+    )
+    def test_values_out_of_bounds_are_malformed(
+        self, app: FastAPI, decided: list[object], path: str, body: Any, location: str
+    ) -> None:
+        """An amount, quantity or text out of the domain's bounds answers 422 naming the field;
+        nothing is decided."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            if isinstance(body, bytes):  # a lone surrogate, which httpx cannot encode itself
+                headers = {"Content-Type": "application/json"}
+                response = await client.post(path, content=body, headers=headers)
+            else:
+                response = await client.post(path, json=body)
+            problem = assert_problem(response, 422, "malformed-request")
+            assert [error["loc"][-1] for error in problem["errors"]] == [location]
+
+        run(app, scenario)
+        assert decided == []
+
+    def test_the_domain_refuses_a_total_out_of_bounds(self, app: FastAPI, shop: Shop) -> None:
+        """Lines each within bounds whose total is not are refused by the order's rules,
+        naming the field."""
+        half = MAX_CENTS // 2 + 1
+        body = {
+            "lines": [
+                {"sku": "a", "quantity": 1, "unit_price_cents": half},
+                {"sku": "b", "quantity": 1, "unit_price_cents": half},
+            ]
+        }
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            response = await client.post("/orders/o-1", json=body)
+            assert assert_problem(response, 422, "order-refused")["field"] == "total_cents"
+
+        run(app, scenario)
+        assert version(shop, "o-1") == 0
+
+    def test_a_refused_huge_order_stalls_no_read_model(self, app: FastAPI, shop: Shop) -> None:
+        """A huge price is refused, so the orders placed after it are projected (a stored one
+        stalled the SQL summaries: every later GET answered 404)."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            huge = await client.post("/orders/o-1", json=_lines(1, unit_price_cents=2**64))
+            assert huge.status_code == 422
+            await place(client, "o-2")
+            await asyncio.to_thread(run_pass, app)
+            assert (await client.get("/orders/o-2")).status_code == 200
+
+        run(app, scenario)
+        assert version(shop, "o-1") == 0
+
+
+class TestContentType:
+    @pytest.mark.parametrize(
+        "content_type", [None, "text/plain", "application/x-www-form-urlencoded"]
+    )
+    def test_a_body_that_is_not_json_is_unsupported(
+        self, app: FastAPI, shop: Shop, content_type: str | None
+    ) -> None:
+        """A body sent without Content-Type: application/json answers 415 saying what to send,
+        not a 422 about the body's shape."""
+        headers = {"Content-Type": content_type} if content_type else {}
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            content = b'{"lines": [{"sku": "w", "quantity": 1, "unit_price_cents": 1}]}'
+            response = await client.post("/orders/o-1", content=content, headers=headers)
+            problem = assert_problem(response, 415, "unsupported-media-type")
+            assert "application/json" in problem["detail"]
+            assert response.headers["accept"] == "application/json"
+
+        run(app, scenario)
+        assert version(shop, "o-1") == 0
+
+    @pytest.mark.parametrize(
+        "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+    )
+    def test_json_is_taken(self, app: FastAPI, content_type: str) -> None:
+        """application/json, with parameters or in capitals, is taken."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            content = b'{"lines": [{"sku": "w", "quantity": 1, "unit_price_cents": 1}]}'
+            headers = {"Content-Type": content_type}
+            response = await client.post("/orders/o-1", content=content, headers=headers)
+            assert response.status_code == 201, response.text
+
+        run(app, scenario)
+
+    def test_a_command_without_a_body_needs_no_type(self, app: FastAPI) -> None:
+        """POST /ship takes no body: sent without one, it needs no Content-Type."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            await place(client)
+            response = await client.post("/orders/o-1/ship")
+            assert "not paid" in assert_problem(response, 422, "order-refused")["detail"]
+
+        run(app, scenario)
+
+
+class TestProblemTypes:
+    def test_every_type_is_served(self, app: FastAPI) -> None:
+        """The ``type`` of every problem the app answers is a page it serves (it answered
+        404), saying the problem's title, status and what to do."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            assert PROBLEM_TYPES
+            for kind, problem_type in PROBLEM_TYPES.items():
+                page = await client.get(f"/problems/{kind}")
+                assert page.status_code == 200, kind
+                assert problem_type.title in page.text
+                assert str(int(problem_type.status)) in page.text
+            refused = await client.post("/orders/o-404/payments", json=PAYMENT)
+            assert (await client.get(refused.json()["type"])).status_code == 200
+            assert_problem(await client.get("/problems/nothing"), 404, "")
+
+        run(app, scenario)
+
+    def test_titles_agree_with_the_status_line(self, app: FastAPI) -> None:
+        """A typed problem's title is its type's; an untyped one's is the status line's reason
+        phrase (Python's http module's, which uvicorn sends): never 'Unprocessable Content'
+        under a status line of 'Unprocessable Entity'."""
+
+        async def scenario(client: httpx.AsyncClient) -> None:
+            refused = await client.post("/orders/o-404/payments", json=PAYMENT)
+            problem = assert_problem(refused, 422, "order-refused")
+            assert problem["title"] == PROBLEM_TYPES["order-refused"].title
+            for response in (await client.get("/nowhere"), await client.delete("/orders/o-1")):
+                untyped = assert_problem(response, response.status_code, "")
+                assert untyped["title"] == HTTPStatus(response.status_code).phrase
+
+        run(app, scenario)
+
+    def test_a_problem_of_no_type_cannot_be_made(self) -> None:
+        """A problem's kind must be a registered type: its page would answer 404."""
+        with pytest.raises(KeyError, match="no-such-kind"):
+            Problem("no-such-kind", "detail")

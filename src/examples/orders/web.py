@@ -18,13 +18,22 @@ neither                                ``ExpectedVersion.ANY`` (decided on the l
                                        ``actual_version`` in the problem
 ``Idempotency-Key: k``                 ``command_id="k"``: a repeat answers the first result
 ``Idempotent-Replayed: true``          ``CommandResult.duplicate``
-422 Unprocessable Content              the order's or warehouse's rules refused the command,
-                                       or the body is malformed
+422                                    the order's or warehouse's rules refused the command,
+                                       or the path or body is malformed
+413, 415                               a body larger than MAX_BODY_BYTES, or not JSON
 =====================================  ========================================================
 
 Every error is an RFC 9457 problem (``application/problem+json``): ``type``, ``title``,
 ``status``, ``detail``, ``instance`` (the request's path) and fields of its own
-(``actual_version``...).
+(``actual_version``...). Each ``type`` is a page the app serves (``/problems/{kind}``, see
+:data:`PROBLEM_TYPES`), whose title the problem carries; Starlette's own 404 and 405 are of
+type ``about:blank``, titled with the reason phrase of the status line.
+
+Requests are bounded before anything is decided: a body of more than :data:`MAX_BODY_BYTES`
+is refused as it arrives (413), a body that is not JSON too (415), and the bodies' fields are
+held to the domain's bounds (:mod:`examples.orders.limits`), so ``decide`` stays cheap enough
+to run on the event loop. The app has no authentication: anyone who reaches it can place,
+pay, cancel and ship any order (docs/web.md says what a deployment adds).
 
 The read models lag the commands: a GET shows a POST's effect after the next projector pass
 (the app's lifespan runs one every ``pass_interval`` seconds, the fulfilment reactor's with
@@ -56,9 +65,11 @@ import cattrs
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from examples.orders.app import Shop
 from examples.orders.domain import (
@@ -82,6 +93,15 @@ from examples.orders.inventory import (
     InventoryState,
     ReceiveStock,
     StockItem,
+)
+from examples.orders.limits import (
+    MAX_CENTS,
+    MAX_ID_BYTES,
+    MAX_LINES,
+    MAX_QUANTITY,
+    MAX_REASON_BYTES,
+    MAX_SKU_BYTES,
+    text_problem,
 )
 from examples.orders.projections import OrderSummary, ProductLevels, ProductStock
 from s3es import CommandResult, ExpectedVersion, InMemoryObjectStore
@@ -109,46 +129,156 @@ FINGERPRINT = "idempotency_fingerprint"
 #: The longest ``Idempotency-Key`` taken: the longest command id s3es takes.
 MAX_IDEMPOTENCY_KEY = 200
 _ENTITY_TAG = re.compile(r'"(0|[1-9][0-9]{0,17})"')
+#: The largest request body taken, in bytes. An order of MAX_LINES lines of the longest SKUs
+#: takes about 30 KiB of JSON; a body is refused (413) as soon as it passes this, unread.
+MAX_BODY_BYTES = 64 * 1024
+#: What a body must be: JSON.
+_JSON = "application/json"
 
 #: Opens the object store the commands are sent to, for the app's lifespan.
 ObjectsOpener = Callable[[], contextlib.AbstractAsyncContextManager[AsyncObjectStore]]
 
 _converter = cattrs.Converter()
-#: RFC 9110's name for 422, which Python's HTTPStatus gives only from 3.13.
-_TITLES = {HTTPStatus.UNPROCESSABLE_ENTITY: "Unprocessable Content"}
 
 
 # Problems (RFC 9457)
 
 
-class Problem(Exception):  # noqa: N818 - an HTTP problem, not a failure of the app
-    """An error answered as an RFC 9457 problem: ``type`` is a path under ``/problems/``.
+@attrs.frozen
+class ProblemType:
+    """A kind of problem the app answers: its status, its title, and what a client can do."""
 
-    ``fields`` are the problem's own members (``actual_version``...); ``headers`` go with the
-    answer.
+    status: HTTPStatus
+    title: str
+    description: str
+
+
+#: Every kind of problem the app answers, by the last segment of its ``type``
+#: (``/problems/{kind}``, a page the app serves).
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    "wrong-expected-version": ProblemType(
+        HTTPStatus.PRECONDITION_FAILED,
+        "Wrong expected version",
+        "The stream is not at the version If-Match or If-None-Match expected, so nothing was "
+        "stored. actual_version says where it is: read it again and decide again.",
+    ),
+    "order-refused": ProblemType(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "Order refused",
+        "The order's rules refused the command; nothing was stored. detail says why, and "
+        "field names the field out of bounds, if that is why.",
+    ),
+    "stock-refused": ProblemType(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "Stock refused",
+        "The warehouse's rules refused the command; nothing was stored. detail says why, and "
+        "field names the field out of bounds, if that is why.",
+    ),
+    "malformed-request": ProblemType(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "Malformed request",
+        "The path, the query or the body does not have the shape the endpoint takes, or a "
+        "value is out of bounds; nothing was decided. errors lists each problem and where it "
+        "is (loc).",
+    ),
+    "malformed-precondition": ProblemType(
+        HTTPStatus.BAD_REQUEST,
+        "Malformed precondition",
+        'If-Match takes * or one ETag of this API (a quoted version, "3"); If-None-Match takes '
+        "only *; a request sends one of them at most.",
+    ),
+    "malformed-idempotency-key": ProblemType(
+        HTTPStatus.BAD_REQUEST,
+        "Malformed idempotency key",
+        f"An Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} characters long.",
+    ),
+    "idempotency-key-reused": ProblemType(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "Idempotency key reused",
+        "The Idempotency-Key was sent before with another request, which the stream stored at "
+        "version; this one was not stored. Use a new key for a new request.",
+    ),
+    "busy-stream": ProblemType(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "Busy stream",
+        "Every attempt lost a race for the stream; nothing was stored. Send the request again "
+        "(with its Idempotency-Key) after Retry-After seconds.",
+    ),
+    "deleted-stream": ProblemType(
+        HTTPStatus.GONE,
+        "Deleted stream",
+        "The stream was deleted: it can be neither read nor written again.",
+    ),
+    "unknown-order": ProblemType(
+        HTTPStatus.NOT_FOUND,
+        "Unknown order",
+        "The order summaries hold no such order: it was never placed, or placed since the "
+        "last projector pass (poll again).",
+    ),
+    "unknown-product": ProblemType(
+        HTTPStatus.NOT_FOUND,
+        "Unknown product",
+        "No warehouse's stock read model holds the SKU (or it is not projected yet).",
+    ),
+    "body-too-large": ProblemType(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "Body too large",
+        f"A request body is at most {MAX_BODY_BYTES} bytes; this one was refused unread, and "
+        f"nothing was decided. An order has at most {MAX_LINES} lines.",
+    ),
+    "unsupported-media-type": ProblemType(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported media type",
+        f"A request body is JSON, sent with Content-Type: {_JSON}; nothing was decided.",
+    ),
+}
+
+
+class Problem(Exception):  # noqa: N818 - an HTTP problem, not a failure of the app
+    """An error answered as an RFC 9457 problem of one of :data:`PROBLEM_TYPES`.
+
+    ``kind`` names the type (KeyError if it is none of them): the problem's ``type`` is
+    ``/problems/{kind}``, its status and title the type's. ``fields`` are the problem's own
+    members (``actual_version``...); ``headers`` go with the answer. :meth:`blank` makes a
+    problem of no type (``about:blank``).
     """
 
     def __init__(
         self,
-        status: HTTPStatus,
         kind: str,
         detail: str,
         *,
         fields: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        status: HTTPStatus | None = None,
     ) -> None:
         super().__init__(detail)
-        self.status = status
+        if kind:
+            problem_type = PROBLEM_TYPES[kind]
+            status, self.title = problem_type.status, problem_type.title
+        elif status is None:
+            raise ValueError("a problem of no type (about:blank) needs its status")
+        else:
+            # Python's reason phrase, which uvicorn sends on the status line: the two agree.
+            self.title = status.phrase
         self.kind = kind
+        self.status = status
         self.detail = detail
         self.fields = dict(fields or {})
         self.headers = dict(headers or {})
+
+    @classmethod
+    def blank(
+        cls, status: HTTPStatus, detail: str, *, headers: Mapping[str, str] | None = None
+    ) -> Problem:
+        """A problem of type ``about:blank``, titled with ``status``'s reason phrase."""
+        return cls("", detail, headers=headers, status=status)
 
     def response(self, instance: str) -> JSONResponse:
         """The problem as an ``application/problem+json`` answer about ``instance``."""
         body = {
             "type": f"/problems/{self.kind}" if self.kind else "about:blank",
-            "title": _TITLES.get(self.status, self.status.phrase),
+            "title": self.title,
             "status": int(self.status),
             "detail": self.detail,
             "instance": instance,
@@ -167,7 +297,6 @@ def _problem_of(error: Exception) -> Problem:  # noqa: PLR0911 - one answer per 
         case WrongExpectedVersion():
             expected = error.expected_version
             return Problem(
-                HTTPStatus.PRECONDITION_FAILED,
                 "wrong-expected-version",
                 str(error),
                 fields={
@@ -179,44 +308,40 @@ def _problem_of(error: Exception) -> Problem:  # noqa: PLR0911 - one answer per 
                 },
             )
         case OrderError():
+            field = {"field": error.field} if error.field else {}
             return Problem(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
-                "order-refused",
-                error.problem,
-                fields={"order_id": error.order_id},
+                "order-refused", error.problem, fields={"order_id": error.order_id, **field}
             )
         case InventoryError():
+            field = {"field": error.field} if error.field else {}
             return Problem(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
                 "stock-refused",
                 error.problem,
-                fields={"warehouse_id": error.warehouse_id},
+                fields={"warehouse_id": error.warehouse_id, **field},
             )
         case RequestValidationError():
             return Problem(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
                 "malformed-request",
                 "the request does not have the shape this endpoint takes: see errors",
                 fields={"errors": _validation_errors(error)},
             )
         case RetriesExhausted():
             return Problem(
-                HTTPStatus.SERVICE_UNAVAILABLE,
                 "busy-stream",
                 f"{error}: send the request again (with its Idempotency-Key)",
                 fields={"stream": str(error.stream)},
                 headers={"Retry-After": "1"},
             )
         case StreamDeleted():
-            return Problem(
-                HTTPStatus.GONE, "deleted-stream", str(error), fields={"stream": str(error.stream)}
-            )
+            return Problem("deleted-stream", str(error), fields={"stream": str(error.stream)})
+        case BodyTooLarge():
+            return Problem("body-too-large", str(error.detail))
         case HTTPException():
             detail = (
                 error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code)
             )
-            return Problem(
-                HTTPStatus(error.status_code), "", str(detail), headers=error.headers or {}
+            return Problem.blank(
+                HTTPStatus(error.status_code), str(detail), headers=error.headers or {}
             )
         case _:
             raise TypeError(f"no problem answers {type(error).__qualname__}") from error
@@ -234,7 +359,97 @@ async def _answer_problem(request: Request, error: Exception) -> JSONResponse:
     return _problem_of(error).response(request.url.path)
 
 
-# Request bodies
+# Request bodies: their size and media type, then their shape and bounds
+
+
+class BodyTooLarge(HTTPException):
+    """A request body passed MAX_BODY_BYTES as it arrived (raised by the receive channel).
+
+    An HTTPException, so that FastAPI passes it on from where it reads the body, to the
+    app's problem handler (413).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"the request body passed {limit} bytes: it was refused unread (an order has at "
+            f"most {MAX_LINES} lines)",
+        )
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Whether ``content_type`` (a Content-Type header) is JSON: application/json or +json."""
+    if content_type is None:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == _JSON or (media.startswith("application/") and media.endswith("+json"))
+
+
+class BodyGate:
+    """ASGI middleware: a request's body must be JSON and at most ``max_bytes`` long.
+
+    A body (a Content-Length above 0, or chunks) sent without a JSON Content-Type is answered
+    415 before it is read: FastAPI would read it as bytes and answer a 422 about its shape. A
+    Content-Length above ``max_bytes`` is answered 413 at once; a body sent in chunks is counted
+    as they arrive, and the chunk that passes the limit raises :class:`BodyTooLarge` from the
+    receive channel, so nothing reads, parses or decides more than ``max_bytes``.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse the request's body, or pass it on counted."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if (chunked or length not in {None, "0"}) and not _is_json(headers.get("content-type")):
+            sent = headers.get("content-type")
+            problem = Problem(
+                "unsupported-media-type",
+                f"send the body as JSON, with Content-Type: {_JSON}"
+                + (f", not {sent!r}" if sent else " (none was sent)"),
+                headers={"Accept": _JSON},
+            )
+            await problem.response(scope["path"])(scope, receive, send)
+            return
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            problem = Problem("body-too-large", str(BodyTooLarge(self.max_bytes).detail))
+            await problem.response(scope["path"])(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _text(max_bytes: int) -> AfterValidator:
+    """A validator of a text field held to the domain's bounds (no control character...)."""
+
+    def checked(value: str) -> str:
+        problem = text_problem("the value", value, max_bytes)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(checked)
+
+
+Sku = Annotated[str, Field(min_length=1, max_length=MAX_SKU_BYTES), _text(MAX_SKU_BYTES)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
 
 
 class _Body(BaseModel):
@@ -244,41 +459,43 @@ class _Body(BaseModel):
 class LineBody(_Body):
     """One line of an order."""
 
-    sku: str = Field(min_length=1, max_length=100)
-    quantity: int = Field(ge=1)
-    unit_price_cents: int = Field(ge=0)
+    sku: Sku
+    quantity: Quantity
+    unit_price_cents: Cents
 
 
 class PlaceOrderBody(_Body):
     """The body of ``POST /orders/{order_id}``."""
 
-    lines: list[LineBody]
+    lines: list[LineBody] = Field(max_length=MAX_LINES)
 
 
 class PaymentBody(_Body):
     """The body of ``POST /orders/{order_id}/payments``."""
 
-    payment_id: str = Field(min_length=1, max_length=100)
-    amount_cents: int = Field(ge=0)
+    payment_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_BYTES), _text(MAX_ID_BYTES)]
+    amount_cents: Cents
 
 
 class CancelBody(_Body):
     """The body of ``POST /orders/{order_id}/cancel``."""
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Annotated[
+        str, Field(min_length=1, max_length=MAX_REASON_BYTES), _text(MAX_REASON_BYTES)
+    ]
 
 
 class StockItemBody(_Body):
     """So many units of one SKU."""
 
-    sku: str = Field(min_length=1, max_length=100)
-    quantity: int = Field(ge=1)
+    sku: Sku
+    quantity: Quantity
 
 
 class ReceiptBody(_Body):
     """The body of ``POST /warehouses/{warehouse_id}/receipts``."""
 
-    items: list[StockItemBody] = Field(min_length=1)
+    items: list[StockItemBody] = Field(min_length=1, max_length=MAX_LINES)
 
 
 # Preconditions
@@ -294,14 +511,12 @@ def expected_version(if_match: str | None, if_none_match: str | None) -> int | E
     """
     if if_match is not None and if_none_match is not None:
         raise Problem(
-            HTTPStatus.BAD_REQUEST,
             "malformed-precondition",
             "send If-Match or If-None-Match, not both",
         )
     if if_none_match is not None:
         if if_none_match.strip() != "*":
             raise Problem(
-                HTTPStatus.BAD_REQUEST,
                 "malformed-precondition",
                 f"If-None-Match takes only * (create the order), not {if_none_match!r}",
             )
@@ -314,7 +529,6 @@ def expected_version(if_match: str | None, if_none_match: str | None) -> int | E
     matched = _ENTITY_TAG.fullmatch(tag)
     if matched is None:
         raise Problem(
-            HTTPStatus.BAD_REQUEST,
             "malformed-precondition",
             f'If-Match takes * or one ETag of this API, a quoted version like "3", not {tag!r}',
         )
@@ -325,7 +539,6 @@ def checked_key(key: str | None) -> str | None:
     """``key`` if it is a usable ``Idempotency-Key`` (1 to 200 characters), else a 400."""
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         raise Problem(
-            HTTPStatus.BAD_REQUEST,
             "malformed-idempotency-key",
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters long, not {len(key)}",
         )
@@ -345,7 +558,16 @@ def fingerprint(route: str, body: BaseModel | None) -> str:
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-OrderId = Annotated[str, PathParam(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
+#: An order's or a warehouse's id: letters, digits, ``.``, ``_`` and ``-``, not only dots (``.``
+#: and ``..`` are no stream's id).
+OrderId = Annotated[
+    str,
+    PathParam(
+        min_length=1,
+        max_length=MAX_ID_BYTES,
+        pattern=r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+    ),
+]
 
 
 # The app's state
@@ -555,6 +777,7 @@ def create_app(
     ):
         app.add_exception_handler(error, _answer_problem)
     app.include_router(router)
+    app.add_middleware(BodyGate, max_bytes=MAX_BODY_BYTES)
     return app
 
 
@@ -594,7 +817,6 @@ async def _handle(
         first = result.recorded[0].metadata.get(FINGERPRINT)
         if first != metadata[FINGERPRINT]:
             raise Problem(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
                 f"Idempotency-Key {key!r} was sent with another request to stream "
                 f"{result.stream}, which stored it at version {result.version}: use a new key "
@@ -798,6 +1020,18 @@ async def receive_stock(
     return _answer(result, {"warehouse_id": warehouse_id, "available": available})
 
 
+@router.get("/problems/{kind}", response_class=PlainTextResponse)
+def problem_type(kind: str) -> PlainTextResponse:
+    """What a problem ``type`` means: its title, its status and what a client can do."""
+    described = PROBLEM_TYPES.get(kind)
+    if described is None:
+        raise Problem.blank(HTTPStatus.NOT_FOUND, f"no problem type {kind!r}")
+    status = described.status
+    return PlainTextResponse(
+        f"{described.title}\n\n{int(status)} {status.phrase}\n\n{described.description}\n"
+    )
+
+
 def _summary_json(order_id: str, summary: OrderSummary) -> dict[str, Any]:
     return {"order_id": order_id, **_converter.unstructure(summary)}
 
@@ -825,7 +1059,6 @@ def get_order(*, web: Web, order_id: OrderId) -> JSONResponse:
         summary = reader.get(order_id)
     if summary is None or position is None or reader.generation != generation:
         raise Problem(
-            HTTPStatus.NOT_FOUND,
             "unknown-order",
             f"order {order_id} is not in the order summaries: never placed, or placed since "
             "the last projector pass",
@@ -866,11 +1099,17 @@ def list_orders(
 def get_stock(
     web: Web, sku: Annotated[str, PathParam(min_length=1, max_length=100)]
 ) -> JSONResponse:
-    """One product's units received, reserved and available, per warehouse and in all."""
+    """One product's units received, reserved and available, per warehouse and in all.
+
+    A SKU out of the domain's bounds (a control character...) is no product's: 404 without a
+    read.
+    """
+    invalid = text_problem("the SKU", sku, MAX_SKU_BYTES)
+    if invalid is not None:
+        raise Problem("unknown-product", f"no product has this SKU: {invalid}")
     levels: ProductLevels | None = web.shop.stock_levels.reader().get(sku)
     if levels is None:
         raise Problem(
-            HTTPStatus.NOT_FOUND,
             "unknown-product",
             f"product {sku} is in no warehouse's stock read model (or not projected yet)",
             fields={"sku": sku},
