@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import contextlib
 import random
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -52,7 +53,7 @@ from s3es._projections.values import (
     Superseded,
     shard_of,
 )
-from s3es._readmodels.port import Change, Generation, ReadModelStore, ShardState
+from s3es._readmodels.port import Change, Generation, Generations, ReadModelStore, ShardState
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import (
@@ -116,6 +117,9 @@ class Consumer(abc.ABC, Generic[P]):
     #: whatever the number of shards (positions are per stream), since building a new one
     #: would react to every event again.
     SHARDS_MAKE_A_GENERATION = True
+    #: What this consumer is, stamped on its generations record and its leases: a reactor
+    #: and a projection of one NAME would share generations, positions and leases.
+    KIND = "projection"
 
     def __init__(
         self,
@@ -177,6 +181,7 @@ class Consumer(abc.ABC, Generic[P]):
                     keys.shard_lease_key(self.name, number, shards),
                     projection=f"{self.name} shard {number} of {shards}",
                     owner=self.owner,
+                    kind=self.KIND,
                     ttl=lease_ttl,
                     clock=clock,
                 ),
@@ -348,9 +353,28 @@ class Consumer(abc.ABC, Generic[P]):
 
     # Generations ---------------------------------------------------------------------------
 
+    def _named_record(self) -> Generations:
+        """The generations record of this consumer's NAME.
+
+        Raises InvalidConfiguration if it is another kind of consumer's (a reactor's, for a
+        projection).
+        """
+        record = self.store.generations(self.name)
+        if record.kind is not None and record.kind != self.KIND:
+            raise InvalidConfiguration(
+                f"{self.KIND} {self.name!r}: {self.store!r} keeps the generations and "
+                f"positions of a {record.kind} of that name; a reactor and a projection may "
+                "not share a NAME in one store: rename one"
+            )
+        return record
+
     def _target(self) -> Generation:
         """The generation this projector's passes write: live, or the one being built."""
-        record = self.store.generations(self.name)
+        record = self._named_record()
+        if record.revision is not None and record.kind is None:
+            # Stored before kinds were: stamped once, so that a namesake is refused from now on.
+            with contextlib.suppress(ReadModelConflict):
+                record = self.store.set_generations(attrs.evolve(record, kind=self.KIND))
         schema = self._schema
         building, live = record.building, record.live
         if building is not None and self._fits(building):
@@ -377,7 +401,7 @@ class Consumer(abc.ABC, Generic[P]):
         configuration of a consumer at a time.
         """
         for _ in range(_PASS_ATTEMPTS):
-            record = self.store.generations(self.name)
+            record = self._named_record()
             building = record.building
             if not force and building is not None and self._fits(building):
                 return building
@@ -386,7 +410,9 @@ class Consumer(abc.ABC, Generic[P]):
                 self.name, max(numbers, default=0) + 1, self._schema, self.shards
             )
             try:
-                self.store.set_generations(attrs.evolve(record, building=generation))
+                self.store.set_generations(
+                    attrs.evolve(record, building=generation, kind=self.KIND)
+                )
             except ReadModelConflict:
                 continue
             if building is not None:
@@ -403,7 +429,7 @@ class Consumer(abc.ABC, Generic[P]):
         The switch is conditional on the record read first: a shard that switched meanwhile,
         or a newer build, makes it fail.
         """
-        record = self.store.generations(self.name)
+        record = self._named_record()
         if record.building != generation:
             return False  # live already, switched by another shard, or a newer build began
         for number in range(self.shards):
@@ -411,7 +437,9 @@ class Consumer(abc.ABC, Generic[P]):
             if state is None or not state.complete:
                 return False
         try:
-            self.store.set_generations(attrs.evolve(record, live=generation, building=None))
+            self.store.set_generations(
+                attrs.evolve(record, live=generation, building=None, kind=self.KIND)
+            )
         except ReadModelConflict:
             return False
         if record.live is not None:
@@ -451,7 +479,7 @@ class Consumer(abc.ABC, Generic[P]):
 
     def _current(self, generation: Generation) -> bool:
         """Whether ``generation`` is still the live one or the one being built."""
-        record = self.store.generations(self.name)
+        record = self._named_record()
         return generation in (record.live, record.building)
 
     def _pass(

@@ -24,6 +24,7 @@ from s3es._projections.values import LEASE_FORMAT, Lease
 from s3es._storage.port import ObjectStore
 from s3es.errors import (
     CorruptReadModel,
+    InvalidConfiguration,
     LeaseHeld,
     ObjectAlreadyExists,
     ObjectChanged,
@@ -50,6 +51,7 @@ class LeaseKeeper:
         owner: str,
         ttl: float,
         clock: Clock,
+        kind: str | None = None,
     ) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl of projection {projection!r} must be > 0, not {ttl}")
@@ -60,6 +62,8 @@ class LeaseKeeper:
         self.ttl = ttl
         self._clock = clock
         self._token = uuid.uuid4().hex
+        #: What it is a lease of ("projection", "reactor"): a lease of another kind is refused.
+        self.kind = kind
 
     def _now(self) -> float:
         """The clock's time in Unix seconds, as a lease's ``expires_at`` is stored."""
@@ -78,6 +82,11 @@ class LeaseKeeper:
         if lease.format != LEASE_FORMAT or lease.projection != self.projection:
             raise CorruptReadModel(
                 self.key, f"a lease of {lease.projection!r} in format {lease.format!r}"
+            )
+        if lease.kind is not None and self.kind is not None and lease.kind != self.kind:
+            raise InvalidConfiguration(
+                f"{self.kind} {self.projection}: lease {self.key!r} belongs to a {lease.kind} "
+                "of the same name; a reactor and a projection may not share a NAME: rename one"
             )
         return lease
 
@@ -145,6 +154,7 @@ class LeaseKeeper:
             token=self._token,
             epoch=epoch,
             expires_at=self._now() + self.ttl if expires_at is None else expires_at,
+            kind=self.kind,
         )
         unstructured = _CONVERTER.unstructure(lease)
         del unstructured["etag"]

@@ -91,6 +91,7 @@ class ReactorRunner(Consumer[ReactorPass]):
     """
 
     SHARDS_MAKE_A_GENERATION = False
+    KIND = "reactor"
 
     def __init__(
         self,
@@ -269,7 +270,7 @@ class ReactorRunner(Consumer[ReactorPass]):
 
     def _generation(self) -> Generation:
         """The generation the reactor's positions and parked events live in."""
-        record = self.store.generations(self.name)
+        record = self._named_record()
         generation = record.live or record.building
         if generation is None:
             raise InvalidConfiguration(f"reactor {self.name} has not run yet: nothing is parked")

@@ -48,6 +48,9 @@ class Lease:
     token: str
     epoch: int
     expires_at: float
+    #: The kind of consumer it is taken for ("projection", "reactor"); None in a lease stored
+    #: before kinds were, and in a whole-model projection's.
+    kind: str | None = None
     #: The stored object's ETag; "" for a lease not read from the store.
     etag: str = attrs.field(default="", eq=False)
 

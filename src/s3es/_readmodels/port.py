@@ -73,6 +73,10 @@ class Generations:
     building: Generation | None = None
     #: The stored record's revision; None if none is stored yet.
     revision: str | None = None
+    #: The kind of consumer whose record it is ("projection", "reactor"): two consumers of
+    #: one name would share generations and positions. None in a record stored before kinds
+    #: were (each consumer stamps its kind at its next write of the record).
+    kind: str | None = None
 
 
 @attrs.frozen

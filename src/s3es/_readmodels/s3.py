@@ -86,6 +86,8 @@ class _Generations:
     live: Generation | None
     building: Generation | None
     write_id: str
+    #: Absent from records stored before kinds were.
+    kind: str | None = None
 
 
 @attrs.frozen
@@ -199,7 +201,7 @@ class S3ReadModelStore:
         if read is None:
             return Generations(projection)
         record, etag = read
-        return Generations(projection, record.live, record.building, etag)
+        return Generations(projection, record.live, record.building, etag, record.kind)
 
     def set_generations(self, record: Generations) -> Generations:
         """Store ``record`` if the stored one is still ``record.revision``; the stored record."""
@@ -207,7 +209,12 @@ class S3ReadModelStore:
         write_id = _new_id()
         body = _encode(
             _Generations(
-                GENERATIONS_FORMAT, record.projection, record.live, record.building, write_id
+                GENERATIONS_FORMAT,
+                record.projection,
+                record.live,
+                record.building,
+                write_id,
+                record.kind,
             )
         )
         try:

@@ -8,6 +8,7 @@ readers may query, and three tables of bookkeeping::
     s3es_generations          per projection: the live and building generations, a revision
     s3es_positions            per projection, generation and stream: the version applied
     s3es_shards               per projection, generation and shard: epoch, scan, cursors
+    s3es_kinds                per projection: the kind of consumer whose name it is
 
 A projection's name becomes an SQL name with ``-`` and ``.`` turned into ``_`` (``order-lines``
 is queried as ``order_lines``); two projections whose SQL names differ only by case
@@ -288,6 +289,10 @@ class SQLReadModelStore(abc.ABC):
                 "commit_id TEXT NOT NULL, revision BIGINT NOT NULL, "
                 "PRIMARY KEY (projection, generation, shard, shards))"
             ),
+            (
+                "CREATE TABLE IF NOT EXISTS s3es_kinds (projection TEXT PRIMARY KEY, "
+                "kind TEXT NOT NULL)"
+            ),
             *self.dialect.counter_schema,
         ):
             session.execute(statement)
@@ -320,11 +325,15 @@ class SQLReadModelStore(abc.ABC):
         with self._connected(f"read the generations of {projection!r}") as session:
             rows = session.execute(
                 self.dialect.sql(
-                    f"SELECT {self._GENERATIONS_COLUMNS} FROM s3es_generations WHERE projection = ?"
+                    f"SELECT {self._GENERATIONS_COLUMNS}, k.kind FROM s3es_generations g "
+                    "LEFT JOIN s3es_kinds k ON k.projection = g.projection WHERE g.projection = ?"
                 ),
                 (projection,),
             ).rows
-        return self._generations(projection, rows[0] if rows else None)
+        if not rows:
+            return Generations(projection)
+        *row, kind = rows[0]
+        return attrs.evolve(self._generations(projection, tuple(row)), kind=kind)
 
     @staticmethod
     def _generations(projection: str, row: tuple[Any, ...] | None) -> Generations:
@@ -399,6 +408,14 @@ class SQLReadModelStore(abc.ABC):
                 )
             if written.rowcount != 1:
                 raise ReadModelConflict(self.name, key)
+            if record.kind is not None:
+                session.execute(
+                    self.dialect.sql(
+                        "INSERT INTO s3es_kinds (projection, kind) VALUES (?, ?) "
+                        "ON CONFLICT (projection) DO UPDATE SET kind = excluded.kind"
+                    ),
+                    (projection, record.kind),
+                )
             if stored.live != record.live:
                 self._point_view(session, view, live_table)
         if live_table is not None:

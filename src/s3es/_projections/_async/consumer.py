@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import contextlib
 import random
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
@@ -53,7 +54,7 @@ from s3es._projections.values import (
     shard_of,
 )
 from s3es._readmodels._async.port import AsyncReadModelStore
-from s3es._readmodels.port import Change, Generation, ShardState
+from s3es._readmodels.port import Change, Generation, Generations, ShardState
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import (
@@ -117,6 +118,9 @@ class AsyncConsumer(abc.ABC, Generic[P]):
     #: whatever the number of shards (positions are per stream), since building a new one
     #: would react to every event again.
     SHARDS_MAKE_A_GENERATION = True
+    #: What this consumer is, stamped on its generations record and its leases: a reactor
+    #: and a projection of one NAME would share generations, positions and leases.
+    KIND = "projection"
 
     def __init__(
         self,
@@ -178,6 +182,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                     keys.shard_lease_key(self.name, number, shards),
                     projection=f"{self.name} shard {number} of {shards}",
                     owner=self.owner,
+                    kind=self.KIND,
                     ttl=lease_ttl,
                     clock=clock,
                 ),
@@ -351,9 +356,28 @@ class AsyncConsumer(abc.ABC, Generic[P]):
 
     # Generations ---------------------------------------------------------------------------
 
+    async def _named_record(self) -> Generations:
+        """The generations record of this consumer's NAME.
+
+        Raises InvalidConfiguration if it is another kind of consumer's (a reactor's, for a
+        projection).
+        """
+        record = await self.store.generations(self.name)
+        if record.kind is not None and record.kind != self.KIND:
+            raise InvalidConfiguration(
+                f"{self.KIND} {self.name!r}: {self.store!r} keeps the generations and "
+                f"positions of a {record.kind} of that name; a reactor and a projection may "
+                "not share a NAME in one store: rename one"
+            )
+        return record
+
     async def _target(self) -> Generation:
         """The generation this projector's passes write: live, or the one being built."""
-        record = await self.store.generations(self.name)
+        record = await self._named_record()
+        if record.revision is not None and record.kind is None:
+            # Stored before kinds were: stamped once, so that a namesake is refused from now on.
+            with contextlib.suppress(ReadModelConflict):
+                record = await self.store.set_generations(attrs.evolve(record, kind=self.KIND))
         schema = self._schema
         building, live = record.building, record.live
         if building is not None and self._fits(building):
@@ -380,7 +404,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         configuration of a consumer at a time.
         """
         for _ in range(_PASS_ATTEMPTS):
-            record = await self.store.generations(self.name)
+            record = await self._named_record()
             building = record.building
             if not force and building is not None and self._fits(building):
                 return building
@@ -389,7 +413,9 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                 self.name, max(numbers, default=0) + 1, self._schema, self.shards
             )
             try:
-                await self.store.set_generations(attrs.evolve(record, building=generation))
+                await self.store.set_generations(
+                    attrs.evolve(record, building=generation, kind=self.KIND)
+                )
             except ReadModelConflict:
                 continue
             if building is not None:
@@ -406,7 +432,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         The switch is conditional on the record read first: a shard that switched meanwhile,
         or a newer build, makes it fail.
         """
-        record = await self.store.generations(self.name)
+        record = await self._named_record()
         if record.building != generation:
             return False  # live already, switched by another shard, or a newer build began
         for number in range(self.shards):
@@ -414,7 +440,9 @@ class AsyncConsumer(abc.ABC, Generic[P]):
             if state is None or not state.complete:
                 return False
         try:
-            await self.store.set_generations(attrs.evolve(record, live=generation, building=None))
+            await self.store.set_generations(
+                attrs.evolve(record, live=generation, building=None, kind=self.KIND)
+            )
         except ReadModelConflict:
             return False
         if record.live is not None:
@@ -454,7 +482,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
 
     async def _current(self, generation: Generation) -> bool:
         """Whether ``generation`` is still the live one or the one being built."""
-        record = await self.store.generations(self.name)
+        record = await self._named_record()
         return generation in (record.live, record.building)
 
     async def _pass(

@@ -23,6 +23,7 @@ from s3es._projections.values import LEASE_FORMAT, Lease
 from s3es._storage._async.port import AsyncObjectStore
 from s3es.errors import (
     CorruptReadModel,
+    InvalidConfiguration,
     LeaseHeld,
     ObjectAlreadyExists,
     ObjectChanged,
@@ -49,6 +50,7 @@ class AsyncLeaseKeeper:
         owner: str,
         ttl: float,
         clock: Clock,
+        kind: str | None = None,
     ) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl of projection {projection!r} must be > 0, not {ttl}")
@@ -59,6 +61,8 @@ class AsyncLeaseKeeper:
         self.ttl = ttl
         self._clock = clock
         self._token = uuid.uuid4().hex
+        #: What it is a lease of ("projection", "reactor"): a lease of another kind is refused.
+        self.kind = kind
 
     def _now(self) -> float:
         """The clock's time in Unix seconds, as a lease's ``expires_at`` is stored."""
@@ -77,6 +81,11 @@ class AsyncLeaseKeeper:
         if lease.format != LEASE_FORMAT or lease.projection != self.projection:
             raise CorruptReadModel(
                 self.key, f"a lease of {lease.projection!r} in format {lease.format!r}"
+            )
+        if lease.kind is not None and self.kind is not None and lease.kind != self.kind:
+            raise InvalidConfiguration(
+                f"{self.kind} {self.projection}: lease {self.key!r} belongs to a {lease.kind} "
+                "of the same name; a reactor and a projection may not share a NAME: rename one"
             )
         return lease
 
@@ -144,6 +153,7 @@ class AsyncLeaseKeeper:
             token=self._token,
             epoch=epoch,
             expires_at=self._now() + self.ttl if expires_at is None else expires_at,
+            kind=self.kind,
         )
         unstructured = _CONVERTER.unstructure(lease)
         del unstructured["etag"]

@@ -91,6 +91,7 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
     """
 
     SHARDS_MAKE_A_GENERATION = False
+    KIND = "reactor"
 
     def __init__(
         self,
@@ -273,7 +274,7 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
 
     async def _generation(self) -> Generation:
         """The generation the reactor's positions and parked events live in."""
-        record = await self.store.generations(self.name)
+        record = await self._named_record()
         generation = record.live or record.building
         if generation is None:
             raise InvalidConfiguration(f"reactor {self.name} has not run yet: nothing is parked")

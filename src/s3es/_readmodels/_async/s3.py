@@ -87,6 +87,8 @@ class _Generations:
     live: Generation | None
     building: Generation | None
     write_id: str
+    #: Absent from records stored before kinds were.
+    kind: str | None = None
 
 
 @attrs.frozen
@@ -202,7 +204,7 @@ class AsyncS3ReadModelStore:
         if read is None:
             return Generations(projection)
         record, etag = read
-        return Generations(projection, record.live, record.building, etag)
+        return Generations(projection, record.live, record.building, etag, record.kind)
 
     async def set_generations(self, record: Generations) -> Generations:
         """Store ``record`` if the stored one is still ``record.revision``; the stored record."""
@@ -210,7 +212,12 @@ class AsyncS3ReadModelStore:
         write_id = _new_id()
         body = _encode(
             _Generations(
-                GENERATIONS_FORMAT, record.projection, record.live, record.building, write_id
+                GENERATIONS_FORMAT,
+                record.projection,
+                record.live,
+                record.building,
+                write_id,
+                record.kind,
             )
         )
         try:
