@@ -30,11 +30,11 @@ from typing import Any, Final
 
 import orjson
 
+# The longest document key every store takes, in bytes of UTF-8 (S3 keys are at most 1,024
+# bytes, and a document key is percent-encoded there: up to three times as long).
+from s3es._storage.keys import MAX_DOCUMENT_KEY_BYTES
 from s3es.errors import UnstorableDocument
 
-#: The longest document key every store takes, in bytes of UTF-8 (S3 keys are at most 1,024
-#: bytes, and a document key is percent-encoded there: up to three times as long).
-MAX_DOCUMENT_KEY_BYTES: Final = 200
 #: The deepest nesting of objects and arrays a body may have (the event store's limit).
 MAX_DEPTH: Final = 128
 
@@ -198,3 +198,14 @@ def loads(text: str | bytes) -> Any:
     if _LONG_NUMBER.search(probe):
         return json.loads(probe)
     return orjson.loads(probe)
+
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_KEY_BYTES",
+    "check_document",
+    "check_key",
+    "dumps",
+    "is_storable_key",
+    "loads",
+]

@@ -10,6 +10,7 @@ Under ``{prefix}/`` (or the bucket's root for the empty prefix)::
     _readmodels/{name}/generations.json                       which generation readers see
     _readmodels/{name}/g{n}/docs/{quoted key}                  a document of generation n
     _readmodels/{name}/g{n}/positions/{stream_type}/{stream_id}   a stream's position in it
+    _readmodels/{name}/g{n}/positions/_sha256/{hex digest}     ... where that key is too long
     _readmodels/{name}/g{n}/shards/{shard}-of-{shards}.json   a shard's state in it
     _selftest/{random}                                                         self-test scratch key
 
@@ -19,6 +20,14 @@ version and number are counted down from their maximum and zero-padded, so S3's 
 any length. Version 1, chunk 0 is ``99999999999999999998.999999.json``; version 2 is
 ``99999999999999999997.999999.json``; a re-written chunk 1 of version 2 is
 ``99999999999999999997.999998.json``, listed before chunk 0 of its version.
+
+Every key fits S3's 1,024 bytes of UTF-8. A stream's name is bounded by its chunk and feed keys
+(:meth:`StreamKeys.stream_prefix`); a projection's name (a reactor's too) by its longest keys,
+when its first key is made: a document key of :data:`MAX_DOCUMENT_KEY_BYTES` percent-encoded
+(three bytes for one), a generation, shard and number of shards of 19 digits. A stream's
+position in a read model holds both names: where its key would be too long, it is kept under
+the SHA-256 of the stream's name instead (``_sha256`` is no stream type's: those never start
+with ``_``), so that every stream the event store takes has a position.
 
 The change feed: S3 has no log of what changed across keys. With the feed on, each append (and
 each deletion's tombstone) is followed by a PUT of an empty feed entry whose key says it all:
@@ -33,6 +42,7 @@ appender died between its two PUTs) is caught by the projector's periodic full s
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +54,21 @@ from s3es.errors import CorruptChunk, InvalidStreamName
 
 #: S3's limit on the UTF-8 length of an object key.
 MAX_KEY_BYTES = 1024
+#: The longest document key of a read model, in bytes of UTF-8 (percent-encoded in its object
+#: key: at most three times as long).
+MAX_DOCUMENT_KEY_BYTES = 200
+#: Digits of a read model's generation numbers, and of shard numbers, that keys make room for.
+COUNT_WIDTH = 19
+_LARGEST_COUNT = 10**COUNT_WIDTH - 1
+#: The longest key under a projection's ``_projections/{name}/`` folder, past the folder:
+#: ``lease.{shard}-of-{shards}.json``.
+_PROJECTION_TAIL = len("lease.-of-.json") + 2 * COUNT_WIDTH
+#: The longest key under a read model's ``_readmodels/{name}/`` folder, past the folder: a
+#: document's, ``g{n}/docs/{key percent-encoded}`` (longer than a position's digest or a
+#: shard's state).
+_READ_MODEL_TAIL = len("g/docs/") + COUNT_WIDTH + 3 * MAX_DOCUMENT_KEY_BYTES
+#: The folder, under a generation's positions, of positions kept under a digest.
+_DIGESTS_FOLDER = "_sha256"
 #: Digits of the version in a chunk's key: enough for any 64-bit version.
 VERSION_WIDTH = 20
 #: Digits of the chunk number in a chunk's key.
@@ -88,6 +113,12 @@ def check_segment(what: str, value: object) -> str:
                 f"(found U+{ord(char):04X}): {value!r}"
             )
     return value
+
+
+def _check_count(what: str, value: int) -> None:
+    """ValueError, naming ``what``, unless ``value`` is an int of 0 to 19 digits."""
+    if not 0 <= value <= _LARGEST_COUNT:
+        raise ValueError(f"{what} out of range (0 to {_LARGEST_COUNT}): {value}")
 
 
 @attrs.frozen
@@ -281,12 +312,28 @@ class StreamKeys:
             raise CorruptChunk(key, f"not a feed entry: {error}") from error
         return FeedEntry(stream=stream, version=int(match[2]), at_ms=int(match[1]), key=key)
 
+    def _named_prefix(self, folder: str, projection: str, tail: int) -> str:
+        """``{root}{folder}/{projection}/``, if keys ``tail`` bytes longer fit S3's limit.
+
+        Raises InvalidStreamName, naming the projection and the prefix, if the name cannot
+        be one key segment or leaves too little room for the keys below it.
+        """
+        prefix = f"{self.root}{folder}/{check_segment('projection name', projection)}/"
+        longest = len(prefix.encode()) + tail
+        if longest > MAX_KEY_BYTES:
+            raise InvalidStreamName(
+                f"projection name {projection!r} under prefix {self.prefix!r} would need keys "
+                f"of {longest} bytes; S3 allows at most {MAX_KEY_BYTES}"
+            )
+        return prefix
+
     def projection_prefix(self, projection: str) -> str:
         """The key prefix (ending in ``/``) of projection ``projection``'s objects.
 
-        Raises InvalidStreamName if the name cannot be one key segment.
+        Raises InvalidStreamName if the name cannot be one key segment, or if its longest key
+        (a shard's lease) would be longer than S3 allows.
         """
-        return f"{self.root}{PROJECTIONS_FOLDER}/{check_segment('projection name', projection)}/"
+        return self._named_prefix(PROJECTIONS_FOLDER, projection, _PROJECTION_TAIL)
 
     def read_model_key(self, projection: str) -> str:
         """The key of the read-model document of projection ``projection``."""
@@ -298,18 +345,29 @@ class StreamKeys:
 
     def shard_lease_key(self, projection: str, shard: int, shards: int) -> str:
         """The key of the lease of shard ``shard`` of ``shards`` of projection ``projection``."""
+        _check_count(f"shard of projection {projection!r}", shard)
+        _check_count(f"number of shards of projection {projection!r}", shards)
         return f"{self.projection_prefix(projection)}lease.{shard}-of-{shards}.json"
 
     def read_models_prefix(self, projection: str) -> str:
-        """The key prefix (ending in ``/``) of document projection ``projection``'s objects."""
-        return f"{self.root}{READ_MODELS_FOLDER}/{check_segment('projection name', projection)}/"
+        """The key prefix (ending in ``/``) of document projection ``projection``'s objects.
+
+        A reactor's name too (its positions). Raises InvalidStreamName if the name cannot be
+        one key segment, or if its longest key (a document's, its key of
+        :data:`MAX_DOCUMENT_KEY_BYTES` percent-encoded) would be longer than S3 allows.
+        """
+        return self._named_prefix(READ_MODELS_FOLDER, projection, _READ_MODEL_TAIL)
 
     def generations_key(self, projection: str) -> str:
         """The key of the record of which generation of ``projection`` readers see."""
         return f"{self.read_models_prefix(projection)}generations.json"
 
     def generation_prefix(self, projection: str, generation: int) -> str:
-        """The key prefix (ending in ``/``) of generation ``generation`` of ``projection``."""
+        """The key prefix (ending in ``/``) of generation ``generation`` of ``projection``.
+
+        Raises ValueError if ``generation`` is negative or has more than 19 digits.
+        """
+        _check_count(f"generation of projection {projection!r}", generation)
         return f"{self.read_models_prefix(projection)}g{generation}/"
 
     def document_prefix(self, projection: str, generation: int) -> str:
@@ -335,12 +393,22 @@ class StreamKeys:
         return unquote(object_key[len(self.document_prefix(projection, generation)) :])
 
     def position_key(self, projection: str, generation: int, stream: StreamName) -> str:
-        """The object key of ``stream``'s position in a generation."""
+        """The object key of ``stream``'s position in a generation.
+
+        ``positions/{type}/{id}`` where that fits S3's limit; else ``positions/_sha256/`` and
+        the SHA-256 of ``type/id`` in hex: no two streams share a key.
+        """
         positions = f"{self.generation_prefix(projection, generation)}positions/"
-        return f"{positions}{stream.type}/{stream.id}"
+        plain = f"{positions}{stream.type}/{stream.id}"
+        if len(plain.encode()) <= MAX_KEY_BYTES:
+            return plain
+        digest = hashlib.sha256(str(stream).encode()).hexdigest()
+        return f"{positions}{_DIGESTS_FOLDER}/{digest}"
 
     def shard_state_key(self, projection: str, generation: int, shard: int, shards: int) -> str:
         """The object key of the state of shard ``shard`` of ``shards`` in a generation."""
+        _check_count(f"shard of projection {projection!r}", shard)
+        _check_count(f"number of shards of projection {projection!r}", shards)
         shard_states = f"{self.generation_prefix(projection, generation)}shards/"
         return f"{shard_states}{shard}-of-{shards}.json"
 

@@ -11,13 +11,29 @@ import hashlib
 import threading
 from collections.abc import Iterator
 
+from s3es._storage.keys import MAX_KEY_BYTES
 from s3es._storage.metering import RequestCounter, RequestCounts
 from s3es._storage.port import LIST_PAGE_SIZE, StoredObject, keys_wanted, list_page_size
-from s3es.errors import ObjectAlreadyExists, ObjectChanged
+from s3es.errors import ObjectAlreadyExists, ObjectChanged, ObjectStoreError
+
+
+def _check_key(key: str) -> None:
+    """ObjectStoreError, as S3's KeyTooLongError, if ``key`` is longer than S3 allows."""
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if size > MAX_KEY_BYTES:
+        raise ObjectStoreError(
+            "PUT",
+            key,
+            f"KeyTooLongError: the key is {size} bytes of UTF-8; S3 allows at most {MAX_KEY_BYTES}",
+        )
 
 
 class InMemoryObjectStore:
-    """An :class:`~s3es.storage.ObjectStore` in a dict behind one lock."""
+    """An :class:`~s3es.storage.ObjectStore` in a dict behind one lock.
+
+    It refuses what S3 refuses that a test could meet: a key longer than 1,024 bytes of UTF-8
+    (ObjectStoreError, as the S3 adapter raises for S3's KeyTooLongError).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -33,6 +49,7 @@ class InMemoryObjectStore:
     def put_if_absent(self, key: str, body: bytes) -> str:
         """Store ``body`` at ``key`` unless an object is there (ObjectAlreadyExists)."""
         self._counter.add("put")
+        _check_key(key)
         stored = StoredObject(body=bytes(body), etag=f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - S3's ETag
         with self._lock:
             if key in self._objects:
@@ -44,6 +61,7 @@ class InMemoryObjectStore:
     def replace(self, key: str, body: bytes, *, etag: str) -> str:
         """Store ``body`` at ``key`` if the object there has ``etag`` (ObjectChanged if not)."""
         self._counter.add("put")
+        _check_key(key)
         stored = StoredObject(body=bytes(body), etag=f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - S3's ETag
         with self._lock:
             current = self._objects.get(key)

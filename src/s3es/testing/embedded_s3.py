@@ -4,7 +4,8 @@ moto checks a PUT's condition and stores the object in two steps with no lock be
 two concurrent ``If-None-Match: *`` PUTs of one key can both succeed; S3's conditional writes
 are atomic. While an EmbeddedS3 runs, moto's PUT, DELETE and LIST handlers are serialised by
 one lock, which makes its conditional writes atomic as S3's are, and keeps a LIST from
-meeting a key half-deleted. GETs stay concurrent.
+meeting a key half-deleted. GETs stay concurrent. A PUT (or COPY) to a key longer than S3's
+1,024 bytes of UTF-8 is refused with S3's KeyTooLongError, which moto alone would store.
 
 moto keeps its buckets in process-wide memory: servers in one process share them. Needs
 ``moto[s3]`` and Flask (the ``testing`` extra of s3es).
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 try:
+    from moto.s3.exceptions import S3ClientError
     from moto.s3.responses import S3Response
     from moto.server import ThreadedMotoServer
 except ImportError as error:  # pragma: no cover - depends on the environment
@@ -72,13 +74,32 @@ def _serialised(handler: Callable[..., Any]) -> Callable[..., Any]:
     return locked
 
 
+#: S3's limit on the length of an object key, in bytes of UTF-8. moto does not enforce it.
+MAX_KEY_BYTES = 1024
+#: moto's handlers that write to a key: refused, as S3 refuses them, for a key past the limit.
+_KEY_WRITING_HANDLERS = ("put_object", "copy_object")
+
+
+def _refusing_long_keys(handler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(handler)
+    def checked(response: S3Response, *args: Any, **kwargs: Any) -> Any:
+        if len(response.parse_key_name().encode()) > MAX_KEY_BYTES:
+            raise S3ClientError("KeyTooLongError", "Your key is too long")
+        return handler(response, *args, **kwargs)
+
+    return checked
+
+
 def _serialise_moto_writes() -> None:
     global _patch_users  # noqa: PLW0603 - one patch for the whole process, counted
     with _patch_lock:
         if _patch_users == 0:
             for name in _SERIALISED_HANDLERS:
                 _originals[name] = getattr(S3Response, name)
-                setattr(S3Response, name, _serialised(_originals[name]))
+                patched = _serialised(_originals[name])
+                if name in _KEY_WRITING_HANDLERS:
+                    patched = _refusing_long_keys(patched)
+                setattr(S3Response, name, patched)
         _patch_users += 1
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from s3es._storage._async.port import AsyncObjectStore
-from s3es.errors import ObjectAlreadyExists, ObjectChanged
+from s3es.errors import ObjectAlreadyExists, ObjectChanged, ObjectStoreError
 from s3es.metering import RequestCounts
 from s3es.storage import ObjectStore, StoredObject
 
@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 #: ListObjectsV2's page size, as S3 documents it (stated here, not read from s3es).
 PAGE = 1000
+#: S3's limit on the length of an object key, in bytes of UTF-8 (stated here, not read from s3es).
+MAX_KEY_BYTES = 1024
 #: Writers racing for one key, and how many races.
 RACERS = 8
 ROUNDS = 5
@@ -116,6 +118,30 @@ class ObjectStoreContract:
             assert stored is not None, key
             assert stored.body == key.encode(), key
         assert list(store.list_keys("k/")) == sorted(AWKWARD_KEYS, key=utf8)
+
+    @pytest.mark.parametrize("character", ["k", "\u00e9", "\U0001f600"])
+    def test_keys_up_to_s3s_limit(self, store: ObjectStore, character: str) -> None:
+        """A key of MAX_KEY_BYTES bytes of UTF-8 is stored and read back; one a byte longer is
+        refused by put_if_absent and replace with ObjectStoreError naming it, as S3 refuses it
+        (KeyTooLongError), and nothing is stored.
+        """
+        size = len(character.encode())
+        longest = "k/" + character * ((MAX_KEY_BYTES - 2) // size)
+        longest += "k" * (MAX_KEY_BYTES - len(longest.encode()))
+        assert len(longest.encode()) == MAX_KEY_BYTES
+        etag = store.put_if_absent(longest, b"fits")
+        stored = store.get(longest)
+        assert stored is not None
+        assert stored.body == b"fits"
+        store.replace(longest, b"fits again", etag=etag)
+        too_long = longest + character
+        assert len(too_long.encode()) > MAX_KEY_BYTES
+        with pytest.raises(ObjectStoreError) as raised:
+            store.put_if_absent(too_long, b"too long")
+        assert raised.value.key == too_long
+        with pytest.raises(ObjectStoreError):
+            store.replace(too_long, b"too long", etag=etag)
+        assert list(store.list_keys("k/")) == [longest]
 
     def test_put_on_existing_key_raises(self, store: ObjectStore) -> None:
         """A second put_if_absent of a key raises ObjectAlreadyExists naming the key."""
