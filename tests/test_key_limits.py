@@ -65,15 +65,17 @@ def _all_keys(
 class TestReadModelKeys:
     def test_position_of_the_longest_stream_fits(self) -> None:
         """A 972-character stream id under prefix 'shop' (the longest the event store takes
-        there) has a position the S3 store can write: its plain key would be 1,033 bytes.
+        there) has a position the S3 store can write, where its plain key would be 1,033 bytes.
         """
         events = StreamKeys("shop")
         stream_id = _longest_id(events, "order", "x")
         assert stream_id is not None
         assert len(stream_id) == 972
         store = S3ReadModelStore(InMemoryObjectStore(), prefix="shop")
-        generation = Generation("orders", 1, 1)
+        generation = Generation("order-totals-by-customer", 1, 1)
         stream = f"order/{stream_id}"
+        plain = f"shop/_readmodels/{generation.projection}/g1/positions/{stream}"
+        assert len(plain.encode()) == 1033
         store.commit(generation, [Change("o-1", {"n": 1}, None)], {stream: 3}, ShardState(0, 1, 1))
         assert store.positions(generation, [stream, "order/short"]) == {stream: 3}
         state = store.shard_state(generation, 0, 1)
