@@ -789,9 +789,9 @@ class TestSelfTest:
         assert status == 0
         lines = out.splitlines()
         assert lines[0].startswith("self-test of bucket 'x', scratch key p/_selftest/")
-        assert sum(line.startswith("  ok ") for line in lines) == 5
+        assert sum(line.startswith("  ok ") for line in lines) == 7
         assert lines[-2] == "bucket 'x' honours If-None-Match and If-Match: s3es can run on it"
-        assert lines[-1].startswith("requests: 3 GET + 5 PUT + 1 DELETE ($")
+        assert lines[-1].startswith("requests: 9 GET + 101 PUT + 4 DELETE ($")
 
     def test_fails(self) -> None:
         """A store that ignores If-None-Match fails with a message naming it; exit status 1."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from s3es import InMemoryObjectStore, InvalidConfiguration, ObjectStoreError, S3ObjectStore
-from s3es.errors import ObjectChanged
+from s3es.errors import ObjectAlreadyExists, ObjectChanged
 from s3es.metering import RequestCounts
 from s3es.ops import require_conditional_writes, self_test
 from s3es.storage import ForwardingObjectStore, ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 
-#: What the self-test sends to a store that passes it.
-PASSING_REQUESTS = RequestCounts(put=5, get=3, delete=1)
+#: What the self-test sends to a store that passes it: 5 PUT + 3 GET + 1 DELETE of the
+#: sequential checks, then per race round 16 + 16 PUT, 2 GET and the round's key deleted.
+PASSING_REQUESTS = RequestCounts(put=5 + 3 * 32, get=3 + 3 * 2, delete=1 + 3)
 
 
 class IgnoresIfNoneMatch(ForwardingObjectStore):
@@ -47,6 +50,57 @@ class FailsReplace(ForwardingObjectStore):
         raise ObjectStoreError("PUT", key, "connection reset")
 
 
+class LetsTwoRacersThrough(ForwardingObjectStore):
+    """A store whose conditional writes check, then store, in two steps, as moto's do.
+
+    One writer at a time is refused as it should be: the self-test's sequential checks, run in
+    the thread that made the store, pass. Of writers racing from other threads, the first to
+    pass a key's check waits (before it stores) until a second has passed it too: both are
+    told they won, every time, whatever the threads' timing.
+    """
+
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner)
+        self._owner = threading.get_ident()
+        self._lock = threading.Lock()
+        self._waiting: dict[tuple[str, str], threading.Event] = {}
+        self._paired: set[tuple[str, str]] = set()
+
+    def _passed_check(self, write: str, key: str) -> None:
+        """Hold the first racer to pass the check of ``key`` until a second one has."""
+        if threading.get_ident() == self._owner:
+            return
+        name = (write, key)
+        with self._lock:
+            if name in self._paired:
+                return
+            first = self._waiting.pop(name, None)
+            if first is not None:
+                self._paired.add(name)
+                first.set()
+                return
+            mine = self._waiting[name] = threading.Event()
+        assert mine.wait(60), f"no second writer raced for {key!r}"  # a hang guard only
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        if self.inner.get(key) is not None:
+            raise ObjectAlreadyExists(key)
+        self._passed_check("put", key)
+        with self._lock:
+            self.inner.delete(key)
+            return self.inner.put_if_absent(key, body)
+
+    def replace(self, key: str, body: bytes, *, etag: str) -> str:
+        current = self.inner.get(key)
+        if current is None or current.etag != etag:
+            raise ObjectChanged(key)
+        self._passed_check("replace", key)
+        with self._lock:
+            stored = self.inner.get(key)
+            assert stored is not None
+            return self.inner.replace(key, body, etag=stored.etag)
+
+
 def _leftovers(store: ObjectStore, prefix: str = "") -> list[str]:
     return list(store.list_keys(f"{prefix}_selftest/"))
 
@@ -63,15 +117,28 @@ class TestPassingStores:
             ("If-Match", True),
             ("If-Match", True),
             ("If-Match", True),
+            ("If-None-Match", True),
+            ("If-Match", True),
+        ]
+        assert [str(check) for check in report.checks[-2:]] == [
+            (
+                "ok     If-None-Match: of 16 PUTs racing for one key, exactly one wins: "
+                "1 winner in each of 3 rounds, its body kept"
+            ),
+            (
+                "ok     If-Match: of 16 replaces racing with one ETag, exactly one wins: "
+                "1 winner in each of 3 rounds, its body kept"
+            ),
         ]
         assert report.key.startswith("_selftest/")
-        assert report.deleted == (report.key,)
+        assert report.deleted == (report.key, *(f"{report.key}-race-{n}" for n in (1, 2, 3)))
         assert report.requests == PASSING_REQUESTS
         assert report.summary() == "honours If-None-Match and If-Match: s3es can run on it"
         assert _leftovers(store) == []
 
     def test_moto(self, s3_store: S3ObjectStore) -> None:
-        """An S3 bucket (moto) passes, with the same requests, under the prefix given."""
+        """An S3 bucket of the embedded moto server, whose conditional writes are atomic (under
+        a lock), passes the races too, with the same requests, under the prefix given."""
         report = self_test(s3_store, "tenant/prod")
         assert report.ok, report.summary()
         assert report.key.startswith("tenant/prod/_selftest/")
@@ -92,7 +159,8 @@ class TestFailingStores:
         report = self_test(store)
         assert not report.ok
         assert report.failed_conditions == ("If-None-Match",)
-        failed = [str(check) for check in report.checks if not check.passed]
+        # Sequential checks first; whether the race is lost too depends on the threads.
+        failed = [str(check) for check in report.checks[:5] if not check.passed]
         assert failed == [
             (
                 "FAILED If-None-Match: a second PUT of the key is refused: the second PUT of "
@@ -112,21 +180,22 @@ class TestFailingStores:
         store = IgnoresIfMatch(InMemoryObjectStore())
         report = self_test(store)
         assert report.failed_conditions == ("If-Match",)
-        failed = [check.expected for check in report.checks if not check.passed]
+        failed = [check.expected for check in report.checks[:5] if not check.passed]
         assert failed == [
             "a replace with a wrong ETag is refused",
             "a replace of a missing key is refused",
         ]
         assert "does NOT honour If-Match" in report.summary()
-        assert report.deleted == (report.key, f"{report.key}-missing")
+        assert report.deleted[:2] == (report.key, f"{report.key}-missing")
         assert _leftovers(store) == []
 
     def test_refuses_the_right_etag(self) -> None:
         """A store that refuses a replace with the right ETag fails, naming that ETag."""
         report = self_test(RefusesEveryReplace(InMemoryObjectStore()))
-        (failed,) = [check for check in report.checks if not check.passed]
+        failed, raced = [check for check in report.checks if not check.passed]
         assert failed.expected == "a replace with the right ETag is accepted"
         assert "its ETag, was refused" in failed.detail
+        assert raced.detail.startswith("round 1: none of 16 racers won ")
 
     def test_request_failure_propagates_after_cleanup(self) -> None:
         """A request that fails is raised, not reported as a check, and the key is deleted."""
@@ -134,6 +203,41 @@ class TestFailingStores:
         with pytest.raises(ObjectStoreError, match="connection reset"):
             self_test(FailsReplace(inner))
         assert _leftovers(inner) == []
+
+
+class TestRaces:
+    def test_two_racers_told_they_won_fail(self) -> None:
+        """A store that refuses one writer at a time but lets two racing writers both win (as
+        moto does now and then) passes every sequential check and fails both races."""
+        store = LetsTwoRacersThrough(InMemoryObjectStore())
+        report = self_test(store, racers=4, rounds=2)
+        assert all(check.passed for check in report.checks[:5])
+        assert [str(check) for check in report.checks[5:]] == [
+            (
+                "FAILED If-None-Match: of 4 PUTs racing for one key, exactly one wins: "
+                f"round 1: 2 of 4 racers were told they won '{report.key}-race-1'"
+            ),
+            (
+                "FAILED If-Match: of 4 replaces racing with one ETag, exactly one wins: "
+                f"round 1: 2 of 4 racers were told they won '{report.key}-race-1'"
+            ),
+        ]
+        assert report.summary().startswith("does NOT honour If-None-Match and If-Match, so s3es")
+        assert _leftovers(store) == []
+
+    def test_rounds_and_racers(self) -> None:
+        """Each round races ``racers`` PUTs, then as many replaces, on a key of its own."""
+        report = self_test(InMemoryObjectStore(), racers=2, rounds=1)
+        assert report.ok
+        assert report.requests == RequestCounts(put=5 + 4, get=3 + 2, delete=1 + 1)
+
+    @pytest.mark.parametrize(("racers", "rounds"), [(1, 3), (16, 0)])
+    def test_too_few(self, racers: int, rounds: int) -> None:
+        """Fewer than two racers, or no round, is refused before any request is sent."""
+        store = InMemoryObjectStore()
+        with pytest.raises(InvalidConfiguration, match="needs racers >= 2 and rounds >= 1"):
+            self_test(store, racers=racers, rounds=rounds)
+        assert store.requests == RequestCounts()
 
 
 class TestRequired:

@@ -2,27 +2,40 @@
 
 s3es is safe only on a store that refuses a PUT with ``If-None-Match: *`` when the key exists
 (appends) and a PUT with ``If-Match`` when the ETag differs (erasure). A store that ignores
-either header accepts the write silently, and appends overwrite each other. The self-test
-proves both on a scratch key, with a handful of requests, and deletes what it wrote.
+either header accepts the write silently, and appends overwrite each other. A store that checks
+the condition and stores the object in two steps (moto does) refuses one writer at a time as it
+should, and lets two racing writers both win. The self-test proves both conditions on a scratch
+key, one request at a time, then races writers for one key, and deletes what it wrote.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
 from s3es._base.logging import get_logger
 from s3es._storage.keys import StreamKeys
 from s3es._storage.metering import RequestCounts, measure_requests
-from s3es._storage.port import ObjectStore
+from s3es._storage.port import ObjectStore, StoredObject
 from s3es.errors import InvalidConfiguration, ObjectAlreadyExists, ObjectChanged
 
 _log = get_logger("s3es.selftest")
 
 IF_NONE_MATCH = "If-None-Match"
 IF_MATCH = "If-Match"
+
+#: Writers racing for one key in each round of the self-test.
+RACERS = 16
+#: Rounds of races: each races ``RACERS`` PUTs with If-None-Match, then as many with If-Match.
+ROUNDS = 3
+#: How long a racer waits for the others to be ready (a hang guard: they start at once).
+_BARRIER_SECONDS = 60.0
 
 
 @attrs.frozen
@@ -74,18 +87,40 @@ def _etag_of(body: bytes) -> str:
     return f'"{hashlib.md5(body).hexdigest()}"'  # noqa: S324 - S3's ETag of a simple PUT
 
 
-def self_test(objects: ObjectStore, prefix: str = "") -> SelfTestReport:
-    """Check that ``objects`` honours ``If-None-Match: *`` and ``If-Match`` on a scratch key.
+def self_test(
+    objects: ObjectStore, prefix: str = "", *, racers: int = RACERS, rounds: int = ROUNDS
+) -> SelfTestReport:
+    """Check that ``objects`` honours ``If-None-Match: *`` and ``If-Match``, under races too.
 
     The key is ``{prefix}/_selftest/{random}``, so an IAM policy that confines a role to the
     event store's prefix lets it run. It stores the key, then checks that S3 refuses to store it
     again (412) and keeps the first body; that a replace with a wrong ETag is refused and one
-    with the right ETag is accepted; and that a replace of a missing key is refused. Then it
-    deletes its keys. 5 PUT + 3 GET + 1 DELETE on a store that passes.
+    with the right ETag is accepted; and that a replace of a missing key is refused: 5 PUT +
+    3 GET + 1 DELETE. Then, in each of ``rounds`` rounds, ``racers`` threads PUT their own body
+    with If-None-Match to one new key at once, and exactly one must be told it won and its body
+    be the one stored; then as many replace it at once with the ETag just read (If-Match), and
+    again exactly one must win: 2 x ``racers`` PUT + 2 GET + 1 DELETE a round. A store that
+    checks the condition and stores in two steps can lose a race only now and then (moto: a few
+    rounds in a hundred), so a pass is evidence, not proof; more rounds are stronger evidence.
 
-    A failed check is reported, not raised; a request that fails (network, access denied)
-    raises ObjectStoreError, after the keys written so far are deleted.
+    Args:
+        objects: The store to check.
+        prefix: The event store's prefix; the scratch keys are under ``{prefix}/_selftest/``.
+        racers: Writers racing for one key in each round (at least 2).
+        rounds: Rounds of races (at least 1).
+
+    Returns:
+        The report: each check, the keys deleted afterwards, the requests sent.
+
+    Raises:
+        InvalidConfiguration: ``racers`` or ``rounds`` is too small.
+        ObjectStoreError: A request failed (network, access denied), after the keys written so
+            far are deleted. A failed check is reported, not raised.
     """
+    if racers < 2 or rounds < 1:  # noqa: PLR2004 - a race needs two
+        raise InvalidConfiguration(
+            f"self_test needs racers >= 2 and rounds >= 1, not racers={racers}, rounds={rounds}"
+        )
     key = f"{StreamKeys(prefix).self_test_prefix()}{uuid.uuid4().hex}"
     missing = f"{key}-missing"
     first, second = b"s3es self-test: first body", b"s3es self-test: second body"
@@ -99,6 +134,7 @@ def self_test(objects: ObjectStore, prefix: str = "") -> SelfTestReport:
             checks += _check_if_none_match(objects, key, first, second)
             checks += _check_if_match(objects, key)
             checks.append(_check_if_match_missing(objects, missing, written))
+            checks += _Races(objects, key, racers).run(rounds, written)
         finally:
             for scratch in written:
                 objects.delete(scratch)
@@ -182,6 +218,89 @@ def _check_if_match_missing(
         return _passed(IF_MATCH, expected, "404")
     written.append(missing)
     return _failed(IF_MATCH, expected, f"the PUT of {missing!r} with If-Match created it")
+
+
+class _Races:
+    """Rounds of writers racing for one key each: exactly one may win each race."""
+
+    def __init__(self, objects: ObjectStore, key: str, racers: int) -> None:
+        self.objects = objects
+        self.key = key
+        self.racers = racers
+
+    def run(self, rounds: int, written: list[str]) -> list[SelfTestCheck]:
+        """Race ``rounds`` times; a check per condition, failed at the first round lost."""
+        puts = f"of {self.racers} PUTs racing for one key, exactly one wins"
+        replaces = f"of {self.racers} replaces racing with one ETag, exactly one wins"
+        put_failure = replace_failure = ""
+        with ThreadPoolExecutor(self.racers, thread_name_prefix="s3es-selftest") as pool:
+            for number in range(1, rounds + 1):
+                key = f"{self.key}-race-{number}"
+                written.append(key)
+                lost, stored = self._race(pool, key, number, "PUT", self.objects.put_if_absent)
+                put_failure = put_failure or lost
+                if stored is None:
+                    put_failure = put_failure or f"round {number}: {key!r} is gone"
+                    continue
+                etag = stored.etag
+
+                def replace(key: str, body: bytes, etag: str = etag) -> str:
+                    return self.objects.replace(key, body, etag=etag)
+
+                lost, _ = self._race(pool, key, number, "replace", replace)
+                replace_failure = replace_failure or lost
+        detail = f"1 winner in each of {rounds} rounds, its body kept"
+        return [
+            _failed(IF_NONE_MATCH, puts, put_failure)
+            if put_failure
+            else _passed(IF_NONE_MATCH, puts, detail),
+            _failed(IF_MATCH, replaces, replace_failure)
+            if replace_failure
+            else _passed(IF_MATCH, replaces, detail),
+        ]
+
+    def _race(
+        self,
+        pool: ThreadPoolExecutor,
+        key: str,
+        number: int,
+        verb: str,
+        write: Callable[[str, bytes], str],
+    ) -> tuple[str, StoredObject | None]:
+        """Race ``racers`` writes of ``key``.
+
+        Returns what went wrong, in one line ("" if nothing), and what the key holds afterwards.
+        """
+        barrier = threading.Barrier(self.racers, timeout=_BARRIER_SECONDS)
+        bodies = [
+            f"s3es self-test: {verb} racer {n} of round {number}".encode()
+            for n in range(self.racers)
+        ]
+
+        def racer(body: bytes) -> bool:
+            barrier.wait()  # all at once: the race is the point
+            try:
+                write(key, body)
+            except (ObjectAlreadyExists, ObjectChanged):
+                return False
+            return True
+
+        # Each racer in a copy of this context, so that the caller's request meters count it.
+        futures = [pool.submit(contextvars.copy_context().run, racer, body) for body in bodies]
+        won = [body for body, future in zip(bodies, futures, strict=True) if future.result()]
+        stored = self.objects.get(key)
+        body = None if stored is None else stored.body
+        if len(won) > 1:
+            lost = f"round {number}: {len(won)} of {self.racers} racers were told they won {key!r}"
+        elif not won and body not in bodies:
+            lost = f"round {number}: none of {self.racers} racers won {key!r}"
+        elif won and body != won[0]:
+            lost = f"round {number}: {key!r} does not hold the body of the racer told it won"
+        else:
+            # One winner whose body is stored; or none told so, but a racer's body stored: its
+            # answer was lost and the retry refused (S3 can do that; s3es's appends handle it).
+            lost = ""
+        return lost, stored
 
 
 def require_conditional_writes(
