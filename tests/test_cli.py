@@ -6,22 +6,37 @@ import io
 import json
 import logging
 import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 import s3es
-from s3es import CommandHandler, EventStore, InMemoryObjectStore, Projector, Repository, StreamName
+from s3es import (
+    CommandHandler,
+    EventStore,
+    InMemoryObjectStore,
+    ObjectStoreError,
+    Projector,
+    Repository,
+    StreamName,
+)
 from s3es._cli.invocation import load_aggregate
 from s3es._cli.main import SUBCOMMANDS, main
 from s3es._ops.policies import notification_configuration, policies, queue_policy
+from s3es._projections.reactor import CORRELATION_ID
+from s3es._storage.s3 import S3ObjectStore
 from s3es.eventstore import StreamKeys
+from s3es.metering import RequestCounts
 from s3es.ops import bucket_policy, compact, delete
 from s3es.storage import ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.aggregates import Counter, CounterState, Increment, Incremented
 from tests.projections import AppliedIds
-from tests.test_selftest import IgnoresIfNoneMatch
+from tests.test_selftest import IgnoresIfNoneMatch, LetsTwoRacersThrough
 
 AGGREGATE = "tests.aggregates:Counter"
 #: The bucket arguments of the in-memory runs: the store replaces the bucket, the prefix counts.
@@ -520,7 +535,7 @@ class TestFailures:
     def test_no_credentials(self, embedded_s3: EmbeddedS3, monkeypatch: pytest.MonkeyPatch) -> None:
         """No AWS credentials anywhere: one line saying so, status 1."""
         self._aws(monkeypatch, credentials=False)
-        argv = ["list", "--bucket", "b", "--endpoint-url", embedded_s3.endpoint_url]
+        argv = ["list", "--bucket", "cli-b", "--endpoint-url", embedded_s3.endpoint_url]
         status, _, err = _invoke([*argv, "--region", "us-east-1"])
         assert status == 1
         assert err == "s3es list: LIST '' failed: Unable to locate credentials\n"
@@ -537,16 +552,111 @@ class TestFailures:
         assert len(err.splitlines()) == 1
 
     def test_connection_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """An endpoint nothing listens on: one line naming it, status 1."""
+        """An endpoint nothing listens on: one line naming it, status 2, after one attempt
+        (no retries before the endpoint has answered once) with a short connect timeout."""
         self._aws(monkeypatch)
+        stores = self._capture_stores(monkeypatch)
         url = f"http://127.0.0.1:{_closed_port()}"
-        argv = ["verify", "--bucket", "b", "--endpoint-url", url, "--region", "us-east-1"]
+        argv = ["verify", "--bucket", "cli-b", "--endpoint-url", url, "--region", "us-east-1"]
         status, out, err = _invoke(argv)
-        assert (status, out) == (1, "")
+        assert (status, out) == (2, "")
         assert err.startswith(
-            f"s3es verify: LIST '' failed: Could not connect to the endpoint URL: \"{url}/b?"
+            f"s3es verify: cannot connect to the endpoint {url} (is --endpoint-url right, and "
+            f'the server up?): Could not connect to the endpoint URL: "{url}/cli-b?'
         )
         assert len(err.splitlines()) == 1
+        (store,) = stores
+        assert store.requests == RequestCounts(list=1)
+        assert store.client.meta.config.connect_timeout == 3  # type: ignore[attr-defined]
+
+    def test_retries_once_the_endpoint_answered(
+        self, embedded_s3: EmbeddedS3, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Once the endpoint has answered, a connection error is retried as botocore does:
+        the fail-fast is only for an endpoint that never answered."""
+        self._aws(monkeypatch)
+        embedded_s3.create_bucket("cli-reached")
+        stores = self._capture_stores(monkeypatch)
+        argv = ["list", "--bucket", "cli-reached", "--endpoint-url", embedded_s3.endpoint_url]
+        assert _invoke([*argv, "--region", "us-east-1"])[0] == 0
+        (store,) = stores
+        handlers = store.client.meta.events
+        responses = handlers.emit(
+            "needs-retry.s3.ListObjectsV2",
+            response=None,
+            endpoint=None,
+            operation=None,
+            attempts=1,
+            caught_exception=EndpointConnectionError(endpoint_url=embedded_s3.endpoint_url),
+            request_dict={"context": {}},
+        )
+        assert any(delay is not None for _, delay in responses)
+
+    @staticmethod
+    def _capture_stores(monkeypatch: pytest.MonkeyPatch) -> list[S3ObjectStore]:
+        """The stores S3ObjectStore.connect makes from now on."""
+        stores: list[S3ObjectStore] = []
+        connect = S3ObjectStore.connect.__func__  # type: ignore[attr-defined]
+
+        def capturing(
+            cls: type[S3ObjectStore], /, *args: object, **kwargs: object
+        ) -> S3ObjectStore:
+            store: S3ObjectStore = connect(cls, *args, **kwargs)
+            stores.append(store)
+            return store
+
+        monkeypatch.setattr(S3ObjectStore, "connect", classmethod(capturing))
+        return stores
+
+    @pytest.mark.parametrize(
+        ("bucket", "rule"),
+        [
+            ("b", "3 to 63 characters"),
+            ("Not_A_Bucket", "lower-case letters, digits, dots and hyphens"),
+            ("abc-", "begins and ends with a letter or digit"),
+            ("a..b", "no two dots in a row"),
+            ("192.168.1.1", "not an IP address"),
+            ("xn--abc", "no reserved prefix"),
+        ],
+    )
+    def test_bucket_name_s3_refuses(
+        self, bucket: str, rule: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A bucket name S3 refuses is a usage error naming the bucket and the rule, before
+        any request (a refusal by S3 itself would be a botocore InvalidBucketName)."""
+        self._aws(monkeypatch)
+        stores = self._capture_stores(monkeypatch)
+        url = f"http://127.0.0.1:{_closed_port()}"
+        status, out, err = _invoke(["list", "--bucket", bucket, "--endpoint-url", url])
+        assert (status, out) == (2, "")
+        assert err.startswith(f"s3es list: error: --bucket {bucket!r} is not an S3 bucket name: ")
+        assert rule in err
+        assert len(err.splitlines()) == 1
+        assert stores == []
+
+    def test_invalid_bucket_name_from_s3(self) -> None:
+        """A name S3 refuses that s3es let through (S3's answer InvalidBucketName) is one line
+        naming the bucket, status 2."""
+        error = ClientError(
+            {
+                "Error": {
+                    "Code": "InvalidBucketName",
+                    "Message": "The specified bucket is not valid.",
+                }
+            },
+            "ListObjectsV2",
+        )
+
+        class Refusing(InMemoryObjectStore):
+            def list_prefixes(self, prefix: str) -> Any:
+                raise ObjectStoreError("LIST", prefix, "InvalidBucketName") from error
+
+        status, _, err = _invoke(["list", *_ON], Refusing())
+        assert status == 2
+        assert err == (
+            "s3es list: error: S3 refuses the bucket name 'x': The specified bucket is not "
+            "valid. (see 's3es list --help')\n"
+        )
 
     def test_broken_pipe(self) -> None:
         """A reader of stdout that went away (s3es list | head) ends it quietly, status 141."""
@@ -793,6 +903,26 @@ class TestSelfTest:
         assert lines[-2] == "bucket 'x' honours If-None-Match and If-Match: s3es can run on it"
         assert lines[-1].startswith("requests: 9 GET + 101 PUT + 4 DELETE ($")
 
+    def test_a_lost_race_fails(self) -> None:
+        """A store that refuses one writer at a time but lets racing writers both win fails,
+        naming the round; --rounds and --racers size the races."""
+        argv = ["self-test", *_ON, "--rounds", "2", "--racers", "4"]
+        status, out, _ = _invoke(argv, LetsTwoRacersThrough(InMemoryObjectStore()))
+        assert status == 1
+        assert sum(line.startswith("  ok ") for line in out.splitlines()) == 5
+        assert (
+            "  FAILED If-None-Match: of 4 PUTs racing for one key, exactly one wins: round 1: "
+            "2 of 4 racers were told they won 'p/_selftest/"
+        ) in out
+        assert "does NOT honour If-None-Match and If-Match, so s3es must not run on it" in out
+
+    @pytest.mark.parametrize("option", ["--rounds", "--racers"])
+    def test_too_few(self, option: str) -> None:
+        """--rounds 0 or --racers 1 is a usage error."""
+        status, _, err = _invoke(["self-test", *_ON, option, "1" if option == "--racers" else "0"])
+        assert status == 2
+        assert f"argument {option}: " in err
+
     def test_fails(self) -> None:
         """A store that ignores If-None-Match fails with a message naming it; exit status 1."""
         status, out, _ = _invoke(["self-test", *_ON], IgnoresIfNoneMatch(InMemoryObjectStore()))
@@ -1000,3 +1130,65 @@ class TestEncryption:
         merged = StreamKeys("p").chunk_key(StreamName("counter", "s"), 2, 1)
         head = embedded_s3.client().head_object(Bucket="cli-kms", Key=merged)
         assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key_arn)
+
+
+class TestFlow:
+    def test_counts_the_streams_holding_the_flow(self) -> None:
+        """The summary counts the streams the flow's events are in, and says how many streams
+        of which types were read to find them."""
+        store = InMemoryObjectStore()
+        handler = CommandHandler(Repository(EventStore(store, prefix="p"), Counter))
+        first = handler.handle("a", Increment(1)).recorded[0]
+        flow = {CORRELATION_ID: first.id}
+        handler.handle("a", Increment(2), metadata=flow)
+        handler.handle("b", Increment(3), metadata=flow)
+        for other in ("c", "d", "e"):
+            handler.handle(other, Increment(4))
+        status, out, _ = _invoke(["flow", first.id, "--type", "counter", *_ON], store)
+        assert status == 0
+        assert out.splitlines()[0] == (
+            f"flow {first.id!r}: 3 events in 2 streams (5 streams of counter read)"
+        )
+
+    def test_nothing_found(self) -> None:
+        """No event of the flow: the streams read are still said."""
+        store = InMemoryObjectStore()
+        _fill(store, "a", 1)
+        status, out, _ = _invoke(["flow", "nope", "--type", "counter", *_ON], store)
+        assert status == 0
+        assert out.startswith("flow 'nope': 0 events (1 stream of counter read)\nrequests: ")
+
+
+class TestStartUp:
+    def test_help_imports_no_aws_sdk(self) -> None:
+        """Building the parser, and s3es --help, import neither boto3 nor botocore: a
+        subcommand imports what it needs when it runs (checked in a fresh interpreter)."""
+        script = (
+            "import sys, contextlib, io\n"
+            "from s3es._cli.main import _parser, main\n"
+            "_parser([])\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n"
+        )
+        done = subprocess.run(  # noqa: S603 - this interpreter, this test's script
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert done.stdout == "[]\n"
+
+    def test_a_subcommand_imports_only_its_module(self) -> None:
+        """s3es list --help imports the module of list, not those of the other subcommands."""
+        script = (
+            "import sys, contextlib, io\n"
+            "from s3es._cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['list', '--help'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('s3es._cli.')))\n"
+        )
+        done = subprocess.run(  # noqa: S603 - this interpreter, this test's script
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        loaded = done.stdout.strip()
+        assert "'s3es._cli.streams'" in loaded
+        for other in ("consumers", "maintenance", "flow", "bucket"):
+            assert f"'s3es._cli.{other}'" not in loaded

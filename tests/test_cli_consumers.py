@@ -498,7 +498,7 @@ class TestFlow:
         status, out, _ = _invoke(["flow", first.id, "--type", "counter", *_ON], store)
         assert status == 0
         lines = out.splitlines()
-        assert lines[0] == f"flow {first.id!r}: 3 events in 7 streams of counter"
+        assert lines[0] == f"flow {first.id!r}: 3 events in 3 streams (7 streams of counter read)"
         assert lines[1].split() == [
             "RECORDED_AT",
             "STREAM",
@@ -536,4 +536,4 @@ class TestFlow:
         store = _filled()
         status, out, _ = _invoke(["flow", "nope", "--type", "counter", *_ON], store)
         assert status == 0
-        assert out.startswith("flow 'nope': 0 events in 3 streams of counter\nrequests: ")
+        assert out.startswith("flow 'nope': 0 events (3 streams of counter read)\nrequests: ")

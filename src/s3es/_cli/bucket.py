@@ -4,18 +4,50 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
 from s3es._cli.invocation import Invocation, bucket_and_prefix
 from s3es._ops.policies import policies
 from s3es._ops.tiering import apply_tiering_rule, tiering_rule
-from s3es._storage.s3 import S3ObjectStore
-from s3es._storage.selftest import self_test
+from s3es._storage.selftest import RACERS, ROUNDS, self_test
 from s3es.errors import S3esError
+
+
+def _at_least(least: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = least - 1
+        if number < least:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {least}, not {value!r}")
+        return number
+
+    return parse
+
+
+def self_test_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rounds",
+        type=_at_least(1),
+        default=ROUNDS,
+        metavar="N",
+        help=f"rounds of racing writers (default: {ROUNDS}); more rounds, stronger evidence",
+    )
+    parser.add_argument(
+        "--racers",
+        type=_at_least(2),
+        default=RACERS,
+        metavar="N",
+        help=f"writers racing for one key in each round (default: {RACERS})",
+    )
 
 
 def run_self_test(invocation: Invocation) -> int:
     arguments = invocation.arguments
-    report = self_test(invocation.objects, arguments.prefix)
+    report = self_test(
+        invocation.objects, arguments.prefix, racers=arguments.racers, rounds=arguments.rounds
+    )
     invocation.print(f"self-test of bucket {arguments.bucket!r}, scratch key {report.key}:")
     invocation.print(*(f"  {check}" for check in report.checks))
     invocation.print(f"  deleted {', '.join(report.deleted)}")
@@ -105,6 +137,8 @@ def run_tiering(invocation: Invocation) -> int:
     if not arguments.apply:
         invocation.print(json.dumps(tiering_rule(arguments.prefix), indent=2))
         return 0
+    from s3es._storage.s3 import S3ObjectStore  # noqa: PLC0415 - lazy: boto3 is slow to import
+
     objects = invocation.objects
     if not isinstance(objects, S3ObjectStore):
         invocation.usage_error("tiering --apply needs an S3 bucket")

@@ -78,10 +78,10 @@ def run_flow(invocation: Invocation) -> int:
             bar.close()
     steps.sort(key=lambda step: (step.recorded_at, step.stream, step.version))
     unread = f", {plural(deleted, 'deleted stream')} not read" if deleted else ""
-    invocation.print(
-        f"flow {wanted!r}: {plural(len(steps), 'event')} in "
-        f"{plural(len(streams), 'stream')} of {', '.join(types)}{unread}"
-    )
+    read = f"{plural(len(streams), 'stream')} of {', '.join(types)} read{unread}"
+    holding = len({step.stream for step in steps})
+    found = f" in {plural(holding, 'stream')}" if steps else ""
+    invocation.print(f"flow {wanted!r}: {plural(len(steps), 'event')}{found} ({read})")
     if steps:
         header = ["RECORDED_AT", "STREAM", "VERSION", "TYPE", "ID", "CAUSATION_ID"]
         rows = [

@@ -1,12 +1,14 @@
 """The ``s3es`` command: operations on the streams of a bucket.
 
 Each subcommand is a :class:`~s3es._cli.invocation.Subcommand` in :data:`SUBCOMMANDS`: its
-help, a function adding its own arguments, and a handler (in :mod:`s3es._cli.streams`,
-:mod:`~s3es._cli.maintenance`, :mod:`~s3es._cli.bucket`, :mod:`~s3es._cli.projection`,
-:mod:`~s3es._cli.reactor` or :mod:`~s3es._cli.flow`) that
-gets an :class:`~s3es._cli.invocation.Invocation` and returns the exit status. Adding a
-subcommand is adding an entry there. This module parses the command line, sets up logging and
-turns every failure into one line and an exit status (see :func:`main`).
+help, and the names of a function adding its own arguments and of a handler (in
+:mod:`s3es._cli.streams`, :mod:`~s3es._cli.maintenance`, :mod:`~s3es._cli.bucket`,
+:mod:`~s3es._cli.projection`, :mod:`~s3es._cli.reactor` or :mod:`~s3es._cli.flow`) that gets
+an :class:`~s3es._cli.invocation.Invocation` and returns the exit status. Adding a subcommand
+is adding an entry there. Only the module of the subcommand that runs is imported, and the AWS
+SDK only once a bucket is used: ``s3es --help`` imports neither. This module parses the
+command line, sets up logging and turns every failure into one line and an exit status (see
+:func:`main`).
 """
 
 from __future__ import annotations
@@ -17,24 +19,16 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 from urllib.parse import urlsplit
 
 from s3es import __version__
 from s3es._base.logging import log_to_stderr
-from s3es._cli.bucket import (
-    policy_arguments,
-    run_policy,
-    run_self_test,
-    run_tiering,
-    tiering_arguments,
-)
-from s3es._cli.flow import flow_arguments, run_flow
+from s3es._cli import invocation as _invocation
 from s3es._cli.invocation import (
     BROKEN_PIPE,
     INTERRUPTED,
     PROBLEM,
-    PROBLEMS,
     USAGE_ERROR,
     Invocation,
     Subcommand,
@@ -42,26 +36,11 @@ from s3es._cli.invocation import (
     bucket_and_prefix,
     described,
     from_environment,
+    refused_bucket_name,
 )
-from s3es._cli.maintenance import (
-    compact_arguments,
-    delete_arguments,
-    erase_arguments,
-    run_compact,
-    run_delete,
-    run_erase,
-)
-from s3es._cli.projection import projection_arguments, run_projection
-from s3es._cli.reactor import reactor_arguments, run_reactor
-from s3es._cli.streams import (
-    list_arguments,
-    run_list,
-    run_show,
-    run_verify,
-    show_arguments,
-    verify_arguments,
-)
-from s3es._storage.port import ObjectStore
+
+if TYPE_CHECKING:
+    from s3es._storage.port import ObjectStore
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -107,7 +86,24 @@ def _bucket_arguments() -> _Parser:
     return bucket
 
 
-def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word that is not an option.
+
+    The top-level parser's only options (--help, --version) take no value, so that word is the
+    subcommand, if it is one.
+    """
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _parser(
+    argv: Sequence[str],
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser of ``s3es``, and of each subcommand.
+
+    Only the subcommand ``argv`` names gets its own arguments (importing the module that
+    defines them): the others are parsed only for ``s3es --help``, which lists their help.
+    """
+    chosen = _chosen(argv)
     bucket = _bucket_arguments()
     parser: argparse.ArgumentParser = _Parser(
         prog="s3es",
@@ -125,7 +121,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
             description=textwrap.dedent(command.description).strip(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        command.arguments(sub)
+        if command.name == chosen:
+            command.add_arguments(sub)
         parsers[command.name] = sub
     return parser, parsers
 
@@ -142,11 +139,13 @@ def main(
 
     ``out``, ``err`` and ``stdin`` default to the process's. Every failure is one line on
     ``err`` and a status: 2 for a wrong command line (argparse's errors, an ``--aggregate`` or
-    ``--projection`` that cannot be loaded, an endpoint URL without a scheme, a command that
-    would write without ``--yes`` and no terminal to ask on), 1 for :data:`PROBLEMS`: s3es's
-    errors (a corrupt chunk, a deleted stream...), ValueError (what a damaged chunk's content
-    raises where s3es does not know it yet), and the AWS SDK's errors (no credentials, no such
-    bucket, connection refused). Other exceptions (AttributeError, TypeError, KeyError...)
+    ``--projection`` that cannot be loaded, an endpoint URL without a scheme, an endpoint that
+    never answered (connection refused, after one attempt), a bucket name S3 refuses, a
+    command that would write without ``--yes`` and no terminal to ask on), 1 for
+    :data:`~s3es._cli.invocation.PROBLEMS`: s3es's errors (a corrupt chunk, a deleted
+    stream...), ValueError (what a damaged chunk's content raises where s3es does not know it
+    yet), and the AWS SDK's errors (no credentials, no such bucket, a connection lost after
+    the endpoint answered). Other exceptions (AttributeError, TypeError, KeyError...)
     are bugs, in s3es or in the operator's aggregate, and are let through with their
     traceback: one line would hide where they are, and the traceback is what a report needs.
     ``--help`` and ``--version`` exit (SystemExit 0) as argparse does.
@@ -154,8 +153,10 @@ def main(
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     stdin = sys.stdin if stdin is None else stdin
-    parser, parsers = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser, parsers = _parser(argv)
     name = "s3es"
+    invocation: Invocation | None = None
     try:
         arguments = parser.parse_args(argv)
         command = next(c for c in SUBCOMMANDS if c.name == arguments.command)
@@ -166,13 +167,10 @@ def main(
         invocation = Invocation(sub, arguments, out=out, err=err, stdin=stdin, store=store)
         verbose = getattr(arguments, "verbose", False)
         with log_to_stderr(logging.INFO if verbose else logging.WARNING, stream=err):
-            return command.run(invocation)
+            return command.handler()(invocation)
     except UsageError as error:
         print(error, file=err)
         return USAGE_ERROR
-    except PROBLEMS as error:
-        print(f"{name}: {described(error)}", file=err)
-        return PROBLEM
     except KeyboardInterrupt:
         print(f"\n{name}: interrupted", file=err)
         return INTERRUPTED
@@ -181,6 +179,33 @@ def main(
             # Python would report the failed flush of stdout at exit; point it at nothing.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
+    except Exception as error:
+        # PROBLEMS is looked up only now: it imports botocore, which --help does not need.
+        if not isinstance(error, _invocation.PROBLEMS):
+            raise
+        return _problem(name, error, invocation, err)
+
+
+def _problem(name: str, error: BaseException, invocation: Invocation | None, err: TextIO) -> int:
+    """Print ``error`` as one line; return the exit status.
+
+    2 if the endpoint never answered (a wrong --endpoint-url, a server that is not up) or S3
+    refused the bucket's name, which the command line can fix; 1 otherwise.
+    """
+    if invocation is not None and invocation.unreachable(error):
+        print(
+            f"{name}: cannot connect to the endpoint {invocation.endpoint} (is --endpoint-url "
+            f"right, and the server up?): {_invocation.one_line(error.__cause__ or error)}",
+            file=err,
+        )
+        return USAGE_ERROR
+    refused = refused_bucket_name(error)
+    if refused is not None and invocation is not None:
+        bucket = invocation.arguments.bucket
+        print(UsageError(name, f"S3 refuses the bucket name {bucket!r}: {refused}"), file=err)
+        return USAGE_ERROR
+    print(f"{name}: {described(error)}", file=err)
+    return PROBLEM
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -195,8 +220,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         a tab and the stream's latest version, which costs 1 LIST + 1 GET more per stream.
         The ids go to stdout, one a line, for pipes; the requests line goes to stderr.
         """,
-        run_list,
-        list_arguments,
+        "s3es._cli.streams:run_list",
+        "s3es._cli.streams:list_arguments",
     ),
     Subcommand(
         "show",
@@ -210,8 +235,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         ones a full read follows are flagged "read". Exit status 1 if the stream has no
         chunk, or if a chunk cannot be read.
         """,
-        run_show,
-        show_arguments,
+        "s3es._cli.streams:run_show",
+        "s3es._cli.streams:show_arguments",
     ),
     Subcommand(
         "verify",
@@ -228,8 +253,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         progress bar is drawn on stderr when it is a terminal. Writes nothing. Exit status 1
         if anything is wrong.
         """,
-        run_verify,
-        verify_arguments,
+        "s3es._cli.streams:run_verify",
+        "s3es._cli.streams:verify_arguments",
     ),
     Subcommand(
         "self-test",
@@ -243,7 +268,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         bucket that passes). Exit status 1 if the bucket fails a check: s3es must not run on
         it, as concurrent appends would overwrite each other.
         """,
-        run_self_test,
+        "s3es._cli.bucket:run_self_test",
+        "s3es._cli.bucket:self_test_arguments",
     ),
     Subcommand(
         "policy",
@@ -257,8 +283,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         of S3 event notifications (docs/change-feeds.md). Sends no request. See
         docs/security.md.
         """,
-        run_policy,
-        policy_arguments,
+        "s3es._cli.bucket:run_policy",
+        "s3es._cli.bucket:policy_arguments",
         on_bucket=False,
     ),
     Subcommand(
@@ -292,8 +318,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         is a terminal. Exit status 1 if a shard's lease is held by another process (named) or
         a chunk cannot be read. See docs/projections.md and docs/operations.md.
         """,
-        run_projection,
-        projection_arguments,
+        "s3es._cli.projection:run_projection",
+        "s3es._cli.projection:projection_arguments",
     ),
     Subcommand(
         "reactor",
@@ -314,8 +340,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         --yes is needed). retry and skip need the --shards the reactor runs with. Exit status
         1 if a shard's lease is held elsewhere, or no such event is parked.
         """,
-        run_reactor,
-        reactor_arguments,
+        "s3es._cli.reactor:run_reactor",
+        "s3es._cli.reactor:reactor_arguments",
     ),
     Subcommand(
         "flow",
@@ -329,8 +355,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         show` of every stream would cost). A progress bar on stderr when it is a terminal.
         Exit status 1 if a stream cannot be read.
         """,
-        run_flow,
-        flow_arguments,
+        "s3es._cli.flow:run_flow",
+        "s3es._cli.flow:flow_arguments",
     ),
     Subcommand(
         "compact",
@@ -343,8 +369,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         needed); --dry-run prints each stream's version and chunk count and writes nothing.
         With --all, a progress bar on stderr (a line every 10 s when it is not a terminal).
         """,
-        run_compact,
-        compact_arguments,
+        "s3es._cli.maintenance:run_compact",
+        "s3es._cli.maintenance:compact_arguments",
     ),
     Subcommand(
         "delete",
@@ -356,8 +382,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         without a terminal, --yes is needed); --dry-run prints each stream's version and
         chunk count and writes nothing.
         """,
-        run_delete,
-        delete_arguments,
+        "s3es._cli.maintenance:run_delete",
+        "s3es._cli.maintenance:delete_arguments",
     ),
     Subcommand(
         "erase",
@@ -372,8 +398,26 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         a terminal, --yes is needed); --dry-run prints each stream's version and chunk count
         and writes nothing.
         """,
-        run_erase,
-        erase_arguments,
+        "s3es._cli.maintenance:run_erase",
+        "s3es._cli.maintenance:erase_arguments",
+    ),
+    Subcommand(
+        "repair",
+        "store the fences an erasure cut short left missing, so the streams read through them",
+        """
+        An erasure sends a round of fences (versions with no event) at once; if a lower
+        fence's PUT failed, or the erasure stopped between two, its version stays missing
+        below the higher fences: reads end below it (nothing is lost: the fences hold no
+        event) and `s3es verify` names it. For each stream named (or --all of the
+        aggregate's type), store that missing fence (put-if-absent; a writer may fill the
+        version first, which mends it too), from the lowest version up: 1 LIST per 1,000
+        chunks, 1 GET per chunk read, 1 PUT per version missing. Other damage is left as it
+        is. Asks first on a terminal (--yes does not; without a terminal, --yes is needed);
+        --dry-run names the missing versions and writes nothing. Exit status 1 if a stream
+        cannot be read.
+        """,
+        "s3es._cli.maintenance:run_repair",
+        "s3es._cli.maintenance:repair_arguments",
     ),
     Subcommand(
         "tiering",
@@ -383,7 +427,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         S3 Intelligent-Tiering; with --apply, put it into the bucket's lifecycle
         configuration (other rules are kept; safe to run again).
         """,
-        run_tiering,
-        tiering_arguments,
+        "s3es._cli.bucket:run_tiering",
+        "s3es._cli.bucket:tiering_arguments",
     ),
 )
