@@ -225,3 +225,30 @@ def _kinds(store: InMemoryObjectStore, repository: Repository[Any, Any, Any]) ->
         kind = "chunk" if not chunk.deleted else "tombstone" if where.version == top else "fence"
         kinds[where.version] = kind
     return kinds
+
+
+class TestFencesAboveTheTombstone:
+    def test_an_erasure_fence_above_the_tombstone(self) -> None:
+        """An erasure's round can store a fence above the tombstone a deletion stored at the
+        round's lower version (the erasure then raises StreamDeleted). The stream reads as
+        deleted; a deletion run again finds that tombstone, not a new one above the fence, and
+        turns the fence into a tombstone too, so nothing but tombstones is left."""
+        store = InMemoryObjectStore()
+        events = EventStore(store)
+        repository = Repository(events, Counter)
+        handler = CommandHandler(repository)
+        handler.handle("c-1", Increment(1))
+        stream = repository.stream("c-1")
+        events.commit(
+            Chunk(stream, 2, 0, 1, "deletion", (), None, deleted=True),
+        )
+        events.commit(Chunk(stream, 3, 0, 2, "erasure", (), None, rebased=True))
+        with pytest.raises(StreamDeleted):
+            repository.load("c-1")
+        again = delete(repository, "c-1")
+        assert again.version == 2
+        for key in store.list_keys(events.keys.stream_prefix(stream)):
+            found = events.read(events.keys.parse(stream, key))
+            assert found is not None
+            assert found[0].deleted, key
+        assert verify_stream(events, stream).ok

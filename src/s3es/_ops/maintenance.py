@@ -20,7 +20,7 @@ from s3es._domain.aggregate import E
 from s3es._domain.repository import Loaded, Repository
 from s3es._eventstore.chain import newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import Chunk, Snapshot
-from s3es._eventstore.links import BreakReason, ChainBreak, version_below
+from s3es._eventstore.links import BreakReason, ChainBreak, is_fence, version_below
 from s3es._eventstore.store import EventStore, StreamConflict
 from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
@@ -415,6 +415,10 @@ def _bury(event_store: EventStore, stream: StreamName) -> Chunk | None:
     latest = event_store.latest(stream)
     if latest is None or latest.deleted:
         return latest
+    if is_fence(latest):
+        buried = _tombstone_below_fences(event_store, latest)
+        if buried is not None:
+            return buried
     deletion_id = event_store.new_id()
     stored, window = latest.version, 1
     log = _log.bind(stream=str(stream))
@@ -439,6 +443,28 @@ def _bury(event_store: EventStore, stream: StreamName) -> Chunk | None:
         log.debug("tombstones_lost", round=round_, stored=stored, next_window=window)
     assert lost is not None  # noqa: S101 - every round that did not return lost
     raise RetriesExhausted(stream, _DELETE_ROUNDS, lost)
+
+
+def _tombstone_below_fences(event_store: EventStore, fence: Chunk) -> Chunk | None:
+    """The tombstone below the erasure's fences at the top of the stream, if there is one.
+
+    An erasure's round sends fences at once, blind: a deletion's tombstone can take its lower
+    version and a fence the one above. The stream reads as deleted (a read walking down from
+    the fence meets the tombstone); the walk down the fences of one round (64 at most) finds
+    it. None if the stream is not deleted.
+    """
+    stream = fence.stream
+    try:
+        for _ in event_store.chunks(
+            stream, after_version=max(0, fence.version - 2 * _MAX_TOMBSTONES)
+        ):
+            return None  # a chunk: the stream reads, it is not deleted
+    except StreamDeleted as gone:
+        key = event_store.keys.chunk_key(stream, gone.version)
+        found = event_store.read(ChunkKey(stream, gone.version, FIRST_CHUNK, key))
+        if found is not None and found[0].deleted:
+            return found[0]
+    return None
 
 
 def _try_commit(event_store: EventStore, chunk: Chunk) -> StreamConflict | None:
@@ -557,13 +583,17 @@ def _erase_below(event_store: EventStore, merged: Chunk) -> int:
 def _sweep(event_store: EventStore, tombstone: Chunk) -> int:
     """Fence every version below ``tombstone``; return how many chunks lost their content.
 
-    Chunk 0 of each version becomes a fence (a tombstone of that version, same key); a
+    And every one above it: only an erasure's fences, sent blind, can be there. Chunk 0 of
+    each version becomes a fence (a tombstone of that version, same key); a
     version without a chunk 0 gets one, put-if-absent; every other chunk is deleted. A
     fence is replaced only if the chunk read is not one already, conditionally on its ETag
     (a chunk that changed meanwhile is read again). Safe to re-run.
     """
     stream = tombstone.stream
-    below = [where for where in event_store.listing(stream) if where.version < tombstone.version]
+    listed = list(event_store.listing(stream))
+    below = [where for where in listed if where.version < tombstone.version]
+    # An erasure's fences stored blind above the tombstone (see _tombstone_below_fences).
+    below += [where for where in listed if where.version > tombstone.version]
     first = {where.version: where for where in below if where.number == FIRST_CHUNK}
     holes = [
         ChunkKey(stream, version, FIRST_CHUNK, event_store.keys.chunk_key(stream, version))
