@@ -22,6 +22,14 @@ What holds after every step, for the generation readers see (proved in ``check_l
 - a deleted stream's document and shared list are gone, and its position is past its last
   event, in a generation where a pass of its shard that began after the deletion completed.
 
+Readers read across passes, rebuilds and switches: an iteration of ``documents()`` begun
+(one document read), left while other steps run, then finished; and ``get``, ``get_many`` and
+``documents()`` whose generation a pass or a rebuild switches between their read of the live
+generation and their read of the documents. A completed read is one generation whole: every
+document a whole read held when it began (of a stream not deleted since) is there, holding at
+least what it held then, and each is a prefix of its stream's events; or it raises
+GenerationChanged (only an iteration that had given documents before the switch may).
+
 At the end, once every lease expired, a new projector of every shard runs full-scan passes
 until nothing is new: every document then holds every acknowledged event, every deleted
 stream is gone, and every position is its stream's version.
@@ -53,7 +61,7 @@ from s3es import (
     Repository,
     StreamName,
 )
-from s3es.errors import LeaseHeld, StreamDeleted
+from s3es.errors import GenerationChanged, LeaseHeld, StreamDeleted
 from s3es.ops import compact, delete
 from s3es.projections import (
     DocumentPass,
@@ -204,6 +212,37 @@ class _Slot:
     store: _Pausable
 
 
+@attrs.define
+class _Reading:
+    """An iteration of ``documents()`` under way: what it gave so far, and what a whole read
+    held (and which streams were deleted) when it began."""
+
+    iteration: Iterator[tuple[str, Applied]]
+    read: dict[str, Applied]
+    before: dict[str, Applied]
+    deleted: set[str]
+
+
+class _Hooked:
+    """A reader's store that runs ``hook`` once, right after the reader's first read of the
+    generations record: the live generation may change under the read."""
+
+    def __init__(self, store: ReadModelStore, hook: Callable[[], object]) -> None:
+        self.store = store
+        self.atomic = store.atomic
+        self.hook: Callable[[], object] | None = hook
+
+    def generations(self, projection: str) -> Generations:
+        record = self.store.generations(projection)
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        return record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
 class DocumentProjectionHistory(RuleBasedStateMachine):
     """An event store, writers, a read-model store, and two projector slots."""
 
@@ -240,6 +279,7 @@ class DocumentProjectionHistory(RuleBasedStateMachine):
         #: generation number -> streams whose deletion a completed pass applied to it.
         self.forgotten: dict[int, set[str]] = {}
         self.live_seen: int | None = None
+        self.reading: _Reading | None = None
         self.slots = [
             self._slot(None if shards == 1 or held is None else (held,)) for held in holdings
         ]
@@ -418,6 +458,83 @@ class DocumentProjectionHistory(RuleBasedStateMachine):
             delete(self.repository, stream)
             self.deleted.add(stream)
             self.handler.cache.discard(stream)
+
+    # Readers --------------------------------------------------------------------------------
+
+    def _whole_read(self) -> dict[str, Applied]:
+        return dict(DocumentReader(self.reader_store, Ledger).documents())
+
+    @precondition(lambda self: getattr(self, "reading", 0) is None)
+    @rule()
+    def start_reading(self) -> None:
+        """A reader begins iterating the live generation's documents: it reads one, then
+        waits while other steps run."""
+        before = self._whole_read()
+        iteration = DocumentReader(self.reader_store, Ledger).documents()
+        first = next(iteration, None)
+        if first is not None:
+            self.reading = _Reading(iteration, dict([first]), before, set(self.deleted))
+
+    @precondition(lambda self: getattr(self, "reading", None) is not None)
+    @rule()
+    def finish_reading(self) -> None:
+        """The reader finishes its iteration: the generation it began on, whole (as it was
+        then, or later), or GenerationChanged."""
+        reading, self.reading = self.reading, None
+        assert reading is not None
+        try:
+            reading.read.update(reading.iteration)
+        except GenerationChanged:
+            event("reader: generation changed under an iteration")
+            return
+        self._check_read(reading.before, reading.read)
+
+    @rule(
+        slot=st.sampled_from([0, 1]),
+        rebuild=st.booleans(),
+        how=st.sampled_from(["get", "get_many", "documents"]),
+        key=st.sampled_from((*STREAMS, SHARED)),
+    )
+    def read_overtaken(self, slot: int, *, rebuild: bool, how: str, key: str) -> None:
+        """A reader reads which generation is live; a slot's projector runs a pass or a
+        rebuild (which may switch it and drop the one read); then the reader reads documents.
+        It must give one generation whole, reading again by itself if it was switched."""
+        before = self._whole_read()
+        store = _Hooked(
+            self.reader_store, lambda: self._run(self.slots[slot].projector, rebuild=rebuild)
+        )
+        reader = DocumentReader(store, Ledger)
+        if how == "get":
+            document = reader.get(key)
+            read = {} if document is None else {key: document}
+            before = {k: d for k, d in before.items() if k == key}
+        elif how == "get_many":
+            read = reader.get_many([*STREAMS, SHARED])
+        else:
+            read = dict(reader.documents())
+        event(f"reader overtaken: {how}")
+        self._check_read(before, read)
+
+    def _check_read(self, before: dict[str, Applied], read: dict[str, Applied]) -> None:
+        """``read`` holds every document of ``before`` whose stream was not deleted, each with
+        at least what it held there; every document a prefix of its stream's events."""
+        every = {s: [i for _, batch in v for i in batch] for s, v in self.acknowledged.items()}
+        for key, document in read.items():
+            assert document.key == key
+            if key != SHARED:
+                assert document.ids == every[key][: len(document.ids)], (key, document)
+            for name, ids in document.by_stream.items():
+                stream = name.removeprefix("counter/")
+                assert ids == every[stream][: len(ids)], (key, name, ids)
+        for key, document in before.items():
+            live = [n for n in document.by_stream if n.removeprefix("counter/") not in self.deleted]
+            if key in self.deleted or (key == SHARED and not live):
+                continue  # a rebuild does not make it again (nor a shared one only they wrote)
+            assert key in read, ("a document is missing from a read", key, sorted(read))
+            assert len(read[key].ids) >= len(document.ids), (key, document, read[key])
+            for name, ids in document.by_stream.items():
+                if name.removeprefix("counter/") not in self.deleted:
+                    assert len(read[key].by_stream.get(name, [])) >= len(ids), (key, name)
 
     # Invariants -----------------------------------------------------------------------------
 
