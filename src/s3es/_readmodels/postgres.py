@@ -97,7 +97,8 @@ class PostgresReadModelStore(SQLReadModelStore):
             import psycopg  # noqa: PLC0415 - the postgres extra, only for this store
         except ImportError as error:
             raise ImportError(
-                "PostgresReadModelStore needs psycopg 3: pip install 's3es[postgres]'"
+                "PostgresReadModelStore needs psycopg 3, in s3es's postgres extra: "
+                "pip install -e '.[postgres]' in the clone of s3es (see its README)"
             ) from error
         super().__init__(_name(conninfo))
         self._psycopg = psycopg

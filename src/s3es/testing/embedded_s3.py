@@ -34,7 +34,8 @@ try:
     from moto.server import ThreadedMotoServer
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "s3es.testing.embedded_s3 needs moto's server: pip install 's3es[testing]'"
+        "s3es.testing.embedded_s3 needs moto's server, in s3es's testing extra: "
+        "pip install -e '.[testing]' in the clone of s3es (see its README)"
     ) from error
 
 REGION = "us-east-1"

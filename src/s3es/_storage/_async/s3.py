@@ -41,7 +41,8 @@ try:
     from aiobotocore.session import AioSession, get_session
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "s3es's aiobotocore adapter needs aiobotocore: pip install 's3es[async]'"
+        "s3es's aiobotocore adapter needs aiobotocore, in s3es's async extra: "
+        "pip install -e '.[async]' in the clone of s3es (see its README)"
     ) from error
 
 if TYPE_CHECKING:
