@@ -53,6 +53,17 @@ class Kind(enum.Enum):
     DELETE = "delete"
     #: A command by a writer process, SIGKILLed while the answer to its PUT is held.
     KILL = "kill"
+    #: ``s3es.ops.erase`` of the stream; with a ``cut``, a writer takes its first fence's
+    #: version, so that its second round sends two fences at once (see :data:`CUTS`).
+    ERASE = "erase"
+    #: A rebuild of the document projection while a reader iterates it and gets documents.
+    REBUILD = "rebuild"
+
+
+#: How an erasure's second round goes: two fences at once, the higher stored first; then the
+#: lower one's PUT fails ("fault"), the erasure's process dies before it ("kill"), or it is
+#: sent ("round"). "" is an erasure with no racer (one round unless a writer races it).
+CUTS = ("", "round", "fault", "kill")
 
 
 @attrs.frozen
@@ -64,11 +75,17 @@ class Step:
     writer: int = 0
     amount: int = 0
     #: The command's tag, stored in its events' metadata (``command``): unique in the plan.
+    #: An erasure's with a ``cut``: its racer's command.
     tag: str = ""
+    #: An erasure's: how its second fence round goes (see :data:`CUTS`).
+    cut: str = ""
 
     def __str__(self) -> str:
         if self.kind in {Kind.COMMAND, Kind.KILL}:
             return f"{self.kind.value}(s{self.stream}, w{self.writer}, +{self.amount}, {self.tag})"
+        if self.kind is Kind.ERASE and self.cut:
+            racer = f"w{self.writer}, +{self.amount}, {self.tag}"
+            return f"erase(s{self.stream}, {self.cut}, racer {racer})"
         if self.kind in {Kind.COMPACT, Kind.DELETE}:
             return f"{self.kind.value}(s{self.stream})"
         return str(self.kind.value)
@@ -138,7 +155,8 @@ def _rule(rng: random.Random, streams: int) -> Rule:
 def draw(seed: int, *, kill_every: int = 8) -> Plan:
     """The plan of ``seed``: 1-3 streams, 0-5 rules, 1-3 lanes of 2-6 steps.
 
-    Commands make most steps; projector passes, compactions and deletions come between them;
+    Commands make most steps; projector passes, compactions, deletions, erasures (their fence
+    rounds cut short at times) and rebuilds with readers come between them;
     one plan in about ``kill_every`` has a writer process killed (0: never).
     """
     rng = random.Random(seed)
@@ -150,6 +168,8 @@ def draw(seed: int, *, kill_every: int = 8) -> Plan:
         + [Kind.PROJECT_FEED] * 2
         + [Kind.COMPACT] * 2
         + [Kind.DELETE]
+        + [Kind.ERASE] * 2
+        + [Kind.REBUILD]
     )
     tags = iter(range(1000))
     lanes: list[list[Step]] = []
@@ -161,6 +181,11 @@ def draw(seed: int, *, kill_every: int = 8) -> Plan:
             if kind is Kind.COMMAND:
                 writer, amount = rng.randrange(WRITERS), rng.randint(1, 9)
                 lane.append(Step(kind, stream, writer, amount, f"c{next(tags)}"))
+            elif kind is Kind.ERASE:
+                cut = rng.choice(CUTS)
+                writer, amount = rng.randrange(WRITERS), rng.randint(1, 9)
+                tag = f"r{next(tags)}" if cut else ""
+                lane.append(Step(kind, stream, writer, amount if cut else 0, tag, cut))
             else:
                 lane.append(Step(kind, stream))
         lanes.append(lane)

@@ -35,10 +35,14 @@ from s3es import (
     StreamDeleted,
 )
 from s3es.errors import AppendOutcomeUnknown, LeaseHeld
-from s3es.eventstore import StreamName
-from s3es.ops import compact, delete
+from s3es.eventstore import StreamKeys, StreamName
+from s3es.ops import compact, delete, erase, repair, verify_stream
+from s3es.projections import DocumentProjector, DocumentReader
+from s3es.readmodels import S3ReadModelStore
+from s3es.storage import ForwardingObjectStore, ObjectStore
 from s3es.testing import EmbeddedS3, Fault, FaultProxy, Rule, Seen
 from tests.aggregates import FAST_RETRY, Counter, CounterState, Increment
+from tests.consumers_cli_fixtures import CounterIds, Ids
 from tests.projections import AppliedIds
 from tests.soak.plan import STREAM_TYPE, WRITERS, Kind, Plan, Step
 
@@ -111,6 +115,20 @@ class Outcome:
     model: tuple[dict[str, list[str]], dict[str, int]] | None = None
 
 
+@attrs.frozen
+class ReaderRead:
+    """One whole read of the document model by a reader beside a rebuild: what it gave.
+
+    ``known`` holds the keys the reader's earlier reads gave: a document never leaves the
+    model unless its stream is deleted, so a read without one of them is short.
+    """
+
+    documents: dict[str, list[str]]
+    known: frozenset[str]
+    #: Keys of ``known`` that ``get`` answered None for, after the read.
+    missed: tuple[str, ...] = ()
+
+
 @attrs.define
 class Totals:
     """What the schedules tried came to, for the table."""
@@ -119,12 +137,15 @@ class Totals:
     outcomes: collections.Counter[tuple[str, str]] = attrs.field(factory=collections.Counter)
     #: Requests faulted, by (operation, fault).
     faults: collections.Counter[tuple[str, str]] = attrs.field(factory=collections.Counter)
+    #: Readers' reads, short reads, erasure rounds cut, repairs...
+    counts: collections.Counter[str] = attrs.field(factory=collections.Counter)
     failures: list[str] = attrs.field(factory=list)
 
     def table(self) -> str:
-        """The outcome counts by step kind, and the faults fired, as a Markdown table."""
+        """The outcome counts by step kind, the checks' counts, the faults fired, as a table."""
         rows = [("step", "outcome", "count"), ("---", "---", "---:")]
         rows += [(kind, label, f"{n:,}") for (kind, label), n in sorted(self.outcomes.items())]
+        rows += [("checked", name, f"{n:,}") for name, n in sorted(self.counts.items())]
         rows += [
             ("request faulted", f"{operation} {fault}", f"{n:,}")
             for (operation, fault), n in sorted(self.faults.items())
@@ -144,6 +165,68 @@ class SoakFailure(AssertionError):  # noqa: N818 - reads as what happened
 
 def _label(error: BaseException) -> str:
     return type(error).__name__
+
+
+class Killed(BaseException):
+    """The erasure's process dying between two fences: raised past every ``except Exception``."""
+
+
+def _unchanged(event: Any) -> Any:
+    """The soak's redaction: every event as it is (the amounts are what the checks add up)."""
+    return event
+
+
+class _CutRound(ForwardingObjectStore):
+    """An erasure's store that cuts its second fence round short, as :data:`CUTS` says.
+
+    The erasure's first chunk-0 PUT of the stream is its first fence: ``racer`` (a writer's
+    command) runs before it, takes that version, and so the second round sends fences at the
+    next two versions at once. The higher is passed on first; then the lower one's PUT fails
+    ("fault": an ObjectStoreError, as a lost connection) or the process dies ("kill": Killed)
+    instead of being sent, or is sent ("round").
+    """
+
+    def __init__(
+        self,
+        inner: ObjectStore,
+        keys: StreamKeys,
+        stream: StreamName,
+        cut: str,
+        racer: Callable[[], None],
+    ) -> None:
+        super().__init__(inner)
+        self.keys, self.stream, self.cut, self.racer = keys, stream, cut, racer
+        self.prefix = keys.stream_prefix(stream)
+        self.first: int | None = None
+        self.higher_sent = threading.Event()
+        self.lock = threading.Lock()
+        #: Whether the lower fence's PUT was cut (failed, or the process died before it).
+        self.fired = False
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        if not key.startswith(self.prefix) or self.keys.parse(self.stream, key).number != 0:
+            return super().put_if_absent(key, body)  # the merged chunk, a feed entry
+        version = self.keys.parse(self.stream, key).version
+        with self.lock:
+            first = self.first is None
+            if first:
+                self.first = version
+        if first:
+            self.racer()
+            return super().put_if_absent(key, body)
+        assert self.first is not None
+        if version == self.first + 2:
+            try:
+                return super().put_if_absent(key, body)
+            finally:
+                self.higher_sent.set()
+        if version == self.first + 1 and self.cut in {"fault", "kill"}:
+            self.higher_sent.wait(timeout=KILL_WAIT)
+            self.fired = True
+            if self.cut == "kill":
+                raise Killed
+            raise ObjectStoreError("PUT", key, "connection reset (the soak's cut fence round)")
+        return super().put_if_absent(key, body)
 
 
 class _Schedule:
@@ -170,10 +253,23 @@ class _Schedule:
         self.follower = Projector(
             self.events, FeedAppliedIds, owner="follower", feed=True, read_concurrency=1
         )
+        self.documents = DocumentProjector(
+            self.events, CounterIds, S3ReadModelStore(self.store, self.prefix), owner="rebuilder"
+        )
+        self.reader = DocumentReader(S3ReadModelStore(self.store, self.prefix), CounterIds)
         # A projector runs one pass at a time, as in a process of its own; lanes that both
         # project take turns on it (each projection has one projector: its lease is not raced).
-        self.projecting = {id(self.scanner): threading.Lock(), id(self.follower): threading.Lock()}
+        self.projecting = {
+            id(projector): threading.Lock()
+            for projector in (self.scanner, self.follower, self.documents)
+        }
         self.stream_ids = plan.stream_ids()
+        #: Outcomes of commands run inside another step (an erasure's racer), and the lock.
+        self.extra: list[Outcome] = []
+        self.lock = threading.Lock()
+        #: Readers' whole reads, and the counts of reads that raised, by error.
+        self.reads: list[ReaderRead] = []
+        self.counts: collections.Counter[str] = collections.Counter()
 
     def run(self) -> tuple[list[Outcome], list[Seen]]:
         """Arm the proxy, run the lanes side by side, disarm; what each step came to."""
@@ -195,7 +291,7 @@ class _Schedule:
                 thread.join()
         finally:
             seen = self.env.proxy.disarm()
-        return outcomes, seen
+        return outcomes + self.extra, seen
 
     def step(self, step: Step) -> Outcome:
         """Run one step; its outcome. Only a bug (an error s3es should not raise) is kept raw."""
@@ -226,6 +322,10 @@ class _Schedule:
         if step.kind is Kind.DELETE:
             deletion = delete(self.maintenance, stream_id)
             return {"label": "deleted" if deletion.version else "no stream", "result": deletion}
+        if step.kind is Kind.ERASE:
+            return self.erase(step, stream_id)
+        if step.kind is Kind.REBUILD:
+            return self.rebuild()
         projector = self.scanner if step.kind is Kind.PROJECT else self.follower
         with self.projecting[id(projector)]:
             run = projector.catch_up(full_scan=None if step.kind is Kind.PROJECT else False)
@@ -236,6 +336,72 @@ class _Schedule:
             "result": run,
             "model": (ids, dict(model.checkpoints)),
         }
+
+    def erase(self, step: Step, stream_id: str) -> dict[str, Any]:
+        """Erase the stream; with a cut, a racer takes the first fence and round 2 is cut."""
+        stream = StreamName(STREAM_TYPE, stream_id)
+        racer_step = Step(Kind.COMMAND, step.stream, step.writer, step.amount, step.tag)
+
+        def racer() -> None:
+            if not step.cut:
+                return
+            outcome = self.step(racer_step)
+            with self.lock:
+                self.extra.append(outcome)
+
+        cut = _CutRound(self.store, self.events.keys, stream, step.cut, racer)
+        erasing = Repository(EventStore(cut, prefix=self.prefix, feed=True), Counter)
+        try:
+            erasure = erase(erasing, stream_id, _unchanged)
+        except Killed:
+            return {"label": "killed between fences"}
+        except ObjectStoreError as error:
+            if not cut.fired:
+                raise
+            return {"label": "fence PUT failed", "error": error}
+        label = "erased" if erasure.key else "run again"
+        if cut.first is not None and erasure.fence > cut.first:
+            label += ", fenced in a later round"
+        return {"label": label, "result": erasure}
+
+    def rebuild(self) -> dict[str, Any]:
+        """Rebuild the document projection while a reader reads it, whole, again and again."""
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def read() -> None:
+            known: frozenset[str] = frozenset()
+            while True:
+                last = stop.is_set()
+                try:
+                    documents = {key: list(doc.ids) for key, doc in self.reader.documents()}
+                    missed = tuple(key for key in sorted(known) if self.reader.get(key) is None)
+                except S3esError as error:  # GenerationChanged, or a faulted request
+                    with self.lock:
+                        self.counts[f"reader reads: {_label(error)}"] += 1
+                except Exception as error:  # a bug: the checks report it
+                    failures.append(error)
+                    return
+                else:
+                    with self.lock:
+                        self.reads.append(ReaderRead(documents, known, missed))
+                    known |= documents.keys()
+                if last:
+                    return
+
+        with self.projecting[id(self.documents)]:
+            reader = threading.Thread(target=read)
+            try:
+                self.documents.catch_up()
+                reader.start()
+                run = self.documents.rebuild()
+            finally:
+                stop.set()
+                if reader.is_alive():
+                    reader.join()
+        if failures:
+            raise failures[0]
+        return {"label": "rebuilt", "result": run}
 
     def kill(self, step: Step, started: float) -> Outcome:
         """A writer process whose PUT lands and whose answer is held, killed with SIGKILL."""
@@ -293,7 +459,10 @@ class _Checks:
         self.late_put = any(s.late and s.operation == "PUT" for s in seen)
         #: Stream (str) -> its events' (command tag, event id, version), of live streams.
         self.live: dict[str, list[tuple[str, str, int]]] = {}
+        #: Stream (str) -> its version (fences, which hold no event, count), of live streams.
+        self.tops: dict[str, int] = {}
         self.deleted: dict[str, int] = {}
+        self.counts: collections.Counter[str] = collections.Counter()
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
@@ -310,30 +479,61 @@ class _Checks:
                 except StreamDeleted as gone:
                     self.check_deleted(stream_id, gone.version, mine)
                 else:
+                    self.check_repaired(stream_id)
                     self.check_live(stream_id, mine)
             self.check_projections()
+            self.check_readers()
             self.check_proceeds()
         except Exception as error:  # a read that should work did not: that is what broke
             self.problem(f"checking: {_label(error)}: {error}")
         return self.problems
 
+    def check_repaired(self, stream_id: str) -> None:
+        """The stream verifies clean; or only fence gaps are wrong, it reads anyway (to below
+        the gap), and ``repair`` mends it so that it verifies clean."""
+        stream = self.repository.stream(stream_id)
+        report = verify_stream(self.events, stream, aggregate=Counter)
+        gaps = [p for p in report.problems if "s3es repair" in p.reason]
+        for other in report.problems:
+            if other not in gaps:
+                self.problem(f"verify: {other}")
+        if not gaps:
+            return
+        self.counts["fence gaps found by verify"] += len(gaps)
+        loaded = self.repository.load(stream_id)
+        if loaded != self.repository.replay(stream_id):
+            self.problem(f"{stream}: with a fence gap, load {loaded} differs from a replay")
+        repaired = repair(self.repository, stream_id)
+        self.counts["streams repaired"] += 1
+        self.counts["fences stored by repair"] += len(repaired.plugged)
+        after = verify_stream(self.events, stream, aggregate=Counter)
+        if not after.ok:
+            self.problem(f"{stream}: after repair {repaired}: {list(map(str, after.problems))}")
+
     def check_live(self, stream_id: str, mine: list[Outcome]) -> None:
-        """Gapless, load = replay, each command once as acknowledged, nothing failed stored."""
+        """Gapless (versions with no event are fences), load = replay, each command once as
+        acknowledged, nothing failed stored."""
         stream = self.repository.stream(stream_id)
         records = list(self.repository.read(stream_id))
         stored = [(r.metadata["command"], r.id, r.version) for r in records]
         self.live[str(stream)] = stored
+        loaded, replayed = self.repository.load(stream_id), self.repository.replay(stream_id)
+        top = self.tops[str(stream)] = loaded.version
         versions = [version for _, _, version in stored]
-        if versions != list(range(1, len(stored) + 1)):
-            self.problem(f"{stream}: event versions {versions} are not 1..{len(stored)}")
+        if versions != sorted(set(versions)) or not set(versions) <= set(range(1, top + 1)):
+            self.problem(f"{stream}: event versions {versions} do not rise within 1..{top}")
         firsts = sorted(
             where.version
             for key in self.schedule.env.direct.list_keys(self.events.keys.stream_prefix(stream))
             if (where := self.events.keys.parse(stream, key)).number == 0
         )
-        if firsts != list(range(1, len(stored) + 1)):
-            self.problem(f"{stream}: chunk 0 of versions {firsts}, not of 1..{len(stored)}")
-        loaded, replayed = self.repository.load(stream_id), self.repository.replay(stream_id)
+        if firsts != list(range(1, top + 1)):
+            self.problem(f"{stream}: chunk 0 of versions {firsts}, not of 1..{top}")
+        for version in sorted(set(range(1, top + 1)) - set(versions)):
+            key = self.events.keys.chunk_key(stream, version)
+            found = self.events.read(self.events.keys.parse(stream, key))
+            if found is None or not (found[0].erased or (found[0].rebased and not found[0].events)):
+                self.problem(f"{stream}: version {version} has no event and is not a fence")
         if (loaded.version, loaded.state) != (replayed.version, replayed.state):
             self.problem(f"{stream}: load {loaded} differs from replay {replayed}")
         tags = collections.Counter(tag for tag, _, _ in stored)
@@ -458,10 +658,15 @@ class _Checks:
                     continue
                 if applied != expected.get(stream, [])[: len(applied)]:
                     self.problem(f"{outcome.step}: {stream} applied {applied}, stored {expected}")
-                if checkpoints.get(stream, 0) != len(applied):
+                # At or past the version of the last event applied, before the next event's.
+                versions = [version for _, _, version in self.live.get(stream, [])]
+                low = versions[len(applied) - 1] if applied else 0
+                high = versions[len(applied)] - 1 if len(applied) < len(versions) else None
+                checkpoint = checkpoints.get(stream, 0)
+                if checkpoint < low or (high is not None and checkpoint > high):
                     self.problem(
-                        f"{outcome.step}: {stream} checkpoint {checkpoints.get(stream)} after "
-                        f"{len(applied)} events"
+                        f"{outcome.step}: {stream} checkpoint {checkpoint} after "
+                        f"{len(applied)} events (versions {versions})"
                     )
 
     def check_projections(self) -> None:
@@ -490,6 +695,37 @@ class _Checks:
             if model.model.totals != totals:
                 self.problem(f"final pass of {projector.name}: totals {model.model.totals}")
 
+    def check_readers(self) -> None:
+        """Each read beside a rebuild gave every document earlier reads gave (of a live
+        stream), each a prefix of its stream's events; a final pass gives the fold."""
+        live = {stream.partition("/")[2]: [i for _, i, _ in s] for stream, s in self.live.items()}
+        deleted = {stream.partition("/")[2] for stream in self.deleted}
+        reads = self.schedule.reads
+        self.counts["reader reads"] += len(reads)
+        for name, n in self.schedule.counts.items():
+            self.counts[name] += n
+        for read in reads:
+            lost = sorted(key for key in read.known - read.documents.keys() if key not in deleted)
+            missed = [key for key in read.missed if key not in deleted]
+            if lost or missed:
+                self.counts["short reads"] += 1
+                self.problem(f"a reader's read lacks documents {lost} (get: None for {missed})")
+            for key, ids in read.documents.items():
+                if key in live and ids != live[key][: len(ids)]:
+                    self.problem(f"a reader read {key} as {ids}, stored {live[key]}")
+        if not any(o.step.kind is Kind.REBUILD for o in self.outcomes):
+            return
+        direct = S3ReadModelStore(self.schedule.env.direct, self.schedule.prefix)
+        try:
+            self.schedule.documents.catch_up()  # the proxy is disarmed: no fault
+        except S3esError as error:
+            self.problem(f"final pass of the document projection: {_label(error)}: {error}")
+            return
+        documents = dict(DocumentReader(direct, CounterIds).documents())
+        expected = {key: Ids(ids) for key, ids in live.items() if ids}
+        if documents != expected:
+            self.problem(f"final documents {documents}, stored {expected}")
+
     def _amount(self, stream: str, tag: str) -> int:
         index = self.schedule.stream_ids.index(stream.partition("/")[2])
         return next(
@@ -507,7 +743,7 @@ class _Checks:
                 if stream not in self.deleted:
                     self.problem(f"{stream}: a fresh writer met StreamDeleted")
                 continue
-            if stream in self.deleted or result.version != len(self.live[stream]) + 1:
+            if stream in self.deleted or result.version != self.tops[stream] + 1:
                 self.problem(f"{stream}: a fresh writer stored version {result.version}")
 
 
@@ -516,12 +752,14 @@ def run_schedule(env: Environment, plan: Plan, totals: Totals) -> None:
     schedule = _Schedule(env, plan)
     try:
         outcomes, seen = schedule.run()
-        problems = _Checks(schedule, outcomes, seen).run()
+        checks = _Checks(schedule, outcomes, seen)
+        problems = checks.run()
     finally:
         schedule.store.client.close()
     totals.schedules += 1
     totals.outcomes.update((o.step.kind.value, o.label) for o in outcomes)
     totals.faults.update((s.operation, s.fault.name) for s in seen if s.fault is not None)
+    totals.counts.update(checks.counts)
     if problems:
         ran = "\n".join(f"  {o.step}: {o.label}" for o in sorted(outcomes, key=lambda o: o.started))
         raise SoakFailure(
