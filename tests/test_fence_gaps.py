@@ -8,6 +8,8 @@ below the gap, and read on once it is filled (by a writer, or by ``s3es repair``
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository
@@ -107,3 +109,40 @@ class TestRepair:
         with pytest.raises(Exception, match="has no version 2"):
             list(repository.read("c-1"))
 
+
+class TestCommand:
+    def test_s3es_repair(self) -> None:
+        """`s3es repair` asks first; --dry-run names the missing versions and writes nothing;
+        --yes stores the fences; then `s3es verify` finds nothing wrong."""
+        from s3es._cli.main import main  # noqa: PLC0415 - the CLI, as a user runs it
+
+        objects = InMemoryObjectStore()
+        events = EventStore(objects)
+        handler = CommandHandler(Repository(events, Counter), FAST_RETRY)
+        handler.handle("c-1", Increment(1))
+        _fence(events, "c-1", 3)
+        base = ["--bucket", "events", "--aggregate", "tests.aggregates:Counter"]
+
+        def run(*argv: str) -> tuple[int, str, str]:
+            out, err = io.StringIO(), io.StringIO()
+            code = main([*argv], store=objects, out=out, err=err, stdin=io.StringIO(""))
+            return code, out.getvalue(), err.getvalue()
+
+        code, out, err = run("verify", "--bucket", "events")
+        assert code == 1
+        assert "version 2 is missing" in out
+        assert "s3es repair" in out
+        code, out, _ = run("repair", *base, "c-1", "--dry-run")
+        assert code == 0
+        assert "versions missing below an erasure's fences: 2" in out
+        assert (
+            objects.get(events.keys.chunk_key(Repository(events, Counter).stream("c-1"), 2)) is None
+        )
+        code, _, err = run("repair", *base, "c-1")
+        assert code == 2
+        assert "--yes" in err
+        code, out, _ = run("repair", *base, "--all", "--yes")
+        assert code == 0
+        assert "stored a fence at version 2" in out
+        code, out, _ = run("verify", "--bucket", "events")
+        assert code == 0, out
