@@ -185,7 +185,10 @@ def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[
     overtakes writers that always hold the latest state. Only the lowest fence of a round
     can know its state (the versions below the others may be a writer's): the others carry
     no snapshot, so a reader catching up through them replays the redacted stream, and the
-    highest is re-snapshotted once the round is won.
+    highest is re-snapshotted once the round is won. A round's fences land in any order: while
+    a lower one is not stored (its PUT in flight, failed, or never sent because the process
+    died), readers take the stream as ending below it (a fence gap: see :func:`repair`), so no
+    read depends on a PUT that may not happen; running the erasure again fills the gap.
 
     Last, the chunks writers stored between the merge and the fence are merged in as well,
     and every chunk the merged chunk stands for is replaced, conditionally on its ETag, by an
