@@ -779,7 +779,7 @@ def rows(results: ReadSideResults, old: Sequence[ReadModelScale] = ()) -> list[l
 
 @attrs.frozen
 class Target:
-    """One of issue 11's targets, for one store: the ratio measured against its limit."""
+    """One of the keyed read models' targets, for one store: the ratio against its limit."""
 
     target: str
     store: str
@@ -794,7 +794,7 @@ class Target:
 
 
 def targets(results: ReadSideResults) -> list[Target]:
-    """Issue 11's targets, per store: each a ratio of two figures of the same run.
+    """The keyed read models' targets, per store: each a ratio of two figures of one run.
 
     A pass (one event, idle) at the largest size over the smallest (within 2x); a one-event
     pass on SQLite over the bare SQLite transaction (within 10x); a 1-shard rebuild at the
@@ -871,7 +871,7 @@ def text(results: ReadSideResults, old: Sequence[ReadModelScale] = ()) -> str:
         else ""
     )
     return (
-        "Issue 11's keyed read models: the orders example's `DocumentProjection` of one summary"
+        "Keyed read models: the orders example's `DocumentProjection` of one summary"
         " document per order (`OrderSummaries`) run by a"
         " `DocumentProjector` into each read-model store, over order streams of one"
         " `OrderPlaced` each (built on an in-memory object store, which the in-memory S3 store,"
@@ -928,7 +928,7 @@ def section(
             "## Read models at scale",
             table(HEADERS, rows(results, old)),
             text(results, old),
-            "## Read models at scale: issue 11's targets",
+            "## Read models at scale: the targets",
             table(TARGET_HEADERS, target_rows(results)),
             TARGETS_TEXT,
         ]

@@ -513,7 +513,7 @@ class TestReadSide:
         assert all(run.mismatched == 0 for run in read_models.runs)
         page = markdown(quick_results)
         assert "## Read models at scale\n" in page
-        assert "## Read models at scale: issue 11's targets\n" in page
+        assert "## Read models at scale: the targets\n" in page
 
     def test_figure_draws_each_store_and_the_old_projector(
         self, quick_results: BenchResults, tmp_path: Path
