@@ -359,7 +359,7 @@ class _Schedule:
             if not cut.fired:
                 raise
             return {"label": "fence PUT failed", "error": error}
-        label = "erased" if erasure.key else "run again"
+        label = "erased" if erasure.key else "run again" if erasure.version else "no stream"
         if cut.first is not None and erasure.fence > cut.first:
             label += ", fenced in a later round"
         return {"label": label, "result": erasure}
