@@ -353,6 +353,10 @@ class Consumer(abc.ABC, Generic[P]):
 
     # Generations ---------------------------------------------------------------------------
 
+    def _drop(self, generation: Generation) -> None:
+        """Drop ``generation`` (a subclass drops what it keeps beside it too)."""
+        self.store.drop(generation)
+
     def _named_record(self) -> Generations:
         """The generations record of this consumer's NAME.
 
@@ -416,7 +420,7 @@ class Consumer(abc.ABC, Generic[P]):
             except ReadModelConflict:
                 continue
             if building is not None:
-                self.store.drop(building)  # an abandoned build, of an older schema or rebuild
+                self._drop(building)  # an abandoned build, of an older schema or rebuild
             self._log.info("build_started", generation=generation.number)
             return generation
         raise ObjectStoreError(
@@ -443,7 +447,7 @@ class Consumer(abc.ABC, Generic[P]):
         except ReadModelConflict:
             return False
         if record.live is not None:
-            self.store.drop(record.live)
+            self._drop(record.live)
         self._log.info("generation_live", generation=generation.number)
         return True
 
@@ -469,7 +473,7 @@ class Consumer(abc.ABC, Generic[P]):
                 # The generation was dropped (a rebuild went live) between reading the record
                 # and creating this state, which nothing then refused: take the state back
                 # and start again on the generation that is current now.
-                self.store.drop(generation)
+                self._drop(generation)
                 raise Superseded
             # Positions are per stream: with a generation that outlives a number of shards,
             # a new shard's streams may have positions from the shards before.

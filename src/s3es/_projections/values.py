@@ -94,6 +94,32 @@ class DocumentConflict(Exception):  # noqa: N818 - a signal: fold the batch agai
 
 
 @attrs.frozen
+class ParkedDocument:
+    """A document an event could not be applied to: why, and what was decided since.
+
+    ``apply`` raised for it, or made a document no read-model store keeps. Its stream is held
+    at ``version - 1`` (no later event of it is applied, to any document) until the event is
+    retried or skipped. Kept per ``generation`` of the projection.
+
+    .. versionadded:: 0.2
+    """
+
+    projection: str
+    generation: int
+    #: The document's key.
+    key: str
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    error: str
+    parked_at: datetime
+    #: "parked", or "skipped" once an operator skipped it (the event is not applied to
+    #: ``key``; it is to the other documents it names).
+    status: str = "parked"
+
+
+@attrs.frozen
 class DocumentPass:
     """What one pass over this projector's shards did."""
 
@@ -103,6 +129,8 @@ class DocumentPass:
     #: Shards this projector lost to a newer epoch during the pass (their work is not kept).
     fenced: tuple[int, ...]
     requests: RequestCounts
+    #: The documents whose event this pass parked (again, for a stream still held).
+    parked: tuple[ParkedDocument, ...] = ()
 
     @property
     def events(self) -> int:
@@ -228,6 +256,7 @@ __all__ = [
     "DocumentPass",
     "Lease",
     "Parked",
+    "ParkedDocument",
     "Reactor",
     "ReactorPass",
     "Send",

@@ -356,6 +356,10 @@ class AsyncConsumer(abc.ABC, Generic[P]):
 
     # Generations ---------------------------------------------------------------------------
 
+    async def _drop(self, generation: Generation) -> None:
+        """Drop ``generation`` (a subclass drops what it keeps beside it too)."""
+        await self.store.drop(generation)
+
     async def _named_record(self) -> Generations:
         """The generations record of this consumer's NAME.
 
@@ -419,7 +423,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
             except ReadModelConflict:
                 continue
             if building is not None:
-                await self.store.drop(building)  # an abandoned build, of an older schema or rebuild
+                await self._drop(building)  # an abandoned build, of an older schema or rebuild
             self._log.info("build_started", generation=generation.number)
             return generation
         raise ObjectStoreError(
@@ -446,7 +450,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         except ReadModelConflict:
             return False
         if record.live is not None:
-            await self.store.drop(record.live)
+            await self._drop(record.live)
         self._log.info("generation_live", generation=generation.number)
         return True
 
@@ -472,7 +476,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                 # The generation was dropped (a rebuild went live) between reading the record
                 # and creating this state, which nothing then refused: take the state back
                 # and start again on the generation that is current now.
-                await self.store.drop(generation)
+                await self._drop(generation)
                 raise Superseded
             # Positions are per stream: with a generation that outlives a number of shards,
             # a new shard's streams may have positions from the shards before.

@@ -9,18 +9,23 @@ what "together" means on each store). Readers use a :class:`DocumentReader`.
 from __future__ import annotations
 
 import collections
+import hashlib
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Collection, Sequence
 from contextlib import aclosing
-from typing import Generic, cast
+from typing import Any, Generic, cast
 
 import attrs
+import cattrs
 
 from s3es._base.backoff import Backoff
 from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
 from s3es._base.concurrency import async_pause
+from s3es._base.converter import make_strict_converter
 from s3es._base.progress import Progress
 from s3es._base.tracing import Attributes, traced
+from s3es._domain.aggregate import RecordedEvent
 from s3es._eventstore._async.store import AsyncEventStore
 from s3es._projections._async.consumer import AsyncConsumer
 from s3es._projections._async.notifications import AsyncChangeNotifications
@@ -30,14 +35,27 @@ from s3es._projections.values import (
     DocumentConflict,
     DocumentPass,
     Lease,
+    ParkedDocument,
+    ShardPass,
     document_pass_attributes,
+    shard_of,
 )
 from s3es._readmodels._async.port import AsyncReadModelStore
 from s3es._readmodels.port import Body, Change, Generation, ShardState, StoredDocument
+from s3es._readmodels.sql import SQLReadModelStore, table_name
+from s3es._readmodels.values import check_document
+from s3es._storage.keys import StreamName
+from s3es._storage.metering import measure_requests
 from s3es.errors import (
+    CorruptReadModel,
+    DomainContractError,
     GenerationChanged,
+    InvalidConfiguration,
     ObjectStoreError,
+    ReadModelConflict,
+    ReadModelStoreError,
     StreamDeleted,
+    UnstorableDocument,
 )
 
 #: How often a commit is folded again after another shard wrote one of its documents, and
@@ -48,6 +66,44 @@ _COMMIT_BACKOFF = Backoff(initial=0.002, maximum=0.2)
 #: them; and how often a read the switch of generations overtook is made.
 READ_PAGE = 500
 _READ_ATTEMPTS = 2
+#: The suffix of the name under which a projection's parked documents are kept, per
+#: generation, beside its documents (not among them: SQL readers of its view would see them).
+PARKED_SUFFIX = "__parked"
+#: Parked documents are documents of that namespace, stored strictly.
+_CONVERTER = make_strict_converter(forbid_extra_keys=True)
+#: Failures of S3 or of the store: never an event's fault, so never parked.
+_STORE_FAILURES = (ObjectStoreError, ReadModelStoreError, CorruptReadModel)
+
+
+class _Poisoned(Exception):  # noqa: N818 - a signal: park this event for this document
+    """``event`` could not be applied to document ``key`` (``error`` says why)."""
+
+    def __init__(self, event: RecordedEvent[Any], key: str, error: str) -> None:
+        super().__init__(error)
+        self.event, self.key, self.error = event, key, error
+
+
+class _Unstorable(Exception):  # noqa: N818 - a signal: find the event that made it so
+    """Document ``key``, folded, is no document a store keeps."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _described(error: BaseException) -> str:
+    return f"{type(error).__qualname__}: {error}"
+
+
+def _parked_key(event_id: str, key: str) -> str:
+    """The key of the record of ``event_id`` parked for document ``key`` (both bounded)."""
+    return f"{event_id[:120]}~{hashlib.sha256(f'{event_id}/{key}'.encode()).hexdigest()[:32]}"
+
+
+def _unwrapped(store: object) -> object:
+    """The sync store an AsyncReadModels offers, else ``store``."""
+    inner = getattr(store, "store", None)
+    return inner if inner is not None and hasattr(inner, "commit") else store
 
 
 @attrs.define
@@ -123,6 +179,31 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
             read_concurrency=read_concurrency,
             clock=clock,
         )
+        self._parked_name = f"{self.name}{PARKED_SUFFIX}"
+        if self.name.endswith(PARKED_SUFFIX):
+            raise InvalidConfiguration(
+                f"projection {self.name!r}: a NAME ending in {PARKED_SUFFIX!r} is kept for "
+                "another projection's parked documents: rename it"
+            )
+        self._check_parked_name(Generation(self.name, 1, self._schema, self.shards))
+        self._parked: list[ParkedDocument] = []
+
+    def _check_parked_name(self, generation: Generation) -> None:
+        """InvalidConfiguration if an SQL store cannot name ``generation``'s parked table."""
+        if not isinstance(_unwrapped(self.store), SQLReadModelStore):
+            return
+        try:
+            table_name(self._parked_generation(generation))
+        except InvalidConfiguration as error:
+            raise InvalidConfiguration(
+                f"projection {self.name!r}: the table of its parked documents in generation "
+                f"{generation.number} would be named {self._parked_name}__g{generation.number}, "
+                f"longer than an SQL store takes ({error}): shorten its NAME"
+            ) from error
+
+    def _parked_generation(self, generation: Generation) -> Generation:
+        """Where the documents parked in ``generation`` are kept."""
+        return attrs.evolve(generation, projection=self._parked_name)
 
     def reader(self) -> AsyncDocumentReader[D]:
         """A reader of the live generation's documents (no lease needed)."""
@@ -141,8 +222,9 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
         during the pass is reported in ``fenced`` (its lease is dropped, its uncommitted work
         forgotten) and taken again at a later pass.
         """
+        self._parked = []
         passes, held, fenced, requests = await self._passes(full_scan=full_scan, progress=progress)
-        return DocumentPass(tuple(passes), held, fenced, requests)
+        return DocumentPass(tuple(passes), held, fenced, requests, tuple(self._parked))
 
     async def rebuild(self, *, progress: Progress | None = None) -> DocumentPass:
         """Build a new generation from every event beside the live one, then switch to it.
@@ -161,16 +243,26 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
 
     # Commits -------------------------------------------------------------------------------
 
-    async def _fold(self, generation: Generation, batch: Batch) -> dict[str, _Working[D]]:
-        """The documents ``batch`` changes, read from the store and folded with its events.
+    def _fold(
+        self,
+        generation: Generation,
+        batch: Batch,
+        stored: dict[str, StoredDocument],
+        *,
+        held: dict[str, int],
+        skipped: set[tuple[str, str]],
+        watch: str | None = None,
+    ) -> dict[str, _Working[D]]:
+        """The documents ``batch`` changes, folded from ``stored`` with its events.
 
         A store that is not atomic may hold a document ahead of its stream's position (a
-        commit that died half-way): the events its ``applied`` map holds are skipped.
+        commit that died half-way): the events its ``applied`` map holds are skipped. The
+        events of a stream in ``held`` from its version on are left out, and each event of
+        ``skipped`` for its document. Raises _Poisoned for an event ``apply`` fails on (and,
+        with ``watch``, for the first after which document ``watch`` cannot be stored).
         """
         keys = self._keys(batch)
-        stored = await self.store.get_many(generation, keys)  # the batch's documents, at once
         working = {key: self._working(generation, key, stored.get(key)) for key in keys}
-
         for item in batch.events:
             if isinstance(item, StreamDeleted):
                 name = str(item.stream)
@@ -184,17 +276,56 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
                 self._log.info("stream_deleted", stream=name, version=item.version)
                 continue
             name = str(item.stream)
+            if item.version >= held.get(name, item.version + 1):
+                continue
             for key in self._codec.keys(item):
                 doc = working[key]
-                if doc.stored.get(name, 0) >= item.version:
-                    continue
-                current = doc.document
-                if current is None:
-                    current = self.projection.initial_document(key)
-                doc.document = self._codec.apply(current, item, key)
-                doc.applied[name] = item.version
-                doc.changed = True
+                if doc.stored.get(name, 0) < item.version and (item.id, key) not in skipped:
+                    self._apply(doc, item, key, watched=key == watch)
         return working
+
+    def _apply(
+        self, doc: _Working[D], item: RecordedEvent[Any], key: str, *, watched: bool
+    ) -> None:
+        """Apply ``item`` to ``doc``; _Poisoned if ``apply`` fails.
+
+        ``watched``: _Poisoned too if the document can no longer be stored after it.
+        """
+        current = doc.document
+        try:
+            if current is None:
+                current = self.projection.initial_document(key)
+            doc.document = self._codec.apply(current, item, key)
+        except (*_STORE_FAILURES, DomainContractError):
+            # The store's failure, not the event's: the pass fails, and runs again; or the
+            # projection breaks its contract (apply returned None), for every event.
+            raise
+        except Exception as error:
+            raise _Poisoned(item, key, _described(error)) from error
+        doc.applied[str(item.stream)] = item.version
+        doc.changed = True
+        problem = self._unstorable(key, doc.document) if watched else None
+        if problem is not None:
+            raise _Poisoned(
+                item,
+                key,
+                f"projection {self.name}: document {key!r} after event {item.id} "
+                f"({item.stream} version {item.version}) cannot be stored: {problem}",
+            )
+
+    def _unstorable(self, key: str, document: D | None) -> str | None:
+        """Why no store keeps ``document`` (the converter's JSON of it); None if one does."""
+        if document is None:
+            return None
+        try:
+            check_document(key, self._codec.encode(key, document))
+        except UnstorableDocument as error:
+            return str(error)
+        except _STORE_FAILURES:
+            raise
+        except Exception as error:  # noqa: BLE001 - UnstorableDocument, NotJSON, a converter's
+            return _described(error)
+        return None
 
     def _keys(self, batch: Batch) -> dict[str, None]:
         """The keys of the documents ``batch`` changes (or tells of a deletion), in order."""
@@ -215,6 +346,78 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
         document = None if stored.body is None else self._codec.decode(key, stored.body, where)
         return _Working(stored.revision, dict(stored.applied), document)
 
+    async def _prepare(
+        self, generation: Generation, batch: Batch
+    ) -> tuple[list[Change], dict[str, int], list[tuple[ParkedDocument, str | None]]]:
+        """The changes ``batch`` makes, the positions to commit, and the documents to park.
+
+        An event that ``apply`` fails on for a document, or after which the document is no
+        longer one a store keeps, holds its stream: the stream's events from its version on
+        are left out (of every document) and its position stays before it; it is parked,
+        unless an operator skipped it for that document. The fold runs again without it, so
+        that one poisoned document stalls neither the batch nor the shard.
+        """
+        stored = await self.store.get_many(generation, self._keys(batch))
+        held: dict[str, int] = {}
+        skipped: set[tuple[str, str]] = set()
+        parking: list[tuple[ParkedDocument, str | None]] = []
+        while True:
+            try:
+                try:
+                    working = self._fold(generation, batch, stored, held=held, skipped=skipped)
+                    changes = self._changes(working)
+                except _Unstorable as unstorable:
+                    self._fold(
+                        generation, batch, stored, held=held, skipped=skipped, watch=unstorable.key
+                    )
+                    raise  # pragma: no cover - the watched fold names the event first
+            except _Poisoned as poisoned:
+                event, key = poisoned.event, poisoned.key
+                place = self._parked_generation(generation)
+                found = await self.store.get(place, _parked_key(event.id, key))
+                record = None if found is None or found.body is None else self._record(found)
+                if record is not None and record.status == "skipped":
+                    skipped.add((event.id, key))
+                    continue
+                held[str(event.stream)] = event.version
+                parked = ParkedDocument(
+                    self.name,
+                    generation.number,
+                    key,
+                    event.id,
+                    str(event.stream),
+                    event.version,
+                    event.type,
+                    poisoned.error,
+                    self._clock(),
+                )
+                # A record of this event and document parked already is kept as it is.
+                revision = "" if record is not None else None if found is None else found.revision
+                parking.append((parked, revision))
+                continue
+            positions = dict(batch.positions)
+            for stream, version in held.items():
+                positions[stream] = version - 1
+            return changes, positions, parking
+
+    def _changes(self, working: dict[str, _Working[D]]) -> list[Change]:
+        """The changes of the documents changed; _Unstorable for one no store keeps."""
+        changes = []
+        for key, doc in working.items():
+            if not doc.changed:
+                continue
+            if self._unstorable(key, doc.document) is not None:
+                raise _Unstorable(key)
+            changes.append(
+                Change(
+                    key,
+                    None if doc.document is None else self._codec.encode(key, doc.document),
+                    doc.revision,
+                    doc.applied if not self.store.atomic else {},
+                )
+            )
+        return changes
+
     async def _process(
         self,
         generation: Generation,
@@ -227,36 +430,247 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
 
         A document another shard wrote meanwhile is read again and the batch folded again
         (an atomic store wrote nothing of the refused commit; the S3 store's documents skip
-        what they hold already).
+        what they hold already). The documents parked are stored first, beside the
+        generation; their streams' positions stay before their events.
         """
         for attempt in range(_COMMIT_ATTEMPTS):
             if attempt:
                 await async_pause(_COMMIT_BACKOFF.delay(attempt, self._random))
-            working = await self._fold(generation, batch)
-            changes = [
-                Change(
-                    key,
-                    None if doc.document is None else self._codec.encode(key, doc.document),
-                    doc.revision,
-                    doc.applied if not self.store.atomic else {},
-                )
-                for key, doc in working.items()
-                if doc.changed
-            ]
+            changes, positions, parking = await self._prepare(generation, batch)
+            await self._park(generation, state.shard, parking)
             try:
-                stored = await self._commit_state(
-                    generation, changes, batch.positions, state, lease
-                )
+                stored = await self._commit_state(generation, changes, positions, state, lease)
             except DocumentConflict:
                 self._log.info("documents_changed", generation=generation.number)
                 continue
+            batch.positions.update(positions)  # what this projector knows of them from now
             counts["commits"] += 1
             counts["documents"] += len(changes)
+            self._parked.extend(record for record, _ in parking)
             return stored
         raise ObjectStoreError(
             "PUT",
             f"{self.name} generation {generation.number}",
             f"documents changed under each of {_COMMIT_ATTEMPTS} commits (shards contending)",
+        )
+
+    # Parked documents ----------------------------------------------------------------------
+
+    async def _drop(self, generation: Generation) -> None:
+        await self.store.drop(generation)
+        await self.store.drop(self._parked_generation(generation))
+
+    def _record(self, stored: StoredDocument) -> ParkedDocument:
+        try:
+            return _CONVERTER.structure(stored.body, ParkedDocument)
+        except (cattrs.BaseValidationError, TypeError, ValueError) as error:
+            raise CorruptReadModel(
+                f"{self.name} parked document {stored.key}", repr(error)
+            ) from error
+
+    async def _park(
+        self,
+        generation: Generation,
+        shard: int,
+        parking: list[tuple[ParkedDocument, str | None]],
+    ) -> None:
+        """Store the records of ``parking`` not stored yet (revision "": kept as it is)."""
+        changes = [
+            Change(_parked_key(record.event_id, record.key), self._body(record), revision)
+            for record, revision in parking
+            if revision != ""
+        ]
+        for record, _ in parking:
+            self._log.warning(
+                "document_parked",
+                key=record.key,
+                event_id=record.event_id,
+                stream=record.stream,
+                version=record.version,
+                error=record.error,
+            )
+        if changes:
+            await self._commit_parked(generation, shard, changes)
+
+    @staticmethod
+    def _body(record: ParkedDocument) -> Body:
+        return _CONVERTER.unstructure(record)
+
+    async def _commit_parked(
+        self, generation: Generation, shard: int, changes: list[Change]
+    ) -> None:
+        """Commit ``changes`` to the parked documents of ``generation`` under ``shard``'s state.
+
+        A change whose record moved meanwhile (an operator's retry or skip) is made again on
+        the record as it is now.
+        """
+        place = self._parked_generation(generation)
+        self._check_parked_name(generation)
+        for _ in range(_COMMIT_ATTEMPTS):
+            state = await self.store.shard_state(place, shard, self.shards)
+            if state is None:
+                state = ShardState(shard, self.shards, 0)
+            try:
+                await self.store.commit(
+                    place, changes, {}, attrs.evolve(state, commit_id=uuid.uuid4().hex)
+                )
+            except ReadModelConflict:
+                found = await self.store.get_many(place, [change.key for change in changes])
+                changes = [
+                    attrs.evolve(
+                        change,
+                        revision=None if change.key not in found else found[change.key].revision,
+                    )
+                    for change in changes
+                ]
+                continue
+            return
+        raise ObjectStoreError(
+            "PUT", f"{self.name} parked documents", "the records kept changing under each attempt"
+        )
+
+    async def _writing_generation(self) -> Generation:
+        """The generation passes write (being built, else live), where they park."""
+        record = await self._named_record()
+        generation = record.building or record.live
+        if generation is None:
+            raise InvalidConfiguration(f"projection {self.name} has not run yet: nothing is parked")
+        return generation
+
+    async def parked(self, *, skipped: bool = False) -> list[ParkedDocument]:
+        """The documents parked in the generation passes write, by stream and version.
+
+        With ``skipped``, those an operator skipped too. A record whose stream has moved past
+        its event since (a projector started with fixed code applied it) is not listed.
+
+        Raises InvalidConfiguration if the projection has not run yet.
+        """
+        generation = await self._writing_generation()
+        records = [
+            self._record(stored)
+            async for stored in self.store.documents(self._parked_generation(generation))
+        ]
+        held = [r for r in records if r.status == "parked"]
+        positions = await self.store.positions(generation, {r.stream for r in held})
+        return sorted(
+            (
+                r
+                for r in records
+                if (r.status == "parked" and positions.get(r.stream, 0) < r.version)
+                or (skipped and r.status == "skipped")
+            ),
+            key=lambda r: (r.stream, r.version, r.key),
+        )
+
+    async def retry(self, event_id: str) -> DocumentPass:
+        """Apply the stream held by parked event ``event_id`` now, from that event on.
+
+        The records of the event are removed first; if it fails again (the projection is not
+        fixed yet) it is parked again, which the result's ``parked`` says. Raises
+        InvalidConfiguration if no such event is parked or its shard has no state.
+        """
+        return await self._settle(event_id, skip=False)
+
+    async def skip(self, event_id: str) -> DocumentPass:
+        """Apply the stream held by parked event ``event_id``, without it for its documents.
+
+        The event is applied to the other documents it names; the records are kept, marked
+        skipped. Raises InvalidConfiguration if no such event is parked.
+        """
+        return await self._settle(event_id, skip=True)
+
+    async def _settle(self, event_id: str, *, skip: bool) -> DocumentPass:
+        records = [r for r in await self.parked() if r.event_id == event_id]
+        if not records:
+            raise InvalidConfiguration(f"projection {self.name}: no event {event_id!r} is parked")
+        generation = await self._writing_generation()
+        stream_type, _, stream_id = records[0].stream.partition("/")
+        stream = StreamName(stream_type, stream_id)
+        shard = shard_of(stream, self.shards)
+        if await self.store.shard_state(generation, shard, self.shards) is None:
+            raise InvalidConfiguration(
+                f"projection {self.name}: {stream} is in shard {shard} of {self.shards}, which "
+                "has no state: give the number of shards the projection runs with"
+            )
+        with measure_requests() as meter:
+            place = self._parked_generation(generation)
+            found = await self.store.get_many(
+                place, [_parked_key(r.event_id, r.key) for r in records]
+            )
+            await self._commit_parked(
+                generation,
+                shard,
+                [
+                    Change(
+                        stored.key,
+                        self._body(attrs.evolve(self._record(stored), status="skipped"))
+                        if skip
+                        else None,
+                        stored.revision,
+                    )
+                    for stored in found.values()
+                ],
+            )
+            self._parked = []
+            shard_pass = await self._apply_held(generation, stream, shard)
+            self._log.warning(
+                "parked_event_skipped" if skip else "parked_event_retried",
+                event_id=event_id,
+                stream=str(stream),
+                parked_again=len(self._parked),
+            )
+        return DocumentPass((shard_pass,), (), (), meter.counts, tuple(self._parked))
+
+    async def _apply_held(
+        self, generation: Generation, stream: StreamName, shard: int
+    ) -> ShardPass:
+        """Apply ``stream`` past its position now, committed with its shard's state as stored.
+
+        A projector running the shard sees its state changed at its next commit, and starts
+        its pass again on what is stored.
+        """
+        name = str(stream)
+        for _ in range(_COMMIT_ATTEMPTS):
+            state = await self.store.shard_state(generation, shard, self.shards)
+            if state is None:  # pragma: no cover - checked by the caller
+                raise InvalidConfiguration(f"projection {self.name}: shard {shard} has no state")
+            position = (await self.store.positions(generation, [name])).get(name, 0)
+            fetched = await self._fetch((stream, None, position))
+            batch = Batch()
+            if isinstance(fetched, StreamDeleted):
+                batch.events.append(fetched)
+                batch.positions[name] = fetched.version
+            elif fetched is not None:
+                batch.events.extend(self._events(fetched))
+                batch.positions[name] = fetched[-1].version
+            changes, positions, parking = await self._prepare(generation, batch)
+            await self._park(generation, shard, parking)
+            try:
+                await self.store.commit(
+                    generation, changes, positions, attrs.evolve(state, commit_id=uuid.uuid4().hex)
+                )
+            except ReadModelConflict:
+                continue
+            self._parked.extend(record for record, _ in parking)
+            moved = positions.get(name, position)
+            applied = sum(
+                1
+                for event in batch.events
+                if not isinstance(event, StreamDeleted) and event.version <= moved
+            )
+            return ShardPass(
+                shard,
+                generation,
+                full_scan=False,
+                streams=1,
+                events=applied,
+                commits=1,
+                documents=len(changes),
+            )
+        raise ObjectStoreError(
+            "PUT",
+            f"{self.name} shard {shard}",
+            "the shard's state kept changing under each attempt",
         )
 
 
