@@ -373,16 +373,28 @@ class _Gate:
         self.waiting = waiting
         self.handler: CommandHandler[Any, Any, Any] | None = None
         self.opened = False
+        #: Set once the first command holds its request: the others may queue from then on.
+        self.entered = threading.Event()
+
+    def queued(self) -> int:
+        """How many commands wait in the stream's lane behind the one in flight."""
+        assert self.handler is not None
+        return len(self.handler._lanes._lanes.get(STREAM.id, ()))
+
+    def until_queued(self, count: int) -> None:
+        """Wait until ``count`` commands wait in the lane (the order they queue in is decided
+        by this, not by how fast a thread starts)."""
+        deadline = time.monotonic() + 10
+        while self.queued() < count:
+            assert time.monotonic() < deadline, f"{count} commands never queued"
+            time.sleep(0.001)
 
     def __call__(self) -> None:
         if self.opened:
             return
         self.opened = True
-        assert self.handler is not None
-        deadline = time.monotonic() + 10
-        while len(self.handler._lanes._lanes.get(STREAM.id, ())) < self.waiting:
-            assert time.monotonic() < deadline, "the other commands never queued"
-            time.sleep(0.001)
+        self.entered.set()
+        self.until_queued(self.waiting)
 
 
 #: A command and the version it expects.
@@ -436,15 +448,12 @@ def _grouped(
     store = GatedStore(inner, before_put=hook, before_list=gate if gate_list else None)
     handler, _ = _handler(store, group_commit=True)
     gate.handler = handler
-    first = threading.Event()
 
     def run(index: int) -> Result | BaseException:
         command, expected = commands[index]
         if index:
-            first.wait()
-            time.sleep(0.002 * index)  # queue in index order
-        else:
-            first.set()
+            assert gate.entered.wait(10), "the first command never reached its request"
+            gate.until_queued(index - 1)  # queue in index order
         try:
             return handler.handle(STREAM.id, command, expected_version=expected)
         except Exception as error:
