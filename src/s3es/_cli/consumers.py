@@ -15,8 +15,8 @@ the consumer runs with; ``--shard I`` (repeatable) picks the shards this process
 - ``run`` loops until SIGTERM or Ctrl-C (the first stops it after the pass under way, and the
   leases are released; a second stops it at once): one such process per shard, under an
   ordinary scheduler, is how a consumer is deployed (docs/operations.md).
-- The reactor's ``parked``, ``retry EVENT_ID`` and ``skip EVENT_ID`` list and settle the
-  events whose reaction kept failing.
+- ``parked``, ``retry EVENT_ID`` and ``skip EVENT_ID`` list and settle the events whose
+  reaction kept failing (a reactor's) or that a document could not take (a projection's).
 """
 
 from __future__ import annotations
@@ -36,12 +36,14 @@ import attrs
 
 from s3es._cli.invocation import PROBLEM, Invocation, _import, described, one_line, plural
 from s3es._cli.progress import ProgressBar
+from s3es._cli.streams import table
 from s3es._domain.aggregate import Aggregate
 from s3es._projections.consumer import Consumer, ShardPass, shard_of
 from s3es._projections.document_projector import DocumentPass, DocumentProjector
 from s3es._projections.documents import DocumentProjection
 from s3es._projections.lease import Lease
 from s3es._projections.reactor import ReactorPass, ReactorRunner
+from s3es._projections.values import ParkedDocument
 from s3es._readmodels.port import Generation, Generations, ReadModelStore, ShardState
 from s3es._readmodels.postgres import PostgresReadModelStore
 from s3es._readmodels.s3 import S3ReadModelStore
@@ -420,11 +422,18 @@ def _reactions_text(run: ReactorPass) -> str:
     return text + (f": {', '.join(run.parked)}" if run.parked else "")
 
 
+def _parked_text(run: DocumentPass) -> str:
+    ids = ", ".join(dict.fromkeys(record.event_id for record in run.parked))
+    return f"{plural(len(run.parked), 'document')} parked: {ids}"
+
+
 def pass_lines(run: DocumentPass | ReactorPass, shards: int) -> list[str]:
     """A line per shard a pass ran, and per shard it left to another process or lost."""
     lines = [_shard_pass_text(p, shards) for p in run.passes]
     if isinstance(run, ReactorPass) and run.passes:
         lines[-1] += f"; {_reactions_text(run)}"
+    if isinstance(run, DocumentPass) and run.passes and run.parked:
+        lines[-1] += f"; {_parked_text(run)}"
     lines += [
         f"shard {n} of {shards}: held by another process, left to it" for n in run.held_elsewhere
     ]
@@ -556,13 +565,15 @@ def run_until_stopped(
 def _busy_lines(run: Pass, shards: int) -> list[str]:
     """What ``run`` of a process's loop did, in one line; none if it did nothing."""
     busy = [p for p in run.passes if p.events or p.commits or p.switched]
-    reacted = isinstance(run, ReactorPass) and (run.commands or run.parked)
+    reacted = run.parked or (isinstance(run, ReactorPass) and run.commands)
     if not (busy or run.fenced or reacted):
         return []
     parts = [_shard_pass_text(p, shards) for p in busy]
     parts += [f"shard {n} fenced by a newer epoch" for n in run.fenced]
     if isinstance(run, ReactorPass):
         parts.append(_reactions_text(run))
+    elif run.parked:
+        parts.append(_parked_text(run))
     return [f"{'; '.join(parts)}; {run.requests}"]
 
 
@@ -592,6 +603,16 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
             "--force is for a Projection: a DocumentProjection's rebuild fills a new generation "
             "beside the live one, which the running projectors join"
         )
+    settling = arguments.action in {"retry", "skip"}
+    if settling and not arguments.event_id:
+        invocation.usage_error(f"{arguments.action} needs the EVENT_ID of a parked event")
+    if not settling and arguments.event_id:
+        invocation.usage_error(f"{arguments.action} takes no EVENT_ID")
+    if arguments.action == "skip" and not arguments.yes and not invocation.stdin.isatty():
+        invocation.usage_error(
+            "skip writes to the projection's store: confirm with --yes (stdin is not a "
+            "terminal to ask on)"
+        )
     shards, ids = shard_ids(invocation)
     with open_store(invocation) as store:
 
@@ -613,9 +634,103 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
                     f"projection {projector.name} ({type(projection).__qualname__}, SCHEMA "
                     f"{projection.SCHEMA}) in {store!r}, {plural(shards, 'shard')}",
                     *status_lines(projector, projection.SOURCES, lag=arguments.lag),
+                    *_parked_count(projector),
                 )
             invocation.requests(meter.counts)
             return 0
+        if arguments.action in {"parked", "retry", "skip"}:
+            with measure_requests() as meter:
+                projector = make(ids)
+                if arguments.action == "parked":
+                    lines, failed = _parked_lines(projector, every=arguments.all)
+                else:
+                    lines, failed = _settle_document(invocation, projector, arguments.event_id)
+            invocation.print(*lines)
+            invocation.requests(meter.counts)
+            return PROBLEM if failed else 0
         if arguments.action == "run":
             return run_consumer(invocation, make(ids), "projection")
         return catch_up_each(invocation, make, ids, rebuild=arguments.action == "rebuild")
+
+
+# Parked documents -----------------------------------------------------------------------------
+
+
+def _ran(consumer: Consumer[Any]) -> bool:
+    record = consumer.store.generations(consumer.name)
+    return record.live is not None or record.building is not None
+
+
+def _parked_count(projector: DocumentProjector[Any]) -> list[str]:
+    """The status line of the documents parked (none for a projection never run)."""
+    if not _ran(projector):
+        return []
+    records = projector.parked(skipped=True)
+    parked = sum(record.status == "parked" for record in records)
+    see = ": see `s3es projection parked`" if parked else ""
+    return [f"parked: {plural(parked, 'document')} ({len(records) - parked:,} skipped){see}"]
+
+
+def _parked_lines(projector: DocumentProjector[Any], *, every: bool) -> tuple[list[str], bool]:
+    if not _ran(projector):
+        return [f"projection {projector.name} has not run yet: nothing is parked"], False
+    records = projector.parked(skipped=every)
+    if not records:
+        return [f"projection {projector.name}: no document is parked"], False
+    header = ["EVENT_ID", "KEY", "STREAM", "VERSION", "TYPE", "PARKED_AT"]
+    header += ["STATUS", "ERROR"] if every else ["ERROR"]
+    return table([header, *(_parked_row(record, every=every) for record in records)]), False
+
+
+def _parked_row(record: ParkedDocument, *, every: bool) -> list[str]:
+    row = [
+        record.event_id,
+        repr(record.key)[1:-1],  # a key with spaces or control characters stays one cell
+        record.stream,
+        str(record.version),
+        record.type,
+        record.parked_at.isoformat(timespec="seconds"),
+    ]
+    error = " ".join(record.error.split())  # one line, whatever the exception said
+    return [*row, record.status, error] if every else [*row, error]
+
+
+def confirmed(invocation: Invocation, question: str) -> bool:
+    """Ask ``question`` on stderr, read the answer from stdin: only ``y`` or ``yes`` goes on."""
+    invocation.err.write(f"{question} [y/N] ")
+    invocation.err.flush()
+    return invocation.stdin.readline().strip().lower() in {"y", "yes"}
+
+
+def _settle_document(
+    invocation: Invocation, projector: DocumentProjector[Any], event_id: str
+) -> tuple[list[str], bool]:
+    """Retry or skip parked event ``event_id``: the lines to print, and whether it failed."""
+    action = invocation.arguments.action
+    records = [r for r in projector.parked() if r.event_id == event_id] if _ran(projector) else []
+    if not records:
+        raise InvalidConfiguration(f"projection {projector.name}: no event {event_id!r} is parked")
+    record = records[0]
+    keys = ", ".join(repr(r.key) for r in records)
+    what = f"event {event_id} ({record.type}, {record.stream} version {record.version})"
+    if action == "skip":
+        question = (
+            f"skip {what} for document {keys}: it will not be applied to it (it is kept, "
+            "marked skipped)?"
+        )
+        if not invocation.arguments.yes and not confirmed(invocation, question):
+            invocation.problem("not confirmed; nothing written")
+            return [], True
+        run = projector.skip(event_id)
+    else:
+        run = projector.retry(event_id)
+    again = [r for r in run.parked if r.event_id == event_id]
+    if again:
+        invocation.problem(f"{what} failed again, and stays parked: {again[0].error}")
+        return [], True
+    applied = f"{plural(run.events, 'event')} of {record.stream} applied"
+    if run.parked:
+        applied += f", then {_parked_text(run)}"
+    if action == "skip":
+        return [f"skipped {what} for document {keys}, {applied}; kept as skipped"], False
+    return [f"retried {what}: {applied}; no longer parked"], False

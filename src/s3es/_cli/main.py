@@ -315,8 +315,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         the process to deploy, one per shard under systemd, Kubernetes or ECS: passes every
         --interval seconds until SIGTERM or Ctrl-C (the first lets the pass under way end,
         then releases the leases; a second stops at once). A progress bar on stderr when it
-        is a terminal. Exit status 1 if a shard's lease is held by another process (named) or
-        a chunk cannot be read. See docs/projections.md and docs/operations.md.
+        is a terminal. parked lists the documents an event could not be applied to (apply
+        raised, or no store keeps the document), each holding its stream (--all: the skipped
+        too); retry EVENT_ID applies the held stream again now, skip EVENT_ID applies it
+        without that event for that document (asks, or --yes); status counts them. Exit
+        status 1 if a shard's lease is held by another process (named), a chunk cannot be
+        read, or a retried event fails again. See docs/projections.md and docs/operations.md.
         """,
         "s3es._cli.projection:run_projection",
         "s3es._cli.projection:projection_arguments",

@@ -29,9 +29,13 @@ from s3es._storage.metering import measure_requests
 def projection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action",
-        choices=["status", "catch-up", "rebuild", "run"],
+        choices=["status", "catch-up", "rebuild", "run", "parked", "retry", "skip"],
         help="status: the stored model (generations, shards) and leases; catch-up: one pass; "
-        "rebuild: from nothing; run: passes until SIGTERM or Ctrl-C",
+        "rebuild: from nothing; run: passes until SIGTERM or Ctrl-C; parked: the documents "
+        "parked (a DocumentProjection's); retry/skip EVENT_ID: settle one",
+    )
+    parser.add_argument(
+        "event_id", nargs="?", metavar="EVENT_ID", help="retry, skip: the parked event"
     )
     parser.add_argument(
         "--projection",
@@ -52,6 +56,15 @@ def projection_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="rebuild a Projection even while another projector holds the lease (it is fenced)",
     )
+    parser.add_argument(
+        "--all", action="store_true", help="parked: the skipped documents too, with their status"
+    )
+    parser.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="skip: do not ask for confirmation (needed when stdin is not a terminal)",
+    )
 
 
 #: The options that only a DocumentProjection takes.
@@ -68,6 +81,11 @@ def run_projection(invocation: Invocation) -> int:
         invocation.usage_error(str(error))
     if isinstance(projection, DocumentProjection):
         return run_document_projection(invocation, projection)
+    if arguments.action in {"parked", "retry", "skip"}:
+        invocation.usage_error(
+            f"{arguments.action} is for a DocumentProjection; {arguments.projection} is a "
+            "Projection (one model: an event it cannot apply fails its pass)"
+        )
     for name, option in _DOCUMENT_OPTIONS.items():
         if getattr(arguments, name):
             invocation.usage_error(

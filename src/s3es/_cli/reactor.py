@@ -12,6 +12,7 @@ import argparse
 
 from s3es._cli.consumers import (
     catch_up_each,
+    confirmed,
     consumer_arguments,
     load_consumer,
     open_store,
@@ -180,7 +181,8 @@ def _settle(
         )
     what = f"event {event_id} ({record.type}, {record.stream} version {record.version})"
     if action == "skip":
-        if not invocation.arguments.yes and not _confirmed(invocation, what):
+        question = f"skip {what}: it will not be reacted to again (it is kept, marked skipped)?"
+        if not invocation.arguments.yes and not confirmed(invocation, question):
             invocation.problem("not confirmed; nothing written")
             return [], True
         runner.skip(event_id)
@@ -198,12 +200,3 @@ def _settle(
         "stored); no longer parked"
     )
     return [line], False
-
-
-def _confirmed(invocation: Invocation, what: str) -> bool:
-    """Ask on stderr, read the answer from stdin: only ``y`` or ``yes`` goes on."""
-    invocation.err.write(
-        f"skip {what}: it will not be reacted to again (it is kept, marked skipped)? [y/N] "
-    )
-    invocation.err.flush()
-    return invocation.stdin.readline().strip().lower() in {"y", "yes"}
