@@ -251,6 +251,33 @@ def _logging_restored() -> Iterator[None]:
         s3es_logger.setLevel(levels[1])
 
 
+@contextlib.contextmanager
+def _tracer_provider_restored() -> Iterator[None]:
+    """Put back OpenTelemetry's global tracer provider as it was before a sample set one.
+
+    The operations page sets a provider (as an application does, once) and shuts it down at
+    its end: left in place, every later test's s3es spans would go to a shut-down provider,
+    whose warnings reach the CLI tests' stderr. OpenTelemetry lets a provider be set once per
+    process, so its own test helpers reset these two globals the same way; s3es's tracer, bound
+    to the provider it first found, is made again.
+    """
+    from opentelemetry import trace  # noqa: PLC0415 - the otel extra
+    from opentelemetry.util._once import Once  # noqa: PLC0415
+
+    from s3es._base import tracing  # noqa: PLC0415
+
+    provider, active = trace._TRACER_PROVIDER, tracing._ACTIVE
+    try:
+        yield
+    finally:
+        trace._TRACER_PROVIDER = provider
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace._TRACER_PROVIDER_SET_ONCE._done = provider is not None
+        if tracing._ACTIVE is not active:
+            tracing._TRACER = tracing._tracer()
+            tracing._ACTIVE = None
+
+
 class TestDocs:
     @pytest.mark.usefixtures("_restore_structlog")
     @pytest.mark.parametrize("document", _documents())
@@ -261,7 +288,7 @@ class TestDocs:
         blocks = code_blocks(path)
         if document in REQUIRED:
             assert any(block.runnable for block in blocks), f"{document} has no runnable block"
-        with _logging_restored():
+        with _logging_restored(), _tracer_provider_restored():
             run_blocks(path, blocks)
 
     @pytest.mark.parametrize("document", _documents())
