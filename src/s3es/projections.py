@@ -3,7 +3,8 @@
 A :class:`DocumentProjection` folds events into documents keyed by what readers ask for (an
 order, a product); a :class:`DocumentProjector` runs it, in one or many shards, into a
 read-model store of :mod:`s3es.readmodels` (S3, SQLite, PostgreSQL), and a
-:class:`DocumentReader` reads the live generation. A :class:`Projection` folds events into one
+:class:`DocumentReader` reads the live generation; an event a document cannot take is parked
+as a :class:`ParkedDocument`. A :class:`Projection` folds events into one
 model kept whole in one S3 document by a :class:`Projector`: the simplest, for small models.
 An :class:`InlineProjection` keeps a model in the process, updated right after each append.
 """
@@ -21,6 +22,7 @@ from s3es._projections.notifications import (
 )
 from s3es._projections.projection import Projection, ReadModel
 from s3es._projections.projector import ProjectionPass, Projector
+from s3es._projections.values import ParkedDocument
 
 __all__ = [
     "ChangeNotifications",
@@ -31,6 +33,7 @@ __all__ = [
     "InlineProjection",
     "Lease",
     "Notified",
+    "ParkedDocument",
     "Projection",
     "ProjectionPass",
     "Projector",
