@@ -204,3 +204,38 @@ class EmbeddedS3:
                 session=self._session,
                 **options,
             )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve an EmbeddedS3 until interrupted: an endpoint that outlives one program.
+
+    ``python -m s3es.testing.embedded_s3 --port 5077`` prints ``http://127.0.0.1:5077`` once
+    it listens, then serves until Ctrl-C or SIGTERM. Unlike a plain ``moto_server``, its
+    conditional writes are atomic (see the module's docstring), so ``s3es self-test`` approves
+    it and racing writers behave as on S3.
+    """
+    import argparse  # noqa: PLC0415 - only when run as a program
+    import signal  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="python -m s3es.testing.embedded_s3",
+        description="An S3 endpoint for local runs: moto, with atomic conditional writes.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=5077, help="port (0: a free one)")
+    parser.add_argument("--bucket", action="append", default=[], help="create this bucket")
+    arguments = parser.parse_args(argv)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with EmbeddedS3(host=arguments.host, port=arguments.port) as server:
+        for bucket in arguments.bucket:
+            server.create_bucket(bucket)
+        print(server.endpoint_url, flush=True)  # noqa: T201 - the program's output
+        try:
+            stopped.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
