@@ -22,7 +22,7 @@ class TestProgram:
         its conditional writes pass the self-test's races (a plain moto_server's may not); it
         stops on SIGTERM with exit 0."""
         environment = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        with subprocess.Popen(  # noqa: S603 - this interpreter, a module of s3es
+        with subprocess.Popen(
             [sys.executable, "-m", "s3es.testing.embedded_s3", "--port", "0", "--bucket", "b-1"],
             stdout=subprocess.PIPE,
             text=True,

@@ -13,6 +13,7 @@ moto keeps its buckets in process-wide memory: servers in one process share them
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -231,10 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         for bucket in arguments.bucket:
             server.create_bucket(bucket)
         print(server.endpoint_url, flush=True)  # noqa: T201 - the program's output
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop as SIGTERM does
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":
