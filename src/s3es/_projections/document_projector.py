@@ -375,10 +375,13 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
                     working = self._fold(generation, batch, stored, held=held, skipped=skipped)
                     changes = self._changes(working)
                 except _Unstorable as unstorable:
-                    self._fold(
-                        generation, batch, stored, held=held, skipped=skipped, watch=unstorable.key
-                    )
-                    raise  # pragma: no cover - the watched fold names the event first
+                    key = unstorable.key
+                    self._fold(generation, batch, stored, held=held, skipped=skipped, watch=key)
+                    # No event made it so: forget() did, for a deleted stream.
+                    raise DomainContractError(
+                        f"projection {self.name}: document {key!r} cannot be stored after "
+                        f"forget(): {self._unstorable(key, working[key].document)}"
+                    ) from None
             except _Poisoned as poisoned:
                 event, key = poisoned.event, poisoned.key
                 place = self._parked_generation(generation)
