@@ -168,6 +168,9 @@ class _Pausable:
     def generations(self, projection: str) -> Generations:
         return self.inner.generations(projection)
 
+    def check_generation(self, generation: Generation) -> None:
+        self.inner.check_generation(generation)
+
     def set_generations(self, record: Generations) -> Generations:
         return self.inner.set_generations(record)
 

@@ -135,6 +135,16 @@ class ReadModelStore(Protocol):
     #: True if :meth:`commit` applies everything or nothing.
     atomic: bool
 
+    def check_generation(self, generation: Generation) -> None:
+        """Refuse, before any I/O, a generation this store cannot keep.
+
+        Raises:
+            InvalidConfiguration: naming the projection, if its name (with the generation's
+                number) cannot name what the store keeps: an SQL table name past the
+                database's limit, S3 keys past 1,024 bytes.
+        """
+        ...
+
     def generations(self, projection: str) -> Generations:
         """The projection's generations record (an empty one if none is stored)."""
         ...

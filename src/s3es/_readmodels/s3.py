@@ -54,7 +54,13 @@ from s3es._readmodels.port import (
 from s3es._readmodels.values import check_document, is_storable_key
 from s3es._storage.keys import StreamKeys, StreamName
 from s3es._storage.port import ObjectStore, StoredObject
-from s3es.errors import CorruptReadModel, ObjectAlreadyExists, ObjectChanged, ReadModelConflict
+from s3es.errors import (
+    CorruptReadModel,
+    InvalidConfiguration,
+    ObjectAlreadyExists,
+    ObjectChanged,
+    ReadModelConflict,
+)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -193,6 +199,16 @@ class S3ReadModelStore:
         return self.objects.replace(key, body, etag=etag)
 
     # Generations ----------------------------------------------------------------------------
+
+    def check_generation(self, generation: Generation) -> None:
+        """InvalidConfiguration if ``generation``'s keys would pass S3's 1,024 bytes."""
+        try:
+            self.keys.generation_prefix(generation.projection, generation.number)
+        except ValueError as error:  # InvalidStreamName too: a name with no room
+            raise InvalidConfiguration(
+                f"projection {generation.projection!r}: S3 cannot keep generation "
+                f"{generation.number} under prefix {self.keys.prefix!r}: {error}"
+            ) from error
 
     def generations(self, projection: str) -> Generations:
         """The projection's generations record (an empty one if none is stored). One GET."""

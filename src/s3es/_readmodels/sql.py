@@ -319,6 +319,10 @@ class SQLReadModelStore(abc.ABC):
         "building_shards, revision"
     )
 
+    def check_generation(self, generation: Generation) -> None:
+        """InvalidConfiguration if ``generation``'s table name would pass the database's limit."""
+        table_name(generation)
+
     def generations(self, projection: str) -> Generations:
         """The projection's generations record (an empty one if none is stored)."""
         sql_name(projection)

@@ -25,9 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import attrs
 import pytest
 
-from s3es.errors import ReadModelConflict, UnstorableDocument
+from s3es.errors import InvalidConfiguration, ReadModelConflict, UnstorableDocument
 from s3es.readmodels import (
     Change,
     Generation,
@@ -364,6 +365,17 @@ class ReadModelStoreContract:
         assert isinstance(store.atomic, bool)
 
     # Generations
+
+    def test_check_generation(self, store: ReadModelStore) -> None:
+        """A generation the store keeps passes the check; one whose name no store could name
+        (1,000 characters) raises InvalidConfiguration naming the projection, with no I/O.
+        """
+        store.check_generation(GENERATION)
+        store.check_generation(NEXT)
+        long = attrs.evolve(GENERATION, projection="p" * 1_000)
+        with pytest.raises(InvalidConfiguration) as raised:
+            store.check_generation(long)
+        assert "p" * 1_000 in str(raised.value)
 
     def test_generations_none_stored(self, store: ReadModelStore) -> None:
         """A projection with no record reads as an empty one: no generation, no revision."""

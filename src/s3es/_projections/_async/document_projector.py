@@ -42,7 +42,6 @@ from s3es._projections.values import (
 )
 from s3es._readmodels._async.port import AsyncReadModelStore
 from s3es._readmodels.port import Body, Change, Generation, ShardState, StoredDocument
-from s3es._readmodels.sql import SQLReadModelStore, table_name
 from s3es._readmodels.values import check_document
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import measure_requests
@@ -98,12 +97,6 @@ def _described(error: BaseException) -> str:
 def _parked_key(event_id: str, key: str) -> str:
     """The key of the record of ``event_id`` parked for document ``key`` (both bounded)."""
     return f"{event_id[:120]}~{hashlib.sha256(f'{event_id}/{key}'.encode()).hexdigest()[:32]}"
-
-
-def _unwrapped(store: object) -> object:
-    """The sync store an AsyncReadModels offers, else ``store``."""
-    inner = getattr(store, "store", None)
-    return inner if inner is not None and hasattr(inner, "commit") else store
 
 
 @attrs.define
@@ -189,16 +182,14 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
         self._parked: list[ParkedDocument] = []
 
     def _check_parked_name(self, generation: Generation) -> None:
-        """InvalidConfiguration if an SQL store cannot name ``generation``'s parked table."""
-        if not isinstance(_unwrapped(self.store), SQLReadModelStore):
-            return
+        """InvalidConfiguration if the store cannot keep ``generation``'s parked documents."""
         try:
-            table_name(self._parked_generation(generation))
+            self.store.check_generation(self._parked_generation(generation))
         except InvalidConfiguration as error:
             raise InvalidConfiguration(
-                f"projection {self.name!r}: the table of its parked documents in generation "
-                f"{generation.number} would be named {self._parked_name}__g{generation.number}, "
-                f"longer than an SQL store takes ({error}): shorten its NAME"
+                f"projection {self.name!r}: its parked documents of generation "
+                f"{generation.number}, kept as {self._parked_name!r}, would not fit the store "
+                f"({error}): shorten its NAME"
             ) from error
 
     def _parked_generation(self, generation: Generation) -> Generation:

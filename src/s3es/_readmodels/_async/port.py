@@ -40,6 +40,13 @@ class AsyncReadModelStore(Protocol):
     #: True if :meth:`commit` applies everything or nothing.
     atomic: bool
 
+    def check_generation(self, generation: Generation) -> None:
+        """The store's refusal of a generation it cannot keep; no I/O, so not awaited.
+
+        As :meth:`~s3es.readmodels.ReadModelStore.check_generation` of the sync port.
+        """
+        ...
+
     async def generations(self, projection: str) -> Generations:
         """As :meth:`ReadModelStore.generations <s3es.readmodels.ReadModelStore.generations>`."""
         ...
@@ -105,6 +112,10 @@ class AsyncReadModels:
 
     def __repr__(self) -> str:
         return f"AsyncReadModels({self.store!r})"
+
+    def check_generation(self, generation: Generation) -> None:
+        """The store's own check (no I/O)."""
+        self.store.check_generation(generation)
 
     async def generations(self, projection: str) -> Generations:
         """The projection's generations record, read in a thread."""
