@@ -93,8 +93,35 @@ class AsyncLanes(Generic[C, R]):
                 return [pending]
             ready = pending.ready = AsyncSignal()
             lane.append(pending)
-        await ready.wait()  # set by the leader that settles it or hands it the lead
+        try:
+            await ready.wait()  # set by the leader that settles it or hands it the lead
+        except BaseException:
+            self._abandon(stream_id, pending)
+            raise
         return pending.group
+
+    def _abandon(self, stream_id: str, pending: Pending[C, R]) -> None:
+        """``pending``'s caller stopped waiting (its task was cancelled): let the lane go on.
+
+        A command still queued leaves the lane, undecided: it is not stored. One handed the
+        lead of a group hands it on to the next command of that group, or, alone, lets the
+        lane's next group start: else nobody would lead the stream's lane again, and every
+        later command on it would wait for ever. A command already taken into another
+        leader's group is decided and stored with it, as if its caller still waited.
+        """
+        with self._lock:
+            group = pending.group
+            if group is None:
+                lane = self._lanes.get(stream_id)
+                if lane is not None and pending in lane:
+                    lane.remove(pending)
+                return
+        rest = group[1:]
+        if rest:
+            rest[0].group = rest
+            rest[0].wake()
+        else:
+            self.done(stream_id, group)
 
     def done(self, stream_id: str, group: list[Pending[C, R]]) -> None:
         """The leader settled ``group``: wake its commands; the next group gets a leader."""
