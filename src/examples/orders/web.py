@@ -129,8 +129,9 @@ FINGERPRINT = "idempotency_fingerprint"
 #: The longest ``Idempotency-Key`` taken: the longest command id s3es takes.
 MAX_IDEMPOTENCY_KEY = 200
 _ENTITY_TAG = re.compile(r'"(0|[1-9][0-9]{0,17})"')
-#: The largest request body taken, in bytes. An order of MAX_LINES lines of the longest SKUs
-#: takes about 30 KiB of JSON; a body is refused (413) as soon as it passes this, unread.
+#: The largest request body taken, in bytes. An order of MAX_LINES lines of the longest SKUs and
+#: amounts takes 17 KB of JSON (37 KB with non-ASCII SKUs sent as ``\uXXXX`` escapes); a body
+#: is refused (413) as soon as it passes this, unread.
 MAX_BODY_BYTES = 64 * 1024
 #: What a body must be: JSON.
 _JSON = "application/json"
