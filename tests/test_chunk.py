@@ -551,7 +551,7 @@ class TestCommands:
     def test_round_trip(self) -> None:
         """A chunk's command ids (with their events) and its snapshot's window read back, by
         the fast path and by the converter alike."""
-        from s3es._eventstore.chunk import _decode_strictly  # noqa: PLC0415
+        from s3es._eventstore.codec import _decode_strictly  # noqa: PLC0415
 
         chunk = _with_commands()
         body = encode_chunk(chunk)
