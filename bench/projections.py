@@ -25,6 +25,7 @@ from s3es import (
     CommandHandler,
     EventStore,
     InMemoryObjectStore,
+    Loaded,
     Projection,
     Projector,
     RecordedEvent,
@@ -571,7 +572,8 @@ def read_model_scale(streams: int, *, repeats: int = 3) -> ReadModelScale:
     lines = (OrderLine("mug", 2, 899),)
     for index in range(streams):
         order_id = f"o-{index:06d}"
-        orders.append(orders.initial(orders.stream(order_id)), [OrderPlaced(order_id, lines, 1798)])
+        new = Loaded(orders.stream(order_id), 0, orders.aggregate.initial_state())
+        orders.append(new, [OrderPlaced(order_id, lines, 1798)])
     projector = Projector(
         events,
         OrdersByStatus,

@@ -45,7 +45,7 @@ import attrs
 from bench.projections import ReadModelScale, read_model_scale
 from examples.orders.domain import Order, OrderLine, OrderPlaced, PaymentRecorded
 from examples.orders.projections import OrderSummaries
-from s3es import EventStore, InMemoryObjectStore, Repository
+from s3es import EventStore, InMemoryObjectStore, Loaded, Repository
 from s3es.metering import RequestCounts
 from s3es.projections import DocumentProjector, DocumentReader
 from s3es.readmodels import (
@@ -205,7 +205,8 @@ def build_orders(objects: ObjectStore, streams: int, *, threads: int = 1) -> flo
 
     def place(index: int) -> None:
         placed = order_id(index)
-        orders.append(orders.initial(orders.stream(placed)), [OrderPlaced(placed, lines, 1798)])
+        new = Loaded(orders.stream(placed), 0, orders.aggregate.initial_state())
+        orders.append(new, [OrderPlaced(placed, lines, 1798)])
 
     started = time.perf_counter()
     if threads == 1:

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import s3es.aio
 from s3es import (
     CommandHandler,
+    CommandHooks,
     CommandResult,
     EventStore,
     ExpectedVersion,
@@ -238,6 +239,37 @@ class TestSameRequestsAsSync:
         """A domain error raises the same error from both."""
         sync, aio = Twins().handle("c-1", Decrement(1))
         assert sync == aio == ("CounterError", "cannot take 1 from a total of 0")
+
+
+class TestHooksAsSync:
+    def test_the_async_handler_tells_its_hooks_what_the_sync_one_does(self) -> None:
+        """Results, a lost race and a refusal: both handlers call the same plain-function
+        hooks with the same values, in the same order."""
+        told: dict[str, list[Any]] = {"sync": [], "aio": []}
+
+        def hooks(name: str) -> CommandHooks:
+            def tell(kind: str) -> Callable[[Any], None]:
+                return lambda what: told[name].append(
+                    (kind, _seen(what) if kind == "result" else what)
+                )
+
+            return CommandHooks(
+                on_result=tell("result"), on_conflict=tell("conflict"), on_give_up=tell("give_up")
+            )
+
+        twins = Twins()
+        twins.sync = CommandHandler(twins.sync.repository, hooks=hooks("sync"))
+        twins.aio = AsyncCommandHandler(twins.aio.repository, hooks=hooks("aio"))
+        twins.handle("c-1", Increment(1))
+        twins.rival("c-1", Increment(10))
+        twins.handle("c-1", Increment(1))
+        twins.handle("c-1", Decrement(100))
+        kinds = [kind for kind, _ in told["sync"]]
+        assert kinds == ["result", "conflict", "result", "give_up"]
+        assert [kind for kind, _ in told["aio"]] == kinds
+        assert told["sync"][:3] == told["aio"][:3]
+        errors = [(type(told[n][3][1].error), str(told[n][3][1].error)) for n in ("sync", "aio")]
+        assert errors[0] == errors[1] == (CounterError, "cannot take 100 from a total of 12")
 
 
 class TestEventStoreReads:

@@ -11,10 +11,15 @@ import pytest
 from s3es import (
     Backoff,
     CommandHandler,
+    CommandHooks,
     ConcurrencyError,
+    Conflict,
     CorruptChunk,
     EventStore,
+    GaveUp,
+    GroupCommit,
     InMemoryObjectStore,
+    InvalidConfiguration,
     Repository,
     RetriesExhausted,
     RetryPolicy,
@@ -48,11 +53,13 @@ def _handler(
     *,
     policy: RetryPolicy = POLICY,
     rng: random.Random | None = None,
+    hooks: CommandHooks = CommandHooks(),  # noqa: B008 - a frozen value
 ) -> tuple[CommandHandler[Any, Any, Any], list[float]]:
     """A handler on ``store`` whose backoff pauses are recorded instead of slept."""
     slept: list[float] = []
     repository = Repository(EventStore(store), aggregate or Counter())
-    return CommandHandler(repository, policy, sleep=slept.append, rng=rng), slept
+    handler = CommandHandler(repository, policy, sleep=slept.append, rng=rng, hooks=hooks)
+    return handler, slept
 
 
 class Rival:
@@ -240,6 +247,143 @@ class TestConflict:
         assert len(slept) == 2
 
 
+class Told:
+    """What a handler's hooks were told, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def hooks(self) -> CommandHooks:
+        return CommandHooks(
+            on_result=lambda result: self.calls.append(("result", result)),
+            on_conflict=lambda conflict: self.calls.append(("conflict", conflict)),
+            on_give_up=lambda gave_up: self.calls.append(("give_up", gave_up)),
+        )
+
+
+class TestHooks:
+    """The handler tells its hooks what happened to each command, instead of being subclassed."""
+
+    def test_result(self) -> None:
+        """on_result is given the very result handle returns, requests counted."""
+        told = Told()
+        handler, _ = _handler(InMemoryObjectStore(), hooks=told.hooks())
+        result = handler.handle(STREAM.id, Increment(1))
+        assert told.calls == [("result", result)]
+        assert told.calls[0][1].requests == RequestCounts(list=1, put=1)
+
+    def test_conflicts_then_result(self) -> None:
+        """Each lost PUT that is retried is told, with the stream, the attempt that lost, the
+        attempts allowed and the version another writer stored; then the result."""
+        store, _ = _racing(Increment(10), times=2)
+        told = Told()
+        handler, _ = _handler(store, hooks=told.hooks())
+        result = handler.handle(STREAM.id, Increment(1))
+        assert told.calls == [
+            ("conflict", Conflict(STREAM, attempt=1, max_attempts=5, version=1)),
+            ("conflict", Conflict(STREAM, attempt=2, max_attempts=5, version=2)),
+            ("result", result),
+        ]
+
+    def test_give_up_on_retries_exhausted(self) -> None:
+        """A command out of attempts is told as given up, with the RetriesExhausted handle
+        raises; its last lost PUT is not told as a conflict (it is not retried)."""
+        store, _ = _racing(Increment(10), times=2)
+        told = Told()
+        handler, _ = _handler(store, policy=RetryPolicy(max_attempts=2), hooks=told.hooks())
+        with pytest.raises(RetriesExhausted) as raised:
+            handler.handle(STREAM.id, Increment(1))
+        assert told.calls == [
+            ("conflict", Conflict(STREAM, attempt=1, max_attempts=2, version=1)),
+            ("give_up", GaveUp(STREAM, attempts=2, error=raised.value)),
+        ]
+
+    def test_give_up_on_a_domain_error(self) -> None:
+        """A command decide refuses is told as given up, with the domain error unchanged."""
+        told = Told()
+        handler, _ = _handler(InMemoryObjectStore(), Refusing(), hooks=told.hooks())
+        with pytest.raises(CounterError):
+            handler.handle(STREAM.id, Increment(1))
+        assert told.calls == [("give_up", GaveUp(STREAM, attempts=1, error=Refusing.error))]
+
+    def test_not_told_of_arguments_refused(self) -> None:
+        """Arguments refused before the command begins are not a give-up: no hook is called."""
+        told = Told()
+        handler, _ = _handler(InMemoryObjectStore(), hooks=told.hooks())
+        with pytest.raises(InvalidConfiguration, match="command_id"):
+            handler.handle(STREAM.id, Increment(1), command_id="")
+        assert told.calls == []
+
+    def test_error_in_on_result_propagates(self) -> None:
+        """An exception on_result raises reaches the caller; the command was stored."""
+        store = InMemoryObjectStore()
+
+        def boom(_: object) -> None:
+            raise RuntimeError("hook failed")
+
+        handler, _ = _handler(store, hooks=CommandHooks(on_result=boom))
+        with pytest.raises(RuntimeError, match="hook failed"):
+            handler.handle(STREAM.id, Increment(1))
+        assert [r.event for r in _stored(store)] == [Incremented(1)]
+
+    def test_error_in_on_conflict_fails_the_command(self) -> None:
+        """An exception on_conflict raises fails the command (not retried), and on_give_up is
+        told of that exception."""
+        store, _ = _racing(Increment(10), times=1)
+        gave_up: list[GaveUp] = []
+
+        def boom(_: Conflict) -> None:
+            raise RuntimeError("hook failed")
+
+        hooks = CommandHooks(on_conflict=boom, on_give_up=gave_up.append)
+        handler, slept = _handler(store, hooks=hooks)
+        with pytest.raises(RuntimeError, match="hook failed") as raised:
+            handler.handle(STREAM.id, Increment(1))
+        assert [(told.stream, told.error) for told in gave_up] == [(STREAM, raised.value)]
+        assert [r.event for r in _stored(store)] == [Incremented(10)]
+        assert slept == []
+
+    @pytest.mark.parametrize("field", ["on_result", "on_conflict", "on_give_up"])
+    def test_not_callable_refused(self, field: str) -> None:
+        """A hook that cannot be called is refused when the hooks are made, naming it."""
+        with pytest.raises(
+            InvalidConfiguration, match=rf"^CommandHooks\.{field} must be a callable or None"
+        ):
+            CommandHooks(**{field: "print"})  # type: ignore[arg-type]
+
+    def test_hooks_must_be_command_hooks(self) -> None:
+        """A handler given hooks of another type refuses them, naming the option."""
+        repository = Repository(EventStore(InMemoryObjectStore()), Counter)
+        with pytest.raises(InvalidConfiguration, match="hooks must be a CommandHooks"):
+            CommandHandler(repository, hooks={"on_result": print})  # type: ignore[arg-type]
+
+
+class TestHandlerOptions:
+    """The handler's options are checked when it is made, each error naming the option."""
+
+    def test_retry_must_be_a_policy(self) -> None:
+        """A retry that is not a RetryPolicy (an attempt count) is refused, at the handler and
+        per call."""
+        repository = Repository(EventStore(InMemoryObjectStore()), Counter)
+        with pytest.raises(InvalidConfiguration, match="retry must be a RetryPolicy, not 3"):
+            CommandHandler(repository, 3)  # type: ignore[arg-type]
+        handler = CommandHandler(repository)
+        with pytest.raises(InvalidConfiguration, match="retry must be a RetryPolicy, not 3"):
+            handler.handle(STREAM.id, Increment(1), retry=3)  # type: ignore[arg-type]
+
+    def test_group_commit_must_be_a_bool_or_bounds(self) -> None:
+        """group_commit takes True, False or a GroupCommit, whose bounds are checked."""
+        repository = Repository(EventStore(InMemoryObjectStore()), Counter)
+        with pytest.raises(InvalidConfiguration, match="group_commit must be a bool or a Group"):
+            CommandHandler(repository, group_commit=1)  # type: ignore[arg-type]
+        with pytest.raises(
+            InvalidConfiguration, match=r"^GroupCommit\.max_events must be an int >= 1, not 0$"
+        ):
+            GroupCommit(max_events=0)
+        assert CommandHandler(repository, group_commit=True).group_commit == GroupCommit()
+        assert CommandHandler(repository).group_commit is None
+
+
 class TestBackoff:
     @pytest.mark.parametrize("field", ["initial", "maximum", "multiplier"])
     @pytest.mark.parametrize("value", [0, -0.5, float("nan")])
@@ -355,11 +499,20 @@ class TestDecideReturnsIterable:
 
 
 class TestRetryPolicy:
-    @pytest.mark.parametrize("attempts", [0, -1])
-    def test_at_least_one_attempt(self, attempts: int) -> None:
-        """A policy of fewer than one attempt is refused, naming the field and the value."""
-        with pytest.raises(ValueError, match=f"^'max_attempts' must be >= 1: {attempts}$"):
-            RetryPolicy(max_attempts=attempts)
+    @pytest.mark.parametrize("attempts", [0, -1, 2.5, True, "3"])
+    def test_at_least_one_attempt(self, attempts: object) -> None:
+        """A policy of fewer than one attempt, or of attempts that are not an int, is refused
+        with InvalidConfiguration naming the class, the field and the value."""
+        with pytest.raises(
+            InvalidConfiguration,
+            match=rf"^RetryPolicy\.max_attempts must be an int >= 1, not {attempts!r}$",
+        ):
+            RetryPolicy(max_attempts=attempts)  # type: ignore[arg-type]
+
+    def test_backoff_must_be_a_backoff(self) -> None:
+        """A backoff that is not a Backoff value is refused, naming the field."""
+        with pytest.raises(InvalidConfiguration, match=r"^RetryPolicy\.backoff must be a Backoff"):
+            RetryPolicy(backoff=0.1)  # type: ignore[arg-type]
 
     def test_default(self) -> None:
         """The default policy retries: more than one attempt, with a bounded backoff."""
@@ -491,7 +644,7 @@ class TestCache:
     def test_negative_size_rejected(self) -> None:
         """A negative cache size is refused with a message naming it."""
         repository = Repository(EventStore(InMemoryObjectStore()), Counter)
-        with pytest.raises(ValueError, match="cache size must be >= 0, not -1"):
+        with pytest.raises(InvalidConfiguration, match=r"cache_size must be an int >= 0.*not -1"):
             CommandHandler(repository, cache_size=-1)
 
 

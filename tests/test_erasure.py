@@ -21,6 +21,7 @@ from s3es import (
     Repository,
     RetryPolicy,
 )
+from s3es._domain.repository import fold, initial_of
 from s3es.ops import Erasure, compact, erase, repair, verify_stream
 from s3es.storage import ForwardingObjectStore, StoredObject
 
@@ -153,7 +154,7 @@ class TestErase:
         fence = chunks[-1]
         assert (fence.version, fence.rebased, fence.events) == (3, True, ())
         assert fence.snapshot is not None
-        below = repository.fold(repository.initial(fence.stream), chunks[:-1])
+        below = fold(repository, initial_of(repository, fence.stream), chunks[:-1])
         assert repository.codec.state_from(fence.snapshot)[0] == below.state
         assert repository.replay("n-1").state == below.state == repository.load("n-1").state
         assert repository.load("n-1").version == 3

@@ -21,6 +21,7 @@ from s3es import (
     ConcurrencyError,
     EventStore,
     ExpectedVersion,
+    GroupCommit,
     InMemoryObjectStore,
     InvalidConfiguration,
     Repository,
@@ -430,6 +431,7 @@ def _grouped(
     before_put: Callable[[str], None] | None = None,
     inner: ObjectStore | None = None,
     gate_list: bool = False,
+    group_commit: bool | GroupCommit = True,
 ) -> tuple[InterceptingStore, list[Result | BaseException]]:
     """Run ``commands`` on one group-commit handler, STREAM at ``version``; all but the first
     queue behind the first one's PUT (its load's LIST with ``gate_list``), so they are decided
@@ -446,7 +448,7 @@ def _grouped(
         gate()
 
     store = GatedStore(inner, before_put=hook, before_list=gate if gate_list else None)
-    handler, _ = _handler(store, group_commit=True)
+    handler, _ = _handler(store, group_commit=group_commit)
     gate.handler = handler
 
     def run(index: int) -> Result | BaseException:
@@ -555,19 +557,21 @@ class TestGroupCommit:
         assert _version_of(outcomes[3]) == 4
         assert _versions(store.inner) == [1, 2, 3, 4]
 
-    def test_cut_by_the_event_bound_survives_a_lost_put(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_cut_by_the_event_bound_survives_a_lost_put(self) -> None:
         """Commands past a group's event bound are still decided when the group loses its PUT
         (they used to be dropped, never answered)."""
-        monkeypatch.setattr("s3es._domain.commands.MAX_GROUP_EVENTS", 2)
         inner = InMemoryObjectStore()
         commands: list[Expecting] = [
             (Increment(1), ANY),
             (IncrementEach((2, 3)), ANY),
             (Increment(4), ANY),
         ]
-        _, outcomes = _grouped(commands, inner=inner, before_put=Rival(inner))
+        _, outcomes = _grouped(
+            commands,
+            inner=inner,
+            before_put=Rival(inner),
+            group_commit=GroupCommit(max_events=2),
+        )
         assert [_version_of(outcome) for outcome in outcomes] == [1, 3, 4]
 
     def test_warm_matching_group_is_one_put(self) -> None:

@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from s3es import (
     CommandHandler,
+    CommandHooks,
     CommandResult,
+    Conflict,
     EventStore,
+    GroupCommit,
     InMemoryObjectStore,
     Repository,
 )
@@ -70,6 +73,8 @@ def _gated(
     inner: ObjectStore | None = None,
     before_put: Callable[[str], None] | None = None,
     max_chunk_bytes: int | None = None,
+    hooks: CommandHooks = CommandHooks(),  # noqa: B008 - a frozen value
+    group_commit: bool | GroupCommit = True,
 ) -> tuple[InterceptingStore, list[Result | BaseException]]:
     """Run ``commands`` in threads on one group-commit handler; the first PUT waits for all.
 
@@ -89,7 +94,9 @@ def _gated(
         if max_chunk_bytes is None
         else EventStore(store, max_chunk_bytes=max_chunk_bytes)
     )
-    handler = CommandHandler(Repository(event_store, Counter), group_commit=True)
+    handler = CommandHandler(
+        Repository(event_store, Counter), group_commit=group_commit, hooks=hooks
+    )
     gate.handler = handler
     first = threading.Event()
 
@@ -197,8 +204,42 @@ class TestConflict:
         assert all(r.attempts == 2 for r in grouped)
         assert max(r.state.total for r in grouped) == 110
 
+    def test_hooks_told_once_per_lost_put_and_once_per_command(self) -> None:
+        """Under group commit, a lost PUT is one conflict carrying how many commands it held,
+        and each caller's result is told once, as its handle returns it."""
+        inner = InMemoryObjectStore()
+        rival = CommandHandler(Repository(EventStore(inner), Counter))
+        second = rival.repository.event_store.keys.chunk_key(rival.repository.stream(STREAM_ID), 2)
+        fired: list[Result] = []
+
+        def race(key: str) -> None:
+            if key == second and not fired:
+                fired.append(rival.handle(STREAM_ID, Increment(100)))
+
+        conflicts: list[Conflict] = []
+        told: list[Result] = []
+        hooks = CommandHooks(on_result=told.append, on_conflict=conflicts.append)
+        commands: list[tuple[CounterCommand, dict[str, Any]]] = [
+            (Increment(n), {"cmd": n}) for n in range(1, 5)
+        ]
+        _, outcomes = _gated(commands, inner=inner, before_put=race, hooks=hooks)
+        stream = rival.repository.stream(STREAM_ID)
+        assert conflicts == [Conflict(stream, attempt=1, max_attempts=10, version=2, commands=3)]
+        assert sorted(told, key=id) == sorted(outcomes, key=id)
+
 
 class TestBounds:
+    def test_max_commands(self) -> None:
+        """GroupCommit(max_commands=2): the commands queued behind a PUT are stored two to a
+        version, in order, every one once."""
+        commands = [(Increment(n), {"cmd": n}) for n in range(1, 6)]
+        store, outcomes = _gated(commands, group_commit=GroupCommit(max_commands=2))
+        assert all(isinstance(o, CommandResult) for o in outcomes)
+        stored = _stored(store)
+        assert sorted(r.metadata["cmd"] for r in stored) == [1, 2, 3, 4, 5]
+        versions = [r.version for r in stored]
+        assert [versions.count(v) for v in sorted(set(versions))] == [1, 2, 2]
+
     def test_group_too_large_for_one_chunk_is_split(self) -> None:
         """A group whose chunk would exceed max_chunk_bytes is stored as several versions,
         each within the limit, every command once."""

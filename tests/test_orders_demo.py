@@ -54,7 +54,7 @@ from examples.orders.inventory import (
 )
 from examples.orders.projections import OrderList
 from examples.orders.reactors import Fulfilment
-from examples.orders.services import Ledger, LedgerHandler, PaymentDelivery, PaymentService, send
+from examples.orders.services import Ledger, PaymentDelivery, PaymentService, send
 from s3es import (
     CommandHandler,
     EventStore,
@@ -928,12 +928,12 @@ class TestFulfilment:
         assert [shop.event_store.version(s) for s in (self.ORDER, self.WAREHOUSE)] == versions
         assert sum(shop.ledger.duplicates.values()) == 3
 
-    def test_ledger_handler(self) -> None:
-        """A LedgerHandler counts each command as its service's; a duplicate is not
-        acknowledged again."""
+    def test_ledger_hooks(self) -> None:
+        """A handler with the ledger's hooks counts each command as its service's; a duplicate
+        is not acknowledged again."""
         ledger = Ledger()
         store = EventStore(InMemoryObjectStore())
-        orders = LedgerHandler(Repository(store, Order), ledger=ledger, service="fulfilment")
+        orders = CommandHandler(Repository(store, Order), hooks=ledger.hooks("fulfilment"))
         place_order = PlaceOrder(order_id="o-1", lines=MUGS)
         first = orders.handle("o-1", place_order, command_id="c-1")
         again = orders.handle("o-1", place_order, command_id="c-1")

@@ -20,6 +20,7 @@ from s3es import (
     StreamDeleted,
     StreamName,
 )
+from s3es._domain.repository import fold, initial_of
 from s3es._eventstore.chunk import Chunk, decode_chunk
 from s3es._eventstore.store import StreamConflict
 from s3es.eventstore import Snapshot
@@ -360,7 +361,7 @@ class TestCatchUp:
         store = InMemoryObjectStore()
         _write(store, CounterV2)  # snapshots of schema 2, which Counter cannot use
         repository = _repository(store)
-        loaded = repository.initial(STREAM)
+        loaded = initial_of(repository, STREAM)
         since = _since(store)
         caught_up = repository.refresh(loaded)
         # the newest key and its chunk, then the listing and every chunk
@@ -425,8 +426,8 @@ class TestThroughAnErasureFence:
         chunks = list(repository.event_store.chunks(STREAM))
         fence = chunks[-1]
         assert fence.rebased
-        from_start = repository.fold(repository.initial(STREAM), chunks)
-        assert repository.fold(stale, [fence]) == from_start
+        from_start = fold(repository, initial_of(repository, STREAM), chunks)
+        assert fold(repository, stale, [fence]) == from_start
         assert from_start == repository.replay(STREAM.id) == repository.load(STREAM.id)
 
     @pytest.mark.parametrize("commands", [1, 3], ids=["behind the merged chunk", "at its top"])

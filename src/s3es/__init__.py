@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from s3es._base.backoff import Backoff
 from s3es._domain.aggregate import Aggregate, RecordedEvent
-from s3es._domain.commands import CommandHandler, CommandResult, RetryPolicy
+from s3es._domain.commands import CommandHandler, CommandResult
 from s3es._domain.expected import ExpectedVersion
+from s3es._domain.options import CommandHooks, Conflict, GaveUp, GroupCommit, RetryPolicy
 from s3es._domain.repository import Appended, Loaded, Repository
 from s3es._domain.upcasting import Renamed, Upcaster
 from s3es._eventstore.store import EventStore
@@ -59,11 +60,15 @@ __all__ = [
     "Appended",
     "Backoff",
     "CommandHandler",
+    "CommandHooks",
     "CommandResult",
     "ConcurrencyError",
+    "Conflict",
     "CorruptChunk",
     "EventStore",
     "ExpectedVersion",
+    "GaveUp",
+    "GroupCommit",
     "InMemoryObjectStore",
     "InlineProjection",
     "InvalidConfiguration",

@@ -32,7 +32,7 @@ from examples.orders.projections import (
     ReservedStock,
 )
 from examples.orders.reactors import Fulfilment
-from examples.orders.services import Ledger, LedgerHandler, PaymentService, send
+from examples.orders.services import Ledger, PaymentService, send
 from s3es import (
     CommandHandler,
     CommandResult,
@@ -110,18 +110,12 @@ class Shop:
         # The fulfilment reactor turns each stream's events into the other's commands (an order
         # placed reserves its stock, a shortage cancels the order...). Its runner keeps its
         # positions in the read-model store, and sends the commands through handlers of its own
-        # that count them in the ledger (the order list inline is kept by them too).
+        # whose hooks count them in the ledger (the order list inline is kept by them too).
         self.warehouse_id = warehouse_id
+        counted = self.ledger.hooks("fulfilment")
         self.fulfilment_handlers = (
-            LedgerHandler(
-                self.orders,
-                ledger=self.ledger,
-                service="fulfilment",
-                inline=[self.inline_summaries],
-            ),
-            LedgerHandler(
-                self.warehouses, WAREHOUSE_RETRY, ledger=self.ledger, service="fulfilment"
-            ),
+            CommandHandler(self.orders, inline=[self.inline_summaries], hooks=counted),
+            CommandHandler(self.warehouses, WAREHOUSE_RETRY, hooks=counted),
         )
         self.fulfilment = self.fulfilment_runner()
 

@@ -6,7 +6,8 @@ thread: a handler keeps no per-call state). The handler retries a command that l
 a stream's next version; when it gives up (:class:`~s3es.RetriesExhausted`), :func:`send` sends
 the whole command again, which is safe because the command is idempotent. What happens inside
 the shop (reserving stock, shipping, cancelling) is the fulfilment reactor's
-(:mod:`examples.orders.reactors`), whose command handlers are :class:`LedgerHandler` instances.
+(:mod:`examples.orders.reactors`), whose command handlers count their commands through
+:meth:`Ledger.hooks`.
 
 A :class:`Ledger` keeps what every command did, whoever sent it: the ids of every acknowledged
 event, the conflicts met, the retries made, the duplicates answered.
@@ -14,10 +15,11 @@ event, the conflicts met, the retries made, the duplicates answered.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import attrs
 
@@ -25,17 +27,13 @@ from examples.orders.domain import OrderCommand, OrderEvent, OrderState, RecordP
 from examples.orders.inventory import InventoryCommand, InventoryEvent, InventoryState
 from s3es import (
     CommandHandler,
+    CommandHooks,
     CommandResult,
-    ExpectedVersion,
-    Repository,
+    GaveUp,
     RetriesExhausted,
-    RetryPolicy,
     StreamName,
 )
 from s3es.reactors import CORRELATION_ID
-
-if TYPE_CHECKING:
-    from s3es.projections import InlineProjection
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -98,6 +96,28 @@ class Ledger:
             self.losers[error.stream.type, service] += error.attempts
             self.conflicts[error.stream] += error.attempts
             self.exhausted[error.stream] += 1
+
+    def hooks(self, service: str) -> CommandHooks:
+        """Hooks that count each command a handler handles in this ledger, as ``service``'s.
+
+        For senders that call ``handle`` themselves (a reactor's runner): what they did shows
+        in the ledger beside what :func:`send` counts. A command that gave up after every
+        retry (RetriesExhausted) is counted as such; the handler raises it as before.
+
+        Args:
+            service: Whose commands these are, in the ledger.
+
+        Returns:
+            The hooks to give the handler: ``CommandHandler(..., hooks=ledger.hooks("x"))``.
+        """
+
+        def gave_up(gave: GaveUp) -> None:
+            if isinstance(gave.error, RetriesExhausted):
+                self.record_exhausted(gave.error, service)
+
+        return CommandHooks(
+            on_result=functools.partial(self.record, service=service), on_give_up=gave_up
+        )
 
     def by_stream_type(self, counts: Mapping[StreamName, int]) -> Counter[str]:
         """``counts`` summed per stream type."""
@@ -173,50 +193,3 @@ class PaymentService:
             service="payment",
             metadata={CORRELATION_ID: delivery.order_id},
         )
-
-
-class LedgerHandler(CommandHandler[S, C, E]):
-    """A command handler that counts each command it handles in ``ledger``, as ``service``'s.
-
-    For senders that call ``handle`` themselves (a reactor's runner): what they did shows in
-    the ledger beside what :func:`send` counts. RetriesExhausted is counted, then raised.
-    """
-
-    def __init__(
-        self,
-        repository: Repository[S, C, E],
-        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared
-        *,
-        ledger: Ledger,
-        service: str,
-        inline: Sequence[InlineProjection[Any]] = (),
-    ) -> None:
-        super().__init__(repository, retry, inline=inline)
-        self.ledger = ledger
-        self.service = service
-
-    def handle(
-        self,
-        stream_id: str,
-        command: C,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        retry: RetryPolicy | None = None,
-        expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
-        command_id: str | None = None,
-    ) -> CommandResult[S, E]:
-        """:meth:`CommandHandler.handle`, counted in the ledger."""
-        try:
-            result = super().handle(
-                stream_id,
-                command,
-                metadata=metadata,
-                retry=retry,
-                expected_version=expected_version,
-                command_id=command_id,
-            )
-        except RetriesExhausted as error:
-            self.ledger.record_exhausted(error, self.service)
-            raise
-        self.ledger.record(result, self.service)
-        return result

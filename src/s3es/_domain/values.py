@@ -13,7 +13,6 @@ from typing import Any, Generic
 
 import attrs
 
-from s3es._base.backoff import Backoff
 from s3es._base.tracing import Attributes, request_attributes
 from s3es._domain.aggregate import E, RecordedEvent, S
 from s3es._eventstore.chunk import Chunk
@@ -113,18 +112,6 @@ MAX_COMMAND_ID_LENGTH = 200
 
 
 @attrs.frozen
-class RetryPolicy:
-    """How a command handler answers concurrency conflicts.
-
-    At most ``max_attempts`` decisions in all (1: never retry); between two, a jittered pause
-    from ``backoff``.
-    """
-
-    max_attempts: int = attrs.field(default=10, validator=attrs.validators.ge(1))
-    backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.005, maximum=0.25))
-
-
-@attrs.frozen
 class CommandResult(Generic[S, E]):
     """A handled command: the stream's new state and version, and what it stored.
 
@@ -166,10 +153,6 @@ class CommandResult(Generic[S, E]):
     def conflicts(self) -> int:
         """Concurrency conflicts met before the command's events were stored."""
         return self.attempts - 1
-
-
-#: The most events one group's chunk carries; the commands after that wait for the next PUT.
-MAX_GROUP_EVENTS = 1_000
 
 
 @attrs.frozen

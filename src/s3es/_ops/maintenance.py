@@ -9,6 +9,7 @@ run again after it was stopped half-way.
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -17,7 +18,14 @@ import attrs
 
 from s3es._base.logging import get_logger
 from s3es._domain.aggregate import E
-from s3es._domain.repository import Loaded, Repository
+from s3es._domain.repository import (
+    Loaded,
+    Repository,
+    events_of,
+    fold,
+    initial_of,
+    snapshot_of,
+)
 from s3es._eventstore.chain import newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import Chunk, Snapshot
 from s3es._eventstore.links import BreakReason, ChainBreak, is_fence, version_below
@@ -123,8 +131,8 @@ def compact(repository: Repository[Any, Any, Any], stream_id: str) -> Compaction
         version = chunks[-1].version if chunks else 0
         merged = None
         if len(chunks) > 1:
-            folded = repository.fold(repository.initial(stream), chunks)
-            snapshot = repository.snapshot(folded, version)
+            folded = fold(repository, initial_of(repository, stream), chunks)
+            snapshot = snapshot_of(repository, folded, version)
             merged = _merge(repository.event_store, chunks, snapshot)
     return Compaction(
         stream=stream,
@@ -206,8 +214,8 @@ def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[
         merged, fence, erased = None, 0, 0
         if chunks:
             redacted = [_redacted(repository, chunk, redact) for chunk in chunks]
-            folded = repository.fold(repository.initial(stream), redacted)
-            snapshot = repository.snapshot(folded)
+            folded = fold(repository, initial_of(repository, stream), redacted)
+            snapshot = snapshot_of(repository, folded)
             merged = _merge(event_store, redacted, snapshot)
             if merged is not None:
                 fenced = _fence_erasure(repository, redact, folded)
@@ -217,7 +225,7 @@ def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[
                     fence, came, folded = fenced
                     if came:
                         # Writers stored these between the merge and the fence: merge them in.
-                        snapshot = repository.snapshot(folded)
+                        snapshot = snapshot_of(repository, folded)
                         merged = _merge(event_store, [*redacted, *came], snapshot)
             erased = _erase_below(event_store, merged) if merged is not None else 0
     return Erasure(
@@ -331,7 +339,7 @@ def _fence_erasure(
                 stream,
                 version,
                 erasure_id,
-                repository.snapshot(folded, version) if version == versions[0] else None,
+                snapshot_of(repository, folded, version) if version == versions[0] else None,
             )
             for version in versions
         ]
@@ -349,10 +357,12 @@ def _fence_erasure(
                 return None
             chunk = _redacted(repository, found, redact)
             came.append(chunk)
-            folded = repository.fold(folded, [chunk])
+            folded = fold(repository, folded, [chunk])
             lost = conflict
         if won:
-            _resnapshot_fence(event_store, repository.snapshot, folded, won, versions[-1])
+            _resnapshot_fence(
+                event_store, functools.partial(snapshot_of, repository), folded, won, versions[-1]
+            )
             log.info("fenced", version=lowest, round=round_, sent=window, writers=len(came))
             return lowest, came, folded
         window = min(2 * window, _MAX_TOMBSTONES)
@@ -539,7 +549,7 @@ def _redacted(repository: Repository[Any, Any, E], chunk: Chunk, redact: Callabl
     """``chunk`` with each event replaced by ``redact(event)``, stored at its schema."""
     codec = repository.codec
     records = []
-    for record, recorded in zip(chunk.events, repository.recorded(chunk), strict=True):
+    for record, recorded in zip(chunk.events, events_of(repository, chunk), strict=True):
         name, data = codec.encode_event(redact(recorded.event), chunk.stream)
         records.append(attrs.evolve(record, type=name, data=data, schema=codec.event_schema(name)))
     return attrs.evolve(chunk, events=tuple(records))

@@ -18,18 +18,30 @@ from s3es._base.concurrency import async_pause
 from s3es._base.logging import get_logger
 from s3es._base.tracing import annotate, traced
 from s3es._domain._async.group import AsyncLanes, Pending
-from s3es._domain._async.repository import AsyncRepository
+from s3es._domain._async.repository import (
+    AsyncRepository,
+    append_decisions,
+    evolved,
+    recall,
+)
 from s3es._domain.aggregate import C, E, RecordedEvent, S
 from s3es._domain.cache import LoadedCache
 from s3es._domain.expected import ExpectedVersion, admits, pinned, validated
+from s3es._domain.options import (
+    MAX_GROUP_EVENTS,
+    CommandHooks,
+    Conflict,
+    GaveUp,
+    GroupCommit,
+    RetryPolicy,
+    check_handler_options,
+)
 from s3es._domain.values import (
     MAX_COMMAND_ID_LENGTH,
-    MAX_GROUP_EVENTS,
     Appended,
     CommandResult,
     Decision,
     Loaded,
-    RetryPolicy,
     attempted,
     check_command_id,
     handle_span,
@@ -53,8 +65,12 @@ __all__ = [
     "MAX_GROUP_EVENTS",
     "AsyncCommandHandler",
     "AsyncInlineView",
+    "CommandHooks",
     "CommandResult",
+    "Conflict",
     "Decision",
+    "GaveUp",
+    "GroupCommit",
     "RetryPolicy",
 ]
 
@@ -81,45 +97,18 @@ class AsyncInlineView(Protocol):
 
 
 class AsyncCommandHandler(Generic[S, C, E]):
-    """Runs commands against the streams of one aggregate, retrying on concurrency conflicts.
+    """Runs commands against the streams of one aggregate: load, decide, append, and retry.
 
-    A conflict means another writer stored the version this one decided on. The handler then
-    applies what is new and calls ``decide`` again on the newer state: after a first conflict
-    the winning chunk (read while resolving the conflict, so no extra request), after further
-    ones the stream's latest state (a load), so a writer on a hot stream does not fall behind.
-    Errors raised by ``decide`` are domain errors: they propagate unchanged and are never
-    retried. ``inline`` projections are given each stored chunk's events once they are stored.
-    How many retries, and the pause before each, is the ``retry`` policy's.
+    ``await handler.handle(stream_id, command)`` loads the stream's state (or takes the one it
+    keeps of the last ``cache_size`` streams), calls the aggregate's ``decide``, and stores the
+    events as the next version. If another writer stored that version first, it applies what
+    is new and decides again, as ``retry`` allows. Errors ``decide`` raises propagate unchanged
+    and are never retried. ``hooks`` are told of each result, conflict and failure;
+    ``inline`` projections are given each stored chunk's events. Safe to share between threads
+    and tasks. What each step costs, and group commit: docs/design.md, "The command handler".
 
-    The handler keeps the latest state it knows of the last ``cache_size`` streams, so a
-    command on a warm stream costs one request, its PUT. A cached state may be stale; that is
-    safe because the PUT is conditional: a decision made on a stale state loses its PUT and is
-    made again. A decision that writes nothing (no events, or a domain error) on a cached state
-    is confirmed by reading what is new first (one LIST), so it is never based on stale state.
-    Safe to share between threads.
-
-    With ``group_commit``, commands for one stream that arrive while that stream's PUT is in
-    flight queue up in order, and the next PUT stores all of their decisions as one chunk (one
-    version): each is decided on the state after the ones before it, each caller gets its own
-    result, and a decision that raises fails only its own command. A group is bounded by
-    MAX_GROUP_COMMANDS commands and MAX_GROUP_EVENTS events, and halved when its chunk would
-    exceed ``max_chunk_bytes``. Off by default: a result's ``state`` is then no longer
-    always the state at its ``version``. A command with an exact expected version (or
-    ``NO_STREAM``) is never decided on top of the writes of the commands queued before it: they
-    are stored first, as one version, and it is decided on that version's state, as it would be
-    one command at a time. So of several commands expecting the same version, the first that
-    writes passes and the others raise WrongExpectedVersion.
-
-    A command may carry a ``command_id`` (an HTTP ``Idempotency-Key``, a message id): its
-    chunk records it, and each snapshot keeps the stream's most recent ids (the repository's
-    ``command_window``, 100 by default) with the version that stored each. A command whose
-    id is in that window is a duplicate: it stores nothing, and its result is the first one,
-    read back from the chunk that stored it (one GET; :class:`CommandResult`). Under group
-    commit, a command whose id an earlier command of its group carries shares that one's
-    result. See docs/concepts.md, "Idempotent commands".
-
-    .. versionchanged:: 0.2  ``group_commit``; ``handle(..., expected_version=...)``;
-       ``handle(..., command_id=...)``.
+    .. versionchanged:: 0.2  ``group_commit``, ``hooks``; ``handle(..., expected_version=...,
+       command_id=...)``.
     """
 
     def __init__(
@@ -129,21 +118,46 @@ class AsyncCommandHandler(Generic[S, C, E]):
         *,
         cache_size: int = 10_000,
         inline: Sequence[AsyncInlineView] = (),
+        hooks: CommandHooks = CommandHooks(),  # noqa: B008 - a frozen value
+        group_commit: bool | GroupCommit = False,
         sleep: Callable[[float], Awaitable[None]] = async_pause,
         rng: random.Random | None = None,
-        group_commit: bool = False,
     ) -> None:
+        """Make a handler; nothing is read or written yet.
+
+        Args:
+            repository: The repository of the aggregate whose streams it writes.
+            retry: How often to decide again after a conflict, and the pause before each.
+            cache_size: How many streams' latest states to keep (0: none; each command loads).
+            inline: Projections given the events of each append, once stored.
+            hooks: Callbacks told of each result, conflict and failure.
+            group_commit: True (or a :class:`GroupCommit` with its bounds) to store the
+                commands for one stream that arrive while its PUT is in flight as one chunk.
+            sleep: Pauses between attempts (a test's, to record them).
+            rng: Draws the pauses' jitter (a seeded one repeats them).
+
+        Raises:
+            InvalidConfiguration: An option of the wrong type or out of range (naming it), or
+                an inline projection of streams of another type.
+        """
+        check_handler_options(
+            retry=retry, cache_size=cache_size, hooks=hooks, group_commit=group_commit
+        )
         stream_type = repository.stream("-").type
         for view in inline:
             view.check_source(stream_type)
         self.inline = tuple(inline)
         self.repository = repository
         self.retry = retry
+        self.hooks = hooks
         self.cache: LoadedCache[S] = LoadedCache(cache_size)
-        self.group_commit = group_commit
+        self.group_commit: GroupCommit | None = (
+            GroupCommit() if group_commit is True else group_commit or None
+        )
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._lanes: AsyncLanes[Any, CommandResult[Any, Any]] = AsyncLanes()
+        max_commands = self.group_commit.max_commands if self.group_commit else 1
+        self._lanes: AsyncLanes[Any, CommandResult[Any, Any]] = AsyncLanes(max_commands)
 
     @traced(start=handle_span, end=handled)
     async def handle(
@@ -156,39 +170,42 @@ class AsyncCommandHandler(Generic[S, C, E]):
         expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
         command_id: str | None = None,
     ) -> CommandResult[S, E]:
-        """Decide ``command`` on the stream's current state and store the events.
+        """Decide ``command`` on the stream's current state and store its events.
 
-        ``metadata`` is stored with every event. ``retry`` overrides the handler's attempts for
-        this call (pacing follows the policy of the command that leads a group). Raises
-        RetriesExhausted when every attempt lost to a concurrent writer. The result counts the
-        requests this call sent.
+        Args:
+            stream_id: The stream's id (its type is the aggregate's).
+            command: What the aggregate's ``decide`` is given.
+            metadata: Stored with every event of the command (a JSON object).
+            retry: This call's policy instead of the handler's (under group commit, the pauses
+                follow the policy of the command that leads the group).
+            expected_version: What the caller expects of the stream: the exact version it saw
+                (an int >= 0, e.g. from an HTTP ``If-Match``), ``ExpectedVersion.NO_STREAM``
+                (create only), ``ExpectedVersion.STREAM_EXISTS``, or ``ExpectedVersion.ANY``
+                (no check). With an exact version, the result's ``version`` is that plus one.
+            command_id: 1 to MAX_COMMAND_ID_LENGTH characters that make the command
+                idempotent: if the stream stored a command with that id within its window of
+                recent ids, nothing is decided or stored, and the result is the first one, read
+                back (``duplicate`` True), whatever ``expected_version`` says. A command that
+                stored no event records no id.
 
-        ``expected_version`` is what the caller expects of the stream: the exact version it saw
-        (an int >= 0, e.g. from an HTTP ``If-Match``), ``ExpectedVersion.NO_STREAM`` (create
-        only), ``ExpectedVersion.STREAM_EXISTS``, or ``ExpectedVersion.ANY`` (no check, the
-        default). A stream that does not match raises WrongExpectedVersion (carrying the
-        version it is at), stores nothing and is never retried. An exact version is checked
-        against the stream's actual version: a cached state that disagrees is brought up to
-        date first (a LIST), and one that agrees costs nothing more (a warm command stays one
-        PUT). Losing the PUT to another writer means the stream moved past the expected
-        version, so that raises WrongExpectedVersion too rather than deciding again. The
-        result's ``version`` is then ``expected_version + 1``. InvalidConfiguration, before any
-        request, if ``expected_version`` is none of these.
+        Returns:
+            The stream, version and state after the command, the events it stored, and the
+            attempts and object-store requests this call made.
 
-        ``command_id`` (a str of 1 to MAX_COMMAND_ID_LENGTH characters) makes the command
-        idempotent: if the stream stored a command with that id within its window of recent
-        ids, nothing is decided or stored, and the result is the first one, read back
-        (``duplicate`` True; see :class:`CommandResult` for what it holds). That holds from
-        another process, after a restart, or after the first answer was lost. A duplicate is
-        answered whatever ``expected_version`` says (a retry expects the version its first try
-        expected, which its own write moved past). A cached window is brought up to date first
-        (one LIST), so a duplicate on a warm stream costs one LIST and one GET; a command with
-        a new id still costs one PUT. A command that stored no event (``decide`` returned none,
-        or raised) records no id: its retry is decided again.
+        Raises:
+            RetriesExhausted: Every attempt lost its PUT to a concurrent writer.
+            WrongExpectedVersion: The stream is not (or, having lost the PUT, no longer) at
+                ``expected_version``; nothing is stored, and it is never retried.
+            InvalidConfiguration: Before any request, for an ``expected_version``,
+                ``command_id`` or ``retry`` it cannot use.
+            StreamDeleted: The stream was deleted.
+            Exception: Whatever ``decide`` or ``evolve`` raise, unchanged; or a hook.
         """
         stream = self.repository.stream(stream_id)
         expected = validated(expected_version, stream)
         check_command_id(command_id, stream)
+        if retry is not None:
+            check_handler_options(retry=retry)
         policy = retry or self.retry
         pending: PendingCommand = Pending(
             command, metadata, policy.max_attempts, expected, command_id
@@ -206,8 +223,17 @@ class AsyncCommandHandler(Generic[S, C, E]):
                     if self.group_commit:
                         self._lanes.done(stream_id, group)
         annotate(lambda: attempted(pending.attempts, meter.counts))
-        result: CommandResult[S, E] = pending.outcome()
-        return attrs.evolve(result, requests=meter.counts)
+        hooks = self.hooks
+        try:
+            outcome: CommandResult[S, E] = pending.outcome()
+        except Exception as error:
+            if hooks.on_give_up is not None:
+                hooks.on_give_up(GaveUp(stream, pending.attempts, error))
+            raise
+        result = attrs.evolve(outcome, requests=meter.counts)
+        if hooks.on_result is not None:
+            hooks.on_result(result)
+        return result
 
     async def _settle(
         self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy
@@ -273,8 +299,11 @@ class AsyncCommandHandler(Generic[S, C, E]):
                 await self._settle_decided(group, decisions, loaded, ())
                 return later
             try:
-                appended = await repository.append_decisions(
-                    loaded, writing, command_ids=[pending.command_id for pending, _ in writers]
+                appended = await append_decisions(
+                    repository,
+                    loaded,
+                    writing,
+                    command_ids=[pending.command_id for pending, _ in writers],
                 )
             except ChunkTooLarge:
                 if len(group) == 1:
@@ -290,6 +319,7 @@ class AsyncCommandHandler(Generic[S, C, E]):
                         self.cache.discard(stream_id)
                     return later
                 lost = group[0].attempts - 1  # the attempt that lost
+                self._tell_conflict(group, loaded, lost)
                 loaded = await self._catch_up(
                     stream_id, loaded, conflict, lost, policy, caught=caught
                 )
@@ -331,6 +361,7 @@ class AsyncCommandHandler(Generic[S, C, E]):
         """
         decisions: list[Decision[S, E]] = []
         state, events = loaded.state, 0
+        max_events = self.group_commit.max_events if self.group_commit else MAX_GROUP_EVENTS
         #: The command ids of the group's decisions that write, and which decision has each.
         writes: dict[str, int] = {}
         for index, pending in enumerate(group):
@@ -343,14 +374,14 @@ class AsyncCommandHandler(Generic[S, C, E]):
                 return decisions, group[index:]
             # Once an earlier command writes, the state is that of the version to be stored.
             version = loaded.version + 1 if events else loaded.version
-            decision = self.decide(
+            decision = self._decide(
                 pending.command,
                 loaded,
                 state,
                 version=version,
                 expected_version=pending.expected_version,
             )
-            if decisions and events + len(decision.events) > MAX_GROUP_EVENTS:
+            if decisions and events + len(decision.events) > max_events:
                 return decisions, group[index:]
             decisions.append(decision)
             if pending.command_id is not None and decision.events:
@@ -371,7 +402,7 @@ class AsyncCommandHandler(Generic[S, C, E]):
         version = loaded.commands.get(command_id)
         return None if version is None else Decision((), state, recall=version)
 
-    def decide(
+    def _decide(
         self,
         command: C,
         loaded: Loaded[S],
@@ -380,7 +411,7 @@ class AsyncCommandHandler(Generic[S, C, E]):
         version: int | None = None,
         expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
     ) -> Decision[S, E]:
-        """``command`` decided on ``state``: the seam where one command's decision is made.
+        """``command`` decided on ``state``: where one command's decision is made.
 
         ``state`` is ``loaded``'s, or under group commit the state after the group's earlier
         decisions on top of it. ``version`` is the version ``state`` counts as: ``loaded``'s
@@ -397,7 +428,7 @@ class AsyncCommandHandler(Generic[S, C, E]):
         try:
             # A decide that yields raises its domain errors while it is read: here too.
             events = self._events(self.repository.aggregate.decide(command, state), loaded)
-            after = self.repository.evolve(loaded.stream, state, events)
+            after = evolved(self.repository, loaded.stream, state, events)
         except Exception as error:  # noqa: BLE001 - a domain error, settled with its command
             return Decision((), state, error)
         return Decision(events, after)
@@ -445,7 +476,7 @@ class AsyncCommandHandler(Generic[S, C, E]):
             "duplicate_command", stream=str(stream), command_id=pending.command_id, version=version
         )
         try:
-            recalled = await self.repository.recall(stream, pending.command_id, version)
+            recalled = await recall(self.repository, stream, pending.command_id, version)
         except Exception as error:  # noqa: BLE001 - settled with its command, as any error
             pending.fail(error)
             return
@@ -507,6 +538,14 @@ class AsyncCommandHandler(Generic[S, C, E]):
             )
         return caught, [pending for pending in group if pending not in overtaken]
 
+    def _tell_conflict(self, group: list[PendingCommand], loaded: Loaded[S], lost: int) -> None:
+        """Give the ``on_conflict`` hook the PUT of ``group`` that attempt ``lost`` lost."""
+        if self.hooks.on_conflict is not None:
+            head = group[0]
+            self.hooks.on_conflict(
+                Conflict(loaded.stream, lost, head.max_attempts, loaded.version + 1, len(group))
+            )
+
     def _lost(
         self,
         group: list[PendingCommand],
@@ -549,7 +588,9 @@ class AsyncCommandHandler(Generic[S, C, E]):
         """
         await self._sleep(policy.backoff.delay(lost, self._rng))
         if lost == 1:
-            return caught if caught is not None else await self.repository.refresh(loaded, conflict)
+            if caught is not None:
+                return caught
+            return await self.repository.refresh(loaded, conflict)
         return await self.repository.load(stream_id)
 
     def _events(self, decided: Any, loaded: Loaded[S]) -> tuple[E, ...]:

@@ -18,12 +18,10 @@ import attrs
 
 from s3es._base.concurrency import AsyncSignal
 from s3es._domain.expected import ExpectedVersion
+from s3es._domain.options import MAX_GROUP_COMMANDS
 
 C = TypeVar("C")
 R = TypeVar("R")
-
-#: The most commands one group decides; more wait for the next group.
-MAX_GROUP_COMMANDS = 256
 
 
 @attrs.define(eq=False)
@@ -73,10 +71,13 @@ class Pending(Generic[C, R]):
 class AsyncLanes(Generic[C, R]):
     """Each stream's queue of commands waiting for the PUT in flight. Thread-safe.
 
-    Its lock is never held across an ``await``: the async lanes take it as the threads' do.
+    A group takes at most ``max_commands`` of them. Its lock is never held across an
+    ``await``: the async lanes take it as the threads' do.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_commands: int = MAX_GROUP_COMMANDS) -> None:
+        #: The most commands one group takes; more wait for the next group.
+        self.max_commands = max_commands
         self._lock = threading.Lock()
         #: A stream has a lane while a leader works on it; the lane holds those who wait.
         self._lanes: dict[str, deque[Pending[C, R]]] = {}
@@ -127,7 +128,7 @@ class AsyncLanes(Generic[C, R]):
         """The leader settled ``group``: wake its commands; the next group gets a leader."""
         with self._lock:
             lane = self._lanes[stream_id]
-            nxt = [lane.popleft() for _ in range(min(len(lane), MAX_GROUP_COMMANDS))]
+            nxt = [lane.popleft() for _ in range(min(len(lane), self.max_commands))]
             if nxt:
                 nxt[0].group = nxt
             else:
