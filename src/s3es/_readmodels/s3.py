@@ -26,7 +26,6 @@ again does not bring it back.
 from __future__ import annotations
 
 import collections
-import json
 import uuid
 from collections.abc import (
     Callable,
@@ -43,6 +42,7 @@ import cattrs
 
 from s3es._base.concurrency import Future, Workers, forget, outcome
 from s3es._base.converter import make_strict_converter
+from s3es._base.json import dumps, loads
 from s3es._readmodels.port import (
     Body,
     Change,
@@ -114,9 +114,8 @@ class _Position:
 
 
 def _encode(value: object) -> bytes:
-    return json.dumps(
-        _CONVERTER.unstructure(value), separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    # checked: every field is typed as JSON, and a document's body passed check_document
+    return dumps(_CONVERTER.unstructure(value), checked=True)
 
 
 class S3ReadModelStore:
@@ -174,7 +173,7 @@ class S3ReadModelStore:
 
     def _decode(self, key: str, stored: StoredObject, kind: type[_T]) -> _T:
         try:
-            value = _CONVERTER.structure(json.loads(stored.body), kind)
+            value = _CONVERTER.structure(loads(stored.body), kind)
         except (ValueError, TypeError, RecursionError) as error:
             raise CorruptReadModel(key, f"not JSON: {error}") from error
         except cattrs.BaseValidationError as error:

@@ -40,12 +40,10 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Protocol, Self
 
 import attrs
-import orjson
 
+from s3es._base.json import dumps, loads
 from s3es._readmodels.port import Change, Generation, Generations, ShardState, StoredDocument
 from s3es._readmodels.values import check_document, is_storable_key
-from s3es._readmodels.values import dumps as dump_body
-from s3es._readmodels.values import loads as load_body
 from s3es.errors import InvalidConfiguration, NotJSON, ReadModelConflict, ReadModelStoreError
 
 #: Documents per page of :meth:`SQLReadModelStore.documents`, and streams per query of
@@ -163,8 +161,8 @@ class Dialect:
 
 def _encode(value: Any, store: str, what: str) -> str:
     try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError as error:
+        return dumps(value).decode()
+    except (TypeError, ValueError, RecursionError) as error:
         raise NotJSON(f"{store}: {what} is not JSON: {error}") from error
 
 
@@ -475,7 +473,7 @@ class SQLReadModelStore(abc.ABC):
         if not rows:
             return None
         text, revision = rows[0]
-        return StoredDocument(key, load_body(text), str(revision))
+        return StoredDocument(key, loads(text), str(revision))
 
     def get_many(self, generation: Generation, keys: Collection[str]) -> dict[str, StoredDocument]:
         """The documents at ``keys`` that exist: one query per PAGE_SIZE keys."""
@@ -495,7 +493,7 @@ class SQLReadModelStore(abc.ABC):
                     page,
                 )
                 for key, text, revision in rows:
-                    found[key] = StoredDocument(key, load_body(text), str(revision))
+                    found[key] = StoredDocument(key, loads(text), str(revision))
         return found
 
     def documents(self, generation: Generation) -> Iterator[StoredDocument]:
@@ -517,7 +515,7 @@ class SQLReadModelStore(abc.ABC):
                 else:
                     rows = self._read(session, following, (after,))
             for key, text, revision in rows:
-                yield StoredDocument(key, load_body(text), str(revision))
+                yield StoredDocument(key, loads(text), str(revision))
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]
@@ -570,7 +568,7 @@ class SQLReadModelStore(abc.ABC):
             return None
         epoch, complete, text, commit_id, revision = rows[0]
         return ShardState(
-            shard, shards, epoch, bool(complete), orjson.loads(text), commit_id, str(revision)
+            shard, shards, epoch, bool(complete), loads(text), commit_id, str(revision)
         )
 
     # Commit ---------------------------------------------------------------------------------
@@ -595,7 +593,8 @@ class SQLReadModelStore(abc.ABC):
         for change in changes:
             check_document(change.key, change.body)
         bodies = [
-            (change, None if change.body is None else dump_body(change.body))
+            # checked: check_document looked at every body above
+            (change, None if change.body is None else dumps(change.body, checked=True).decode())
             for change in sorted(changes, key=lambda change: change.key)
         ]
         cursors = _encode(dict(state.cursors), self.name, f"shard {state.shard}/{state.shards}")

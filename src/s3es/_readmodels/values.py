@@ -17,6 +17,8 @@ keeps and reads back equal. The domain is what all of them store faithfully:
   (``-0.0`` included; NaN and the infinities are no JSON), ``bool`` or ``None``, nested at
   most :data:`MAX_DEPTH` levels.
 
+Every store writes and reads a body with :mod:`s3es._base.json`, as chunks are.
+
 The S3 object key of a document is its key percent-encoded (at most three bytes for one), so
 200 bytes of key take at most 600 of the 1,024 S3 allows (see :mod:`s3es._storage.keys`).
 """
@@ -26,21 +28,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Final
+from typing import Final
 
-import orjson
+# The deepest nesting of objects and arrays a body may have: the event store's limit.
+from s3es._base.json import MAX_DEPTH
 
 # The longest document key every store takes, in bytes of UTF-8 (S3 keys are at most 1,024
 # bytes, and a document key is percent-encoded there: up to three times as long).
 from s3es._storage.keys import MAX_DOCUMENT_KEY_BYTES
 from s3es.errors import UnstorableDocument
 
-#: The deepest nesting of objects and arrays a body may have (the event store's limit).
-MAX_DEPTH: Final = 128
-
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: A run of 19 digits: maybe an integer beyond 64 bits, which orjson reads as a float.
-_LONG_NUMBER: Final = re.compile(r"[0-9]{19}")
 
 
 def _key_problem(key: object) -> str | None:
@@ -177,35 +175,10 @@ def _printable(value: object) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def dumps(body: Any) -> str:
-    """``body`` (checked by :func:`check_document`) as compact JSON text.
-
-    orjson where it can (integers up to 64 bits), else :func:`json.dumps`, which writes any int.
-    """
-    try:
-        return orjson.dumps(body).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def loads(text: str | bytes) -> Any:
-    """The body :func:`dumps` wrote, read back equal.
-
-    orjson reads an integer beyond 64 bits as a float: a text holding a run of 19 digits is
-    read by :func:`json.loads`, which keeps every int.
-    """
-    probe = text if isinstance(text, str) else text.decode()
-    if _LONG_NUMBER.search(probe):
-        return json.loads(probe)
-    return orjson.loads(probe)
-
-
 __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_KEY_BYTES",
     "check_document",
     "check_key",
-    "dumps",
     "is_storable_key",
-    "loads",
 ]
