@@ -11,7 +11,6 @@ it then reads tells it why.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import attrs
@@ -19,6 +18,7 @@ import cattrs
 
 from s3es._base.clock import Clock
 from s3es._base.converter import make_strict_converter
+from s3es._base.json import dumps, loads
 from s3es._base.logging import get_logger
 from s3es._projections.values import LEASE_FORMAT, Lease
 from s3es._storage.port import ObjectStore
@@ -75,7 +75,7 @@ class LeaseKeeper:
         if stored is None:
             return None
         try:
-            raw = json.loads(stored.body)
+            raw = loads(stored.body)
             lease = _CONVERTER.structure({**raw, "etag": stored.etag}, Lease)
         except (ValueError, TypeError, cattrs.BaseValidationError) as error:
             raise CorruptReadModel(self.key, f"not a lease: {error!r}") from error
@@ -158,7 +158,7 @@ class LeaseKeeper:
         )
         unstructured = _CONVERTER.unstructure(lease)
         del unstructured["etag"]
-        body = json.dumps(unstructured).encode()
+        body = dumps(unstructured)
         try:
             if etag is None:
                 new_etag = self.objects.put_if_absent(self.key, body)

@@ -10,7 +10,6 @@ it then reads tells it why.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import attrs
@@ -18,6 +17,7 @@ import cattrs
 
 from s3es._base.clock import Clock
 from s3es._base.converter import make_strict_converter
+from s3es._base.json import dumps, loads
 from s3es._base.logging import get_logger
 from s3es._projections.values import LEASE_FORMAT, Lease
 from s3es._storage._async.port import AsyncObjectStore
@@ -74,7 +74,7 @@ class AsyncLeaseKeeper:
         if stored is None:
             return None
         try:
-            raw = json.loads(stored.body)
+            raw = loads(stored.body)
             lease = _CONVERTER.structure({**raw, "etag": stored.etag}, Lease)
         except (ValueError, TypeError, cattrs.BaseValidationError) as error:
             raise CorruptReadModel(self.key, f"not a lease: {error!r}") from error
@@ -157,7 +157,7 @@ class AsyncLeaseKeeper:
         )
         unstructured = _CONVERTER.unstructure(lease)
         del unstructured["etag"]
-        body = json.dumps(unstructured).encode()
+        body = dumps(unstructured)
         try:
             if etag is None:
                 new_etag = await self.objects.put_if_absent(self.key, body)
