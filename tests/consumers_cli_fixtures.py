@@ -31,11 +31,11 @@ class CounterIds(DocumentProjection[Ids]):
     NAME = "counter-ids"
     SOURCES: ClassVar[tuple[type[Counter]]] = (Counter,)
 
-    def initial_document(self, key: str) -> Ids:
+    def initial_state(self, key: str) -> Ids:
         """No event yet."""
         return Ids()
 
-    def apply(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
+    def evolve(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
         """The event's id appended."""
         document.ids.append(event.id)
         return document

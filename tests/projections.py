@@ -31,11 +31,11 @@ class AppliedIds(Projection[Applied]):
     SCHEMA = 1
     SOURCES: ClassVar[tuple[type[Counter], ...]] = (Counter,)
 
-    def initial_model(self) -> Applied:
+    def initial_state(self) -> Applied:
         """Nothing applied."""
         return Applied()
 
-    def apply(self, model: Applied, event: RecordedEvent[Any]) -> Applied:
+    def evolve(self, model: Applied, event: RecordedEvent[Any]) -> Applied:
         """Record the event's id and add it to its stream's total."""
         stream = str(event.stream)
         model.ids.setdefault(stream, []).append(event.id)
@@ -64,11 +64,11 @@ class FailingAppliedIds(AppliedIds):
     def __init__(self, poison: Callable[[RecordedEvent[Any]], bool] = lambda _: False) -> None:
         self.poison = poison
 
-    def apply(self, model: Applied, event: RecordedEvent[Any]) -> Applied:
+    def evolve(self, model: Applied, event: RecordedEvent[Any]) -> Applied:
         """Crash on a poisoned event, else apply it."""
         if self.poison(event):
             raise RuntimeError(f"crash on event {event.id}")
-        return super().apply(model, event)
+        return super().evolve(model, event)
 
 
 def stored_ids(repository: Repository[Any, Any, Any], stream_id: str) -> list[str]:

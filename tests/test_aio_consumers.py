@@ -82,11 +82,11 @@ class Tallies(DocumentProjection[Tally]):
         """The stream's document and the shared one."""
         return [event.stream.id, "all"]
 
-    def initial_document(self, key: str) -> Tally:
+    def initial_state(self, key: str) -> Tally:
         """No event yet."""
         return Tally()
 
-    def apply(self, document: Tally, event: RecordedEvent[Any]) -> Tally:
+    def evolve(self, document: Tally, event: RecordedEvent[Any]) -> Tally:
         """The event's id and amount appended (in place)."""
         document.ids.append(event.id)
         document.amounts.append(getattr(event.event, "amount", 0))

@@ -125,9 +125,9 @@ class TestEvolve:
 class _ForgetsModel(AppliedIds):
     """AppliedIds whose apply forgets to return the model."""
 
-    def apply(self, model: Applied, event: RecordedEvent[Any]) -> Applied:
+    def evolve(self, model: Applied, event: RecordedEvent[Any]) -> Applied:
         """Apply, and return nothing (the mistake)."""
-        super().apply(model, event)
+        super().evolve(model, event)
         return None  # type: ignore[return-value]
 
 
@@ -140,7 +140,7 @@ class TestApply:
         projector = Projector(EventStore(store), _ForgetsModel, owner="p")
         with pytest.raises(
             DomainContractError,
-            match=r"^_ForgetsModel.apply returned None for an event of type Incremented of "
+            match=r"^_ForgetsModel.evolve returned None for an event of type Incremented of "
             r"stream counter/c \(version 1\): it must return the model",
         ):
             projector.catch_up()
@@ -154,7 +154,7 @@ class TestApply:
         with pytest.raises(InlineProjectionFailed) as raised:
             handler.handle("c", Increment(1))
         assert isinstance(raised.value.__cause__, DomainContractError)
-        assert "_ForgetsModel.apply returned None" in str(raised.value.__cause__)
+        assert "_ForgetsModel.evolve returned None" in str(raised.value.__cause__)
 
 
 @attrs.frozen

@@ -4,7 +4,7 @@ A hypothesis state machine drives a :class:`~s3es.projections.DocumentProjector`
 projection that keeps a document per counter stream (the ids of the events applied to it) and
 one shared document (every stream's ids, per stream) that every shard writes, so that shards
 contend for it. Its rules: appends on several streams; a pass of one of two projector slots
-(each holds every shard, or one of two); a projection whose ``apply`` raises after k
+(each holds every shard, or one of two); a projection whose ``evolve`` raises after k
 applications (the pass dies, a new process takes the slot); time passing (leases renewed, or
 expired); a projector paused just before a commit while the other slot's takes its lease and
 commits (the paused one goes on and must be fenced); compaction and deletion of streams; a
@@ -99,13 +99,13 @@ class Applied:
 
 
 class CrashError(RuntimeError):
-    """The process running ``apply`` died."""
+    """The process running ``evolve`` died."""
 
 
 class Ledger(DocumentProjection[Applied]):
     """Each event goes to its stream's document and to the shared one.
 
-    ``crash_after``: once that many applications went through, ``apply`` raises CrashError.
+    ``crash_after``: once that many applications went through, ``evolve`` raises CrashError.
     """
 
     NAME = "ledger"
@@ -119,11 +119,11 @@ class Ledger(DocumentProjection[Applied]):
         """The stream's document, and the shared one."""
         return (event.stream.id, SHARED)
 
-    def initial_document(self, key: str) -> Applied:
+    def initial_state(self, key: str) -> Applied:
         """No event yet."""
         return Applied(key)
 
-    def apply(self, document: Applied, event: RecordedEvent[Any]) -> Applied:
+    def evolve(self, document: Applied, event: RecordedEvent[Any]) -> Applied:
         """The event's id appended (in place); CrashError once ``crash_after`` applications ran."""
         if self.crash_after is not None and self.applications >= self.crash_after:
             raise CrashError(f"died after {self.applications} applications")

@@ -69,11 +69,11 @@ class AllIds(DocumentProjection[Everything]):
         """Always the one document."""
         return ("all",)
 
-    def initial_document(self, key: str) -> Everything:
+    def initial_state(self, key: str) -> Everything:
         """No event yet."""
         return Everything()
 
-    def apply(self, document: Everything, event: RecordedEvent[Any]) -> Everything:
+    def evolve(self, document: Everything, event: RecordedEvent[Any]) -> Everything:
         """The event's id appended to its stream's list."""
         document.by_stream.setdefault(str(event.stream), []).append(event.id)
         return document
@@ -222,7 +222,7 @@ def test_deleting_a_stream_removes_its_document(world: World) -> None:
 def test_a_failing_apply_commits_nothing_of_its_batch_and_the_next_pass_redoes_it(
     world: World,
 ) -> None:
-    """A failing ``apply`` parks its event (the stream is held before it, the shard goes on);
+    """A failing ``evolve`` parks its event (the stream is held before it, the shard goes on);
     the next pass, once it no longer fails, applies it: nothing is skipped."""
     world.append("a", 1, 2)
     world.append("b", 3)
@@ -230,10 +230,10 @@ def test_a_failing_apply_commits_nothing_of_its_batch_and_the_next_pass_redoes_i
     class Failing(CounterIds):
         fail = True
 
-        def apply(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
+        def evolve(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
             if Failing.fail and event.stream.id == "b":
                 raise RuntimeError("apply failed")
-            return super().apply(document, event)
+            return super().evolve(document, event)
 
     projector = world.projector(Failing, commit_every=1)
     assert [(p.key, p.version) for p in projector.catch_up().parked] == [("b", 1)]
@@ -449,22 +449,22 @@ def test_bad_configuration_names_what_is_wrong(world: World) -> None:
         NAME = "untyped"
         SOURCES = (Counter,)
 
-        def initial_document(self, key: str) -> Any:
+        def initial_state(self, key: str) -> Any:
             return {}
 
-        def apply(self, document: Any, event: RecordedEvent[Any]) -> Any:
+        def evolve(self, document: Any, event: RecordedEvent[Any]) -> Any:
             return document
 
     with pytest.raises(InvalidConfiguration, match="Untyped: no document type"):
         world.projector(Untyped)
 
     class ForgetsReturn(CounterIds):
-        def apply(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
+        def evolve(self, document: Ids, event: RecordedEvent[Any]) -> Ids:
             document.ids.append(event.id)
             return None  # type: ignore[return-value]
 
     world.append("a", 1)
-    with pytest.raises(DomainContractError, match=r"ForgetsReturn.apply returned None.*'a'"):
+    with pytest.raises(DomainContractError, match=r"ForgetsReturn.evolve returned None.*'a'"):
         world.projector(ForgetsReturn).catch_up()
 
     class EmptyKey(CounterIds):

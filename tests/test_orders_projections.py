@@ -156,7 +156,7 @@ class TestOrderSummaries:
         [paid] = recorded(
             Stream("order", "o-1"), PaymentRecorded(payment_id="p", amount_cents=1), after=1
         )
-        assert projection.apply(unpaid, paid).paid
+        assert projection.evolve(unpaid, paid).paid
         assert not unpaid.paid
 
     def test_event_applied_twice_shows(self) -> None:
@@ -170,7 +170,7 @@ class TestOrderSummaries:
         projection = OrderSummaries()
         [shipped] = recorded(Stream("order", "o-9"), OrderShipped(), after=2)
         with pytest.raises(ProjectionError, match="order/o-9 version 3: OrderShipped of an order"):
-            projection.apply(projection.initial_document("o-9"), shipped)
+            projection.evolve(projection.initial_state("o-9"), shipped)
 
     def test_by_status(self) -> None:
         """Orders are listed by status in the order of an order's life, ids sorted, and
@@ -199,30 +199,30 @@ class TestOrdersByStatus:
             *recorded(Stream("order", "o-2"), placed("o-2", KETTLE)),
         ]
         projection = OrdersByStatus()
-        model = projection.initial_model()
+        model = projection.initial_state()
         for event in events:
-            model = projection.apply(model, event)
+            model = projection.evolve(model, event)
         assert model == OrderList(fold(OrderSummaries(), events))
         assert list(model.by_status()) == [OrderStatus.PLACED, OrderStatus.SHIPPED]
 
     def test_apply_updates_in_place(self) -> None:
         """apply replaces the order's summary in the list it was given (no copy of the list)."""
         projection = OrdersByStatus()
-        model = projection.apply(OrderList(), *recorded(Stream("order", "o-1"), placed("o-1")))
+        model = projection.evolve(OrderList(), *recorded(Stream("order", "o-1"), placed("o-1")))
         [paid] = recorded(
             Stream("order", "o-1"), PaymentRecorded(payment_id="p", amount_cents=1), after=1
         )
-        assert projection.apply(model, paid) is model
+        assert projection.evolve(model, paid) is model
         assert model.orders["o-1"].paid
 
     def test_refused_event_changes_nothing(self) -> None:
         """An event apply refuses leaves the list as it was."""
         projection = OrdersByStatus()
-        model = projection.apply(OrderList(), *recorded(Stream("order", "o-1"), placed("o-1")))
+        model = projection.evolve(OrderList(), *recorded(Stream("order", "o-1"), placed("o-1")))
         before = OrderList(dict(model.orders))
         [shipped] = recorded(Stream("order", "o-9"), OrderShipped(), after=2)
         with pytest.raises(ProjectionError):
-            projection.apply(model, shipped)
+            projection.evolve(model, shipped)
         assert model == before
 
     def test_forget(self) -> None:
@@ -299,7 +299,7 @@ class TestReservedStock:
         [reserved] = recorded(
             stream, StockReserved(order_id="o-1", items=(StockItem("mug", 1),)), after=1
         )
-        assert projection.apply(document, reserved) is document
+        assert projection.evolve(document, reserved) is document
         assert document.warehouses["w-1"] == ProductStock(received=1, reserved=1)
 
 

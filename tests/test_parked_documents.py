@@ -1,6 +1,6 @@
 """Poison documents are parked, not stalling (issue 17's check).
 
-A document projection whose ``apply`` raises for an event, or that makes a document no store
+A document projection whose ``evolve`` raises for an event, or that makes a document no store
 keeps (a NaN, a lone surrogate), parks the event with the document: the record names the
 projection, the document key, the stream, the version and the error; that stream is held at the
 version before the event (no later event of it is applied, to any document) while every other
@@ -53,7 +53,7 @@ class Total:
 
 
 class Totals(DocumentProjection[Total]):
-    """One document per counter; 13 makes ``apply`` raise, 666 a NaN, 777 a lone surrogate,
+    """One document per counter; 13 makes ``evolve`` raise, 666 a NaN, 777 a lone surrogate,
     999 a document key with U+0000, unless the class is ``FIXED``."""
 
     NAME = "poison-totals"
@@ -65,11 +65,11 @@ class Totals(DocumentProjection[Total]):
         assert isinstance(event.event, Incremented)
         return ("bad\x00key",) if event.event.amount == 999 else (event.stream.id,)
 
-    def initial_document(self, key: str) -> Total:
+    def initial_state(self, key: str) -> Total:
         """No amount yet."""
         return Total()
 
-    def apply(self, document: Total, event: RecordedEvent[Any]) -> Total:
+    def evolve(self, document: Total, event: RecordedEvent[Any]) -> Total:
         """The amount appended; the poison amounts poison it."""
         assert isinstance(event.event, Incremented)
         amount = event.event.amount

@@ -35,11 +35,11 @@ class Totals(DocumentProjection[Total]):
         """The counter's own document and the grand total."""
         return (event.stream.id, "all")
 
-    def initial_document(self, key: str) -> Total:
+    def initial_state(self, key: str) -> Total:
         """Nothing counted."""
         return Total()
 
-    def apply(self, document: Total, event: RecordedEvent[Any]) -> Total:
+    def evolve(self, document: Total, event: RecordedEvent[Any]) -> Total:
         """The total after the event."""
         change = event.event.amount
         if isinstance(event.event, Decremented):
@@ -90,7 +90,7 @@ def test_an_apply_that_is_not_a_function_of_its_inputs_fails_at_the_rebuild() ->
     calls = []
 
     class Impure(Totals):
-        def apply(self, document: Total, event: RecordedEvent[Any]) -> Total:
+        def evolve(self, document: Total, event: RecordedEvent[Any]) -> Total:
             calls.append(event.id)
             return Total(len(calls), document.events + 1)
 

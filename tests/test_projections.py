@@ -123,6 +123,10 @@ class PutHook(ForwardingObjectStore):
         return self.hook(key, lambda: self.inner.replace(key, body, etag=etag))
 
 
+#: Where the first generation of AppliedIds's model is stored.
+MODEL = "es/_readmodels/applied-ids/g1/model.json"
+
+
 @pytest.fixture
 def world() -> World:
     return World(InMemoryObjectStore())
@@ -135,8 +139,8 @@ class TestPasses:
             world.add(f"c-{n}", *range(1, n + 2))
         run = world.projector().catch_up()
         assert run.full_scan
-        # Two commits: the new epoch stamped at once, then the pass's work.
-        assert (run.streams, run.events, run.commits) == (5, 15, 2)
+        # One commit of the pass's work (the new epoch's stamp, at once, is not counted).
+        assert (run.streams, run.events, run.commits) == (5, 15, 1)
         world.assert_exactly_once(run.read_model.model, [f"c-{n}" for n in range(5)])
         stored = world.projector().read()
         assert stored.model == run.read_model.model
@@ -160,15 +164,15 @@ class TestPasses:
         assert run.read_model.model.totals == {"counter/a": 2, "counter/b": 3, "counter/c": 6}
 
     def test_idle_pass_costs(self, world: World) -> None:
-        """A scan finding nothing new: a LIST per type and per stream; no GET (the projector
-        holds the model it committed), no PUT."""
+        """A scan finding nothing new: a LIST per type and per stream, the generations record
+        (one GET); not the model (the projector holds the one it committed), no PUT."""
         for n in range(3):
             world.add(f"c-{n}", 1)
         projector = world.projector(lease_ttl=60)
         projector.catch_up()
         run = projector.catch_up()
         assert run.events == 0
-        assert run.requests == RequestCounts(list=1 + 3)
+        assert run.requests == RequestCounts(get=1, list=1 + 3)
 
     def test_first_pass_of_a_projector_reads_the_model(self, world: World) -> None:
         """A projector that holds no model yet (a new process, the same lease) reads it: one
@@ -178,8 +182,9 @@ class TestPasses:
         world.projector(owner="first", lease_ttl=60).catch_up()
         world.clock.now += 61
         run = world.projector(owner="second", lease_ttl=60).catch_up()
-        # The lease (GET + PUT), the model (GET), its stamp (PUT), the scan (LISTs).
-        assert run.requests == RequestCounts(get=1 + 1, put=1 + 1, list=1 + 3)
+        # The lease (GET + PUT), the generations record and the model (GETs), its stamp (PUT),
+        # the scan (LISTs).
+        assert run.requests == RequestCounts(get=1 + 2, put=1 + 1, list=1 + 3)
 
     def test_changed_stream_costs(self, world: World) -> None:
         """A stream with one new chunk adds a LIST (its new chunks) and a GET, then one PUT."""
@@ -188,15 +193,16 @@ class TestPasses:
         projector = world.projector(lease_ttl=60)
         projector.catch_up()
         world.add("c-1", 2)
-        assert projector.catch_up().requests == RequestCounts(get=1, list=1 + 3 + 1, put=1)
+        # The generations record and the new chunk (GETs).
+        assert projector.catch_up().requests == RequestCounts(get=2, list=1 + 3 + 1, put=1)
 
     def test_commits_every_n_events(self, world: World) -> None:
         """With commit_every=2, a pass over 5 single-event streams commits 3 times (after the
-        stamp of its new epoch)."""
+        stamp of its new epoch, not counted)."""
         for n in range(5):
             world.add(f"c-{n}", 1)
         run = world.projector(commit_every=2).catch_up()
-        assert run.commits == 1 + 3
+        assert run.commits == 3
 
     def test_progress_is_reported_per_stream(self, world: World) -> None:
         """A scan tells its progress callback (done, total) after each stream."""
@@ -283,7 +289,7 @@ class TestCrashes:
         flaky = PutHook(world.store, lose_answer)
         projector = Projector(EventStore(flaky, prefix="es"), AppliedIds, clock=world.clock)
         run = projector.catch_up()
-        assert run.commits == 2  # the epoch's stamp and the pass: both answers lost
+        assert run.commits == 1  # the pass (and the epoch's stamp): both answers lost
         assert world.projector().read().checkpoints == {"counter/a": 1}
 
     def test_commit_failure_without_answer_propagates(self, world: World) -> None:
@@ -297,7 +303,7 @@ class TestCrashes:
 
         flaky = PutHook(world.store, fail)
         projector = Projector(EventStore(flaky, prefix="es"), AppliedIds, clock=world.clock)
-        with pytest.raises(ObjectStoreError, match=r"es/_projections/applied-ids/model\.json"):
+        with pytest.raises(ObjectStoreError, match=r"es/_readmodels/applied-ids/g1/model\.json"):
             projector.catch_up()
         assert world.projector().read().etag is None
 
@@ -321,9 +327,10 @@ class TestCrashes:
                 return self.inner.get(key)
 
         projector.event_store.objects = RefusedThenUnreadable(world.store)
+        projector.models.objects = projector.event_store.objects
         with pytest.raises(ObjectStoreError, match=r"commit is stored is unknown") as raised:
             projector.catch_up()
-        assert raised.value.key == "es/_projections/applied-ids/model.json"
+        assert raised.value.key == "es/_readmodels/applied-ids/g1/model.json"
         assert isinstance(raised.value.__cause__, ObjectChanged)
 
 
@@ -346,7 +353,8 @@ class TestHeldModel:
             projector.catch_up()  # ...and never committed
         poison["armed"] = False
         run = projector.catch_up()
-        assert run.requests.get == 1 + 2  # the model again, then a's and b's new chunks
+        # The generations record, the model again, then a's and b's new chunks.
+        assert run.requests.get == 1 + 1 + 2
         world.assert_exactly_once(run.read_model.model, ["a", "b"])
         world.assert_exactly_once(projector.read().model, ["a", "b"])
 
@@ -358,8 +366,9 @@ class TestHeldModel:
         projector.catch_up()
         projector.release()
         run = projector.catch_up()
-        # The lease (GET + PUT), the model (GET), the stamp (PUT), the scan (2 LISTs).
-        assert run.requests == RequestCounts(get=1 + 1, put=1 + 1, list=1 + 1)
+        # The lease (GET + PUT), the generations record and the model (GETs), the stamp (PUT),
+        # the scan (2 LISTs).
+        assert run.requests == RequestCounts(get=1 + 2, put=1 + 1, list=1 + 1)
         assert (run.read_model.epoch, projector.read().epoch) == (2, 2)
 
     def test_takeover_is_found_at_the_next_commit(self, world: World) -> None:
@@ -469,11 +478,11 @@ class TestLeases:
         run = world.projector(owner="rebuilder").rebuild(force=True)
         assert run.read_model.epoch == 2
         world.assert_exactly_once(run.read_model.model, ["a"])
-        # Nothing new: the fenced projector's idle pass writes nothing (it does not know yet).
-        assert running.catch_up().requests.put == 0
+        # The rebuild went live in a generation stamped with epoch 2: the fenced projector's
+        # next pass finds it there, and writes nothing.
         world.add("a", 3)
         with pytest.raises(ProjectionFenced):
-            running.catch_up()  # its first commit since
+            running.catch_up()
         stored = world.projector().read()
         assert (stored.epoch, stored.checkpoints) == (2, {"counter/a": 2})
 
@@ -525,11 +534,13 @@ class TestFeed:
         run = projector.catch_up()
         assert not run.full_scan
         assert (run.streams, run.events) == (1, 1)
-        # The feed, the stream's new chunks (LIST, GET), the commit; the model is held.
-        assert run.requests == RequestCounts(get=1, list=1 + 1, put=1)
+        # The generations record, the feed, the stream's new chunks (LIST, GET), the commit;
+        # the model is held.
+        assert run.requests == RequestCounts(get=1 + 1, list=1 + 1, put=1)
         idle = projector.catch_up()
-        # Nothing new: the feed's LIST, and no GET (the projector holds the model it committed).
-        assert idle.requests == RequestCounts(list=1)
+        # Nothing new: the generations record and the feed's LIST; not the model (the
+        # projector holds the one it committed).
+        assert idle.requests == RequestCounts(get=1, list=1)
         world.assert_exactly_once(idle.read_model.model, [f"c-{n}" for n in range(5)])
 
     @pytest.mark.parametrize(("behind", "seen"), [(20, True), (40, False)])
@@ -590,12 +601,12 @@ class TestStoredDocuments:
         world.add("a", 1)
         projector = world.projector()
         projector.catch_up()
-        model = world.store.get("es/_projections/applied-ids/model.json")
+        model = world.store.get(MODEL)
         assert model is not None
         document = json.loads(model.body)
         document["checkpoints"]["counter/a"] = "one"
         world.store.replace(
-            "es/_projections/applied-ids/model.json",
+            MODEL,
             json.dumps(document).encode(),
             etag=model.etag,
         )
@@ -628,30 +639,33 @@ class TestStoredDocuments:
             SOURCES = (Counter,)
             CONVERTER = lax
 
-            def initial_model(self) -> Stamped:
+            def initial_state(self) -> Stamped:
                 return Stamped()
 
-            def apply(self, model: Stamped, event: RecordedEvent[Any]) -> Stamped:
+            def evolve(self, model: Stamped, event: RecordedEvent[Any]) -> Stamped:
                 model.at[event.stream.id] = event.recorded_at
                 return model
 
         world.add("a", 1)
         with pytest.raises(NotJSON, match=r"projection stamps: .*model\['at'\]\['a'\]"):
             Projector(world.events, Stamps, clock=world.clock).catch_up()
-        stamp = world.store.get("es/_projections/stamps/model.json")  # the new epoch's
+        stamp = world.store.get("es/_readmodels/stamps/g1/model.json")  # the new epoch's
         assert stamp is not None
         assert json.loads(stamp.body)["checkpoints"] == {}
         projector = world.projector()
         projector.catch_up()
-        stored = world.store.get("es/_projections/applied-ids/model.json")
+        stored = world.store.get(MODEL)
         assert stored is not None
         model = projector.read().model
         assert json.loads(stored.body)["model"] == AppliedIds.CONVERTER.unstructure(model)
 
     def test_not_json(self, world: World) -> None:
         """A document that is not JSON is named as such."""
-        world.store.put_if_absent("es/_projections/applied-ids/model.json", b"\xff\xfe")
-        with pytest.raises(CorruptReadModel, match="not a read-model document"):
+        world.projector().catch_up()
+        stored = world.store.get(MODEL)
+        assert stored is not None
+        world.store.replace(MODEL, b"\xff\xfe", etag=stored.etag)
+        with pytest.raises(CorruptReadModel, match="not a model document"):
             world.projector().read()
 
     def test_corrupt_chunk_stops_the_pass(self, world: World) -> None:
@@ -912,7 +926,8 @@ def test_idle_full_scan_of_a_feed_projector_writes_nothing() -> None:
     projector = world.projector(lease_ttl=600)
     projector.catch_up()
     world.clock.now += 1
-    assert projector.catch_up(full_scan=True).requests == RequestCounts(list=1 + 3)
+    # The generations record, the scan.
+    assert projector.catch_up(full_scan=True).requests == RequestCounts(get=1, list=1 + 3)
     world.clock.now += 1
     world.add("c-1", 2)
     run = projector.catch_up()
@@ -932,10 +947,10 @@ class TestModelTypeChecked:
             NAME = "board"
             SOURCES = (Counter,)
 
-            def initial_model(self) -> Board:
+            def initial_state(self) -> Board:
                 return Board(0)
 
-            def apply(self, model: Board, event: RecordedEvent[Any]) -> Board:
+            def evolve(self, model: Board, event: RecordedEvent[Any]) -> Board:
                 return Board(model.orders + 1)
 
         with pytest.raises(InvalidConfiguration, match=r"BoardProjection: CONVERTER cannot read"):

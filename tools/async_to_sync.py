@@ -51,6 +51,7 @@ MODULES = (
     (SRC / "_projections/_async/consumer.py", SRC / "_projections/consumer.py"),
     (SRC / "_projections/_async/document_projector.py", SRC / "_projections/document_projector.py"),
     (SRC / "_projections/_async/reactor.py", SRC / "_projections/reactor.py"),
+    (SRC / "_projections/_async/projector.py", SRC / "_projections/projector.py"),
 )
 
 #: The names of the async source and their sync twins.
@@ -72,6 +73,8 @@ NAMES = {
     "AsyncDocumentProjector": "DocumentProjector",
     "AsyncDocumentReader": "DocumentReader",
     "AsyncReactorRunner": "ReactorRunner",
+    "AsyncProjector": "Projector",
+    "AsyncModelStore": "ModelStore",
     # s3es._base.concurrency: tasks and their thread twins
     "AsyncWorkers": "Workers",
     "AsyncFuture": "Future",

@@ -172,10 +172,13 @@ class LeaseHeld(S3esError):  # noqa: N818 - reads as what happened
         )
 
 
-class ProjectionFenced(S3esError):  # noqa: N818 - reads as what happened
-    """A projector with a newer epoch took the projection over: this one must stop.
+class Fenced(S3esError):  # noqa: N818 - reads as what happened
+    """A consumer (projector or reactor runner) with a newer epoch took over: this one must stop.
 
-    Nothing it had not committed is kept; nothing it had committed is lost.
+    Nothing it had not committed is kept; nothing it had committed is lost. ``projection``
+    is the consumer's name.
+
+    .. versionadded:: 0.3 (``ProjectionFenced``, its old name, is an alias)
     """
 
     def __init__(self, projection: str, epoch: int, newer_epoch: int) -> None:
@@ -183,9 +186,12 @@ class ProjectionFenced(S3esError):  # noqa: N818 - reads as what happened
         self.epoch = epoch
         self.newer_epoch = newer_epoch
         super().__init__(
-            f"projection {projection!r}: this projector's epoch {epoch} was fenced by "
-            f"epoch {newer_epoch}"
+            f"{projection!r}: this consumer's epoch {epoch} was fenced by epoch {newer_epoch}"
         )
+
+
+#: The old name of :class:`Fenced` (it fences reactor runners too).
+ProjectionFenced = Fenced
 
 
 class InlineProjectionFailed(S3esError):  # noqa: N818 - reads as what happened
@@ -339,6 +345,7 @@ __all__ = [
     "CorruptChunk",
     "CorruptReadModel",
     "DomainContractError",
+    "Fenced",
     "GenerationChanged",
     "InlineProjectionFailed",
     "InvalidConfiguration",

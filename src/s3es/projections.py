@@ -5,7 +5,8 @@ order, a product); a :class:`DocumentProjector` runs it, in one or many shards, 
 read-model store of :mod:`s3es.readmodels` (S3, SQLite, PostgreSQL), and a
 :class:`DocumentReader` reads the live generation; an event a document cannot take is parked
 as a :class:`ParkedDocument`. A :class:`Projection` folds events into one
-model kept whole in one S3 document by a :class:`Projector`: the simplest, for small models.
+model kept whole in one S3 object by a :class:`Projector` (the same consumer engine, one shard,
+one document): the simplest, for small models.
 An :class:`InlineProjection` keeps a model in the process, updated right after each append.
 """
 
@@ -20,8 +21,8 @@ from s3es._projections.notifications import (
     QueueRequests,
     SQSChangeNotifications,
 )
-from s3es._projections.projection import Projection, ReadModel
-from s3es._projections.projector import ProjectionPass, Projector
+from s3es._projections.projection import Projection, ProjectionPass, ReadModel
+from s3es._projections.projector import Projector
 from s3es._projections.values import ParkedDocument
 
 __all__ = [

@@ -16,7 +16,7 @@ and a :class:`~s3es.projections.DocumentReader` reads one key at a time.
 :class:`~s3es.Projection` API, for an :class:`~s3es.InlineProjection` (the order handler keeps
 it in memory, right after each append: read-your-writes) and for a list by status, which keyed
 documents cannot give in one read. It applies each event with :class:`OrderSummaries`' own
-``apply``: the rules of a summary are written once.
+``evolve``: the rules of a summary are written once.
 
 :func:`fold_documents` folds events into a projection's documents in memory: what the demo's
 checks compare the stored documents with.
@@ -69,15 +69,15 @@ def fold_documents(
 
     What a projector stores, folded in memory: each event applied to each document its
     ``document_ids`` names, a document missing from ``documents`` starting as
-    ``initial_document``. ``documents`` (a new dict if None) is updated and returned.
+    ``initial_state``. ``documents`` (a new dict if None) is updated and returned.
     """
     folded: dict[str, D] = {} if documents is None else documents
     for event in events:
         for key in projection.document_ids(event):
             current = folded.get(key)
             if current is None:
-                current = projection.initial_document(key)
-            folded[key] = projection.apply(current, event)
+                current = projection.initial_state(key)
+            folded[key] = projection.evolve(current, event)
     return folded
 
 
@@ -146,8 +146,8 @@ def summarised(summary: OrderSummary, event: OrderEvent) -> OrderSummary:
 class OrderSummaries(DocumentProjection[OrderSummary]):
     """One summary per order (status, total, payment, stock), keyed by the order id.
 
-    A summary is a small frozen value: ``apply`` returns a new one, built whole after
-    everything that can fail, so a failing ``apply`` changes nothing. A deleted order's summary
+    A summary is a small frozen value: ``evolve`` returns a new one, built whole after
+    everything that can fail, so a failing ``evolve`` changes nothing. A deleted order's summary
     is removed (``forget``'s default).
     """
 
@@ -155,11 +155,11 @@ class OrderSummaries(DocumentProjection[OrderSummary]):
     SCHEMA = 1
     SOURCES: ClassVar[tuple[type[Order]]] = (Order,)
 
-    def initial_document(self, key: str) -> OrderSummary:  # noqa: ARG002 - every order alike
+    def initial_state(self, key: str) -> OrderSummary:  # noqa: ARG002 - every order alike
         """An order not placed yet."""
         return OrderSummary()
 
-    def apply(self, document: OrderSummary, event: RecordedEvent[Any]) -> OrderSummary:
+    def evolve(self, document: OrderSummary, event: RecordedEvent[Any]) -> OrderSummary:
         """The order's summary after ``event``, one more event counted.
 
         Raises ProjectionError, naming the stream, for an event of an order never placed (an
@@ -188,7 +188,7 @@ class OrderList:
 class OrdersByStatus(Projection[OrderList]):
     """The whole order list in one model, each summary made by :class:`OrderSummaries`.
 
-    ``apply`` replaces one order's summary in the model's dict, in place, so an event costs the
+    ``evolve`` replaces one order's summary in the model's dict, in place, so an event costs the
     same whatever the number of orders. A reader in another thread (an
     :class:`~s3es.InlineProjection`'s ``model``) that walks the dict while a command adds an
     order must take a copy first (``dict(model.orders)``, one step under the GIL).
@@ -199,15 +199,15 @@ class OrdersByStatus(Projection[OrderList]):
     SOURCES: ClassVar[tuple[type[Order]]] = (Order,)
     _SUMMARIES = OrderSummaries()
 
-    def initial_model(self) -> OrderList:
+    def initial_state(self) -> OrderList:
         """No order yet."""
         return OrderList()
 
-    def apply(self, model: OrderList, event: RecordedEvent[Any]) -> OrderList:
+    def evolve(self, model: OrderList, event: RecordedEvent[Any]) -> OrderList:
         """The list with ``event``'s order summarised again (ProjectionError: list unchanged)."""
         order_id = event.stream.id
-        summary = model.orders.get(order_id) or self._SUMMARIES.initial_document(order_id)
-        model.orders[order_id] = self._SUMMARIES.apply(summary, event)
+        summary = model.orders.get(order_id) or self._SUMMARIES.initial_state(order_id)
+        model.orders[order_id] = self._SUMMARIES.evolve(summary, event)
         return model
 
     def forget(self, model: OrderList, stream: StreamName) -> OrderList:
@@ -277,7 +277,7 @@ def stock_changes(event: InventoryEvent) -> list[tuple[str, ProductStock]]:
 class ReservedStock(DocumentProjection[ProductLevels]):
     """Units received, reserved and available of each product, keyed by SKU.
 
-    ``document_ids`` names the SKUs an inventory event changes; ``apply`` adds the event's
+    ``document_ids`` names the SKUs an inventory event changes; ``evolve`` adds the event's
     change to its warehouse's line of the document, in place. A product's document is written
     by every warehouse's stream: in the S3 read-model store each document carries the version
     of every stream applied to it (its ``applied`` map, which makes a commit that died half-way
@@ -298,11 +298,11 @@ class ReservedStock(DocumentProjection[ProductLevels]):
         """The SKUs ``event`` changes, each once."""
         return list(dict.fromkeys(sku for sku, _ in stock_changes(event.event)))
 
-    def initial_document(self, key: str) -> ProductLevels:
+    def initial_state(self, key: str) -> ProductLevels:
         """Product ``key`` in no warehouse yet."""
         return ProductLevels(sku=key)
 
-    def apply(self, document: ProductLevels, event: RecordedEvent[Any]) -> ProductLevels:
+    def evolve(self, document: ProductLevels, event: RecordedEvent[Any]) -> ProductLevels:
         """The product after ``event``: its warehouse's line changed in place."""
         warehouse_id = event.stream.id
         line = document.warehouses.get(warehouse_id, ProductStock())

@@ -21,8 +21,8 @@ from s3es._cli.invocation import Invocation
 from s3es._cli.progress import ProgressBar
 from s3es._projections.documents import DocumentProjection
 from s3es._projections.lease import Lease
-from s3es._projections.projection import Projection, ReadModel
-from s3es._projections.projector import ProjectionPass, Projector
+from s3es._projections.projection import Projection, ProjectionPass, ReadModel
+from s3es._projections.projector import Projector
 from s3es._storage.metering import measure_requests
 
 

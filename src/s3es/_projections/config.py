@@ -6,13 +6,46 @@ the errors name the class and what is wrong with what it set.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from s3es._domain.aggregate import Aggregate, AggregateCodec
 from s3es._domain.upcasting import is_schema
 from s3es._storage.keys import check_segment
 from s3es.errors import InvalidConfiguration, InvalidStreamName
+
+#: The names a fold's two functions had in projections before they took the aggregate's
+#: (``evolve``, ``initial_state``): kept one release, each with a DeprecationWarning.
+RENAMED = {"apply": "evolve", "initial_model": "initial_state", "initial_document": "initial_state"}
+
+
+def adopt_old_names(cls: type[Any], renames: Mapping[str, str] = RENAMED) -> None:
+    """Let ``cls``, which defines a method under its old name, keep working.
+
+    A subclass of a projection that writes ``apply`` (or ``initial_model``,
+    ``initial_document``) and not ``evolve`` (``initial_state``) gets its method under the new
+    name too, with a DeprecationWarning naming both at the class's definition.
+    """
+    for old, new in renames.items():
+        if old in vars(cls) and new not in vars(cls):
+            warnings.warn(
+                f"{cls.__qualname__}.{old} is deprecated: name it {new} (the old name works "
+                "until the next release)",
+                DeprecationWarning,
+                stacklevel=4,  # here, __init_subclass__, ABCMeta.__new__: the class statement
+            )
+            setattr(cls, new, vars(cls)[old])
+
+
+def warn_renamed(cls: type[Any], old: str, new: str) -> None:
+    """DeprecationWarning: a caller used ``cls``'s method ``old``, now ``new``."""
+    warnings.warn(
+        f"{cls.__qualname__}.{old} is deprecated: call {new} (the old name works until the "
+        "next release)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def configuration_error(cls: type[Any], problem: str) -> InvalidConfiguration:

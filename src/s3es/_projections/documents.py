@@ -1,7 +1,7 @@
 """Document projections: a read model of many documents, each keyed by what readers ask for.
 
 A :class:`DocumentProjection` says which documents an event changes (``document_ids``: by
-default the document named after the event's stream, one per order) and how (``apply``). It
+default the document named after the event's stream, one per order) and how (``evolve``). It
 is written once; where its documents live (S3 keyed documents, SQLite, PostgreSQL) is chosen
 when a :class:`~s3es.projections.DocumentProjector` is wired to a read-model store.
 """
@@ -19,10 +19,12 @@ from s3es._base.converter import structure_problem
 from s3es._domain.aggregate import DEFAULT_CONVERTER, Aggregate, RecordedEvent
 from s3es._eventstore.chunk import Chunk, json_problem
 from s3es._projections.config import (
+    adopt_old_names,
     configuration_error,
     declared_name,
     declared_schema,
     source_codecs,
+    warn_renamed,
 )
 from s3es._readmodels.port import Body
 from s3es._storage.keys import StreamName
@@ -39,20 +41,21 @@ class DocumentProjection(abc.ABC, Generic[D]):
     """Documents folded from the events of some aggregates' streams, one per key.
 
     Subclass it with the document type as its parameter, set the class attributes, and write
-    ``initial_document`` and ``apply``::
+    ``initial_state`` and ``evolve`` (as an aggregate's; ``initial_document`` and ``apply``,
+    their old names, work until the next release, with a DeprecationWarning)::
 
         class OrderSummaries(DocumentProjection[OrderSummary]):
             NAME = "order-summaries"
             SOURCES = (Order,)
 
-            def initial_document(self, key: str) -> OrderSummary: ...
-            def apply(self, document: OrderSummary, event: RecordedEvent[Any]) -> OrderSummary: ...
+            def initial_state(self, key: str) -> OrderSummary: ...
+            def evolve(self, document: OrderSummary, event: RecordedEvent[Any]) -> OrderSummary: ...
 
-    ``apply`` gets each event of each stream of ``SOURCES`` once per document that
+    ``evolve`` gets each event of each stream of ``SOURCES`` once per document that
     ``document_ids`` names for it, in version order within a stream, as the stream's aggregate
     reads it (upcast, typed). Streams are not ordered among themselves. It returns the document
     after the event; it may change the document in place. Bump ``SCHEMA`` when a document's
-    shape or ``apply`` changes: a new generation is then built beside the live one, and
+    shape or ``evolve`` changes: a new generation is then built beside the live one, and
     readers switch to it once it is complete.
     """
 
@@ -69,13 +72,27 @@ class DocumentProjection(abc.ABC, Generic[D]):
         """The keys of the documents ``event`` changes. By default its stream's id."""
         return (event.stream.id,)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        adopt_old_names(cls)
+
     @abc.abstractmethod
-    def initial_document(self, key: str) -> D:
+    def initial_state(self, key: str) -> D:
         """Document ``key`` before any event."""
 
     @abc.abstractmethod
-    def apply(self, document: D, event: RecordedEvent[Any]) -> D:
+    def evolve(self, document: D, event: RecordedEvent[Any]) -> D:
         """Document after ``event``."""
+
+    def initial_document(self, key: str) -> D:
+        """Deprecated: ``initial_state``."""
+        warn_renamed(type(self), "initial_document", "initial_state")
+        return self.initial_state(key)
+
+    def apply(self, document: D, event: RecordedEvent[Any]) -> D:
+        """Deprecated: ``evolve``."""
+        warn_renamed(type(self), "apply", "evolve")
+        return self.evolve(document, event)
 
     def forgotten_ids(self, stream: StreamName) -> Iterable[str]:
         """The keys of the documents to tell that ``stream`` was deleted. By default its id."""
@@ -132,12 +149,12 @@ class DocumentCodec(Generic[D]):
                 )
         return keys
 
-    def apply(self, document: D, event: RecordedEvent[Any], key: str) -> D:
-        """``apply`` of the projection; DomainContractError, naming both, if it returns None."""
-        applied = self.projection.apply(document, event)
+    def evolve(self, document: D, event: RecordedEvent[Any], key: str) -> D:
+        """``evolve`` of the projection; DomainContractError, naming both, if it returns None."""
+        applied = self.projection.evolve(document, event)
         if applied is None:
             raise DomainContractError(
-                f"{type(self.projection).__qualname__}.apply returned None for document {key!r} "
+                f"{type(self.projection).__qualname__}.evolve returned None for document {key!r} "
                 f"and an event of type {event.type} of stream {event.stream} (version "
                 f"{event.version}): it must return the document after the event (a forgotten "
                 "return?)"

@@ -22,12 +22,12 @@ from s3es.errors import DomainContractError, InlineProjectionFailed, InvalidConf
 _log = get_logger("s3es.inline")
 
 
-def apply_event(projection: Projection[M], model: M, event: RecordedEvent[Any]) -> M:
-    """``projection.apply(model, event)``; DomainContractError, naming both, if it is None."""
-    applied = projection.apply(model, event)
+def evolve_model(projection: Projection[M], model: M, event: RecordedEvent[Any]) -> M:
+    """``projection.evolve(model, event)``; DomainContractError, naming both, if it is None."""
+    applied = projection.evolve(model, event)
     if applied is None:
         raise DomainContractError(
-            f"{type(projection).__qualname__}.apply returned None for an event of type "
+            f"{type(projection).__qualname__}.evolve returned None for an event of type "
             f"{event.type} of stream {event.stream} (version {event.version}): it must return "
             "the model after the event (a forgotten return?)"
         )
@@ -44,7 +44,7 @@ class InlineProjection(Generic[M]):
 
     def __init__(self, projection: Projection[M] | type[Projection[M]]) -> None:
         self.projection: Projection[M] = as_instance(projection)
-        self._model = self.projection.initial_model()
+        self._model = self.projection.initial_state()
         self._checkpoints: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -52,8 +52,8 @@ class InlineProjection(Generic[M]):
     def model(self) -> M:
         """The model as it stands.
 
-        If ``apply`` changes the model in place, another thread's command may be changing it
-        while it is read; an ``apply`` that returns a new model gives readers a stable one.
+        If ``evolve`` changes the model in place, another thread's command may be changing it
+        while it is read; an ``evolve`` that returns a new model gives readers a stable one.
         """
         with self._lock:
             return self._model
@@ -78,7 +78,7 @@ class InlineProjection(Generic[M]):
     ) -> None:
         """Apply ``recorded``, the events one append stored through ``repository``.
 
-        Raises InlineProjectionFailed if ``apply`` (or reading the events it missed) fails; the
+        Raises InlineProjectionFailed if ``evolve`` (or reading the events it missed) fails; the
         model then starts again empty, and each stream is read back whole at its next append.
         """
         events = tuple(recorded)
@@ -96,12 +96,12 @@ class InlineProjection(Generic[M]):
                     events = tuple(e for e in missed if e.version <= version)
                 model = self._model
                 for event in events:
-                    model = apply_event(self.projection, model, event)
+                    model = evolve_model(self.projection, model, event)
             except Exception as error:
-                # apply may have changed the model in place before it failed: the model can no
+                # evolve may have changed the model in place before it failed: the model can no
                 # longer be trusted, so it starts again, and each stream is read back whole at
                 # its next append here. Nothing is applied twice.
-                self._model = self.projection.initial_model()
+                self._model = self.projection.initial_state()
                 self._checkpoints.clear()
                 _log.exception("inline_projection_failed", projection=name, stream=str(stream))
                 raise InlineProjectionFailed(name, stream, version) from error

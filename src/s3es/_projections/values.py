@@ -10,6 +10,9 @@ runs in both.
 from __future__ import annotations
 
 import abc
+import os
+import socket
+import uuid
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -30,6 +33,11 @@ CAUSATION_ID = "causation_id"
 
 #: The format of a stored lease.
 LEASE_FORMAT = "s3es.lease/1"
+
+
+def default_owner() -> str:
+    """A consumer's owner name when none is given: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def shard_of(stream: StreamName | str, shards: int) -> int:
@@ -262,6 +270,7 @@ __all__ = [
     "Send",
     "ShardPass",
     "Superseded",
+    "default_owner",
     "document_pass_attributes",
     "reactor_pass_attributes",
     "shard_of",

@@ -1,12 +1,13 @@
-"""Consumers of the event streams: the machinery that projectors and reactors share.
+"""Consumers of the event streams: the one engine of projectors and reactors.
 
 A consumer runs as ``shards`` shards: a stream belongs to shard ``shard_of(stream, shards)``
 (a stable hash), and each shard has its own lease (and epoch), its own state in a read-model
 store and its own feed cursors, so that as many processes as shards share one consumer; a
 process may hold several. One pass of a shard finds the streams that moved (a full scan, or
 the change feed), reads their positions, reads their new chunks, hands the events to the
-consumer in batches (a projector folds them into documents, a reactor sends commands), and
-commits the batch's positions and the shard's state with what the batch produced.
+consumer in batches (a document projector folds them into documents, a whole-model projector
+into its model, a reactor sends commands), and commits the batch's positions and the shard's
+state with what the batch produced.
 
 Generations: what a consumer writes lives in a numbered generation of its store. Readers see
 the ``live`` one; a rebuild, or a ``SCHEMA`` that differs from the live generation's, fills a
@@ -34,7 +35,9 @@ from s3es._base.concurrency import (
     AsyncWorkers,
     async_outcome,
     async_wait,
-    forget,
+)
+from s3es._base.concurrency import (
+    forget as cancel,
 )
 from s3es._base.logging import get_logger
 from s3es._base.progress import Progress
@@ -44,13 +47,13 @@ from s3es._eventstore.chunk import Chunk
 from s3es._projections._async.lease import AsyncLeaseKeeper
 from s3es._projections._async.notifications import AsyncChangeNotifications
 from s3es._projections.notifications import Notified
-from s3es._projections.projector import default_owner
 from s3es._projections.values import (
     Batch,
     DocumentConflict,
     Lease,
     ShardPass,
     Superseded,
+    default_owner,
     shard_of,
 )
 from s3es._readmodels._async.port import AsyncReadModelStore
@@ -58,10 +61,10 @@ from s3es._readmodels.port import Change, Generation, Generations, ShardState
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import RequestCounts, measure_requests
 from s3es.errors import (
+    Fenced,
     InvalidConfiguration,
     LeaseHeld,
     ObjectStoreError,
-    ProjectionFenced,
     ReadModelConflict,
     ReadModelStoreError,
     StreamDeleted,
@@ -79,27 +82,27 @@ P = TypeVar("P")
 
 @attrs.define
 class _Shard:
-    """What this projector knows of one of its shards between passes."""
+    """What this consumer knows of one of its shards between passes."""
 
     number: int
     keeper: AsyncLeaseKeeper
     lease: Lease | None = None
-    #: The state as this projector last committed it, with its generation; None: read it.
+    #: The state as this consumer last committed it, with its generation; None: read it.
     state: ShardState | None = None
     generation: Generation | None = None
     #: When this shard's last full scan began (clock seconds), None before the first.
     scanned_at: float | None = None
     #: Positions read or committed under ``state``'s epoch and generation, which no other
-    #: projector writes meanwhile (a newer epoch's first commit fences this one's): a stream
+    #: consumer writes meanwhile (a newer epoch's first commit fences this one's): a stream
     #: the feed names again, or a scan finds unmoved, costs no read of its position.
     positions: dict[str, int] = attrs.field(factory=dict)
-    #: True once this projector created the shard's state in ``generation``: every commit
+    #: True once this consumer created the shard's state in ``generation``: every commit
     #: writes the state, so no stream of the shard has a position there yet, and a build's
     #: first scan reads none (one request per stream fewer on S3).
     fresh: bool = False
 
-    def forget(self) -> None:
-        """Read the state, and positions, from the store at the next pass."""
+    def invalidate(self) -> None:
+        """Drop what is cached: read the state, and positions, from the store at the next pass."""
         self.state, self.generation = None, None
         self.positions.clear()
         self.fresh = False
@@ -107,6 +110,8 @@ class _Shard:
 
 class AsyncConsumer(abc.ABC, Generic[P]):
     """What projectors and reactors share: shards, leases, generations, passes, the feed.
+
+    Document projectors, whole-model projectors and reactor runners are its kinds.
 
     A subclass says what a batch of events does (``_process``) and what a pass over its shards
     returns (``_passed``).
@@ -191,7 +196,11 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         ]
         self._log = _log.bind(projection=self.name, owner=self.owner)
         #: Read streams ahead of the fold: ``read_concurrency`` threads (tasks, in asyncio).
-        self._readers = AsyncWorkers(read_concurrency, "s3es-documents")
+        self._readers = AsyncWorkers(read_concurrency, "s3es-consumer")
+        #: The live generation as the last pass read it.
+        self._live: Generation | None = None
+        #: Why each shard fenced in the last pass was (by shard number).
+        self._fenced: dict[int, Fenced] = {}
 
     @property
     def shard_ids(self) -> tuple[int, ...]:
@@ -239,6 +248,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
             passes: list[ShardPass] = []
             held: list[tuple[int, LeaseHeld]] = []
             fenced: list[int] = []
+            self._fenced = {}
             for shard in self._shards:
                 try:
                     passes.append(
@@ -246,13 +256,14 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                     )
                 except LeaseHeld as error:
                     held.append((shard.number, error))
-                except ProjectionFenced as error:
+                except Fenced as error:
                     self._log.warning(
                         "fenced", shard=shard.number, epoch=error.epoch, newer=error.newer_epoch
                     )
                     shard.lease = None
-                    shard.forget()
+                    shard.invalidate()
                     fenced.append(shard.number)
+                    self._fenced[shard.number] = error
             if held and len(held) == len(self._shards):
                 raise held[0][1]
             if notified is not None and self._notifications is not None:
@@ -268,9 +279,9 @@ class AsyncConsumer(abc.ABC, Generic[P]):
     ) -> None:
         """Run passes every ``interval`` seconds until ``stop`` is set; then release the leases.
 
-        While other projectors hold every shard it stands by; a pass that the store failed
-        (ObjectStoreError, ReadModelStoreError) is logged and run again. Any other error (a
-        corrupt chunk, a failing ``apply``) ends the loop.
+        While other consumers hold every shard, or after this one was fenced, it stands by; a
+        pass that the store failed (ObjectStoreError, ReadModelStoreError) is logged and run
+        again. Any other error (a corrupt chunk, a failing ``evolve``) ends the loop.
         """
         try:
             while not stop.is_set():
@@ -280,10 +291,12 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                         on_pass(run)
                 except LeaseHeld as held:
                     self._log.debug("standing_by", holder=held.owner, epoch=held.epoch)
+                except Fenced as fenced:  # a whole-model projector's: it takes the lease anew
+                    self._log.warning("fenced", epoch=fenced.epoch, newer=fenced.newer_epoch)
                 except (ObjectStoreError, ReadModelStoreError) as error:
                     self._log.warning("pass_failed", error=str(error))
                     for shard in self._shards:
-                        shard.forget()
+                        shard.invalidate()
                 await async_wait(stop, interval)
         finally:
             await self.release(quietly=True)
@@ -292,7 +305,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         """Give every lease up now, so that standbys need not wait for them to expire."""
         for shard in self._shards:
             lease, shard.lease = shard.lease, None
-            shard.forget()
+            shard.invalidate()
             if lease is None:
                 continue
             try:
@@ -309,7 +322,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
             try:
                 try:
                     await self._hold_lease(shard)
-                except ProjectionFenced:  # its lease was taken while it held it: take it anew
+                except Fenced:  # its lease was taken while it held it: take it anew
                     await self._hold_lease(shard)
             except LeaseHeld as error:
                 held.append(error)
@@ -319,11 +332,11 @@ class AsyncConsumer(abc.ABC, Generic[P]):
     async def _hold_lease(self, shard: _Shard) -> Lease:
         if shard.lease is None:
             shard.lease = await shard.keeper.acquire()
-            shard.forget()  # a new epoch: read (and stamp) the state again
+            shard.invalidate()  # a new epoch: read (and stamp) the state again
         elif shard.keeper.expiring(shard.lease):
             try:
                 shard.lease = await shard.keeper.renew(shard.lease)
-            except ProjectionFenced:
+            except Fenced:
                 shard.lease = None
                 raise
         return shard.lease
@@ -340,18 +353,18 @@ class AsyncConsumer(abc.ABC, Generic[P]):
             try:
                 return await self._pass(shard, scan=scan, progress=progress, notified=notified)
             except Superseded:
-                shard.forget()
+                shard.invalidate()
                 self._log.info("pass_superseded", shard=shard.number, attempt=attempt)
             except BaseException:
-                # ``apply`` may have failed, or the store: what this projector holds in memory
+                # ``evolve`` may have failed, or the store: what this consumer holds in memory
                 # may be ahead of the store. The next pass reads the store again.
-                shard.forget()
+                shard.invalidate()
                 raise
         raise ObjectStoreError(
             "PUT",
             f"{self.name} shard {shard.number}",
             f"the shard's state changed under each of {_PASS_ATTEMPTS} passes (an older "
-            "projector still writing)",
+            "consumer still writing)",
         )
 
     # Generations ---------------------------------------------------------------------------
@@ -376,12 +389,13 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         return record
 
     async def _target(self) -> Generation:
-        """The generation this projector's passes write: live, or the one being built."""
+        """The generation this consumer's passes write: live, or the one being built."""
         record = await self._named_record()
         if record.revision is not None and record.kind is None:
             # Stored before kinds were: stamped once, so that a namesake is refused from now on.
             with contextlib.suppress(ReadModelConflict):
                 record = await self.store.set_generations(attrs.evolve(record, kind=self.KIND))
+        self._live = record.live
         schema = self._schema
         building, live = record.building, record.live
         if building is not None and self._fits(building):
@@ -461,13 +475,13 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         state = shard.state
         if state is not None and shard.generation == generation and state.epoch == lease.epoch:
             return generation, state
-        shard.forget()
+        shard.invalidate()
         stored = await self.store.shard_state(generation, shard.number, self.shards)
         if stored is not None and stored.epoch > lease.epoch:
             shard.lease = None
-            raise ProjectionFenced(self.name, lease.epoch, stored.epoch)
+            raise Fenced(self.name, lease.epoch, stored.epoch)
         if stored is None or stored.epoch < lease.epoch:
-            # Stamped at once: from here on an older projector's commit of this shard fails.
+            # Stamped at once: from here on an older consumer's commit of this shard fails.
             fresh = ShardState(shard.number, self.shards, lease.epoch)
             base = fresh if stored is None else attrs.evolve(stored, epoch=lease.epoch)
             created = stored is None
@@ -535,7 +549,8 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         switched = False
         if scanning:
             shard.scanned_at = started_ms / 1000
-            switched = await self._switch(generation)
+            # A live generation has nothing to switch to: no read of the record again.
+            switched = generation != self._live and await self._switch(generation)
         self._log.info(
             "pass",
             shard=shard.number,
@@ -687,7 +702,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                 yield stream, await async_outcome(future)
         finally:
             for _, future in window:
-                forget(future)
+                cancel(future)
 
     async def _fetch(
         self, read: tuple[StreamName, int | None, int]
@@ -726,7 +741,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         except ReadModelConflict as conflict:
             stored = await self.store.shard_state(generation, state.shard, state.shards)
             if stored is not None and stored.epoch > lease.epoch:
-                raise ProjectionFenced(self.name, lease.epoch, stored.epoch) from conflict
+                raise Fenced(self.name, lease.epoch, stored.epoch) from conflict
             if (stored is None) != (state.revision is None) or (
                 stored is not None and stored.revision != state.revision
             ):

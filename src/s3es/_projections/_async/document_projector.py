@@ -133,7 +133,7 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
     first pass, and the first ``full_scan_interval`` seconds after its last full scan, scans
     all its streams anyway: the feed is a hint, the scan the net. ``read_concurrency`` threads
     (tasks, in the asyncio API) read streams ahead of the fold, which stays in one thread (one
-    task): ``apply`` needs no locks.
+    task): ``evolve`` needs no locks.
     """
 
     def __init__(
@@ -229,7 +229,7 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
         await self._hold_any_lease()
         await self._begin_build(force=True)
         for shard in self._shards:
-            shard.forget()
+            shard.invalidate()
         return await self.catch_up(full_scan=True, progress=progress)
 
     # Commits -------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
         A store that is not atomic may hold a document ahead of its stream's position (a
         commit that died half-way): the events its ``applied`` map holds are skipped. The
         events of a stream in ``held`` from its version on are left out, and each event of
-        ``skipped`` for its document. Raises _Poisoned for an event ``apply`` fails on (and,
+        ``skipped`` for its document. Raises _Poisoned for an event ``evolve`` fails on (and,
         with ``watch``, for the first after which document ``watch`` cannot be stored).
         """
         keys = self._keys(batch)
@@ -278,18 +278,18 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
     def _apply(
         self, doc: _Working[D], item: RecordedEvent[Any], key: str, *, watched: bool
     ) -> None:
-        """Apply ``item`` to ``doc``; _Poisoned if ``apply`` fails.
+        """Apply ``item`` to ``doc``; _Poisoned if ``evolve`` fails.
 
         ``watched``: _Poisoned too if the document can no longer be stored after it.
         """
         current = doc.document
         try:
             if current is None:
-                current = self.projection.initial_document(key)
-            doc.document = self._codec.apply(current, item, key)
+                current = self.projection.initial_state(key)
+            doc.document = self._codec.evolve(current, item, key)
         except (*_STORE_FAILURES, DomainContractError):
             # The store's failure, not the event's: the pass fails, and runs again; or the
-            # projection breaks its contract (apply returned None), for every event.
+            # projection breaks its contract (evolve returned None), for every event.
             raise
         except Exception as error:
             raise _Poisoned(item, key, _described(error)) from error
@@ -342,7 +342,7 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
     ) -> tuple[list[Change], dict[str, int], list[tuple[ParkedDocument, str | None]]]:
         """The changes ``batch`` makes, the positions to commit, and the documents to park.
 
-        An event that ``apply`` fails on for a document, or after which the document is no
+        An event that ``evolve`` fails on for a document, or after which the document is no
         longer one a store keeps, holds its stream: the stream's events from its version on
         are left out (of every document) and its position stays before it; it is parked,
         unless an operator skipped it for that document. The fold runs again without it, so
