@@ -331,7 +331,7 @@ def decode_chunk(where: ChunkKey, body: bytes, *, with_snapshot: bool = True) ->
     holds many chunks at once, whose snapshots would cost more memory and time than the rest.
     The snapshot of an erasure's fence (``rebased``) and of a chunk covering several versions
     (a merged chunk, which may stand for fences) is kept: a reader catching up through such a
-    chunk takes its state (see :meth:`~s3es.Repository.fold`).
+    chunk takes its state (see ``fold`` in s3es._domain.repository).
     """
     key = where.key
     document = _parse(key, body)
