@@ -12,7 +12,6 @@ never applied twice or skipped, whatever crashes.
 from __future__ import annotations
 
 import collections
-import json
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, NewType
@@ -23,10 +22,10 @@ import cattrs
 from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
 from s3es._base.converter import make_strict_converter
+from s3es._base.json import dumps, json_problem, loads
 from s3es._base.progress import Progress
 from s3es._base.tracing import Attributes, request_attributes, traced
 from s3es._eventstore._async.store import AsyncEventStore
-from s3es._eventstore.chunk import json_problem
 from s3es._projections._async.consumer import AsyncConsumer
 from s3es._projections.inline import evolve_model
 from s3es._projections.projection import M, Projection, ProjectionCodec, ProjectionPass, ReadModel
@@ -114,7 +113,7 @@ class AsyncModelStore(AsyncS3ReadModelStore):
             self._last.pop(key, None)
             return None
         try:
-            found = _CONVERTER.structure(json.loads(stored.body), _ModelObject)
+            found = _CONVERTER.structure(loads(stored.body), _ModelObject)
         except (ValueError, TypeError, RecursionError) as error:
             raise CorruptReadModel(key, f"not a model document: {error}") from error
         except cattrs.BaseValidationError as error:
@@ -217,9 +216,7 @@ class AsyncModelStore(AsyncS3ReadModelStore):
             None if model is None else _UnstructuredModel(model),
         )
         try:
-            body = json.dumps(
-                _CONVERTER.unstructure(written), separators=(",", ":"), ensure_ascii=False
-            ).encode()
+            body = dumps(_CONVERTER.unstructure(written))
         except (TypeError, ValueError, RecursionError) as error:
             problem = json_problem(model, "model") or str(error)
             raise NotJSON(
