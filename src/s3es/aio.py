@@ -34,6 +34,7 @@ from s3es._projections._async.document_projector import (
     AsyncDocumentReader,
 )
 from s3es._projections._async.notifications import AsyncChangeNotifications, AsyncNotifications
+from s3es._projections._async.projector import AsyncProjector
 from s3es._projections._async.reactor import AsyncReactorRunner
 from s3es._readmodels._async.port import AsyncReadModels, AsyncReadModelStore
 from s3es._readmodels._async.s3 import AsyncS3ReadModelStore
@@ -66,6 +67,7 @@ __all__ = [
     "AsyncLatencyObjectStore",
     "AsyncNotifications",
     "AsyncObjectStore",
+    "AsyncProjector",
     "AsyncReactorRunner",
     "AsyncReadModelStore",
     "AsyncReadModels",

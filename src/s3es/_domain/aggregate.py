@@ -12,8 +12,9 @@ import cattrs
 from cattrs.fns import identity
 
 from s3es._base.converter import make_strict_converter, structure_problem
+from s3es._base.json import json_problem
 from s3es._domain.upcasting import Upcaster, Upcasting, is_schema, origin
-from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot, json_problem
+from s3es._eventstore.chunk import Chunk, EventRecord, Snapshot
 from s3es._storage.keys import StreamName
 from s3es.errors import CorruptChunk, InvalidConfiguration, InvalidStreamName, NotJSON
 

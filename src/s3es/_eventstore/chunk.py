@@ -32,11 +32,9 @@ folding onto the state it held (which may hold what the erasure removed).
 
 This module is where the rest of s3es imports the chunk from: the values are in
 :mod:`~s3es._eventstore.model`, writing and reading them in :mod:`~s3es._eventstore.codec`,
-and what counts as JSON in :mod:`s3es._base.json` (``json_problem`` is re-exported here for the
-modules that still import it from the chunk).
+and what counts as JSON in :mod:`s3es._base.json`.
 """
 
-from s3es._base.json import json_problem
 from s3es._eventstore.codec import CHUNK_FORMAT, MAX_JSON_DEPTH, decode_chunk, encode_chunk
 from s3es._eventstore.model import NO_COMMANDS, Chunk, EventRecord, Snapshot
 
@@ -49,5 +47,4 @@ __all__ = [
     "Snapshot",
     "decode_chunk",
     "encode_chunk",
-    "json_problem",
 ]

@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 import cattrs
 
 from s3es._base.converter import structure_problem
+from s3es._base.json import json_problem
 from s3es._domain.aggregate import DEFAULT_CONVERTER, Aggregate, RecordedEvent
-from s3es._eventstore.chunk import Chunk, json_problem
+from s3es._eventstore.chunk import Chunk
 from s3es._projections.config import (
     adopt_old_names,
     configuration_error,

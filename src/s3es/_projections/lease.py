@@ -24,11 +24,11 @@ from s3es._projections.values import LEASE_FORMAT, Lease
 from s3es._storage.port import ObjectStore
 from s3es.errors import (
     CorruptReadModel,
+    Fenced,
     InvalidConfiguration,
     LeaseHeld,
     ObjectAlreadyExists,
     ObjectChanged,
-    ProjectionFenced,
 )
 
 _log = get_logger("s3es.lease")
@@ -116,14 +116,12 @@ class LeaseKeeper:
         raise LeaseHeld(self.projection, current.owner, current.epoch, current.expires_at)
 
     def renew(self, lease: Lease) -> Lease:
-        """``lease`` for another ``ttl``; ProjectionFenced if it was taken over meanwhile."""
+        """``lease`` for another ``ttl``; Fenced if it was taken over meanwhile."""
         renewed = self._store(lease.epoch, etag=lease.etag)
         if renewed is not None:
             return renewed
         current = self.read()
-        raise ProjectionFenced(
-            self.projection, lease.epoch, current.epoch if current else lease.epoch
-        )
+        raise Fenced(self.projection, lease.epoch, current.epoch if current else lease.epoch)
 
     def release(self, lease: Lease) -> bool:
         """Let ``lease`` expire now, keeping its epoch; False if it was taken over already."""

@@ -23,11 +23,11 @@ from s3es._projections.values import LEASE_FORMAT, Lease
 from s3es._storage._async.port import AsyncObjectStore
 from s3es.errors import (
     CorruptReadModel,
+    Fenced,
     InvalidConfiguration,
     LeaseHeld,
     ObjectAlreadyExists,
     ObjectChanged,
-    ProjectionFenced,
 )
 
 _log = get_logger("s3es.lease")
@@ -115,14 +115,12 @@ class AsyncLeaseKeeper:
         raise LeaseHeld(self.projection, current.owner, current.epoch, current.expires_at)
 
     async def renew(self, lease: Lease) -> Lease:
-        """``lease`` for another ``ttl``; ProjectionFenced if it was taken over meanwhile."""
+        """``lease`` for another ``ttl``; Fenced if it was taken over meanwhile."""
         renewed = await self._store(lease.epoch, etag=lease.etag)
         if renewed is not None:
             return renewed
         current = await self.read()
-        raise ProjectionFenced(
-            self.projection, lease.epoch, current.epoch if current else lease.epoch
-        )
+        raise Fenced(self.projection, lease.epoch, current.epoch if current else lease.epoch)
 
     async def release(self, lease: Lease) -> bool:
         """Let ``lease`` expire now, keeping its epoch; False if it was taken over already."""
