@@ -65,12 +65,17 @@ def postgres_uri() -> Iterator[str]:
         server.cleanup()
 
 
-@pytest.fixture
-def postgres_conninfo(postgres_uri: str) -> str:
-    """A connection string to a fresh, empty schema of the session's server (its search_path)."""
+def new_postgres_schema(postgres_uri: str) -> str:
+    """A connection string to a new, empty schema of the server at ``postgres_uri``."""
     import psycopg  # noqa: PLC0415 - the postgres extra, only for the tests that need it
 
     schema = f"test_{next(_schemas)}"
     with psycopg.connect(postgres_uri, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     return psycopg.conninfo.make_conninfo(postgres_uri, options=f"-csearch_path={schema}")
+
+
+@pytest.fixture
+def postgres_conninfo(postgres_uri: str) -> str:
+    """A connection string to a fresh, empty schema of the session's server (its search_path)."""
+    return new_postgres_schema(postgres_uri)

@@ -22,6 +22,7 @@ from s3es.reactors import ReactorRunner
 from s3es.readmodels import ReadModelStore, S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ObjectStore
 from tests.aggregates import FAST_RETRY, Counter, Increment
+from tests.conftest import new_postgres_schema
 from tests.consumers_cli_fixtures import CounterIds, Mirror
 
 
@@ -45,9 +46,8 @@ def make_store(
                 return stores.enter_context(SQLiteReadModelStore(tmp_path / f"{name}.db"))
             from s3es.readmodels import PostgresReadModelStore  # noqa: PLC0415
 
-            conninfo: str = request.getfixturevalue("postgres_conninfo")
-            if name != "one":
-                pytest.skip("one PostgreSQL schema per test")
+            uri: str = request.getfixturevalue("postgres_uri")
+            conninfo = new_postgres_schema(uri)  # a schema per name: stores apart
             return stores.enter_context(PostgresReadModelStore(conninfo))
 
         yield make
