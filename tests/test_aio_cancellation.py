@@ -24,6 +24,7 @@ from s3es.aio import (
     AsyncInMemoryObjectStore,
     AsyncRepository,
 )
+from s3es.errors import ObjectStoreError
 from tests.aggregates import Counter, CounterCommand, CounterEvent, CounterState, Increment
 
 #: Seconds a scenario may take; each takes milliseconds.
@@ -160,3 +161,101 @@ class TestCancellingAWaitingCommand:
         outcomes, stored = asyncio.run(scenario())
         assert outcomes["b"] == "cancelled"
         assert stored == {"a", "c"}
+
+
+class _HeldPuts(AsyncForwardingObjectStore):
+    """Holds each PUT, once ``holding``, until the test releases it: before it reaches the
+    store (``sent=False``) or after. Once ``fail`` is set, a released PUT that has not reached
+    the store fails instead."""
+
+    def __init__(self, *, sent: bool) -> None:
+        super().__init__(AsyncInMemoryObjectStore())
+        self.sent = sent
+        self.fail = False
+        self.holding = False
+        #: Each held PUT's release, in the order the PUTs arrived.
+        self.arrivals: asyncio.Queue[asyncio.Event] = asyncio.Queue()
+
+    async def put_if_absent(self, key: str, body: bytes) -> str:
+        if not self.holding:
+            return await super().put_if_absent(key, body)
+        release = asyncio.Event()
+        self.arrivals.put_nowait(release)
+        if self.sent:
+            etag = await super().put_if_absent(key, body)
+            await release.wait()
+            return etag
+        await release.wait()
+        if self.fail:
+            raise ObjectStoreError("PUT", key, "the store is down")
+        return await super().put_if_absent(key, body)
+
+
+async def _cancel_a_group_leader(
+    objects: _HeldPuts, *, fail: bool = False
+) -> tuple[Handler, dict[str, asyncio.Task[Result]]]:
+    """``a``'s PUT in flight, ``b`` and ``c`` queue behind it and ride the next PUT as one
+    group, which ``b`` leads; ``b`` is cancelled while that PUT is held; then it is released
+    (to fail, with ``fail``). Returns the handler and the tasks, all done."""
+    repository = AsyncRepository(AsyncEventStore(objects), Counter)
+    handler = AsyncCommandHandler(repository, group_commit=True)
+    await handler.handle("c-1", Increment(1000))  # warm: the stream exists, its state cached
+    objects.holding = True
+    tasks = {"a": _send(handler, 1, "a")}
+    first = await objects.arrivals.get()  # a's PUT (a leads alone)
+    # b and c run up to the stream's queue before a's PUT goes on (tasks start in order).
+    tasks |= {"b": _send(handler, 10, "b"), "c": _send(handler, 100, "c")}
+    first.set()
+    group = await objects.arrivals.get()  # the PUT of b's group: b and c
+    tasks["b"].cancel()
+    await asyncio.wait([tasks["b"]])
+    objects.fail = fail
+    group.set()
+    await asyncio.wait(tasks.values())
+    objects.holding = objects.fail = False
+    return handler, tasks
+
+
+class TestCancellingTheLeaderOfAGroup:
+    """The task that leads a group of commands is cancelled while the group's PUT is in flight.
+
+    Only that task is cancelled: the others of its group were not, so each gets its command's
+    real outcome (once they got CancelledError too, their commands stored or not).
+    """
+
+    @pytest.mark.parametrize("sent", [False, True], ids=["sent=False", "sent=True"])
+    def test_the_others_get_their_results(self, sent: bool) -> None:
+        """The PUT goes on for the others: each answers its version, every command of the group
+        (the leader's with them) is stored once, and the leader gets CancelledError."""
+
+        async def scenario() -> tuple[dict[str, str], set[str], Result]:
+            async with asyncio.timeout(TIMEOUT):
+                handler, tasks = await _cancel_a_group_leader(_HeldPuts(sent=sent))
+                outcomes = await _outcomes(tasks)
+                stored = await _stored(handler, "abc")
+                return outcomes, stored, await handler.handle("c-1", Increment(5))
+
+        outcomes, stored, later = asyncio.run(scenario())
+        assert outcomes == {"a": "v2", "b": "cancelled", "c": "v3"}
+        assert stored == {"a", "b", "c"}
+        # One version for b's and c's commands, each stored once.
+        assert (later.version, later.state.total) == (4, 1000 + 1 + 10 + 100 + 5)
+
+    def test_the_others_get_the_error_of_a_failed_put(self) -> None:
+        """The PUT fails: the others get its error, not CancelledError; nothing of the group is
+        stored, and the stream goes on."""
+
+        async def scenario() -> tuple[dict[str, asyncio.Task[Result]], set[str], Result]:
+            async with asyncio.timeout(TIMEOUT):
+                handler, tasks = await _cancel_a_group_leader(_HeldPuts(sent=False), fail=True)
+                later = await handler.handle("c-1", Increment(5))
+                return tasks, await _stored(handler, "abc"), later
+
+        tasks, stored, later = asyncio.run(scenario())
+        assert tasks["a"].result().version == 2
+        assert tasks["b"].cancelled()
+        error = tasks["c"].exception()
+        assert isinstance(error, ObjectStoreError)
+        assert "the store is down" in str(error)
+        assert stored == {"a"}
+        assert (later.version, later.state.total) == (3, 1000 + 1 + 5)

@@ -81,6 +81,7 @@ NAMES = {
     "AsyncSignal": "Signal",
     "async_outcome": "outcome",
     "async_pause": "pause",
+    "async_shielded": "shielded",
     "async_wait": "wait",
     # the language's
     "AsyncIterator": "Iterator",

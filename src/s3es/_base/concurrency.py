@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
     "AsyncFuture",
@@ -28,15 +28,18 @@ __all__ = [
     "Workers",
     "async_outcome",
     "async_pause",
+    "async_shielded",
     "async_wait",
     "forget",
     "outcome",
     "pause",
+    "shielded",
     "wait",
 ]
 
 _A = TypeVar("_A")
 _R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 #: What an async call started in the background hands back (a task); the sync twin's is a
 #: ``concurrent.futures.Future``.
@@ -108,6 +111,32 @@ def outcome(future: Future[_R]) -> _R:
 async def async_outcome(future: AsyncFuture[_R]) -> _R:
     """What ``future``'s task returned (or raise what it raised), once it is done."""
     return await future
+
+
+def shielded(call: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    """What ``call(*args, **kwargs)`` returns: a thread is never cancelled, so nothing to shield."""
+    return call(*args, **kwargs)
+
+
+#: The tasks :func:`async_shielded` started whose callers may have stopped waiting: the event
+#: loop keeps only weak references to its tasks.
+_shielded: set[asyncio.Task[Any]] = set()
+
+
+async def async_shielded(
+    call: Callable[_P, Awaitable[_R]], *args: _P.args, **kwargs: _P.kwargs
+) -> _R:
+    """What ``call(*args, **kwargs)`` returns, run as a task its caller's cancellation spares.
+
+    Cancelled, the caller stops waiting (CancelledError), and the task goes on to its end. For
+    work done on behalf of others besides the caller (a group commit's PUT). What the task
+    raises once its caller is gone is read and dropped, so the work must hand its outcome to
+    whoever waits for it.
+    """
+    task = asyncio.ensure_future(call(*args, **kwargs))
+    _shielded.add(task)
+    task.add_done_callback(_shielded.discard)
+    return await asyncio.shield(task)
 
 
 def forget(future: Future[Any] | AsyncFuture[Any]) -> None:

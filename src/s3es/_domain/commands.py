@@ -15,7 +15,7 @@ from typing import Any, Generic, Protocol, TypeAlias
 import attrs
 import structlog
 
-from s3es._base.concurrency import pause
+from s3es._base.concurrency import pause, shielded
 from s3es._base.logging import get_logger
 from s3es._base.tracing import annotate, traced
 from s3es._domain.aggregate import C, E, RecordedEvent, S
@@ -216,13 +216,17 @@ class CommandHandler(Generic[S, C, E]):
             measure_requests() as meter,
             structlog.contextvars.bound_contextvars(stream=str(stream), attempt=1),
         ):
-            group = self._lanes.join(stream_id, pending) if self.group_commit else [pending]
-            if group is not None:
-                try:
-                    self._settle(stream_id, group, policy)
-                finally:
-                    if self.group_commit:
-                        self._lanes.done(stream_id, group)
+            if not self.group_commit:
+                self._settle(stream_id, [pending], policy)
+            # None: settled in another caller's group. A caller that leads a group of more
+            # than its own command works for the others too: cancelling its task stops only
+            # its own wait, and the group's PUT goes on for them (its command with it).
+            elif (group := self._lanes.join(stream_id, pending)) is None:
+                pass
+            elif len(group) > 1:
+                shielded(self._lead, stream_id, group, policy)
+            else:
+                self._lead(stream_id, group, policy)
         annotate(lambda: attempted(pending.attempts, meter.counts))
         hooks = self.hooks
         try:
@@ -235,6 +239,16 @@ class CommandHandler(Generic[S, C, E]):
         if hooks.on_result is not None:
             hooks.on_result(result)
         return result
+
+    def _lead(self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy) -> None:
+        """Settle ``group``, which this caller leads in its stream's lane.
+
+        Then its commands wake, and the lane's next group gets its leader.
+        """
+        try:
+            self._settle(stream_id, group, policy)
+        finally:
+            self._lanes.done(stream_id, group)
 
     def _settle(self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy) -> None:
         """Decide and store ``group``'s commands, in bounded chunks; settle every one.

@@ -5,6 +5,10 @@ group of commands. Commands that arrive meanwhile queue up in order; when the le
 the first of them leads the next group, which takes every command queued by then (up to a
 bound). So a stream in one process has at most one PUT in flight, and each PUT carries every
 decision that queued behind the one before it.
+
+A group with commands of other callers is settled to its end even if its leader stops waiting
+(its task cancelled): the command handler runs it in a task the leader's cancellation does not
+reach, which wakes each command with its outcome and then hands the lane on.
 """
 
 from __future__ import annotations
