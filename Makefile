@@ -33,7 +33,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-testing
 	PYTHONPATH=src $(BIN)/python -m examples.orders $(ARGS)
 
-# The orders example as a FastAPI app (src/examples/orders/web.py) with uvicorn on 127.0.0.1:8000,
+# The orders example as a FastAPI app (src/examples/orders/web/) with uvicorn on 127.0.0.1:8000,
 # over an embedded S3 endpoint and SQLite read models; prints the URL and curl examples. Ctrl-C
 # stops it. `make serve ARGS="--port 8001"` passes options.
 serve: $(VENV)/.installed-web

@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import attrs
+
 import s3es
-from examples.orders.domain import Order, OrderEvent, OrderState, PlaceOrder
-from examples.orders.inventory import Inventory
+from examples.orders.domain import Order, OrderCommand, OrderEvent, OrderState, PlaceOrder
+from examples.orders.inventory import Inventory, InventoryCommand, InventoryEvent, InventoryState
 from examples.orders.projections import (
     OrdersByStatus,
     OrderSummaries,
@@ -41,11 +43,13 @@ from s3es import (
     Repository,
     RetryPolicy,
 )
+from s3es.aio import AsyncCommandHandler, AsyncEventStore, AsyncRepository
 from s3es.projections import DocumentProjector
 from s3es.reactors import CORRELATION_ID, ReactorRunner
 from s3es.readmodels import S3ReadModelStore
 
 if TYPE_CHECKING:
+    from s3es.aio import AsyncObjectStore
     from s3es.readmodels import ReadModelStore
     from s3es.storage import ObjectStore
 
@@ -55,6 +59,14 @@ WAREHOUSE_ID = "warehouse-1"
 WAREHOUSE_RETRY = RetryPolicy(max_attempts=30)
 #: The fulfilment reactor's shards: as many runners (threads, processes) can share its work.
 FULFILMENT_SHARDS = 2
+
+
+@attrs.frozen
+class AsyncHandlers:
+    """A shop's command handlers on the asyncio API (:meth:`Shop.async_handlers`)."""
+
+    orders: AsyncCommandHandler[OrderState, OrderCommand, OrderEvent]
+    warehouses: AsyncCommandHandler[InventoryState, InventoryCommand, InventoryEvent]
 
 
 class Shop:
@@ -156,6 +168,24 @@ class Shop:
             shards=FULFILMENT_SHARDS,
             shard_ids=shard_ids,
             feed=True,
+        )
+
+    def async_handlers(self, objects: AsyncObjectStore) -> AsyncHandlers:
+        """The order and warehouse handlers on the asyncio API, for an app on an event loop.
+
+        Args:
+            objects: The async view of this shop's object store (the same bucket, or the same
+                in-memory objects).
+
+        Returns:
+            Handlers that write what this shop reads: its prefix, with feed entries.
+        """
+        events = AsyncEventStore(
+            objects, prefix=self.event_store.keys.prefix, feed=self.event_store.feed
+        )
+        return AsyncHandlers(
+            AsyncCommandHandler(AsyncRepository(events, Order)),
+            AsyncCommandHandler(AsyncRepository(events, Inventory)),
         )
 
     def place(self, order: PlaceOrder) -> CommandResult[OrderState, OrderEvent]:
