@@ -57,11 +57,11 @@ class LedgerEntries(Projection[Entries]):
     SCHEMA = 1
     SOURCES: ClassVar[tuple[type[Ledger], ...]] = (Ledger,)
 
-    def initial_model(self) -> Entries:
+    def initial_state(self) -> Entries:
         """Nothing applied."""
         return Entries()
 
-    def apply(self, model: Entries, event: RecordedEvent[Any]) -> Entries:
+    def evolve(self, model: Entries, event: RecordedEvent[Any]) -> Entries:
         """Append the deposit's entry id to its stream's list."""
         model.by_stream.setdefault(str(event.stream), []).append(event.event.entry_id)
         return model
