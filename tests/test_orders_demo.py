@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import pytest
 
-from examples.orders.app import Shop
+from examples.orders.app import WAREHOUSE_RETRY, Shop
 from examples.orders.domain import (
     CancelOrder,
     ConfirmStock,
@@ -65,6 +65,7 @@ from s3es import (
     RetryPolicy,
     StreamName,
 )
+from s3es.aio import AsyncInMemoryObjectStore
 from s3es.metering import RequestCounts
 from s3es.projections import DocumentProjector
 from s3es.reactors import CAUSATION_ID, CORRELATION_ID, ReactorRunner, Send
@@ -710,6 +711,16 @@ def settle(runner: ReactorRunner) -> int:
 def events(shop: Shop, stream: StreamName) -> list[RecordedEvent[Any]]:
     repository = shop.orders if stream.type == Order.STREAM_TYPE else shop.warehouses
     return list(repository.read(stream.id))
+
+
+class TestAsyncHandlers:
+    def test_write_where_the_shop_reads_with_its_retries(self, shop: Shop) -> None:
+        """The web app's async handlers write under the shop's prefix, with its feed, and the
+        warehouse's retries as often as the sync one (its stream is the one every order
+        contends on)."""
+        handlers = shop.async_handlers(AsyncInMemoryObjectStore())
+        assert handlers.warehouses.retry == shop.warehouse_handler.retry == WAREHOUSE_RETRY
+        assert handlers.orders.retry == shop.order_handler.retry
 
 
 class TestPaymentService:

@@ -178,14 +178,15 @@ class Shop:
                 in-memory objects).
 
         Returns:
-            Handlers that write what this shop reads: its prefix, with feed entries.
+            Handlers that write what this shop reads: its prefix, with feed entries; the
+            warehouse's retries as many times as the sync one's (its stream is the hot one).
         """
         events = AsyncEventStore(
             objects, prefix=self.event_store.keys.prefix, feed=self.event_store.feed
         )
         return AsyncHandlers(
             AsyncCommandHandler(AsyncRepository(events, Order)),
-            AsyncCommandHandler(AsyncRepository(events, Inventory)),
+            AsyncCommandHandler(AsyncRepository(events, Inventory), WAREHOUSE_RETRY),
         )
 
     def place(self, order: PlaceOrder) -> CommandResult[OrderState, OrderEvent]:
