@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo serve test lint format docs bench soak clean
+.PHONY: demo serve test matrix lint format docs bench soak clean
 LINTED := src tests bench tools noxfile.py docs/hooks.py
 
 $(BIN)/python:
@@ -57,12 +57,16 @@ format: $(VENV)/.installed-dev
 docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-# pytest exits 5 when it collected no test: like any non-zero exit, make treats it as a failure.
-# Then nox (noxfile.py): the wheel and sdist built and the wheel tried in fresh virtual
-# environments of 3.11, 3.12 and 3.13, and the fast tests on 3.12 and 3.13; a missing
-# interpreter fails the run.
+# The whole suite, unit and integration tests (tests/layers.py), on every core (pytest-xdist):
+# `make test ARGS="-m unit"` runs the unit tests alone. pytest exits 5 when it collected no
+# test: like any non-zero exit, make treats it as a failure.
 test: lint docs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto $(ARGS)
+
+# The other CPythons, by nox (noxfile.py): the wheel and sdist built and the wheel tried in fresh
+# virtual environments of 3.11, 3.12 and 3.13, and the unit tests that need only the testing
+# extra on 3.12 and 3.13; a missing interpreter fails the run. CI runs it after make test.
+matrix: $(VENV)/.installed-dev
 	$(BIN)/nox
 
 # Requests, dollars and speed per operation; prints a table and writes docs/benchmarks.md.

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import nox
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests import layers
+
 OTHER_PYTHONS = ("3.12", "3.13")
 ROOT = Path(__file__).resolve().parent
 
@@ -56,20 +59,12 @@ def _test_tools() -> list[str]:
     return [spec for spec in dev if re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0] in wanted]
 
 
-#: What marks a test module as slow or as needing more than the testing extra.
-_NOT_FAST = re.compile(
-    r"embedded_s3|s3_store|EmbeddedS3|FaultProxy|\bmoto\b|from (bench|docs|tests\.test_docs)\b"
-    r"|from opentelemetry\b"  # the otel extra and the SDK (tests/test_tracing.py)
-    r"|\bpsycopg\b|\bpostgres_(uri|conninfo)\b"  # the postgres extra and pgserver (dev)
-)
-
-
 def fast_modules() -> list[str]:
-    """The test modules that start no S3 endpoint and import neither bench nor the docs' tests."""
+    """The test modules that start no service and need only the testing extra (tests/layers.py)."""
     return [
         path.relative_to(ROOT).as_posix()
-        for path in sorted((ROOT / "tests").glob("test_*.py"))
-        if not _NOT_FAST.search(path.read_text(encoding="utf-8"))
+        for path in layers.test_modules(ROOT)
+        if layers.needs_only_testing_extra(path.read_text(encoding="utf-8"))
     ]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from s3es import InMemoryObjectStore, S3ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
+from tests import layers
 
 _buckets = itertools.count()
 _schemas = itertools.count()
@@ -79,3 +80,16 @@ def new_postgres_schema(postgres_uri: str) -> str:
 def postgres_conninfo(postgres_uri: str) -> str:
     """A connection string to a fresh, empty schema of the session's server (its search_path)."""
     return new_postgres_schema(postgres_uri)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test ``unit`` or ``integration`` by its module (the rule of tests/layers.py)."""
+    kinds: dict[Path, pytest.MarkDecorator] = {}
+    for item in items:
+        path = item.path
+        if path not in kinds:
+            source = path.read_text(encoding="utf-8")
+            kinds[path] = (
+                pytest.mark.integration if layers.is_integration(source) else pytest.mark.unit
+            )
+        item.add_marker(kinds[path])
