@@ -21,7 +21,9 @@ Then ruff sorts the imports, turns what only async code must spell out into what
 is written as (``for x in y: yield x`` into ``yield from y``, ``[x for x in y]`` into
 ``list(y)``), and formats the module. Each generated module starts with a comment naming its
 source. Usage: ``python tools/async_to_sync.py`` writes every generated module;
-``--check`` writes nothing and fails, naming them, if any is stale.
+``--check`` writes nothing and fails, naming them, if any is stale. Either way the tool fails
+on a module under ``src/`` that carries the generated header but is not one of :data:`MODULES`
+(a leftover of a source that moved, or a hand-made copy): nothing would keep it current.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ _WORDS = re.compile(r"\b(" + "|".join(map(re.escape, NAMES)) + r")\b")
 _PATHS = re.compile(r"\._async\b")
 
 HEADER = "# Generated from {source} by tools/async_to_sync.py: do not edit.\n"
+#: The header, on one line or split over two as :func:`generate` writes a long one.
+_GENERATED = re.compile(r"# Generated from \S+\s+(?:# )?by tools/async_to_sync\.py")
 
 #: What ruff fixes in a generated module: imports out of order once renamed; loops and
 #: comprehensions that async code must write out and sync code writes shorter.
@@ -192,6 +196,22 @@ def generate(source: Path) -> str:
     return _ruff(["format", "--quiet"], fixed, target)
 
 
+def strays() -> list[Path]:
+    """The modules under ``src/`` (relative to the root) with the generated header not in MODULES.
+
+    Returns:
+        Their paths, sorted: each is a leftover of a source that moved or a hand-made copy.
+    """
+    produced = {target for _, target in MODULES}
+    found = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        with path.open(encoding="utf-8") as file:
+            head = file.readline() + file.readline()
+        if _GENERATED.match(head) and path.relative_to(ROOT) not in produced:
+            found.append(path.relative_to(ROOT))
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the generated modules, or with ``--check`` fail if any of them is stale."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -210,9 +230,20 @@ def main(argv: list[str] | None = None) -> int:
         if not options.check:
             path.write_text(generated, encoding="utf-8")
             print(f"generated {target} from {source}")
+    failed = False
     if options.check and stale:
         names = ", ".join(map(str, stale))
         print(f"stale (run python tools/async_to_sync.py): {names}", file=sys.stderr)
+        failed = True
+    if found := strays():
+        names = ", ".join(map(str, found))
+        print(
+            f"generated header but not in tools/async_to_sync.py MODULES "
+            f"(delete it, or list its source): {names}",
+            file=sys.stderr,
+        )
+        failed = True
+    if failed:
         return 1
     if options.check:
         print(f"{len(MODULES)} generated modules are current")
