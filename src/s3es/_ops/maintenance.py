@@ -57,12 +57,20 @@ R = TypeVar("R")
 
 @attrs.frozen
 class Compaction:
-    """What a compaction did: the stream's chunks up to ``version`` merged into ``key``."""
+    """What :func:`compact` did: the stream's chunks up to ``version`` merged into ``key``.
+
+    Attributes:
+        stream: The stream compacted.
+        version: Its latest version when the compaction read it (0: no chunk).
+        key: The merged chunk, or None when there was nothing to merge or another writer took
+            its key first (run it again).
+        merged: Chunks whose events the merged chunk holds.
+        events: Events in the merged chunk.
+        requests: The requests the compaction sent.
+    """
 
     stream: StreamName
     version: int
-    #: The merged chunk, or None when there was nothing to merge or another writer took its
-    #: key first (run it again).
     key: str | None
     #: Chunks whose events the merged chunk holds.
     merged: int
@@ -72,11 +80,16 @@ class Compaction:
 
 @attrs.frozen
 class Erasure:
-    """What an erasure did: the redacted merged chunk, its fence, and the chunks it erased.
+    """What :func:`erase` did: the redacted merged chunk, its fence, and the chunks it erased.
 
-    ``version`` is the version the redacted merged chunk stands for; ``fence`` the version of
-    the fence committed above it (0: none). ``key`` is None when the stream has no chunk, or
-    when another writer (or erasure) took the merged chunk's key first (run it again).
+    Attributes:
+        stream: The stream erased.
+        version: The version the redacted merged chunk stands for.
+        key: The merged chunk; None when the stream has no chunk, or when another writer (or
+            erasure) took the merged chunk's key first (run it again).
+        erased: Chunks replaced by erased ones.
+        requests: The requests the erasure sent.
+        fence: The version of the fence committed above the merged chunk (0: none).
 
     .. versionchanged:: 0.2  ``fence``.
     """
@@ -91,10 +104,15 @@ class Erasure:
 
 @attrs.frozen
 class Repair:
-    """What a repair found and did: the versions missing below an erasure's fences.
+    """What :func:`repair` found and did: the versions missing below an erasure's fences.
 
-    ``plugged`` are those it stored a fence at; a missing version that is not among them was
-    taken by a writer (or another repair) first, which mends it as well. A dry run plugs none.
+    Attributes:
+        stream: The stream repaired.
+        missing: The versions missing below an erasure's fences, lowest first.
+        plugged: Those it stored a fence at; a missing version that is not among them was
+            taken by a writer (or another repair) first, which mends it as well. A dry run
+            plugs none.
+        requests: The requests the repair sent.
 
     .. versionadded:: 0.2
     """
@@ -107,7 +125,14 @@ class Repair:
 
 @attrs.frozen
 class Deletion:
-    """What a deletion did: the tombstone's version (0: no such stream) and chunks deleted."""
+    """What :func:`delete` did: the tombstone's version and the chunks that lost their content.
+
+    Attributes:
+        stream: The stream deleted.
+        version: The tombstone's version (0: no such stream).
+        deleted: Chunks fenced or deleted below (or above) the tombstone.
+        requests: The requests the deletion sent.
+    """
 
     stream: StreamName
     version: int
@@ -120,10 +145,25 @@ def compact(repository: Repository[Any, Any, Any], stream_id: str) -> Compaction
 
     A full replay then reads one chunk (plus any appended after it) instead of one per
     version. The merged chunk is the next chunk number of the latest version, written
-    put-if-absent, so appends racing the compaction are never in its way and see no
-    change. Nothing is deleted: each version's chunk 0 is the lock that makes a writer
-    with an old expected version fail rather than store that version a second time.
-    Safe to re-run; a stream already in one chunk is left as it is.
+    put-if-absent, so appends racing the compaction are never in its way. Nothing is deleted:
+    each version's chunk 0 stays the lock that fails a writer with an old expected version.
+    Safe to re-run; a stream already in one chunk is left as it is. Costs and the reasons:
+    docs/operations.md, "Compaction".
+
+    Args:
+        repository: The repository of the stream's aggregate.
+        stream_id: The stream to compact.
+
+    Returns:
+        What was merged, and the requests sent.
+
+    Raises:
+        InvalidStreamName: ``stream_id`` cannot be stored safely; nothing was sent.
+        StreamDeleted: The stream was deleted.
+        CorruptChunk: A chunk of the stream cannot be read, or a version is missing.
+        ChunkTooLarge: The merged chunk would be larger than the event store's
+            ``max_chunk_bytes``; it was not sent.
+        ObjectStoreError: The store failed.
     """
     stream = repository.stream(stream_id)
     with measure_requests() as meter:
@@ -147,27 +187,29 @@ def compact(repository: Repository[Any, Any, Any], stream_id: str) -> Compaction
 def delete(repository: Repository[Any, Any, Any], stream_id: str) -> Deletion:
     """Delete the stream: tombstones from its next version on, then fences below them.
 
-    The stream's latest version is read once (one LIST, one GET); then a round of
-    tombstones is sent at once, put-if-absent, at the versions after the highest one known
-    to be stored. A version a writer took first hands back its chunk (no further request),
-    which moves the next round past it; each round that loses sends twice as many
-    tombstones (at most 64), so the deletion overtakes writers that append back to back,
-    which no single tombstone aimed at the next version can do: each winner already holds
-    the state for the version after. Once a tombstone is stored no writer can store a
-    version above it (none holds the state of a tombstone's version), so every version a
-    round wins above its lowest is won too; the stream's tombstone is the highest.
+    A tombstone (a chunk with no event, ``deleted``) is stored put-if-absent after the latest
+    version, in rounds that double (at most 64 at once) while writers take the versions, so
+    the deletion overtakes writers that append back to back. Then each version below it is
+    fenced: its chunk 0 replaced (If-Match) by a tombstone of that version, its other chunks
+    deleted, up to 16 requests at once. Loads, reads and appends raise StreamDeleted from the
+    first tombstone on; a stale writer loses its PUT to a fence. Safe to run again: a second run
+    fences what the first did not. Why fences, and what it costs: docs/operations.md,
+    "Deleting a stream".
 
-    Then every version below the tombstone is fenced: its chunk 0 is replaced (If-Match on
-    the ETag just read) by a tombstone of that version, a fence of a few hundred bytes, and
-    its other chunks are deleted. A writer holding a state from before the deletion loses
-    its PUT to the fence and reads it back: StreamDeleted, never a version stored under
-    the tombstone. The sweep sends up to 16 requests at once.
+    Args:
+        repository: The repository of the stream's aggregate.
+        stream_id: The stream to delete.
 
-    Loads, reads and appends raise StreamDeleted from the moment the first tombstone is
-    stored. Safe to run again: a second run fences what the first did not (a chunk a
-    re-snapshotting reader stored below the tombstone, or the versions of a stream deleted
-    before fences existed). A stream with no chunks is left as it is. Raises
-    RetriesExhausted if writers took every version of ``_DELETE_ROUNDS`` rounds.
+    Returns:
+        The tombstone's version (0: the stream has no chunk, left as it is), the chunks that
+        lost their content, and the requests sent.
+
+    Raises:
+        InvalidStreamName: ``stream_id`` cannot be stored safely; nothing was sent.
+        RetriesExhausted: Writers took every version of 10 rounds of tombstones.
+        ObjectChanged: A chunk 0 changed 5 times between being read and being fenced
+            (run it again).
+        ObjectStoreError: The store failed (what was stored is kept: run it again).
     """
     event_store = repository.event_store
     stream = repository.stream(stream_id)
@@ -181,29 +223,31 @@ def delete(repository: Repository[Any, Any, Any], stream_id: str) -> Deletion:
 def erase(repository: Repository[Any, Any, E], stream_id: str, redact: Callable[[E], E]) -> Erasure:
     """Rewrite the stream with ``redact`` applied to every event, fence it, erase the originals.
 
-    A merged chunk (as compaction writes) takes every event through ``redact`` (which
-    returns the event without the data to erase) and a snapshot folded from the redacted
-    events. Then a fence is committed at the stream's next version, as an append is: a chunk
-    with no event whose snapshot is the redacted state, flagged ``rebased``. A writer holding
-    a state from before the erasure loses its PUT to it (or to an erased chunk below it),
-    takes the fence's state instead of folding onto its own, and decides again: its chunk
-    carries no erased data. A fence lost to writers appending back to back hands back their
-    chunks, which are redacted in turn; the next round sends fences at twice as many
-    versions at once (1, 2, 4... up to 64), as a deletion's tombstones do, so the erasure
-    overtakes writers that always hold the latest state. Only the lowest fence of a round
-    can know its state (the versions below the others may be a writer's): the others carry
-    no snapshot, so a reader catching up through them replays the redacted stream, and the
-    highest is re-snapshotted once the round is won. A round's fences land in any order: while
-    a lower one is not stored (its PUT in flight, failed, or never sent because the process
-    died), readers take the stream as ending below it (a fence gap: see :func:`repair`), so no
-    read depends on a PUT that may not happen; running the erasure again fills the gap.
+    A merged chunk (as :func:`compact` writes) holds every event through ``redact`` and a
+    snapshot folded from the redacted events. A fence (a chunk with no event whose snapshot is
+    the redacted state) is then committed at the next version, in rounds that double as a
+    deletion's tombstones do, so a writer holding an older state loses its PUT and decides again
+    on the redacted one. Chunks writers stored meanwhile are redacted and merged in; last, every
+    chunk the merged chunk stands for is replaced (If-Match) by an erased chunk that keeps its
+    key and nothing else, 16 at once. Event ids, versions and metadata are kept. Safe to re-run;
+    a round cut short leaves a fence gap that readers skip (see :func:`repair`). The full
+    argument: docs/operations.md, "Erasing personal data".
 
-    Last, the chunks writers stored between the merge and the fence are merged in as well,
-    and every chunk the merged chunk stands for is replaced, conditionally on its ETag, by an
-    erased chunk that keeps the key (each version's lock) and nothing else, 16 at once.
-    Event ids, versions and metadata are kept. Safe to re-run. Raises StreamDeleted if the
-    stream is (or gets) deleted, RetriesExhausted if writers took every version of
-    ``_DELETE_ROUNDS`` rounds.
+    Args:
+        repository: The repository of the stream's aggregate.
+        stream_id: The stream to erase.
+        redact: Returns an event without the data to erase; called on every event.
+
+    Returns:
+        The merged chunk, its fence, the chunks erased, and the requests sent.
+
+    Raises:
+        InvalidStreamName: ``stream_id`` cannot be stored safely; nothing was sent.
+        StreamDeleted: The stream is (or gets) deleted.
+        RetriesExhausted: Writers took every version of 10 rounds of fences.
+        CorruptChunk: A chunk of the stream cannot be read, or a version is missing.
+        ChunkTooLarge: The merged chunk would be larger than ``max_chunk_bytes``.
+        ObjectStoreError: The store failed (run it again).
 
     .. versionchanged:: 0.2  The fence: a stale writer no longer stores the erased data again.
     """
@@ -243,27 +287,25 @@ def repair(
 ) -> Repair:
     """Store a fence at each version missing below an erasure's fences: mend a fence gap.
 
-    An erasure sends a round of fences at once (see :func:`erase`), so a higher fence can be
-    stored while a lower one's PUT is in flight; if that PUT fails, or the erasure's process
-    stops, the version stays missing. Reads take such a gap for what it is, a fence not stored
-    (yet): the stream ends below it, and the fences above, which hold no event, wait. A writer's
-    next append fills the gap, and so does running the erasure again; this stores, from the
-    lowest missing version up, the fence that should be there (put-if-absent, no event, no
-    snapshot: a load through it replays the stream and re-snapshots), so the stream reads
-    through its fences again. One LIST per 1,000 chunks, one GET per chunk of the chain, one
-    PUT per missing version. Other damage (a version missing below a chunk with events, an
-    erased chunk in the chain) is left to :func:`~s3es.ops.verify_stream` to name.
+    An erasure sends a round of fences at once (see :func:`erase`); if a lower fence's PUT
+    fails, or the erasure's process stops, its version stays missing and reads take the stream
+    as ending below it. This stores, from the lowest missing version up, the fence that should
+    be there (put-if-absent, no event, no snapshot), so the stream reads through its fences
+    again. One LIST per 1,000 chunks, one GET per chunk of the chain, one PUT per missing
+    version. Other damage is left to :func:`~s3es.ops.verify_stream` to name.
 
     Args:
-        repository: the repository of the stream's aggregate.
-        stream_id: the stream to repair.
-        dry_run: only find the missing versions; write nothing.
+        repository: The repository of the stream's aggregate.
+        stream_id: The stream to repair.
+        dry_run: Only find the missing versions; write nothing.
 
     Returns:
         What was missing, and the versions a fence was stored at.
 
     Raises:
-        ObjectStoreError: if the store fails (a fence stored before it is kept: run it again).
+        InvalidStreamName: ``stream_id`` cannot be stored safely; nothing was sent.
+        CorruptChunk: A chunk of the chain cannot be read.
+        ObjectStoreError: The store failed (a fence stored before it is kept: run it again).
 
     .. versionadded:: 0.2
     """

@@ -98,9 +98,19 @@ def bucket_policy(
     (:meth:`~s3es.eventstore.StreamKeys.chunk_key_pattern`), so the self-test, which replaces
     and deletes a scratch key, still runs as any role.
 
-    Raises InvalidConfiguration for a bucket name S3 refuses or a prefix holding ``*``, ``?``
-    or ``${`` (IAM's wildcards and policy variables), InvalidStreamName for a prefix the event
-    store refuses.
+    Args:
+        bucket: The bucket's name.
+        prefix: The event store's prefix ("": the bucket's root).
+        operator_arns: The role ARNs that alone may delete or replace a chunk; none: any
+            principal may.
+
+    Returns:
+        The policy, as the JSON that ``PutBucketPolicy`` takes.
+
+    Raises:
+        InvalidConfiguration: ``bucket`` is not a name S3 takes, or ``prefix`` holds ``*``,
+            ``?`` or ``${`` (IAM's wildcards and policy variables).
+        InvalidStreamName: The event store refuses ``prefix``.
     """
     keys = _keys(prefix)
     objects = _objects_arn(bucket, f"{keys.root}*")
@@ -185,7 +195,17 @@ def application_policy(
     ``kms_key_arn``, the KMS rights that SSE-KMS needs: ``GenerateDataKey`` to write,
     ``Decrypt`` to read.
 
-    Raises InvalidConfiguration or InvalidStreamName as :func:`bucket_policy` does.
+    Args:
+        bucket: The bucket's name.
+        prefix: The event store's prefix ("": the bucket's root).
+        kms_key_arn: The KMS key the chunks are encrypted with (SSE-KMS); None: no KMS rights.
+
+    Returns:
+        The policy, as the JSON an IAM role's policy takes.
+
+    Raises:
+        InvalidConfiguration: As :func:`bucket_policy` raises it.
+        InvalidStreamName: The event store refuses ``prefix``.
     """
     keys = _keys(prefix)
     statements = [
@@ -215,7 +235,17 @@ def operator_policy(
     Adds ``DeleteObject`` under the prefix (``s3es delete`` sweeps a deleted stream's chunks)
     and the bucket's lifecycle configuration (``s3es tiering --apply`` reads and writes it).
 
-    Raises InvalidConfiguration or InvalidStreamName as :func:`bucket_policy` does.
+    Args:
+        bucket: The bucket's name.
+        prefix: The event store's prefix ("": the bucket's root).
+        kms_key_arn: The KMS key the chunks are encrypted with (SSE-KMS); None: no KMS rights.
+
+    Returns:
+        The policy, as the JSON an IAM role's policy takes.
+
+    Raises:
+        InvalidConfiguration: As :func:`bucket_policy` raises it.
+        InvalidStreamName: The event store refuses ``prefix``.
     """
     keys = _keys(prefix)
     statements = [
@@ -258,8 +288,19 @@ def notification_configuration(queue_arn: str, prefix: str = "") -> dict[str, An
 
     ``PutBucketNotificationConfiguration`` replaces the bucket's whole configuration: merge
     this one into any the bucket has. S3 refuses two configurations whose filters overlap for
-    one event type. Raises ValueError for a queue ARN that is none, or a FIFO queue's (S3
-    does not send to those).
+    one event type.
+
+    Args:
+        queue_arn: The ARN of the standard SQS queue to notify.
+        prefix: The event store's prefix ("": the bucket's root).
+
+    Returns:
+        The configuration, as the JSON ``PutBucketNotificationConfiguration`` takes.
+
+    Raises:
+        ValueError: ``queue_arn`` is not an SQS queue's ARN, or is a FIFO queue's (S3 does
+            not send to those).
+        InvalidStreamName: The event store refuses ``prefix``.
     """
     rules = [{"Name": "suffix", "Value": ".json"}]
     root = StreamKeys(prefix).root
@@ -288,6 +329,19 @@ def queue_policy(
     advises: bucket names are global and a deleted bucket's name can be taken by another
     account. A queue encrypted with a customer-managed KMS key also needs S3 allowed to use
     the key, in the key's policy.
+
+    Args:
+        bucket: The bucket that sends the notifications.
+        queue_arn: The ARN of the queue the policy is for.
+        bucket_account_id: The account that owns the bucket (12 digits); None: no account
+            condition.
+
+    Returns:
+        The policy, as the JSON the queue's ``Policy`` attribute takes.
+
+    Raises:
+        InvalidConfiguration: ``bucket`` is not a name S3 takes.
+        ValueError: ``queue_arn`` or ``bucket_account_id`` is not one.
     """
     condition: dict[str, Any] = {"ArnEquals": {"aws:SourceArn": _bucket_arn(bucket)}}
     if bucket_account_id is not None:

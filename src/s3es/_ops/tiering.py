@@ -31,7 +31,14 @@ def tiering_rule_id(prefix: str) -> str:
 def tiering_rule(prefix: str) -> dict[str, Any]:
     """The rule moving chunks of 128 KB or more under ``prefix`` to Intelligent-Tiering.
 
-    As the JSON that ``PutBucketLifecycleConfiguration`` takes.
+    Args:
+        prefix: The event store's prefix ("": the bucket's root); one rule per prefix.
+
+    Returns:
+        The rule, as one of the rules ``PutBucketLifecycleConfiguration`` takes.
+
+    Raises:
+        InvalidStreamName: The event store refuses ``prefix``.
     """
     root = StreamKeys(prefix).root
     return {
@@ -46,8 +53,19 @@ def apply_tiering_rule(client: S3Client, bucket: str, prefix: str) -> list[dict[
     """Put the tiering rule of ``prefix`` into ``bucket``'s lifecycle configuration.
 
     Other rules are kept; an earlier version of this rule is replaced, so running it again
-    changes nothing. Two requests: GET and PUT of the configuration. Returns the rules now in
-    force. Raises ObjectStoreError naming the bucket if S3 refuses.
+    changes nothing. Two requests: GET and PUT of the configuration.
+
+    Args:
+        client: The boto3 S3 client to send the requests with.
+        bucket: The bucket whose lifecycle configuration gets the rule.
+        prefix: The event store's prefix ("": the bucket's root).
+
+    Returns:
+        The rules now in force.
+
+    Raises:
+        InvalidStreamName: The event store refuses ``prefix``; nothing was sent.
+        ObjectStoreError: S3 refused (or could not be reached); it names the bucket.
     """
     rule = tiering_rule(prefix)
     try:

@@ -31,7 +31,13 @@ _log = get_logger("s3es.verify")
 
 @attrs.frozen
 class VerifyProblem:
-    """Something wrong in the store: the stream (None for a folder that is not one), the key."""
+    """Something wrong in the store, found by verification: a value, never raised.
+
+    Attributes:
+        stream: The stream; None for a folder that is not one.
+        key: The object key (or folder) the problem is in.
+        reason: What is wrong, in words.
+    """
 
     stream: StreamName | None
     key: str
@@ -54,16 +60,25 @@ class StoredChunk:
 
 @attrs.frozen
 class StreamReport:
-    """What verifying one stream found."""
+    """What :func:`verify_stream` found in one stream; ``ok`` when there is no problem.
+
+    Attributes:
+        stream: The stream verified.
+        version: The latest version (the tombstone's, for a deleted stream); 0 if there is
+            no chunk.
+        chunks: Keys listed and read.
+        events: The events of the chain a full read follows.
+        deleted: Whether the stream is deleted (only its fences were checked).
+        snapshot_checked: True when the latest snapshot was compared with a full replay.
+        problems: What is wrong, in key order.
+        requests: The requests verification sent.
+    """
 
     stream: StreamName
-    #: The latest version (the tombstone's, for a deleted stream); 0 if there is no chunk.
     version: int
-    #: Keys listed and read, and the events of the chain a full read follows.
     chunks: int
     events: int
     deleted: bool
-    #: True when the latest snapshot was compared with a full replay, and equal.
     snapshot_checked: bool
     problems: tuple[VerifyProblem, ...]
     requests: RequestCounts
@@ -76,10 +91,15 @@ class StreamReport:
 
 @attrs.frozen
 class VerifyReport:
-    """What verifying a prefix, a stream type or some streams found."""
+    """What :func:`verify_prefix` found; ``ok`` when there is no problem, ``summary()`` in a line.
+
+    Attributes:
+        streams: One report per stream verified.
+        problems: Every problem: the streams', and folders that are not streams.
+        requests: The requests verification sent.
+    """
 
     streams: tuple[StreamReport, ...]
-    #: Every problem: the streams', and folders that are not streams.
     problems: tuple[VerifyProblem, ...]
     requests: RequestCounts
 
@@ -370,6 +390,19 @@ def verify_stream(
     a replay up to its version gives. A deleted stream is checked
     only for its fences: every version below its tombstone keeps a chunk 0 that is a
     tombstone of that version, and nothing else is left. Writes nothing.
+
+    Args:
+        event_store: The event store the stream is in.
+        stream: The stream to verify.
+        aggregate: The aggregate (class or instance) of the stream's type, to check its
+            events and snapshots against; None skips those checks.
+
+    Returns:
+        What was found: a problem in the data is a :class:`VerifyProblem` in the report.
+
+    Raises:
+        ValueError: ``aggregate`` is of another stream type than ``stream``; nothing was sent.
+        ObjectStoreError: The store failed.
     """
     codec = None
     if aggregate is not None:
@@ -472,6 +505,22 @@ def verify_prefix(
     against; streams of other types get every check but that one. ``progress`` is called with
     ``(streams done, streams)`` after each stream. Lists the streams first (one LIST per 1,000
     of each type), then verifies each as :func:`verify_stream` does.
+
+    Args:
+        event_store: The event store whose prefix is verified.
+        stream_types: The stream types to verify; None: every type under the prefix.
+        stream_ids: Only these streams (of the one type in ``stream_types``).
+        aggregates: Stream type to aggregate class, for the event and snapshot checks.
+        progress: Called with ``(streams done, streams)`` after each stream.
+
+    Returns:
+        Every stream's report and every problem found.
+
+    Raises:
+        ValueError: ``stream_ids`` is given and ``stream_types`` does not name exactly one
+            type.
+        InvalidStreamName: A stream type or id cannot be stored safely.
+        ObjectStoreError: The store failed.
     """
     instances = {name: aggregate() for name, aggregate in (aggregates or {}).items()}
     problems: list[VerifyProblem] = []

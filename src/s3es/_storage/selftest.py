@@ -40,7 +40,14 @@ _BARRIER_SECONDS = 60.0
 
 @attrs.frozen
 class SelfTestCheck:
-    """One thing the self-test checked: the condition, what was expected, and what happened."""
+    """One thing the self-test checked: the condition, what was expected, and what happened.
+
+    Attributes:
+        condition: The header checked: ``If-None-Match`` or ``If-Match``.
+        expected: What the store should have done.
+        passed: Whether it did.
+        detail: What it did.
+    """
 
     condition: str
     expected: str
@@ -54,11 +61,19 @@ class SelfTestCheck:
 
 @attrs.frozen
 class SelfTestReport:
-    """What :func:`self_test` found, the scratch keys it used, and the requests it sent."""
+    """What :func:`self_test` found, the scratch keys it used, and the requests it sent.
+
+    ``ok`` when the store honoured every condition; ``summary()`` says so in a line.
+
+    Attributes:
+        key: The scratch key the checks used.
+        checks: Each check, in the order run.
+        deleted: The scratch keys deleted afterwards.
+        requests: The requests the self-test sent.
+    """
 
     key: str
     checks: tuple[SelfTestCheck, ...]
-    #: The scratch keys deleted afterwards.
     deleted: tuple[str, ...]
     requests: RequestCounts
 
@@ -308,7 +323,18 @@ def require_conditional_writes(
 ) -> SelfTestReport:
     """Run :func:`self_test`; return its report if the store passes it.
 
-    Raises InvalidConfiguration naming ``bucket`` and each condition the store does not honour.
+    Args:
+        objects: The store to check.
+        prefix: The event store's prefix; the scratch keys are under ``{prefix}/_selftest/``.
+        bucket: The bucket's name, for the error message ("": "the object store").
+
+    Returns:
+        The report of a store that honours both conditions.
+
+    Raises:
+        InvalidConfiguration: The store does not honour a condition; names ``bucket`` and each
+            condition.
+        ObjectStoreError: A request failed, as :func:`self_test` raises it.
     """
     report = self_test(objects, prefix)
     if not report.ok:
