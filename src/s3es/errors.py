@@ -11,13 +11,16 @@ if TYPE_CHECKING:
 
 
 class S3esError(Exception):
-    """Base class of every error s3es raises on purpose."""
+    """Base class of every error s3es raises on purpose: catch it to catch them all."""
 
 
 class InvalidStreamName(S3esError, ValueError):  # noqa: N818 - reads as a noun on purpose
     """A stream type, stream id or prefix that cannot be stored safely.
 
-    Raised before any request is sent.
+    Raised before any request is sent, when a name is made (``Repository.stream``, a
+    ``StreamKeys`` prefix, a policy's prefix): not a str, empty, ``.`` or ``..``, holding ``/``
+    or a control character, or a stream type starting with ``_``. Its message names the part
+    and the value.
     """
 
 
@@ -25,15 +28,17 @@ class InvalidConfiguration(S3esError, ValueError):  # noqa: N818
     """A class attribute, option or argument that s3es cannot work with.
 
     An aggregate's event registry, an event class the converter cannot turn into JSON and back,
-    a negative ``after_version``... Raised when the object is made or the call is made, before
-    any request is sent.
+    a negative ``after_version``, an option value out of range, a bucket that does not honour
+    conditional writes... Raised when the object is made or the call is made, before any
+    request is sent; its message names the class, field and value.
     """
 
 
 class NotJSON(S3esError, ValueError):  # noqa: N818 - reads as what is wrong
-    """An event, its metadata or a snapshot to store is not JSON: nothing was sent.
+    """An event, its metadata, a snapshot or a document to store is not JSON: nothing was sent.
 
-    Names the stream, the event (its position and type) and the field, e.g.
+    Raised by an append (or a read-model store's commit) before any request. Its message names
+    the stream, the event (its position and type) and the field, e.g.
     ``data['lines'][0]['sku']``. JSON has str keys only, no NaN or infinity, and no values
     other than objects, arrays, strings, numbers, booleans and null; strings must be valid
     Unicode (no lone surrogate). Metadata must be a mapping.
@@ -44,16 +49,21 @@ class DomainContractError(S3esError, TypeError):
     """A method of an aggregate or projection returned what its contract rules out.
 
     ``decide`` must return a sequence (list, tuple) of events, not one event or None; ``evolve``
-    and ``apply`` must return the new state or model, not None (a forgotten ``return``). Names
-    the class, the method and the stream.
+    must return the new state (or model, or document), not None (a forgotten ``return``).
+    Raised where the method is called; its message names the class, the method and the stream.
     """
 
 
 class ConcurrencyError(S3esError):
     """Another writer appended to the stream first: the expected version is no longer the latest.
 
-    Carries what a retry needs: the stream, the version the writer expected, and the version it
-    found (at least ``expected_version + 1``).
+    Raised by an append that lost its conditional PUT; the command handler catches it, brings
+    the state forward and decides again. Catch it to do the same.
+
+    Attributes:
+        stream: The stream appended to.
+        expected_version: The version the writer expected to be the latest.
+        actual_version: The version it found: at least ``expected_version + 1``.
     """
 
     def __init__(self, stream: StreamName, expected_version: int, actual_version: int) -> None:
@@ -69,19 +79,17 @@ class ConcurrencyError(S3esError):
 class WrongExpectedVersion(S3esError):  # noqa: N818 - reads as what is wrong
     """The stream is not at the version the caller expected: nothing was stored.
 
-    Raised by ``CommandHandler.handle(..., expected_version=...)`` and never retried. Carries
-    the stream, the ``expected_version`` given (an int, or an :class:`~s3es.ExpectedVersion`)
-    and the ``actual_version`` the stream was found at: the version read or, when another
-    writer stored the version after the expected one first, the winning chunk's version (the
-    stream may have moved further since). Under group commit, the version made by the commands
-    queued before this one counts. An HTTP layer answers it with 412 Precondition Failed.
+    Raised by ``CommandHandler.handle(..., expected_version=...)`` and never retried. Under
+    group commit, the version made by the commands queued before this one counts. An HTTP layer
+    answers it with 412 Precondition Failed. Not a :class:`ConcurrencyError`, on purpose: that
+    one tells its catcher to decide again on a newer state, which is the lost update an expected
+    version exists to prevent; only the caller can read the stream again and resend.
 
-    Not a :class:`ConcurrencyError`, on purpose. A ConcurrencyError tells its catcher to bring
-    the state forward and decide again, and that is what code that catches it does (the
-    command handler among them). An expected version says the decision belongs to the caller,
-    on the state it saw (a form, a page, a message): deciding again on a newer state is the
-    lost update the check exists to prevent. So code written to retry ConcurrencyError must not
-    catch this; only the caller can read the stream again and resend.
+    Attributes:
+        stream: The stream the command was for.
+        expected_version: The version given: an int, or an :class:`~s3es.ExpectedVersion`.
+        actual_version: The version found: the version read or, when another writer stored the
+            version after the expected one first, the winning chunk's (it may have moved since).
 
     .. versionadded:: 0.2
     """
@@ -104,7 +112,12 @@ class WrongExpectedVersion(S3esError):  # noqa: N818 - reads as what is wrong
 class StreamDeleted(S3esError):  # noqa: N818 - reads as what happened
     """The stream was deleted: it can be neither read nor appended to.
 
-    ``version`` is that of its tombstone.
+    Raised by a load, read, append, command, compaction or erasure of a stream that has a
+    tombstone (see :func:`s3es.ops.delete`), and by a writer whose PUT lost to a fence.
+
+    Attributes:
+        stream: The deleted stream.
+        version: The version of its tombstone.
     """
 
     def __init__(self, stream: StreamName, version: int) -> None:
@@ -117,9 +130,12 @@ class CorruptChunk(S3esError):  # noqa: N818
     """A stored chunk cannot be read, or the chunks of a stream do not follow each other.
 
     Not JSON, a missing or mistyped field, an unknown event type, content that contradicts the
-    key, or a gap in a stream's versions.
+    key, or a gap in a stream's versions. Nothing is ever skipped: a load or replay that meets
+    such a chunk stops with this error (``s3es verify`` lists every one).
 
-    Nothing is ever skipped: a load or replay that meets such a chunk stops with this error.
+    Attributes:
+        key: The chunk's key (for a gap, the key after it).
+        reason: What is wrong with it.
     """
 
     def __init__(self, key: str, reason: str) -> None:
@@ -133,6 +149,12 @@ class ChunkTooLarge(S3esError, ValueError):  # noqa: N818 - reads as what is wro
 
     A chunk holds an append's events and a snapshot of the state after them, and a load reads
     the latest chunk whole, so the limit keeps every load's memory bounded.
+
+    Attributes:
+        stream: The stream appended to.
+        version: The version the chunk was for.
+        size: The chunk's size in bytes.
+        limit: ``max_chunk_bytes``.
     """
 
     def __init__(self, stream: StreamName, version: int, size: int, limit: int) -> None:
@@ -147,9 +169,14 @@ class ChunkTooLarge(S3esError, ValueError):  # noqa: N818 - reads as what is wro
 
 
 class CorruptReadModel(S3esError):  # noqa: N818
-    """A stored read-model document cannot be read: not JSON, a missing or mistyped field.
+    """A stored read-model document or model cannot be read.
 
-    The document is left as it is: a projector stops rather than overwrite it.
+    Not JSON, a missing or mistyped field. The document is left as it is: a projector stops
+    rather than overwrite it.
+
+    Attributes:
+        key: The object key (or row) that cannot be read.
+        reason: What is wrong with it.
     """
 
     def __init__(self, key: str, reason: str) -> None:
@@ -159,7 +186,16 @@ class CorruptReadModel(S3esError):  # noqa: N818
 
 
 class LeaseHeld(S3esError):  # noqa: N818 - reads as what happened
-    """Another projector holds the projection's lease, and it has not expired."""
+    """Another consumer holds the lease, and it has not expired: this one does not run.
+
+    Raised when a projector or reactor runner takes its lease (without ``force``).
+
+    Attributes:
+        projection: The consumer's name.
+        owner: The holder's owner id.
+        epoch: The holder's epoch.
+        expires_at: When the holder's lease expires (Unix time).
+    """
 
     def __init__(self, projection: str, owner: str, epoch: int, expires_at: float) -> None:
         self.projection = projection
@@ -175,8 +211,13 @@ class LeaseHeld(S3esError):  # noqa: N818 - reads as what happened
 class Fenced(S3esError):  # noqa: N818 - reads as what happened
     """A consumer (projector or reactor runner) with a newer epoch took over: this one must stop.
 
-    Nothing it had not committed is kept; nothing it had committed is lost. ``projection``
-    is the consumer's name.
+    Raised when it renews its lease or commits. Nothing it had not committed is kept; nothing it
+    had committed is lost.
+
+    Attributes:
+        projection: The consumer's name.
+        epoch: This consumer's epoch.
+        newer_epoch: The epoch that fenced it.
 
     .. versionadded:: 0.3 (``ProjectionFenced``, its old name, is an alias)
     """
@@ -198,7 +239,12 @@ class InlineProjectionFailed(S3esError):  # noqa: N818 - reads as what happened
     """An inline projection could not apply a command's events. The events ARE stored.
 
     The command succeeded; only the in-process view missed it. The view starts again empty and
-    reads each stream back at its next append there.
+    reads each stream back at its next append there. The projection's error is the ``__cause__``.
+
+    Attributes:
+        projection: The inline projection's name.
+        stream: The stream the command appended to.
+        version: The version the command's events were stored at.
     """
 
     def __init__(self, projection: str, stream: StreamName, version: int) -> None:
@@ -214,7 +260,12 @@ class InlineProjectionFailed(S3esError):  # noqa: N818 - reads as what happened
 class ObjectStoreError(S3esError):
     """The object store failed a request after its own retries (network, 5xx, throttling).
 
-    ``key`` is the object concerned, or the listed prefix.
+    Raised by every object store, and by the event store and maintenance above them.
+
+    Attributes:
+        operation: The request (``PUT``, ``GET``, ``LIST``...).
+        key: The object concerned, or the listed prefix (or bucket).
+        detail: What failed.
     """
 
     def __init__(self, operation: str, key: str, detail: str) -> None:
@@ -228,12 +279,21 @@ class AppendOutcomeUnknown(ObjectStoreError):  # noqa: N818
     """An append's PUT failed without an answer and its key could not be checked afterwards.
 
     The events may or may not be stored. Re-running the command is safe only if it is idempotent
-    in the domain; reading the stream tells which.
+    in the domain; reading the stream tells which. Its attributes are :class:`ObjectStoreError`'s.
     """
 
 
 class RetriesExhausted(S3esError):  # noqa: N818
-    """A command met a concurrency conflict on every attempt its retry policy allowed."""
+    """A command (or a deletion, or an erasure) met a concurrency conflict on every attempt allowed.
+
+    Raised by the command handler once its retry policy's attempts are spent, and by
+    :func:`s3es.ops.delete` and :func:`s3es.ops.erase` when writers took every round's versions.
+
+    Attributes:
+        stream: The stream.
+        attempts: The attempts made.
+        last_error: The conflict the last attempt lost to.
+    """
 
     def __init__(self, stream: StreamName, attempts: int, last_error: ConcurrencyError) -> None:
         self.stream = stream
@@ -246,7 +306,14 @@ class RetriesExhausted(S3esError):  # noqa: N818
 
 
 class ObjectAlreadyExists(S3esError):  # noqa: N818 - it is the answer, not a failure
-    """A put-if-absent found an object at its key (S3 answered 412 Precondition Failed)."""
+    """A put-if-absent found an object at its key (S3 answered 412 Precondition Failed).
+
+    Raised by ``ObjectStore.put_if_absent``; the event store turns it into a
+    :class:`ConcurrencyError` for an append.
+
+    Attributes:
+        key: The key that was taken.
+    """
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -256,7 +323,10 @@ class ObjectAlreadyExists(S3esError):  # noqa: N818 - it is the answer, not a fa
 class ObjectChanged(S3esError):  # noqa: N818 - it is the answer, not a failure
     """A replace found another object at its key than the one whose ETag it had, or none.
 
-    S3 answered 412 (or 404) to ``If-Match``.
+    S3 answered 412 (or 404) to ``If-Match``. Raised by ``ObjectStore.replace``.
+
+    Attributes:
+        key: The key whose object changed (or is gone).
     """
 
     def __init__(self, key: str) -> None:
@@ -270,6 +340,11 @@ class ReadModelConflict(S3esError):  # noqa: N818 - it is the answer, not a fail
     Another shard's projector wrote a document both touch, or another projector (of a newer
     epoch, or one whose commit's answer was lost) wrote the shard's state. An atomic store
     wrote nothing of the commit; the projector reads again and decides.
+
+    Attributes:
+        store: The store's name.
+        key: The document key (or shard state) that changed.
+        detail: How it changed.
     """
 
     def __init__(self, store: str, key: str, detail: str = "changed since it was read") -> None:
@@ -285,8 +360,12 @@ class GenerationChanged(S3esError):  # noqa: N818 - reads as what happened
     A rebuild (or a bumped ``SCHEMA``) made another generation live, and dropped the one the
     read began on, while it was being read: what was read may lack documents. A reader
     returns one generation whole or raises this; :class:`~s3es.projections.DocumentReader`
-    reads again by itself, once, when nothing was returned yet. ``projection`` names it,
-    ``read`` is the generation read, ``live`` the one live now (None: none).
+    reads again by itself, once, when nothing was returned yet.
+
+    Attributes:
+        projection: The projection read.
+        read: The generation the read began on.
+        live: The generation live now (None: none).
 
     .. versionadded:: 0.2
     """
@@ -305,8 +384,13 @@ class GenerationChanged(S3esError):  # noqa: N818 - reads as what happened
 class ReadModelStoreError(S3esError):
     """A read-model store (SQLite, PostgreSQL) failed: a lost connection, a locked database.
 
-    ``store`` names the store, ``operation`` what was being done; nothing was committed.
-    Its subclass :class:`UnstorableDocument` is no failure of the store but of the document.
+    Nothing was committed. Its subclass :class:`UnstorableDocument` is no failure of the store
+    but of the document.
+
+    Attributes:
+        store: The store's name.
+        operation: What was being done.
+        detail: What failed.
     """
 
     def __init__(self, store: str, operation: str, detail: str) -> None:
@@ -321,10 +405,13 @@ class UnstorableDocument(ReadModelStoreError, ValueError):  # noqa: N818 - reads
 
     Every store refuses the same documents, in ``commit`` before it writes anything: a key that
     is empty, longer than 200 bytes of UTF-8, or holds U+0000 or a lone surrogate; a body that
-    is not JSON (NaN or an infinity, a key that is not a str, a lone surrogate, another type) or
-    nests deeper than 128 levels. ``key`` is the document's key, ``path`` where in its body the
-    value lies (``$.lines[3].sku``; ``""`` for the key itself), ``reason`` what is wrong with it.
+    is not JSON or nests deeper than 128 levels (see :func:`s3es.readmodels.check_document`).
     Retrying does not help: the projection must make another document.
+
+    Attributes:
+        key: The document's key.
+        path: Where in its body the value lies (``$.lines[3].sku``; ``""`` for the key itself).
+        reason: What is wrong with it.
 
     .. versionadded:: 0.2
     """
