@@ -17,7 +17,17 @@ import attrs
 
 @attrs.frozen
 class RequestPrices:
-    """Dollars per request of each kind. The defaults: S3 Standard, us-east-1."""
+    """Dollars per request of each kind; the defaults are S3 Standard's in us-east-1.
+
+    Pass one to :meth:`RequestCounts.cost` to price requests at another region's or storage
+    class's rates.
+
+    Attributes:
+        put: Dollars per PUT.
+        get: Dollars per GET.
+        list: Dollars per LIST.
+        delete: Dollars per DELETE (free on S3).
+    """
 
     put: float = 0.005 / 1000
     get: float = 0.0004 / 1000
@@ -25,12 +35,23 @@ class RequestPrices:
     delete: float = 0.0
 
 
+#: S3 Standard's request prices in us-east-1, which :meth:`RequestCounts.cost` uses by default.
 S3_STANDARD_PRICES = RequestPrices()
 
 
 @attrs.frozen
 class RequestCounts:
-    """How many requests of each kind an object store sent. Subtract two to count an operation."""
+    """How many requests of each kind an object store sent: a value that adds and subtracts.
+
+    ``store.requests`` and :attr:`RequestMeter.counts` hand these out; subtract two to count
+    an operation. ``str()`` reads ``1 LIST + 1 GET + 1 PUT``; :meth:`cost` prices them.
+
+    Attributes:
+        put: PUT requests (put-if-absent and replace).
+        get: GET requests.
+        list: LIST requests (one per page of up to 1,000 keys).
+        delete: DELETE requests.
+    """
 
     put: int = 0
     get: int = 0
@@ -48,7 +69,14 @@ class RequestCounts:
         return " + ".join(f"{count:,} {kind}" for kind, count in kinds if count) or "no request"
 
     def cost(self, prices: RequestPrices = S3_STANDARD_PRICES) -> float:
-        """What these requests cost, in dollars."""
+        """What these requests cost, in dollars.
+
+        Args:
+            prices: Dollars per request of each kind; S3 Standard's by default.
+
+        Returns:
+            The sum over every kind of its count times its price.
+        """
         return (
             self.put * prices.put
             + self.get * prices.get
@@ -74,7 +102,10 @@ class RequestCounts:
 
 
 class RequestMeter:
-    """Requests sent, by any object store, in the context where :func:`measure_requests` runs."""
+    """Requests sent, by any object store, in the context where :func:`measure_requests` runs.
+
+    Made by :func:`measure_requests`; read :attr:`counts` inside the block or after it.
+    """
 
     def __init__(self) -> None:
         self._counter = RequestCounter()
@@ -98,7 +129,17 @@ def measure_requests() -> Iterator[RequestMeter]:
     """Count the object-store requests sent by this thread (this context) inside the block.
 
     Unlike a store's own counts, which add up every thread's requests, a meter sees only the
-    requests its own code caused. Meters nest.
+    requests its own code caused (and that of threads given a copy of its context, as
+    maintenance's concurrent requests are). Meters nest: an outer one counts the inner's too.
+
+    Example::
+
+        with measure_requests() as meter:
+            repository.load("c-1")
+        assert meter.counts == RequestCounts(list=1, get=1)
+
+    Yields:
+        The meter, whose ``counts`` grow as requests are sent and stay once the block ends.
     """
     meter = RequestMeter()
     token = _active_meters.set((*_active_meters.get(), meter))
@@ -120,7 +161,15 @@ class RequestCounter:
         self._counts = dict.fromkeys(("put", "get", "list", "delete"), 0)
 
     def add(self, kind: str, *, meters: bool = True) -> None:
-        """Count one request of ``kind`` (``put``, ``get``, ``list`` or ``delete``)."""
+        """Count one request of ``kind``, here and in the meters active in this context.
+
+        Args:
+            kind: ``put``, ``get``, ``list`` or ``delete``.
+            meters: Whether the active :func:`measure_requests` meters count it too.
+
+        Raises:
+            KeyError: ``kind`` is none of those.
+        """
         with self._lock:
             self._counts[kind] += 1
         if meters:
