@@ -4,23 +4,26 @@
 With ``group_commit``, the commands one handler receives for a stream while its PUT is in
 flight ride the next PUT together: how writers share a hot stream without starving one another
 (docs/design.md, "Fairness on a hot stream").
+
+Only the steps that read, write or wait are here: those that do no I/O (deciding a group,
+settling results, failing commands out of attempts) are ``_domain/command_base.py``'s, which
+the sync and the async handler share.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
-import attrs
 import structlog
 
 from s3es._base.concurrency import pause, shielded
 from s3es._base.logging import get_logger
 from s3es._base.tracing import annotate, traced
 from s3es._domain.aggregate import C, E, RecordedEvent, S
-from s3es._domain.cache import LoadedCache
-from s3es._domain.expected import ExpectedVersion, admits, pinned, validated
+from s3es._domain.command_base import CommandHandlerBase
+from s3es._domain.expected import ExpectedVersion, validated
 from s3es._domain.group import Lanes, Pending
 from s3es._domain.options import (
     MAX_GROUP_EVENTS,
@@ -48,17 +51,13 @@ from s3es._domain.values import (
     handle_span,
     handled,
 )
-from s3es._eventstore.values import StreamConflict
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import measure_requests
 from s3es.errors import (
     ChunkTooLarge,
     ConcurrencyError,
     CorruptChunk,
-    DomainContractError,
-    RetriesExhausted,
     StreamDeleted,
-    WrongExpectedVersion,
 )
 
 __all__ = [
@@ -97,7 +96,7 @@ class InlineView(Protocol):
         """Take in ``recorded``, the events one append stored through ``repository``."""
 
 
-class CommandHandler(Generic[S, C, E]):
+class CommandHandler(CommandHandlerBase[S, C, E]):
     """Runs commands against the streams of one aggregate: load, decide, append, and retry.
 
     ``await handler.handle(stream_id, command)`` loads the stream's state (or takes the one it
@@ -141,24 +140,20 @@ class CommandHandler(Generic[S, C, E]):
             InvalidConfiguration: An option of the wrong type or out of range (naming it), or
                 an inline projection of streams of another type.
         """
-        check_handler_options(
-            retry=retry, cache_size=cache_size, hooks=hooks, group_commit=group_commit
+        super().__init__(
+            repository.aggregate,
+            repository.codec,
+            retry,
+            cache_size=cache_size,
+            inline=inline,
+            hooks=hooks,
+            group_commit=group_commit,
+            rng=rng,
         )
-        stream_type = repository.stream("-").type
-        for view in inline:
-            view.check_source(stream_type)
         self.inline = tuple(inline)
         self.repository = repository
-        self.retry = retry
-        self.hooks = hooks
-        self.cache: LoadedCache[S] = LoadedCache(cache_size)
-        self.group_commit: GroupCommit | None = (
-            GroupCommit() if group_commit is True else group_commit or None
-        )
         self._sleep = sleep
-        self._rng = rng or random.Random()
-        max_commands = self.group_commit.max_commands if self.group_commit else 1
-        self._lanes: Lanes[Any, CommandResult[Any, Any]] = Lanes(max_commands)
+        self._lanes: Lanes[Any, CommandResult[Any, Any]] = Lanes(self._max_commands)
 
     @traced(start=handle_span, end=handled)
     def handle(
@@ -228,17 +223,7 @@ class CommandHandler(Generic[S, C, E]):
             else:
                 self._lead(stream_id, group, policy)
         annotate(lambda: attempted(pending.attempts, meter.counts))
-        hooks = self.hooks
-        try:
-            outcome: CommandResult[S, E] = pending.outcome()
-        except Exception as error:
-            if hooks.on_give_up is not None:
-                hooks.on_give_up(GaveUp(stream, pending.attempts, error))
-            raise
-        result = attrs.evolve(outcome, requests=meter.counts)
-        if hooks.on_result is not None:
-            hooks.on_result(result)
-        return result
+        return self._outcome(stream, pending, meter.counts)
 
     def _lead(self, stream_id: str, group: list[PendingCommand], policy: RetryPolicy) -> None:
         """Settle ``group``, which this caller leads in its stream's lane.
@@ -289,16 +274,8 @@ class CommandHandler(Generic[S, C, E]):
             group, later = group[: len(decisions)], cut + later
             head = group[0]
             structlog.contextvars.bind_contextvars(attempt=head.attempts)
-            writers = [
-                (pending, decision)
-                for pending, decision in zip(group, decisions, strict=True)
-                if decision.events
-            ]
+            writers, mismatch = self._writers(group, decisions)
             writing = [(decision.events, pending.metadata) for pending, decision in writers]
-            mismatch = any(
-                isinstance(decision.error, WrongExpectedVersion) or decision.recall is not None
-                for decision in decisions
-            )
             if not fresh and (not writing or mismatch):
                 # A decision that writes nothing, a cached state that disagrees with an expected
                 # version or knows the command's id: the state may be behind (or deleted), so
@@ -356,90 +333,6 @@ class CommandHandler(Generic[S, C, E]):
         rest = self._run(stream_id, group[:half], policy)
         return rest + group[half:] + later
 
-    def _decide_group(
-        self, group: list[PendingCommand], loaded: Loaded[S]
-    ) -> tuple[list[Decision[S, E]], list[PendingCommand]]:
-        """Each command of ``group`` decided in order, each on the state the ones before left.
-
-        Stops before the command that would take the group past MAX_GROUP_EVENTS events (the
-        first command always goes in), and before a command that expects an exact version once
-        an earlier one writes: that one is decided on the state of the version they make, not
-        on a state no version holds. Returns the decisions and the commands left out.
-        """
-        decisions: list[Decision[S, E]] = []
-        state, events = loaded.state, 0
-        max_events = self.group_commit.max_events if self.group_commit else MAX_GROUP_EVENTS
-        #: The command ids of the group's decisions that write, and which decision has each.
-        writes: dict[str, int] = {}
-        for index, pending in enumerate(group):
-            known = self._known(pending.command_id, loaded, state, writes)
-            if known is not None:
-                # A duplicate: the first result, whatever the command expects.
-                decisions.append(known)
-                continue
-            if events and pinned(pending.expected_version) is not None:
-                return decisions, group[index:]
-            # Once an earlier command writes, the state is that of the version to be stored.
-            version = loaded.version + 1 if events else loaded.version
-            decision = self._decide(
-                pending.command,
-                loaded,
-                state,
-                version=version,
-                expected_version=pending.expected_version,
-            )
-            if decisions and events + len(decision.events) > max_events:
-                return decisions, group[index:]
-            decisions.append(decision)
-            if pending.command_id is not None and decision.events:
-                writes[pending.command_id] = index
-            state, events = decision.state, events + len(decision.events)
-        return decisions, []
-
-    @staticmethod
-    def _known(
-        command_id: str | None, loaded: Loaded[S], state: S, writes: Mapping[str, int]
-    ) -> Decision[S, E] | None:
-        """The decision for a command whose id is stored (or rides the group), else None."""
-        if command_id is None:
-            return None
-        first = writes.get(command_id)
-        if first is not None:
-            return Decision((), state, duplicate_of=first)
-        version = loaded.commands.get(command_id)
-        return None if version is None else Decision((), state, recall=version)
-
-    def _decide(
-        self,
-        command: C,
-        loaded: Loaded[S],
-        state: S,
-        *,
-        version: int | None = None,
-        expected_version: int | ExpectedVersion = ExpectedVersion.ANY,
-    ) -> Decision[S, E]:
-        """``command`` decided on ``state``: where one command's decision is made.
-
-        ``state`` is ``loaded``'s, or under group commit the state after the group's earlier
-        decisions on top of it. ``version`` is the version ``state`` counts as: ``loaded``'s
-        (the default), or under group commit the one the group will be stored as once an
-        earlier decision writes. Unless that version is what ``expected_version`` expects,
-        the decision is a WrongExpectedVersion carrying it, and ``decide`` is not called. A
-        domain error (whatever ``decide`` or ``evolve`` raise, DomainContractError included) is
-        returned in the decision, not raised. Either fails this command only, once the state it
-        was decided on is known to be current.
-        """
-        at = loaded.version if version is None else version
-        if not admits(expected_version, at):
-            return Decision((), state, WrongExpectedVersion(loaded.stream, expected_version, at))
-        try:
-            # A decide that yields raises its domain errors while it is read: here too.
-            events = self._events(self.repository.aggregate.decide(command, state), loaded)
-            after = evolved(self.repository, loaded.stream, state, events)
-        except Exception as error:  # noqa: BLE001 - a domain error, settled with its command
-            return Decision((), state, error)
-        return Decision(events, after)
-
     def _settle_decided(
         self,
         group: list[PendingCommand],
@@ -449,32 +342,9 @@ class CommandHandler(Generic[S, C, E]):
         appended: Appended[S, E] | None = None,
     ) -> None:
         """Settle each command of ``group`` with its decision, now that the version stands."""
-        offset = 0
-        results: dict[int, CommandResult[S, E]] = {}
-        for index, (pending, decision) in enumerate(zip(group, decisions, strict=True)):
-            if decision.error is not None:
-                pending.fail(decision.error)
-                continue
-            if decision.recall is not None:
-                self._recall(loaded.stream, pending, decision.recall)
-                continue
-            if decision.duplicate_of is not None:
-                first = results[decision.duplicate_of]
-                pending.succeed(
-                    attrs.evolve(first, attempts=pending.attempts, recovered=False, duplicate=True)
-                )
-                continue
-            own = recorded[offset : offset + len(decision.events)]
-            offset += len(own)
-            results[index] = CommandResult(
-                loaded.stream,
-                loaded.version,
-                decision.state,
-                own,
-                pending.attempts,
-                recovered=appended.recovered if appended is not None and own else False,
-            )
-            pending.succeed(results[index])
+        recalls = self._settle_known(group, decisions, loaded, recorded, appended)
+        for pending, version in recalls:
+            self._recall(loaded.stream, pending, version)
 
     def _recall(self, stream: StreamName, pending: PendingCommand, version: int) -> None:
         """Settle ``pending``, whose id ``version`` stored, with its first result, read back."""
@@ -521,60 +391,12 @@ class CommandHandler(Generic[S, C, E]):
         found at (no request when the winning chunk came with the conflict). Returns that state,
         now cached (None if no command was overtaken), and the commands that go on.
         """
-        candidates = [
-            pending
-            for pending in group
-            if (version := pinned(pending.expected_version)) is not None
-            and version <= loaded.version
-        ]
+        candidates = self._pinned_behind(group, loaded)
         if not candidates:
             return None, group
         caught = self.repository.refresh(loaded, conflict)
         self.cache.put(stream_id, caught)
-        # A command whose id the stream stored meanwhile is a duplicate, not overtaken.
-        overtaken = [pending for pending in candidates if pending.command_id not in caught.commands]
-        for pending in overtaken:
-            _log.info(
-                "wrong_expected_version",
-                stream=str(loaded.stream),
-                expected_version=pinned(pending.expected_version),
-                version=caught.version,
-            )
-            pending.fail(
-                WrongExpectedVersion(loaded.stream, pending.expected_version, caught.version)
-            )
-        return caught, [pending for pending in group if pending not in overtaken]
-
-    def _tell_conflict(self, group: list[PendingCommand], loaded: Loaded[S], lost: int) -> None:
-        """Give the ``on_conflict`` hook the PUT of ``group`` that attempt ``lost`` lost."""
-        if self.hooks.on_conflict is not None:
-            head = group[0]
-            self.hooks.on_conflict(
-                Conflict(loaded.stream, lost, head.max_attempts, loaded.version + 1, len(group))
-            )
-
-    def _lost(
-        self,
-        group: list[PendingCommand],
-        loaded: Loaded[S],
-        conflict: ConcurrencyError,
-        policy: RetryPolicy,
-    ) -> list[PendingCommand]:
-        """After a conflict: settle the commands out of attempts; return those that go on."""
-        self._log_conflict(conflict, group[0].attempts, policy)
-        going_on = []
-        found = conflict.found if isinstance(conflict, StreamConflict) else None
-        stored = found.commands if found is not None else {}
-        for pending in group:
-            # A command the winner stored is answered as a duplicate on the next round.
-            if pending.attempts >= pending.max_attempts and pending.command_id not in stored:
-                exhausted = RetriesExhausted(loaded.stream, pending.attempts, conflict)
-                exhausted.__cause__ = conflict  # as ``raise ... from conflict`` would
-                pending.fail(exhausted)
-            else:
-                pending.attempts += 1
-                going_on.append(pending)
-        return going_on
+        return caught, self._fail_overtaken(group, candidates, loaded, caught)
 
     def _catch_up(
         self,
@@ -600,25 +422,6 @@ class CommandHandler(Generic[S, C, E]):
             return self.repository.refresh(loaded, conflict)
         return self.repository.load(stream_id)
 
-    def _events(self, decided: Any, loaded: Loaded[S]) -> tuple[E, ...]:
-        """What ``decide`` returned for ``loaded``'s stream, as a tuple of events.
-
-        Raises DomainContractError unless it is a sequence of events (a list, a tuple, or any
-        iterable but a str, a mapping or one event).
-        """
-        repository = self.repository
-        one_event = repository.codec.is_event(decided)
-        if isinstance(decided, Iterable) and not (isinstance(decided, str | Mapping) or one_event):
-            return tuple(decided)
-        found = (
-            "None" if decided is None else f"{decided!r:.80} (of type {type(decided).__qualname__})"
-        )
-        hint = f" (return [{type(decided).__qualname__}(...)] for one)" if one_event else ""
-        raise DomainContractError(
-            f"{type(repository.aggregate).__qualname__}.decide returned {found} for stream "
-            f"{loaded.stream}: it must return a list of events, [] for none{hint}"
-        )
-
     def _refresh(self, cached: Loaded[S]) -> Loaded[S]:
         """``cached`` brought up to date before a decision that writes nothing stands."""
         loaded = self.repository.refresh(cached)
@@ -630,12 +433,5 @@ class CommandHandler(Generic[S, C, E]):
         )
         return loaded
 
-    @staticmethod
-    def _log_conflict(conflict: ConcurrencyError, attempt: int, policy: RetryPolicy) -> None:
-        _log.info(
-            "conflict",
-            stream=str(conflict.stream),
-            attempt=attempt,
-            version=conflict.expected_version + 1,
-            max_attempts=policy.max_attempts,
-        )
+    def _evolved(self, stream: StreamName, state: S, events: Iterable[E]) -> S:
+        return evolved(self.repository, stream, state, events)
