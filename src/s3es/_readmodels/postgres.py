@@ -80,14 +80,19 @@ def _name(conninfo: str) -> str:
 class PostgresReadModelStore(SQLReadModelStore):
     """A :class:`~s3es.readmodels.ReadModelStore` in a PostgreSQL database; ``atomic``.
 
-    ``conninfo`` is a libpq connection string or URI (``postgresql://user@host/db``). Each
-    operation borrows a connection (opened on demand, in autocommit mode; at most ``max_idle``
-    are kept between operations), so projector and readers run at once; a commit is one READ
-    COMMITTED transaction whose conditional writes wait for a rival's and then see its
-    revision. Documents are ``JSON`` columns: SQL readers query the view named after the
-    projection (``SELECT body ->> 'total' FROM orders``: see :mod:`s3es._readmodels.sql`).
-    Needs the ``postgres`` extra (psycopg 3). Close the store (or use it as a context manager)
-    when done.
+    Each operation borrows a connection (opened on demand, in autocommit mode), so projector and
+    readers run at once; a commit is one READ COMMITTED transaction whose conditional writes wait
+    for a rival's and then see its revision. Documents are ``JSON`` columns: SQL readers query
+    the view named after the projection (``SELECT body ->> 'total' FROM orders``: see
+    :mod:`s3es._readmodels.sql`). Needs the ``postgres`` extra (psycopg 3). Close the store (or
+    use it as a context manager) when done.
+
+    Args:
+        conninfo: A libpq connection string or URI (``postgresql://user@host/db``).
+        max_idle: Connections kept open between operations.
+
+    Raises:
+        ImportError: psycopg 3 is not installed.
     """
 
     dialect = POSTGRES

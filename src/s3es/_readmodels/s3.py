@@ -121,11 +121,20 @@ def _encode(value: object) -> bytes:
 class S3ReadModelStore:
     """A :class:`~s3es.readmodels.ReadModelStore` of one S3 object per document.
 
-    ``objects`` is the object store (the S3 adapter, or the in-memory one in tests),
-    ``prefix`` the key prefix (the event store's, usually). ``concurrency`` workers (threads;
-    tasks in the asyncio API) write a commit's documents and positions, and read a scan's
-    positions, at once: at most four times as many are in flight.
-    Not ``atomic``: see the module's docstring for what that means and why it is safe.
+    Not ``atomic``: a commit writes the documents, then the positions, then the shard state,
+    and each document carries the versions applied to it; the module's docstring tells why that
+    is safe. Each method keeps the promise of its namesake in the port, at the cost it names.
+
+    Args:
+        objects: The object store (the S3 adapter, or the in-memory one in tests).
+        prefix: The key prefix (the event store's, usually).
+        concurrency: Workers (threads; tasks in the asyncio API) that write a commit's
+            documents and positions, and read a scan's positions, at once; at most four times
+            as many requests are in flight.
+
+    Raises:
+        ValueError: ``concurrency`` is below 1.
+        InvalidStreamName: The event store refuses ``prefix``.
     """
 
     atomic = False

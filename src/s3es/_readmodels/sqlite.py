@@ -68,18 +68,17 @@ class _Session:
 class SQLiteReadModelStore(SQLReadModelStore):
     """A :class:`~s3es.readmodels.ReadModelStore` in one SQLite database file; ``atomic``.
 
-    ``path`` is the database file (created if missing) or ``":memory:"``. The file is put in
-    WAL mode, so that other processes read it while a commit is written; a commit is one
-    ``BEGIN IMMEDIATE`` transaction, waiting up to ``timeout`` seconds for another process's
-    (then ReadModelStoreError). SQL readers query the view named after the projection
-    (``SELECT json_extract(body, '$.total') FROM orders``, or ``body ->> '$.total'`` from
-    SQLite 3.38: see :mod:`s3es._readmodels.sql`). ``synchronous`` stays SQLite's ``FULL``: a
-    commit is on disk when it returns.
+    The file is put in WAL mode, so other processes read it while a commit is written; a commit
+    is one ``BEGIN IMMEDIATE`` transaction, on disk when it returns. SQL readers query the view
+    named after the projection (``SELECT json_extract(body, '$.total') FROM orders``: see
+    :mod:`s3es._readmodels.sql`). The store keeps one connection, opened on first use, and lends
+    it to one thread at a time (``":memory:"`` is one database per connection). Close the store
+    (or use it as a context manager) when done.
 
-    The store keeps one connection, opened on first use, and lends it to one thread at a time:
-    SQLite writes one transaction at a time anyway, reads take microseconds, and ``":memory:"``
-    is one database per connection (a connection per thread would give each its own). Close
-    the store (or use it as a context manager) when done.
+    Args:
+        path: The database file (created if missing), or ``":memory:"``.
+        timeout: Seconds a commit waits for another process's transaction before it raises
+            :class:`~s3es.errors.ReadModelStoreError`.
     """
 
     dialect = SQLITE
