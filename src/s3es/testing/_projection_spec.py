@@ -37,10 +37,15 @@ def _s3(objects: ObjectStore) -> ReadModelStore:
 class ProjectionSpec(Generic[D]):
     """Specifications of one document projection: ``spec.given(*events).then(documents)``.
 
-    ``store`` makes the read-model store a specification runs on, given the object store the
-    events are in: by default an :class:`~s3es.readmodels.S3ReadModelStore` beside them; pass
-    ``lambda _: SQLiteReadModelStore(":memory:")`` (or a PostgreSQL one) to run the same
-    specifications on another adapter. Each ``given`` starts from nothing.
+    A real :class:`~s3es.projections.DocumentProjector` runs the events on an in-memory event
+    store, then checks the documents again after a rebuild. Each ``given`` starts from nothing.
+
+    Args:
+        projection: The document projection, as a class or an instance.
+        store: Makes the read-model store a specification runs on, given the object store the
+            events are in: by default an :class:`~s3es.readmodels.S3ReadModelStore` beside
+            them; pass ``lambda _: SQLiteReadModelStore(":memory:")`` (or a PostgreSQL one) to
+            run the same specifications on another adapter.
     """
 
     def __init__(
@@ -54,7 +59,18 @@ class ProjectionSpec(Generic[D]):
         self._store = store
 
     def given(self, *events: Given) -> ProjectionGiven[D]:
-        """The streams' histories: each ``(stream, event)`` appended in turn to its stream."""
+        """The streams' histories: each ``(stream, event)`` appended in turn to its stream.
+
+        Args:
+            *events: ``(stream, event)`` pairs; a stream is a :class:`~s3es.eventstore.StreamName`,
+                or a str: an id of the first stream type the projection reads.
+
+        Returns:
+            The specification with its events, to say which documents they must make.
+
+        Raises:
+            AssertionError: A stream is of a type the projection does not read.
+        """
         objects = InMemoryObjectStore()
         event_store = EventStore(objects, prefix="spec")
         repositories: dict[str, Repository[Any, Any, Any]] = {}
@@ -76,7 +92,10 @@ class ProjectionSpec(Generic[D]):
 
 
 class ProjectionGiven(Generic[D]):
-    """A specification with its events: say which documents they must make."""
+    """A specification with its events: say which documents they must make.
+
+    Made by :meth:`ProjectionSpec.given`; ``then`` and ``then_document`` end it.
+    """
 
     def __init__(
         self, spec: ProjectionSpec[D], event_store: EventStore, store: ReadModelStore
@@ -86,7 +105,11 @@ class ProjectionGiven(Generic[D]):
         self.store = store
 
     def documents(self) -> dict[str, D]:
-        """The documents the projection makes of the given events (a projector's pass)."""
+        """The documents the projection makes of the given events (a projector's pass).
+
+        Returns:
+            Key -> document.
+        """
         projector = DocumentProjector(self.event_store, self.spec.projection, self.store)
         try:
             projector.catch_up()
@@ -98,6 +121,16 @@ class ProjectionGiven(Generic[D]):
         """Assert the documents are exactly ``expected`` (by key), then again after a rebuild.
 
         Ends the specification: its store is closed (if it has a ``close``).
+
+        Args:
+            expected: Key -> document, every document the events must make.
+
+        Returns:
+            The documents the first pass made.
+
+        Raises:
+            AssertionError: A document is missing, unexpected or another, after the pass or after
+                the rebuild; the message names each key.
         """
         with self._closing():
             return self._then(expected)
@@ -115,9 +148,19 @@ class ProjectionGiven(Generic[D]):
         return documents
 
     def then_document(self, key: str, expected: D | None) -> D | None:
-        """Assert document ``key`` is ``expected`` (None: there is no such document).
+        """Assert document ``key`` is ``expected``.
 
         Ends the specification: its store is closed (if it has a ``close``).
+
+        Args:
+            key: The document's key.
+            expected: The document; None: there must be no such document.
+
+        Returns:
+            The document found (None if there is none).
+
+        Raises:
+            AssertionError: The document is another (or missing, or present when None was expected).
         """
         with self._closing():
             documents = self.documents()

@@ -26,6 +26,13 @@ class AggregateSpec(Generic[S, C, E]):
     Every event given or decided also goes through the aggregate's registry and converter
     (to JSON and back) and every resulting state through a snapshot, so a test fails on an
     unregistered event or a state that would not survive storage, not only on wrong rules.
+    No store is involved.
+
+    Args:
+        aggregate: The aggregate, as a class or an instance.
+
+    Raises:
+        InvalidConfiguration: The aggregate's registry or converter cannot work.
     """
 
     def __init__(self, aggregate: type[Aggregate[S, C, E]] | Aggregate[S, C, E]) -> None:
@@ -34,14 +41,35 @@ class AggregateSpec(Generic[S, C, E]):
         self.stream = StreamName(type=self.codec.stream_type, id=_SPEC_STREAM_ID)
 
     def given(self, *events: E) -> Given[S, C, E]:
-        """The stream's history before the command: these events, in order."""
+        """The stream's history before the command: these events, in order.
+
+        Args:
+            *events: The events, oldest first; none: a new stream.
+
+        Returns:
+            The specification with its history, to say the command next (``when``) or check the
+            state (``then_state``).
+
+        Raises:
+            AssertionError: An event does not come back equal from storage.
+        """
         for event in events:
             self.round_trip_event(event)
         state = functools.reduce(self.aggregate.evolve, events, self.aggregate.initial_state())
         return Given(self, state)
 
     def round_trip_event(self, event: E) -> E:
-        """``event`` stored and read back; AssertionError if it does not come back equal."""
+        """``event`` stored and read back, as an append and a load would.
+
+        Args:
+            event: The event to store.
+
+        Returns:
+            The event as read back.
+
+        Raises:
+            AssertionError: It cannot be stored, or does not come back equal.
+        """
         name, data = self.codec.encode_event(event, self.stream)
         schema = self.codec.event_schema(name)
         record = EventRecord(
@@ -54,7 +82,17 @@ class AggregateSpec(Generic[S, C, E]):
         return back
 
     def round_trip_state(self, state: S) -> S:
-        """``state`` snapshotted and read back; AssertionError if it does not come back equal."""
+        """``state`` snapshotted and read back, as an append and a load would.
+
+        Args:
+            state: The state to snapshot.
+
+        Returns:
+            The state as read back.
+
+        Raises:
+            AssertionError: It cannot be stored, or does not come back equal.
+        """
         record = EventRecord(type="-", id="-", data={}, metadata={}, recorded_at=_EPOCH)
         snapshot = self.codec.snapshot(state, _SPEC_KEY.version)
         stored = self._through_storage(record, snapshot, f"a snapshot of state {state!r}")
@@ -84,18 +122,39 @@ class AggregateSpec(Generic[S, C, E]):
 
 
 class Given(Generic[S, C, E]):
-    """A specification with its history: say the command next, or check the state."""
+    """A specification with its history: say the command next, or check the state.
+
+    Made by :meth:`AggregateSpec.given`.
+    """
 
     def __init__(self, spec: AggregateSpec[S, C, E], state: S) -> None:
         self.spec = spec
         self.state = state
 
     def when(self, command: C) -> When[S, C, E]:
-        """The command to decide on the state after the given events."""
+        """The command to decide on the state after the given events.
+
+        Args:
+            command: The command.
+
+        Returns:
+            The specification with its command, to say what it must cause (``then``,
+            ``then_raises``).
+        """
         return When(self, command)
 
     def then_state(self, expected: S) -> S:
-        """Assert the state after the given events (and its snapshot round trip) is ``expected``."""
+        """Assert the state after the given events (and its snapshot round trip) is ``expected``.
+
+        Args:
+            expected: The state the events must fold to.
+
+        Returns:
+            The state, as read back from its snapshot.
+
+        Raises:
+            AssertionError: The state is another, or does not survive a snapshot.
+        """
         if self.state != expected:
             raise AssertionError(
                 f"state after the given events is {self.state!r}, not {expected!r}"
@@ -104,7 +163,7 @@ class Given(Generic[S, C, E]):
 
 
 class When(Generic[S, C, E]):
-    """A command on a history: say what it must cause."""
+    """A command on a history: say what it must cause. Made by :meth:`Given.when`."""
 
     def __init__(self, given: Given[S, C, E], command: C) -> None:
         self.given = given
@@ -116,7 +175,15 @@ class When(Generic[S, C, E]):
     def then(self, *expected: E) -> S:
         """Assert the command causes exactly ``expected`` (none: it changes nothing).
 
-        Returns the state after those events, for further checks.
+        Args:
+            *expected: The events ``decide`` must return, in order.
+
+        Returns:
+            The state after those events, for further checks.
+
+        Raises:
+            AssertionError: ``decide`` returned other events, or an event or the state does not
+                survive storage.
         """
         spec = self.given.spec
         decided = self._decide()
@@ -130,7 +197,19 @@ class When(Generic[S, C, E]):
         return spec.round_trip_state(state)
 
     def then_raises(self, error: type[BaseException], *, match: str | None = None) -> BaseException:
-        """Assert the command is refused with ``error`` (its message searched for ``match``)."""
+        """Assert the command is refused with ``error``.
+
+        Args:
+            error: The exception class ``decide`` must raise.
+            match: A regular expression its message must contain a match of; None: any message.
+
+        Returns:
+            The exception raised, for further checks.
+
+        Raises:
+            AssertionError: ``decide`` returned events, raised another exception, or raised one
+                whose message does not match.
+        """
         try:
             decided = self._decide()
         except error as raised:
