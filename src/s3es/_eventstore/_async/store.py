@@ -1,7 +1,9 @@
 """The event store: streams of chunks on an object store, appended with put-if-absent.
 
 It knows keys, chunks and versions, and nothing of aggregates: events arrive as EventRecords
-and snapshots as JSON.
+and snapshots as JSON. Only the steps that send requests are here: those that do not (checks,
+making chunks, their codec, judging a chain's walk) are ``_eventstore/store_base.py``'s, which
+the sync and the async store share.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from s3es._base.logging import get_logger
 from s3es._base.tracing import traced
 from s3es._eventstore._async.chain import ReadAhead, newest_of_each_version, walk_chain
 from s3es._eventstore.chunk import (
-    NO_COMMANDS,
     Chunk,
     EventRecord,
     Snapshot,
-    decode_chunk,
-    encode_chunk,
 )
-from s3es._eventstore.links import BreakReason, ChainBreak, Link, version_below
+from s3es._eventstore.links import ChainBreak
+from s3es._eventstore.store_base import EventStoreBase
 from s3es._eventstore.values import (
     DEFAULT_MAX_CHUNK_BYTES,
     DEFAULT_READ_AHEAD,
@@ -35,18 +35,12 @@ from s3es._eventstore.values import (
     trimmed,
 )
 from s3es._storage._async.port import AsyncObjectStore
-from s3es._storage.keys import FIRST_CHUNK, ChunkKey, StreamKeys, StreamName
+from s3es._storage.keys import ChunkKey, StreamName
 from s3es._storage.port import StoredObject
 from s3es.errors import (
     AppendOutcomeUnknown,
-    ChunkTooLarge,
-    CorruptChunk,
-    InvalidConfiguration,
-    InvalidStreamName,
-    NotJSON,
     ObjectAlreadyExists,
     ObjectStoreError,
-    StreamDeleted,
 )
 
 __all__ = [
@@ -62,7 +56,7 @@ _log = get_logger("s3es.eventstore")
 _R = TypeVar("_R")
 
 
-class AsyncEventStore:
+class AsyncEventStore(EventStoreBase):
     """Streams of events stored as chunks under ``prefix`` in an object store.
 
     Appends are optimistic: each names the version it expects the stream to be at, and writes
@@ -97,48 +91,16 @@ class AsyncEventStore:
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
         read_ahead: int = DEFAULT_READ_AHEAD,
     ) -> None:
-        if max_chunk_bytes < 1:
-            raise ValueError(f"max_chunk_bytes must be at least 1, not {max_chunk_bytes}")
-        if type(read_ahead) is not int or read_ahead < 0:
-            raise InvalidConfiguration(
-                f"read_ahead must be an int >= 0 (0: one GET at a time), not {read_ahead!r}"
-            )
-        self.read_ahead = read_ahead
+        super().__init__(
+            prefix=prefix,
+            clock=clock,
+            new_id=new_id,
+            feed=feed,
+            max_chunk_bytes=max_chunk_bytes,
+            read_ahead=read_ahead,
+        )
         self._workers = AsyncWorkers(read_ahead, "s3es-read-ahead")
         self.objects = objects
-        self.keys = StreamKeys(prefix)
-        self.feed = feed
-        self.max_chunk_bytes = max_chunk_bytes
-        self._clock = clock
-        self.new_id = new_id
-
-    def new_event(
-        self,
-        event_type: str,
-        data: Mapping[str, Any],
-        metadata: Mapping[str, Any] | None = None,
-        *,
-        schema: int = 1,
-    ) -> EventRecord:
-        """An EventRecord with a fresh id, recorded now, of the given data ``schema``.
-
-        Raises NotJSON if ``data`` or ``metadata`` is not a mapping (the rest of what is not
-        JSON is found when the chunk is written, before it is sent).
-        """
-        for name, value in (("data", data), ("metadata", {} if metadata is None else metadata)):
-            if not isinstance(value, Mapping):
-                raise NotJSON(
-                    f"event of type {event_type!r}: {name} must be a mapping (a JSON object), "
-                    f"not {type(value).__qualname__}"
-                )
-        return EventRecord(
-            type=event_type,
-            id=self.new_id(),
-            data=data,
-            metadata=dict(metadata or {}),
-            recorded_at=self._clock(),
-            schema=schema,
-        )
 
     async def append(
         self,
@@ -167,23 +129,7 @@ class AsyncEventStore:
 
         .. versionchanged:: 0.2  ``commands``.
         """
-        if expected_version < 0:
-            raise ValueError(
-                f"expected version of stream {stream} must be >= 0: {expected_version}"
-            )
-        if not events:
-            raise ValueError(f"nothing to append to stream {stream}: no events")
-        version = expected_version + 1
-        chunk = Chunk(
-            stream=stream,
-            version=version,
-            number=FIRST_CHUNK,
-            base_version=expected_version,
-            append_id=self.new_id(),
-            events=tuple(events),
-            snapshot=snapshot,
-            commands=dict(commands) if commands else NO_COMMANDS,
-        )
+        chunk = self._next_chunk(stream, events, expected_version, snapshot, commands)
         return await self.commit(chunk)
 
     @traced(
@@ -220,8 +166,7 @@ class AsyncEventStore:
         """
         if not self.feed:
             return
-        at_ms = int(self._clock().timestamp() * 1000)
-        key = self.keys.feed_key(chunk.stream, chunk.version, at_ms)
+        key = self._feed_key(chunk)
         try:
             await self.objects.put_if_absent(key, b"")
         except ObjectAlreadyExists:
@@ -243,21 +188,11 @@ class AsyncEventStore:
                 "so the append may or may not be stored",
             ) from cause
         if stored is None:
-            if isinstance(cause, ObjectStoreError):
-                log.warning("append_failed", error=str(cause))
-                raise cause
-            # 412, then gone before our GET: only a deletion does that (s3es deletes no chunk).
-            log.debug("append_conflict", rival_append_id=None)
-            raise StreamConflict(ours.stream, ours.base_version, ours.version, None)
+            self._vanished(ours, cause, log)
         found = self._decode(self.keys.parse(ours.stream, key), stored.body)
-        if found.append_id == ours.append_id:
-            log.info("append_recovered", cause=str(cause))
-            await self._announce(ours, log)
-            return AppendResult(
-                ours.stream, ours.version, key, ours.append_id, ours.events, recovered=True
-            )
-        log.debug("append_conflict", rival_append_id=found.append_id)
-        raise StreamConflict(ours.stream, ours.base_version, ours.version, found)
+        result = self._recovered(ours, key, found, cause, log)
+        await self._announce(ours, log)
+        return result
 
     async def store(self, chunk: Chunk) -> str:
         """Store ``chunk`` at its key (version and number) only if no object is there.
@@ -316,10 +251,7 @@ class AsyncEventStore:
         """
         type_prefix = self.keys.type_prefix(stream_type)
         async for folder in self.objects.list_prefixes(type_prefix):
-            try:
-                yield StreamName(stream_type, folder[len(type_prefix) : -1])
-            except InvalidStreamName as error:
-                raise CorruptChunk(folder, f"not the folder of a stream: {error}") from error
+            yield self._stream_in(stream_type, type_prefix, folder)
 
     async def _newest(self, stream: StreamName) -> ChunkKey | None:
         """Where the newest chunk of ``stream`` is (keys list newest first); one LIST of one key."""
@@ -346,11 +278,7 @@ class AsyncEventStore:
             stored = await self.objects.get(newest.key)
             if stored is not None:
                 return self._decode(newest, stored.body)
-        raise ObjectStoreError(
-            "GET",
-            self.keys.stream_prefix(stream),
-            f"the latest chunk vanished between LIST and GET {READ_ATTEMPTS} times",
-        )
+        raise self._latest_vanished(stream)
 
     async def chunks(
         self, stream: StreamName, *, after_version: int = 0, older_snapshots: bool = True
@@ -379,22 +307,14 @@ class AsyncEventStore:
 
         .. versionchanged:: 0.2  ``older_snapshots``.
         """
-        if type(after_version) is not int or after_version < 0:
-            raise InvalidConfiguration(
-                f"chunks of stream {stream}: after_version must be an int >= 0 (0: from the "
-                f"start), not {after_version!r}"
-            )
+        self._check_after(stream, after_version)
         newest_first = await self._chain(stream, after_version, older_snapshots=older_snapshots)
         for attempt in range(1, READ_ATTEMPTS):
             if not isinstance(newest_first, ChainBreak):
                 break
             _log.debug("chain_erased", stream=str(stream), key=newest_first.key, attempt=attempt)
             newest_first = await self._chain(stream, after_version, older_snapshots=older_snapshots)
-        if isinstance(newest_first, ChainBreak):
-            raise CorruptChunk(
-                newest_first.key, "an erased chunk in the chain: no merged chunk stands for it"
-            )
-        for chunk in reversed(newest_first):
+        for chunk in reversed(self._unbroken(newest_first)):
             yield trimmed(chunk, after_version)
 
     async def _chain(
@@ -449,29 +369,8 @@ class AsyncEventStore:
         """
         newest_first: list[Chunk] = []
         async for step in walk_chain(newest, read, after_version=after_version):
-            if isinstance(step, Link):
-                if step.chunk.deleted:  # the top: the stream's latest version
-                    raise StreamDeleted(stream, step.chunk.version)
-                newest_first.append(step.chunk)
-            elif step.reason is BreakReason.FENCE_GAP:
-                _log.info(
-                    "fence_gap",
-                    stream=str(stream),
-                    missing=step.version,
-                    above=[chunk.version for chunk in newest_first],
-                )
-                newest_first.clear()
-                head[0] = version_below(newest, step.version)
-            elif step.reason is BreakReason.ERASED:
-                return step
-            elif step.reason is BreakReason.TOMBSTONE:
-                raise StreamDeleted(stream, step.version)
-            else:
-                raise CorruptChunk(
-                    step.key,
-                    f"stream {stream} has no version {step.version}, "
-                    "which this chunk's events follow",
-                )
+            if (broken := self._step(stream, step, newest_first, newest, head)) is not None:
+                return broken
         return newest_first
 
     async def _get_listed(self, where: ChunkKey) -> StoredObject:
@@ -490,23 +389,3 @@ class AsyncEventStore:
         the log's bound values, so a GET sent ahead counts and logs as the caller's.
         """
         return self._workers.submit(fetch, where)
-
-    def _encode(self, chunk: Chunk) -> bytes:
-        """``chunk`` as stored; ChunkTooLarge if it is larger than ``max_chunk_bytes``."""
-        body = encode_chunk(chunk)
-        if len(body) > self.max_chunk_bytes:
-            raise ChunkTooLarge(chunk.stream, chunk.version, len(body), self.max_chunk_bytes)
-        return body
-
-    def _decode(self, where: ChunkKey, body: bytes, *, with_snapshot: bool = True) -> Chunk:
-        """The chunk stored at ``where``; CorruptChunk if it is larger than ``max_chunk_bytes``.
-
-        ``with_snapshot=False``: see :func:`~s3es._eventstore.chunk.decode_chunk`.
-        """
-        if len(body) > self.max_chunk_bytes:
-            raise CorruptChunk(
-                where.key,
-                f"{len(body):,} bytes, more than max_chunk_bytes ({self.max_chunk_bytes:,}) "
-                "allows; an EventStore with a larger max_chunk_bytes can read it",
-            )
-        return decode_chunk(where, body, with_snapshot=with_snapshot)
