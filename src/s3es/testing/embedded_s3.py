@@ -123,6 +123,10 @@ class EmbeddedS3:
         with EmbeddedS3() as s3:
             s3.create_bucket("events")
             store = s3.object_store("events")
+
+    Args:
+        host: The address to listen on.
+        port: The port to listen on; 0: a free one.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -134,13 +138,21 @@ class EmbeddedS3:
 
     @property
     def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
+        """``http://127.0.0.1:PORT`` of the running server.
+
+        Raises:
+            RuntimeError: The server is not running.
+        """
         if self._endpoint_url is None:
             raise RuntimeError("EmbeddedS3 is not running: call start() or use it in a with block")
         return self._endpoint_url
 
     def start(self) -> str:
-        """Start the server; return its endpoint URL."""
+        """Start the server (nothing if it runs already).
+
+        Returns:
+            Its endpoint URL.
+        """
         if self._endpoint_url is not None:
             return self._endpoint_url
         # werkzeug logs every request at INFO: thousands of lines in a test run.
@@ -176,7 +188,17 @@ class EmbeddedS3:
         self.stop()
 
     def client(self, config: Config | None = None) -> S3Client:
-        """A boto3 S3 client for this endpoint (path-style, standard retries)."""
+        """A boto3 S3 client for this endpoint (path-style, standard retries).
+
+        Args:
+            config: botocore options merged over those; None: those alone.
+
+        Returns:
+            A new client.
+
+        Raises:
+            RuntimeError: The server is not running.
+        """
         base = Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
         with self._session_lock:
             return self._session.client(
@@ -186,7 +208,15 @@ class EmbeddedS3:
             )
 
     def create_bucket(self, bucket: str) -> None:
-        """Create ``bucket`` on this endpoint."""
+        """Create ``bucket`` on this endpoint.
+
+        Args:
+            bucket: The bucket's name.
+
+        Raises:
+            RuntimeError: The server is not running.
+            botocore.exceptions.ClientError: The server refused (the bucket exists, say).
+        """
         self.client().create_bucket(Bucket=bucket)
 
     def object_store(
@@ -194,9 +224,18 @@ class EmbeddedS3:
     ) -> S3ObjectStore:
         """An S3ObjectStore on ``bucket`` of this endpoint, with a client of its own.
 
-        ``endpoint_url`` reaches this endpoint through something in front of it (a
-        :class:`~s3es.testing.FaultProxy`), with the credentials it accepts. ``options`` go to
-        :meth:`S3ObjectStore.connect <s3es.S3ObjectStore.connect>`.
+        Args:
+            bucket: The bucket (create it first).
+            endpoint_url: Reaches this endpoint through something in front of it (a
+                :class:`~s3es.testing.FaultProxy`), with the credentials it accepts; None: this
+                endpoint.
+            **options: Passed to :meth:`S3ObjectStore.connect <s3es.S3ObjectStore.connect>`.
+
+        Returns:
+            The object store.
+
+        Raises:
+            RuntimeError: The server is not running (and no ``endpoint_url`` was given).
         """
         with self._session_lock:
             return S3ObjectStore.connect(

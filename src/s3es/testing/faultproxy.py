@@ -93,8 +93,14 @@ class Rule:
 
     Requests are counted per operation (``*``: all of them), from 0, since the schedule was
     armed; botocore's retries are requests of their own. The first rule that matches applies.
-    With ``prefix``, only requests whose key (a LIST's prefix) starts with it are counted
-    and hit: the rule's numbers count that stream's (or folder's) requests alone.
+
+    Attributes:
+        fault: What to do to the requests hit.
+        operation: ``PUT``, ``GET``, ``LIST``, ``DELETE``... or ``*`` for every request.
+        first: The number of the first request hit, from 0.
+        times: How many requests in a row are hit (at least 1).
+        prefix: Only requests whose key (a LIST's prefix) starts with it are counted and hit:
+            the rule's numbers count that stream's (or folder's) requests alone.
     """
 
     fault: Fault
@@ -106,7 +112,13 @@ class Rule:
     def hits(self, operation: str, key: str, counts: collections.Counter[tuple[str, str]]) -> bool:
         """Whether this rule applies to a request, given the counts of the requests before it.
 
-        ``counts`` maps (operation or ``*``, prefix) to the number of such requests so far.
+        Args:
+            operation: The request's operation (see :func:`operation_of`).
+            key: The request's key (see :func:`key_of`).
+            counts: Maps (operation or ``*``, prefix) to the number of such requests so far.
+
+        Returns:
+            True if the request is one of those the rule hits.
         """
         if self.operation not in {"*", operation} or not key.startswith(self.prefix):
             return False
@@ -116,12 +128,16 @@ class Rule:
 
 @attrs.frozen
 class Seen:
-    """One request the proxy received: its operation, the object key, and the fault applied.
+    """One request the proxy received, as :meth:`FaultProxy.disarm` hands them back.
 
-    ``late``: the request was forwarded and the server answered only after the client had
-    closed the connection (a timeout): it may have landed after the client looked for it.
-    ``status``: the HTTP status the server answered a forwarded request with (whether or not
-    the client got it); None for a request that was not forwarded, or not yet answered.
+    Attributes:
+        operation: The request's operation (see :func:`operation_of`).
+        key: The object key (a LIST's prefix).
+        fault: The fault applied; None: forwarded untouched.
+        late: The request was forwarded and the server answered only after the client had
+            closed the connection (a timeout): it may have landed after the client looked.
+        status: The HTTP status the server answered a forwarded request with (whether or not
+            the client got it); None for a request not forwarded, or not yet answered.
     """
 
     operation: str
@@ -132,7 +148,15 @@ class Seen:
 
 
 def operation_of(method: str, target: str) -> str:
-    """The kind of S3 request: ``LIST`` for ListObjectsV2, else the HTTP method."""
+    """The kind of S3 request: ``LIST`` for ListObjectsV2, else the HTTP method.
+
+    Args:
+        method: The request's HTTP method.
+        target: The request target (path and query).
+
+    Returns:
+        ``LIST``, or ``method``.
+    """
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)
     if method == "GET" and "list-type" in query:
         return "LIST"
@@ -142,7 +166,11 @@ def operation_of(method: str, target: str) -> str:
 def key_of(target: str) -> str:
     """The object key of a path-style request target, decoded; a LIST's ``prefix``.
 
-    A request on the bucket itself (other than a LIST) has the empty key.
+    Args:
+        target: The request target (``/bucket/key?query``).
+
+    Returns:
+        The key; the empty key for a request on the bucket itself (other than a LIST).
     """
     parts = urllib.parse.urlsplit(target)
     query = urllib.parse.parse_qs(parts.query)
@@ -157,6 +185,13 @@ class FaultProxy:
 
     Use it as a context manager; :meth:`arm` sets a schedule, :meth:`disarm` ends it and
     returns what was seen. Thread-safe: requests are numbered in the order they arrive.
+    docs/testing.md, "Resilience: FaultProxy", shows it at work.
+
+    Args:
+        upstream: The endpoint to forward to: ``http://host:port``.
+
+    Raises:
+        ValueError: ``upstream`` is not ``http://host:port``.
     """
 
     def __init__(self, upstream: str) -> None:
@@ -178,14 +213,22 @@ class FaultProxy:
 
     @property
     def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running proxy."""
+        """``http://127.0.0.1:PORT`` of the running proxy.
+
+        Raises:
+            RuntimeError: The proxy is not running.
+        """
         if self._server is None:
             raise RuntimeError("the fault proxy is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def start(self) -> str:
-        """Listen on a free port of 127.0.0.1; return the endpoint URL."""
+        """Listen on a free port of 127.0.0.1 (nothing if it listens already).
+
+        Returns:
+            The endpoint URL.
+        """
         if self._server is None:
             self._stopping.clear()
             self._server = _Server(self)
@@ -226,7 +269,11 @@ class FaultProxy:
         self.stop()
 
     def arm(self, rules: tuple[Rule, ...] | list[Rule]) -> None:
-        """Start a schedule: count requests from 0 again and apply ``rules`` to them."""
+        """Start a schedule: count requests from 0 again and apply ``rules`` to them.
+
+        Args:
+            rules: The rules, the first that matches a request applying.
+        """
         with self._lock:
             self._rules = tuple(rules)
             self._counts.clear()
@@ -234,7 +281,11 @@ class FaultProxy:
             self._held = []
 
     def disarm(self) -> list[Seen]:
-        """End the schedule (forward everything from now on); return the requests it saw."""
+        """End the schedule (forward everything from now on).
+
+        Returns:
+            The requests the schedule saw, in the order they arrived.
+        """
         with self._lock:
             seen, self._seen, self._rules = self._seen, [], ()
             self._counts.clear()
@@ -244,11 +295,16 @@ class FaultProxy:
     def wait_held(self, timeout: float) -> Seen | None:
         """Wait until an answer is held (a DELAY, forwarded and answered by the server).
 
-        Returns the held request as seen (its key, and in ``status`` what the server
-        answered); None if none was held within ``timeout`` seconds. Each held request is
-        returned once. The hold lasts until the client closes its connection (gives up, or
-        its process dies) or the proxy stops: the moment to kill a client process whose
-        request has landed but which has not learnt so.
+        The hold lasts until the client closes its connection (gives up, or its process dies) or
+        the proxy stops: the moment to kill a client process whose request has landed but which
+        has not learnt so.
+
+        Args:
+            timeout: Seconds to wait.
+
+        Returns:
+            The held request as seen (its key, and in ``status`` what the server answered); None
+            if none was held within ``timeout``. Each held request is returned once.
         """
         with self._held_changed:
             if not self._held_changed.wait_for(lambda: bool(self._held), timeout):
