@@ -340,34 +340,58 @@ class TestProjections:
     def test_rebuild_applies_every_event_once_at_any_concurrency(self) -> None:
         """Each rebuild applies every stored event once and sends the same requests.
 
-        The lease (1 GET + 1 PUT), the model (1 GET) emptied under the new epoch (1 PUT), the
-        streams (1 LIST), then per stream 1 LIST for its version, 1 LIST for its chunks and 1
-        GET per chunk; one commit at the end.
+        A first rebuild (a store with no generation yet): the lease (1 GET + 1 PUT); the
+        generations record (1 GET), naming the new generation as being built (1 PUT); the new
+        generation's model, stamped with the new epoch (1 PUT; no GET: this rebuild created the
+        generation, and the stamp's PUT-if-absent refuses an object written meanwhile); the
+        record again (1 GET: a rebuild elsewhere may have dropped the generation before the
+        stamp); the streams (1 LIST), then per stream 1 LIST for its version, 1 LIST for its
+        chunks and 1 GET per chunk; one commit at the end (1 PUT); the switch (1 PUT of the
+        record, conditional on the one read: no GET of it, nor of the model just committed).
+        A rebuild beside a live generation sends the same, then drops the old generation: one
+        DELETE of its one object.
         """
         measured = rebuilds(4, 3, (1, 2), latency=NO_LATENCY, compacted_concurrencies=(2,))
 
-        plain = RequestCounts(list=1 + 4 * 2, get=2 + 4 * 3, put=3)
-        compacted = RequestCounts(list=1 + 4 * 2, get=2 + 4, put=3)
+        lease, record, stamp, recheck, commit, switch = (
+            RequestCounts(get=1, put=1),
+            RequestCounts(get=1, put=1),
+            RequestCounts(put=1),
+            RequestCounts(get=1),
+            RequestCounts(put=1),
+            RequestCounts(put=1),
+        )
+        steps = lease + record + stamp + recheck + commit + switch
+        plain_first = steps + RequestCounts(list=1 + 4 * 2, get=4 * 3)
+        plain_again = plain_first + RequestCounts(delete=1)  # the previous generation dropped
+        compacted_first = steps + RequestCounts(list=1 + 4 * 2, get=4)
         assert [(m.read_concurrency, m.requests) for m in measured] == [
-            (1, plain),
-            (2, plain),
-            (2, compacted),
+            (1, plain_first),
+            (2, plain_again),
+            (2, compacted_first),
         ]
+        assert plain_first == RequestCounts(list=9, get=15, put=5)
         for measurement in measured:
             assert (measurement.applied, measurement.events, measurement.mismatched) == (12, 12, 0)
-            assert measurement.commits == 2  # the emptied model under the new epoch, then the work
+            assert measurement.commits == 1  # the work; the epoch's stamp is not a commit
 
     def test_feed_pass_lists_less_than_a_full_scan(self) -> None:
-        """An idle scan lists every stream; an idle feed pass lists the feed once."""
+        """An idle scan lists every stream; an idle feed pass lists the feed once.
+
+        Each pass reads the generations record (1 GET): that is how a projector learns at its
+        next pass that another process's rebuild switched readers to a new generation (it
+        took the lease with ``force``; the lease itself says so only at the next renewal). No
+        GET of the model: each projector holds the one it committed.
+        """
         steady = steady_state(20, 2, interval=10.0)
         passes = {(each.mode, each.moved, each.scan_every): each for each in steady.passes}
 
-        # No GET of the model: each projector holds the one it committed.
-        assert passes["full scan", 0, 0].requests == RequestCounts(list=1 + 20)
-        assert passes["change feed", 0, 0].requests == RequestCounts(list=1)
+        record = RequestCounts(get=1)
+        assert passes["full scan", 0, 0].requests == record + RequestCounts(list=1 + 20)
+        assert passes["change feed", 0, 0].requests == record + RequestCounts(list=1)
         moved = RequestCounts(list=2, get=2, put=1)  # each moved stream: LIST + GET; a commit
-        assert passes["full scan", 2, 0].requests == RequestCounts(list=1 + 20) + moved
-        assert passes["change feed", 2, 0].requests == RequestCounts(list=1) + moved
+        assert passes["full scan", 2, 0].requests == record + RequestCounts(list=1 + 20) + moved
+        assert passes["change feed", 2, 0].requests == record + RequestCounts(list=1) + moved
         for each in steady.passes:
             assert each.applied == each.moved
             if each.mode != "full scan":

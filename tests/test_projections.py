@@ -37,6 +37,7 @@ from s3es.errors import (
 from s3es.metering import RequestCounts
 from s3es.ops import compact, delete
 from s3es.projections import ProjectionPass
+from s3es.readmodels import S3ReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore, StoredObject
 from tests.aggregates import (
     Counter,
@@ -125,6 +126,12 @@ class PutHook(ForwardingObjectStore):
 
 #: Where the first generation of AppliedIds's model is stored.
 MODEL = "es/_readmodels/applied-ids/g1/model.json"
+
+
+def live_number(world: World) -> int | None:
+    """The number of AppliedIds's live generation, as stored (None if none is live)."""
+    live = S3ReadModelStore(world.store, "es").generations("applied-ids").live
+    return None if live is None else live.number
 
 
 @pytest.fixture
@@ -506,6 +513,93 @@ class TestRebuilds:
         run = projector.rebuild()
         assert (run.events, run.read_model.epoch) == (2, 2)
         world.assert_exactly_once(run.read_model.model, ["a"])
+
+    def test_first_rebuild_costs(self, world: World) -> None:
+        """A rebuild counts every request it sends, and reads nothing it has just written.
+
+        The lease (GET + PUT); the generations record (GET), naming the new generation as
+        being built (PUT); the new generation's model stamped with the epoch (PUT; no GET: the
+        rebuild created the generation, and the stamp's PUT-if-absent refuses an object
+        written meanwhile); the record again (GET: a rebuild elsewhere may have dropped the
+        generation before the stamp); the scan (1 LIST, then per stream 2 LISTs and a GET per
+        chunk); the commit (PUT); the switch (PUT, conditional on the record read: no GET of
+        it, nor of the model just committed).
+        """
+        world.add("a", 1, 2)
+        world.add("b", 3)
+        run = world.projector().rebuild()
+        assert run.requests == RequestCounts(
+            get=1 + 1 + 1 + 3, put=1 + 1 + 1 + 1 + 1, list=1 + 2 * 2
+        )
+        assert live_number(world) == 1
+
+    def test_rebuild_beside_a_live_generation_drops_its_one_object(self, world: World) -> None:
+        """A rebuild beside a live generation costs a first rebuild's requests and one DELETE:
+        the old generation is one object, deleted without listing it."""
+        world.add("a", 1, 2)
+        world.add("b", 3)
+        projector = world.projector()
+        projector.catch_up()
+        run = projector.rebuild()
+        assert run.requests == RequestCounts(
+            get=1 + 1 + 1 + 3, put=1 + 1 + 1 + 1 + 1, list=1 + 2 * 2, delete=1
+        )
+        assert (world.store.get(MODEL), live_number(world)) == (None, 2)
+
+    def test_switch_reads_the_record_again_only_if_it_changed(self, world: World) -> None:
+        """The switch is conditional on the record the rebuild wrote; rewritten meanwhile by
+        another process (here, the same record with a new ETag), it is read again (one GET)
+        and the switch made on it."""
+        world.add("a", 1)
+        puts = {"model": 0}
+
+        def rewrite_record(key: str, write: Callable[[], str]) -> str:
+            etag = write()
+            if key == MODEL:
+                puts["model"] += 1
+                if puts["model"] == 2:  # the commit: the stamp was the first
+                    store = S3ReadModelStore(world.store, "es")
+                    store.set_generations(store.generations("applied-ids"))
+            return etag
+
+        projector = Projector(
+            EventStore(PutHook(world.store, rewrite_record), prefix="es"),
+            AppliedIds,
+            clock=world.clock,
+        )
+        run = projector.rebuild()
+        assert live_number(world) == 1
+        # A first rebuild's (4 GET, 5 PUT, 3 LIST); the rival's GET and PUT of the record (in
+        # this thread, so counted); the switch refused (a PUT, and the store's GET telling a
+        # refusal from its own lost write), then made after one more GET of the record.
+        assert run.requests == RequestCounts(get=4 + 1 + 1 + 1, put=5 + 1 + 1, list=1 + 2)
+
+    def test_rebuild_elsewhere_before_the_stamp_leaves_no_orphan(self, world: World) -> None:
+        """A forced rebuild elsewhere that starts, between this rebuild's record write and its
+        stamp, a newer generation (dropping this one): the record read again after the stamp
+        shows it, the stamped object is dropped, and this rebuild is fenced."""
+        world.add("a", 1)
+        world.projector(owner="first").catch_up()
+        world.clock.now += 61
+        raced = {"done": False}
+
+        def race(key: str, write: Callable[[], str]) -> str:
+            etag = write()
+            if key.endswith("generations.json") and not raced["done"]:
+                raced["done"] = True
+                world.projector(owner="elsewhere").rebuild(force=True)
+            return etag
+
+        projector = Projector(
+            EventStore(PutHook(world.store, race), prefix="es"),
+            AppliedIds,
+            clock=world.clock,
+            owner="here",
+        )
+        with pytest.raises(ProjectionFenced):
+            projector.rebuild(force=True)
+        assert world.store.get(MODEL.replace("/g1/", "/g2/")) is None  # not left behind
+        assert live_number(world) == 3
 
 
 class TestFeed:

@@ -200,6 +200,13 @@ class Consumer(abc.ABC, Generic[P]):
         self._live: Generation | None = None
         #: Why each shard fenced in the last pass was (by shard number).
         self._fenced: dict[int, Fenced] = {}
+        #: What the current pass of a shard (or the rebuild that runs it) knows, forgotten
+        #: when the pass ends: the generations record as it last read or wrote it (None: read
+        #: it), so that each pass reads it once and sees a build begun, or a switch made, by
+        #: another process; and the generation it created, in which no shard has a state yet
+        #: (a state's first write is a PUT-if-absent, which refuses one written meanwhile).
+        self._known_record: Generations | None = None
+        self._created: Generation | None = None
 
     @property
     def shard_ids(self) -> tuple[int, ...]:
@@ -346,17 +353,21 @@ class Consumer(abc.ABC, Generic[P]):
         progress: Progress | None,
         notified: Notified | None,
     ) -> ShardPass:
-        for attempt in range(1, _PASS_ATTEMPTS + 1):
-            try:
-                return self._pass(shard, scan=scan, progress=progress, notified=notified)
-            except Superseded:
-                shard.invalidate()
-                self._log.info("pass_superseded", shard=shard.number, attempt=attempt)
-            except BaseException:
-                # ``evolve`` may have failed, or the store: what this consumer holds in memory
-                # may be ahead of the store. The next pass reads the store again.
-                shard.invalidate()
-                raise
+        try:
+            for attempt in range(1, _PASS_ATTEMPTS + 1):
+                try:
+                    return self._pass(shard, scan=scan, progress=progress, notified=notified)
+                except Superseded:
+                    shard.invalidate()
+                    self._forget_pass()
+                    self._log.info("pass_superseded", shard=shard.number, attempt=attempt)
+                except BaseException:
+                    # ``evolve`` may have failed, or the store: what this consumer holds in
+                    # memory may be ahead of the store. The next pass reads the store again.
+                    shard.invalidate()
+                    raise
+        finally:
+            self._forget_pass()
         raise ObjectStoreError(
             "PUT",
             f"{self.name} shard {shard.number}",
@@ -366,12 +377,16 @@ class Consumer(abc.ABC, Generic[P]):
 
     # Generations ---------------------------------------------------------------------------
 
+    def _forget_pass(self) -> None:
+        """Forget what the current pass knows of the generations: the next one reads them."""
+        self._known_record, self._created = None, None
+
     def _drop(self, generation: Generation) -> None:
         """Drop ``generation`` (a subclass drops what it keeps beside it too)."""
         self.store.drop(generation)
 
     def _named_record(self) -> Generations:
-        """The generations record of this consumer's NAME.
+        """The generations record of this consumer's NAME. One GET.
 
         Raises InvalidConfiguration if it is another kind of consumer's (a reactor's, for a
         projection).
@@ -385,13 +400,35 @@ class Consumer(abc.ABC, Generic[P]):
             )
         return record
 
+    def _pass_record(self) -> Generations:
+        """The generations record as the current pass last read or wrote it, else read.
+
+        Safe without a GET: what the pass writes next is conditional on it, so a change made
+        meanwhile by another process fails that write rather than go unseen.
+        """
+        if self._known_record is None:
+            self._known_record = self._named_record()
+        return self._known_record
+
+    def _set_record(self, record: Generations) -> Generations:
+        """Store ``record`` if the stored one is still its revision; the record as stored.
+
+        Raises ReadModelConflict (and forgets the record known) if it is not.
+        """
+        try:
+            self._known_record = self.store.set_generations(record)
+        except ReadModelConflict:
+            self._known_record = None
+            raise
+        return self._known_record
+
     def _target(self) -> Generation:
         """The generation this consumer's passes write: live, or the one being built."""
-        record = self._named_record()
+        record = self._pass_record()
         if record.revision is not None and record.kind is None:
             # Stored before kinds were: stamped once, so that a namesake is refused from now on.
             with contextlib.suppress(ReadModelConflict):
-                record = self.store.set_generations(attrs.evolve(record, kind=self.KIND))
+                record = self._set_record(attrs.evolve(record, kind=self.KIND))
         self._live = record.live
         schema = self._schema
         building, live = record.building, record.live
@@ -419,7 +456,8 @@ class Consumer(abc.ABC, Generic[P]):
         configuration of a consumer at a time.
         """
         for _ in range(_PASS_ATTEMPTS):
-            record = self._named_record()
+            # Read by this pass already (``_target``), or read again after a conflict.
+            record = self._pass_record()
             building = record.building
             if not force and building is not None and self._fits(building):
                 return building
@@ -428,13 +466,16 @@ class Consumer(abc.ABC, Generic[P]):
                 self.name, max(numbers, default=0) + 1, self._schema, self.shards
             )
             try:
-                self.store.set_generations(
-                    attrs.evolve(record, building=generation, kind=self.KIND)
-                )
+                self._set_record(attrs.evolve(record, building=generation, kind=self.KIND))
             except ReadModelConflict:
                 continue
+            self._created = generation
             if building is not None:
-                self._drop(building)  # an abandoned build, of an older schema or rebuild
+                try:
+                    self._drop(building)  # an abandoned build, of an older schema or rebuild
+                except BaseException:
+                    self._forget_pass()
+                    raise
             self._log.info("build_started", generation=generation.number)
             return generation
         raise ObjectStoreError(
@@ -444,26 +485,48 @@ class Consumer(abc.ABC, Generic[P]):
     def _switch(self, generation: Generation) -> bool:
         """Make ``generation`` live if every shard has completed its scan; True if switched.
 
-        The switch is conditional on the record read first: a shard that switched meanwhile,
-        or a newer build, makes it fail.
+        The switch is conditional on the record as this pass read it: a shard that switched
+        meanwhile, or a newer build, makes it fail; then the record is read again, and the
+        switch tried once more if ``generation`` is still the one being built. The states of
+        this consumer's shards that completed their scan in this pass are not read again
+        (``complete`` never goes back in a generation).
         """
-        record = self._named_record()
-        if record.building != generation:
-            return False  # live already, switched by another shard, or a newer build began
-        for number in range(self.shards):
-            state = self.store.shard_state(generation, number, self.shards)
-            if state is None or not state.complete:
-                return False
-        try:
-            self.store.set_generations(
-                attrs.evolve(record, live=generation, building=None, kind=self.KIND)
-            )
-        except ReadModelConflict:
+        checked = False
+        for _ in range(2):
+            record = self._pass_record()
+            if record.building != generation:
+                return False  # live already, switched by another shard, or a newer build began
+            if not checked:
+                for number in range(self.shards):
+                    if self._completed(generation, number):
+                        continue
+                    state = self.store.shard_state(generation, number, self.shards)
+                    if state is None or not state.complete:
+                        return False
+                checked = True
+            try:
+                self._set_record(
+                    attrs.evolve(record, live=generation, building=None, kind=self.KIND)
+                )
+            except ReadModelConflict:
+                continue
+            break
+        else:
             return False
         if record.live is not None:
             self._drop(record.live)
         self._log.info("generation_live", generation=generation.number)
         return True
+
+    def _completed(self, generation: Generation, number: int) -> bool:
+        """Whether this consumer committed shard ``number``'s scan of ``generation`` complete."""
+        return any(
+            shard.number == number
+            and shard.generation == generation
+            and shard.state is not None
+            and shard.state.complete
+            for shard in self._shards
+        )
 
     # One pass ------------------------------------------------------------------------------
 
@@ -473,7 +536,9 @@ class Consumer(abc.ABC, Generic[P]):
         if state is not None and shard.generation == generation and state.epoch == lease.epoch:
             return generation, state
         shard.invalidate()
-        stored = self.store.shard_state(generation, shard.number, self.shards)
+        stored = None
+        if generation != self._created:  # created by this pass: no state there yet
+            stored = self.store.shard_state(generation, shard.number, self.shards)
         if stored is not None and stored.epoch > lease.epoch:
             shard.lease = None
             raise Fenced(self.name, lease.epoch, stored.epoch)
@@ -496,8 +561,8 @@ class Consumer(abc.ABC, Generic[P]):
         return generation, stored
 
     def _current(self, generation: Generation) -> bool:
-        """Whether ``generation`` is still the live one or the one being built."""
-        record = self._named_record()
+        """Whether ``generation`` is still the live one or the one being built (read again)."""
+        record = self._known_record = self._named_record()
         return generation in (record.live, record.building)
 
     def _pass(

@@ -227,6 +227,12 @@ class ModelStore(S3ReadModelStore):
         self._last[key] = _Stored(written, etag)
         return attrs.evolve(state, revision=etag)
 
+    def drop(self, generation: Generation) -> None:
+        """Delete the generation's one object. One DELETE (no LIST: it holds nothing else)."""
+        key = self._key(generation)
+        self._last.pop(key, None)
+        self.objects.delete(key)
+
     def _judge(
         self,
         generation: Generation,
@@ -428,14 +434,17 @@ class Projector(Consumer[ProjectionPass[M]], Generic[M]):
         """Build the model again from every event, beside the one readers see; then switch.
 
         Takes the lease under a new epoch first (LeaseHeld if another projector holds it,
-        unless ``force``: that one is fenced at its next write).
+        unless ``force``: that one is fenced at its next write). The pass it returns counts
+        every request of the rebuild: the lease's and the generations record's too.
         """
-        shard = self._shards[0]
-        shard.lease = shard.keeper.acquire(force=force)
-        shard.invalidate()
-        self._held = None
-        self._begin_build(force=True)
-        return self.catch_up(full_scan=True, progress=progress)
+        with measure_requests() as meter:
+            shard = self._shards[0]
+            shard.lease = shard.keeper.acquire(force=force)
+            shard.invalidate()
+            self._held = None
+            self._begin_build(force=True)
+            run = self.catch_up(full_scan=True, progress=progress)
+        return attrs.evolve(run, requests=meter.counts)
 
     def _process(
         self,

@@ -223,14 +223,17 @@ class AsyncDocumentProjector(AsyncConsumer[DocumentPass], Generic[D]):
         Readers keep the live generation, complete, until the new one is: then one write
         switches them, and the old generation is dropped. With several shards in several
         processes, each one's next passes join the build; the shard that completes it last
-        switches. Returns the first pass over this projector's shards (a full scan). Raises
+        switches. Returns the first pass over this projector's shards (a full scan), counting
+        every request of the rebuild (the leases' and the generations record's too). Raises
         LeaseHeld, having started nothing, if other projectors hold every one of its shards.
         """
-        await self._hold_any_lease()
-        await self._begin_build(force=True)
-        for shard in self._shards:
-            shard.invalidate()
-        return await self.catch_up(full_scan=True, progress=progress)
+        with measure_requests() as meter:
+            await self._hold_any_lease()
+            await self._begin_build(force=True)
+            for shard in self._shards:
+                shard.invalidate()
+            run = await self.catch_up(full_scan=True, progress=progress)
+        return attrs.evolve(run, requests=meter.counts)
 
     # Commits -------------------------------------------------------------------------------
 

@@ -230,6 +230,12 @@ class AsyncModelStore(AsyncS3ReadModelStore):
         self._last[key] = _Stored(written, etag)
         return attrs.evolve(state, revision=etag)
 
+    async def drop(self, generation: Generation) -> None:
+        """Delete the generation's one object. One DELETE (no LIST: it holds nothing else)."""
+        key = self._key(generation)
+        self._last.pop(key, None)
+        await self.objects.delete(key)
+
     async def _judge(
         self,
         generation: Generation,
@@ -431,14 +437,17 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
         """Build the model again from every event, beside the one readers see; then switch.
 
         Takes the lease under a new epoch first (LeaseHeld if another projector holds it,
-        unless ``force``: that one is fenced at its next write).
+        unless ``force``: that one is fenced at its next write). The pass it returns counts
+        every request of the rebuild: the lease's and the generations record's too.
         """
-        shard = self._shards[0]
-        shard.lease = await shard.keeper.acquire(force=force)
-        shard.invalidate()
-        self._held = None
-        await self._begin_build(force=True)
-        return await self.catch_up(full_scan=True, progress=progress)
+        with measure_requests() as meter:
+            shard = self._shards[0]
+            shard.lease = await shard.keeper.acquire(force=force)
+            shard.invalidate()
+            self._held = None
+            await self._begin_build(force=True)
+            run = await self.catch_up(full_scan=True, progress=progress)
+        return attrs.evolve(run, requests=meter.counts)
 
     async def _process(
         self,
