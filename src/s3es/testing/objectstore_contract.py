@@ -67,18 +67,39 @@ def _pages(keys: int) -> int:
 
 
 class ObjectStoreContract:
-    """Every promise of :class:`s3es.storage.ObjectStore`.
+    """Every promise of :class:`s3es.storage.ObjectStore`, as a pytest suite.
 
-    Subclasses provide the ``store`` fixture.
+    Subclass it in a test module and provide the ``store`` fixture; pytest collects and runs
+    every test of the contract on your adapter (docs/testing.md, "Your own object store:
+    ObjectStoreContract").
+
+    Example::
+
+        class TestMyStore(ObjectStoreContract):
+            @pytest.fixture
+            def store(self) -> ObjectStore:
+                return MyStore(...)
     """
 
     @pytest.fixture
     def store(self) -> ObjectStore:
-        """A fresh, empty store: what a subclass must provide."""
+        """A fresh, empty store: what a subclass must provide.
+
+        Returns:
+            The adapter under test, with no object in it.
+
+        Raises:
+            NotImplementedError: The subclass did not override it.
+        """
         raise NotImplementedError(f"{type(self).__name__} must override the store fixture")
 
     def put_many(self, store: ObjectStore, keys: Iterable[str]) -> None:
-        """Store a small body at each of ``keys``; a subclass may do it faster, uncounted."""
+        """Store a small body at each of ``keys``; a subclass may do it faster, uncounted.
+
+        Args:
+            store: The store under test.
+            keys: The keys to store a body at.
+        """
         for key in keys:
             store.put_if_absent(key, b"{}")
 
@@ -560,29 +581,46 @@ class BlockingObjectStore:
 class AsyncObjectStoreContract(ObjectStoreContract):
     """Every promise of :class:`s3es.aio.AsyncObjectStore`: the suite above, awaited.
 
-    Each test of :class:`ObjectStoreContract` runs on the async store through a
-    ``BlockingObjectStore``, on an event loop in a thread of its own; the races' threads
-    have their requests in flight together on that loop. Subclasses override
-    :meth:`open_store`; the ``store`` fixture is the blocking view of what it opens.
+    Each test of :class:`ObjectStoreContract` runs on the async store through a blocking view,
+    on an event loop in a thread of its own; the races' threads have their requests in flight
+    together on that loop. Subclasses override :meth:`open_store`; the ``store`` fixture is the
+    blocking view of what it opens.
     """
 
     def open_store(self) -> contextlib.AbstractAsyncContextManager[AsyncObjectStore]:
         """A fresh, empty async store, open for an ``async with`` block (entered on the loop).
 
         What a subclass must provide.
+
+        Returns:
+            An async context manager whose ``__aenter__`` gives the adapter under test, empty.
+
+        Raises:
+            NotImplementedError: The subclass did not override it.
         """
         raise NotImplementedError(f"{type(self).__name__} must override open_store")
 
     @pytest.fixture
     def event_loop_thread(self) -> Iterator[EventLoopThread]:
-        """An event loop in a thread of its own, for one test."""
+        """An event loop in a thread of its own, for one test.
+
+        Yields:
+            The loop's runner, closed after the test.
+        """
         runner = EventLoopThread()
         yield runner
         runner.close()
 
     @pytest.fixture
     def async_store(self, event_loop_thread: EventLoopThread) -> Iterator[AsyncObjectStore]:
-        """The store :meth:`open_store` opens, open for one test (on the test's loop)."""
+        """The store :meth:`open_store` opens, open for one test (on the test's loop).
+
+        Args:
+            event_loop_thread: The test's loop.
+
+        Yields:
+            The async store, closed (``__aexit__``) after the test.
+        """
         opened = self.open_store()
         store = event_loop_thread.run(opened.__aenter__())
         try:

@@ -336,25 +336,41 @@ def _generated_bodies(st: Any) -> Any:
 
 
 class ReadModelStoreContract:
-    """Every promise of :class:`s3es.readmodels.ReadModelStore`.
+    """Every promise of :class:`s3es.readmodels.ReadModelStore`, as a pytest suite.
 
-    Subclasses override :meth:`make_store` (or the ``store`` fixture).
+    Subclass it in a test module and override :meth:`make_store` (or the ``store`` fixture);
+    pytest collects and runs every test of the contract on your store (docs/testing.md, "Your
+    own read-model store: ReadModelStoreContract").
+
+    Attributes:
+        many_streams: Streams whose positions one commit moves and one call reads back: more
+            than SQLite's 999 bound parameters of old, and than a page of S3's listings. A
+            subclass whose store pays a request per stream over a slow wire may lower it.
+        generated_examples: Keys and bodies the generated test of the value domain tries (one
+            generation each).
     """
 
-    #: Streams whose positions one commit moves and one call reads back: more than SQLite's
-    #: 999 bound parameters of old, and than a page of S3's listings. A subclass whose store
-    #: pays a request per stream over a slow wire may lower it.
     many_streams = 1_200
-    #: Keys and bodies the generated test of the value domain tries (one generation each).
     generated_examples = 30
 
     def make_store(self) -> ReadModelStore:
-        """A fresh, empty store: what a subclass must provide."""
+        """A fresh, empty store: what a subclass must provide.
+
+        Returns:
+            The store under test, with nothing in it.
+
+        Raises:
+            NotImplementedError: The subclass did not override it.
+        """
         raise NotImplementedError(f"{type(self).__name__} must override make_store")
 
     @pytest.fixture
     def store(self) -> ReadModelStore:
-        """The store a test runs on: :meth:`make_store`'s, unless a subclass overrides this."""
+        """The store a test runs on: :meth:`make_store`'s, unless a subclass overrides this.
+
+        Returns:
+            The store under test.
+        """
         return self.make_store()
 
     # The port
