@@ -42,6 +42,7 @@ SRC = Path("src/s3es")
 
 #: Each async source and the sync module generated from it.
 MODULES = (
+    (SRC / "_storage/_async/port.py", SRC / "_storage/port.py"),
     (SRC / "_storage/_async/latency.py", SRC / "_storage/latency.py"),
     (SRC / "_eventstore/_async/chain.py", SRC / "_eventstore/chain.py"),
     (SRC / "_eventstore/_async/store.py", SRC / "_eventstore/store.py"),

@@ -1,7 +1,11 @@
+# Generated from src/s3es/_storage/_async/port.py by tools/async_to_sync.py: do not edit.
 """The object-store port: the requests s3es needs from S3, and their accounting.
 
-An adapter (S3 via boto3, in-memory) implements :class:`ObjectStore`. The event store relies on
-exactly this contract; ``tests/objectstore_contract.py`` checks it for every adapter.
+An adapter (S3 via boto3 or aiobotocore, in memory) implements :class:`ObjectStore`. The
+event store relies on exactly this contract, the same for both APIs: the same requests, errors,
+pages and request accounting (:mod:`s3es._storage.metering`); the contract suites of
+:mod:`s3es.testing` check it for every adapter. What the ports share that does no I/O (stored
+objects, how listings page) is ``_storage/port_base.py``'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -9,51 +13,32 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-import attrs
-
 from s3es._storage.metering import RequestCounts
+from s3es._storage.port_base import (
+    LIST_FOLDER_ALLOWANCE,
+    LIST_PAGE_SIZE,
+    StoredObject,
+    keys_wanted,
+    list_page_size,
+)
 
-#: ListObjectsV2 returns at most this many entries (keys and common prefixes) per request.
-LIST_PAGE_SIZE = 1000
-#: Entries beyond its ``limit`` that a listing's first page asks for. S3 counts each folder
-#: (common prefix) among the keys as an entry of the page, so a page of ``limit`` entries
-#: holds fewer keys when folders sort before them, and the next key would cost a LIST of its
-#: own (a stream's folder holding ``0/``, ``2024/``... before its chunk keys).
-LIST_FOLDER_ALLOWANCE = 32
-
-
-def list_page_size(keys_left: float, *, first: bool) -> int:
-    """The entries (MaxKeys) a listing that still wants ``keys_left`` keys asks for in a page.
-
-    The first page asks for ``keys_left`` plus :data:`LIST_FOLDER_ALLOWANCE`; a page after it
-    (more keys wanted, or folders filled the first) for a full page.
-    """
-    wanted = keys_left + LIST_FOLDER_ALLOWANCE if first else LIST_PAGE_SIZE
-    return int(min(wanted, LIST_PAGE_SIZE))
-
-
-def keys_wanted(limit: int | None) -> float:
-    """How many keys a listing with ``limit`` may still yield (``inf`` for no limit)."""
-    if limit is None:
-        return float("inf")
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
-    return limit
-
-
-@attrs.frozen
-class StoredObject:
-    """An object's bytes and its ETag."""
-
-    body: bytes
-    etag: str
+__all__ = [
+    "LIST_FOLDER_ALLOWANCE",
+    "LIST_PAGE_SIZE",
+    "ForwardingObjectStore",
+    "ObjectStore",
+    "StoredObject",
+    "keys_wanted",
+    "list_page_size",
+]
 
 
 @runtime_checkable
 class ObjectStore(Protocol):
-    """What s3es needs from an object store. Every method is safe to call from many threads.
+    """What s3es needs from an object store. Every method is safe to call concurrently.
 
-    Transport failures that survive the adapter's own retries raise
+    From many threads (the sync port), or many tasks of one event loop (the async one: each
+    request awaited). Transport failures that survive the adapter's own retries raise
     :class:`~s3es.ObjectStoreError`.
     """
 

@@ -1,9 +1,10 @@
-"""The object-store port for asyncio: :class:`~s3es.storage.ObjectStore`'s requests, awaited.
+"""The object-store port: the requests s3es needs from S3, and their accounting.
 
-An async adapter (aiobotocore, in-memory) implements :class:`AsyncObjectStore`; the async event
-store relies on exactly this contract, the same as the sync one's: the same requests, errors,
-pages and request accounting (:mod:`s3es._storage.metering`). The async contract suite
-(:class:`~s3es.testing.AsyncObjectStoreContract`) checks an adapter against the sync suite.
+An adapter (S3 via boto3 or aiobotocore, in memory) implements :class:`AsyncObjectStore`. The
+event store relies on exactly this contract, the same for both APIs: the same requests, errors,
+pages and request accounting (:mod:`s3es._storage.metering`); the contract suites of
+:mod:`s3es.testing` check it for every adapter. What the ports share that does no I/O (stored
+objects, how listings page) is ``_storage/port_base.py``'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -12,42 +13,77 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from s3es._storage.metering import RequestCounts
-from s3es._storage.port import StoredObject
+from s3es._storage.port_base import (
+    LIST_FOLDER_ALLOWANCE,
+    LIST_PAGE_SIZE,
+    StoredObject,
+    keys_wanted,
+    list_page_size,
+)
+
+__all__ = [
+    "LIST_FOLDER_ALLOWANCE",
+    "LIST_PAGE_SIZE",
+    "AsyncForwardingObjectStore",
+    "AsyncObjectStore",
+    "StoredObject",
+    "keys_wanted",
+    "list_page_size",
+]
 
 
 @runtime_checkable
 class AsyncObjectStore(Protocol):
-    """What s3es's async API needs from an object store: safe to call from many tasks at once.
+    """What s3es needs from an object store. Every method is safe to call concurrently.
 
-    Each method keeps the promise of its namesake in :class:`~s3es.storage.ObjectStore`
-    (read there what each does, raises and sends), awaited. Transport failures that survive
-    the adapter's own retries raise :class:`~s3es.ObjectStoreError`.
+    From many threads (the sync port), or many tasks of one event loop (the async one: each
+    request awaited). Transport failures that survive the adapter's own retries raise
+    :class:`~s3es.ObjectStoreError`.
     """
 
     async def put_if_absent(self, key: str, body: bytes) -> str:
-        """As :meth:`ObjectStore.put_if_absent <s3es.storage.ObjectStore.put_if_absent>`."""
+        """Store ``body`` at ``key`` only if no object is there, atomically; return the ETag.
+
+        Raises ObjectAlreadyExists if an object is there, also when that object is one an
+        earlier, unanswered attempt of this very call stored.
+        """
         ...
 
     async def get(self, key: str) -> StoredObject | None:
-        """As :meth:`ObjectStore.get <s3es.storage.ObjectStore.get>`."""
+        """The object at ``key``, or None if there is none."""
         ...
 
     async def replace(self, key: str, body: bytes, *, etag: str) -> str:
-        """As :meth:`ObjectStore.replace <s3es.storage.ObjectStore.replace>`."""
+        """Store ``body`` at ``key`` only if the object there has ``etag``, atomically.
+
+        Returns the new ETag. Raises ObjectChanged if it has another, or if there is none.
+        """
         ...
 
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> AsyncIterator[str]:
-        """As :meth:`ObjectStore.list_keys <s3es.storage.ObjectStore.list_keys>`: pages lazily."""
+        """Keys directly under ``prefix`` (which ends in ``/``), in ascending UTF-8 byte order.
+
+        Keys further down (with another ``/`` after the prefix) are not listed. Only keys after
+        ``start_after`` are listed, and at most ``limit`` of them. Sends one LIST request per
+        page, lazily: a page holds up to 1,000 entries, a key or a folder each (S3 counts the
+        folders among the keys). With a ``limit``, the first page asks for ``limit`` + 32
+        entries (at most 1,000), so up to 32 folders before the keys cost no LIST.
+        """
         ...
 
     def list_prefixes(self, prefix: str) -> AsyncIterator[str]:
-        """As :meth:`ObjectStore.list_prefixes <s3es.storage.ObjectStore.list_prefixes>`."""
+        """The "folders" directly under ``prefix`` (which ends in ``/``), each ending in ``/``.
+
+        They are S3's common prefixes: ``p/a/`` for keys ``p/a/1`` and ``p/a/b/2``. Listed in
+        ascending UTF-8 byte order. Sends one LIST request per page of 1,000 entries (S3 counts
+        the keys directly under ``prefix`` in a page too), lazily.
+        """
         ...
 
     async def delete(self, key: str) -> None:
-        """As :meth:`ObjectStore.delete <s3es.storage.ObjectStore.delete>`."""
+        """Remove the object at ``key``; no error if there is none."""
         ...
 
     @property
@@ -59,8 +95,8 @@ class AsyncObjectStore(Protocol):
 class AsyncForwardingObjectStore:
     """An :class:`AsyncObjectStore` that passes every request on to ``inner``.
 
-    Subclass it and override the calls to change: a latency, a fault... The requests are
-    counted by ``inner``.
+    Subclass it and override the calls to change: a latency, a fault, a rival writer... The
+    requests are counted by ``inner``.
     """
 
     def __init__(self, inner: AsyncObjectStore) -> None:
