@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,6 @@ from s3es.testing.embedded_s3 import EmbeddedS3
 from tests import layers
 
 _buckets = itertools.count()
-_schemas = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +70,7 @@ def new_postgres_schema(postgres_uri: str) -> str:
     """A connection string to a new, empty schema of the server at ``postgres_uri``."""
     import psycopg  # noqa: PLC0415 - the postgres extra, only for the tests that need it
 
-    schema = f"test_{next(_schemas)}"
+    schema = f"test_{uuid.uuid4().hex}"  # unique across processes and module copies
     with psycopg.connect(postgres_uri, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     return psycopg.conninfo.make_conninfo(postgres_uri, options=f"-csearch_path={schema}")
