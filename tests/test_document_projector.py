@@ -36,6 +36,7 @@ from s3es.projections import (
     DocumentProjection,
     DocumentProjector,
     DocumentReader,
+    Shards,
     SQSChangeNotifications,
     shard_of,
 )
@@ -440,10 +441,12 @@ def test_idle_and_one_event_passes_cost_the_same_at_any_number_of_streams() -> N
 
 def test_bad_configuration_names_what_is_wrong(world: World) -> None:
     """Shards, shard ids, the document type, apply's return and document keys are checked."""
-    with pytest.raises(InvalidConfiguration, match="shards"):
+    with pytest.raises(InvalidConfiguration, match=r"Shards\.count must be an int >= 1, not 0"):
         world.projector(shards=0)
-    with pytest.raises(InvalidConfiguration, match="shard_ids"):
-        world.projector(shards=2, shard_ids=[2])
+    with pytest.raises(
+        InvalidConfiguration, match=r"Shards\.ids must be .* range\(0, 2\), not \(2,\)"
+    ):
+        world.projector(shards=Shards(2, ids=[2]))
 
     class Untyped(DocumentProjection):  # type: ignore[type-arg]
         NAME = "untyped"

@@ -8,6 +8,9 @@ as a :class:`ParkedDocument`. A :class:`Projection` folds events into one
 model kept whole in one S3 object by a :class:`Projector` (the same consumer engine, one shard,
 one document): the simplest, for small models.
 An :class:`InlineProjection` keeps a model in the process, updated right after each append.
+
+Every consumer (projectors, and the reactor runners of :mod:`s3es.reactors`) takes its options
+as small values: :class:`Shards`, :class:`Feed`, :class:`LeaseOptions`, :class:`Batching`.
 """
 
 from s3es._projections.consumer import ShardPass, shard_of
@@ -21,18 +24,22 @@ from s3es._projections.notifications import (
     QueueRequests,
     SQSChangeNotifications,
 )
+from s3es._projections.options import Batching, Feed, LeaseOptions, Shards
 from s3es._projections.projection import Projection, ProjectionPass, ReadModel
 from s3es._projections.projector import Projector
 from s3es._projections.values import ParkedDocument
 
 __all__ = [
+    "Batching",
     "ChangeNotifications",
     "DocumentPass",
     "DocumentProjection",
     "DocumentProjector",
     "DocumentReader",
+    "Feed",
     "InlineProjection",
     "Lease",
+    "LeaseOptions",
     "Notified",
     "ParkedDocument",
     "Projection",
@@ -42,5 +49,6 @@ __all__ = [
     "ReadModel",
     "SQSChangeNotifications",
     "ShardPass",
+    "Shards",
     "shard_of",
 ]

@@ -13,9 +13,9 @@ from __future__ import annotations
 import collections
 import hashlib
 import uuid
-from collections.abc import Collection, Generator, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterator
 from contextlib import closing
-from typing import Any, Generic, cast
+from typing import Any, Generic, Unpack, cast
 
 import attrs
 import cattrs
@@ -32,6 +32,14 @@ from s3es._eventstore.store import EventStore
 from s3es._projections.consumer import Consumer
 from s3es._projections.documents import D, DocumentCodec, DocumentProjection
 from s3es._projections.notifications import ChangeNotifications
+from s3es._projections.options import (
+    Batching,
+    Feed,
+    LeaseOptions,
+    OldKeywords,
+    Shards,
+    consumer_options,
+)
 from s3es._projections.values import (
     Batch,
     DocumentConflict,
@@ -131,17 +139,22 @@ def _pass_span(verb: str, name: str) -> tuple[str, Attributes]:
 class DocumentProjector(Consumer[DocumentPass], Generic[D]):
     """Runs a :class:`DocumentProjection` over ``event_store``'s streams into ``store``.
 
-    ``shards`` is how many shards the projection runs as (the same number in every process);
-    ``shard_ids`` the ones this projector runs (all of them by default). ``catch_up`` runs one
-    pass of each: takes or renews the shard's lease (a shard whose lease another projector
-    holds is left to it), brings the shard's documents up to date, and commits every
-    ``commit_every`` events and at the end. ``feed``: False scans every stream each pass; True
+    ``shards`` is how many shards the projection runs as (the same number in every process),
+    and which of them this projector runs (a :class:`~s3es.projections.Shards`; all by
+    default). ``catch_up`` runs one pass of each: takes or renews the shard's lease (``lease``:
+    its owner and ttl; a shard whose lease another projector holds is left to it), brings the
+    shard's documents up to date, and commits every ``batching.commit_every`` events and at the
+    end. ``feed``: False scans every stream each pass; True (a :class:`~s3es.projections.Feed`)
     lists the event store's ``_feed/`` objects (its appenders need ``EventStore(feed=True)``);
     a :class:`ChangeNotifications` receives S3 event notifications. With a feed, a shard's
-    first pass, and the first ``full_scan_interval`` seconds after its last full scan, scans
-    all its streams anyway: the feed is a hint, the scan the net. ``read_concurrency`` threads
-    (tasks, in the asyncio API) read streams ahead of the fold, which stays in one thread (one
-    task): ``evolve`` needs no locks.
+    first pass, and passes ``full_scan_interval`` seconds after its last full scan, scan all
+    its streams anyway: the feed is a hint, the scan the net. ``batching.read_concurrency``
+    threads (tasks, in the asyncio API) read streams ahead of the fold, which stays in one
+    thread (one task): ``evolve`` needs no locks.
+
+    The keywords ``shard_ids``, ``owner``, ``lease_ttl``, ``feed_lookback``,
+    ``full_scan_interval``, ``commit_every`` and ``read_concurrency`` still work this release,
+    mapped to those values; they go in the next.
     """
 
     def __init__(
@@ -150,34 +163,46 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         projection: DocumentProjection[D] | type[DocumentProjection[D]],
         store: ReadModelStore,
         *,
-        shards: int = 1,
-        shard_ids: Sequence[int] | None = None,
-        owner: str | None = None,
-        lease_ttl: float = 30.0,
-        feed: bool | ChangeNotifications = False,
-        feed_lookback: float = 30.0,
-        full_scan_interval: float = 3600.0,
-        commit_every: int = 1000,
-        read_concurrency: int = 8,
+        shards: int | Shards = 1,
+        feed: bool | Feed | ChangeNotifications = False,
+        lease: LeaseOptions | None = None,
+        batching: Batching | None = None,
         clock: Clock = utc_now,
+        **old: Unpack[OldKeywords],
     ) -> None:
+        """Make the projector; no request.
+
+        Args:
+            event_store: The streams it reads.
+            projection: The projection (or its class, made with no arguments).
+            store: Where the documents, positions and shard states are kept.
+            shards: The number of shards (an int), or a Shards naming those it runs.
+            feed: False (scan every pass), True or a Feed (list ``_feed/``), or notifications.
+            lease: Its leases' owner and ttl (default: ``LeaseOptions()``).
+            batching: Its commits and reads ahead (default: ``Batching()``).
+            clock: Times leases, scans and the feed.
+            **old: The keywords of the release before (see above).
+
+        Raises:
+            InvalidConfiguration: Naming the projection or option that cannot work.
+        """
         self.projection: DocumentProjection[D] = as_instance(projection)
         self._codec = DocumentCodec(self.projection)
+        options = consumer_options(
+            type(self).__qualname__,
+            shards=shards,
+            feed=feed,
+            lease=lease,
+            batching=batching,
+            old=old,
+        )
         super().__init__(
             event_store,
             store,
             name=self._codec.name,
             schema=self._codec.schema,
             codecs=self._codec.codecs,
-            shards=shards,
-            shard_ids=shard_ids,
-            owner=owner,
-            lease_ttl=lease_ttl,
-            feed=feed,
-            feed_lookback=feed_lookback,
-            full_scan_interval=full_scan_interval,
-            commit_every=commit_every,
-            read_concurrency=read_concurrency,
+            options=options,
             clock=clock,
         )
         self._parked_name = f"{self.name}{PARKED_SUFFIX}"

@@ -22,9 +22,9 @@ import collections
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -47,6 +47,7 @@ from s3es._eventstore.chunk import Chunk
 from s3es._projections._async.lease import AsyncLeaseKeeper
 from s3es._projections._async.notifications import AsyncChangeNotifications
 from s3es._projections.notifications import Notified
+from s3es._projections.options import ConsumerOptions
 from s3es._projections.values import (
     Batch,
     DocumentConflict,
@@ -135,50 +136,27 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         name: str,
         schema: int,
         codecs: dict[str, AggregateCodec[Any, Any, Any]],
-        shards: int,
-        shard_ids: Sequence[int] | None,
-        owner: str | None,
-        lease_ttl: float,
-        feed: bool | AsyncChangeNotifications,
-        feed_lookback: float,
-        full_scan_interval: float,
-        commit_every: int,
-        read_concurrency: int,
+        options: ConsumerOptions,
         clock: Clock,
     ) -> None:
-        for option, value in [
-            ("shards", shards),
-            ("commit_every", commit_every),
-            ("read_concurrency", read_concurrency),
-        ]:
-            if type(value) is not int or value < 1:
-                raise InvalidConfiguration(f"{option} must be an int >= 1, not {value!r}")
-        if full_scan_interval < 0 or feed_lookback < 0:
-            raise InvalidConfiguration(
-                f"full_scan_interval and feed_lookback must be >= 0, not {full_scan_interval} "
-                f"and {feed_lookback}"
-            )
-        ids = list(range(shards)) if shard_ids is None else list(shard_ids)
-        if not ids or len(set(ids)) != len(ids) or not all(0 <= i < shards for i in ids):
-            raise InvalidConfiguration(
-                f"shard_ids must be distinct shards in range(0, {shards}), not {shard_ids!r}"
-            )
         self.event_store = event_store
         self.store = store
         self.name = name
         self._schema = schema
         self._codecs = codecs
-        self.shards = shards
-        self.owner = owner or default_owner()
-        self.feed = feed
-        self._notifications = None if isinstance(feed, bool) else feed
-        self.feed_lookback = feed_lookback
-        self.full_scan_interval = full_scan_interval
-        self.commit_every = commit_every
-        self.read_concurrency = read_concurrency
+        #: What this consumer was made with: its shards, feed, leases and batching.
+        self.options = options
+        self.shards = options.shards.count
+        self.owner = options.lease.owner or default_owner()
+        #: The feed, or None: every pass scans.
+        self.feed = options.feed
+        # A Feed serves the sync and asyncio consumers both: its notifications are this kind's.
+        notifications = None if options.feed is None else options.feed.notifications
+        self._notifications = cast("AsyncChangeNotifications | None", notifications)
         self._clock = clock
         self._random = random.Random()
         keys = event_store.keys
+        shards, lease_ttl = self.shards, options.lease.ttl
         self._shards = [
             _Shard(
                 number,
@@ -192,11 +170,11 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                     clock=clock,
                 ),
             )
-            for number in ids
+            for number in options.shards.chosen
         ]
         self._log = _log.bind(projection=self.name, owner=self.owner)
         #: Read streams ahead of the fold: ``read_concurrency`` threads (tasks, in asyncio).
-        self._readers = AsyncWorkers(read_concurrency, "s3es-consumer")
+        self._readers = AsyncWorkers(options.batching.read_concurrency, "s3es-consumer")
         #: The live generation as the last pass read it.
         self._live: Generation | None = None
         #: Why each shard fenced in the last pass was (by shard number).
@@ -208,6 +186,11 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         #: (a state's first write is a PUT-if-absent, which refuses one written meanwhile).
         self._known_record: Generations | None = None
         self._created: Generation | None = None
+
+    @property
+    def _listing(self) -> bool:
+        """Whether passes list the ``_feed/`` objects (a feed without notifications)."""
+        return self.feed is not None and self.feed.notifications is None
 
     @property
     def shard_ids(self) -> tuple[int, ...]:
@@ -603,7 +586,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         if scanning:
             dirty = dirty or not state.complete
             state = attrs.evolve(state, complete=True)
-            if self.feed is True:
+            if self._listing:
                 cursors = dict.fromkeys(self._codecs, started_ms)
         dirty = dirty or any(t not in state.cursors for t in cursors)
         state = attrs.evolve(state, cursors=cursors)
@@ -676,7 +659,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
                         batch.events.append(event)
                         counts["events"] += 1
                     batch.positions[str(stream)] = fetched[-1].version
-                    if len(batch) >= self.commit_every:
+                    if len(batch) >= self.options.batching.commit_every:
                         state = await self._process(generation, batch, state, lease, counts)
                         positions.update(batch.positions)
                         batch = Batch()
@@ -685,13 +668,13 @@ class AsyncConsumer(abc.ABC, Generic[P]):
     def _scan_needed(
         self, shard: _Shard, state: ShardState, *, asked: bool | None, now_ms: int
     ) -> bool:
-        unscanned = self.feed is True and any(t not in state.cursors for t in self._codecs)
-        if not self.feed or not state.complete or unscanned or asked:
+        unscanned = self._listing and any(t not in state.cursors for t in self._codecs)
+        if self.feed is None or not state.complete or unscanned or asked:
             return True
         if asked is False:
             return False
         last = shard.scanned_at
-        return last is None or now_ms / 1000 - last >= self.full_scan_interval
+        return last is None or now_ms / 1000 - last >= self.feed.full_scan_interval
 
     def _mine(self, stream: StreamName, shard: int) -> bool:
         return self.shards == 1 or shard_of(stream, self.shards) == shard
@@ -713,7 +696,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         """
         newest: dict[StreamName, int] = {}
         keys = self.event_store.keys
-        lookback_ms = int(self.feed_lookback * 1000)
+        lookback_ms = 0 if self.feed is None else int(self.feed.lookback * 1000)
         for stream_type in self._codecs:
             cursor = cursors.get(stream_type, 0)
             listed = self.event_store.objects.list_keys(
@@ -753,7 +736,7 @@ class AsyncConsumer(abc.ABC, Generic[P]):
         pending = iter(streams)
         try:
             while True:
-                while len(window) < 4 * self.read_concurrency:
+                while len(window) < 4 * self.options.batching.read_concurrency:
                     stream, named = next(pending, (None, None))
                     if stream is None:
                         break

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, NewType
+from typing import Any, Generic, NewType, Unpack
 
 import attrs
 import cattrs
@@ -28,6 +28,7 @@ from s3es._base.tracing import Attributes, request_attributes, traced
 from s3es._eventstore._async.store import AsyncEventStore
 from s3es._projections._async.consumer import AsyncConsumer
 from s3es._projections.inline import evolve_model
+from s3es._projections.options import Batching, Feed, LeaseOptions, OldKeywords, consumer_options
 from s3es._projections.projection import M, Projection, ProjectionCodec, ProjectionPass, ReadModel
 from s3es._projections.values import Batch, Lease
 from s3es._readmodels._async.s3 import AsyncS3ReadModelStore
@@ -281,11 +282,12 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
 
     ``read`` returns the read model readers see (two GETs, no lease). ``catch_up`` takes the
     lease if this projector does not hold it (LeaseHeld if another projector does), brings the
-    model up to date, and commits it every ``commit_every`` events and at the end. ``feed``
-    (the appenders' event store needs ``feed=True``) lists the change feed instead of every
-    stream, with a full scan on the first pass and every ``full_scan_interval`` seconds.
-    ``run`` repeats passes until stopped, standing by while another projector holds the
-    lease. ``read_concurrency`` threads (tasks, in asyncio) read streams ahead of the fold,
+    model up to date, and commits it every ``batching.commit_every`` events and at the end.
+    ``feed`` (True or a :class:`~s3es.projections.Feed`; the appenders' event store needs
+    ``feed=True``) lists the change feed instead of every stream, with a full scan on the
+    first pass and every ``full_scan_interval`` seconds. ``run`` repeats passes until stopped,
+    standing by while another projector holds the lease (``lease``: its owner and ttl).
+    ``batching.read_concurrency`` threads (tasks, in asyncio) read streams ahead of the fold,
     which stays in one thread: ``evolve`` needs no locks. ``clock`` times the lease, scans and
     the feed, and stamps the model's ``updated_at``.
 
@@ -294,6 +296,10 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
     model a :class:`ProjectionPass` hands back changes at the next pass. A bumped ``SCHEMA``, or
     ``rebuild``, builds a new generation beside the one readers see, and switches them to it
     once it is complete.
+
+    The keywords ``owner``, ``lease_ttl``, ``feed_lookback``, ``full_scan_interval``,
+    ``commit_every`` and ``read_concurrency`` still work this release, mapped to those
+    values; they go in the next.
     """
 
     SHARDS_MAKE_A_GENERATION = False
@@ -304,17 +310,38 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
         event_store: AsyncEventStore,
         projection: Projection[M] | type[Projection[M]],
         *,
-        owner: str | None = None,
-        lease_ttl: float = 30.0,
-        feed: bool = False,
-        feed_lookback: float = 30.0,
-        full_scan_interval: float = 3600.0,
-        commit_every: int = 1000,
-        read_concurrency: int = 8,
+        feed: bool | Feed = False,
+        lease: LeaseOptions | None = None,
+        batching: Batching | None = None,
         clock: Clock = utc_now,
+        **old: Unpack[OldKeywords],
     ) -> None:
+        """Make the projector; no request.
+
+        Args:
+            event_store: The streams it reads; the model is kept beside them.
+            projection: The projection (or its class, made with no arguments).
+            feed: False (scan every pass), True or a Feed (list ``_feed/``).
+            lease: Its lease's owner and ttl (default: ``LeaseOptions()``).
+            batching: Its commits and reads ahead (default: ``Batching()``).
+            clock: Times the lease, scans and the feed; stamps ``updated_at``.
+            **old: The keywords of the release before (see above).
+
+        Raises:
+            InvalidConfiguration: Naming the projection or option that cannot work.
+        """
         self.projection: Projection[M] = as_instance(projection)
         self._codec = ProjectionCodec(self.projection, event_store.keys)
+        if "shard_ids" in old:  # one shard: it never took shard_ids
+            raise TypeError(f"{type(self).__qualname__}() got an unexpected keyword 'shard_ids'")
+        options = consumer_options(
+            type(self).__qualname__,
+            shards=1,
+            feed=feed,
+            lease=lease,
+            batching=batching,
+            old=old,
+        )
         #: The store of the model's generations, on the event store's objects and prefix.
         self.models = AsyncModelStore(event_store.objects, event_store.keys.prefix, clock=clock)
         super().__init__(
@@ -323,15 +350,7 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
             name=self._codec.name,
             schema=self._codec.schema,
             codecs=self._codec.codecs,
-            shards=1,
-            shard_ids=None,
-            owner=owner,
-            lease_ttl=lease_ttl,
-            feed=feed,
-            feed_lookback=feed_lookback,
-            full_scan_interval=full_scan_interval,
-            commit_every=commit_every,
-            read_concurrency=read_concurrency,
+            options=options,
             clock=clock,
         )
         #: The model as this projector last committed or read it: its generation and ETag.

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import collections
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Unpack
 
 import attrs
 import cattrs
 
-from s3es._base.backoff import Backoff
 from s3es._base.clock import Clock, utc_now
 from s3es._base.coerce import as_instance
 from s3es._base.concurrency import async_pause
@@ -43,6 +42,16 @@ from s3es._eventstore._async.store import AsyncEventStore
 from s3es._projections._async.consumer import AsyncConsumer
 from s3es._projections._async.notifications import AsyncChangeNotifications
 from s3es._projections.config import declared_name, source_codecs
+from s3es._projections.options import (
+    Batching,
+    Feed,
+    LeaseOptions,
+    OldKeywords,
+    ReactionRetry,
+    Shards,
+    consumer_options,
+    reaction_retry,
+)
 from s3es._projections.values import (
     CAUSATION_ID,
     CORRELATION_ID,
@@ -72,6 +81,9 @@ from s3es.errors import (
 _CONVERTER = make_strict_converter(forbid_extra_keys=True)
 #: How often a commit of parked events is tried again after another shard wrote one.
 _COMMIT_ATTEMPTS = 5
+#: A reactor's passes commit more often than a projector's: a crash makes it send again what
+#: it sent since its last commit.
+_BATCHING = Batching(commit_every=100)
 
 
 def _pass_span(name: str) -> tuple[str, Attributes]:
@@ -83,11 +95,16 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
 
     ``handlers`` are the command handlers to send through (one per target aggregate); a
     target with none gets a plain ``AsyncCommandHandler(AsyncRepository(event_store, aggregate))``.
-    ``attempts`` and ``backoff`` pace the retries of a failing reaction before it is parked.
-    The other options are those of :class:`~s3es.projections.DocumentProjector`; passes
-    commit every ``commit_every`` events, which bounds what a crash makes it send again.
-    Changing the number of shards keeps the positions and parked events (run one number of
-    shards at a time).
+    ``retry`` (a :class:`~s3es.reactors.ReactionRetry`) paces the retries of a failing reaction
+    before it is parked. ``shards``, ``feed``, ``lease`` and ``batching`` are the values
+    :class:`~s3es.projections.DocumentProjector` takes; passes commit every
+    ``batching.commit_every`` events (100 by default), which bounds what a crash makes it send
+    again. Changing the number of shards keeps the positions and parked events (run one number
+    of shards at a time).
+
+    The keywords ``attempts``, ``backoff``, ``shard_ids``, ``owner``, ``lease_ttl``,
+    ``feed_lookback``, ``full_scan_interval``, ``commit_every`` and ``read_concurrency`` still
+    work this release, mapped to those values; they go in the next.
     """
 
     SHARDS_MAKE_A_GENERATION = False
@@ -100,44 +117,58 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
         store: AsyncReadModelStore,
         *,
         handlers: Iterable[AsyncCommandHandler[Any, Any, Any]] = (),
-        attempts: int = 3,
-        backoff: Backoff = Backoff(initial=0.05, maximum=2.0),  # noqa: B008 - frozen, shared
-        shards: int = 1,
-        shard_ids: Sequence[int] | None = None,
-        owner: str | None = None,
-        lease_ttl: float = 30.0,
-        feed: bool | AsyncChangeNotifications = False,
-        feed_lookback: float = 30.0,
-        full_scan_interval: float = 3600.0,
-        commit_every: int = 100,
-        read_concurrency: int = 8,
+        retry: ReactionRetry | None = None,
+        shards: int | Shards = 1,
+        feed: bool | Feed | AsyncChangeNotifications = False,
+        lease: LeaseOptions | None = None,
+        batching: Batching | None = None,
         clock: Clock = utc_now,
+        **old: Unpack[OldKeywords],
     ) -> None:
+        """Make the runner; no request.
+
+        Args:
+            event_store: The streams it reads, and the one its default handlers write to.
+            reactor: The reactor (or its class, made with no arguments).
+            store: Where its positions, shard states and parked events are kept.
+            handlers: The command handlers to send through, one per target aggregate.
+            retry: How a failing reaction is retried (default: ``ReactionRetry()``).
+            shards: The number of shards (an int), or a Shards naming those it runs.
+            feed: False (scan every pass), True or a Feed (list ``_feed/``), or notifications.
+            lease: Its leases' owner and ttl (default: ``LeaseOptions()``).
+            batching: Its commits and reads ahead (default: ``Batching(commit_every=100)``).
+            clock: Times leases, scans and the feed.
+            **old: The keywords of the release before (see above).
+
+        Raises:
+            InvalidConfiguration: Naming the reactor or option that cannot work.
+        """
         self.reactor: Reactor = as_instance(reactor)
         cls = type(self.reactor)
         name = declared_name(cls, "reactor")
         codecs = source_codecs(cls)
-        if type(attempts) is not int or attempts < 1:
-            raise InvalidConfiguration(f"attempts must be an int >= 1, not {attempts!r}")
+        here = type(self).__qualname__
+        #: How a failing reaction is retried before its event is parked.
+        self.reaction_retry = reaction_retry(here, retry, old)
+        options = consumer_options(
+            here,
+            shards=shards,
+            feed=feed,
+            lease=lease,
+            batching=batching,
+            old=old,
+            default_batching=_BATCHING,
+            accepted=frozenset({"attempts", "backoff"}),
+        )
         super().__init__(
             event_store,
             store,
             name=name,
             schema=1,
             codecs=codecs,
-            shards=shards,
-            shard_ids=shard_ids,
-            owner=owner,
-            lease_ttl=lease_ttl,
-            feed=feed,
-            feed_lookback=feed_lookback,
-            full_scan_interval=full_scan_interval,
-            commit_every=commit_every,
-            read_concurrency=read_concurrency,
+            options=options,
             clock=clock,
         )
-        self.attempts = attempts
-        self.backoff = backoff
         self._handlers: dict[type[Any], AsyncCommandHandler[Any, Any, Any]] = {
             type(handler.repository.aggregate): handler for handler in handlers
         }
@@ -221,9 +252,9 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
     async def _react(self, event: RecordedEvent[Any]) -> tuple[str, int] | None:
         """React to ``event``, retrying with backoff; None, or the last error and attempts."""
         error: Exception | None = None
-        for attempt in range(1, self.attempts + 1):
+        for attempt in range(1, self.reaction_retry.max_attempts + 1):
             if attempt > 1:
-                await async_pause(self.backoff.delay(attempt - 1, self._random))
+                await async_pause(self.reaction_retry.backoff.delay(attempt - 1, self._random))
             try:
                 await self._send_all(event)
             except (ObjectStoreError, ReadModelStoreError):
@@ -235,7 +266,7 @@ class AsyncReactorRunner(AsyncConsumer[ReactorPass]):
                 )
             else:
                 return None
-        return f"{type(error).__qualname__}: {error}", self.attempts
+        return f"{type(error).__qualname__}: {error}", self.reaction_retry.max_attempts
 
     async def _send_all(self, event: RecordedEvent[Any]) -> list[CommandResult[Any, Any]]:
         """Send every command ``event`` calls for, each with its id derived from the event's."""
