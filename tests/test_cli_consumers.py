@@ -263,6 +263,18 @@ class TestDocumentProjection:
         assert status == 2
         assert "--shards is for a DocumentProjection" in err
 
+    def test_an_empty_owner_is_a_usage_error(self) -> None:
+        """``--owner ""`` names the option and LeaseOptions' field, for every consumer kind."""
+        store = _filled()
+        for argv in (
+            ["projection", "status", *PROJECTION],
+            ["projection", "status", "--projection", "tests.projections:AppliedIds"],
+            ["reactor", "status", *REACTOR],
+        ):
+            status, _, err = _invoke([*argv, *_ON, "--owner", ""], store)
+            assert status == 2, err
+            assert "--owner: LeaseOptions.owner must be a non-empty str" in err
+
     def test_a_projection_runs_until_sigterm(self) -> None:
         """run of a Projection loops too, and releases its lease on SIGTERM."""
         store = _filled()

@@ -42,6 +42,7 @@ from s3es._projections.consumer import Consumer, ShardPass, shard_of
 from s3es._projections.document_projector import DocumentPass, DocumentProjector
 from s3es._projections.documents import DocumentProjection
 from s3es._projections.lease import Lease
+from s3es._projections.options import LeaseOptions, Shards
 from s3es._projections.reactor import ReactorPass, ReactorRunner
 from s3es._projections.values import ParkedDocument
 from s3es._readmodels.port import Generation, Generations, ReadModelStore, ShardState
@@ -236,19 +237,27 @@ def consumer_arguments(parser: argparse.ArgumentParser, *, kind: str) -> None:
     )
 
 
-def shard_ids(invocation: Invocation) -> tuple[int, list[int]]:
-    """``--shards`` and the shards this process runs; a usage error for a shard out of range."""
+def shards_option(invocation: Invocation) -> Shards:
+    """``--shards`` and ``--shard``: the shards this process runs; a usage error if wrong."""
     arguments = invocation.arguments
-    shards: int = arguments.shards or 1
-    chosen: list[int] = arguments.shard or list(range(shards))
-    wrong = [number for number in chosen if number >= shards]
+    count: int = arguments.shards or 1
+    chosen: list[int] = arguments.shard or list(range(count))
+    wrong = [number for number in chosen if number >= count]
     if wrong:
         invocation.usage_error(
-            f"--shard {wrong[0]} is not a shard of --shards {shards} (0 to {shards - 1})"
+            f"--shard {wrong[0]} is not a shard of --shards {count} (0 to {count - 1})"
         )
     if len(set(chosen)) != len(chosen):
         invocation.usage_error(f"--shard names a shard twice: {chosen}")
-    return shards, sorted(chosen)
+    return Shards(count, sorted(chosen))
+
+
+def lease_option(invocation: Invocation) -> LeaseOptions:
+    """``--owner``: the leases a consumer takes (``s3es projection`` and ``s3es reactor``)."""
+    try:
+        return LeaseOptions(owner=invocation.arguments.owner)
+    except InvalidConfiguration as error:
+        invocation.usage_error(f"--owner: {error}")
 
 
 # Status ---------------------------------------------------------------------------------------
@@ -449,8 +458,8 @@ Pass = DocumentPass | ReactorPass
 
 def catch_up_each(
     invocation: Invocation,
-    make: Callable[[list[int]], DocumentProjector[Any] | ReactorRunner],
-    ids: Sequence[int],
+    make: Callable[[Shards], DocumentProjector[Any] | ReactorRunner],
+    shards: Shards,
     *,
     rebuild: bool,
 ) -> int:
@@ -463,8 +472,8 @@ def catch_up_each(
     failed = 0
     begun = False
     with measure_requests() as meter:
-        for number in ids:
-            consumer = make([number])
+        for number in shards.chosen:
+            consumer = make(Shards(shards.count, [number]))
             bar = ProgressBar(f"{action} shard {number}", out=invocation.err)
             try:
                 with measure_requests() as shard_meter:
@@ -613,26 +622,25 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
             "skip writes to the projection's store: confirm with --yes (stdin is not a "
             "terminal to ask on)"
         )
-    shards, ids = shard_ids(invocation)
+    shards, lease = shards_option(invocation), lease_option(invocation)
     with open_store(invocation) as store:
 
-        def make(chosen: list[int]) -> DocumentProjector[Any]:
+        def make(chosen: Shards) -> DocumentProjector[Any]:
             return DocumentProjector(
                 invocation.event_store,
                 projection,
                 store,
-                shards=shards,
-                shard_ids=chosen,
-                owner=arguments.owner,
+                shards=chosen,
                 feed=arguments.feed,
+                lease=lease,
             )
 
         if arguments.action == "status":
             with measure_requests() as meter:
-                projector = make(ids)
+                projector = make(shards)
                 invocation.print(
                     f"projection {projector.name} ({type(projection).__qualname__}, SCHEMA "
-                    f"{projection.SCHEMA}) in {store!r}, {plural(shards, 'shard')}",
+                    f"{projection.SCHEMA}) in {store!r}, {plural(shards.count, 'shard')}",
                     *status_lines(projector, projection.SOURCES, lag=arguments.lag),
                     *_parked_count(projector),
                 )
@@ -640,7 +648,7 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
             return 0
         if arguments.action in {"parked", "retry", "skip"}:
             with measure_requests() as meter:
-                projector = make(ids)
+                projector = make(shards)
                 if arguments.action == "parked":
                     lines, failed = _parked_lines(projector, every=arguments.all)
                 else:
@@ -649,8 +657,8 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
             invocation.requests(meter.counts)
             return PROBLEM if failed else 0
         if arguments.action == "run":
-            return run_consumer(invocation, make(ids), "projection")
-        return catch_up_each(invocation, make, ids, rebuild=arguments.action == "rebuild")
+            return run_consumer(invocation, make(shards), "projection")
+        return catch_up_each(invocation, make, shards, rebuild=arguments.action == "rebuild")
 
 
 # Parked documents -----------------------------------------------------------------------------

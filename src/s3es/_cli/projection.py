@@ -13,6 +13,7 @@ from typing import Any
 
 from s3es._cli.consumers import (
     consumer_arguments,
+    lease_option,
     load_consumer,
     run_document_projection,
     run_until_stopped,
@@ -92,7 +93,7 @@ def run_projection(invocation: Invocation) -> int:
                 f"{option} is for a DocumentProjection; {arguments.projection} is a Projection"
             )
     projector = Projector(
-        invocation.event_store, projection, feed=arguments.feed, owner=arguments.owner
+        invocation.event_store, projection, feed=arguments.feed, lease=lease_option(invocation)
     )
     if arguments.action == "run":
         title = (

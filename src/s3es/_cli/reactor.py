@@ -14,15 +14,17 @@ from s3es._cli.consumers import (
     catch_up_each,
     confirmed,
     consumer_arguments,
+    lease_option,
     load_consumer,
     open_store,
     run_consumer,
-    shard_ids,
+    shards_option,
     status_lines,
 )
 from s3es._cli.invocation import PROBLEM, Invocation, described, plural
 from s3es._cli.streams import table
 from s3es._projections.consumer import shard_of
+from s3es._projections.options import Shards
 from s3es._projections.reactor import Parked, Reactor, ReactorRunner
 from s3es._storage.keys import StreamName
 from s3es._storage.metering import measure_requests
@@ -84,27 +86,26 @@ def run_reactor(invocation: Invocation) -> int:
             "skip writes to the reactor's store: confirm with --yes (stdin is not a terminal "
             "to ask on)"
         )
-    shards, ids = shard_ids(invocation)
+    shards, lease = shards_option(invocation), lease_option(invocation)
     with open_store(invocation) as store:
 
-        def make(chosen: list[int]) -> ReactorRunner:
+        def make(chosen: Shards) -> ReactorRunner:
             return ReactorRunner(
                 invocation.event_store,
                 reactor,
                 store,
-                shards=shards,
-                shard_ids=chosen,
-                owner=arguments.owner,
+                shards=chosen,
                 feed=arguments.feed,
+                lease=lease,
             )
 
         action = arguments.action
         if action == "catch-up":
-            return catch_up_each(invocation, make, ids, rebuild=False)
+            return catch_up_each(invocation, make, shards, rebuild=False)
         if action == "run":
-            return run_consumer(invocation, make(ids), "reactor")
+            return run_consumer(invocation, make(shards), "reactor")
         with measure_requests() as meter:
-            runner = make(ids)
+            runner = make(shards)
             if action == "status":
                 status = _reactor_status(runner, type(reactor).__qualname__, lag=arguments.lag)
             elif action == "parked":
