@@ -101,3 +101,22 @@ def test_cut_fence_rounds(env: Environment) -> None:
     assert totals.counts["fences stored by repair"] == 2
     assert totals.counts["reader reads"] > 0
     assert totals.counts["short reads"] == 0
+
+
+def test_killed_writer_above_a_fence_without_snapshot(env: Environment) -> None:
+    """A writer process killed on a stream whose top is an erasure's fence with no snapshot
+    (a cut round's higher fence, its gap filled by a writer): its load replays and stores a
+    re-snapshot of the fence (chunk 1) before its append. The kill holds the append's answer,
+    not the re-snapshot's, so its event is stored and checked as any killed writer's."""
+    lane = (
+        Step(Kind.COMMAND, 0, 0, 1, "c0"),
+        Step(Kind.ERASE, 0, 1, 2, "r1", "kill"),
+        Step(Kind.COMMAND, 0, 2, 3, "c2"),
+        Step(Kind.KILL, 0, 0, 4, "k3"),
+        Step(Kind.COMMAND, 0, 1, 5, "c4"),
+    )
+    totals = Totals()
+    run_schedule(env, Plan(seed=10**12 + 2, streams=1, rules=(), lanes=(lane,)), totals)
+    assert totals.outcomes["erase", "killed between fences"] == 1
+    assert totals.outcomes["kill", "killed, PUT stored"] == 1
+    assert totals.outcomes["command", "stored"] == 4

@@ -176,6 +176,30 @@ def _unchanged(event: Any) -> Any:
     return event
 
 
+@attrs.frozen
+class _Append(Rule):
+    """DELAY every PUT of a chunk 0 (an append) of ``stream``; ``first`` and ``times`` do not count.
+
+    A killed writer's held PUT must be its append, and its first PUT under the stream is not
+    always that: a load whose latest chunk has no usable snapshot (an erasure's fence above the
+    lowest of its round) replays and stores a re-snapshot (chunk 1 of that version) first.
+    Holding that one's answer killed the writer before it sent its append, and the checks took
+    the re-snapshot's 200 for the append's. Of a writer's PUTs only its appends are chunks 0, and
+    the process is killed at the first one held, so no second is hit.
+    """
+
+    keys: StreamKeys = attrs.field(kw_only=True, eq=False)
+    stream: StreamName = attrs.field(kw_only=True)
+
+    def hits(self, operation: str, key: str, counts: collections.Counter[tuple[str, str]]) -> bool:
+        """Whether the request is a PUT of a chunk 0 of ``stream``."""
+        return (
+            operation == "PUT"
+            and key.startswith(self.keys.stream_prefix(self.stream))
+            and self.keys.parse(self.stream, key).number == 0
+        )
+
+
 class _CutRound(ForwardingObjectStore):
     """An erasure's store that cuts its second fence round short, as :data:`CUTS` says.
 
@@ -404,11 +428,13 @@ class _Schedule:
         return {"label": "rebuilt", "result": run}
 
     def kill(self, step: Step, started: float) -> Outcome:
-        """A writer process whose PUT lands and whose answer is held, killed with SIGKILL."""
+        """A writer process whose append's PUT lands and whose answer is held, killed with
+        SIGKILL (a re-snapshot its load stores first passes: see :class:`_Append`)."""
         stream_id = self.stream_ids[step.stream]
-        stream_prefix = self.events.keys.stream_prefix(StreamName(STREAM_TYPE, stream_id))
+        stream = StreamName(STREAM_TYPE, stream_id)
+        append = _Append(Fault.DELAY, "PUT", 0, keys=self.events.keys, stream=stream)
         with FaultProxy(self.env.s3.endpoint_url) as holder:
-            holder.arm([Rule(Fault.DELAY, "PUT", 0, prefix=stream_prefix)])
+            holder.arm([append])
             process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
                 [
                     sys.executable,
@@ -582,6 +608,9 @@ class _Checks:
         if held is None:
             if isinstance(outcome.result, dict) and outcome.result.get("error") == "StreamDeleted":
                 self.problem(f"{step}: the writer process met StreamDeleted on a live stream")
+            return
+        if self.events.keys.parse(stream, held.key).number != 0:
+            self.problem(f"{step}: the PUT held was {held.key!r}, not an append (a chunk 0)")
             return
         if held.status != 200:
             if step.tag in by_tag:
