@@ -23,7 +23,7 @@ from s3es import (
 )
 from s3es._domain.repository import fold, initial_of
 from s3es.ops import Erasure, compact, erase, repair, verify_stream
-from s3es.storage import ForwardingObjectStore, StoredObject
+from s3es.storage import ForwardingObjectStore, ObjectStore, StoredObject
 
 PERSONAL = "alice@example.com"
 FAST = RetryPolicy(max_attempts=50, backoff=Backoff(initial=0.0001, maximum=0.001))
@@ -309,6 +309,44 @@ class TestFenceRounds:
         after = stale.handle("n-1", Write("next"))
         assert (after.version, after.state.texts[-1]) == (6, "next")
         assert not any(PERSONAL.encode() in body for body in _bodies(store))
+
+
+class _FailingPut(ForwardingObjectStore):
+    """Fails the PUT of one key, as a store that answers 409 past every retry would."""
+
+    def __init__(self, inner: ObjectStore, key: str) -> None:
+        super().__init__(inner)
+        self.key = key
+
+    def put_if_absent(self, key: str, body: bytes) -> str:
+        if key == self.key:
+            raise ObjectStoreError("PUT", key, "ConditionalRequestConflict, 5 times")
+        return super().put_if_absent(key, body)
+
+
+def test_fence_resnapshot_failing_still_erases() -> None:
+    """The top fence's re-snapshot (chunk 1, a load's shortcut) fails to store: the erasure
+    still erases every chunk the merged chunk stands for, since the re-snapshot is only a
+    shortcut; a load replays through the fence then, and stores the re-snapshot itself."""
+    store, _ = _notebook(f"mail {PERSONAL}")
+    stale = CommandHandler(Repository(EventStore(store), Notebook), FAST)
+    stale.handle("n-1", Write("warm"))
+    repository = Repository(EventStore(store), Notebook)
+    stream = repository.stream("n-1")
+    keys = repository.event_store.keys
+    racing = _WriterFirst(
+        store, keys.chunk_key(stream, 3), lambda: stale.handle("n-1", Write("racer"))
+    )
+    failing = _FailingPut(racing, keys.chunk_key(stream, 5, 1))
+    result = erase(Repository(EventStore(failing), Notebook), "n-1", redact)
+    assert (result.version, result.fence, result.erased) == (3, 4, 4)
+    assert not any(PERSONAL.encode() in body for body in _bodies(store))
+    expected = Notes(("mail [erased]", "warm", "racer"))
+    loaded = repository.load("n-1")
+    assert (loaded.version, loaded.state) == (5, expected)
+    assert loaded == repository.replay("n-1")
+    assert repository.event_store.read(keys.parse(stream, keys.chunk_key(stream, 5, 1)))
+    assert verify_stream(repository.event_store, stream, aggregate=Notebook).ok
 
 
 class Killed(BaseException):

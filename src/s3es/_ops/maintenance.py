@@ -425,6 +425,8 @@ def _resnapshot_fence(
     Fences above a round's lowest carry no snapshot; if they run unbroken from the lowest to
     the round's top, nobody stored a version among them, so the state at the top is
     ``folded``'s: stored as the top fence's chunk 1, loads take it instead of replaying.
+    It is only that shortcut (a load replays without it, and stores it then), so a PUT that
+    fails is logged, not raised: the erasure goes on to erase the chunks it merged.
     """
     versions = [fence.version for fence in won]
     last = won[-1]
@@ -437,6 +439,10 @@ def _resnapshot_fence(
         event_store.store(resnapshot)
     except ObjectAlreadyExists:
         _log.debug("fence_resnapshot_lost", stream=str(last.stream), version=top)
+    except ObjectStoreError as error:  # stored or not, what a load finds there is right
+        _log.warning(
+            "fence_resnapshot_failed", stream=str(last.stream), version=top, error=str(error)
+        )
 
 
 def _key_of(event_store: EventStore, chunk: Chunk | None) -> str | None:
