@@ -44,7 +44,7 @@ from s3es import (
     RetryPolicy,
 )
 from s3es.aio import AsyncCommandHandler, AsyncEventStore, AsyncRepository
-from s3es.projections import DocumentProjector
+from s3es.projections import DocumentProjector, Shards
 from s3es.reactors import CORRELATION_ID, ReactorRunner
 from s3es.readmodels import S3ReadModelStore
 
@@ -165,8 +165,7 @@ class Shop:
             Fulfilment(self.warehouse_id),
             self.read_models,
             handlers=self.fulfilment_handlers,
-            shards=FULFILMENT_SHARDS,
-            shard_ids=shard_ids,
+            shards=Shards(FULFILMENT_SHARDS, ids=shard_ids),
             feed=True,
         )
 
