@@ -113,8 +113,8 @@ class Rule:
         """Whether this rule applies to a request, given the counts of the requests before it.
 
         Args:
-            operation: The request's operation (see :func:`operation_of`).
-            key: The request's key (see :func:`key_of`).
+            operation: The request's operation (``PUT``, ``GET``, ``LIST``, ``DELETE``...).
+            key: The request's key (a LIST's prefix).
             counts: Maps (operation or ``*``, prefix) to the number of such requests so far.
 
         Returns:
@@ -131,7 +131,7 @@ class Seen:
     """One request the proxy received, as :meth:`FaultProxy.disarm` hands them back.
 
     Attributes:
-        operation: The request's operation (see :func:`operation_of`).
+        operation: The request's operation (``PUT``, ``GET``, ``LIST``, ``DELETE``...).
         key: The object key (a LIST's prefix).
         fault: The fault applied; None: forwarded untouched.
         late: The request was forwarded and the server answered only after the client had
