@@ -40,8 +40,9 @@ def _added(version: int, amount: int) -> RecordedEvent[Incremented]:
 
 class TestOldNames:
     def test_projection_with_old_names_warns_and_folds(self) -> None:
-        """A Projection written with ``initial_model``/``apply`` warns once, then folds."""
-        with pytest.warns(DeprecationWarning, match=r"Old\.apply is deprecated: name it evolve"):
+        """A Projection written with ``initial_model``/``apply`` warns once per old name, then
+        folds."""
+        with pytest.warns(DeprecationWarning, match="is deprecated: name it") as warned:
 
             class Old(Projection[Total]):
                 NAME = "old"
@@ -54,14 +55,19 @@ class TestOldNames:
                     model.total += event.event.amount
                     return model
 
+        assert sorted(str(warning.message).split(" (")[0] for warning in warned) == [
+            f"{Old.__qualname__}.apply is deprecated: name it evolve",
+            f"{Old.__qualname__}.initial_model is deprecated: name it initial_state",
+        ]
         inline = InlineProjection(Old)
         inline.appended(Repository(EventStore(InMemoryObjectStore()), Counter), [_added(1, 2)])
         inline.appended(Repository(EventStore(InMemoryObjectStore()), Counter), [_added(2, 3)])
         assert inline.model == Total(5)
 
     def test_document_projection_with_old_names_warns(self) -> None:
-        """A DocumentProjection written with ``initial_document``/``apply`` gets the new names."""
-        with pytest.warns(DeprecationWarning, match="initial_document is deprecated"):
+        """A DocumentProjection written with ``initial_document``/``apply`` warns once per old
+        name, and gets the new names."""
+        with pytest.warns(DeprecationWarning, match="is deprecated: name it") as warned:
 
             class Old(DocumentProjection[Total]):
                 NAME = "old-documents"
@@ -73,6 +79,10 @@ class TestOldNames:
                 def apply(self, document: Total, event: RecordedEvent[Any]) -> Total:
                     return document
 
+        assert sorted(str(warning.message).split(" (")[0] for warning in warned) == [
+            f"{Old.__qualname__}.apply is deprecated: name it evolve",
+            f"{Old.__qualname__}.initial_document is deprecated: name it initial_state",
+        ]
         assert Old().initial_state("k") == Total(1)  # type: ignore[abstract]
 
     def test_calling_an_old_name_warns(self) -> None:
