@@ -612,16 +612,7 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
             "--force is for a Projection: a DocumentProjection's rebuild fills a new generation "
             "beside the live one, which the running projectors join"
         )
-    settling = arguments.action in {"retry", "skip"}
-    if settling and not arguments.event_id:
-        invocation.usage_error(f"{arguments.action} needs the EVENT_ID of a parked event")
-    if not settling and arguments.event_id:
-        invocation.usage_error(f"{arguments.action} takes no EVENT_ID")
-    if arguments.action == "skip" and not arguments.yes and not invocation.stdin.isatty():
-        invocation.usage_error(
-            "skip writes to the projection's store: confirm with --yes (stdin is not a "
-            "terminal to ask on)"
-        )
+    check_settling(invocation, "projection")
     shards, lease = shards_option(invocation), lease_option(invocation)
     with open_store(invocation) as store:
 
@@ -701,6 +692,25 @@ def _parked_row(record: ParkedDocument, *, every: bool) -> list[str]:
     ]
     error = " ".join(record.error.split())  # one line, whatever the exception said
     return [*row, record.status, error] if every else [*row, error]
+
+
+def check_settling(invocation: Invocation, consumer: str) -> None:
+    """Refuse the action's arguments that do not fit, with a usage error.
+
+    ``retry`` and ``skip`` need an EVENT_ID and no other action takes one; a ``skip`` off a
+    terminal needs ``--yes``, since it writes to the ``consumer``'s store.
+    """
+    arguments = invocation.arguments
+    settling = arguments.action in {"retry", "skip"}
+    if settling and not arguments.event_id:
+        invocation.usage_error(f"{arguments.action} needs the EVENT_ID of a parked event")
+    if not settling and arguments.event_id:
+        invocation.usage_error(f"{arguments.action} takes no EVENT_ID")
+    if arguments.action == "skip" and not arguments.yes and not invocation.stdin.isatty():
+        invocation.usage_error(
+            f"skip writes to the {consumer}'s store: confirm with --yes (stdin is not a "
+            "terminal to ask on)"
+        )
 
 
 def confirmed(invocation: Invocation, question: str) -> bool:

@@ -12,6 +12,7 @@ import argparse
 
 from s3es._cli.consumers import (
     catch_up_each,
+    check_settling,
     confirmed,
     consumer_arguments,
     lease_option,
@@ -76,16 +77,7 @@ def run_reactor(invocation: Invocation) -> int:
         reactor: Reactor = load_consumer(arguments.reactor, "--reactor", [Reactor], "reactor")
     except ValueError as error:
         invocation.usage_error(str(error))
-    settling = arguments.action in {"retry", "skip"}
-    if settling and not arguments.event_id:
-        invocation.usage_error(f"{arguments.action} needs the EVENT_ID of a parked event")
-    if not settling and arguments.event_id:
-        invocation.usage_error(f"{arguments.action} takes no EVENT_ID")
-    if arguments.action == "skip" and not arguments.yes and not invocation.stdin.isatty():
-        invocation.usage_error(
-            "skip writes to the reactor's store: confirm with --yes (stdin is not a terminal "
-            "to ask on)"
-        )
+    check_settling(invocation, "reactor")
     shards, lease = shards_option(invocation), lease_option(invocation)
     with open_store(invocation) as store:
 
