@@ -42,59 +42,98 @@ class Aggregate(abc.ABC, Generic[S, C, E]):
 
         class Order(Aggregate[OrderState, OrderCommand, OrderEvent]):
             STREAM_TYPE = "order"
-            SNAPSHOT_SCHEMA = 1
             EVENT_TYPES = {"OrderPlaced": OrderPlaced, "OrderPaid": OrderPaid}
 
             def initial_state(self) -> OrderState: ...
             def evolve(self, state: OrderState, event: OrderEvent) -> OrderState: ...
             def decide(self, command: OrderCommand, state: OrderState) -> Sequence[OrderEvent]: ...
 
-    ``decide`` enforces the invariants: it returns the events a command causes (none if the
-    command changes nothing) or raises a domain error. ``evolve`` applies one event and never
-    fails. Both are pure: they may run again on a newer state when a concurrent writer won.
+    Hand an instance to a :class:`~s3es.Repository` or :class:`~s3es.CommandHandler`, which
+    check the class attributes when made. Concepts (Snapshots, Evolving events) explains
+    schemas, upcasters and snapshots.
 
-    Events and states are attrs classes (or anything ``CONVERTER`` can (un)structure).
-    ``EVENT_TYPES`` names each event class once: the name is what is stored, so a class can
-    be renamed without breaking stored streams. When an event class's fields change, raise its
-    schema in ``EVENT_SCHEMAS`` and give ``UPCASTERS`` a function from the old stored JSON to
-    the new, for each schema step: events stored before are upcast when they are read. An
-    upcaster that returns ``Renamed(type, schema, data)`` makes the event one of another type
-    (for a type renamed, split or merged away; the old name then leaves ``EVENT_TYPES``). Bump
-    ``SNAPSHOT_SCHEMA`` whenever the state's shape or ``evolve`` changes: stored snapshots of
-    another schema are then ignored, the stream replayed, and a fresh snapshot written.
+    Attributes:
+        STREAM_TYPE: The type part of every stream name of this aggregate (``order`` in
+            ``order/42``).
+        SNAPSHOT_SCHEMA: The schema of stored snapshots; bump it whenever the state's shape or
+            ``evolve`` changes: snapshots of another schema are ignored, the stream replayed
+            and a fresh snapshot written.
+        EVENT_TYPES: Each event class by the name that is stored, so that a class can be
+            renamed without breaking stored streams.
+        EVENT_SCHEMAS: The current schema of an event type's data, by type name; 1 where
+            absent. Raise it when the event class's fields change, and add an upcaster.
+        UPCASTERS: By (type name, stored schema n): a function from schema n's JSON data to
+            schema n + 1's, or to ``Renamed(type, schema, data)`` to make the event one of
+            another type (renamed, split or merged away). Stored events are upcast when read.
+        STATE_TYPE: The type snapshots are read into; by default the type of
+            ``initial_state()``.
+        CONVERTER: The cattrs converter that turns events and states into JSON and back;
+            by default a strict one that knows attrs classes and dataclasses.
     """
 
     STREAM_TYPE: ClassVar[str]
     SNAPSHOT_SCHEMA: ClassVar[int] = 1
     EVENT_TYPES: ClassVar[Mapping[str, type[Any]]]
-    #: The current schema of an event type's data, by type name; 1 where absent.
     EVENT_SCHEMAS: ClassVar[Mapping[str, int]] = {}
-    #: (type name, stored schema n) -> function from schema n's JSON data to schema n + 1's,
-    #: or to ``Renamed(type, schema, data)``: then the event continues as that type.
     UPCASTERS: ClassVar[Mapping[tuple[str, int], Upcaster]] = {}
-    #: The type snapshots are read into; by default the type of ``initial_state()``.
     STATE_TYPE: ClassVar[Any] = None
     CONVERTER: ClassVar[cattrs.Converter] = DEFAULT_CONVERTER
 
     @abc.abstractmethod
     def initial_state(self) -> S:
-        """The state of a stream with no events."""
+        """The state of a stream with no events.
+
+        Returns:
+            A fresh state; its type is ``STATE_TYPE``'s default.
+        """
 
     @abc.abstractmethod
     def evolve(self, state: S, event: E) -> S:
-        """The state after ``event``."""
+        """Apply one event. Pure, and never fails: the event has happened.
+
+        Args:
+            state: The state before ``event``.
+            event: One of ``EVENT_TYPES``'s classes, as ``decide`` returned it or as read back.
+
+        Returns:
+            The state after ``event``.
+        """
 
     @abc.abstractmethod
     def decide(self, command: C, state: S) -> Sequence[E]:
-        """The events ``command`` causes in ``state``; raise a domain error to refuse it."""
+        """Enforce the invariants: the events ``command`` causes in ``state``.
+
+        Pure: it may run again on a newer state when a concurrent writer won the append.
+
+        Args:
+            command: The command to decide.
+            state: The stream's current state.
+
+        Returns:
+            The events to append, each an instance of one of ``EVENT_TYPES``'s classes; none if
+            the command changes nothing.
+
+        Raises:
+            Exception: A domain error of your own, to refuse the command:
+                :meth:`~s3es.CommandHandler.handle` appends nothing for it and raises it unchanged.
+        """
 
 
 @attrs.frozen
 class RecordedEvent(Generic[E]):
-    """A stored event, read back: the domain event with where and when it was stored."""
+    """A stored event, read back: the domain event with where and when it was stored.
+
+    Attributes:
+        stream: The stream it belongs to.
+        version: The stream version whose append stored this event.
+        id: The unique id it was given when appended.
+        type: Its registered type name (after any rename by an upcaster).
+        event: The domain event, upcast to its current schema.
+        metadata: The metadata stored with it (correlation and causation ids, yours).
+        recorded_at: When it was appended, by the event store's clock.
+    """
 
     stream: StreamName
-    #: The stream version whose append stored this event.
     version: int
     id: str
     type: str
