@@ -13,6 +13,18 @@ if TYPE_CHECKING:
 class S3esError(Exception):
     """Base class of every error s3es raises on purpose: catch it to catch them all."""
 
+    def __init__(self, *args: object, **about: object) -> None:
+        """Make the error from its message, keeping what it is about as attributes.
+
+        Args:
+            *args: As any exception's: its message.
+            **about: What the error is about (a stream, a key, a version...): each becomes an
+                attribute of the error, under its name.
+        """
+        super().__init__(*args)
+        for name, value in about.items():
+            setattr(self, name, value)
+
 
 class InvalidStreamName(S3esError, ValueError):  # noqa: N818 - reads as a noun on purpose
     """A stream type, stream id or prefix that cannot be stored safely.
@@ -66,13 +78,17 @@ class ConcurrencyError(S3esError):
         actual_version: The version it found: at least ``expected_version + 1``.
     """
 
+    stream: StreamName
+    expected_version: int
+    actual_version: int
+
     def __init__(self, stream: StreamName, expected_version: int, actual_version: int) -> None:
-        self.stream = stream
-        self.expected_version = expected_version
-        self.actual_version = actual_version
         super().__init__(
             f"stream {stream} is at version {actual_version} or later, "
-            f"not at the expected version {expected_version}"
+            f"not at the expected version {expected_version}",
+            stream=stream,
+            expected_version=expected_version,
+            actual_version=actual_version,
         )
 
 
@@ -94,18 +110,22 @@ class WrongExpectedVersion(S3esError):  # noqa: N818 - reads as what is wrong
     .. versionadded:: 0.2
     """
 
+    stream: StreamName
+    expected_version: int | ExpectedVersion
+    actual_version: int
+
     def __init__(
         self,
         stream: StreamName,
         expected_version: int | ExpectedVersion,
         actual_version: int,
     ) -> None:
-        self.stream = stream
-        self.expected_version = expected_version
-        self.actual_version = actual_version
         super().__init__(
             f"stream {stream} is at version {actual_version}, which does not match the expected "
-            f"version {expected_version!r}: nothing was stored"
+            f"version {expected_version!r}: nothing was stored",
+            stream=stream,
+            expected_version=expected_version,
+            actual_version=actual_version,
         )
 
 
@@ -120,10 +140,15 @@ class StreamDeleted(S3esError):  # noqa: N818 - reads as what happened
         version: The version of its tombstone.
     """
 
+    stream: StreamName
+    version: int
+
     def __init__(self, stream: StreamName, version: int) -> None:
-        self.stream = stream
-        self.version = version
-        super().__init__(f"stream {stream} was deleted (tombstone at version {version})")
+        super().__init__(
+            f"stream {stream} was deleted (tombstone at version {version})",
+            stream=stream,
+            version=version,
+        )
 
 
 class CorruptChunk(S3esError):  # noqa: N818
@@ -138,10 +163,11 @@ class CorruptChunk(S3esError):  # noqa: N818
         reason: What is wrong with it.
     """
 
+    key: str
+    reason: str
+
     def __init__(self, key: str, reason: str) -> None:
-        self.key = key
-        self.reason = reason
-        super().__init__(f"corrupt chunk {key!r}: {reason}")
+        super().__init__(f"corrupt chunk {key!r}: {reason}", key=key, reason=reason)
 
 
 class ChunkTooLarge(S3esError, ValueError):  # noqa: N818 - reads as what is wrong
@@ -157,14 +183,19 @@ class ChunkTooLarge(S3esError, ValueError):  # noqa: N818 - reads as what is wro
         limit: ``max_chunk_bytes``.
     """
 
+    stream: StreamName
+    version: int
+    size: int
+    limit: int
+
     def __init__(self, stream: StreamName, version: int, size: int, limit: int) -> None:
-        self.stream = stream
-        self.version = version
-        self.size = size
-        self.limit = limit
         super().__init__(
             f"the chunk of version {version} of stream {stream} would be {size:,} bytes, more "
-            f"than max_chunk_bytes ({limit:,}) allows"
+            f"than max_chunk_bytes ({limit:,}) allows",
+            stream=stream,
+            version=version,
+            size=size,
+            limit=limit,
         )
 
 
@@ -179,10 +210,11 @@ class CorruptReadModel(S3esError):  # noqa: N818
         reason: What is wrong with it.
     """
 
+    key: str
+    reason: str
+
     def __init__(self, key: str, reason: str) -> None:
-        self.key = key
-        self.reason = reason
-        super().__init__(f"corrupt read model {key!r}: {reason}")
+        super().__init__(f"corrupt read model {key!r}: {reason}", key=key, reason=reason)
 
 
 class LeaseHeld(S3esError):  # noqa: N818 - reads as what happened
@@ -197,14 +229,19 @@ class LeaseHeld(S3esError):  # noqa: N818 - reads as what happened
         expires_at: When the holder's lease expires (Unix time).
     """
 
+    projection: str
+    owner: str
+    epoch: int
+    expires_at: float
+
     def __init__(self, projection: str, owner: str, epoch: int, expires_at: float) -> None:
-        self.projection = projection
-        self.owner = owner
-        self.epoch = epoch
-        self.expires_at = expires_at
         super().__init__(
             f"projection {projection!r} is run by {owner!r} (epoch {epoch}), whose lease "
-            f"expires at {expires_at:.3f} (Unix time)"
+            f"expires at {expires_at:.3f} (Unix time)",
+            projection=projection,
+            owner=owner,
+            epoch=epoch,
+            expires_at=expires_at,
         )
 
 
@@ -222,12 +259,16 @@ class Fenced(S3esError):  # noqa: N818 - reads as what happened
     .. versionadded:: 0.3 (``ProjectionFenced``, its old name, is an alias)
     """
 
+    projection: str
+    epoch: int
+    newer_epoch: int
+
     def __init__(self, projection: str, epoch: int, newer_epoch: int) -> None:
-        self.projection = projection
-        self.epoch = epoch
-        self.newer_epoch = newer_epoch
         super().__init__(
-            f"{projection!r}: this consumer's epoch {epoch} was fenced by epoch {newer_epoch}"
+            f"{projection!r}: this consumer's epoch {epoch} was fenced by epoch {newer_epoch}",
+            projection=projection,
+            epoch=epoch,
+            newer_epoch=newer_epoch,
         )
 
 
@@ -247,13 +288,17 @@ class InlineProjectionFailed(S3esError):  # noqa: N818 - reads as what happened
         version: The version the command's events were stored at.
     """
 
+    projection: str
+    stream: StreamName
+    version: int
+
     def __init__(self, projection: str, stream: StreamName, version: int) -> None:
-        self.projection = projection
-        self.stream = stream
-        self.version = version
         super().__init__(
             f"inline projection {projection} failed on stream {stream} at version {version}; "
-            "the command's events are stored"
+            "the command's events are stored",
+            projection=projection,
+            stream=stream,
+            version=version,
         )
 
 
@@ -268,11 +313,14 @@ class ObjectStoreError(S3esError):
         detail: What failed.
     """
 
+    operation: str
+    key: str
+    detail: str
+
     def __init__(self, operation: str, key: str, detail: str) -> None:
-        self.operation = operation
-        self.key = key
-        self.detail = detail
-        super().__init__(f"{operation} {key!r} failed: {detail}")
+        super().__init__(
+            f"{operation} {key!r} failed: {detail}", operation=operation, key=key, detail=detail
+        )
 
 
 class AppendOutcomeUnknown(ObjectStoreError):  # noqa: N818
@@ -295,13 +343,17 @@ class RetriesExhausted(S3esError):  # noqa: N818
         last_error: The conflict the last attempt lost to.
     """
 
+    stream: StreamName
+    attempts: int
+    last_error: ConcurrencyError
+
     def __init__(self, stream: StreamName, attempts: int, last_error: ConcurrencyError) -> None:
-        self.stream = stream
-        self.attempts = attempts
-        self.last_error = last_error
         super().__init__(
             f"gave up on stream {stream} after {attempts} attempts, each lost to a concurrent "
-            f"writer (last: {last_error})"
+            f"writer (last: {last_error})",
+            stream=stream,
+            attempts=attempts,
+            last_error=last_error,
         )
 
 
@@ -315,9 +367,10 @@ class ObjectAlreadyExists(S3esError):  # noqa: N818 - it is the answer, not a fa
         key: The key that was taken.
     """
 
+    key: str
+
     def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(f"an object already exists at {key!r}")
+        super().__init__(f"an object already exists at {key!r}", key=key)
 
 
 class ObjectChanged(S3esError):  # noqa: N818 - it is the answer, not a failure
@@ -329,9 +382,10 @@ class ObjectChanged(S3esError):  # noqa: N818 - it is the answer, not a failure
         key: The key whose object changed (or is gone).
     """
 
+    key: str
+
     def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(f"the object at {key!r} is not the one expected (or is gone)")
+        super().__init__(f"the object at {key!r} is not the one expected (or is gone)", key=key)
 
 
 class ReadModelConflict(S3esError):  # noqa: N818 - it is the answer, not a failure
@@ -347,11 +401,12 @@ class ReadModelConflict(S3esError):  # noqa: N818 - it is the answer, not a fail
         detail: How it changed.
     """
 
+    store: str
+    key: str
+    detail: str
+
     def __init__(self, store: str, key: str, detail: str = "changed since it was read") -> None:
-        self.store = store
-        self.key = key
-        self.detail = detail
-        super().__init__(f"{store}: {key!r} {detail}")
+        super().__init__(f"{store}: {key!r} {detail}", store=store, key=key, detail=detail)
 
 
 class GenerationChanged(S3esError):  # noqa: N818 - reads as what happened
@@ -370,14 +425,18 @@ class GenerationChanged(S3esError):  # noqa: N818 - reads as what happened
     .. versionadded:: 0.2
     """
 
+    projection: str
+    read: Generation
+    live: Generation | None
+
     def __init__(self, projection: str, read: Generation, live: Generation | None) -> None:
-        self.projection = projection
-        self.read = read
-        self.live = live
         now = "none is" if live is None else f"generation {live.number} is"
         super().__init__(
             f"projection {projection!r}: generation {read.number} stopped being live while it "
-            f"was read ({now} live now): read again"
+            f"was read ({now} live now): read again",
+            projection=projection,
+            read=read,
+            live=live,
         )
 
 
@@ -393,11 +452,17 @@ class ReadModelStoreError(S3esError):
         detail: What failed.
     """
 
+    store: str
+    operation: str
+    detail: str
+
     def __init__(self, store: str, operation: str, detail: str) -> None:
-        self.store = store
-        self.operation = operation
-        self.detail = detail
-        super().__init__(f"{store}: {operation} failed: {detail}")
+        super().__init__(
+            f"{store}: {operation} failed: {detail}",
+            store=store,
+            operation=operation,
+            detail=detail,
+        )
 
 
 class UnstorableDocument(ReadModelStoreError, ValueError):  # noqa: N818 - reads as what is wrong
@@ -416,12 +481,14 @@ class UnstorableDocument(ReadModelStoreError, ValueError):  # noqa: N818 - reads
     .. versionadded:: 0.2
     """
 
+    key: str
+    path: str
+    reason: str
+
     def __init__(self, key: str, path: str, reason: str) -> None:
         where = f"{path} of document {key!r}" if path else f"document key {key!r}"
         super().__init__("read-model store", f"store {where}", reason)
-        self.key = key
-        self.path = path
-        self.reason = reason
+        self.key, self.path, self.reason = key, path, reason
         self.args = (f"{where} cannot be stored: {reason}",)
 
 
