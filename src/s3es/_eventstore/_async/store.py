@@ -61,23 +61,30 @@ class AsyncEventStore(EventStoreBase):
 
     Appends are optimistic: each names the version it expects the stream to be at, and writes
     the chunk of the next version with put-if-absent, so of two writers expecting the same
-    version exactly one succeeds and the other gets a :class:`~s3es.ConcurrencyError`.
+    version exactly one succeeds and the other gets a :class:`~s3es.ConcurrencyError`. Most
+    applications use it through a :class:`~s3es.Repository`; Design (Requests per operation) tells
+    what each call costs.
 
-    With ``feed``, each stored append (and tombstone) is followed by a PUT of an empty change-feed
-    entry that projectors list to learn which streams moved: one more request per append.
+    Args:
+        objects: The object store the chunks are kept in.
+        prefix: The key prefix every key of this store starts with ("" for none).
+        clock: Stamps events' ``recorded_at`` and change-feed entries.
+        new_id: Makes event ids and append ids.
+        feed: Follow each stored append (and tombstone) with a PUT of an empty change-feed
+            entry that projectors list to learn which streams moved: one more request per
+            append.
+        max_chunk_bytes: The largest chunk stored or read: a larger one is refused before it
+            is sent (ChunkTooLarge) and is corrupt when read (CorruptChunk, naming the key), so
+            no stored object can make a reader parse gigabytes. Raise it to store larger states
+            or compacted streams.
+        read_ahead: The GETs a read of a stream's chunks (:meth:`chunks`) keeps in flight,
+            fetching the chunks the chain will need next before it has read their successors;
+            0 reads one chunk at a time. A stream of appends costs no more requests than
+            reading one at a time (Design, Reading a stream ahead).
 
-    ``max_chunk_bytes`` bounds the size of a chunk, which a load reads whole into memory: a
-    chunk larger than that is refused before it is sent (ChunkTooLarge, naming the stream and
-    the size) and is corrupt when read (CorruptChunk, naming the key), so no stored object can
-    make a reader parse gigabytes. Raise it to store larger states or compacted streams.
-
-    ``read_ahead`` bounds the GETs a read of a stream's chunks (:meth:`chunks`) keeps in
-    flight: from the listing it knows which chunk stands for each version, so it fetches the
-    ones the chain will need next before it has read their successors, in a thread pool of
-    that many workers shared by the store's reads (tasks of the event loop, for the async
-    store). 0 reads one chunk at a time. It sends no more requests than reading one at a time
-    for a stream of appends; see
-    :class:`~s3es._eventstore.chain.ReadAhead` for the few a compacted stream can waste.
+    Raises:
+        ValueError: ``max_chunk_bytes`` is below 1.
+        InvalidConfiguration: ``read_ahead`` is not an int >= 0.
     """
 
     def __init__(
@@ -113,19 +120,34 @@ class AsyncEventStore(EventStoreBase):
     ) -> AppendResult:
         """Store ``events`` as the next version of ``stream``, if it is at ``expected_version``.
 
-        One PUT when nothing goes wrong. Raises ConcurrencyError (a StreamConflict) if another
-        writer stored that version first. If the PUT's answer is lost or refused by a retry that
+        One PUT when nothing goes wrong. If the PUT's answer is lost or refused by a retry that
         met our own object (S3 answers 412 to botocore's retry of a PUT that had succeeded), the
-        stored chunk is read back and its append id decides: ours means success. A chunk larger
-        than ``max_chunk_bytes`` raises ChunkTooLarge before any request.
+        stored chunk is read back and its append id decides: ours means success.
 
-        ``expected_version`` must be a version the stream has reached (as a load or an earlier
-        append returned): one ahead of the stream would store a chunk after a gap, which every
-        later read refuses. Checking it would cost a request per append; Repository and
-        CommandHandler only ever pass versions they read.
+        Args:
+            stream: The stream to append to.
+            events: The events to store, in order (see ``new_event``); at least one.
+            expected_version: The version the stream is at, as a load or an earlier append
+                returned. It must be one the stream has reached: one ahead would store a chunk
+                after a gap, which every later read refuses (checking it would cost a request
+                per append; Repository and CommandHandler only pass versions they read).
+            snapshot: The state after ``events``, stored in the same chunk for loads to start
+                from.
+            commands: The command ids whose events the chunk stores, each with the range of
+                its events (see :class:`~s3es.eventstore.Chunk`).
 
-        ``commands`` names the command ids whose events the chunk stores, each with the range
-        of its events (see :class:`~s3es._eventstore.chunk.Chunk`).
+        Returns:
+            The stream, the version stored, its key and append id, and the events.
+
+        Raises:
+            ConcurrencyError: Another writer stored that version first (a ``StreamConflict``
+                carrying the chunk it found, when it read one).
+            ValueError: ``expected_version`` is negative or ``events`` is empty.
+            ChunkTooLarge: The chunk is larger than ``max_chunk_bytes``; nothing was sent.
+            NotJSON: An event's data or metadata, or the snapshot, is not JSON.
+            AppendOutcomeUnknown: The PUT's answer was unclear and reading the key back failed
+                too: the append may or may not be stored.
+            ObjectStoreError: The PUT failed and nothing was stored.
 
         .. versionchanged:: 0.2  ``commands``.
         """
@@ -141,8 +163,20 @@ class AsyncEventStore(EventStoreBase):
         """Store ``chunk`` as chunk 0 of its version, put-if-absent; judge an unclear answer.
 
         The primitive under :meth:`append`, and under a deletion's tombstone: one PUT when
-        nothing goes wrong; ConcurrencyError (a StreamConflict) if another writer stored the
-        version first; a lost or refused answer is settled by reading the key back.
+        nothing goes wrong; a lost or refused answer is settled by reading the key back.
+
+        Args:
+            chunk: The chunk to store; its version must follow a version the stream has.
+
+        Returns:
+            Where the chunk was stored, and whether an unclear answer was recovered.
+
+        Raises:
+            ConcurrencyError: Another writer stored the version first.
+            ChunkTooLarge: The chunk is larger than ``max_chunk_bytes``; nothing was sent.
+            NotJSON: The chunk holds a value that is not JSON.
+            AppendOutcomeUnknown: The answer was unclear and reading the key back failed too.
+            ObjectStoreError: The PUT failed and nothing was stored.
         """
         key = self.keys.chunk_key(chunk.stream, chunk.version)
         body = self._encode(chunk)
@@ -198,8 +232,18 @@ class AsyncEventStore(EventStoreBase):
         """Store ``chunk`` at its key (version and number) only if no object is there.
 
         For chunks that stand beside a version's chunk 0 (a re-snapshotted or a merged chunk).
-        Returns the key; raises ObjectAlreadyExists if another writer stored that chunk number
-        first, and ChunkTooLarge, before any request, if it is larger than ``max_chunk_bytes``.
+        One PUT.
+
+        Args:
+            chunk: The chunk to store.
+
+        Returns:
+            The key it was stored at.
+
+        Raises:
+            ObjectAlreadyExists: Another writer stored that chunk number first.
+            ChunkTooLarge: The chunk is larger than ``max_chunk_bytes``; nothing was sent.
+            ObjectStoreError: The PUT failed.
         """
         key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
         await self.objects.put_if_absent(key, self._encode(chunk))
@@ -208,7 +252,19 @@ class AsyncEventStore(EventStoreBase):
     async def replace(self, chunk: Chunk, *, etag: str) -> str:
         """Store ``chunk`` over the stored chunk at its key, only if that one has ``etag``.
 
-        Returns the key; raises ObjectChanged if the stored chunk changed or is gone.
+        One PUT.
+
+        Args:
+            chunk: The chunk to store.
+            etag: The ETag of the stored chunk it replaces, as :meth:`read` returned it.
+
+        Returns:
+            The key it was stored at.
+
+        Raises:
+            ObjectChanged: The stored chunk changed or is gone.
+            ChunkTooLarge: The chunk is larger than ``max_chunk_bytes``; nothing was sent.
+            ObjectStoreError: The PUT failed.
         """
         key = self.keys.chunk_key(chunk.stream, chunk.version, chunk.number)
         await self.objects.replace(key, self._encode(chunk), etag=etag)
@@ -217,25 +273,58 @@ class AsyncEventStore(EventStoreBase):
     async def listing(self, stream: StreamName) -> AsyncIterator[ChunkKey]:
         """Where every chunk of ``stream`` is stored, newest first. One LIST per 1,000 keys.
 
-        Raises CorruptChunk for a key under the stream that is not a chunk key.
+        Args:
+            stream: The stream to list.
+
+        Yields:
+            The version, chunk number and key of each chunk.
+
+        Raises:
+            CorruptChunk: A key under the stream is not a chunk key.
+            ObjectStoreError: A LIST failed.
         """
         parse = self.keys.parser(stream)
         async for key in self.objects.list_keys(self.keys.stream_prefix(stream)):
             yield parse(key)
 
     async def read(self, where: ChunkKey) -> tuple[Chunk, str] | None:
-        """The chunk stored at ``where`` and its ETag, or None if it is gone. One GET."""
+        """Read one chunk. One GET.
+
+        Args:
+            where: A chunk's place, as :meth:`listing` yields it.
+
+        Returns:
+            The chunk and its ETag, or None if no object is there.
+
+        Raises:
+            CorruptChunk: The object is not a chunk s3es can read, or is larger than
+                ``max_chunk_bytes``.
+            ObjectStoreError: The GET failed.
+        """
         stored = await self.objects.get(where.key)
         return None if stored is None else (self._decode(where, stored.body), stored.etag)
 
     async def remove(self, where: ChunkKey) -> None:
-        """Delete the chunk at ``where`` (maintenance only: a deletion's sweep)."""
+        """Delete the chunk at ``where`` (maintenance only: a deletion's sweep). One DELETE.
+
+        Args:
+            where: A chunk's place, as :meth:`listing` yields it.
+
+        Raises:
+            ObjectStoreError: The DELETE failed.
+        """
         await self.objects.delete(where.key)
 
     async def stream_types(self) -> AsyncIterator[str]:
         """The stream types that have streams under the prefix, in key order.
 
         One LIST per 1,000 types. Folders of s3es's own (``_projections``...) are not listed.
+
+        Yields:
+            Each stream type.
+
+        Raises:
+            ObjectStoreError: A LIST failed.
         """
         root = self.keys.root
         async for folder in self.objects.list_prefixes(root):
@@ -246,8 +335,17 @@ class AsyncEventStore(EventStoreBase):
     async def streams(self, stream_type: str) -> AsyncIterator[StreamName]:
         """The streams of ``stream_type`` that have chunks (deleted ones too), in key order.
 
-        One LIST per 1,000 streams. Raises CorruptChunk, naming the folder, for a folder that
-        no StreamName maps to (none that s3es wrote).
+        One LIST per 1,000 streams.
+
+        Args:
+            stream_type: The type whose streams to list.
+
+        Yields:
+            Each stream's name.
+
+        Raises:
+            CorruptChunk: A folder no StreamName maps to (none that s3es wrote), named.
+            ObjectStoreError: A LIST failed.
         """
         type_prefix = self.keys.type_prefix(stream_type)
         async for folder in self.objects.list_prefixes(type_prefix):
@@ -260,16 +358,38 @@ class AsyncEventStore(EventStoreBase):
         return None
 
     async def version(self, stream: StreamName) -> int:
-        """The latest version of ``stream`` (a tombstone's too), 0 if it has none. One LIST."""
+        """The latest version of ``stream``. One LIST of one key.
+
+        Args:
+            stream: The stream to ask about.
+
+        Returns:
+            Its latest version (a tombstone's too), 0 if it has none.
+
+        Raises:
+            CorruptChunk: The newest key under the stream is not a chunk key.
+            ObjectStoreError: The LIST failed.
+        """
         newest = await self._newest(stream)
         return 0 if newest is None else newest.version
 
     async def latest(self, stream: StreamName, *, after_version: int = 0) -> Chunk | None:
-        """The latest chunk of ``stream`` (highest version, then chunk), or None if it has none.
+        """The latest chunk of ``stream``: its highest version's highest-numbered chunk.
 
-        One LIST of one key (keys list newest first), then one GET, at any stream length. With
-        ``after_version``, None also if the stream has no version after it: then the LIST is
-        the only request (a cached state that is still current costs no GET).
+        One LIST of one key (keys list newest first), then one GET, at any stream length.
+
+        Args:
+            stream: The stream to read.
+            after_version: Return None, after the LIST alone, if the stream has no version
+                after this one (a cached state that is still current costs no GET).
+
+        Returns:
+            The chunk, or None if the stream has none (after ``after_version``).
+
+        Raises:
+            CorruptChunk: The chunk cannot be read, or a key is not a chunk key.
+            ObjectStoreError: A request failed, or the latest chunk vanished between the LIST
+                and the GET at every attempt.
         """
         for _ in range(READ_ATTEMPTS):
             newest = await self._newest(stream)
@@ -289,21 +409,30 @@ class AsyncEventStore(EventStoreBase):
         every version it covers, so those versions' own chunks are not read; one that reaches
         below ``after_version`` comes trimmed to the later events. Lists newest first down to
         ``after_version`` (one LIST per 1,000 chunks), then GETs from the newest chunk back.
-        Raises CorruptChunk if a version is missing (naming the key after the gap), if a chunk
-        does not follow the one before it, or if any chunk cannot be read; but a version missing
-        below an erasure's fences (a fence round whose lower PUT is in flight, failed, or was
-        cut short) is no error: those fences hold no event, and the stream ends below the gap
-        until a chunk is stored there (``s3es repair`` stores the missing fence). A chunk erased
-        between the LIST and its GET (an erasure ran meanwhile) makes it list again: the merged
-        chunk that stands for it is stored before any chunk is erased. An ``after_version`` that
-        is not an int >= 0 raises InvalidConfiguration, naming the stream, before any request.
+        A version missing below an erasure's fences (a fence round whose lower PUT is in
+        flight, failed, or was cut short) is no error: those fences hold no event, and the
+        stream ends below the gap until a chunk is stored there (``s3es repair`` stores the
+        missing fence). A chunk erased between the LIST and its GET (an erasure ran meanwhile)
+        makes it list again: the merged chunk that stands for it is stored first.
 
-        ``older_snapshots=False`` yields the chunks below the newest without their snapshots
-        (None; each is still checked as strictly when read), but for an erasure's fence's and
-        a merged chunk's, whose state a reader catching up through them takes: for a reader
-        that folds the events and needs no other state. The walk holds every chunk until it
-        reaches the oldest, and a long stream's snapshots held that long cost more than
-        decoding them (a fifth of a replay of 10,000 appends).
+        Args:
+            stream: The stream to read.
+            after_version: Yield only the events after this version (0: from the start).
+            older_snapshots: False yields the chunks below the newest without their
+                snapshots (None; each is still checked as strictly when read), but for an
+                erasure's fence's and a merged chunk's, whose state a reader catching up
+                through them takes: for a reader that folds the events and needs no other
+                state, to which a long stream's snapshots cost more than decoding them.
+
+        Yields:
+            Each chunk, oldest first.
+
+        Raises:
+            InvalidConfiguration: ``after_version`` is not an int >= 0; before any request.
+            CorruptChunk: A version is missing (naming the key after the gap), a chunk does
+                not follow the one before it, or a chunk cannot be read.
+            StreamDeleted: The stream was deleted.
+            ObjectStoreError: A request failed.
 
         .. versionchanged:: 0.2  ``older_snapshots``.
         """
