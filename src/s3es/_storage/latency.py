@@ -15,9 +15,19 @@ __all__ = ["LatencyObjectStore", "SimulatedLatency"]
 
 
 class LatencyObjectStore(ForwardingObjectStore):
-    """An :class:`~s3es.storage.ObjectStore` that waits before each request, then delegates it.
+    """An :class:`ObjectStore` that waits before each request, then delegates it.
 
-    Requests are counted by the wrapped store.
+    For measuring speed on one machine: the in-memory store answers at once, this one as late as
+    S3 would. Requests are counted by the wrapped store; each method takes and returns what the
+    port's does::
+
+        slow = LatencyObjectStore(objects, SimulatedLatency(jitter=0.2), seed=1)
+
+    Args:
+        inner: The store every request is passed on to.
+        latency: How long each kind of request waits.
+        sleep: How to wait (a test passes one that records the delays).
+        seed: Seeds the jitter's random draws, for runs that repeat; None for a fresh seed.
     """
 
     def __init__(
@@ -58,7 +68,10 @@ class LatencyObjectStore(ForwardingObjectStore):
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
-        """The wrapped listing, with a LIST's latency before each page of 1,000 keys."""
+        """The wrapped listing, with a LIST's latency before each page of 1,000 keys.
+
+        A page after the first is waited for only if a key is on it.
+        """
         self._wait("list")
         on_page = LIST_PAGE_SIZE  # keys the page waited for may still hold
         for key in super().list_keys(prefix, start_after=start_after, limit=limit):

@@ -9,9 +9,20 @@ import attrs
 
 @attrs.frozen
 class SimulatedLatency:
-    """Seconds each kind of request takes, each drawn within ``jitter`` (a fraction) of it.
+    """How long each kind of request takes, for a latency wrapper to wait.
 
     The defaults are round figures for S3 Standard seen from EC2 in the same region.
+
+    Attributes:
+        put: Seconds a PUT (put-if-absent or replace) takes.
+        get: Seconds a GET takes.
+        list: Seconds a page of a LIST takes.
+        delete: Seconds a DELETE takes.
+        jitter: Each wait is drawn uniformly within this fraction of its figure (0.2: from 80%
+            to 120%); 0 waits exactly.
+
+    Raises:
+        ValueError: A value is negative.
     """
 
     put: float = attrs.field(default=0.020, validator=attrs.validators.ge(0))
@@ -22,10 +33,28 @@ class SimulatedLatency:
 
     @classmethod
     def fixed(cls, seconds: float) -> SimulatedLatency:
-        """The same latency for every request."""
+        """The same latency for every request, without jitter.
+
+        Args:
+            seconds: How long each request takes.
+
+        Returns:
+            The latency.
+
+        Raises:
+            ValueError: ``seconds`` is negative.
+        """
         return cls(put=seconds, get=seconds, list=seconds, delete=seconds)
 
     def sample(self, kind: str, rng: random.Random) -> float:
-        """A latency for one request of ``kind``."""
+        """Draw the latency of one request.
+
+        Args:
+            kind: ``put``, ``get``, ``list`` or ``delete``.
+            rng: The random source of the jitter.
+
+        Returns:
+            Seconds to wait.
+        """
         base: float = getattr(self, kind)
         return base * rng.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else base

@@ -29,10 +29,15 @@ def _check_key(key: str) -> None:
 
 
 class InMemoryObjectStore:
-    """An :class:`~s3es.storage.ObjectStore` in a dict behind one lock.
+    """An :class:`~s3es.storage.ObjectStore` in a dict behind one lock, for tests and examples.
 
-    It refuses what S3 refuses that a test could meet: a key longer than 1,024 bytes of UTF-8
-    (ObjectStoreError, as the S3 adapter raises for S3's KeyTooLongError).
+    It answers like S3 (key order, pages, ETags, request counts) without a network, and its
+    contents live as long as the object. It refuses what S3 refuses that a test could meet: a
+    key longer than 1,024 bytes of UTF-8 (ObjectStoreError, as the S3 adapter raises for S3's
+    KeyTooLongError). Each method keeps the port's contract::
+
+        store = InMemoryObjectStore()
+        events = EventStore(store)
     """
 
     def __init__(self) -> None:
@@ -43,11 +48,27 @@ class InMemoryObjectStore:
 
     @property
     def requests(self) -> RequestCounts:
-        """Requests answered so far, by kind."""
+        """Requests answered so far, by kind.
+
+        Returns:
+            A snapshot of the counts.
+        """
         return self._counter.snapshot()
 
     def put_if_absent(self, key: str, body: bytes) -> str:
-        """Store ``body`` at ``key`` unless an object is there (ObjectAlreadyExists)."""
+        """Store ``body`` at ``key`` only if no object is there, atomically.
+
+        Args:
+            key: Where to store it.
+            body: The object's bytes.
+
+        Returns:
+            The ETag: the quoted MD5 of ``body``, as S3's.
+
+        Raises:
+            ObjectAlreadyExists: An object is there.
+            ObjectStoreError: ``key`` is longer than 1,024 bytes of UTF-8.
+        """
         self._counter.add("put")
         _check_key(key)
         stored = StoredObject(body=bytes(body), etag=f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - S3's ETag
@@ -59,7 +80,20 @@ class InMemoryObjectStore:
         return stored.etag
 
     def replace(self, key: str, body: bytes, *, etag: str) -> str:
-        """Store ``body`` at ``key`` if the object there has ``etag`` (ObjectChanged if not)."""
+        """Store ``body`` at ``key`` only if the object there has ``etag``, atomically.
+
+        Args:
+            key: Where to store it.
+            body: The object's new bytes.
+            etag: The ETag the object there must have (quoted or not).
+
+        Returns:
+            The new ETag.
+
+        Raises:
+            ObjectChanged: The object there has another ETag, or there is none.
+            ObjectStoreError: ``key`` is longer than 1,024 bytes of UTF-8.
+        """
         self._counter.add("put")
         _check_key(key)
         stored = StoredObject(body=bytes(body), etag=f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - S3's ETag
@@ -71,7 +105,14 @@ class InMemoryObjectStore:
         return stored.etag
 
     def get(self, key: str) -> StoredObject | None:
-        """The object at ``key``, or None."""
+        """Read the object at ``key``.
+
+        Args:
+            key: The object's key.
+
+        Returns:
+            Its bytes and ETag, or None if there is no object there.
+        """
         self._counter.add("get")
         with self._lock:
             return self._objects.get(key)
@@ -79,11 +120,22 @@ class InMemoryObjectStore:
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
-        """Keys directly under ``prefix`` after ``start_after``, paged as S3 pages them.
+        """Keys directly under ``prefix``, in ascending UTF-8 byte order, paged as S3 pages them.
 
         A page holds as many entries as S3's would (``limit`` + 32 first, 1,000 after), and each
         folder among the keys takes one, as S3's common prefixes do: requests are counted as S3
         would count them.
+
+        Args:
+            prefix: The folder to list; it ends in ``/``.
+            start_after: List only the keys after this one.
+            limit: List at most this many keys (at least 1); None for all.
+
+        Yields:
+            Each key, whole (prefix included).
+
+        Raises:
+            ValueError: ``limit`` is below 1.
         """
         left = keys_wanted(limit)
         # "\0" makes the least string after start_after
@@ -128,7 +180,14 @@ class InMemoryObjectStore:
         return keys, cursor, False
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
-        """Common prefixes directly under ``prefix``, paged as S3 pages them."""
+        """The "folders" directly under ``prefix``, paged as S3 pages them.
+
+        Args:
+            prefix: The folder to list; it ends in ``/``.
+
+        Yields:
+            Each folder, whole (prefix included) and ending in ``/``, in ascending order.
+        """
         cursor = prefix
         while True:
             self._counter.add("list")
@@ -157,7 +216,11 @@ class InMemoryObjectStore:
                 return
 
     def delete(self, key: str) -> None:
-        """Remove the object at ``key`` if there is one."""
+        """Remove the object at ``key``; no error if there is none.
+
+        Args:
+            key: The object's key.
+        """
         self._counter.add("delete")
         with self._lock:
             if self._objects.pop(key, None) is not None:

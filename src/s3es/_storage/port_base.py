@@ -48,7 +48,12 @@ def keys_wanted(limit: int | None) -> float:
 
 @attrs.frozen
 class StoredObject:
-    """An object's bytes and its ETag."""
+    """An object read back from a store.
+
+    Attributes:
+        body: Its bytes.
+        etag: Its ETag, as the store gave it: what a conditional replace must name.
+    """
 
     body: bytes
     etag: str

@@ -44,13 +44,25 @@ _T = TypeVar("_T")
 class S3ObjectStore:
     """An :class:`~s3es.storage.ObjectStore` on an S3 bucket through a boto3 client.
 
-    Put-if-absent is ``PutObject`` with ``If-None-Match: *``. Answers 409
-    (ConditionalRequestConflict) and 503 (SlowDown) are retried here with jittered backoff, at
-    most ``max_attempts`` times in all; botocore retries connection errors and 5xx before that.
-    ``put_args`` are passed to every ``PutObject`` (``ServerSideEncryption``, ``SSEKMSKeyId``...).
+    Put-if-absent is ``PutObject`` with ``If-None-Match: *``, replace ``If-Match``. Requests are
+    counted per HTTP attempt (retries and pages included) through the client's event hooks; a
+    client shared with other code counts that code's S3 requests too. :meth:`connect` makes
+    one with a client of its own::
 
-    Requests are counted per HTTP attempt (retries and pages included) through the client's
-    event hooks; a client shared with other code counts that code's S3 requests too.
+        objects = S3ObjectStore.connect("my-bucket", self_test=True)
+
+    Args:
+        client: A boto3 S3 client.
+        bucket: The bucket's name.
+        put_args: Passed to every ``PutObject`` (``ServerSideEncryption``, ``SSEKMSKeyId``...).
+        max_attempts: Attempts in all of a request answered 409 (ConditionalRequestConflict)
+            or 503 (SlowDown), retried here with jittered backoff after botocore's own
+            retries of connection errors and 5xx.
+        backoff: The pauses between those attempts.
+        sleep: How to pause (a test passes one that does not).
+
+    Raises:
+        ValueError: ``max_attempts`` is below 1.
     """
 
     def __init__(
@@ -91,10 +103,28 @@ class S3ObjectStore:
         """An S3ObjectStore with a client of its own, for AWS or any S3 endpoint URL.
 
         The client uses botocore's "standard" retry mode and, for an endpoint URL, path-style
-        addressing. ``options`` go to ``S3ObjectStore(...)``. With ``self_test``, it first
-        checks that the bucket honours ``If-None-Match`` and ``If-Match`` (see
-        :func:`~s3es.ops.self_test`, under ``self_test_prefix``: the event store's prefix) and
-        raises InvalidConfiguration, naming the bucket and the condition, if it does not.
+        addressing.
+
+        Args:
+            bucket: The bucket's name.
+            endpoint_url: An S3-compatible endpoint (MinIO, R2, a moto server); None for AWS.
+            region_name: The client's region; None for the session's.
+            client_config: Merged into the client's botocore ``Config``.
+            session: The boto3 session to make the client from; None for a fresh one.
+            self_test: First check that the bucket honours ``If-None-Match`` and ``If-Match``
+                (see :func:`~s3es.ops.self_test`).
+            self_test_prefix: Where the self-test writes its scratch keys: the event store's
+                prefix.
+            **options: Passed to ``S3ObjectStore(...)``.
+
+        Returns:
+            The store.
+
+        Raises:
+            InvalidConfiguration: With ``self_test``, the bucket does not honour a condition;
+                names the bucket and the condition.
+            ObjectStoreError: With ``self_test``, a request of the self-test failed.
+            ValueError: ``max_attempts`` is below 1.
         """
         config = Config(**client_options(endpoint_url=endpoint_url))
         if client_config is not None:
@@ -109,7 +139,11 @@ class S3ObjectStore:
 
     @property
     def requests(self) -> RequestCounts:
-        """HTTP requests sent so far, by kind."""
+        """HTTP requests sent so far, by kind (retries and pages included).
+
+        Returns:
+            A snapshot of the counts.
+        """
         return self._counter.snapshot()
 
     def _count_request(self, event_name: str, **_: Any) -> None:
@@ -150,7 +184,19 @@ class S3ObjectStore:
         return str(response["ETag"])
 
     def put_if_absent(self, key: str, body: bytes) -> str:
-        """``PutObject`` with ``If-None-Match: *``; ObjectAlreadyExists on 412."""
+        """Store ``body`` at ``key`` only if no object is there: ``If-None-Match: *``.
+
+        Args:
+            key: Where to store it.
+            body: The object's bytes.
+
+        Returns:
+            The stored object's ETag.
+
+        Raises:
+            ObjectAlreadyExists: S3 answered 412: an object is there.
+            ObjectStoreError: Any other failure, after the retries.
+        """
         try:
             return self._put(key, body, {"IfNoneMatch": "*"})
         except ClientError as error:
@@ -159,7 +205,20 @@ class S3ObjectStore:
             raise failure("PUT", key, error) from error
 
     def replace(self, key: str, body: bytes, *, etag: str) -> str:
-        """``PutObject`` with ``If-Match: etag``; ObjectChanged on 412 or 404."""
+        """Store ``body`` at ``key`` only if the object there has ``etag``: ``If-Match``.
+
+        Args:
+            key: Where to store it.
+            body: The object's new bytes.
+            etag: The ETag the object there must have.
+
+        Returns:
+            The stored object's new ETag.
+
+        Raises:
+            ObjectChanged: S3 answered 412 (another ETag) or 404 (no object).
+            ObjectStoreError: Any other failure, after the retries.
+        """
         try:
             return self._put(key, body, {"IfMatch": etag})
         except ClientError as error:
@@ -168,7 +227,17 @@ class S3ObjectStore:
             raise failure("PUT", key, error) from error
 
     def get(self, key: str) -> StoredObject | None:
-        """``GetObject``; None on 404."""
+        """Read the object at ``key``: ``GetObject``.
+
+        Args:
+            key: The object's key.
+
+        Returns:
+            Its bytes and ETag, or None if S3 answered NoSuchKey.
+
+        Raises:
+            ObjectStoreError: Any other failure (NoSuchBucket included), after the retries.
+        """
 
         def request() -> StoredObject:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -184,10 +253,22 @@ class S3ObjectStore:
     def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[str]:
-        """``ListObjectsV2`` with ``Delimiter="/"``, page by page.
+        """Keys directly under ``prefix``: ``ListObjectsV2`` with ``Delimiter="/"``, paged.
 
         Common prefixes take a place in a page too: the first page asks for ``limit`` + 32
         entries, the next ones for 1,000 (``MaxKeys``).
+
+        Args:
+            prefix: The folder to list; it ends in ``/``.
+            start_after: List only the keys after this one.
+            limit: List at most this many keys (at least 1); None for all.
+
+        Yields:
+            Each key, whole (prefix included), in ascending UTF-8 byte order.
+
+        Raises:
+            ValueError: ``limit`` is below 1.
+            ObjectStoreError: A LIST failed, after the retries.
         """
         left = keys_wanted(limit)
         arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, start_after)
@@ -204,7 +285,19 @@ class S3ObjectStore:
             arguments = next_page(arguments, response)
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
-        """``ListObjectsV2`` with ``Delimiter="/"``: its ``CommonPrefixes``, page by page."""
+        """The "folders" directly under ``prefix``: ``ListObjectsV2``'s ``CommonPrefixes``.
+
+        One LIST (with ``Delimiter="/"``) per page of 1,000 entries, lazily.
+
+        Args:
+            prefix: The folder to list; it ends in ``/``.
+
+        Yields:
+            Each folder, whole (prefix included) and ending in ``/``, in ascending order.
+
+        Raises:
+            ObjectStoreError: A LIST failed, after the retries.
+        """
         arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, None)
         while arguments is not None:
             response = self._list(prefix, arguments)
@@ -221,7 +314,14 @@ class S3ObjectStore:
             raise failure("LIST", prefix, error) from error
 
     def delete(self, key: str) -> None:
-        """``DeleteObject``."""
+        """Remove the object at ``key``: ``DeleteObject``; no error if there is none.
+
+        Args:
+            key: The object's key.
+
+        Raises:
+            ObjectStoreError: The request failed, after the retries.
+        """
         try:
             self._send(
                 "DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)

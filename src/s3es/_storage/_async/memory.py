@@ -17,9 +17,12 @@ class AsyncInMemoryObjectStore:
     """An :class:`~s3es.aio.AsyncObjectStore` in memory.
 
     Each request is answered at once, without giving way to other tasks: put-if-absent is
-    atomic, as S3's is. ``sync`` is the same objects seen through the sync port (given, or a
-    fresh :class:`~s3es.storage.InMemoryObjectStore`): a test can read and write one store
-    through both APIs.
+    atomic, as S3's is. Each method answers, and raises, as
+    :class:`~s3es.storage.InMemoryObjectStore`'s does.
+
+    Args:
+        sync: The same objects seen through the sync port (a fresh store if None): a test can
+            read and write one store through both APIs.
     """
 
     def __init__(self, sync: InMemoryObjectStore | None = None) -> None:

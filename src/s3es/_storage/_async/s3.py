@@ -55,15 +55,25 @@ _T = TypeVar("_T")
 class AsyncS3ObjectStore:
     """An :class:`~s3es.aio.AsyncObjectStore` on an S3 bucket through an aiobotocore client.
 
-    As :class:`~s3es.storage.S3ObjectStore`: put-if-absent is ``PutObject`` with
-    ``If-None-Match: *``; answers 409 (ConditionalRequestConflict) and 503 (SlowDown) are
-    retried here with jittered backoff, at most ``max_attempts`` times in all, after
-    botocore's own retries of connection errors and 5xx; ``put_args`` go to every
-    ``PutObject``. Requests are counted per HTTP attempt (retries and pages included) through
-    the client's event hooks.
+    It sends, retries, counts and raises as :class:`~s3es.storage.S3ObjectStore` does.
+    :meth:`connect` makes one with a client of its own, closed when its block ends::
 
-    ``client`` is an open aiobotocore S3 client (``async with session.create_client("s3")``);
-    :meth:`connect` makes one and closes it when its block ends.
+        async with AsyncS3ObjectStore.connect("my-bucket") as objects:
+            events = AsyncEventStore(objects)
+
+    Args:
+        client: An open aiobotocore S3 client
+            (``async with session.create_client("s3")``).
+        bucket: The bucket's name.
+        put_args: Passed to every ``PutObject`` (``ServerSideEncryption``, ``SSEKMSKeyId``...).
+        max_attempts: Attempts in all of a request answered 409 (ConditionalRequestConflict)
+            or 503 (SlowDown), retried here with jittered backoff after botocore's own
+            retries of connection errors and 5xx.
+        backoff: The pauses between those attempts.
+        sleep: How to pause (a test passes one that does not).
+
+    Raises:
+        ValueError: ``max_attempts`` is below 1.
     """
 
     def __init__(
@@ -104,9 +114,21 @@ class AsyncS3ObjectStore:
 
         The client is configured as that of
         :meth:`S3ObjectStore.connect <s3es.storage.S3ObjectStore.connect>` (botocore's
-        "standard" retries, path-style addressing for an endpoint URL), ``client_config``
-        merged in.
-        ``options`` go to ``AsyncS3ObjectStore(...)``.
+        "standard" retries, path-style addressing for an endpoint URL).
+
+        Args:
+            bucket: The bucket's name.
+            endpoint_url: An S3-compatible endpoint (MinIO, R2, a moto server); None for AWS.
+            region_name: The client's region; None for the session's.
+            client_config: Merged into the client's ``AioConfig``.
+            session: The aiobotocore session to make the client from; None for a fresh one.
+            **options: Passed to ``AsyncS3ObjectStore(...)``.
+
+        Yields:
+            The store, its client open until the block ends.
+
+        Raises:
+            ValueError: ``max_attempts`` is below 1.
         """
         config = AioConfig(**client_options(endpoint_url=endpoint_url))
         if client_config is not None:
@@ -119,7 +141,11 @@ class AsyncS3ObjectStore:
 
     @property
     def requests(self) -> RequestCounts:
-        """HTTP requests sent so far, by kind."""
+        """HTTP requests sent so far, by kind (retries and pages included).
+
+        Returns:
+            A snapshot of the counts.
+        """
         return self._counter.snapshot()
 
     def _count_request(self, event_name: str, **_: Any) -> None:
@@ -155,7 +181,19 @@ class AsyncS3ObjectStore:
         return str(response["ETag"])
 
     async def put_if_absent(self, key: str, body: bytes) -> str:
-        """``PutObject`` with ``If-None-Match: *``; ObjectAlreadyExists on 412."""
+        """Store ``body`` at ``key`` only if no object is there: ``If-None-Match: *``.
+
+        Args:
+            key: Where to store it.
+            body: The object's bytes.
+
+        Returns:
+            The stored object's ETag.
+
+        Raises:
+            ObjectAlreadyExists: S3 answered 412: an object is there.
+            ObjectStoreError: Any other failure, after the retries.
+        """
         try:
             return await self._put(key, body, {"IfNoneMatch": "*"})
         except ClientError as error:
@@ -164,7 +202,20 @@ class AsyncS3ObjectStore:
             raise failure("PUT", key, error) from error
 
     async def replace(self, key: str, body: bytes, *, etag: str) -> str:
-        """``PutObject`` with ``If-Match: etag``; ObjectChanged on 412 or 404."""
+        """Store ``body`` at ``key`` only if the object there has ``etag``: ``If-Match``.
+
+        Args:
+            key: Where to store it.
+            body: The object's new bytes.
+            etag: The ETag the object there must have.
+
+        Returns:
+            The stored object's new ETag.
+
+        Raises:
+            ObjectChanged: S3 answered 412 (another ETag) or 404 (no object).
+            ObjectStoreError: Any other failure, after the retries.
+        """
         try:
             return await self._put(key, body, {"IfMatch": etag})
         except ClientError as error:
@@ -173,7 +224,17 @@ class AsyncS3ObjectStore:
             raise failure("PUT", key, error) from error
 
     async def get(self, key: str) -> StoredObject | None:
-        """``GetObject``; None on 404."""
+        """Read the object at ``key``: ``GetObject``.
+
+        Args:
+            key: The object's key.
+
+        Returns:
+            Its bytes and ETag, or None if S3 answered NoSuchKey.
+
+        Raises:
+            ObjectStoreError: Any other failure (NoSuchBucket included), after the retries.
+        """
 
         async def request() -> StoredObject:
             response = await self.client.get_object(Bucket=self.bucket, Key=key)
@@ -191,7 +252,23 @@ class AsyncS3ObjectStore:
     async def list_keys(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> AsyncIterator[str]:
-        """``ListObjectsV2`` with ``Delimiter="/"``, page by page (as S3ObjectStore's)."""
+        """Keys directly under ``prefix``: ``ListObjectsV2`` with ``Delimiter="/"``, paged.
+
+        Common prefixes take a place in a page too: the first page asks for ``limit`` + 32
+        entries, the next ones for 1,000 (``MaxKeys``).
+
+        Args:
+            prefix: The folder to list; it ends in ``/``.
+            start_after: List only the keys after this one.
+            limit: List at most this many keys (at least 1); None for all.
+
+        Yields:
+            Each key, whole (prefix included), in ascending UTF-8 byte order.
+
+        Raises:
+            ValueError: ``limit`` is below 1.
+            ObjectStoreError: A LIST failed, after the retries.
+        """
         left = keys_wanted(limit)
         arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, start_after)
         first = True
@@ -207,7 +284,19 @@ class AsyncS3ObjectStore:
             arguments = next_page(arguments, response)
 
     async def list_prefixes(self, prefix: str) -> AsyncIterator[str]:
-        """``ListObjectsV2`` with ``Delimiter="/"``: its ``CommonPrefixes``, page by page."""
+        """The "folders" directly under ``prefix``: ``ListObjectsV2``'s ``CommonPrefixes``.
+
+        One LIST (with ``Delimiter="/"``) per page of 1,000 entries, lazily.
+
+        Args:
+            prefix: The folder to list; it ends in ``/``.
+
+        Yields:
+            Each folder, whole (prefix included) and ending in ``/``, in ascending order.
+
+        Raises:
+            ObjectStoreError: A LIST failed, after the retries.
+        """
         arguments: dict[str, Any] | None = listing_arguments(self.bucket, prefix, None)
         while arguments is not None:
             response = await self._list(prefix, arguments)
@@ -225,7 +314,14 @@ class AsyncS3ObjectStore:
             raise failure("LIST", prefix, error) from error
 
     async def delete(self, key: str) -> None:
-        """``DeleteObject``."""
+        """Remove the object at ``key``: ``DeleteObject``; no error if there is none.
+
+        Args:
+            key: The object's key.
+
+        Raises:
+            ObjectStoreError: The request failed, after the retries.
+        """
         try:
             await self._send(
                 "DELETE", key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
