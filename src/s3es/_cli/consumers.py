@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -633,7 +633,7 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
                     f"projection {projector.name} ({type(projection).__qualname__}, SCHEMA "
                     f"{projection.SCHEMA}) in {store!r}, {plural(shards.count, 'shard')}",
                     *status_lines(projector, projection.SOURCES, lag=arguments.lag),
-                    *_parked_count(projector),
+                    *parked_count(projector, noun="document", command="projection"),
                 )
             invocation.requests(meter.counts)
             return 0
@@ -641,7 +641,15 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
             with measure_requests() as meter:
                 projector = make(shards)
                 if arguments.action == "parked":
-                    lines, failed = _parked_lines(projector, every=arguments.all)
+                    lines, failed = parked_table(
+                        projector,
+                        lambda skipped: projector.parked(skipped=skipped),
+                        kind="projection",
+                        noun="document",
+                        columns=["EVENT_ID", "KEY", "STREAM", "VERSION", "TYPE", "PARKED_AT"],
+                        cells=_parked_document,
+                        every=arguments.all,
+                    )
                 else:
                     lines, failed = _settle_document(invocation, projector, arguments.event_id)
             invocation.print(*lines)
@@ -655,34 +663,84 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
 # Parked documents -----------------------------------------------------------------------------
 
 
-def _ran(consumer: Consumer[Any]) -> bool:
+def has_run(consumer: Consumer[Any]) -> bool:
+    """Whether ``consumer`` has a generation, live or building (one never run parked nothing)."""
     record = consumer.store.generations(consumer.name)
     return record.live is not None or record.building is not None
 
 
-def _parked_count(projector: DocumentProjector[Any]) -> list[str]:
-    """The status line of the documents parked (none for a projection never run)."""
-    if not _ran(projector):
+def parked_count(
+    consumer: DocumentProjector[Any] | ReactorRunner, *, noun: str, command: str
+) -> list[str]:
+    """The status line of what ``consumer`` parked (none for one never run).
+
+    Args:
+        consumer: The projector or reactor runner.
+        noun: What it parks: ``document``, ``event``.
+        command: The ``s3es`` command that lists them: ``projection``, ``reactor``.
+
+    Returns:
+        The line, or no line.
+    """
+    if not has_run(consumer):
         return []
-    records = projector.parked(skipped=True)
+    records = consumer.parked(skipped=True)
     parked = sum(record.status == "parked" for record in records)
-    see = ": see `s3es projection parked`" if parked else ""
-    return [f"parked: {plural(parked, 'document')} ({len(records) - parked:,} skipped){see}"]
+    see = f": see `s3es {command} parked`" if parked else ""
+    return [f"parked: {plural(parked, noun)} ({len(records) - parked:,} skipped){see}"]
 
 
-def _parked_lines(projector: DocumentProjector[Any], *, every: bool) -> tuple[list[str], bool]:
-    if not _ran(projector):
-        return [f"projection {projector.name} has not run yet: nothing is parked"], False
-    records = projector.parked(skipped=every)
-    if not records:
-        return [f"projection {projector.name}: no document is parked"], False
-    header = ["EVENT_ID", "KEY", "STREAM", "VERSION", "TYPE", "PARKED_AT"]
-    header += ["STATUS", "ERROR"] if every else ["ERROR"]
-    return table([header, *(_parked_row(record, every=every) for record in records)]), False
+class _ParkedRecord(Protocol):
+    """What :func:`parked_table` reads of a parked record, beside its own columns."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str: ...
 
 
-def _parked_row(record: ParkedDocument, *, every: bool) -> list[str]:
-    row = [
+_R = TypeVar("_R", bound=_ParkedRecord)
+
+
+def parked_table(
+    consumer: Consumer[Any],
+    records: Callable[[bool], Sequence[_R]],
+    *,
+    kind: str,
+    noun: str,
+    columns: list[str],
+    cells: Callable[[_R], list[str]],
+    every: bool,
+) -> tuple[list[str], bool]:
+    """The table of what ``consumer`` parked (``s3es projection|reactor parked``).
+
+    Args:
+        consumer: The projector or reactor runner.
+        records: Its ``parked`` (given ``skipped``).
+        kind: The consumer, as its messages name it: ``projection``, ``reactor``.
+        noun: What it parks: ``document``, ``event``.
+        columns: The columns of a record before its status and error.
+        cells: A record's cells in ``columns``.
+        every: The skipped records too, with a STATUS column.
+
+    Returns:
+        The lines to print, and False (listing never fails).
+    """
+    if not has_run(consumer):
+        return [f"{kind} {consumer.name} has not run yet: nothing is parked"], False
+    parked = records(every)
+    if not parked:
+        return [f"{kind} {consumer.name}: no {noun} is parked"], False
+    header = [*columns, *(["STATUS", "ERROR"] if every else ["ERROR"])]
+    rows = []
+    for record in parked:
+        error = " ".join(record.error.split())  # one line, whatever the exception said
+        rows.append([*cells(record), *([record.status, error] if every else [error])])
+    return table([header, *rows]), False
+
+
+def _parked_document(record: ParkedDocument) -> list[str]:
+    return [
         record.event_id,
         repr(record.key)[1:-1],  # a key with spaces or control characters stays one cell
         record.stream,
@@ -690,8 +748,25 @@ def _parked_row(record: ParkedDocument, *, every: bool) -> list[str]:
         record.type,
         record.parked_at.isoformat(timespec="seconds"),
     ]
-    error = " ".join(record.error.split())  # one line, whatever the exception said
-    return [*row, record.status, error] if every else [*row, error]
+
+
+def settling_arguments(parser: argparse.ArgumentParser, *, noun: str) -> None:
+    """The arguments of ``parked``, ``retry`` and ``skip`` (``noun``: what is parked).
+
+    :func:`check_settling` refuses those that do not fit the action.
+    """
+    parser.add_argument(
+        "event_id", nargs="?", metavar="EVENT_ID", help="retry, skip: the parked event"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help=f"parked: the skipped {noun} too, with their status"
+    )
+    parser.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="skip: do not ask for confirmation (needed when stdin is not a terminal)",
+    )
 
 
 def check_settling(invocation: Invocation, consumer: str) -> None:
@@ -725,7 +800,9 @@ def _settle_document(
 ) -> tuple[list[str], bool]:
     """Retry or skip parked event ``event_id``: the lines to print, and whether it failed."""
     action = invocation.arguments.action
-    records = [r for r in projector.parked() if r.event_id == event_id] if _ran(projector) else []
+    records = (
+        [r for r in projector.parked() if r.event_id == event_id] if has_run(projector) else []
+    )
     if not records:
         raise InvalidConfiguration(f"projection {projector.name}: no event {event_id!r} is parked")
     record = records[0]

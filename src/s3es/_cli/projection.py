@@ -17,6 +17,7 @@ from s3es._cli.consumers import (
     load_consumer,
     run_document_projection,
     run_until_stopped,
+    settling_arguments,
 )
 from s3es._cli.invocation import Invocation
 from s3es._cli.progress import ProgressBar
@@ -34,9 +35,6 @@ def projection_arguments(parser: argparse.ArgumentParser) -> None:
         help="status: the stored model (generations, shards) and leases; catch-up: one pass; "
         "rebuild: from nothing; run: passes until SIGTERM or Ctrl-C; parked: the documents "
         "parked (a DocumentProjection's); retry/skip EVENT_ID: settle one",
-    )
-    parser.add_argument(
-        "event_id", nargs="?", metavar="EVENT_ID", help="retry, skip: the parked event"
     )
     parser.add_argument(
         "--projection",
@@ -57,15 +55,7 @@ def projection_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="rebuild a Projection even while another projector holds the lease (it is fenced)",
     )
-    parser.add_argument(
-        "--all", action="store_true", help="parked: the skipped documents too, with their status"
-    )
-    parser.add_argument(
-        "-y",
-        "--yes",
-        action="store_true",
-        help="skip: do not ask for confirmation (needed when stdin is not a terminal)",
-    )
+    settling_arguments(parser, noun="documents")
 
 
 #: The options that only a DocumentProjection takes.

@@ -15,15 +15,18 @@ from s3es._cli.consumers import (
     check_settling,
     confirmed,
     consumer_arguments,
+    has_run,
     lease_option,
     load_consumer,
     open_store,
+    parked_count,
+    parked_table,
     run_consumer,
+    settling_arguments,
     shards_option,
     status_lines,
 )
 from s3es._cli.invocation import PROBLEM, Invocation, described, plural
-from s3es._cli.streams import table
 from s3es._projections.consumer import shard_of
 from s3es._projections.options import Shards
 from s3es._projections.reactor import Parked, Reactor, ReactorRunner
@@ -43,9 +46,6 @@ def reactor_arguments(parser: argparse.ArgumentParser) -> None:
         "passes until SIGTERM; parked: the parked events; retry/skip EVENT_ID: settle one",
     )
     parser.add_argument(
-        "event_id", nargs="?", metavar="EVENT_ID", help="retry, skip: the parked event"
-    )
-    parser.add_argument(
         "--reactor",
         required=True,
         metavar="module:Class",
@@ -59,15 +59,7 @@ def reactor_arguments(parser: argparse.ArgumentParser) -> None:
         help="passes read the change feed (the writers must write it) instead of scanning "
         "every stream; a shard with no feed cursor yet is scanned",
     )
-    parser.add_argument(
-        "--all", action="store_true", help="parked: the skipped events too, with their status"
-    )
-    parser.add_argument(
-        "-y",
-        "--yes",
-        action="store_true",
-        help="skip: do not ask for confirmation (needed when stdin is not a terminal)",
-    )
+    settling_arguments(parser, noun="events")
 
 
 def run_reactor(invocation: Invocation) -> int:
@@ -101,7 +93,15 @@ def run_reactor(invocation: Invocation) -> int:
             if action == "status":
                 status = _reactor_status(runner, type(reactor).__qualname__, lag=arguments.lag)
             elif action == "parked":
-                status = _parked_lines(runner, every=arguments.all)
+                status = parked_table(
+                    runner,
+                    lambda skipped: runner.parked(skipped=skipped),
+                    kind="reactor",
+                    noun="event",
+                    columns=["EVENT_ID", "STREAM", "VERSION", "TYPE", "ATTEMPTS", "PARKED_AT"],
+                    cells=_parked_event,
+                    every=arguments.all,
+                )
             else:
                 status = _settle(invocation, runner, action, arguments.event_id)
         lines, failed = status
@@ -115,34 +115,13 @@ def _reactor_status(runner: ReactorRunner, class_name: str, *, lag: bool) -> tup
     lines = [
         f"{title}, {plural(runner.shards, 'shard')}",
         *status_lines(runner, type(runner.reactor).SOURCES, lag=lag),
+        *parked_count(runner, noun="event", command="reactor"),
     ]
-    if _ran(runner):
-        records = runner.parked(skipped=True)
-        parked = sum(record.status == "parked" for record in records)
-        see = ": see `s3es reactor parked`" if parked else ""
-        lines.append(f"parked: {plural(parked, 'event')} ({len(records) - parked:,} skipped){see}")
     return lines, False
 
 
-def _ran(runner: ReactorRunner) -> bool:
-    record = runner.store.generations(runner.name)
-    return record.live is not None or record.building is not None
-
-
-def _parked_lines(runner: ReactorRunner, *, every: bool) -> tuple[list[str], bool]:
-    if not _ran(runner):
-        return [f"reactor {runner.name} has not run yet: nothing is parked"], False
-    records = runner.parked(skipped=every)
-    if not records:
-        return [f"reactor {runner.name}: no event is parked"], False
-    header = ["EVENT_ID", "STREAM", "VERSION", "TYPE", "ATTEMPTS", "PARKED_AT"]
-    header += ["STATUS", "ERROR"] if every else ["ERROR"]
-    rows = [_parked_row(record, every=every) for record in records]
-    return table([header, *rows]), False
-
-
-def _parked_row(record: Parked, *, every: bool) -> list[str]:
-    row = [
+def _parked_event(record: Parked) -> list[str]:
+    return [
         record.event_id,
         record.stream,
         str(record.version),
@@ -150,8 +129,6 @@ def _parked_row(record: Parked, *, every: bool) -> list[str]:
         str(record.attempts),
         record.parked_at.isoformat(timespec="seconds"),
     ]
-    error = " ".join(record.error.split())  # one line, whatever the exception said
-    return [*row, record.status, error] if every else [*row, error]
 
 
 def _settle(
@@ -159,7 +136,9 @@ def _settle(
 ) -> tuple[list[str], bool]:
     """Retry or skip parked event ``event_id``: the lines to print, and whether it failed."""
     record = (
-        next((r for r in runner.parked() if r.event_id == event_id), None) if _ran(runner) else None
+        next((r for r in runner.parked() if r.event_id == event_id), None)
+        if has_run(runner)
+        else None
     )
     if record is None:
         raise InvalidConfiguration(f"reactor {runner.name}: no event {event_id!r} is parked")
