@@ -51,19 +51,22 @@ class Projection(abc.ABC, Generic[M]):
             def initial_state(self) -> OrderBoard: ...
             def evolve(self, model: OrderBoard, event: RecordedEvent[Any]) -> OrderBoard: ...
 
-    ``evolve`` gets each event of each stream of ``SOURCES`` once, in version order within a
-    stream, as its aggregate reads it (upcast, typed). Streams are not ordered among
-    themselves. It returns the model after the event; it may change the model in place. Bump
-    ``SCHEMA`` when the model's shape or ``evolve`` changes: a stored model of another schema is
-    then rebuilt from every event. ``forget`` is told when a stream is deleted.
+    Run it with a :class:`~s3es.Projector`, which keeps the model in one S3 document.
+
+    Attributes:
+        NAME: The projection's name: one key segment, unique under the event store's prefix.
+        SCHEMA: Bump it when the model's shape or ``evolve`` changes: a stored model of another
+            schema is then rebuilt from every event.
+        SOURCES: The aggregates whose streams are read; their codecs decode (and upcast) the
+            events.
+        MODEL_TYPE: The type the stored model is read into; by default the type of
+            ``initial_state()``.
+        CONVERTER: The cattrs converter that stores the model as JSON and reads it back.
     """
 
-    #: The projection's name: one key segment, unique under the event store's prefix.
     NAME: ClassVar[str]
     SCHEMA: ClassVar[int] = 1
-    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
     SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
-    #: The type the stored model is read into; by default the type of ``initial_state()``.
     MODEL_TYPE: ClassVar[Any] = None
     CONVERTER: ClassVar[cattrs.Converter] = DEFAULT_CONVERTER
 
@@ -73,60 +76,116 @@ class Projection(abc.ABC, Generic[M]):
 
     @abc.abstractmethod
     def initial_state(self) -> M:
-        """The model before any event."""
+        """The model before any event.
+
+        Returns:
+            A fresh model.
+        """
 
     @abc.abstractmethod
     def evolve(self, model: M, event: RecordedEvent[Any]) -> M:
-        """The model after ``event``."""
+        """Fold one event into the model.
+
+        Each event of each stream of ``SOURCES`` comes once, in version order within a stream
+        (streams are not ordered among themselves), as its aggregate reads it: upcast, typed.
+
+        Args:
+            model: The model before ``event``; it may be changed in place.
+            event: The event, with its stream, version and metadata.
+
+        Returns:
+            The model after ``event``.
+        """
 
     def initial_model(self) -> M:
-        """Deprecated: ``initial_state``."""
+        """Deprecated: ``initial_state``, whose old name this is; warns, then calls it.
+
+        Returns:
+            What ``initial_state`` returns.
+        """
         warn_renamed(type(self), "initial_model", "initial_state")
         return self.initial_state()
 
     def apply(self, model: M, event: RecordedEvent[Any]) -> M:
-        """Deprecated: ``evolve``."""
+        """Deprecated: ``evolve``, whose old name this is; warns, then calls it.
+
+        Args:
+            model: The model before ``event``.
+            event: The event.
+
+        Returns:
+            What ``evolve`` returns.
+        """
         warn_renamed(type(self), "apply", "evolve")
         return self.evolve(model, event)
 
     def forget(self, model: M, stream: StreamName) -> M:  # noqa: ARG002 - for subclasses
-        """The model after ``stream`` was deleted. By default, unchanged."""
+        """Take a deleted stream out of the model. By default, the model is unchanged.
+
+        Args:
+            model: The model before the deletion.
+            stream: The stream that was deleted.
+
+        Returns:
+            The model after ``stream`` was deleted.
+        """
         return model
 
 
 @attrs.frozen
 class ReadModel(Generic[M]):
-    """A projection's model as stored, with the stream versions it reflects."""
+    """A projection's model as stored, with the stream versions it reflects.
+
+    Attributes:
+        projection: The projection's ``NAME``.
+        schema: The ``SCHEMA`` it was built with.
+        model: The model.
+        checkpoints: By ``"type/id"``: the last version of that stream applied to the model.
+        epoch: The epoch of the lease under which it was written (0: never written).
+        complete: True once a pass over every stream of its sources has been applied.
+        updated_at: When it was last written; None if never.
+        etag: The stored document's ETag; None if there is none yet.
+    """
 
     projection: str
     schema: int
     model: M
-    #: ``"type/id"`` -> the last version of that stream applied to the model.
     checkpoints: Mapping[str, int]
-    #: The epoch of the lease under which it was written (0: never written).
     epoch: int
-    #: True once a pass over every stream of its sources has been applied.
     complete: bool
     updated_at: datetime | None
-    #: The stored document's ETag; None if there is none yet.
     etag: str | None = None
 
     def version_of(self, stream: StreamName) -> int:
-        """The last version of ``stream`` the model reflects (0: none)."""
+        """The last version of ``stream`` the model reflects.
+
+        Args:
+            stream: A stream of the projection's sources.
+
+        Returns:
+            That version; 0 if none of its events is applied.
+        """
         return self.checkpoints.get(str(stream), 0)
 
 
 @attrs.frozen
 class ProjectionPass(Generic[M]):
-    """What one pass of a whole-model projector did, and the read model it left."""
+    """What one pass of a whole-model projector did, and the read model it left.
+
+    Attributes:
+        read_model: The read model after the pass.
+        full_scan: True for a pass over every stream; False for one over the streams the feed
+            named.
+        streams: Streams whose new chunks were read.
+        events: Events applied.
+        commits: Conditional PUTs of the read model.
+        requests: The object-store requests the pass sent.
+    """
 
     read_model: ReadModel[M]
-    #: True for a pass over every stream; False for one over the streams the feed named.
     full_scan: bool
-    #: Streams whose new chunks were read.
     streams: int
     events: int
-    #: Conditional PUTs of the read model.
     commits: int
     requests: RequestCounts
 

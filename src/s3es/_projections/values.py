@@ -41,44 +41,68 @@ def default_owner() -> str:
 
 
 def shard_of(stream: StreamName | str, shards: int) -> int:
-    """The shard of ``shards`` that ``stream`` belongs to: a stable hash (CRC-32) of its name."""
+    """The shard that ``stream`` belongs to: a stable hash (CRC-32) of its name.
+
+    Args:
+        stream: The stream, or its name (``"type/id"``).
+        shards: How many shards there are.
+
+    Returns:
+        Its shard, from 0 to ``shards - 1``; the same in every process and release.
+    """
     return zlib.crc32(str(stream).encode()) % shards
 
 
 @attrs.frozen
 class Lease:
-    """A lease as stored: who holds it, under which epoch, until when (Unix time)."""
+    """A lease as stored: who holds it, under which epoch, until when.
+
+    Attributes:
+        format: The stored format's name and version.
+        projection: The name of the consumer (projection or reactor) it is taken for.
+        owner: Who holds it, as the consumer's ``LeaseOptions`` named it.
+        token: Unique to the keeper that wrote it: two processes given one owner name differ
+            here.
+        epoch: Raised by each take-over; a write under an older epoch is fenced.
+        expires_at: When it lapses unless renewed (Unix time).
+        kind: The kind of consumer it is taken for ("projection", "reactor"); None in a lease
+            stored before kinds were, and in a whole-model projection's.
+        etag: The stored object's ETag; "" for a lease not read from the store.
+    """
 
     format: str
     projection: str
     owner: str
-    #: Unique to the keeper that wrote it: two processes given one owner name differ here.
     token: str
     epoch: int
     expires_at: float
-    #: The kind of consumer it is taken for ("projection", "reactor"); None in a lease stored
-    #: before kinds were, and in a whole-model projection's.
     kind: str | None = None
-    #: The stored object's ETag; "" for a lease not read from the store.
     etag: str = attrs.field(default="", eq=False)
 
 
 @attrs.frozen
 class ShardPass:
-    """What one pass of one shard did."""
+    """What one pass of one shard did.
+
+    Attributes:
+        shard: The shard.
+        generation: The generation of the read model it wrote.
+        full_scan: True for a pass over every stream of the shard; False for one over the
+            feed's.
+        streams: Streams whose new chunks were read.
+        events: Events read.
+        commits: Commits of documents, positions and state to the store.
+        documents: Documents written (or deleted) by those commits.
+        switched: True if this pass completed a generation's build and switched readers to it.
+    """
 
     shard: int
     generation: Generation
-    #: True for a pass over every stream of the shard; False for one over the feed's.
     full_scan: bool
-    #: Streams whose new chunks were read.
     streams: int
     events: int
-    #: Commits of documents, positions and state to the store.
     commits: int
-    #: Documents written (or deleted) by those commits.
     documents: int
-    #: True if this pass completed a generation's build and switched readers to it.
     switched: bool = False
 
 
@@ -105,16 +129,29 @@ class DocumentConflict(Exception):  # noqa: N818 - a signal: fold the batch agai
 class ParkedDocument:
     """A document an event could not be applied to: why, and what was decided since.
 
-    ``apply`` raised for it, or made a document no read-model store keeps. Its stream is held
-    at ``version - 1`` (no later event of it is applied, to any document) until the event is
-    retried or skipped. Kept per ``generation`` of the projection.
+    The projection's ``evolve`` raised for it, or made a document no read-model store keeps.
+    Its stream is held at ``version - 1`` (no later event of it is applied, to any document)
+    until the event is retried or skipped (``s3es projection ... retry`` or ``skip``). Kept per
+    ``generation`` of the projection.
+
+    Attributes:
+        projection: The projection's name.
+        generation: The generation of the read model it was parked in.
+        key: The document's key.
+        event_id: The id of the event that could not be applied.
+        stream: Its stream's name (``"type/id"``).
+        version: Its stream version.
+        type: Its event type.
+        error: What went wrong, as the exception said it.
+        parked_at: When it was parked.
+        status: "parked", or "skipped" once an operator skipped it (the event is not applied
+            to ``key``; it is to the other documents it names).
 
     .. versionadded:: 0.2
     """
 
     projection: str
     generation: int
-    #: The document's key.
     key: str
     event_id: str
     stream: str
@@ -122,22 +159,27 @@ class ParkedDocument:
     type: str
     error: str
     parked_at: datetime
-    #: "parked", or "skipped" once an operator skipped it (the event is not applied to
-    #: ``key``; it is to the other documents it names).
     status: str = "parked"
 
 
 @attrs.frozen
 class DocumentPass:
-    """What one pass over this projector's shards did."""
+    """What one pass over a document projector's shards did.
+
+    Attributes:
+        passes: One per shard it held and ran.
+        held_elsewhere: Shards whose lease another projector holds: this one stood by for
+            them.
+        fenced: Shards this projector lost to a newer epoch during the pass (their work is
+            not kept).
+        requests: The object-store requests the pass sent.
+        parked: The documents whose event this pass parked (again, for a stream still held).
+    """
 
     passes: tuple[ShardPass, ...]
-    #: Shards whose lease another projector holds: this one stood by for them.
     held_elsewhere: tuple[int, ...]
-    #: Shards this projector lost to a newer epoch during the pass (their work is not kept).
     fenced: tuple[int, ...]
     requests: RequestCounts
-    #: The documents whose event this pass parked (again, for a stream still held).
     parked: tuple[ParkedDocument, ...] = ()
 
     @property
@@ -168,7 +210,14 @@ def document_pass_attributes(run: DocumentPass) -> Attributes:
 
 @attrs.frozen
 class Send:
-    """A command a reactor sends: ``command`` to stream ``stream_id`` of ``aggregate``."""
+    """A command a reactor sends: ``command`` to stream ``stream_id`` of ``aggregate``.
+
+    Attributes:
+        aggregate: The aggregate class of the target stream (the runner keeps a command
+            handler for each).
+        stream_id: The target stream's id.
+        command: What the aggregate's ``decide`` is given.
+    """
 
     aggregate: type[Aggregate[Any, Any, Any]]
     stream_id: str
@@ -188,27 +237,53 @@ class Reactor(abc.ABC):
                 if isinstance(event.event, OrderPlaced):
                     yield Send(Warehouse, "main", Reserve(event.stream.id, event.event.lines))
 
-    ``react`` must give the same commands, in the same order, each time it is given the same
-    event (it may be given it again after a crash): their ids are derived from the event's.
-    A condition on several events belongs in the target aggregate's ``decide``, which sees
-    its stream's state (a command that changes nothing stores nothing). The same reactor runs
-    in a :class:`~s3es.reactors.ReactorRunner` and in an
-    :class:`~s3es.aio.AsyncReactorRunner`: ``react`` only computes what to send.
+    Run it with a :class:`~s3es.reactors.ReactorRunner` (or an
+    :class:`~s3es.aio.AsyncReactorRunner`: ``react`` only computes what to send).
+
+    Attributes:
+        NAME: The reactor's name: one key segment, unique under the store.
+        SOURCES: The aggregates whose streams are read; their codecs decode (and upcast) the
+            events.
     """
 
-    #: The reactor's name: one key segment, unique under the store.
     NAME: ClassVar[str]
-    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
     SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
 
     @abc.abstractmethod
     def react(self, event: RecordedEvent[Any]) -> Iterable[Send]:
-        """The commands ``event`` calls for (none for most events)."""
+        """Decide which commands ``event`` calls for.
+
+        It must give the same commands, in the same order, each time it is given the same
+        event (it may be given it again after a crash): their ids are derived from the event's.
+        A condition on several events belongs in the target aggregate's ``decide``, which sees
+        its stream's state (a command that changes nothing stores nothing).
+
+        Args:
+            event: An event of a stream of ``SOURCES``.
+
+        Returns:
+            The commands to send; none for most events.
+
+        Raises:
+            Exception: Any error but the object store's: the runner tries the event again,
+                then parks it (see :class:`~s3es.reactors.ReactionRetry`).
+        """
 
 
 @attrs.frozen
 class Parked:
-    """An event whose reaction failed ``attempts`` times: why, and what was decided since."""
+    """An event whose reaction failed ``attempts`` times: why, and what was decided since.
+
+    Attributes:
+        event_id: The event's id.
+        stream: Its stream's name (``"type/id"``).
+        version: Its stream version.
+        type: Its event type.
+        error: What went wrong, as the last exception said it.
+        attempts: How many times its reaction was tried.
+        parked_at: When it was parked.
+        status: "parked", or "skipped" once an operator skipped it.
+    """
 
     event_id: str
     stream: str
@@ -217,25 +292,32 @@ class Parked:
     error: str
     attempts: int
     parked_at: datetime
-    #: "parked", or "skipped" once an operator skipped it.
     status: str = "parked"
 
 
 @attrs.frozen
 class ReactorPass:
-    """What one pass over this runner's shards did."""
+    """What one pass over a reactor runner's shards did.
+
+    Attributes:
+        passes: One per shard it held and ran.
+        held_elsewhere: Shards whose lease another runner holds: this one stood by for them.
+        fenced: Shards this runner lost to a newer epoch during the pass.
+        commands: Commands sent, duplicates included.
+        duplicates: Commands their stream had already stored (sent again after a crash).
+        parked: Ids of the events parked by this pass.
+        requests: The object-store requests the pass sent.
+        conflicts: Writes of those commands that lost their stream's version to another
+            writer, and were decided again (the command handler's retries).
+    """
 
     passes: tuple[ShardPass, ...]
     held_elsewhere: tuple[int, ...]
     fenced: tuple[int, ...]
-    #: Commands sent (duplicates included), and those their stream had already stored.
     commands: int
     duplicates: int
-    #: Ids of the events parked by this pass.
     parked: tuple[str, ...]
     requests: RequestCounts
-    #: Writes of those commands that lost their stream's version to another writer, and
-    #: were decided again (the command handler's retries).
     conflicts: int = 0
 
     @property
