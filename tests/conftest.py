@@ -10,8 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from s3es import InMemoryObjectStore, S3ObjectStore
+from s3es import InMemoryObjectStore, S3ObjectStore, __version__
+from s3es._base import tracing
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests import layers
 
@@ -93,3 +97,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 pytest.mark.integration if layers.is_integration(source) else pytest.mark.unit
             )
         item.add_marker(kinds[path])
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """The spans s3es ends while the test runs, exported to memory.
+
+    The tracer is the test's own (an SDK provider with the in-memory exporter), put in place of
+    the global provider's, which a process can set only once.
+    """
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("s3es", __version__)
+    monkeypatch.setattr(tracing, "_active_tracer", lambda: tracer)
+    yield exporter
+    provider.shutdown()

@@ -21,8 +21,6 @@ from aiobotocore.session import get_session
 from bench.aio import QUICK, table, throughput_runs
 from moto.backends import get_backend
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import s3es.aio
@@ -36,7 +34,6 @@ from s3es import (
     Repository,
     StreamName,
 )
-from s3es._base import tracing
 from s3es.aio import (
     AsyncCommandHandler,
     AsyncEventStore,
@@ -53,7 +50,7 @@ from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 from s3es.testing import AsyncObjectStoreContract, EmbeddedS3
 from s3es.testing.faultproxy import Fault, FaultProxy, Rule
 from tests.aggregates import Counter, CounterError, CounterV2, Decrement, Increment
-from tests.test_tracing import attributes, children, root, s3es_version
+from tests.test_tracing import attributes, children, root
 
 T = TypeVar("T")
 _buckets = itertools.count()
@@ -506,18 +503,6 @@ class TestBench:
         section = table(runs)
         assert "| async | 10 tasks | 20 | 40 |" in section
         assert "| sync | 4 threads | 20 | 40 |" in section
-
-
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """The spans s3es ends while the test runs, exported to memory (as in test_tracing.py)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("s3es", s3es_version())
-    monkeypatch.setattr(tracing, "_active_tracer", lambda: tracer)
-    yield exporter
-    provider.shutdown()
 
 
 class TestSpans:

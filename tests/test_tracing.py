@@ -10,13 +10,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -28,7 +26,6 @@ from s3es import (
     Repository,
     RetryPolicy,
 )
-from s3es._base import tracing
 from s3es.errors import ObjectStoreError, RetriesExhausted
 from s3es.storage import ForwardingObjectStore
 from tests.aggregates import (
@@ -42,24 +39,6 @@ from tests.aggregates import (
 from tests.projections import AppliedIds
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """The spans s3es ends while the test runs, exported to memory."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("s3es", s3es_version())
-    monkeypatch.setattr(tracing, "_active_tracer", lambda: tracer)
-    yield exporter
-    provider.shutdown()
-
-
-def s3es_version() -> str:
-    import s3es  # noqa: PLC0415
-
-    return s3es.__version__
 
 
 def named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
