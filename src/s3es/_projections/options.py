@@ -92,6 +92,9 @@ class Shards:
     Attributes:
         count: The number of shards, an int >= 1.
         ids: The shards this consumer runs, distinct, from 0 to ``count - 1``; None: all.
+
+    Raises:
+        InvalidConfiguration: A field's value cannot work; names the class, field and value.
     """
 
     count: int = attrs.field(default=1, validator=_positive_int)
@@ -99,7 +102,11 @@ class Shards:
 
     @property
     def chosen(self) -> tuple[int, ...]:
-        """The shards this consumer runs: ``ids``, or every one."""
+        """The shards this consumer runs.
+
+        Returns:
+            ``ids``, or every shard from 0 to ``count - 1``.
+        """
         return tuple(range(self.count)) if self.ids is None else self.ids
 
 
@@ -119,6 +126,9 @@ class Feed:
             entries of appends whose clock lagged.
         full_scan_interval: Seconds (>= 0) after a shard's last full scan that a pass scans
             every stream anyway: the feed is a hint, the scan the net.
+
+    Raises:
+        InvalidConfiguration: A field's value cannot work; names the class, field and value.
     """
 
     notifications: ChangeNotifications | AsyncChangeNotifications | None = None
@@ -135,6 +145,9 @@ class LeaseOptions:
     Attributes:
         owner: The name its leases carry (a pod's name reads well); None: ``host:pid:random``.
         ttl: Seconds a lease lasts unless renewed (> 0); a pass renews it in time.
+
+    Raises:
+        InvalidConfiguration: A field's value cannot work; names the class, field and value.
     """
 
     owner: str | None = attrs.field(default=None, validator=_owner)
@@ -149,6 +162,9 @@ class Batching:
         commit_every: Events per commit (an int >= 1): a crash redoes at most that many.
         read_concurrency: Threads (tasks, in asyncio) reading streams ahead of the fold (an
             int >= 1); the fold itself stays in one thread, so ``evolve`` needs no locks.
+
+    Raises:
+        InvalidConfiguration: A field's value cannot work; names the class, field and value.
     """
 
     commit_every: int = attrs.field(default=1000, validator=_positive_int)
@@ -168,6 +184,9 @@ class ReactionRetry:
     Attributes:
         max_attempts: Tries of one reaction in all, an int >= 1 (1: park at the first error).
         backoff: The pause before each retry (full jitter).
+
+    Raises:
+        InvalidConfiguration: A field's value cannot work; names the class, field and value.
     """
 
     max_attempts: int = attrs.field(default=3, validator=_positive_int)
