@@ -52,25 +52,36 @@ class DocumentProjection(abc.ABC, Generic[D]):
             def initial_state(self, key: str) -> OrderSummary: ...
             def evolve(self, document: OrderSummary, event: RecordedEvent[Any]) -> OrderSummary: ...
 
-    ``evolve`` gets each event of each stream of ``SOURCES`` once per document that
-    ``document_ids`` names for it, in version order within a stream, as the stream's aggregate
-    reads it (upcast, typed). Streams are not ordered among themselves. It returns the document
-    after the event; it may change the document in place. Bump ``SCHEMA`` when a document's
-    shape or ``evolve`` changes: a new generation is then built beside the live one, and
-    readers switch to it once it is complete.
+    Run it with a :class:`~s3es.projections.DocumentProjector`; read its documents with a
+    :class:`~s3es.projections.DocumentReader`.
+
+    Attributes:
+        NAME: The projection's name: one key segment, unique under the store.
+        SCHEMA: Bump it when a document's shape or ``evolve`` changes: a new generation is
+            then built beside the live one, and readers switch to it once it is complete.
+        SOURCES: The aggregates whose streams are read; their codecs decode (and upcast) the
+            events.
+        DOCUMENT_TYPE: The type documents are read into; by default the class's type
+            parameter.
+        CONVERTER: The cattrs converter that stores documents as JSON and reads them back.
     """
 
-    #: The projection's name: one key segment, unique under the store.
     NAME: ClassVar[str]
     SCHEMA: ClassVar[int] = 1
-    #: The aggregates whose streams are read; their codecs decode (and upcast) the events.
     SOURCES: ClassVar[Sequence[type[Aggregate[Any, Any, Any]]]]
-    #: The type documents are read into; by default the class's type parameter.
     DOCUMENT_TYPE: ClassVar[Any] = None
     CONVERTER: ClassVar[cattrs.Converter] = DEFAULT_CONVERTER
 
     def document_ids(self, event: RecordedEvent[Any]) -> Iterable[str]:
-        """The keys of the documents ``event`` changes. By default its stream's id."""
+        """Name the documents ``event`` changes.
+
+        Args:
+            event: An event of a stream of ``SOURCES``.
+
+        Returns:
+            Their keys, each a non-empty str; by default the event's stream's id (one
+            document per stream). None of them: the event changes no document.
+        """
         return (event.stream.id,)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -79,28 +90,82 @@ class DocumentProjection(abc.ABC, Generic[D]):
 
     @abc.abstractmethod
     def initial_state(self, key: str) -> D:
-        """Document ``key`` before any event."""
+        """A document before any event.
+
+        Args:
+            key: The document's key, as ``document_ids`` named it.
+
+        Returns:
+            A fresh document.
+        """
 
     @abc.abstractmethod
     def evolve(self, document: D, event: RecordedEvent[Any]) -> D:
-        """Document after ``event``."""
+        """Fold one event into one document.
+
+        Each event of each stream of ``SOURCES`` comes once per document that ``document_ids``
+        names for it, in version order within a stream (streams are not ordered among
+        themselves), as the stream's aggregate reads it: upcast, typed.
+
+        Args:
+            document: The document before ``event``; it may be changed in place.
+            event: The event, with its stream, version and metadata.
+
+        Returns:
+            The document after ``event`` (never None).
+
+        Raises:
+            Exception: Any error but the stores', for an event the document cannot take: the
+                projector parks it (a :class:`~s3es.projections.ParkedDocument`) and holds
+                its stream.
+        """
 
     def initial_document(self, key: str) -> D:
-        """Deprecated: ``initial_state``."""
+        """Deprecated: ``initial_state``, whose old name this is; warns, then calls it.
+
+        Args:
+            key: The document's key.
+
+        Returns:
+            What ``initial_state`` returns.
+        """
         warn_renamed(type(self), "initial_document", "initial_state")
         return self.initial_state(key)
 
     def apply(self, document: D, event: RecordedEvent[Any]) -> D:
-        """Deprecated: ``evolve``."""
+        """Deprecated: ``evolve``, whose old name this is; warns, then calls it.
+
+        Args:
+            document: The document before ``event``.
+            event: The event.
+
+        Returns:
+            What ``evolve`` returns.
+        """
         warn_renamed(type(self), "apply", "evolve")
         return self.evolve(document, event)
 
     def forgotten_ids(self, stream: StreamName) -> Iterable[str]:
-        """The keys of the documents to tell that ``stream`` was deleted. By default its id."""
+        """Name the documents to tell that ``stream`` was deleted.
+
+        Args:
+            stream: The stream that was deleted.
+
+        Returns:
+            Their keys; by default the stream's id.
+        """
         return (stream.id,)
 
     def forget(self, document: D, stream: StreamName) -> D | None:  # noqa: ARG002 - for subclasses
-        """Document after ``stream`` was deleted; None removes it (the default)."""
+        """Take a deleted stream out of one document.
+
+        Args:
+            document: The document before the deletion.
+            stream: The stream that was deleted.
+
+        Returns:
+            The document after it, or None to remove the document (the default).
+        """
         return None
 
 
