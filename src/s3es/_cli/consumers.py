@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -642,13 +642,7 @@ def run_document_projection(invocation: Invocation, projection: DocumentProjecti
                 projector = make(shards)
                 if arguments.action == "parked":
                     lines, failed = parked_table(
-                        projector,
-                        lambda skipped: projector.parked(skipped=skipped),
-                        kind="projection",
-                        noun="document",
-                        columns=["EVENT_ID", "KEY", "STREAM", "VERSION", "TYPE", "PARKED_AT"],
-                        cells=_parked_document,
-                        every=arguments.all,
+                        projector, projector.parked, _PARKED_DOCUMENTS, every=arguments.all
                     )
                 else:
                     lines, failed = _settle_document(invocation, projector, arguments.event_id)
@@ -700,42 +694,57 @@ class _ParkedRecord(Protocol):
 
 
 _R = TypeVar("_R", bound=_ParkedRecord)
+_R_co = TypeVar("_R_co", bound=_ParkedRecord, covariant=True)
+
+
+class _ParkedOf(Protocol[_R_co]):
+    """A consumer's ``parked``: its parked records (with ``skipped``, those skipped too)."""
+
+    def __call__(self, *, skipped: bool = False) -> Sequence[_R_co]: ...
+
+
+@attrs.frozen
+class ParkedColumns(Generic[_R]):
+    """How ``s3es projection|reactor parked`` lists a consumer's parked records.
+
+    Attributes:
+        kind: The consumer, as its messages name it: ``projection``, ``reactor``.
+        noun: What it parks: ``document``, ``event``.
+        columns: The columns of a record before its status and error.
+        cells: A record's cells in ``columns``.
+    """
+
+    kind: str
+    noun: str
+    columns: tuple[str, ...]
+    cells: Callable[[_R], list[str]]
 
 
 def parked_table(
-    consumer: Consumer[Any],
-    records: Callable[[bool], Sequence[_R]],
-    *,
-    kind: str,
-    noun: str,
-    columns: list[str],
-    cells: Callable[[_R], list[str]],
-    every: bool,
+    consumer: Consumer[Any], parked: _ParkedOf[_R], listing: ParkedColumns[_R], *, every: bool
 ) -> tuple[list[str], bool]:
     """The table of what ``consumer`` parked (``s3es projection|reactor parked``).
 
     Args:
         consumer: The projector or reactor runner.
-        records: Its ``parked`` (given ``skipped``).
-        kind: The consumer, as its messages name it: ``projection``, ``reactor``.
-        noun: What it parks: ``document``, ``event``.
-        columns: The columns of a record before its status and error.
-        cells: A record's cells in ``columns``.
+        parked: Its ``parked``.
+        listing: How to list its records.
         every: The skipped records too, with a STATUS column.
 
     Returns:
         The lines to print, and False (listing never fails).
     """
+    name = f"{listing.kind} {consumer.name}"
     if not has_run(consumer):
-        return [f"{kind} {consumer.name} has not run yet: nothing is parked"], False
-    parked = records(every)
-    if not parked:
-        return [f"{kind} {consumer.name}: no {noun} is parked"], False
-    header = [*columns, *(["STATUS", "ERROR"] if every else ["ERROR"])]
+        return [f"{name} has not run yet: nothing is parked"], False
+    records = parked(skipped=every)
+    if not records:
+        return [f"{name}: no {listing.noun} is parked"], False
+    header = [*listing.columns, *(["STATUS", "ERROR"] if every else ["ERROR"])]
     rows = []
-    for record in parked:
+    for record in records:
         error = " ".join(record.error.split())  # one line, whatever the exception said
-        rows.append([*cells(record), *([record.status, error] if every else [error])])
+        rows.append([*listing.cells(record), *([record.status, error] if every else [error])])
     return table([header, *rows]), False
 
 
@@ -748,6 +757,14 @@ def _parked_document(record: ParkedDocument) -> list[str]:
         record.type,
         record.parked_at.isoformat(timespec="seconds"),
     ]
+
+
+_PARKED_DOCUMENTS = ParkedColumns(
+    kind="projection",
+    noun="document",
+    columns=("EVENT_ID", "KEY", "STREAM", "VERSION", "TYPE", "PARKED_AT"),
+    cells=_parked_document,
+)
 
 
 def settling_arguments(parser: argparse.ArgumentParser, *, noun: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from s3es._cli.consumers import (
+    ParkedColumns,
     catch_up_each,
     check_settling,
     confirmed,
@@ -93,15 +94,7 @@ def run_reactor(invocation: Invocation) -> int:
             if action == "status":
                 status = _reactor_status(runner, type(reactor).__qualname__, lag=arguments.lag)
             elif action == "parked":
-                status = parked_table(
-                    runner,
-                    lambda skipped: runner.parked(skipped=skipped),
-                    kind="reactor",
-                    noun="event",
-                    columns=["EVENT_ID", "STREAM", "VERSION", "TYPE", "ATTEMPTS", "PARKED_AT"],
-                    cells=_parked_event,
-                    every=arguments.all,
-                )
+                status = parked_table(runner, runner.parked, _PARKED_EVENTS, every=arguments.all)
             else:
                 status = _settle(invocation, runner, action, arguments.event_id)
         lines, failed = status
@@ -129,6 +122,14 @@ def _parked_event(record: Parked) -> list[str]:
         str(record.attempts),
         record.parked_at.isoformat(timespec="seconds"),
     ]
+
+
+_PARKED_EVENTS = ParkedColumns(
+    kind="reactor",
+    noun="event",
+    columns=("EVENT_ID", "STREAM", "VERSION", "TYPE", "ATTEMPTS", "PARKED_AT"),
+    cells=_parked_event,
+)
 
 
 def _settle(
