@@ -139,18 +139,13 @@ def _pass_span(verb: str, name: str) -> tuple[str, Attributes]:
 class DocumentProjector(Consumer[DocumentPass], Generic[D]):
     """Runs a :class:`DocumentProjection` over ``event_store``'s streams into ``store``.
 
-    ``shards`` is how many shards the projection runs as (the same number in every process),
-    and which of them this projector runs (a :class:`~s3es.projections.Shards`; all by
-    default). ``catch_up`` runs one pass of each: takes or renews the shard's lease (``lease``:
-    its owner and ttl; a shard whose lease another projector holds is left to it), brings the
-    shard's documents up to date, and commits every ``batching.commit_every`` events and at the
-    end. ``feed``: False scans every stream each pass; True (a :class:`~s3es.projections.Feed`)
-    lists the event store's ``_feed/`` objects (its appenders need ``EventStore(feed=True)``);
-    a :class:`ChangeNotifications` receives S3 event notifications. With a feed, a shard's
-    first pass, and passes ``full_scan_interval`` seconds after its last full scan, scan all
-    its streams anyway: the feed is a hint, the scan the net. ``batching.read_concurrency``
-    threads (tasks, in the asyncio API) read streams ahead of the fold, which stays in one
-    thread (one task): ``evolve`` needs no locks.
+    ``catch_up`` runs one pass of each of its shards: takes or renews the shard's lease (a shard
+    whose lease another projector holds is left to it), brings the shard's documents up to
+    date, and commits every ``batching.commit_every`` events and at the end; ``run`` loops
+    passes. With a feed, a shard's first pass, and passes ``full_scan_interval`` seconds after
+    its last full scan, scan all its streams anyway: the feed is a hint, the scan the net.
+    Streams are read ahead in ``batching.read_concurrency`` threads (tasks, in the asyncio API);
+    the fold stays in one, so ``evolve`` needs no locks.
 
     The keywords ``shard_ids``, ``owner``, ``lease_ttl``, ``feed_lookback``,
     ``full_scan_interval``, ``commit_every`` and ``read_concurrency`` still work this release,
@@ -230,7 +225,11 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         return attrs.evolve(generation, projection=self._parked_name)
 
     def reader(self) -> DocumentReader[D]:
-        """A reader of the live generation's documents (no lease needed)."""
+        """A reader of the live generation's documents (no lease needed).
+
+        Returns:
+            A reader over this projector's store and projection.
+        """
         return DocumentReader(self.store, self.projection)
 
     @traced(start=lambda self, **_: _pass_span("catch_up", self.name), end=document_pass_attributes)
@@ -239,12 +238,21 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
     ) -> DocumentPass:
         """One pass of each of this projector's shards.
 
-        ``full_scan`` forces (True) or forbids (False) a scan of every stream; a shard scans
-        anyway without a feed, before its first full scan is applied, and when it has no feed
-        cursor yet. ``progress`` is told ``(streams done, streams)`` per shard. Raises LeaseHeld
-        if another projector holds every one of its shards; a shard fenced by a newer epoch
-        during the pass is reported in ``fenced`` (its lease is dropped, its uncommitted work
-        forgotten) and taken again at a later pass.
+        A shard fenced by a newer epoch during the pass is reported in ``fenced`` (its lease is
+        dropped, its uncommitted work forgotten) and taken again at a later pass.
+
+        Args:
+            full_scan: True forces, False forbids a scan of every stream; a shard scans anyway
+                without a feed, before its first full scan is applied, and when it has no feed
+                cursor yet. None: as the feed's ``full_scan_interval`` says.
+            progress: Told ``(streams done, streams)`` per shard.
+
+        Returns:
+            What each shard's pass did, the shards held elsewhere or fenced, the requests
+            sent, and the documents parked.
+
+        Raises:
+            LeaseHeld: Another projector holds every one of its shards.
         """
         self._parked = []
         passes, held, fenced, requests = self._passes(full_scan=full_scan, progress=progress)
@@ -256,9 +264,17 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         Readers keep the live generation, complete, until the new one is: then one write
         switches them, and the old generation is dropped. With several shards in several
         processes, each one's next passes join the build; the shard that completes it last
-        switches. Returns the first pass over this projector's shards (a full scan), counting
-        every request of the rebuild (the leases' and the generations record's too). Raises
-        LeaseHeld, having started nothing, if other projectors hold every one of its shards.
+        switches.
+
+        Args:
+            progress: Told ``(streams done, streams)`` per shard.
+
+        Returns:
+            The first pass over this projector's shards (a full scan), counting every request
+            of the rebuild (the leases' and the generations record's too).
+
+        Raises:
+            LeaseHeld: Other projectors hold every one of its shards; nothing was started.
         """
         with measure_requests() as meter:
             self._hold_any_lease()
@@ -568,10 +584,17 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
     def parked(self, *, skipped: bool = False) -> list[ParkedDocument]:
         """The documents parked in the generation passes write, by stream and version.
 
-        With ``skipped``, those an operator skipped too. A record whose stream has moved past
-        its event since (a projector started with fixed code applied it) is not listed.
+        A record whose stream has moved past its event since (a projector started with fixed
+        code applied it) is not listed.
 
-        Raises InvalidConfiguration if the projection has not run yet.
+        Args:
+            skipped: List those an operator skipped too.
+
+        Returns:
+            The parked (and skipped) documents, by stream, version and key.
+
+        Raises:
+            InvalidConfiguration: The projection has not run yet.
         """
         generation = self._writing_generation()
         records = [
@@ -594,8 +617,16 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         """Apply the stream held by parked event ``event_id`` now, from that event on.
 
         The records of the event are removed first; if it fails again (the projection is not
-        fixed yet) it is parked again, which the result's ``parked`` says. Raises
-        InvalidConfiguration if no such event is parked or its shard has no state.
+        fixed yet) it is parked again, which the result's ``parked`` says.
+
+        Args:
+            event_id: The id of a parked event, as :meth:`parked` lists it.
+
+        Returns:
+            The pass that applied the stream.
+
+        Raises:
+            InvalidConfiguration: No such event is parked, or its shard has no state.
         """
         return self._settle(event_id, skip=False)
 
@@ -603,7 +634,16 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         """Apply the stream held by parked event ``event_id``, without it for its documents.
 
         The event is applied to the other documents it names; the records are kept, marked
-        skipped. Raises InvalidConfiguration if no such event is parked.
+        skipped.
+
+        Args:
+            event_id: The id of a parked event, as :meth:`parked` lists it.
+
+        Returns:
+            The pass that applied the stream.
+
+        Raises:
+            InvalidConfiguration: No such event is parked, or its shard has no state.
         """
         return self._settle(event_id, skip=True)
 
