@@ -8,16 +8,17 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from s3es import InMemoryObjectStore, S3ObjectStore, __version__
 from s3es._base import tracing
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests import layers
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 _buckets = itertools.count()
 
@@ -104,8 +105,15 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """The spans s3es ends while the test runs, exported to memory.
 
     The tracer is the test's own (an SDK provider with the in-memory exporter), put in place of
-    the global provider's, which a process can set only once.
+    the global provider's, which a process can set only once. OpenTelemetry's SDK is imported
+    here, not at the top: the fast tests on the other CPythons run with the testing extra only.
     """
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - the dev extra
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+        InMemorySpanExporter,
+    )
+
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
