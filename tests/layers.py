@@ -21,8 +21,11 @@ SERVICES = re.compile(
 )
 #: What starts a process.
 PROCESSES = re.compile(r"\bsubprocess\b|\bmultiprocessing\b")
-#: What needs more than s3es's testing extra: the bench, the docs' runner, OpenTelemetry's SDK.
-DEV_EXTRAS = re.compile(r"from (bench|docs|tests\.test_docs)\b|from opentelemetry\b")
+#: What needs more than s3es's testing extra: the bench, the docs' runner, OpenTelemetry's SDK,
+#: and the sync-code generator (a dev tool that runs ruff).
+DEV_EXTRAS = re.compile(
+    r"from (bench|docs|tests\.test_docs)\b|from opentelemetry\b|from tools import async_to_sync"
+)
 
 
 def is_integration(source: str) -> bool:
