@@ -91,20 +91,20 @@ def _pass_span(name: str) -> tuple[str, Attributes]:
 
 
 class ReactorRunner(Consumer[ReactorPass]):
-    """Runs a :class:`Reactor` over ``event_store``'s streams; its positions live in ``store``.
+    """Runs a :class:`Reactor` over ``event_store``'s streams, sending the commands it calls for.
 
-    ``handlers`` are the command handlers to send through (one per target aggregate); a
-    target with none gets a plain ``CommandHandler(Repository(event_store, aggregate))``.
-    ``retry`` (a :class:`~s3es.reactors.ReactionRetry`) paces the retries of a failing reaction
-    before it is parked. ``shards``, ``feed``, ``lease`` and ``batching`` are the values
-    :class:`~s3es.projections.DocumentProjector` takes; passes commit every
+    A consumer as a :class:`~s3es.projections.DocumentProjector` is (shards, leases, the feed),
+    whose positions and parked events live in ``store``. ``catch_up`` runs one pass of each of
+    its shards and ``run`` loops passes until stopped; ``parked``, ``retry`` and ``skip``
+    settle the events whose reaction kept failing. Passes commit every
     ``batching.commit_every`` events (100 by default), which bounds what a crash makes it send
     again. Changing the number of shards keeps the positions and parked events (run one number
     of shards at a time).
 
     The keywords ``attempts``, ``backoff``, ``shard_ids``, ``owner``, ``lease_ttl``,
     ``feed_lookback``, ``full_scan_interval``, ``commit_every`` and ``read_concurrency`` still
-    work this release, mapped to those values; they go in the next.
+    work this release, mapped to ``retry``, ``shards``, ``lease``, ``feed`` and ``batching``;
+    they go in the next.
     """
 
     SHARDS_MAKE_A_GENERATION = False
@@ -131,8 +131,11 @@ class ReactorRunner(Consumer[ReactorPass]):
             event_store: The streams it reads, and the one its default handlers write to.
             reactor: The reactor (or its class, made with no arguments).
             store: Where its positions, shard states and parked events are kept.
-            handlers: The command handlers to send through, one per target aggregate.
-            retry: How a failing reaction is retried (default: ``ReactionRetry()``).
+            handlers: The command handlers to send through, one per target aggregate; a
+                target with none gets a plain command handler on a repository of
+                ``event_store``.
+            retry: How a failing reaction is retried before its event is parked (default:
+                ``ReactionRetry()``).
             shards: The number of shards (an int), or a Shards naming those it runs.
             feed: False (scan every pass), True or a Feed (list ``_feed/``), or notifications.
             lease: Its leases' owner and ttl (default: ``LeaseOptions()``).
@@ -183,7 +186,25 @@ class ReactorRunner(Consumer[ReactorPass]):
     ) -> ReactorPass:
         """One pass of each of this runner's shards: react to every event not reacted to yet.
 
-        Raises LeaseHeld if another runner holds every one of its shards.
+        An event whose reaction keeps failing is parked, and the pass goes on. A shard fenced by
+        a newer epoch during the pass is reported in ``fenced`` and taken again at a later pass.
+
+        Args:
+            full_scan: True forces, False forbids a scan of every stream; a shard scans anyway
+                without a feed, before its first full scan is applied, and when it has no feed
+                cursor yet. None: as the feed's ``full_scan_interval`` says.
+            progress: Told ``(streams done, streams)`` per shard.
+
+        Returns:
+            What each shard's pass did, the shards held elsewhere or fenced, the commands
+            sent, the events parked and the requests sent.
+
+        Raises:
+            LeaseHeld: Another runner holds every one of its shards.
+            InvalidConfiguration: ``store`` keeps a projection of the reactor's NAME.
+            ObjectStoreError: An S3 request failed: the pass fails, not the event, and the
+                next one runs it again.
+            ReadModelStoreError: A request of ``store`` failed, likewise.
         """
         self._sent, self._parked = collections.Counter[str](), []
         passes, held, fenced, requests = self._passes(full_scan=full_scan, progress=progress)
@@ -313,7 +334,18 @@ class ReactorRunner(Consumer[ReactorPass]):
         return Change(record.event_id, body, None if stored is None else stored.revision)
 
     def parked(self, *, skipped: bool = False) -> list[Parked]:
-        """The events parked (and, with ``skipped``, those an operator skipped), by event id."""
+        """The events parked, by event id.
+
+        Args:
+            skipped: List those an operator skipped too.
+
+        Returns:
+            The parked (and skipped) events, with their errors.
+
+        Raises:
+            InvalidConfiguration: The reactor has not run yet in ``store``.
+            CorruptReadModel: A record of ``store`` is not a parked event.
+        """
         generation = self._generation()
         records = []
         for stored in self.store.documents(generation):
@@ -330,8 +362,20 @@ class ReactorRunner(Consumer[ReactorPass]):
     def retry(self, event_id: str) -> list[CommandResult[Any, Any]]:
         """React to parked event ``event_id`` again; on success it is no longer parked.
 
-        Returns the results of its commands. Raises what the reaction raises (it stays
-        parked), and InvalidConfiguration if no such event is parked.
+        Args:
+            event_id: The id of a parked event, as :meth:`parked` lists it.
+
+        Returns:
+            The results of the commands it calls for.
+
+        Raises:
+            InvalidConfiguration: No such event is parked, or it is no longer in its stream
+                (compacted away or erased: skip it).
+            StreamDeleted: Its stream was deleted (skip it).
+            Exception: What the reaction raises, at once (no retries); the event stays
+                parked.
+            ObjectStoreError: A request failed, or the shard's state kept changing under each
+                attempt to remove the record.
         """
         record = self._record(event_id)
         stream_type, _, stream_id = record.stream.partition("/")
@@ -343,7 +387,16 @@ class ReactorRunner(Consumer[ReactorPass]):
         return results
 
     def skip(self, event_id: str) -> None:
-        """Mark parked event ``event_id`` skipped: it is kept, with its error, for the record."""
+        """Mark parked event ``event_id`` skipped: it is kept, with its error, for the record.
+
+        Args:
+            event_id: The id of a parked event, as :meth:`parked` lists it.
+
+        Raises:
+            InvalidConfiguration: No such event is parked.
+            ObjectStoreError: A request failed, or the shard's state kept changing under each
+                attempt to store the record.
+        """
         record = self._record(event_id)
         stream_type, _, stream_id = record.stream.partition("/")
         body = _CONVERTER.unstructure(attrs.evolve(record, status="skipped"))
