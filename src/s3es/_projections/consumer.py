@@ -193,11 +193,25 @@ class Consumer(abc.ABC, Generic[P]):
 
     @property
     def shard_ids(self) -> tuple[int, ...]:
-        """The shards this consumer runs."""
+        """The numbers of the shards this consumer runs, as its ``Shards`` option chose them.
+
+        Every shard from 0 to ``shards - 1`` unless ``Shards(ids=...)`` named some.
+        """
         return tuple(shard.number for shard in self._shards)
 
     def leases(self) -> dict[int, Lease | None]:
-        """Each shard's lease as stored (whoever holds it); None for one never taken."""
+        """Each of its shards' leases as stored, whoever holds it. One GET per shard.
+
+        Returns:
+            The lease of each shard this consumer runs, by shard number; None for a shard
+            whose lease was never taken.
+
+        Raises:
+            CorruptReadModel: A lease object is not a lease of this consumer's shard.
+            InvalidConfiguration: A lease belongs to another kind of consumer of the same NAME
+                (a reactor's, for a projection).
+            ObjectStoreError: A GET failed.
+        """
         return {shard.number: shard.keeper.read() for shard in self._shards}
 
     # Passes --------------------------------------------------------------------------------
@@ -268,7 +282,16 @@ class Consumer(abc.ABC, Generic[P]):
 
         While other consumers hold every shard, or after this one was fenced, it stands by; a
         pass that the store failed (ObjectStoreError, ReadModelStoreError) is logged and run
-        again. Any other error (a corrupt chunk, a failing ``evolve``) ends the loop.
+        again. The leases are released (quietly) however the loop ends.
+
+        Args:
+            stop: Set it to end the loop; the wait between passes ends as soon as it is.
+            interval: Seconds between the end of a pass and the start of the next.
+            on_pass: Called with the result of each pass that ran.
+
+        Raises:
+            Exception: Any other error of a pass (a corrupt chunk, a whole-model projection's
+                failing ``evolve``, an InvalidConfiguration), or of ``on_pass``, ends the loop.
         """
         try:
             while not stop.is_set():
@@ -289,7 +312,18 @@ class Consumer(abc.ABC, Generic[P]):
             self.release(quietly=True)
 
     def release(self, *, quietly: bool = False) -> None:
-        """Give every lease up now, so that standbys need not wait for them to expire."""
+        """Give every lease up now, so that standbys need not wait for them to expire.
+
+        Each lease is stored expired, keeping its epoch; what this consumer cached of its
+        shards is dropped, so that the next pass reads them again.
+
+        Args:
+            quietly: Log a release that failed rather than raise; the others are still tried.
+
+        Raises:
+            ObjectStoreError: A release failed (not ``quietly``); the leases after it are
+                kept.
+        """
         for shard in self._shards:
             lease, shard.lease = shard.lease, None
             shard.invalidate()
