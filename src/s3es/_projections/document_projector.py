@@ -149,7 +149,7 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
 
     The keywords ``shard_ids``, ``owner``, ``lease_ttl``, ``feed_lookback``,
     ``full_scan_interval``, ``commit_every`` and ``read_concurrency`` still work this release,
-    mapped to those values; they go in the next.
+    mapped to ``shards``, ``lease``, ``feed`` and ``batching``; they go in the next.
     """
 
     def __init__(
@@ -741,18 +741,13 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
 class DocumentReader(Generic[D]):
     """Reads a document projection's live generation: what readers (web handlers) use.
 
-    Each call reads which generation is live, then the documents: two GETs for a document in
-    S3, two queries in SQL (where readers can also query the projection's view directly).
-
-    A read returns what one generation holds, whole, even while a rebuild switches readers
-    to a new generation and drops the old one: the switch names the new generation live
-    before the old one is dropped, so a read that finds its generation still live afterwards
-    read it before any of it was dropped. So ``get`` and ``get_many`` read the generations
-    record again when a document is missing (not when all are found), and ``documents()``
-    after each page of :data:`READ_PAGE` documents and at its end. A read the switch overtook
-    is read again on the new generation, once, if it has given nothing yet; otherwise it
-    raises :class:`~s3es.errors.GenerationChanged`, as it does when the generation changed
-    again under the second read.
+    Make one from the projector's store and projection (or with its projector's ``reader()``);
+    it takes no lease. Each call reads which generation is live, then the documents: two GETs
+    for a document in S3, two queries in SQL (where readers can also query the projection's
+    view directly). A call returns what one generation holds, whole, even while a rebuild
+    switches readers to a new generation and drops the old one: a read the switch overtook
+    is read again, once, or raises :class:`~s3es.errors.GenerationChanged` (see Generations in
+    docs/projections.md).
     """
 
     def __init__(
@@ -760,6 +755,12 @@ class DocumentReader(Generic[D]):
         store: ReadModelStore,
         projection: DocumentProjection[D] | type[DocumentProjection[D]],
     ) -> None:
+        """Make the reader; no request.
+
+        Args:
+            store: The read-model store the projection's projectors write.
+            projection: The projection (or its class, made with no arguments).
+        """
         self.store = store
         self.projection: DocumentProjection[D] = as_instance(projection)
         self._codec = DocumentCodec(self.projection)
@@ -768,7 +769,8 @@ class DocumentReader(Generic[D]):
     def generation(self) -> Generation | None:
         """The live generation; None until the first build is complete.
 
-        (Awaited in the asyncio API: ``await reader.generation``.)
+        Read at each access: one GET of the generations record (a query in SQL). Awaited in
+        the asyncio API: ``await reader.generation``.
         """
         return self._live()
 
@@ -780,18 +782,44 @@ class DocumentReader(Generic[D]):
         return self._codec.decode(key, body, where)
 
     def get(self, key: str) -> D | None:
-        """Document ``key`` of the live generation; None if there is none (or no live one).
+        """Document ``key`` of the live generation.
 
-        Raises GenerationChanged if the live generation changed under two reads in a row.
+        Found, it costs no read of the generations record again; missing, the record is read
+        again, and the document read on the new generation if a switch overtook the read.
+
+        Args:
+            key: The document's key.
+
+        Returns:
+            The document; None if there is none, or no live generation.
+
+        Raises:
+            GenerationChanged: The document was missing, and the live generation had changed
+                under the read and again under the read on the new one.
+            CorruptReadModel: The stored document does not fit the projection's type.
+            ObjectStoreError: A request of an S3 store failed.
+            ReadModelStoreError: A SQL store failed.
         """
         return (self._get_many([key])).get(key)
 
     def get_many(self, keys: Collection[str]) -> dict[str, D]:
         """The documents at ``keys`` of the live generation that exist, by key.
 
-        All of one generation; one query per 500 keys in SQL, parallel GETs on S3.
+        All of one generation; one query per 500 keys in SQL, parallel GETs on S3. As for
+        :meth:`get`, the generations record is read again only when a document is missing.
 
-        Raises GenerationChanged if the live generation changed under two reads in a row.
+        Args:
+            keys: The documents' keys (a key given twice is read once).
+
+        Returns:
+            The documents found, by key; empty if there is no live generation.
+
+        Raises:
+            GenerationChanged: A document was missing, and the live generation had changed
+                under the read and again under the read on the new one.
+            CorruptReadModel: A stored document does not fit the projection's type.
+            ObjectStoreError: A request of an S3 store failed.
+            ReadModelStoreError: A SQL store failed.
         """
         return self._get_many(list(dict.fromkeys(keys)))
 
@@ -822,8 +850,20 @@ class DocumentReader(Generic[D]):
     def documents(self) -> Iterator[tuple[str, D]]:
         """Every document of the live generation, by key in ascending order.
 
-        Raises GenerationChanged if the live generation changed after some documents were
-        given, or under two reads in a row.
+        The documents come in pages of :data:`READ_PAGE`: each is given once the generations
+        record, read again, says its generation is still live. A read the switch overtook
+        before it gave anything starts again on the new generation, once.
+
+        Yields:
+            ``(key, document)`` pairs, all of one generation; none if there is no live
+            generation.
+
+        Raises:
+            GenerationChanged: The live generation changed after some documents were given,
+                or changed under the read and again under the read on the new one.
+            CorruptReadModel: A stored document does not fit the projection's type.
+            ObjectStoreError: A request of an S3 store failed.
+            ReadModelStoreError: A SQL store failed.
         """
         generation = self._live()
         given = False
