@@ -280,26 +280,16 @@ def _passed(run: ProjectionPass[Any]) -> Attributes:
 class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
     """Runs a whole-model :class:`Projection` over the streams of ``event_store``.
 
-    ``read`` returns the read model readers see (two GETs, no lease). ``catch_up`` takes the
-    lease if this projector does not hold it (LeaseHeld if another projector does), brings the
-    model up to date, and commits it every ``batching.commit_every`` events and at the end.
-    ``feed`` (True or a :class:`~s3es.projections.Feed`; the appenders' event store needs
-    ``feed=True``) lists the change feed instead of every stream, with a full scan on the
-    first pass and every ``full_scan_interval`` seconds. ``run`` repeats passes until stopped,
-    standing by while another projector holds the lease (``lease``: its owner and ttl).
-    ``batching.read_concurrency`` threads (tasks, in asyncio) read streams ahead of the fold,
-    which stays in one thread: ``evolve`` needs no locks. ``clock`` times the lease, scans and
-    the feed, and stamps the model's ``updated_at``.
-
-    Between passes the projector keeps the model it last committed or read: a pass that finds
-    nothing new decodes nothing, and with an ``evolve`` that changes the model in place, the
-    model a :class:`ProjectionPass` hands back changes at the next pass. A bumped ``SCHEMA``, or
-    ``rebuild``, builds a new generation beside the one readers see, and switches them to it
-    once it is complete.
+    ``read`` returns the model readers see (no lease). ``catch_up`` takes or renews the lease,
+    brings the model up to date, and commits it every ``batching.commit_every`` events and at
+    the end; ``run`` loops passes, standing by while another projector holds the lease. A
+    bumped ``SCHEMA``, or ``rebuild``, builds a new generation beside the one readers see, and
+    switches them to it once it is complete. What each costs: the one-document projection and
+    the requests table in docs/projections.md.
 
     The keywords ``owner``, ``lease_ttl``, ``feed_lookback``, ``full_scan_interval``,
-    ``commit_every`` and ``read_concurrency`` still work this release, mapped to those
-    values; they go in the next.
+    ``commit_every`` and ``read_concurrency`` still work this release, mapped to ``lease``,
+    ``feed`` and ``batching``; they go in the next.
     """
 
     SHARDS_MAKE_A_GENERATION = False
@@ -321,9 +311,13 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
         Args:
             event_store: The streams it reads; the model is kept beside them.
             projection: The projection (or its class, made with no arguments).
-            feed: False (scan every pass), True or a Feed (list ``_feed/``).
+            feed: False (scan every pass), True or a Feed (list ``_feed/``, which the
+                appenders' event store writes with ``feed=True``; a full scan still runs on
+                the first pass and every ``full_scan_interval`` seconds).
             lease: Its lease's owner and ttl (default: ``LeaseOptions()``).
-            batching: Its commits and reads ahead (default: ``Batching()``).
+            batching: Its commits and reads ahead (default: ``Batching()``): streams are
+                read ahead in ``read_concurrency`` threads (tasks, in asyncio), the fold stays
+                in one, so ``evolve`` needs no locks.
             clock: Times the lease, scans and the feed; stamps ``updated_at``.
             **old: The keywords of the release before (see above).
 
@@ -358,18 +352,36 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
 
     @property
     def lease(self) -> Lease | None:
-        """The lease this projector holds, as it last wrote it; None if it holds none."""
+        """The lease this projector holds, as it last wrote it; None if it holds none.
+
+        No request: what it holds may have been taken over since (see :meth:`read_lease`).
+        """
         return self._shards[0].lease
 
     async def read_lease(self) -> Lease | None:
-        """The projection's lease as stored, whoever holds it; None if it never had one."""
+        """The projection's lease as stored, whoever holds it. One GET.
+
+        Returns:
+            The lease; None if the projection never had one.
+
+        Raises:
+            CorruptReadModel: The lease object is not this projection's lease.
+            InvalidConfiguration: The lease is another kind of consumer's of the same NAME.
+            ObjectStoreError: The GET failed.
+        """
         return await self._shards[0].keeper.read()
 
     async def read(self) -> ReadModel[M]:
-        """The model readers see. Two GETs, no lease.
+        """The model readers see. No lease; two GETs (the generations record, the model).
 
-        The live generation's, else the one being built (not ``complete``), else the initial
-        model.
+        Returns:
+            The live generation's model if it is of this code's ``SCHEMA``, else the one being
+            built (not ``complete``), else the initial model.
+
+        Raises:
+            CorruptReadModel: The model's object is not one, or its model does not fit the
+                projection's type.
+            ObjectStoreError: A GET failed.
         """
         record = await self.models.generations(self.name)
         for generation in (record.live, record.building):
@@ -413,14 +425,32 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
     ) -> ProjectionPass[M]:
         """One pass: take or renew the lease, apply what is new, commit.
 
-        ``full_scan`` forces (True) or forbids (False) a scan of every stream; a pass scans
-        anyway without a feed, before a full scan is applied, and with no feed cursor yet.
-        ``progress`` is told ``(streams done, streams)``.
+        Between passes the projector keeps the model it last committed or read: a pass that
+        finds nothing new decodes nothing.
+
+        Args:
+            full_scan: True forces, False forbids a scan of every stream; a pass scans anyway
+                without a feed, before a full scan is applied, and with no feed cursor yet.
+                None: as the feed's ``full_scan_interval`` says.
+            progress: Told ``(streams done, streams)``.
+
+        Returns:
+            The read model as the pass left it, and what it read, committed and sent. Its
+            model is the one the projector keeps: with an ``evolve`` that changes the model
+            in place, it changes at the next pass.
 
         Raises:
-            LeaseHeld: another projector holds the lease.
-            Fenced: a newer epoch took the projection over since this projector last wrote
+            LeaseHeld: Another projector holds the lease.
+            Fenced: A newer epoch took the projection over since this projector last wrote
                 (nothing it had not committed is kept).
+            InvalidConfiguration: A generation of a newer ``SCHEMA`` is being built, or the
+                projection's NAME is another kind of consumer's.
+            DomainContractError: ``evolve`` returned None.
+            NotJSON: The projection's ``CONVERTER`` did not turn the model into JSON.
+            CorruptReadModel: The model's object is not one, or its model does not fit.
+            ObjectStoreError: A request failed.
+            Exception: What ``evolve`` raises: the events since the last commit are applied
+                again at the next pass.
         """
         with measure_requests() as meter:
             passes, _, fenced, _ = await self._passes(full_scan=full_scan, progress=progress)
@@ -455,9 +485,21 @@ class AsyncProjector(AsyncConsumer[ProjectionPass[M]], Generic[M]):
     ) -> ProjectionPass[M]:
         """Build the model again from every event, beside the one readers see; then switch.
 
-        Takes the lease under a new epoch first (LeaseHeld if another projector holds it,
-        unless ``force``: that one is fenced at its next write). The pass it returns counts
-        every request of the rebuild: the lease's and the generations record's too.
+        Takes the lease under a new epoch first, then runs one pass with a full scan.
+
+        Args:
+            force: Take the lease even from another projector that holds it: that one is
+                fenced at its next write.
+            progress: Told ``(streams done, streams)``.
+
+        Returns:
+            The pass, counting every request of the rebuild: the lease's and the
+            generations record's too.
+
+        Raises:
+            LeaseHeld: Another projector holds the lease (and not ``force``); nothing was
+                started.
+            Exception: What :meth:`catch_up` raises.
         """
         with measure_requests() as meter:
             shard = self._shards[0]
