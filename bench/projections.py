@@ -33,6 +33,7 @@ from s3es import (
     ops,
 )
 from s3es.metering import S3_STANDARD_PRICES, RequestCounts, RequestPrices
+from s3es.projections import Batching, LeaseOptions
 from s3es.storage import LatencyObjectStore, ObjectStore, SimulatedLatency
 
 #: Passes between two full scans of a feed projector: its default ``full_scan_interval`` (an
@@ -180,8 +181,8 @@ def rebuilds(
             projector = Projector(
                 events,
                 LedgerEntries,
-                owner=f"rebuild-{concurrency}",
-                read_concurrency=concurrency,
+                lease=LeaseOptions(owner=f"rebuild-{concurrency}"),
+                batching=Batching(read_concurrency=concurrency),
             )
             started = time.perf_counter()
             run = projector.rebuild()
@@ -309,9 +310,17 @@ def steady_state(
         build_stream(repository, stream_id, 1)
         expected[f"{Ledger.STREAM_TYPE}/{stream_id}"] = [f"{stream_id}-0-0"]
     # No latency here: one read thread spares the thread hand-offs, and sends the same requests.
-    options: dict[str, Any] = {"clock": clock, "lease_ttl": SECONDS_PER_DAY, "read_concurrency": 1}
-    scanner = Projector(events, LedgerEntries, owner="scan", **options)
-    follower = Projector(events, LedgerEntriesByFeed, owner="feed", feed=True, **options)
+    options: dict[str, Any] = {"clock": clock, "batching": Batching(read_concurrency=1)}
+    scanner = Projector(
+        events, LedgerEntries, lease=LeaseOptions(owner="scan", ttl=SECONDS_PER_DAY), **options
+    )
+    follower = Projector(
+        events,
+        LedgerEntriesByFeed,
+        lease=LeaseOptions(owner="feed", ttl=SECONDS_PER_DAY),
+        feed=True,
+        **options,
+    )
     clock.now += 60
     scanner.catch_up()
     follower.catch_up()
@@ -464,7 +473,13 @@ def lag(
     objects = LatencyObjectStore(InMemoryObjectStore(), latency, seed=7)
     events = EventStore(objects, feed=True)
     recorder = _LagRecorder(
-        Projector(events, LedgerEntries, owner="lag", feed=True, read_concurrency=read_concurrency)
+        Projector(
+            events,
+            LedgerEntries,
+            lease=LeaseOptions(owner="lag"),
+            feed=True,
+            batching=Batching(read_concurrency=read_concurrency),
+        )
     )
 
     def write(writer: int, deadline: float) -> None:
@@ -577,11 +592,10 @@ def read_model_scale(streams: int, *, repeats: int = 3) -> ReadModelScale:
     projector = Projector(
         events,
         OrdersByStatus,
-        owner="scale",
+        lease=LeaseOptions(owner="scale", ttl=SECONDS_PER_DAY),
         feed=True,
         clock=clock,
-        lease_ttl=SECONDS_PER_DAY,
-        read_concurrency=1,  # no latency: one thread spares the hand-offs
+        batching=Batching(read_concurrency=1),  # no latency: one thread spares the hand-offs
     )
     clock.now += 60
     started = time.process_time()

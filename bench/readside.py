@@ -47,7 +47,7 @@ from examples.orders.domain import Order, OrderLine, OrderPlaced, PaymentRecorde
 from examples.orders.projections import OrderSummaries
 from s3es import EventStore, InMemoryObjectStore, Loaded, Repository
 from s3es.metering import RequestCounts
-from s3es.projections import DocumentProjector, DocumentReader
+from s3es.projections import Batching, DocumentProjector, DocumentReader, LeaseOptions, Shards
 from s3es.readmodels import (
     PostgresReadModelStore,
     ReadModelStore,
@@ -382,12 +382,10 @@ def _timed_rebuild(
             events,
             projection,
             store,
-            shards=shards,
-            shard_ids=[number],
-            owner=f"bench-{shards}-{number}",
+            shards=Shards(shards, ids=[number]),
+            lease=LeaseOptions(owner=f"bench-{shards}-{number}", ttl=SECONDS_PER_DAY),
             feed=feed,
-            lease_ttl=SECONDS_PER_DAY,
-            read_concurrency=read_concurrency,
+            batching=Batching(read_concurrency=read_concurrency),
             clock=clock,
         )
         for number in range(shards)

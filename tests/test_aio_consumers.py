@@ -46,14 +46,25 @@ from s3es.aio import (
 )
 from s3es.errors import LeaseHeld
 from s3es.projections import (
+    Batching,
     DocumentPass,
     DocumentProjection,
     DocumentProjector,
     DocumentReader,
+    LeaseOptions,
     Notified,
     ShardPass,
+    Shards,
 )
-from s3es.reactors import CAUSATION_ID, Parked, Reactor, ReactorPass, ReactorRunner, Send
+from s3es.reactors import (
+    CAUSATION_ID,
+    Parked,
+    ReactionRetry,
+    Reactor,
+    ReactorPass,
+    ReactorRunner,
+    Send,
+)
 from s3es.readmodels import ReadModelStore, S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ObjectStore
 from s3es.testing import EmbeddedS3
@@ -143,11 +154,16 @@ class TestDocumentProjectorInMemory:
         objects = InMemoryObjectStore()
         events = EventStore(objects, prefix="p")
         write_script(events)
-        sync = DocumentProjector(events, Tallies, S3ReadModelStore(objects, "sync"), owner="s")
+        sync = DocumentProjector(
+            events, Tallies, S3ReadModelStore(objects, "sync"), lease=LeaseOptions(owner="s")
+        )
         aio_objects = AsyncInMemoryObjectStore(objects)
         aio_store = AsyncS3ReadModelStore(aio_objects, "aio")
         aio = AsyncDocumentProjector(
-            AsyncEventStore(aio_objects, prefix="p"), AioTallies, aio_store, owner="a"
+            AsyncEventStore(aio_objects, prefix="p"),
+            AioTallies,
+            aio_store,
+            lease=LeaseOptions(owner="a"),
         )
 
         async def passes() -> list[DocumentPass]:
@@ -178,7 +194,9 @@ class TestDocumentProjectorInMemory:
         store = AsyncS3ReadModelStore(objects, "p")
 
         async def main() -> None:
-            first = AsyncDocumentProjector(events, Tallies, store, owner="first")
+            first = AsyncDocumentProjector(
+                events, Tallies, store, lease=LeaseOptions(owner="first")
+            )
             await first.catch_up()
             reader = first.reader()
             before = await reader.generation
@@ -193,9 +211,13 @@ class TestDocumentProjectorInMemory:
             assert lease is not None
             assert lease.owner == "first"
             with pytest.raises(LeaseHeld):
-                await AsyncDocumentProjector(events, Tallies, store, owner="second").catch_up()
+                await AsyncDocumentProjector(
+                    events, Tallies, store, lease=LeaseOptions(owner="second")
+                ).catch_up()
             await first.release()
-            taken = await AsyncDocumentProjector(events, Tallies, store, owner="second").catch_up()
+            taken = await AsyncDocumentProjector(
+                events, Tallies, store, lease=LeaseOptions(owner="second")
+            ).catch_up()
             assert taken.events == 0
 
         asyncio.run(main())
@@ -208,7 +230,12 @@ class TestDocumentProjectorInMemory:
         store = AsyncS3ReadModelStore(objects, "p")
         projectors = [
             AsyncDocumentProjector(
-                events, Tallies, store, shards=4, shard_ids=[n], owner=f"o{n}", read_concurrency=4
+                events,
+                Tallies,
+                store,
+                shards=Shards(4, ids=[n]),
+                lease=LeaseOptions(owner=f"o{n}"),
+                batching=Batching(read_concurrency=4),
             )
             for n in range(4)
         ]
@@ -270,12 +297,15 @@ class TestOnSQLite:
             SQLiteReadModelStore(tmp_path / "sync.db") as sync_store,
             SQLiteReadModelStore(tmp_path / "aio.db") as aio_sqlite,
         ):
-            sync = DocumentProjector(events, Tallies, sync_store, owner="s")
+            sync = DocumentProjector(events, Tallies, sync_store, lease=LeaseOptions(owner="s"))
             aio_objects = AsyncInMemoryObjectStore(objects)
             adapter = AsyncReadModels(aio_sqlite)
             assert adapter.atomic
             aio = AsyncDocumentProjector(
-                AsyncEventStore(aio_objects, prefix="p"), AioTallies, adapter, owner="a"
+                AsyncEventStore(aio_objects, prefix="p"),
+                AioTallies,
+                adapter,
+                lease=LeaseOptions(owner="a"),
             )
             same_pass(sync.catch_up(), asyncio.run(aio.catch_up()))
             assert asyncio.run(async_documents(adapter)) == sync_documents(sync_store)
@@ -321,8 +351,7 @@ class TestReactorRunner:
             sync_shop.events,
             Mirror,
             S3ReadModelStore(sync_shop.objects, "p"),
-            attempts=2,
-            backoff=FAST_BACKOFF,
+            retry=ReactionRetry(max_attempts=2, backoff=FAST_BACKOFF),
         )
         objects = AsyncInMemoryObjectStore(memory)
         events = AsyncEventStore(objects, prefix="p")
@@ -331,8 +360,7 @@ class TestReactorRunner:
             Mirror,
             AsyncS3ReadModelStore(objects, "p"),
             handlers=[AsyncCommandHandler(AsyncRepository(events, Counter), FAST_RETRY)],
-            attempts=2,
-            backoff=FAST_BACKOFF,
+            retry=ReactionRetry(max_attempts=2, backoff=FAST_BACKOFF),
         )
         sync_run = sync.catch_up()
         aio_run = asyncio.run(aio.catch_up())
@@ -360,7 +388,10 @@ class TestReactorRunner:
         objects = AsyncInMemoryObjectStore(memory)
         events = AsyncEventStore(objects, prefix="p")
         runner = AsyncReactorRunner(
-            events, Mirror, AsyncS3ReadModelStore(objects, "p"), attempts=2, backoff=FAST_BACKOFF
+            events,
+            Mirror,
+            AsyncS3ReadModelStore(objects, "p"),
+            retry=ReactionRetry(max_attempts=2, backoff=FAST_BACKOFF),
         )
 
         async def main() -> None:
@@ -444,14 +475,17 @@ class TestOnAiobotocore:
         events = EventStore(objects, prefix="p")
         write_script(events, streams=6)
         sync_store = S3ReadModelStore(objects, "sync")
-        sync = DocumentProjector(events, Tallies, sync_store, owner="s")
+        sync = DocumentProjector(events, Tallies, sync_store, lease=LeaseOptions(owner="s"))
         sync_runs = [sync.catch_up(), sync.catch_up()]
 
         async def main() -> tuple[list[DocumentPass], dict[str, Tally]]:
             async with self.connect(embedded_s3, bucket) as store:
                 aio_store = AsyncS3ReadModelStore(store, "aio")
                 aio = AsyncDocumentProjector(
-                    AsyncEventStore(store, prefix="p"), AioTallies, aio_store, owner="a"
+                    AsyncEventStore(store, prefix="p"),
+                    AioTallies,
+                    aio_store,
+                    lease=LeaseOptions(owner="a"),
                 )
                 runs = [await aio.catch_up(), await aio.catch_up()]
                 return runs, await async_documents(aio_store)
@@ -472,8 +506,7 @@ class TestOnAiobotocore:
             sync_shop.events,
             Mirror,
             S3ReadModelStore(sync_shop.objects, "p"),
-            attempts=2,
-            backoff=FAST_BACKOFF,
+            retry=ReactionRetry(max_attempts=2, backoff=FAST_BACKOFF),
         )
         sync_run = sync.catch_up()
         aio_shop = Shop(embedded_s3.object_store(bucket))
@@ -485,8 +518,7 @@ class TestOnAiobotocore:
                     AsyncEventStore(store, prefix="p"),
                     Mirror,
                     AsyncS3ReadModelStore(store, "p"),
-                    attempts=2,
-                    backoff=FAST_BACKOFF,
+                    retry=ReactionRetry(max_attempts=2, backoff=FAST_BACKOFF),
                 )
                 return await runner.catch_up()
 

@@ -32,6 +32,7 @@ from s3es._storage.s3 import S3ObjectStore
 from s3es.eventstore import StreamKeys
 from s3es.metering import RequestCounts
 from s3es.ops import bucket_policy, compact, delete
+from s3es.projections import LeaseOptions
 from s3es.storage import ObjectStore
 from s3es.testing.embedded_s3 import EmbeddedS3
 from tests.aggregates import Counter, CounterState, Increment, Incremented
@@ -1053,7 +1054,9 @@ class TestProjection:
         rebuilds anyway."""
         store = InMemoryObjectStore()
         _fill(store, "a", 1)
-        Projector(EventStore(store, prefix="p"), AppliedIds, owner="daemon").catch_up()
+        Projector(
+            EventStore(store, prefix="p"), AppliedIds, lease=LeaseOptions(owner="daemon")
+        ).catch_up()
         for action in ("catch-up", "rebuild"):
             status, _, err = _invoke(
                 ["projection", action, *_ON, "--projection", PROJECTION], store

@@ -18,7 +18,7 @@ import pytest
 
 from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository, StreamName
 from s3es._cli.main import main
-from s3es.projections import DocumentProjector, DocumentReader
+from s3es.projections import DocumentProjector, DocumentReader, LeaseOptions, Shards
 from s3es.reactors import CAUSATION_ID, CORRELATION_ID
 from s3es.readmodels import S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ObjectStore
@@ -144,9 +144,8 @@ class TestDocumentProjection:
             events,
             CounterIds,
             S3ReadModelStore(store, "p"),
-            shards=2,
-            shard_ids=[0],
-            owner="daemon",
+            shards=Shards(2, ids=[0]),
+            lease=LeaseOptions(owner="daemon"),
         )
         daemon.catch_up()  # holds shard 0's lease until it expires
         argv = [*_ON, *PROJECTION, "--shards", "2"]
@@ -187,9 +186,8 @@ class TestDocumentProjection:
             EventStore(store, prefix="p"),
             CounterIds,
             S3ReadModelStore(store, "p"),
-            shards=2,
-            shard_ids=[0],
-            owner="daemon",
+            shards=Shards(2, ids=[0]),
+            lease=LeaseOptions(owner="daemon"),
         )
         daemon.catch_up()
         status, out, err = _invoke(["projection", "rebuild", *argv], store)

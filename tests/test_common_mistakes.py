@@ -27,6 +27,7 @@ from s3es import (
 )
 from s3es.errors import DomainContractError, InlineProjectionFailed, NotJSON
 from s3es.metering import RequestCounts
+from s3es.projections import LeaseOptions
 from tests.aggregates import Counter, CounterState, Decrement, Increment, Incremented
 from tests.projections import Applied, AppliedIds
 
@@ -137,7 +138,7 @@ class TestApply:
         the projection, the method, the event and the stream."""
         store, handler = _handler()
         handler.handle("c", Increment(1))
-        projector = Projector(EventStore(store), _ForgetsModel, owner="p")
+        projector = Projector(EventStore(store), _ForgetsModel, lease=LeaseOptions(owner="p"))
         with pytest.raises(
             DomainContractError,
             match=r"^_ForgetsModel.evolve returned None for an event of type Incremented of "

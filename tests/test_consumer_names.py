@@ -17,7 +17,7 @@ import pytest
 
 from s3es import CommandHandler, EventStore, InMemoryObjectStore, Repository, StreamName
 from s3es.errors import InvalidConfiguration
-from s3es.projections import DocumentProjector
+from s3es.projections import DocumentProjector, LeaseOptions
 from s3es.reactors import ReactorRunner
 from s3es.readmodels import ReadModelStore, S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ObjectStore
@@ -94,7 +94,7 @@ class TestOneStore:
         store = make_store(objects, "one")
         ReactorRunner(events, Namesake, store).catch_up()
         _, events = _events(objects, "q")
-        projector = DocumentProjector(events, CounterIds, store, owner="other")
+        projector = DocumentProjector(events, CounterIds, store, lease=LeaseOptions(owner="other"))
         with pytest.raises(InvalidConfiguration, match=r"projection 'counter-ids'.*a reactor"):
             projector.catch_up()
         with pytest.raises(InvalidConfiguration, match="a reactor"):

@@ -64,10 +64,14 @@ from s3es import (
 from s3es.errors import GenerationChanged, LeaseHeld, StreamDeleted
 from s3es.ops import compact, delete
 from s3es.projections import (
+    Batching,
     DocumentPass,
     DocumentProjection,
     DocumentProjector,
     DocumentReader,
+    Feed,
+    LeaseOptions,
+    Shards,
     shard_of,
 )
 from s3es.readmodels import (
@@ -331,14 +335,10 @@ class DocumentProjectionHistory(RuleBasedStateMachine):
             self.events,
             projection,
             store,
-            shards=self.shards,
-            shard_ids=shard_ids,
-            owner=f"owner-{next(self.owners)}",
-            lease_ttl=LEASE_TTL,
-            feed=self.feed,
-            full_scan_interval=LEASE_TTL * 2,
-            commit_every=self.commit_every,
-            read_concurrency=2,
+            shards=Shards(self.shards, ids=shard_ids),
+            lease=LeaseOptions(owner=f"owner-{next(self.owners)}", ttl=LEASE_TTL),
+            feed=Feed(full_scan_interval=LEASE_TTL * 2) if self.feed else False,
+            batching=Batching(commit_every=self.commit_every, read_concurrency=2),
             clock=self.clock,
         )
         return projector, projection, store
@@ -745,7 +745,9 @@ def test_a_rebuild_by_a_projector_whose_lease_was_taken_raises_lease_held(
     store = S3ReadModelStore(memory_store, "p")
 
     def projector(owner: str) -> DocumentProjector[Applied]:
-        return DocumentProjector(events, Ledger, store, owner=owner, lease_ttl=10, clock=clock)
+        return DocumentProjector(
+            events, Ledger, store, lease=LeaseOptions(owner=owner, ttl=10), clock=clock
+        )
 
     first = projector("first")
     first.catch_up()
@@ -769,10 +771,10 @@ def test_a_projector_paused_while_a_rebuild_dropped_its_generation_is_fenced(
     store = S3ReadModelStore(memory_store, "p")
     pausable = _Pausable(store)
     paused = DocumentProjector(
-        events, Ledger, pausable, owner="paused", lease_ttl=LEASE_TTL, clock=clock
+        events, Ledger, pausable, lease=LeaseOptions(owner="paused", ttl=LEASE_TTL), clock=clock
     )
     successor = DocumentProjector(
-        events, Ledger, store, owner="successor", lease_ttl=LEASE_TTL, clock=clock
+        events, Ledger, store, lease=LeaseOptions(owner="successor", ttl=LEASE_TTL), clock=clock
     )
 
     def pause(_generation: Generation, _shard: int) -> None:

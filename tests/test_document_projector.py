@@ -33,9 +33,12 @@ from s3es.errors import (
 )
 from s3es.ops import delete, notification_configuration
 from s3es.projections import (
+    Batching,
     DocumentProjection,
     DocumentProjector,
     DocumentReader,
+    Feed,
+    LeaseOptions,
     Shards,
     SQSChangeNotifications,
     shard_of,
@@ -145,7 +148,7 @@ class World:
     def projector(self, projection: Any = CounterIds, **options: Any) -> DocumentProjector[Any]:
         """A projector of ``projection`` on this world, on the test's clock."""
         options.setdefault("clock", self.clock)
-        options.setdefault("lease_ttl", 10.0)
+        options.setdefault("lease", LeaseOptions(ttl=10.0))
         return DocumentProjector(self.events, projection, self.store, **options)
 
     def documents(self, projection: Any = CounterIds) -> dict[str, Any]:
@@ -183,7 +186,7 @@ def test_a_first_pass_builds_every_document_and_makes_it_live(world: World) -> N
 
 def test_later_passes_apply_only_what_is_new(world: World) -> None:
     """With the feed, then with full scans: every event once, whatever the pass."""
-    projector = world.projector(feed=True, commit_every=2)
+    projector = world.projector(feed=True, batching=Batching(commit_every=2))
     world.append("a", 1, 2)
     projector.catch_up()
     world.append("a", 3)
@@ -202,7 +205,7 @@ def test_a_new_projector_resumes_from_the_stored_positions(world: World) -> None
     first.release()
     world.append("a", 2)
     world.append("b", 3)
-    second = world.projector(owner="second")
+    second = world.projector(lease=LeaseOptions(owner="second", ttl=10.0))
     assert second.catch_up().events == 2
     assert world.documents() == {k: Ids(v) for k, v in world.acknowledged.items()}
 
@@ -236,7 +239,7 @@ def test_a_failing_apply_commits_nothing_of_its_batch_and_the_next_pass_redoes_i
                 raise RuntimeError("apply failed")
             return super().evolve(document, event)
 
-    projector = world.projector(Failing, commit_every=1)
+    projector = world.projector(Failing, batching=Batching(commit_every=1))
     assert [(p.key, p.version) for p in projector.catch_up().parked] == [("b", 1)]
     Failing.fail = False
     projector.catch_up()
@@ -282,7 +285,7 @@ def test_an_s3_commit_that_dies_half_way_is_made_whole_without_applying_twice(
             acknowledged.setdefault(f"c{n}", []).extend(r.id for r in result.recorded)
     failing = _FailingPuts(objects, fail_at)
     store = S3ReadModelStore(failing, "p")
-    projector = DocumentProjector(events, CounterIds, store, commit_every=3)
+    projector = DocumentProjector(events, CounterIds, store, batching=Batching(commit_every=3))
     try:
         projector.catch_up()
     except ObjectStoreError:
@@ -297,14 +300,18 @@ def test_a_schema_bump_builds_beside_the_live_generation(world: World) -> None:
     world.append("a", 1)
     world.projector().catch_up()
     world.append("a", 2)
-    bumped = world.projector(CounterIdsV2, shards=2, shard_ids=[0], owner="new")
+    bumped = world.projector(
+        CounterIdsV2, shards=Shards(2, ids=[0]), lease=LeaseOptions(owner="new", ttl=10.0)
+    )
     half = bumped.catch_up()
     assert not half.passes[0].switched
     live = DocumentReader(world.store, CounterIds)
     assert live.generation is not None
     assert live.generation.number == 1
     assert live.get("a") == Ids(world.acknowledged["a"][:1])  # the old one, complete
-    other = world.projector(CounterIdsV2, shards=2, shard_ids=[1], owner="new-too")
+    other = world.projector(
+        CounterIdsV2, shards=Shards(2, ids=[1]), lease=LeaseOptions(owner="new-too", ttl=10.0)
+    )
     assert other.catch_up().passes[0].switched
     new = DocumentReader(world.store, CounterIdsV2)
     assert new.generation is not None
@@ -323,12 +330,16 @@ def test_a_rebuild_never_shows_readers_an_incomplete_model(world: World) -> None
     first.catch_up()
     first.release()
     expected = {k: Ids(v) for k, v in world.acknowledged.items()}
-    first_half = world.projector(shards=2, shard_ids=[0], owner="rebuilder")
+    first_half = world.projector(
+        shards=Shards(2, ids=[0]), lease=LeaseOptions(owner="rebuilder", ttl=10.0)
+    )
     seen: list[dict[str, Any]] = []
     first_half.rebuild(progress=lambda _done, _of: seen.append(world.documents()))
     assert all(documents == expected for documents in seen)
     assert world.documents() == expected
-    world.projector(shards=2, shard_ids=[1], owner="other").catch_up()
+    world.projector(
+        shards=Shards(2, ids=[1]), lease=LeaseOptions(owner="other", ttl=10.0)
+    ).catch_up()
     reader = DocumentReader(world.store, CounterIds)
     assert reader.generation is not None
     assert reader.generation.number == 2
@@ -340,7 +351,11 @@ def test_shards_split_the_streams_and_build_what_one_projector_builds(world: Wor
     for n in range(24):
         world.append(f"c{n}", 1, 2)
     projectors = [
-        world.projector(shards=4, shard_ids=[s], owner=f"shard-{s}", commit_every=3)
+        world.projector(
+            shards=Shards(4, ids=[s]),
+            lease=LeaseOptions(owner=f"shard-{s}", ttl=10.0),
+            batching=Batching(commit_every=3),
+        )
         for s in range(4)
     ]
     threads = [threading.Thread(target=p.catch_up) for p in projectors]
@@ -361,7 +376,12 @@ def test_shards_contending_for_one_document_apply_each_event_once(world: World) 
     for n in range(16):
         world.append(f"c{n}", 1)
     projectors = [
-        world.projector(AllIds, shards=4, shard_ids=[s], owner=f"s{s}", commit_every=1)
+        world.projector(
+            AllIds,
+            shards=Shards(4, ids=[s]),
+            lease=LeaseOptions(owner=f"s{s}", ttl=10.0),
+            batching=Batching(commit_every=1),
+        )
         for s in range(4)
     ]
     barrier = threading.Barrier(4)
@@ -387,11 +407,15 @@ def test_shards_contending_for_one_document_apply_each_event_once(world: World) 
 def test_a_held_shard_is_left_to_its_holder(world: World) -> None:
     """LeaseHeld when every shard is held elsewhere; else the held ones are reported."""
     world.append("a", 1)
-    holder = world.projector(shards=2, shard_ids=[0], owner="holder")
+    holder = world.projector(
+        shards=Shards(2, ids=[0]), lease=LeaseOptions(owner="holder", ttl=10.0)
+    )
     holder.catch_up()
     with pytest.raises(LeaseHeld):
-        world.projector(shards=2, shard_ids=[0], owner="other").catch_up()
-    both = world.projector(shards=2, owner="both").catch_up()
+        world.projector(
+            shards=Shards(2, ids=[0]), lease=LeaseOptions(owner="other", ttl=10.0)
+        ).catch_up()
+    both = world.projector(shards=2, lease=LeaseOptions(owner="both", ttl=10.0)).catch_up()
     assert both.held_elsewhere == (0,)
     assert [p.shard for p in both.passes] == [1]
 
@@ -399,11 +423,11 @@ def test_a_held_shard_is_left_to_its_holder(world: World) -> None:
 def test_a_paused_projector_is_fenced_by_its_successor(world: World) -> None:
     """Its lease expired while it paused; the successor's epoch fences its commit."""
     world.append("a", 1)
-    paused = world.projector(owner="paused")
+    paused = world.projector(lease=LeaseOptions(owner="paused", ttl=10.0))
     paused.catch_up()
     world.append("a", 2)
     world.clock.now += 11  # the lease expires
-    successor = world.projector(owner="successor")
+    successor = world.projector(lease=LeaseOptions(owner="successor", ttl=10.0))
     assert successor.catch_up().events == 1
     world.append("a", 3)
     # The paused one still believes its lease good (its clock says so), and commits.
@@ -426,7 +450,7 @@ def test_idle_and_one_event_passes_cost_the_same_at_any_number_of_streams() -> N
         for n in range(streams):
             handler.handle(f"c{n}", Increment(1))
         projector = DocumentProjector(
-            events, CounterIds, S3ReadModelStore(objects, "p"), feed=True, feed_lookback=0
+            events, CounterIds, S3ReadModelStore(objects, "p"), feed=Feed(lookback=0)
         )
         projector.catch_up()
         handler.handle("c1", Increment(2))

@@ -67,7 +67,7 @@ from s3es import (
 )
 from s3es.aio import AsyncInMemoryObjectStore
 from s3es.metering import RequestCounts
-from s3es.projections import DocumentProjector
+from s3es.projections import DocumentProjector, LeaseOptions
 from s3es.reactors import CAUSATION_ID, CORRELATION_ID, ReactorRunner, Send
 from s3es.readmodels import S3ReadModelStore
 from s3es.storage import ForwardingObjectStore
@@ -538,7 +538,7 @@ class TestReadModels:
                 demo.shop.event_store,
                 projector.projection,
                 demo.shop.read_models,
-                owner="next",
+                lease=LeaseOptions(owner="next"),
             )
             assert successor.catch_up().held_elsewhere == ()
             assert [lease and lease.epoch for lease in successor.leases().values()] == [2]

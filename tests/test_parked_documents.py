@@ -32,7 +32,7 @@ from s3es.aio import (
     AsyncS3ReadModelStore,
 )
 from s3es.errors import InvalidConfiguration
-from s3es.projections import DocumentProjection, DocumentProjector, DocumentReader
+from s3es.projections import Batching, DocumentProjection, DocumentProjector, DocumentReader
 from s3es.readmodels import (
     PostgresReadModelStore,
     ReadModelStore,
@@ -114,7 +114,9 @@ def _handler(objects: ObjectStore) -> CommandHandler[Any, Any, Any]:
 def _projector(
     objects: ObjectStore, store: ReadModelStore, projection: type[Totals] = Totals
 ) -> DocumentProjector[Total]:
-    return DocumentProjector(EventStore(objects, prefix="p"), projection, store, commit_every=2)
+    return DocumentProjector(
+        EventStore(objects, prefix="p"), projection, store, batching=Batching(commit_every=2)
+    )
 
 
 def _catch_up(projector: DocumentProjector[Total]) -> Any:

@@ -41,6 +41,7 @@ from s3es import (
 )
 from s3es.errors import LeaseHeld, ProjectionFenced
 from s3es.ops import compact, delete
+from s3es.projections import Batching, Feed, LeaseOptions
 from s3es.storage import ForwardingObjectStore, ObjectStore
 from tests.aggregates import FAST_RETRY, Counter, Increment
 from tests.projections import Applied, AppliedIds, FailingAppliedIds
@@ -147,11 +148,9 @@ class ProjectionHistory(RuleBasedStateMachine):
         return Projector(
             EventStore(_Pausable(self.store), prefix="p"),
             projection,
-            owner=f"owner-{next(self.owners)}",
-            lease_ttl=LEASE_TTL,
-            feed=self.feed,
-            full_scan_interval=LEASE_TTL * 2,
-            commit_every=2,
+            lease=LeaseOptions(owner=f"owner-{next(self.owners)}", ttl=LEASE_TTL),
+            feed=Feed(full_scan_interval=LEASE_TTL * 2) if self.feed else False,
+            batching=Batching(commit_every=2),
             clock=self.clock,
         )
 
@@ -285,7 +284,13 @@ def test_two_projectors_racing_writers_on_s3(s3_store: S3ObjectStore) -> None:
     handler = CommandHandler(repository, FAST_RETRY)
     stop = threading.Event()
     projectors = [
-        Projector(events, AppliedIds, owner=f"p-{n}", lease_ttl=0.5, feed=True, commit_every=3)
+        Projector(
+            events,
+            AppliedIds,
+            lease=LeaseOptions(owner=f"p-{n}", ttl=0.5),
+            feed=True,
+            batching=Batching(commit_every=3),
+        )
         for n in range(2)
     ]
     loops = [
@@ -303,7 +308,9 @@ def test_two_projectors_racing_writers_on_s3(s3_store: S3ObjectStore) -> None:
         stop.set()
         for loop in loops:
             loop.join()
-    final = Projector(events, AppliedIds, owner="final", feed=True).catch_up(full_scan=True)
+    final = Projector(events, AppliedIds, lease=LeaseOptions(owner="final"), feed=True).catch_up(
+        full_scan=True
+    )
     assert final.read_model.model.ids == acknowledged
     assert final.read_model.epoch >= 2  # the final one took over from a run loop
 
@@ -316,8 +323,10 @@ def test_run_loop_stands_by_then_takes_over(*, feed: bool) -> None:
     events = EventStore(store, feed=feed)
     CommandHandler(Repository(events, Counter)).handle("a", Increment(1))
     clock = _Clock()
-    first = Projector(events, AppliedIds, owner="first", feed=feed, clock=clock)
-    second = Projector(events, AppliedIds, owner="second", feed=feed, clock=clock)
+    first = Projector(events, AppliedIds, lease=LeaseOptions(owner="first"), feed=feed, clock=clock)
+    second = Projector(
+        events, AppliedIds, lease=LeaseOptions(owner="second"), feed=feed, clock=clock
+    )
     first.catch_up()
     stop = threading.Event()
     stop.set()  # one pass each, then out

@@ -36,7 +36,7 @@ from s3es.errors import (
 )
 from s3es.metering import RequestCounts
 from s3es.ops import compact, delete
-from s3es.projections import ProjectionPass
+from s3es.projections import Batching, Feed, LeaseOptions, ProjectionPass
 from s3es.readmodels import S3ReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore, StoredObject
 from tests.aggregates import (
@@ -98,7 +98,9 @@ class World:
         projection: Projection[Applied] | type[Projection[Applied]] = AppliedIds,
         **options: Any,
     ) -> Projector[Applied]:
-        options.setdefault("owner", f"p{id(options)}")
+        lease = options.get("lease", LeaseOptions())
+        if lease.owner is None:
+            options["lease"] = attrs.evolve(lease, owner=f"p{id(options)}")
         options.setdefault("feed", self.feed)
         return Projector(self.events, projection, clock=self.clock, **options)
 
@@ -175,7 +177,7 @@ class TestPasses:
         (one GET); not the model (the projector holds the one it committed), no PUT."""
         for n in range(3):
             world.add(f"c-{n}", 1)
-        projector = world.projector(lease_ttl=60)
+        projector = world.projector(lease=LeaseOptions(ttl=60))
         projector.catch_up()
         run = projector.catch_up()
         assert run.events == 0
@@ -186,9 +188,9 @@ class TestPasses:
         GET, then the scan."""
         for n in range(3):
             world.add(f"c-{n}", 1)
-        world.projector(owner="first", lease_ttl=60).catch_up()
+        world.projector(lease=LeaseOptions(owner="first", ttl=60)).catch_up()
         world.clock.now += 61
-        run = world.projector(owner="second", lease_ttl=60).catch_up()
+        run = world.projector(lease=LeaseOptions(owner="second", ttl=60)).catch_up()
         # The lease (GET + PUT), the generations record and the model (GETs), its stamp (PUT),
         # the scan (LISTs).
         assert run.requests == RequestCounts(get=1 + 2, put=1 + 1, list=1 + 3)
@@ -197,7 +199,7 @@ class TestPasses:
         """A stream with one new chunk adds a LIST (its new chunks) and a GET, then one PUT."""
         for n in range(3):
             world.add(f"c-{n}", 1)
-        projector = world.projector(lease_ttl=60)
+        projector = world.projector(lease=LeaseOptions(ttl=60))
         projector.catch_up()
         world.add("c-1", 2)
         # The generations record and the new chunk (GETs).
@@ -208,7 +210,7 @@ class TestPasses:
         stamp of its new epoch, not counted)."""
         for n in range(5):
             world.add(f"c-{n}", 1)
-        run = world.projector(commit_every=2).catch_up()
+        run = world.projector(batching=Batching(commit_every=2)).catch_up()
         assert run.commits == 3
 
     def test_progress_is_reported_per_stream(self, world: World) -> None:
@@ -272,7 +274,7 @@ class TestCrashes:
         def crashes(event: RecordedEvent[Any]) -> bool:
             return poison["armed"] and event.stream.id == "c-3"
 
-        crashing = world.projector(FailingAppliedIds(crashes), commit_every=2)
+        crashing = world.projector(FailingAppliedIds(crashes), batching=Batching(commit_every=2))
         with pytest.raises(RuntimeError, match="crash on event"):
             crashing.catch_up()
         stored = world.projector().read()
@@ -351,7 +353,9 @@ class TestHeldModel:
         world.add("a", 1)
         poison = {"armed": False}
         projection = FailingAppliedIds(lambda e: poison["armed"] and e.stream.id == "b")
-        projector = world.projector(projection, lease_ttl=60, read_concurrency=1)
+        projector = world.projector(
+            projection, lease=LeaseOptions(ttl=60), batching=Batching(read_concurrency=1)
+        )
         projector.catch_up()
         world.add("a", 2)  # applied in place before the poisoned stream...
         world.add("b", 3)
@@ -369,7 +373,7 @@ class TestHeldModel:
         """A projector that gave its lease up and takes it again (a new epoch) reads the
         document and stamps its epoch, as a new projector would."""
         world.add("a", 1)
-        projector = world.projector(lease_ttl=60)
+        projector = world.projector(lease=LeaseOptions(ttl=60))
         projector.catch_up()
         projector.release()
         run = projector.catch_up()
@@ -382,10 +386,10 @@ class TestHeldModel:
         """A holder that paused past its lease keeps running idle passes, which write nothing;
         its first commit after the takeover fails its If-Match and it is fenced."""
         world.add("a", 1)
-        paused = world.projector(owner="paused", lease_ttl=10)
+        paused = world.projector(lease=LeaseOptions(owner="paused", ttl=10))
         paused.catch_up()
         world.clock.now += 11
-        world.projector(owner="new", lease_ttl=10).catch_up()  # epoch 2, stamped
+        world.projector(lease=LeaseOptions(owner="new", ttl=10)).catch_up()  # epoch 2, stamped
         world.clock.now -= 11  # the paused one's clock: its lease looks valid to it
         assert paused.catch_up().requests.put == 0
         world.add("a", 2)
@@ -409,18 +413,18 @@ class TestLeases:
     def test_one_projector_at_a_time(self, world: World) -> None:
         """While one holds the lease, another is told who holds it and until when."""
         world.add("a", 1)
-        world.projector(owner="first").catch_up()
+        world.projector(lease=LeaseOptions(owner="first")).catch_up()
         with pytest.raises(LeaseHeld, match="run by 'first' \\(epoch 1\\)"):
-            world.projector(owner="second").catch_up()
+            world.projector(lease=LeaseOptions(owner="second")).catch_up()
 
     def test_takeover_after_expiry_fences_the_old_one(self, world: World) -> None:
         """After the lease expires another takes it under epoch 2 and stamps the model with
         it; the old projector's next pass is fenced, and changes nothing."""
         world.add("a", 1)
-        old = world.projector(owner="old", lease_ttl=10)
+        old = world.projector(lease=LeaseOptions(owner="old", ttl=10))
         old.catch_up()
         world.clock.now += 11
-        new = world.projector(owner="new", lease_ttl=10)
+        new = world.projector(lease=LeaseOptions(owner="new", ttl=10))
         assert new.catch_up().read_model.epoch == 2
         world.add("a", 2)
         with pytest.raises(ProjectionFenced, match="epoch 1 was fenced by epoch 2"):
@@ -445,10 +449,10 @@ class TestLeases:
         paused = Projector(
             EventStore(PutHook(world.store, pause), prefix="es"),
             AppliedIds,
-            owner="paused",
+            lease=LeaseOptions(owner="paused"),
             clock=world.clock,
         )
-        takeover["new"] = world.projector(owner="new")
+        takeover["new"] = world.projector(lease=LeaseOptions(owner="new"))
         with pytest.raises(ProjectionFenced):
             paused.catch_up()
         stored = world.projector().read()
@@ -458,15 +462,15 @@ class TestLeases:
     def test_release_lets_a_standby_take_over_at_once(self, world: World) -> None:
         """A released lease is taken by the next projector without waiting for it to expire."""
         world.add("a", 1)
-        first = world.projector(owner="first")
+        first = world.projector(lease=LeaseOptions(owner="first"))
         first.catch_up()
         first.release()
-        assert world.projector(owner="second").catch_up().read_model.epoch == 2
+        assert world.projector(lease=LeaseOptions(owner="second")).catch_up().read_model.epoch == 2
 
     def test_renewed_when_half_gone(self, world: World) -> None:
         """A pass past half the lease's time renews it (one PUT), keeping the epoch."""
         world.add("a", 1)
-        projector = world.projector(lease_ttl=10)
+        projector = world.projector(lease=LeaseOptions(ttl=10))
         projector.catch_up()
         world.clock.now += 6
         run = projector.catch_up()
@@ -478,11 +482,11 @@ class TestLeases:
     def test_rebuild_needs_the_lease_unless_forced(self, world: World) -> None:
         """A rebuild refuses while another runs the projection; forced, it fences that one."""
         world.add("a", 1, 2)
-        running = world.projector(owner="running")
+        running = world.projector(lease=LeaseOptions(owner="running"))
         running.catch_up()
         with pytest.raises(LeaseHeld):
-            world.projector(owner="rebuilder").rebuild()
-        run = world.projector(owner="rebuilder").rebuild(force=True)
+            world.projector(lease=LeaseOptions(owner="rebuilder")).rebuild()
+        run = world.projector(lease=LeaseOptions(owner="rebuilder")).rebuild(force=True)
         assert run.read_model.epoch == 2
         world.assert_exactly_once(run.read_model.model, ["a"])
         # The rebuild went live in a generation stamped with epoch 2: the fenced projector's
@@ -579,7 +583,7 @@ class TestRebuilds:
         stamp, a newer generation (dropping this one): the record read again after the stamp
         shows it, the stamped object is dropped, and this rebuild is fenced."""
         world.add("a", 1)
-        world.projector(owner="first").catch_up()
+        world.projector(lease=LeaseOptions(owner="first")).catch_up()
         world.clock.now += 61
         raced = {"done": False}
 
@@ -587,14 +591,14 @@ class TestRebuilds:
             etag = write()
             if key.endswith("generations.json") and not raced["done"]:
                 raced["done"] = True
-                world.projector(owner="elsewhere").rebuild(force=True)
+                world.projector(lease=LeaseOptions(owner="elsewhere")).rebuild(force=True)
             return etag
 
         projector = Projector(
             EventStore(PutHook(world.store, race), prefix="es"),
             AppliedIds,
             clock=world.clock,
-            owner="here",
+            lease=LeaseOptions(owner="here"),
         )
         with pytest.raises(ProjectionFenced):
             projector.rebuild(force=True)
@@ -622,7 +626,7 @@ class TestFeed:
         """After a full scan, a pass lists the feed and reads only the streams it names."""
         for n in range(5):
             world.add(f"c-{n}", 1)
-        projector = world.projector(lease_ttl=60)
+        projector = world.projector(lease=LeaseOptions(ttl=60))
         assert projector.catch_up().full_scan
         world.add("c-3", 2)
         run = projector.catch_up()
@@ -644,7 +648,7 @@ class TestFeed:
         """An entry stamped by a clock 20 s behind is listed within a 30 s look-back; one 40 s
         behind is not (the periodic full scan is there for it)."""
         world.add("a", 1)
-        projector = world.projector(lease_ttl=600, feed_lookback=30)
+        projector = world.projector(lease=LeaseOptions(ttl=600), feed=Feed(lookback=30))
         projector.catch_up()
         world.clock.now += 10
         world.add("b", 1)
@@ -662,7 +666,7 @@ class TestFeed:
         """An append whose feed entry was never written is found by the full scan that follows
         the last one by ``full_scan_interval``."""
         world.add("a", 1)
-        projector = world.projector(full_scan_interval=60, lease_ttl=600)
+        projector = world.projector(feed=Feed(full_scan_interval=60), lease=LeaseOptions(ttl=600))
         assert projector.catch_up().full_scan
         CommandHandler(Repository(EventStore(world.store, prefix="es"), Counter)).handle(
             "silent", Increment(1)
@@ -869,7 +873,7 @@ class TestRunLoop:
             EventStore(SlowLists(world.store), prefix="es"),
             AppliedIds,
             clock=world.clock,
-            lease_ttl=10,
+            lease=LeaseOptions(ttl=10),
         )
         run = projector.catch_up()
         assert run.requests.put > 2  # the lease, renewals, the commit
@@ -877,7 +881,7 @@ class TestRunLoop:
         assert projector.lease.epoch == 1
         assert projector.lease.expires_at > world.clock.now
         with pytest.raises(LeaseHeld):
-            world.projector(owner="standby").catch_up()
+            world.projector(lease=LeaseOptions(owner="standby")).catch_up()
 
 
 def test_run_reports_each_pass(world: World) -> None:
@@ -921,7 +925,7 @@ class TestReviewFindings:
         """A feed pass that commits half-way and then fails keeps the old feed cursor: the next
         pass still lists the entries of the streams it did not apply."""
         world = World(InMemoryObjectStore(), feed=True)
-        projector = world.projector(commit_every=1, lease_ttl=600)
+        projector = world.projector(batching=Batching(commit_every=1), lease=LeaseOptions(ttl=600))
         world.add("s0", 1)
         projector.catch_up()
         for stream_id, later in (("s1", 1), ("s2", 10), ("s3", 80)):
@@ -940,8 +944,7 @@ class TestReviewFindings:
             EventStore(FailOnS2(world.store), prefix="es"),
             AppliedIds,
             feed=True,
-            commit_every=1,
-            read_concurrency=1,
+            batching=Batching(commit_every=1, read_concurrency=1),
             clock=world.clock,
         )
         world.clock.now += 601  # the first projector's lease is gone
@@ -955,7 +958,7 @@ class TestReviewFindings:
         """An entry stamped two minutes ahead does not move the cursor past entries that
         appenders with right clocks write after it."""
         world = World(InMemoryObjectStore(), feed=True)
-        projector = world.projector(lease_ttl=600)
+        projector = world.projector(lease=LeaseOptions(ttl=600))
         world.add("a", 1)
         projector.catch_up()
         ahead = EventStore(
@@ -976,10 +979,12 @@ class TestReviewFindings:
         the lease from cannot commit even once more."""
         for n in range(3):
             world.add(f"c-{n}", 1)
-        running = world.projector(owner="running", commit_every=1)
+        running = world.projector(
+            lease=LeaseOptions(owner="running"), batching=Batching(commit_every=1)
+        )
         running.catch_up()
         world.add("c-0", 2)
-        rebuild = world.projector(owner="ops").rebuild(force=True)
+        rebuild = world.projector(lease=LeaseOptions(owner="ops")).rebuild(force=True)
         assert rebuild.read_model.epoch == 2
         with pytest.raises(ProjectionFenced, match="fenced by epoch 2"):
             running.catch_up()
@@ -988,9 +993,9 @@ class TestReviewFindings:
     def test_same_owner_name_does_not_share_the_lease(self, world: World) -> None:
         """Two processes given the same owner name are two holders: the second waits."""
         world.add("a", 1)
-        world.projector(owner="replica").catch_up()
+        world.projector(lease=LeaseOptions(owner="replica")).catch_up()
         with pytest.raises(LeaseHeld, match="run by 'replica'"):
-            world.projector(owner="replica").catch_up()
+            world.projector(lease=LeaseOptions(owner="replica")).catch_up()
 
     def test_lost_lease_answer_is_recovered(self, world: World) -> None:
         """A lease write that landed but whose answer was lost is recognised as this
@@ -1017,7 +1022,7 @@ def test_idle_full_scan_of_a_feed_projector_writes_nothing() -> None:
     world = World(InMemoryObjectStore(), feed=True)
     for n in range(3):
         world.add(f"c-{n}", 1)
-    projector = world.projector(lease_ttl=600)
+    projector = world.projector(lease=LeaseOptions(ttl=600))
     projector.catch_up()
     world.clock.now += 1
     # The generations record, the scan.

@@ -17,7 +17,8 @@ import pytest
 
 from s3es import Backoff, CommandHandler, EventStore, InMemoryObjectStore, RecordedEvent, Repository
 from s3es.errors import InvalidConfiguration, LeaseHeld, ObjectStoreError
-from s3es.reactors import CAUSATION_ID, CORRELATION_ID, Reactor, ReactorRunner, Send
+from s3es.projections import LeaseOptions, Shards
+from s3es.reactors import CAUSATION_ID, CORRELATION_ID, ReactionRetry, Reactor, ReactorRunner, Send
 from s3es.readmodels import ReadModelStore, S3ReadModelStore, SQLiteReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore
 from tests.aggregates import FAST_RETRY, Counter, Increment
@@ -51,8 +52,7 @@ class Shop:
 
     def runner(self, **options: Any) -> ReactorRunner:
         """A runner of the mirror on this shop."""
-        options.setdefault("attempts", 2)
-        options.setdefault("backoff", FAST_BACKOFF)
+        options.setdefault("retry", ReactionRetry(max_attempts=2, backoff=FAST_BACKOFF))
         return ReactorRunner(self.events, Mirror, self.store, **options)
 
     def total(self, stream_id: str) -> int:
@@ -84,7 +84,7 @@ def test_each_event_is_reacted_to_once_with_correlation_and_causation(shop: Shop
     assert shop.total("mirror-c-2") == 4
     assert runner.catch_up(full_scan=True).commands == 0
     runner.release()
-    assert shop.runner(owner="restarted").catch_up(full_scan=True).commands == 0
+    assert shop.runner(lease=LeaseOptions(owner="restarted")).catch_up(full_scan=True).commands == 0
     mirrored = list(shop.repository.read("mirror-c-1"))
     assert [e.metadata[CAUSATION_ID] for e in mirrored] == [
         *(e.id for e in shop.repository.read("c-1")),
@@ -126,7 +126,9 @@ def test_a_crash_after_the_commands_sends_them_again_as_duplicates_with_one_effe
     handler = CommandHandler(repository, FAST_RETRY)
     handler.handle("c-1", Increment(2))
     dying = _DiesOnce(objects)
-    runner = ReactorRunner(events, Mirror, S3ReadModelStore(dying, "p"), backoff=FAST_BACKOFF)
+    runner = ReactorRunner(
+        events, Mirror, S3ReadModelStore(dying, "p"), retry=ReactionRetry(backoff=FAST_BACKOFF)
+    )
     runner.catch_up()  # stamps its state, reacts, commits: nothing injected yet
     handler.handle("c-1", Increment(5))
     dying.stamped = True
@@ -176,11 +178,11 @@ def test_a_store_failure_fails_the_pass_and_parks_nothing(shop: Shop) -> None:
 
     shop.handler.handle("c-1", Increment(2))
     events = EventStore(Broken(shop.objects), prefix="p")
-    runner = ReactorRunner(events, Mirror, shop.store, backoff=FAST_BACKOFF)
+    runner = ReactorRunner(events, Mirror, shop.store, retry=ReactionRetry(backoff=FAST_BACKOFF))
     with pytest.raises(ObjectStoreError, match="S3 is down"):
         runner.catch_up()
     runner.release()
-    healthy = shop.runner(owner="healthy").catch_up()
+    healthy = shop.runner(lease=LeaseOptions(owner="healthy")).catch_up()
     assert (healthy.commands, healthy.parked) == (1, ())
 
 
@@ -188,7 +190,9 @@ def test_two_shards_in_threads_send_every_command_once(shop: Shop) -> None:
     """Two runners, one shard each, share the streams."""
     for n in range(12):
         shop.handler.handle(f"c-{n}", Increment(n + 1 if n + 1 != 7 else 1))
-    runners = [shop.runner(shards=2, shard_ids=[s], owner=f"r{s}") for s in range(2)]
+    runners = [
+        shop.runner(shards=Shards(2, ids=[s]), lease=LeaseOptions(owner=f"r{s}")) for s in range(2)
+    ]
     threads = [threading.Thread(target=r.catch_up) for r in runners]
     for thread in threads:
         thread.start()
@@ -197,7 +201,7 @@ def test_two_shards_in_threads_send_every_command_once(shop: Shop) -> None:
     for n in range(12):
         assert shop.total(f"mirror-c-{n}") == (n + 1 if n + 1 != 7 else 1)
     with pytest.raises(LeaseHeld):
-        shop.runner(shards=2, shard_ids=[0], owner="late").catch_up()
+        shop.runner(shards=Shards(2, ids=[0]), lease=LeaseOptions(owner="late")).catch_up()
 
 
 def test_bad_reactors_are_refused_by_name() -> None:
@@ -214,7 +218,7 @@ def test_bad_reactors_are_refused_by_name() -> None:
     with pytest.raises(InvalidConfiguration, match="reactor NAME"):
         ReactorRunner(events, Nameless, store)
     with pytest.raises(InvalidConfiguration, match="attempts"):
-        ReactorRunner(events, Mirror, store, attempts=0)
+        ReactorRunner(events, Mirror, store, retry=ReactionRetry(max_attempts=0))
 
 
 def test_react_giving_something_else_than_send_parks_the_event_naming_it() -> None:
@@ -229,7 +233,10 @@ def test_react_giving_something_else_than_send_parks_the_event_naming_it() -> No
     events = EventStore(InMemoryObjectStore())
     CommandHandler(Repository(events, Counter)).handle("c-1", Increment(1))
     runner = ReactorRunner(
-        events, Bare, S3ReadModelStore(events.objects), attempts=1, backoff=FAST_BACKOFF
+        events,
+        Bare,
+        S3ReadModelStore(events.objects),
+        retry=ReactionRetry(max_attempts=1, backoff=FAST_BACKOFF),
     )
     assert len(runner.catch_up().parked) == 1
     (parked,) = runner.parked()
@@ -243,7 +250,7 @@ def test_another_number_of_shards_keeps_the_positions_and_parked_events(shop: Sh
     one = shop.runner()
     assert len(one.catch_up().parked) == 1
     one.release()
-    two = shop.runner(shards=2, owner="two")
+    two = shop.runner(shards=2, lease=LeaseOptions(owner="two"))
     again = two.catch_up()
     assert (again.commands, again.parked) == (0, ())
     assert [p.stream for p in two.parked()] == ["counter/c-1"]
@@ -265,6 +272,8 @@ def test_commands_that_lose_their_version_are_counted_as_conflicts(shop: Shop) -
 
     shop.handler.handle("c-1", Increment(2))
     events = EventStore(Racing(shop.objects), prefix="p", feed=True)
-    run = ReactorRunner(events, Mirror, shop.store, backoff=FAST_BACKOFF).catch_up()
+    run = ReactorRunner(
+        events, Mirror, shop.store, retry=ReactionRetry(backoff=FAST_BACKOFF)
+    ).catch_up()
     assert (run.commands, run.conflicts) == (1, 1)
     assert shop.total("mirror-c-1") == 102

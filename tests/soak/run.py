@@ -37,7 +37,7 @@ from s3es import (
 from s3es.errors import AppendOutcomeUnknown, LeaseHeld
 from s3es.eventstore import StreamKeys, StreamName
 from s3es.ops import compact, delete, erase, repair, verify_stream
-from s3es.projections import DocumentProjector, DocumentReader
+from s3es.projections import Batching, DocumentProjector, DocumentReader, LeaseOptions
 from s3es.readmodels import S3ReadModelStore
 from s3es.storage import ForwardingObjectStore, ObjectStore
 from s3es.testing import EmbeddedS3, Fault, FaultProxy, Rule, Seen
@@ -273,12 +273,24 @@ class _Schedule:
             CommandHandler(Repository(self.events, Counter), FAST_RETRY) for _ in range(WRITERS)
         ]
         self.maintenance = Repository(self.events, Counter)
-        self.scanner = Projector(self.events, AppliedIds, owner="scanner", read_concurrency=4)
+        self.scanner = Projector(
+            self.events,
+            AppliedIds,
+            lease=LeaseOptions(owner="scanner"),
+            batching=Batching(read_concurrency=4),
+        )
         self.follower = Projector(
-            self.events, FeedAppliedIds, owner="follower", feed=True, read_concurrency=1
+            self.events,
+            FeedAppliedIds,
+            lease=LeaseOptions(owner="follower"),
+            feed=True,
+            batching=Batching(read_concurrency=1),
         )
         self.documents = DocumentProjector(
-            self.events, CounterIds, S3ReadModelStore(self.store, self.prefix), owner="rebuilder"
+            self.events,
+            CounterIds,
+            S3ReadModelStore(self.store, self.prefix),
+            lease=LeaseOptions(owner="rebuilder"),
         )
         self.reader = DocumentReader(S3ReadModelStore(self.store, self.prefix), CounterIds)
         # A projector runs one pass at a time, as in a process of its own; lanes that both
