@@ -179,27 +179,29 @@ class TestOldKeywords:
             "commit_every": 4,
             "read_concurrency": 3,
         }
-        projector = DocumentProjector(
-            _events(),
-            CounterIds,
-            S3ReadModelStore(InMemoryObjectStore()),
-            shards=2,
-            feed=True,
-            **old,
-        )
+        with pytest.warns(DeprecationWarning, match=r"DocumentProjector: \w+= is deprecated"):
+            projector = DocumentProjector(
+                _events(),
+                CounterIds,
+                S3ReadModelStore(InMemoryObjectStore()),
+                shards=2,
+                feed=True,
+                **old,
+            )
         assert projector.options.shards == Shards(2, ids=(1,))
         assert projector.options.lease == LeaseOptions(owner="old", ttl=9.0)
         assert projector.feed == Feed(lookback=1.0, full_scan_interval=2.0)
         assert projector.options.batching == Batching(commit_every=4, read_concurrency=3)
         backoff = Backoff(initial=0.2)
-        runner = ReactorRunner(
-            _events(),
-            Fulfilment,
-            S3ReadModelStore(InMemoryObjectStore()),
-            attempts=4,
-            backoff=backoff,
-            commit_every=50,
-        )
+        with pytest.warns(DeprecationWarning, match=r"ReactorRunner: \w+= is deprecated"):
+            runner = ReactorRunner(
+                _events(),
+                Fulfilment,
+                S3ReadModelStore(InMemoryObjectStore()),
+                attempts=4,
+                backoff=backoff,
+                commit_every=50,
+            )
         assert runner.reaction_retry == ReactionRetry(4, backoff)
         assert runner.options.batching == Batching(commit_every=50)
 
@@ -214,14 +216,20 @@ class TestOldKeywords:
     )
     def test_not_both(self, options: dict[str, Any], message: str) -> None:
         """A setting given both ways is refused, naming both spellings."""
-        with pytest.raises(InvalidConfiguration, match=f"DocumentProjector: {message}"):
+        with (
+            pytest.warns(DeprecationWarning, match="DocumentProjector: .* is deprecated"),
+            pytest.raises(InvalidConfiguration, match=f"DocumentProjector: {message}"),
+        ):
             DocumentProjector(
                 _events(), CounterIds, S3ReadModelStore(InMemoryObjectStore()), **options
             )
 
     def test_reactor_not_both(self) -> None:
         """``retry`` and ``attempts`` together are refused."""
-        with pytest.raises(InvalidConfiguration, match=r"ReactorRunner: attempts= .* retry="):
+        with (
+            pytest.warns(DeprecationWarning, match="ReactorRunner: attempts= is deprecated"),
+            pytest.raises(InvalidConfiguration, match=r"ReactorRunner: attempts= .* retry="),
+        ):
             ReactorRunner(
                 _events(),
                 Fulfilment,
@@ -241,3 +249,98 @@ class TestOldKeywords:
             )
         with pytest.raises(TypeError, match="'shard_ids'"):
             Projector(_events(), CounterView, shard_ids=[0])
+
+
+_BACKOFF = Backoff(initial=0.2)
+
+#: Each old keyword, a value for it, the replacement its warning names, and where it lands.
+_DEPRECATED: list[tuple[str, object, str, str]] = [
+    ("shard_ids", [1], r"shards=Shards\(count, ids=\.\.\.\)", "options.shards.ids"),
+    ("owner", "old", r"lease=LeaseOptions\(owner=\.\.\.\)", "options.lease.owner"),
+    ("lease_ttl", 9.0, r"lease=LeaseOptions\(ttl=\.\.\.\)", "options.lease.ttl"),
+    ("feed_lookback", 1.0, r"feed=Feed\(lookback=\.\.\.\)", "feed.lookback"),
+    (
+        "full_scan_interval",
+        2.0,
+        r"feed=Feed\(full_scan_interval=\.\.\.\)",
+        "feed.full_scan_interval",
+    ),
+    (
+        "commit_every",
+        4,
+        r"batching=Batching\(commit_every=\.\.\.\)",
+        "options.batching.commit_every",
+    ),
+    (
+        "read_concurrency",
+        3,
+        r"batching=Batching\(read_concurrency=\.\.\.\)",
+        "options.batching.read_concurrency",
+    ),
+    ("attempts", 4, r"retry=ReactionRetry\(max_attempts=\.\.\.\)", "reaction_retry.max_attempts"),
+    ("backoff", _BACKOFF, r"retry=ReactionRetry\(backoff=\.\.\.\)", "reaction_retry.backoff"),
+]
+
+
+def _landed(consumer: object, path: str) -> object:
+    for name in path.split("."):
+        consumer = getattr(consumer, name)
+    return consumer
+
+
+class TestOldKeywordsWarn:
+    """Each old keyword warns, naming itself and its replacement, and still maps."""
+
+    @pytest.mark.parametrize(("keyword", "value", "replacement", "landed"), _DEPRECATED)
+    def test_sync(self, keyword: str, value: object, replacement: str, landed: str) -> None:
+        """The sync consumers warn at the caller's line and map the keyword."""
+        reactor = keyword in {"attempts", "backoff"}
+        old: dict[str, Any] = {keyword: value}
+        cls = "ReactorRunner" if reactor else "DocumentProjector"
+        store = S3ReadModelStore(InMemoryObjectStore())
+        match = rf"^{cls}: {keyword}= is deprecated: give {replacement} \(the old keyword works"
+        with pytest.warns(DeprecationWarning, match=match) as caught:
+            consumer: Any = (
+                ReactorRunner(_events(), Fulfilment, store, **old)
+                if reactor
+                else DocumentProjector(_events(), CounterIds, store, shards=2, feed=True, **old)
+            )
+        assert [w.filename for w in caught] == [__file__]
+        expected = (1,) if keyword == "shard_ids" else value
+        assert _landed(consumer, landed) == expected
+
+    @pytest.mark.parametrize(("keyword", "value", "replacement", "landed"), _DEPRECATED)
+    def test_async(self, keyword: str, value: object, replacement: str, landed: str) -> None:
+        """The asyncio consumers warn and map the same way."""
+        reactor = keyword in {"attempts", "backoff"}
+        old: dict[str, Any] = {keyword: value}
+        cls = "AsyncReactorRunner" if reactor else "AsyncDocumentProjector"
+        events = AsyncEventStore(AsyncInMemoryObjectStore())
+        store = AsyncS3ReadModelStore(AsyncInMemoryObjectStore())
+        match = rf"^{cls}: {keyword}= is deprecated: give {replacement}"
+        with pytest.warns(DeprecationWarning, match=match) as caught:
+            consumer: Any = (
+                AsyncReactorRunner(events, Fulfilment, store, **old)
+                if reactor
+                else AsyncDocumentProjector(events, CounterIds, store, shards=2, feed=True, **old)
+            )
+        assert [w.filename for w in caught] == [__file__]
+        expected = (1,) if keyword == "shard_ids" else value
+        assert _landed(consumer, landed) == expected
+
+    def test_projector(self) -> None:
+        """The whole-model projector warns for its old keywords too."""
+        with pytest.warns(DeprecationWarning, match=r"^Projector: owner= is deprecated"):
+            projector = Projector(_events(), CounterView, owner="old")
+        assert projector.options.lease.owner == "old"
+
+    def test_values_do_not_warn(self) -> None:
+        """The values themselves raise no warning (the suite turns warnings into errors)."""
+        projector = DocumentProjector(
+            _events(),
+            CounterIds,
+            S3ReadModelStore(InMemoryObjectStore()),
+            shards=Shards(2, ids=[1]),
+            lease=LeaseOptions(owner="new"),
+        )
+        assert projector.options.shards.ids == (1,)

@@ -8,6 +8,7 @@ work raises InvalidConfiguration naming the class, the field and the value.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
@@ -233,6 +234,35 @@ def _mixed(cls: str, old: str, new: str) -> InvalidConfiguration:
     )
 
 
+#: Each old keyword, and what replaces it (named in its DeprecationWarning).
+_REPLACEMENTS = {
+    "shard_ids": "shards=Shards(count, ids=...)",
+    "owner": "lease=LeaseOptions(owner=...)",
+    "lease_ttl": "lease=LeaseOptions(ttl=...)",
+    "feed_lookback": "feed=Feed(lookback=...)",
+    "full_scan_interval": "feed=Feed(full_scan_interval=...)",
+    "commit_every": "batching=Batching(commit_every=...)",
+    "read_concurrency": "batching=Batching(read_concurrency=...)",
+    "attempts": "retry=ReactionRetry(max_attempts=...)",
+    "backoff": "retry=ReactionRetry(backoff=...)",
+}
+
+
+def _warn_old(cls: str, old: OldKeywords, keywords: frozenset[str]) -> None:
+    """A DeprecationWarning for each of ``keywords`` given in ``old``, at the consumer's caller.
+
+    The stack: here, ``consumer_options`` or ``reaction_retry``, the consumer's ``__init__``,
+    its caller.
+    """
+    for keyword in sorted(keywords & set(old)):
+        warnings.warn(
+            f"{cls}: {keyword}= is deprecated: give {_REPLACEMENTS[keyword]} (the old keyword "
+            "works until the next release)",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+
+
 def consumer_options(
     cls: str,
     *,
@@ -254,10 +284,14 @@ def consumer_options(
         InvalidConfiguration: Naming ``cls`` and the option, for a value of the wrong type, or
             a value given both as an old keyword and in its new value.
         TypeError: For a keyword ``cls`` never took.
+
+    Warns:
+        DeprecationWarning: For each old keyword given, naming it and its replacement.
     """
     unknown = sorted(set(old) - accepted - _CONSUMER_OLD)
     if unknown:
         raise TypeError(f"{cls}() got an unexpected keyword argument {unknown[0]!r}")
+    _warn_old(cls, old, _CONSUMER_OLD)
     return ConsumerOptions(
         _shards(cls, shards, old),
         _feed(cls, feed, old),
@@ -324,15 +358,17 @@ def _batching(cls: str, batching: Batching | None, old: OldKeywords, default: Ba
     )
 
 
-_CONSUMER_OLD = {
-    "shard_ids",
-    "owner",
-    "lease_ttl",
-    "feed_lookback",
-    "full_scan_interval",
-    "commit_every",
-    "read_concurrency",
-}
+_CONSUMER_OLD = frozenset(
+    {
+        "shard_ids",
+        "owner",
+        "lease_ttl",
+        "feed_lookback",
+        "full_scan_interval",
+        "commit_every",
+        "read_concurrency",
+    }
+)
 
 
 def reaction_retry(cls: str, retry: ReactionRetry | None, old: OldKeywords) -> ReactionRetry:
@@ -341,7 +377,11 @@ def reaction_retry(cls: str, retry: ReactionRetry | None, old: OldKeywords) -> R
     Raises:
         InvalidConfiguration: Naming ``cls``, for a ``retry`` that is not a ReactionRetry, or
             one given with an old keyword.
+
+    Warns:
+        DeprecationWarning: For ``attempts`` or ``backoff``, naming its replacement.
     """
+    _warn_old(cls, old, frozenset({"attempts", "backoff"}))
     _typed(cls, "retry", retry, (ReactionRetry, type(None)))
     if retry is not None:
         if "attempts" in old or "backoff" in old:
