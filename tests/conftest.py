@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import structlog
 
 from s3es import InMemoryObjectStore, S3ObjectStore, __version__
 from s3es._base import tracing
@@ -121,3 +122,20 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.setattr(tracing, "_active_tracer", lambda: tracer)
     yield exporter
     provider.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """Put structlog back as it was before each test, configured or not.
+
+    s3es reads a configured structlog as the application's choice (its lines then go through
+    structlog's processors). ``structlog.testing.capture_logs`` puts the processors back but
+    leaves structlog marked as configured, so without this a test that captures logs changed
+    what every later test of its process saw (the CLI's ``-v`` printed structlog's console
+    lines instead of stdlib's).
+    """
+    was_configured, saved = structlog.is_configured(), structlog.get_config()
+    yield
+    structlog.reset_defaults()
+    if was_configured:
+        structlog.configure(**saved)

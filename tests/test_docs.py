@@ -36,7 +36,6 @@ from pathlib import Path
 import attrs
 import griffe
 import pytest
-import structlog
 from docs import hooks
 
 import s3es
@@ -227,16 +226,6 @@ def broken_links(path: Path) -> list[str]:
     return broken
 
 
-@pytest.fixture
-def _restore_structlog() -> Iterator[None]:
-    """Put back the structlog configuration a sample changed (the tutorial sets a log level)."""
-    saved = structlog.get_config()
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-
-
 @contextlib.contextmanager
 def _logging_restored() -> Iterator[None]:
     """Put back the root logger's handlers and level, and the ``s3es`` logger's level, that a
@@ -279,7 +268,6 @@ def _tracer_provider_restored() -> Iterator[None]:
 
 
 class TestDocs:
-    @pytest.mark.usefixtures("_restore_structlog")
     @pytest.mark.parametrize("document", _documents())
     def test_samples_run(self, document: str) -> None:
         """Every python block of the document runs without error, in order, in one namespace."""
