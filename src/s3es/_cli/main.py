@@ -295,8 +295,9 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         epoch, completeness and streams, and who holds its lease (2 GET). catch-up: take the
         lease, run one pass (a full scan: one LIST per stream; with --feed, the change feed:
         one LIST per stream type) and release the lease. rebuild: take the lease under a new
-        epoch (with --force even from a live projector, which is then fenced), throw the
-        model away and apply every event of every stream again. run: passes every
+        epoch (with --force even from a live projector, which is then fenced) and build a new
+        model from every event of every stream beside the live one, which readers keep until
+        the new one is complete. run: passes every
         --interval seconds until SIGTERM or Ctrl-C, then the lease released.
 
         For a DocumentProjection, in the read-model store --store names (s3 by default,
