@@ -358,17 +358,20 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
 
     def _unstorable(self, key: str, document: D | None) -> str | None:
         """Why no store keeps ``document`` (the converter's JSON of it); None if one does."""
-        if document is None:
-            return None
+        return None if document is None else self._encoded(key, document)[1]
+
+    def _encoded(self, key: str, document: D) -> tuple[Body, str | None]:
+        """``document``'s JSON, and why no store keeps it (None if one does)."""
         try:
-            check_document(key, self._codec.encode(key, document))
+            body = self._codec.encode(key, document)
+            check_document(key, body)
         except UnstorableDocument as error:
-            return str(error)
+            return None, str(error)
         except _STORE_FAILURES:
             raise
-        except Exception as error:  # noqa: BLE001 - UnstorableDocument, NotJSON, a converter's
-            return _described(error)
-        return None
+        except Exception as error:  # noqa: BLE001 - NotJSON, a converter's
+            return None, _described(error)
+        return body, None
 
     def _keys(self, batch: Batch) -> dict[str, None]:
         """The keys of the documents ``batch`` changes (or tells of a deletion), in order."""
@@ -452,15 +455,13 @@ class DocumentProjector(Consumer[DocumentPass], Generic[D]):
         for key, doc in working.items():
             if not doc.changed:
                 continue
-            if self._unstorable(key, doc.document) is not None:
-                raise _Unstorable(key)
+            body: Body = None
+            if doc.document is not None:
+                body, problem = self._encoded(key, doc.document)
+                if problem is not None:
+                    raise _Unstorable(key)
             changes.append(
-                Change(
-                    key,
-                    None if doc.document is None else self._codec.encode(key, doc.document),
-                    doc.revision,
-                    doc.applied if not self.store.atomic else {},
-                )
+                Change(key, body, doc.revision, doc.applied if not self.store.atomic else {})
             )
         return changes
 
